@@ -1,0 +1,283 @@
+// Package baidu is the Baidu smart-program host: code exchange on spapi
+// (oauth/jscode2sessionkey, the default), on the legacy
+// nalogin/getSessionKeyByCode, and as a third-party platform
+// (rest/2.0/oauth/getsessionkeybycode).
+//
+// Baidu's errors come in several shapes (errno/error/error_description, the
+// gateway's error_code/error_msg, errno/msg), sometimes with HTTP 400: the
+// body is always parsed first, whatever the status.
+package baidu
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/mplogin/mplogin/platform"
+	"github.com/mplogin/mplogin/secret"
+)
+
+// Baidu's hosts. An Endpoint in a config stands for both.
+const (
+	DefaultSpapiEndpoint   = "https://spapi.baidu.com"
+	DefaultOpenAPIEndpoint = "https://openapi.baidu.com"
+)
+
+// Paths of the login endpoints.
+const (
+	PathJSCode2SessionKey   = "/oauth/jscode2sessionkey"
+	PathGetSessionKeyByCode = "/nalogin/getSessionKeyByCode"
+	PathTPGetSessionKey     = "/rest/2.0/oauth/getsessionkeybycode"
+)
+
+// SessionKeyLen is the length of a decoded Baidu session key (AES-192). The
+// key looks like hex but is base64.
+const SessionKeyLen = 24
+
+// Config configures a Client for one smart program.
+type Config struct {
+	AppKey    string // client_id
+	AppSecret secret.String
+	// Legacy selects nalogin/getSessionKeyByCode instead of spapi.
+	Legacy bool
+	// Endpoint replaces both of Baidu's hosts; "" means the real ones.
+	Endpoint string
+	HTTP     *http.Client
+}
+
+// Client exchanges codes with spapi or the legacy endpoint.
+type Client struct {
+	appKey    string
+	appSecret secret.String
+	url, path string
+	legacy    bool
+	caller    *platform.Caller
+}
+
+var _ platform.Client = (*Client)(nil)
+
+// New returns a Client, or an error naming what is missing.
+func New(cfg Config) (*Client, error) {
+	if cfg.AppKey == "" {
+		return nil, errors.New("baidu: app_key is required")
+	}
+	if cfg.AppSecret.IsZero() {
+		return nil, errors.New("baidu: app_secret is required")
+	}
+	host, path := DefaultSpapiEndpoint, PathJSCode2SessionKey
+	if cfg.Legacy {
+		host, path = DefaultOpenAPIEndpoint, PathGetSessionKeyByCode
+	}
+	base, err := platform.BaseURL(cfg.Endpoint, host)
+	if err != nil {
+		return nil, fmt.Errorf("baidu: %w", err)
+	}
+	return &Client{appKey: cfg.AppKey, appSecret: cfg.AppSecret, url: base + path, path: path,
+		legacy: cfg.Legacy, caller: newCaller(cfg.HTTP)}, nil
+}
+
+// Platform implements platform.Client.
+func (c *Client) Platform() string {
+	if c.legacy {
+		return "baidu-legacy"
+	}
+	return "baidu"
+}
+
+// Exchange implements platform.Client. The code is sent as given, URL-encoded
+// in a form body: a code containing '@' routes to an open-source host and
+// must arrive intact.
+func (c *Client) Exchange(ctx context.Context, req platform.ExchangeRequest) (*platform.Login, error) {
+	if err := platform.CheckCode("baidu", c.path, req.Code); err != nil {
+		return nil, err
+	}
+	form := url.Values{"code": {req.Code}, "client_id": {c.appKey}, "sk": {c.appSecret.Reveal()}}.Encode()
+	return exchange(ctx, c.caller, c.path, req.Code, func(ctx context.Context) (*http.Request, error) {
+		r, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, strings.NewReader(form))
+		if err == nil {
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		return r, err
+	})
+}
+
+// TPConfig configures a TPClient: a third-party platform logging in users of
+// one smart program that authorised it.
+type TPConfig struct {
+	// AppKey identifies the authorised smart program (for logs and identities;
+	// Baidu finds the app from the token).
+	AppKey string
+	// AuthorizerToken supplies the authorised program's access token (the
+	// "45." token), which the platform's owner manages.
+	AuthorizerToken platform.TokenSource
+	Endpoint        string
+	HTTP            *http.Client
+}
+
+// TPClient exchanges codes with rest/2.0/oauth/getsessionkeybycode.
+type TPClient struct {
+	tokens platform.TokenSource
+	url    string
+	caller *platform.Caller
+}
+
+var _ platform.Client = (*TPClient)(nil)
+
+// NewTP returns a TPClient.
+func NewTP(cfg TPConfig) (*TPClient, error) {
+	if cfg.AuthorizerToken == nil {
+		return nil, errors.New("baidu third-party: an authorizer token source is required")
+	}
+	base, err := platform.BaseURL(cfg.Endpoint, DefaultOpenAPIEndpoint)
+	if err != nil {
+		return nil, fmt.Errorf("baidu third-party: %w", err)
+	}
+	return &TPClient{tokens: cfg.AuthorizerToken, url: base + PathTPGetSessionKey, caller: newCaller(cfg.HTTP)}, nil
+}
+
+// Platform implements platform.Client.
+func (c *TPClient) Platform() string { return "baidu-tp" }
+
+// Exchange implements platform.Client. A rejected token is reported to the
+// token source (if it caches); the code is not sent again.
+func (c *TPClient) Exchange(ctx context.Context, req platform.ExchangeRequest) (*platform.Login, error) {
+	if err := platform.CheckCode("baidu", PathTPGetSessionKey, req.Code); err != nil {
+		return nil, err
+	}
+	tok, err := c.tokens.Token(ctx)
+	if err != nil {
+		return nil, &platform.Error{Platform: "baidu", Endpoint: PathTPGetSessionKey,
+			Kind: platform.KindUnavailable, Err: fmt.Errorf("authorizer token: %w", err)}
+	}
+	q := url.Values{"access_token": {tok.Reveal()}, "code": {req.Code}, "grant_type": {"authorization_code"}}.Encode()
+	login, err := exchange(ctx, c.caller, PathTPGetSessionKey, req.Code, func(ctx context.Context) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodGet, c.url+"?"+q, nil)
+	})
+	if platform.KindOf(err) == platform.KindTokenInvalid {
+		if inv, ok := c.tokens.(platform.TokenInvalidator); ok {
+			inv.InvalidateToken(ctx, tok)
+		}
+	}
+	return login, err
+}
+
+// Envelope holds every error field Baidu uses, in any of its shapes.
+type Envelope struct {
+	Errno            platform.Int `json:"errno"`
+	Error            string       `json:"error"`
+	ErrorDescription string       `json:"error_description"`
+	ErrorCode        platform.Int `json:"error_code"`
+	ErrorMsg         string       `json:"error_msg"`
+	Msg              string       `json:"msg"`
+	ErrMsg           string       `json:"errmsg"`
+}
+
+// Failed reports whether the envelope carries an error.
+func (e *Envelope) Failed() bool { return e.Errno != 0 || e.Error != "" || e.ErrorCode != 0 }
+
+// APIError builds the error for a failed envelope.
+func (e *Envelope) APIError(path string, status int, scrub ...string) *platform.Error {
+	pe := &platform.Error{Platform: "baidu", Endpoint: path, Kind: e.Classify(), Status: status}
+	switch {
+	case e.Error != "":
+		pe.Code, pe.Message = e.Error, e.ErrorDescription
+		if e.Errno != 0 {
+			pe.Code += "/" + strconv.FormatInt(int64(e.Errno), 10)
+		}
+	case e.ErrorCode != 0:
+		pe.Code, pe.Message = strconv.FormatInt(int64(e.ErrorCode), 10), e.ErrorMsg
+	default:
+		pe.Code, pe.Message = strconv.FormatInt(int64(e.Errno), 10), firstOf(e.Msg, e.ErrMsg, e.ErrorDescription)
+	}
+	pe.Message = platform.Scrub(pe.Message, scrub...)
+	return pe
+}
+
+// Classify maps Baidu's error signals to a kind (baidu.md §10.5).
+func (e *Envelope) Classify() platform.Kind {
+	switch e.Error {
+	case "invalid_grant":
+		return platform.KindInvalidCode
+	case "invalid_client", "invalid_request", "unauthorized_client", "unsupported_grant_type", "invalid_scope":
+		return platform.KindBadCredentials
+	}
+	switch e.ErrorCode {
+	case 110, 111:
+		return platform.KindTokenInvalid
+	case 17, 18:
+		// Baidu open API's daily and per-second request limits.
+		return platform.KindRateLimited
+	}
+	if e.Errno == 10010100 {
+		return platform.KindBadCredentials
+	}
+	return platform.KindUnknown
+}
+
+type sessionResponse struct {
+	Envelope
+	OpenID     string `json:"openid"`
+	SessionKey string `json:"session_key"`
+}
+
+func exchange(ctx context.Context, caller *platform.Caller, path, code string, newReq func(context.Context) (*http.Request, error)) (*platform.Login, error) {
+	var out *platform.Login
+	err := caller.Once(ctx, func(ctx context.Context) error {
+		req, err := newReq(ctx)
+		if err != nil {
+			return &platform.Error{Platform: "baidu", Endpoint: path, Kind: platform.KindUnknown, Err: errors.New("building request")}
+		}
+		resp, err := caller.Send(ctx, req)
+		if err != nil {
+			return err
+		}
+		out, err = ParseSession(path, resp, code)
+		return err
+	})
+	return out, err
+}
+
+// ParseSession reads an answer of any of the three code exchanges. code is
+// scrubbed from the platform's message.
+func ParseSession(path string, resp *platform.Response, code string) (*platform.Login, error) {
+	var r sessionResponse
+	if err := platform.DecodeJSON("baidu", path, resp, &r); err != nil {
+		return nil, err
+	}
+	if r.Failed() {
+		return nil, r.APIError(path, resp.Status, code)
+	}
+	if resp.Status/100 != 2 {
+		return nil, platform.StatusError("baidu", path, resp)
+	}
+	if r.OpenID == "" || r.SessionKey == "" {
+		return nil, &platform.Error{Platform: "baidu", Endpoint: path, Kind: platform.KindUnknown, Status: resp.Status,
+			Err: errors.New("answer without openid or session_key")}
+	}
+	if k, err := base64.StdEncoding.DecodeString(r.SessionKey); err != nil || len(k) != SessionKeyLen {
+		return nil, &platform.Error{Platform: "baidu", Endpoint: path, Kind: platform.KindUnknown, Status: resp.Status,
+			Err: fmt.Errorf("session_key is not base64 of %d bytes", SessionKeyLen)}
+	}
+	return &platform.Login{OpenID: r.OpenID, SessionKey: secret.New(r.SessionKey)}, nil
+}
+
+func newCaller(c *http.Client) *platform.Caller {
+	if c == nil {
+		c = platform.NewHTTPClient(platform.HTTPConfig{})
+	}
+	return &platform.Caller{Platform: "baidu", HTTP: c}
+}
+
+func firstOf(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,179 @@
+// Package store defines where mplogin keeps users, identities, sessions and
+// exchanged login codes, and what every backend must guarantee.
+//
+// The store never sees a secret in clear: tokens arrive as SHA-256 hashes and
+// session keys arrive sealed (encrypted by the caller). Times are passed in by
+// the caller; a backend never reads the clock.
+//
+// Atomicity: every method is atomic on its own. The methods that decide
+// something under contention (UpsertIdentity, RotateRefresh) do so in one
+// transaction (or one script), so that concurrent callers cannot both win.
+// The conformance suite in store/storetest checks all of this against every
+// backend.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors a backend returns. Backends wrap them with %w; callers test them
+// with errors.Is.
+var (
+	// ErrNotFound: no such row, or it has expired.
+	ErrNotFound = errors.New("store: not found")
+	// ErrReused: a spent refresh token was presented again. The backend has
+	// already revoked the whole session when it returns this.
+	ErrReused = errors.New("store: refresh token reused")
+	// ErrUnavailable: the backend did not answer (connection refused, timeout,
+	// database locked for too long, closed). Wrap the driver's error with it.
+	ErrUnavailable = errors.New("store: unavailable")
+)
+
+// Users holds users and their platform identities.
+type Users interface {
+	// UpsertIdentity finds the identity (Platform, AppID, OpenID) or creates it,
+	// in one transaction:
+	//   - It exists: if in.SealedSessionKey is non-empty and differs from the
+	//     current one, the current key moves to PrevSessionKey with
+	//     PrevKeyExpiresAt = in.Now + in.KeyGrace, and the new key becomes
+	//     current. A non-empty in.UnionID is recorded if the identity had none.
+	//     UpdatedAt = in.Now. created is false.
+	//   - It is new and in.UnionID is non-empty and another identity of the
+	//     same Platform already carries that UnionID: the new identity joins
+	//     that identity's user. created is false.
+	//   - Otherwise a user with ID in.NewUserID is created with it. created
+	//     is true.
+	// Concurrent calls for the same new identity create exactly one user.
+	UpsertIdentity(ctx context.Context, in IdentityUpsert) (id Identity, created bool, err error)
+	// GetIdentity returns ErrNotFound when there is none.
+	GetIdentity(ctx context.Context, platform, appID, openID string) (Identity, error)
+	// GetUser returns ErrNotFound when there is none.
+	GetUser(ctx context.Context, id string) (User, error)
+}
+
+// Sessions holds sessions, their tokens and exchanged login codes.
+type Sessions interface {
+	// CreateSession stores a new session and its first refresh token.
+	CreateSession(ctx context.Context, s Session) error
+	// SessionByAccess returns the session whose current access token hashes
+	// to accessHash, whatever its state (the caller checks expiry and
+	// revocation against its clock); ErrNotFound when no session has it.
+	SessionByAccess(ctx context.Context, accessHash []byte) (Session, error)
+	// SessionByID returns ErrNotFound when there is none.
+	SessionByID(ctx context.Context, id string) (Session, error)
+	// RotateRefresh spends the refresh token r.OldRefreshHash and gives its
+	// session new access and refresh tokens, in one transaction:
+	//   - unknown token: ErrNotFound;
+	//   - token already spent: the session is revoked (RevokedAt = r.Now) and
+	//     ErrReused is returned;
+	//   - session revoked, refresh token expired (RefreshExpiresAt <= r.Now)
+	//     or session past ExpiresAt (when set): ErrNotFound, nothing changes;
+	//   - otherwise the old token is marked spent (it stays known, so that a
+	//     replay is detected, until its session is deleted), the session's
+	//     AccessHash, AccessExpiresAt, RefreshHash, RefreshExpiresAt and
+	//     LastUsedAt (= r.Now) are replaced, and the updated session returned.
+	// Of concurrent rotations of the same token exactly one succeeds.
+	RotateRefresh(ctx context.Context, r Rotation) (Session, error)
+	// RevokeSession marks the session revoked at now; its access and refresh
+	// tokens stop working at once. Revoking a revoked or unknown session is
+	// not an error.
+	RevokeSession(ctx context.Context, id string, now time.Time) error
+
+	// PutCode remembers an exchanged login code until c.ExpiresAt. Putting a
+	// code hash that is already known replaces it.
+	PutCode(ctx context.Context, c Code) error
+	// GetCode returns the code, or ErrNotFound when unknown or expired
+	// (ExpiresAt <= now).
+	GetCode(ctx context.Context, hash []byte, now time.Time) (Code, error)
+
+	// DeleteExpired removes codes past ExpiresAt and sessions that can no
+	// longer be used (revoked, or refresh token expired, or past ExpiresAt)
+	// before now, with their refresh tokens. It returns how many sessions and
+	// codes it removed.
+	DeleteExpired(ctx context.Context, now time.Time) (int, error)
+}
+
+// Store is a complete backend.
+type Store interface {
+	Users
+	Sessions
+	// Ping reports whether the backend answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// User is a person, who may own several identities.
+type User struct {
+	ID        string
+	CreatedAt time.Time
+}
+
+// Identity is one account on one platform's app: (Platform, AppID, OpenID).
+type Identity struct {
+	Platform string // platform family: "wechat", "baidu", …
+	AppID    string // WeChat appid, Baidu app_key
+	OpenID   string
+	UnionID  string // "" when unknown
+	UserID   string
+	// Session keys, sealed by the caller; the store treats them as opaque.
+	SessionKey       []byte
+	PrevSessionKey   []byte
+	PrevKeyExpiresAt time.Time // zero when there is no previous key
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// IdentityUpsert is the input of UpsertIdentity.
+type IdentityUpsert struct {
+	Platform, AppID, OpenID string
+	UnionID                 string
+	SealedSessionKey        []byte // nil or empty keeps the current key
+	NewUserID               string // used only when a user is created
+	Now                     time.Time
+	KeyGrace                time.Duration
+}
+
+// Session is one login of one identity through one configured app.
+type Session struct {
+	ID     string
+	UserID string
+	App    string // the configured app name it was issued for
+	// The identity it belongs to.
+	Platform, AppID, OpenID string
+
+	AccessHash       []byte // SHA-256 of the current access token
+	AccessExpiresAt  time.Time
+	RefreshHash      []byte // SHA-256 of the current refresh token
+	RefreshExpiresAt time.Time
+
+	CreatedAt  time.Time
+	ExpiresAt  time.Time // absolute end; zero means none
+	LastUsedAt time.Time
+	RevokedAt  time.Time // zero while active
+}
+
+// Active reports whether the session can still be used at now.
+func (s Session) Active(now time.Time) bool {
+	return s.RevokedAt.IsZero() && (s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt))
+}
+
+// Rotation is the input of RotateRefresh.
+type Rotation struct {
+	OldRefreshHash   []byte
+	NewAccessHash    []byte
+	AccessExpiresAt  time.Time
+	NewRefreshHash   []byte
+	RefreshExpiresAt time.Time
+	Now              time.Time
+}
+
+// Code is a login code that was exchanged with the platform, remembered for
+// its lifetime so that a repeat gets a session for the same identity.
+type Code struct {
+	Hash                    []byte // SHA-256 of (app name, code)
+	App                     string
+	Platform, AppID, OpenID string
+	ExpiresAt               time.Time
+}
