@@ -1,0 +1,69 @@
+// Package mplogin holds what every part of the login service shares: the
+// closed set of errors a client can see.
+//
+// The packages: platform (the hosts' clients), emulator (a stand-in for the
+// hosts), session (login, check, refresh, logout), store (where state lives),
+// httpapi (the HTTP API), config, keyring and token; cmd/mplogin wires them.
+package mplogin
+
+import (
+	"errors"
+	"time"
+)
+
+// Code is an error code a client sees (contract section 4).
+type Code string
+
+// The closed set of codes.
+const (
+	CodeInvalidRequest      Code = "invalid_request"
+	CodeUnknownApp          Code = "unknown_app"
+	CodeRequestTooLarge     Code = "request_too_large"
+	CodeInvalidCode         Code = "invalid_code"
+	CodeInvalidToken        Code = "invalid_token"
+	CodeInvalidGrant        Code = "invalid_grant"
+	CodeUserBlocked         Code = "user_blocked"
+	CodeDecryptFailed       Code = "decrypt_failed"
+	CodeRateLimited         Code = "rate_limited"
+	CodePlatformError       Code = "platform_error"
+	CodePlatformUnavailable Code = "platform_unavailable"
+	CodeStoreUnavailable    Code = "store_unavailable"
+	CodeInternal            Code = "internal_error"
+)
+
+// Error is an error with a public face: Code and Message go to the client,
+// Err (the cause) only to the log.
+type Error struct {
+	Code    Code
+	Message string
+	// RetryAfter, when set, becomes the Retry-After header.
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *Error) Error() string {
+	s := string(e.Code) + ": " + e.Message
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error without a cause.
+func Errorf(code Code, message string) *Error { return &Error{Code: code, Message: message} }
+
+// Wrap returns an *Error with a cause for the log.
+func Wrap(code Code, message string, err error) *Error {
+	return &Error{Code: code, Message: message, Err: err}
+}
+
+// ErrorCode returns the code of err, or CodeInternal when it has none.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}

@@ -1,0 +1,394 @@
+// Package httpapi serves mplogin's HTTP API (contract sections 3 and 4):
+// strict JSON in, one error shape out, a body limit on every route, a
+// request id and one structured log line per request that never carries a
+// token, a code or a key.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mplogin/mplogin"
+	"github.com/mplogin/mplogin/session"
+)
+
+// Body limits per route.
+const (
+	LoginBodyLimit = 8 << 10
+	TokenBodyLimit = 4 << 10
+	EmptyBodyLimit = 1 << 10
+)
+
+// Config assembles a Handler.
+type Config struct {
+	Sessions *session.Service
+	Logger   *slog.Logger // nil = discard
+	// HandlerTimeout bounds the work of one request; 0 = 15 s.
+	HandlerTimeout time.Duration
+	Now            func() time.Time // nil = time.Now
+}
+
+// Handler is the API's http.Handler.
+type Handler struct {
+	sessions *session.Service
+	log      *slog.Logger
+	timeout  time.Duration
+	now      func() time.Time
+	mux      *http.ServeMux
+}
+
+// New returns the API handler.
+func New(cfg Config) *Handler {
+	h := &Handler{sessions: cfg.Sessions, log: cfg.Logger, timeout: cfg.HandlerTimeout, now: cfg.Now, mux: http.NewServeMux()}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.timeout <= 0 {
+		h.timeout = 15 * time.Second
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	h.route("POST /v1/login", LoginBodyLimit, h.login)
+	h.route("GET /v1/session", EmptyBodyLimit, h.session)
+	h.route("POST /v1/token", TokenBodyLimit, h.token)
+	h.route("POST /v1/logout", EmptyBodyLimit, h.logout)
+	h.route("GET /healthz", EmptyBodyLimit, h.healthz)
+	h.route("GET /readyz", EmptyBodyLimit, h.readyz)
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.serve(w, r, "unknown", EmptyBodyLimit, func(*request) error {
+			return mplogin.Errorf(mplogin.CodeInvalidRequest, "no such route: see the API reference")
+		})
+	})
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// request is one call in flight, with what its log line needs.
+type request struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	id     string
+	app    string
+	status int
+}
+
+type handlerFunc func(*request) error
+
+func (h *Handler) route(pattern string, limit int64, fn handlerFunc) {
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, pattern, limit, fn) })
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, route string, limit int64, fn handlerFunc) {
+	start := h.now()
+	req := &request{w: w, r: r, id: requestID(r)}
+	w.Header().Set("X-Request-Id", req.id)
+	w.Header().Set("Cache-Control", "no-store")
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	defer cancel()
+	req.r = r.WithContext(ctx)
+
+	err := func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				err = mplogin.Wrap(mplogin.CodeInternal, "internal error", fmt.Errorf("panic: %v", p))
+			}
+		}()
+		return fn(req)
+	}()
+	if err != nil {
+		h.writeError(req, err)
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", req.id), slog.String("method", r.Method), slog.String("route", route),
+		slog.Int("status", req.status), slog.Duration("latency", h.now().Sub(start)),
+	}
+	if req.app != "" {
+		attrs = append(attrs, slog.String("app", req.app))
+	}
+	level := slog.LevelInfo
+	if err != nil {
+		attrs = append(attrs, slog.String("error", string(mplogin.ErrorCode(err))))
+		if cause := errors.Unwrap(err); cause != nil {
+			attrs = append(attrs, slog.String("cause", cause.Error()))
+		}
+		if req.status >= 500 {
+			level = slog.LevelWarn
+		}
+	}
+	h.log.LogAttrs(r.Context(), level, "request", attrs...)
+}
+
+// requestID keeps a caller's id when it is short and plain, else makes one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && plain(id) {
+		return id
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// statusOf is the one mapping from error codes to HTTP statuses.
+func statusOf(code mplogin.Code) int {
+	switch code {
+	case mplogin.CodeInvalidRequest, mplogin.CodeUnknownApp, mplogin.CodeInvalidGrant:
+		return http.StatusBadRequest
+	case mplogin.CodeRequestTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case mplogin.CodeInvalidCode, mplogin.CodeInvalidToken:
+		return http.StatusUnauthorized
+	case mplogin.CodeUserBlocked:
+		return http.StatusForbidden
+	case mplogin.CodeDecryptFailed:
+		return http.StatusUnprocessableEntity
+	case mplogin.CodeRateLimited:
+		return http.StatusTooManyRequests
+	case mplogin.CodePlatformError:
+		return http.StatusBadGateway
+	case mplogin.CodePlatformUnavailable, mplogin.CodeStoreUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func (h *Handler) writeError(req *request, err error) {
+	var e *mplogin.Error
+	if !errors.As(err, &e) {
+		e = mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
+	}
+	status := statusOf(e.Code)
+	msg := e.Message
+	if status == http.StatusInternalServerError {
+		msg = "internal error" // no details leave the server
+	}
+	if e.RetryAfter > 0 {
+		req.w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	} else if status == http.StatusServiceUnavailable {
+		req.w.Header().Set("Retry-After", "1")
+	}
+	if e.Code == mplogin.CodeInvalidToken {
+		req.w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	}
+	writeJSON(req, status, struct {
+		Error   mplogin.Code `json:"error"`
+		Message string       `json:"message"`
+	}{e.Code, msg})
+}
+
+func writeJSON(req *request, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal_error","message":"internal error"}`)
+	}
+	req.w.Header().Set("Content-Type", "application/json")
+	req.w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	req.w.WriteHeader(status)
+	req.status = status
+	_, _ = req.w.Write(append(b, '\n'))
+}
+
+// decode reads a strict JSON body into v: one object, no unknown fields, no
+// trailing data, within the route's limit.
+func decode(req *request, v any) error {
+	dec := json.NewDecoder(req.r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return bodyError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return bodyError(err)
+		}
+		return mplogin.Errorf(mplogin.CodeInvalidRequest, "the body must hold one JSON object and nothing after it")
+	}
+	return nil
+}
+
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &mbe):
+		return mplogin.Errorf(mplogin.CodeRequestTooLarge, fmt.Sprintf("the body is over this route's limit of %d bytes", mbe.Limit))
+	case errors.Is(err, io.EOF):
+		return mplogin.Errorf(mplogin.CodeInvalidRequest, "the body is empty; send a JSON object")
+	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
+		return mplogin.Errorf(mplogin.CodeInvalidRequest, "the body is not valid JSON")
+	case errors.As(err, &typ):
+		return mplogin.Errorf(mplogin.CodeInvalidRequest, fmt.Sprintf("field %q has the wrong type", typ.Field))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return mplogin.Errorf(mplogin.CodeInvalidRequest, "unknown field "+strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return mplogin.Errorf(mplogin.CodeInvalidRequest, "the body is not a valid JSON object")
+}
+
+// noBody refuses a body on routes that take none.
+func noBody(req *request) error {
+	var b [1]byte
+	n, err := io.ReadFull(req.r.Body, b[:])
+	if n > 0 {
+		var rest bytes.Buffer
+		_, err = rest.ReadFrom(req.r.Body)
+		if err != nil {
+			return bodyError(err)
+		}
+		if len(bytes.TrimSpace(append(b[:n], rest.Bytes()...))) > 0 {
+			return mplogin.Errorf(mplogin.CodeInvalidRequest, "this route takes no body")
+		}
+	}
+	return nil
+}
+
+func bearer(r *http.Request) string {
+	v := r.Header.Get("Authorization")
+	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+		return strings.TrimSpace(v[7:])
+	}
+	return ""
+}
+
+type loginRequest struct {
+	App  *string `json:"app"`
+	Code *string `json:"code"`
+}
+
+type tokenResponse struct {
+	AccessToken      string       `json:"access_token"`
+	TokenType        string       `json:"token_type"`
+	ExpiresIn        int64        `json:"expires_in"`
+	RefreshToken     string       `json:"refresh_token"`
+	RefreshExpiresIn int64        `json:"refresh_expires_in"`
+	User             session.User `json:"user"`
+}
+
+func tokens(t *session.Tokens) tokenResponse {
+	return tokenResponse{
+		AccessToken: t.AccessToken.Reveal(), TokenType: "Bearer", ExpiresIn: int64(t.ExpiresIn / time.Second),
+		RefreshToken: t.RefreshToken.Reveal(), RefreshExpiresIn: int64(t.RefreshExpiresIn / time.Second), User: t.User,
+	}
+}
+
+func (h *Handler) login(req *request) error {
+	var in loginRequest
+	if err := decode(req, &in); err != nil {
+		return err
+	}
+	if in.App == nil || *in.App == "" {
+		return mplogin.Errorf(mplogin.CodeInvalidRequest, `field "app" is required`)
+	}
+	if in.Code == nil || *in.Code == "" {
+		return mplogin.Errorf(mplogin.CodeInvalidRequest, `field "code" is required`)
+	}
+	if len(*in.App) <= 64 && plain(*in.App) {
+		req.app = *in.App
+	}
+	t, err := h.sessions.Login(req.r.Context(), *in.App, *in.Code)
+	if err != nil {
+		return err
+	}
+	writeJSON(req, http.StatusOK, tokens(t))
+	return nil
+}
+
+type tokenRequest struct {
+	GrantType    *string `json:"grant_type"`
+	RefreshToken *string `json:"refresh_token"`
+}
+
+func (h *Handler) token(req *request) error {
+	var in tokenRequest
+	if err := decode(req, &in); err != nil {
+		return err
+	}
+	if in.GrantType == nil || *in.GrantType != "refresh_token" {
+		return mplogin.Errorf(mplogin.CodeInvalidRequest, `field "grant_type" must be "refresh_token"`)
+	}
+	if in.RefreshToken == nil || *in.RefreshToken == "" {
+		return mplogin.Errorf(mplogin.CodeInvalidRequest, `field "refresh_token" is required`)
+	}
+	t, err := h.sessions.Refresh(req.r.Context(), *in.RefreshToken)
+	if err != nil {
+		return err
+	}
+	req.app = t.App
+	writeJSON(req, http.StatusOK, tokens(t))
+	return nil
+}
+
+func (h *Handler) session(req *request) error {
+	if err := noBody(req); err != nil {
+		return err
+	}
+	info, err := h.sessions.Check(req.r.Context(), bearer(req.r))
+	if err != nil {
+		return err
+	}
+	req.app = info.App
+	writeJSON(req, http.StatusOK, struct {
+		Active    bool   `json:"active"`
+		App       string `json:"app"`
+		User      any    `json:"user"`
+		ExpiresIn int64  `json:"expires_in"`
+	}{true, info.App, struct {
+		ID      string `json:"id"`
+		OpenID  string `json:"openid"`
+		UnionID string `json:"unionid,omitempty"`
+	}{info.User.ID, info.User.OpenID, info.User.UnionID}, int64(info.ExpiresIn / time.Second)})
+	return nil
+}
+
+func (h *Handler) logout(req *request) error {
+	if err := noBody(req); err != nil {
+		return err
+	}
+	if err := h.sessions.Logout(req.r.Context(), bearer(req.r)); err != nil {
+		return err
+	}
+	req.w.WriteHeader(http.StatusNoContent)
+	req.status = http.StatusNoContent
+	return nil
+}
+
+func (h *Handler) healthz(req *request) error {
+	writeJSON(req, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (h *Handler) readyz(req *request) error {
+	ctx, cancel := context.WithTimeout(req.r.Context(), 2*time.Second)
+	defer cancel()
+	if err := h.sessions.Ready(ctx); err != nil {
+		return err
+	}
+	writeJSON(req, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}

@@ -1,0 +1,106 @@
+// Package keyring seals session keys (and later platform access tokens) at
+// rest with AES-256-GCM under the master key. Each sealed value names the key
+// that sealed it, so the master key can rotate: new values use the primary
+// key, old ones still open with the keys kept beside it.
+package keyring
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// KeySize is the size of a master key.
+const KeySize = 32
+
+const (
+	version  = 1
+	idLen    = 4
+	nonceLen = 12
+	header   = 1 + idLen + nonceLen
+)
+
+// ErrOpen is every failure to open a sealed value; the cause is not told.
+var ErrOpen = errors.New("keyring: cannot open sealed value")
+
+// Keyring seals with its primary key and opens with any of its keys.
+type Keyring struct {
+	primary [idLen]byte
+	aeads   map[[idLen]byte]cipher.AEAD
+	rand    io.Reader
+}
+
+// New returns a keyring sealing with primary and also opening values sealed
+// with any of old. rand nil means crypto/rand.
+func New(rnd io.Reader, primary []byte, old ...[]byte) (*Keyring, error) {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	k := &Keyring{aeads: make(map[[idLen]byte]cipher.AEAD), rand: rnd}
+	for i, key := range append([][]byte{primary}, old...) {
+		if len(key) != KeySize {
+			return nil, fmt.Errorf("keyring: key %d is %d bytes, want %d", i, len(key), KeySize)
+		}
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			return nil, fmt.Errorf("keyring: %w", err)
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, fmt.Errorf("keyring: %w", err)
+		}
+		id := keyID(key)
+		if i == 0 {
+			k.primary = id
+		}
+		k.aeads[id] = aead
+	}
+	return k, nil
+}
+
+// keyID names a key without revealing it.
+func keyID(key []byte) [idLen]byte {
+	sum := sha256.Sum256(append([]byte("mplogin keyring id\x00"), key...))
+	var id [idLen]byte
+	copy(id[:], sum[:])
+	return id
+}
+
+// PrimaryID is the hex id of the sealing key, for logs.
+func (k *Keyring) PrimaryID() string { return hex.EncodeToString(k.primary[:]) }
+
+// Seal encrypts plaintext bound to aad (what the value belongs to, so a
+// sealed value cannot be moved to another row).
+func (k *Keyring) Seal(plaintext, aad []byte) ([]byte, error) {
+	aead := k.aeads[k.primary]
+	out := make([]byte, header, header+len(plaintext)+aead.Overhead())
+	out[0] = version
+	copy(out[1:], k.primary[:])
+	if _, err := io.ReadFull(k.rand, out[1+idLen:header]); err != nil {
+		return nil, fmt.Errorf("keyring: nonce: %w", err)
+	}
+	return aead.Seal(out, out[1+idLen:header], plaintext, aad), nil
+}
+
+// Open decrypts a value sealed by Seal with the same aad.
+func (k *Keyring) Open(sealed, aad []byte) ([]byte, error) {
+	if len(sealed) < header || sealed[0] != version {
+		return nil, ErrOpen
+	}
+	var id [idLen]byte
+	copy(id[:], sealed[1:])
+	aead, ok := k.aeads[id]
+	if !ok {
+		return nil, ErrOpen
+	}
+	pt, err := aead.Open(nil, sealed[1+idLen:header], sealed[header:], aad)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return pt, nil
+}

@@ -1,0 +1,425 @@
+// Package session is mplogin's main job: it turns a platform login code into
+// a session of our own, checks access tokens, rotates refresh tokens and
+// logs out.
+//
+// Rules it keeps (design.md §2, security-requirements.md S1, S6, T1–T5):
+//   - concurrent logins with the same code share one platform call, and a
+//     repeat of an exchanged code within its lifetime gets a new session for
+//     the same identity instead of "code been used";
+//   - the platform session key is sealed before it reaches the store and
+//     never leaves the server;
+//   - tokens are opaque, typed and stored only as hashes; a refresh rotates
+//     both tokens and a spent refresh token presented again revokes the
+//     whole session.
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/mplogin/mplogin"
+	"github.com/mplogin/mplogin/keyring"
+	"github.com/mplogin/mplogin/platform"
+	"github.com/mplogin/mplogin/secret"
+	"github.com/mplogin/mplogin/store"
+	"github.com/mplogin/mplogin/token"
+)
+
+// App is one configured mini program.
+type App struct {
+	Name   string // what clients send as "app"
+	Family string // "wechat", "baidu": the namespace of openids and unionids
+	AppID  string // WeChat appid, Baidu app_key
+	Client platform.Client
+	// CodeTTL is how long the platform's login codes live (WeChat 5 min,
+	// Baidu 10 min): how long a repeat of an exchanged code is honoured.
+	CodeTTL time.Duration
+}
+
+// Policy holds lifetimes.
+type Policy struct {
+	AccessTTL  time.Duration // access token lifetime
+	RefreshTTL time.Duration // idle limit: a refresh token unused this long expires
+	MaxAge     time.Duration // absolute session lifetime; 0 = none
+	KeyGrace   time.Duration // previous session key kept this long
+	// PlatformTimeout bounds one exchange with the platform, retry included.
+	PlatformTimeout time.Duration
+}
+
+// DefaultPolicy is the contract's defaults.
+var DefaultPolicy = Policy{
+	AccessTTL:       2 * time.Hour,
+	RefreshTTL:      30 * 24 * time.Hour,
+	MaxAge:          90 * 24 * time.Hour,
+	KeyGrace:        5 * time.Minute,
+	PlatformTimeout: 5 * time.Second,
+}
+
+// Config assembles a Service.
+type Config struct {
+	Store  store.Store
+	Keys   *keyring.Keyring
+	Apps   []App
+	Policy Policy
+	Now    func() time.Time // nil = time.Now
+	Rand   io.Reader        // nil = crypto/rand
+	Logger *slog.Logger     // nil = discard
+}
+
+// Service implements login, check, refresh and logout.
+type Service struct {
+	store  store.Store
+	keys   *keyring.Keyring
+	apps   map[string]*App
+	policy Policy
+	now    func() time.Time
+	rand   io.Reader
+	log    *slog.Logger
+	flight singleflight.Group
+}
+
+// New returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Keys == nil {
+		return nil, errors.New("session: a store and a keyring are required")
+	}
+	s := &Service{store: cfg.Store, keys: cfg.Keys, apps: make(map[string]*App), policy: cfg.Policy,
+		now: cfg.Now, rand: cfg.Rand, log: cfg.Logger}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.policy.AccessTTL <= 0 || s.policy.RefreshTTL <= 0 || s.policy.PlatformTimeout <= 0 {
+		return nil, errors.New("session: access, refresh and platform timeouts must be positive")
+	}
+	for i := range cfg.Apps {
+		a := cfg.Apps[i]
+		if a.Name == "" || a.Family == "" || a.AppID == "" || a.Client == nil || a.CodeTTL <= 0 {
+			return nil, fmt.Errorf("session: app %d (%q) is incomplete", i, a.Name)
+		}
+		if _, dup := s.apps[a.Name]; dup {
+			return nil, fmt.Errorf("session: app %q twice", a.Name)
+		}
+		s.apps[a.Name] = &a
+	}
+	return s, nil
+}
+
+// User is what a client learns about the user.
+type User struct {
+	ID      string `json:"id"`
+	OpenID  string `json:"openid"`
+	UnionID string `json:"unionid,omitempty"`
+	Created bool   `json:"created"`
+}
+
+// Tokens is a login or refresh result.
+type Tokens struct {
+	AccessToken      secret.String
+	RefreshToken     secret.String
+	ExpiresIn        time.Duration
+	RefreshExpiresIn time.Duration
+	User             User
+	App              string
+}
+
+// Info describes an active session.
+type Info struct {
+	SessionID string
+	App       string
+	User      User
+	ExpiresIn time.Duration // of the access token
+}
+
+// MaxCodeLen bounds a login code; real ones are about 32 bytes.
+const MaxCodeLen = platform.MaxCodeLen
+
+// Login exchanges code for a new session.
+func (s *Service) Login(ctx context.Context, appName, code string) (*Tokens, error) {
+	app, ok := s.apps[appName]
+	if !ok {
+		return nil, mplogin.Errorf(mplogin.CodeUnknownApp, "app names no configured app")
+	}
+	if code == "" || len(code) > MaxCodeLen {
+		return nil, mplogin.Errorf(mplogin.CodeInvalidRequest, fmt.Sprintf("code must be 1 to %d bytes", MaxCodeLen))
+	}
+	sum := sha256.Sum256([]byte(app.Name + "\x00" + code))
+	// The exchange runs detached from this request: once a one-time code is
+	// on its way to the platform, its answer must be kept even if the caller
+	// that started it has gone, or the code is lost for everyone sharing it.
+	ch := s.flight.DoChan(string(sum[:]), func() (any, error) {
+		return s.identityForCode(context.WithoutCancel(ctx), app, code, sum[:])
+	})
+	var res singleflight.Result
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		return nil, mplogin.Wrap(mplogin.CodePlatformUnavailable, "the login did not finish in time", ctx.Err())
+	}
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	r := res.Val.(codeResult)
+	return s.newSession(ctx, app, r.identity, r.created)
+}
+
+type codeResult struct {
+	identity store.Identity
+	created  bool
+}
+
+func (s *Service) identityForCode(ctx context.Context, app *App, code string, hash []byte) (codeResult, error) {
+	now := s.now()
+	prev, err := s.store.GetCode(ctx, hash, now)
+	switch {
+	case err == nil:
+		id, err := s.store.GetIdentity(ctx, prev.Platform, prev.AppID, prev.OpenID)
+		if err != nil {
+			return codeResult{}, storeError("get identity", err)
+		}
+		return codeResult{identity: id}, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return codeResult{}, storeError("get code", err)
+	}
+
+	pctx, cancel := context.WithTimeout(ctx, s.policy.PlatformTimeout)
+	login, err := app.Client.Exchange(pctx, platform.ExchangeRequest{Code: code})
+	cancel()
+	if err != nil {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "platform login failed", slog.String("app", app.Name), slog.Any("error", err))
+		return codeResult{}, platformError(err)
+	}
+
+	var sealed []byte
+	if !login.SessionKey.IsZero() {
+		sealed, err = s.keys.Seal([]byte(login.SessionKey.Reveal()), KeyAAD(app.Family, app.AppID, login.OpenID))
+		if err != nil {
+			return codeResult{}, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
+		}
+	}
+	userID, err := s.newID()
+	if err != nil {
+		return codeResult{}, err
+	}
+	now = s.now()
+	id, created, err := s.store.UpsertIdentity(ctx, store.IdentityUpsert{
+		Platform: app.Family, AppID: app.AppID, OpenID: login.OpenID, UnionID: login.UnionID,
+		SealedSessionKey: sealed, NewUserID: userID, Now: now, KeyGrace: s.policy.KeyGrace,
+	})
+	if err != nil {
+		return codeResult{}, storeError("upsert identity", err)
+	}
+	if err := s.store.PutCode(ctx, store.Code{Hash: hash, App: app.Name, Platform: app.Family, AppID: app.AppID,
+		OpenID: login.OpenID, ExpiresAt: now.Add(app.CodeTTL)}); err != nil {
+		// The login itself stands; only a repeat of this code will fail.
+		s.log.LogAttrs(ctx, slog.LevelWarn, "remembering an exchanged code failed", slog.String("app", app.Name), slog.Any("error", err))
+	}
+	return codeResult{identity: id, created: created}, nil
+}
+
+// KeyAAD binds a sealed session key to its identity.
+func KeyAAD(family, appID, openID string) []byte {
+	return []byte(family + "\x00" + appID + "\x00" + openID)
+}
+
+func (s *Service) newSession(ctx context.Context, app *App, id store.Identity, created bool) (*Tokens, error) {
+	access, accessHash, err := token.New(s.rand, token.Access)
+	if err != nil {
+		return nil, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
+	}
+	refresh, refreshHash, err := token.New(s.rand, token.Refresh)
+	if err != nil {
+		return nil, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
+	}
+	sid, err := s.newID()
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	sess := store.Session{
+		ID: sid, UserID: id.UserID, App: app.Name, Platform: id.Platform, AppID: id.AppID, OpenID: id.OpenID,
+		AccessHash: accessHash, AccessExpiresAt: now.Add(s.policy.AccessTTL),
+		RefreshHash: refreshHash, RefreshExpiresAt: s.refreshExpiry(now, time.Time{}),
+		CreatedAt: now, LastUsedAt: now,
+	}
+	if s.policy.MaxAge > 0 {
+		sess.ExpiresAt = now.Add(s.policy.MaxAge)
+		sess.RefreshExpiresAt = s.refreshExpiry(now, sess.ExpiresAt)
+	}
+	if err := s.store.CreateSession(ctx, sess); err != nil {
+		return nil, storeError("create session", err)
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "login", slog.String("app", app.Name), slog.String("user", id.UserID), slog.Bool("created", created))
+	return &Tokens{
+		AccessToken: secret.New(access), RefreshToken: secret.New(refresh),
+		ExpiresIn: s.policy.AccessTTL, RefreshExpiresIn: sess.RefreshExpiresAt.Sub(now),
+		User: User{ID: id.UserID, OpenID: id.OpenID, UnionID: id.UnionID, Created: created}, App: app.Name,
+	}, nil
+}
+
+// refreshExpiry is the idle limit, but never past the absolute end.
+func (s *Service) refreshExpiry(now, end time.Time) time.Time {
+	t := now.Add(s.policy.RefreshTTL)
+	if !end.IsZero() && end.Before(t) {
+		return end
+	}
+	return t
+}
+
+// Check returns the session an access token belongs to.
+func (s *Service) Check(ctx context.Context, accessToken string) (*Info, error) {
+	sess, err := s.active(ctx, accessToken)
+	if err != nil {
+		return nil, err
+	}
+	id, err := s.store.GetIdentity(ctx, sess.Platform, sess.AppID, sess.OpenID)
+	if err != nil {
+		return nil, storeError("get identity", err)
+	}
+	return &Info{
+		SessionID: sess.ID, App: sess.App,
+		User:      User{ID: sess.UserID, OpenID: sess.OpenID, UnionID: id.UnionID},
+		ExpiresIn: sess.AccessExpiresAt.Sub(s.now()).Truncate(time.Second),
+	}, nil
+}
+
+var errInvalidToken = mplogin.Errorf(mplogin.CodeInvalidToken, "the access token is missing, malformed, expired or revoked")
+
+func (s *Service) active(ctx context.Context, accessToken string) (store.Session, error) {
+	hash, ok := token.Parse(accessToken, token.Access)
+	if !ok {
+		return store.Session{}, errInvalidToken
+	}
+	sess, err := s.store.SessionByAccess(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Session{}, errInvalidToken
+	}
+	if err != nil {
+		return store.Session{}, storeError("session by access token", err)
+	}
+	now := s.now()
+	if !sess.Active(now) || !now.Before(sess.AccessExpiresAt) {
+		return store.Session{}, errInvalidToken
+	}
+	if _, ok := s.apps[sess.App]; !ok {
+		// The app was removed from the configuration: its sessions end.
+		return store.Session{}, errInvalidToken
+	}
+	return sess, nil
+}
+
+var errInvalidGrant = mplogin.Errorf(mplogin.CodeInvalidGrant, "the refresh token is unknown, expired, spent or revoked")
+
+// Refresh spends a refresh token for new tokens.
+func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, error) {
+	hash, ok := token.Parse(refreshToken, token.Refresh)
+	if !ok {
+		return nil, errInvalidGrant
+	}
+	access, accessHash, err := token.New(s.rand, token.Access)
+	if err != nil {
+		return nil, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
+	}
+	refresh, refreshHash, err := token.New(s.rand, token.Refresh)
+	if err != nil {
+		return nil, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
+	}
+	// The absolute end is not known before the lookup; the store keeps
+	// RefreshExpiresAt as given, so cap it after reading the session.
+	now := s.now()
+	sess, err := s.store.RotateRefresh(ctx, store.Rotation{
+		OldRefreshHash: hash, NewAccessHash: accessHash, AccessExpiresAt: now.Add(s.policy.AccessTTL),
+		NewRefreshHash: refreshHash, RefreshExpiresAt: s.refreshExpiry(now, time.Time{}), Now: now,
+	})
+	switch {
+	case errors.Is(err, store.ErrReused):
+		s.log.LogAttrs(ctx, slog.LevelWarn, "refresh token reused: session revoked")
+		return nil, errInvalidGrant
+	case errors.Is(err, store.ErrNotFound):
+		return nil, errInvalidGrant
+	case err != nil:
+		return nil, storeError("rotate refresh token", err)
+	}
+	if _, ok := s.apps[sess.App]; !ok {
+		return nil, errInvalidGrant
+	}
+	refreshIn := sess.RefreshExpiresAt.Sub(now)
+	if !sess.ExpiresAt.IsZero() && sess.ExpiresAt.Sub(now) < refreshIn {
+		refreshIn = sess.ExpiresAt.Sub(now)
+	}
+	id, err := s.store.GetIdentity(ctx, sess.Platform, sess.AppID, sess.OpenID)
+	if err != nil {
+		return nil, storeError("get identity", err)
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "refresh", slog.String("app", sess.App), slog.String("user", sess.UserID))
+	return &Tokens{
+		AccessToken: secret.New(access), RefreshToken: secret.New(refresh),
+		ExpiresIn: s.policy.AccessTTL, RefreshExpiresIn: refreshIn,
+		User: User{ID: sess.UserID, OpenID: sess.OpenID, UnionID: id.UnionID}, App: sess.App,
+	}, nil
+}
+
+// Logout revokes the session of an access token at once.
+func (s *Service) Logout(ctx context.Context, accessToken string) error {
+	sess, err := s.active(ctx, accessToken)
+	if err != nil {
+		return err
+	}
+	if err := s.store.RevokeSession(ctx, sess.ID, s.now()); err != nil {
+		return storeError("revoke session", err)
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "logout", slog.String("app", sess.App), slog.String("user", sess.UserID))
+	return nil
+}
+
+// Ready reports whether the store answers.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return storeError("ping", err)
+	}
+	return nil
+}
+
+func (s *Service) newID() (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
+		return "", mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+func storeError(op string, err error) error {
+	return mplogin.Wrap(mplogin.CodeStoreUnavailable, "the store did not answer; try again", fmt.Errorf("%s: %w", op, err))
+}
+
+// platformError maps a platform failure to what the client sees.
+func platformError(err error) error {
+	e := &mplogin.Error{Err: err}
+	switch platform.KindOf(err) {
+	case platform.KindInvalidCode, platform.KindCodeUsed:
+		e.Code, e.Message = mplogin.CodeInvalidCode, "the platform rejected the login code (invalid, expired or already used)"
+	case platform.KindUserBlocked:
+		e.Code, e.Message = mplogin.CodeUserBlocked, "the platform blocks this user"
+	case platform.KindRateLimited:
+		e.Code, e.Message, e.RetryAfter = mplogin.CodeRateLimited, "the platform's rate limit was hit", time.Minute
+	case platform.KindBusy, platform.KindUnavailable, platform.KindTokenInvalid:
+		e.Code, e.Message, e.RetryAfter = mplogin.CodePlatformUnavailable, "the platform did not answer in time or is busy", 2*time.Second
+	default:
+		e.Code, e.Message = mplogin.CodePlatformError, "the platform refused the request; check the app's credentials"
+	}
+	return e
+}
