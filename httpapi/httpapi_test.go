@@ -1,0 +1,418 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mplogin/mplogin/emulator"
+	"github.com/mplogin/mplogin/httpapi"
+	"github.com/mplogin/mplogin/keyring"
+	"github.com/mplogin/mplogin/platform"
+	"github.com/mplogin/mplogin/platform/baidu"
+	"github.com/mplogin/mplogin/platform/wechat"
+	"github.com/mplogin/mplogin/secret"
+	"github.com/mplogin/mplogin/session"
+	"github.com/mplogin/mplogin/store"
+	"github.com/mplogin/mplogin/store/memory"
+)
+
+const (
+	wxAppID  = "wx0123456789abcdef"
+	wxSecret = "wechat-app-secret-1c9e"
+	bdAppKey = "y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7"
+	bdSecret = "baidu-app-secret-77aa"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *lockedBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// switchStore fails every call while down is set.
+type switchStore struct {
+	store.Store
+	mu   sync.Mutex
+	down bool
+}
+
+func (s *switchStore) set(down bool) { s.mu.Lock(); s.down = down; s.mu.Unlock() }
+func (s *switchStore) err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return store.ErrUnavailable
+	}
+	return nil
+}
+func (s *switchStore) SessionByAccess(ctx context.Context, h []byte) (store.Session, error) {
+	if err := s.err(); err != nil {
+		return store.Session{}, err
+	}
+	return s.Store.SessionByAccess(ctx, h)
+}
+func (s *switchStore) GetCode(ctx context.Context, h []byte, now time.Time) (store.Code, error) {
+	if err := s.err(); err != nil {
+		return store.Code{}, err
+	}
+	return s.Store.GetCode(ctx, h, now)
+}
+func (s *switchStore) Ping(ctx context.Context) error {
+	if err := s.err(); err != nil {
+		return err
+	}
+	return s.Store.Ping(ctx)
+}
+
+type fixture struct {
+	t     *testing.T
+	em    *emulator.Emulator
+	emURL string
+	api   *httptest.Server
+	logs  *lockedBuffer
+	store *switchStore
+	// every response body seen, for the secret scan
+	mu        sync.Mutex
+	responses []string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{t: t, logs: &lockedBuffer{}, store: &switchStore{Store: memory.New()}}
+	f.em = emulator.New(emulator.Config{Apps: []emulator.App{
+		{Platform: "wechat", AppID: wxAppID, Secret: wxSecret},
+		{Platform: "baidu", AppID: bdAppKey, Secret: bdSecret},
+	}})
+	emSrv := httptest.NewServer(f.em)
+	t.Cleanup(emSrv.Close)
+	f.emURL = emSrv.URL
+	hc := platform.NewHTTPClient(platform.HTTPConfig{})
+	wx, _ := wechat.New(wechat.Config{AppID: wxAppID, Secret: secret.New(wxSecret), Endpoint: emSrv.URL, HTTP: hc})
+	wxBad, _ := wechat.New(wechat.Config{AppID: wxAppID, Secret: secret.New("not-the-secret"), Endpoint: emSrv.URL, HTTP: hc})
+	bd, _ := baidu.New(baidu.Config{AppKey: bdAppKey, AppSecret: secret.New(bdSecret), Endpoint: emSrv.URL, HTTP: hc})
+	keys, _ := keyring.New(nil, bytes.Repeat([]byte{9}, 32))
+	log := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	policy := session.DefaultPolicy
+	policy.PlatformTimeout = 500 * time.Millisecond
+	svc, err := session.New(session.Config{Store: f.store, Keys: keys, Policy: policy, Logger: log, Apps: []session.App{
+		{Name: "shop-wechat", Family: "wechat", AppID: wxAppID, Client: wx, CodeTTL: 5 * time.Minute},
+		{Name: "shop-wechat-misconfigured", Family: "wechat", AppID: wxAppID, Client: wxBad, CodeTTL: 5 * time.Minute},
+		{Name: "shop-baidu", Family: "baidu", AppID: bdAppKey, Client: bd, CodeTTL: 10 * time.Minute},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.api = httptest.NewServer(httpapi.New(httpapi.Config{Sessions: svc, Logger: log}))
+	t.Cleanup(f.api.Close)
+	return f
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (f *fixture) do(method, path, auth, body string) response {
+	f.t.Helper()
+	req, _ := http.NewRequest(method, f.api.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	if len(raw) > 0 {
+		_ = json.Unmarshal(raw, &r.body)
+	}
+	f.mu.Lock()
+	f.responses = append(f.responses, string(raw)+" "+strings.Join(resp.Header.Values("Retry-After"), ","))
+	f.mu.Unlock()
+	return r
+}
+
+func (f *fixture) mint(plat, appid, user string) string {
+	code, err := f.em.Login(plat, appid, user, "")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return code
+}
+
+func (f *fixture) login(app, code string) response {
+	f.t.Helper()
+	b, _ := json.Marshal(map[string]string{"app": app, "code": code})
+	return f.do("POST", "/v1/login", "", string(b))
+}
+
+func expectError(t *testing.T, r response, status int, code string) {
+	t.Helper()
+	if r.status != status || r.body["error"] != code {
+		t.Fatalf("got %d %s, want %d %s", r.status, r.raw, status, code)
+	}
+	if msg, _ := r.body["message"].(string); msg == "" || len(r.body) != 2 {
+		t.Fatalf("error body must be {error, message}: %s", r.raw)
+	}
+}
+
+func TestFlow(t *testing.T) {
+	f := newFixture(t)
+	r := f.login("shop-wechat", f.mint("wechat", wxAppID, "alice"))
+	if r.status != 200 || r.body["token_type"] != "Bearer" || r.body["expires_in"] != float64(7200) ||
+		r.body["refresh_expires_in"] != float64(2592000) || r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("login: %d %s %v\n%s", r.status, r.raw, r.header, f.logs.String())
+	}
+	user := r.body["user"].(map[string]any)
+	if user["created"] != true || user["openid"] != f.em.OpenID("wechat", wxAppID, "alice") || user["unionid"] == "" {
+		t.Fatalf("user %v", user)
+	}
+	access, refresh := r.body["access_token"].(string), r.body["refresh_token"].(string)
+	if !strings.HasPrefix(access, "mpa_") || !strings.HasPrefix(refresh, "mpr_") {
+		t.Fatalf("tokens %q %q", access, refresh)
+	}
+	s := f.do("GET", "/v1/session", access, "")
+	if exp, _ := s.body["expires_in"].(float64); s.status != 200 || s.body["active"] != true || s.body["app"] != "shop-wechat" || exp < 7190 || exp > 7200 {
+		t.Fatalf("session: %d %s", s.status, s.raw)
+	}
+	if su := s.body["user"].(map[string]any); su["id"] != user["id"] || su["openid"] != user["openid"] {
+		t.Fatalf("session user %v", su)
+	}
+	// Baidu gives no unionid: the field is left out.
+	rb := f.login("shop-baidu", f.mint("baidu", bdAppKey, "bob"))
+	if rb.status != 200 || strings.Contains(rb.raw, "unionid") {
+		t.Fatalf("baidu login: %d %s", rb.status, rb.raw)
+	}
+
+	t2 := f.do("POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+refresh+`"}`)
+	if t2.status != 200 || t2.body["access_token"] == access {
+		t.Fatalf("refresh: %d %s", t2.status, t2.raw)
+	}
+	newAccess := t2.body["access_token"].(string)
+	expectError(t, f.do("GET", "/v1/session", access, ""), 401, "invalid_token")
+	expectError(t, f.do("POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+refresh+`"}`), 400, "invalid_grant")
+	// Reuse revoked the family.
+	expectError(t, f.do("GET", "/v1/session", newAccess, ""), 401, "invalid_token")
+
+	r = f.login("shop-wechat", f.mint("wechat", wxAppID, "alice"))
+	if r.body["user"].(map[string]any)["created"] != false {
+		t.Fatalf("second login created a user: %s", r.raw)
+	}
+	access = r.body["access_token"].(string)
+	lo := f.do("POST", "/v1/logout", access, "")
+	if lo.status != 204 || lo.raw != "" {
+		t.Fatalf("logout: %d %q", lo.status, lo.raw)
+	}
+	expectError(t, f.do("GET", "/v1/session", access, ""), 401, "invalid_token")
+	expectError(t, f.do("POST", "/v1/logout", access, ""), 401, "invalid_token")
+	f.scanSecrets(t)
+}
+
+// Every row of contract section 4 that login, session, token and logout can
+// produce.
+func TestErrors(t *testing.T) {
+	f := newFixture(t)
+	good := f.login("shop-wechat", f.mint("wechat", wxAppID, "carol"))
+	refresh := good.body["refresh_token"].(string)
+	access := good.body["access_token"].(string)
+	calls := func() int64 {
+		var n int64
+		for _, c := range f.em.Stats() {
+			n += c
+		}
+		return n
+	}
+	before := calls()
+	noPlatform := []struct {
+		name, method, path, auth, body string
+		status                         int
+		code                           string
+	}{
+		{"malformed json", "POST", "/v1/login", "", `{"app":`, 400, "invalid_request"},
+		{"not an object", "POST", "/v1/login", "", `[1,2]`, 400, "invalid_request"},
+		{"empty body", "POST", "/v1/login", "", ``, 400, "invalid_request"},
+		{"trailing data", "POST", "/v1/login", "", `{"app":"shop-wechat","code":"x"} {}`, 400, "invalid_request"},
+		{"unknown field", "POST", "/v1/login", "", `{"app":"shop-wechat","code":"x","extra":1}`, 400, "invalid_request"},
+		{"wrong type", "POST", "/v1/login", "", `{"app":"shop-wechat","code":42}`, 400, "invalid_request"},
+		{"missing code", "POST", "/v1/login", "", `{"app":"shop-wechat"}`, 400, "invalid_request"},
+		{"empty code", "POST", "/v1/login", "", `{"app":"shop-wechat","code":""}`, 400, "invalid_request"},
+		{"missing app", "POST", "/v1/login", "", `{"code":"x"}`, 400, "invalid_request"},
+		{"huge code", "POST", "/v1/login", "", `{"app":"shop-wechat","code":"` + strings.Repeat("c", 4000) + `"}`, 400, "invalid_request"},
+		{"unknown app", "POST", "/v1/login", "", `{"app":"nope","code":"x"}`, 400, "unknown_app"},
+		{"oversized body", "POST", "/v1/login", "", `{"app":"shop-wechat","code":"` + strings.Repeat("c", 9000) + `"}`, 413, "request_too_large"},
+		{"oversized token body", "POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"` + strings.Repeat("r", 5000) + `"}`, 413, "request_too_large"},
+		{"no token", "GET", "/v1/session", "", "", 401, "invalid_token"},
+		{"garbage token", "GET", "/v1/session", "garbage", "", 401, "invalid_token"},
+		{"unknown token", "GET", "/v1/session", "mpa_" + strings.Repeat("A", 43), "", 401, "invalid_token"},
+		{"refresh token as access token", "GET", "/v1/session", refresh, "", 401, "invalid_token"},
+		{"access token as refresh token", "POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"` + access + `"}`, 400, "invalid_grant"},
+		{"unknown refresh token", "POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"mpr_` + strings.Repeat("B", 43) + `"}`, 400, "invalid_grant"},
+		{"wrong grant type", "POST", "/v1/token", "", `{"grant_type":"password","refresh_token":"x"}`, 400, "invalid_request"},
+		{"logout without token", "POST", "/v1/logout", "", "", 401, "invalid_token"},
+		{"body on session", "GET", "/v1/session", access, `{"x":1}`, 400, "invalid_request"},
+		{"unknown route", "GET", "/v2/nothing", "", "", 400, "invalid_request"},
+	}
+	for _, tc := range noPlatform {
+		t.Run(tc.name, func(t *testing.T) {
+			r := f.do(tc.method, tc.path, tc.auth, tc.body)
+			expectError(t, r, tc.status, tc.code)
+			if tc.code == "invalid_token" && r.header.Get("WWW-Authenticate") == "" {
+				t.Fatal("no WWW-Authenticate")
+			}
+		})
+	}
+	if n := calls() - before; n != 0 {
+		t.Fatalf("bad input reached the platform %d times", n)
+	}
+
+	platformCases := []struct {
+		name       string
+		app        string
+		code       func() string
+		fault      *emulator.Fault
+		status     int
+		errCode    string
+		retryAfter bool
+	}{
+		{"invalid code", "shop-wechat", func() string { return "never-minted" }, nil, 401, "invalid_code", false},
+		{"invalid code on baidu", "shop-baidu", func() string { return "never-minted" }, nil, 401, "invalid_code", false},
+		{"code used elsewhere", "shop-wechat", func() string {
+			// Exchanged straight with the platform (not through mplogin):
+			// the platform answers 40163.
+			c := f.mint("wechat", wxAppID, "bob")
+			resp, err := http.Get(f.emURL + "/sns/jscode2session?appid=" + wxAppID + "&secret=" + wxSecret + "&js_code=" + c + "&grant_type=authorization_code")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return c
+		}, nil, 401, "invalid_code", false},
+		{"blocked user", "shop-wechat", func() string { return f.mint("wechat", wxAppID, "blocked-eve") }, nil, 403, "user_blocked", false},
+		{"platform rate limit", "shop-wechat", func() string { return f.mint("wechat", wxAppID, "dan") },
+			&emulator.Fault{Path: wechat.PathCode2Session, Errcode: 45011}, 429, "rate_limited", true},
+		{"bad credentials", "shop-wechat-misconfigured", func() string { return f.mint("wechat", wxAppID, "dan") }, nil, 502, "platform_error", false},
+		{"unknown platform error", "shop-wechat", func() string { return f.mint("wechat", wxAppID, "dan") },
+			&emulator.Fault{Path: wechat.PathCode2Session, Errcode: 99999}, 502, "platform_error", false},
+		{"platform timeout", "shop-wechat", func() string { return f.mint("wechat", wxAppID, "dan") },
+			&emulator.Fault{Path: wechat.PathCode2Session, LatencyMS: 3000}, 503, "platform_unavailable", true},
+		{"platform garbage", "shop-wechat", func() string { return f.mint("wechat", wxAppID, "dan") },
+			&emulator.Fault{Path: wechat.PathCode2Session, Garbage: true}, 503, "platform_unavailable", true},
+		{"platform busy", "shop-wechat", func() string { return f.mint("wechat", wxAppID, "dan") },
+			&emulator.Fault{Path: wechat.PathCode2Session, Errcode: -1}, 503, "platform_unavailable", true},
+	}
+	for _, tc := range platformCases {
+		t.Run(tc.name, func(t *testing.T) {
+			code := tc.code()
+			if tc.fault != nil {
+				f.em.SetFaults(*tc.fault)
+				defer f.em.ClearFaults()
+			}
+			start := time.Now()
+			r := f.login(tc.app, code)
+			expectError(t, r, tc.status, tc.errCode)
+			if tc.retryAfter != (r.header.Get("Retry-After") != "") {
+				t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+			}
+			if time.Since(start) > 2*time.Second {
+				t.Fatalf("took %v: the platform deadline is 500ms", time.Since(start))
+			}
+		})
+	}
+
+	t.Run("store unavailable", func(t *testing.T) {
+		f.store.set(true)
+		expectError(t, f.do("GET", "/v1/session", access, ""), 503, "store_unavailable")
+		expectError(t, f.login("shop-wechat", f.mint("wechat", wxAppID, "frank")), 503, "store_unavailable")
+		expectError(t, f.do("GET", "/readyz", "", ""), 503, "store_unavailable")
+		if r := f.do("GET", "/healthz", "", ""); r.status != 200 {
+			t.Fatalf("healthz %d", r.status)
+		}
+		f.store.set(false)
+		if r := f.do("GET", "/readyz", "", ""); r.status != 200 {
+			t.Fatalf("readyz after recovery %d", r.status)
+		}
+		if r := f.do("GET", "/v1/session", access, ""); r.status != 200 {
+			t.Fatalf("session after recovery %d %s", r.status, r.raw)
+		}
+	})
+	f.scanSecrets(t)
+}
+
+// A repeated code through mplogin gets a new session for the same user.
+func TestRepeatedCode(t *testing.T) {
+	f := newFixture(t)
+	code := f.mint("wechat", wxAppID, "gina")
+	a, b := f.login("shop-wechat", code), f.login("shop-wechat", code)
+	if a.status != 200 || b.status != 200 || a.body["access_token"] == b.body["access_token"] ||
+		a.body["user"].(map[string]any)["id"] != b.body["user"].(map[string]any)["id"] {
+		t.Fatalf("%s\n%s", a.raw, b.raw)
+	}
+	if n := f.em.Stats()[wechat.PathCode2Session]; n != 1 {
+		t.Fatalf("%d platform calls", n)
+	}
+}
+
+// No response and no log line carries a session key, an app secret, a
+// token or a login code.
+func (f *fixture) scanSecrets(t *testing.T) {
+	t.Helper()
+	logs := f.logs.String()
+	if !strings.Contains(logs, `"msg":"request"`) {
+		t.Fatal("no request log lines")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	needles := []string{wxSecret, bdSecret, "not-the-secret"}
+	for _, u := range []string{"alice", "bob", "carol", "dan", "gina"} {
+		for _, p := range []struct{ plat, app string }{{"wechat", wxAppID}, {"baidu", bdAppKey}} {
+			if k, ok := f.em.SessionKey(p.plat, p.app, u); ok {
+				needles = append(needles, k)
+			}
+		}
+	}
+	for _, resp := range f.responses {
+		var v map[string]any
+		_ = json.Unmarshal([]byte(strings.Fields(resp + " x")[0]), &v)
+		for _, k := range []string{"access_token", "refresh_token"} {
+			if s, _ := v[k].(string); s != "" {
+				needles = append(needles, s)
+			}
+		}
+	}
+	for _, n := range needles {
+		if strings.Contains(logs, n) {
+			t.Fatalf("log carries a secret or token %q", n)
+		}
+	}
+	for _, resp := range f.responses {
+		for _, n := range needles[:3] {
+			if strings.Contains(resp, n) {
+				t.Fatalf("response carries a secret: %s", resp)
+			}
+		}
+		if strings.Contains(resp, "session_key") {
+			t.Fatalf("response mentions session_key: %s", resp)
+		}
+	}
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, "mpa_") || strings.Contains(l, "mpr_") || strings.Contains(l, "js_code") {
+			t.Fatalf("log line carries a token: %s", l)
+		}
+	}
+}
