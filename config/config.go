@@ -1,0 +1,605 @@
+package config
+
+import (
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/mplogin/mplogin/secret"
+)
+
+// Platforms, as written in an app's platform key.
+const (
+	PlatformWeChat          = "wechat"
+	PlatformWeChatComponent = "wechat-component"
+	PlatformBaidu           = "baidu"
+	PlatformBaiduLegacy     = "baidu-legacy"
+	PlatformBaiduTP         = "baidu-tp"
+)
+
+// Platform families, as returned by App.Family.
+const (
+	FamilyWeChat = "wechat"
+	FamilyBaidu  = "baidu"
+)
+
+// Defaults of the keys that have one.
+const (
+	DefaultListen            = "127.0.0.1:8300"
+	DefaultLogFormat         = "json"
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 10 * time.Second
+	DefaultWriteTimeout      = 15 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultShutdownTimeout   = 10 * time.Second
+	DefaultAccessTTL         = 2 * time.Hour
+	DefaultRefreshTTL        = 720 * time.Hour
+	DefaultMaxAge            = 2160 * time.Hour
+	DefaultSessionKeyGrace   = 5 * time.Minute
+	DefaultPlatformTimeout   = 5 * time.Second
+	// DefaultUserdataMaxAge is what Parse gives a WeChat app without a
+	// userdata_max_age key. An App built in code gets no default: there,
+	// zero means the check is off.
+	DefaultUserdataMaxAge = 24 * time.Hour
+)
+
+// MasterKeySize is the length of a decoded master key (AES-256).
+const MasterKeySize = 32
+
+// Config is a validated configuration. Build it with Load or Parse, or start
+// from Default and call Validate.
+//
+// Config formats itself (fmt, slog) as a summary without key material; do not
+// print its MasterKey or OldMasterKeys by any other route.
+type Config struct {
+	Listen   string // host:port of the service
+	Store    string // sqlite:PATH, sqlite://PATH, postgres://… or postgresql://…; see StoreKind
+	Sessions string // optional redis:// or rediss:// URL
+
+	MasterKey     []byte   // MasterKeySize bytes
+	OldMasterKeys [][]byte // still accepted for decryption, MasterKeySize bytes each
+
+	Log    Log
+	HTTP   HTTP
+	Policy Policy // yaml key sessions_policy
+
+	PlatformTimeout time.Duration // deadline of one platform call, its one retry included
+
+	Apps []App
+}
+
+// Log configures the service's logger.
+type Log struct {
+	Level  slog.Level
+	Format string // "json" or "text"
+}
+
+// HTTP configures the service's HTTP server.
+type HTTP struct {
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	ShutdownTimeout   time.Duration
+	// TrustedProxies are the peers whose X-Forwarded-For is honoured. A
+	// single address is held as a full-length prefix (/32 or /128).
+	TrustedProxies []netip.Prefix
+}
+
+// Policy is the session policy (yaml key sessions_policy).
+type Policy struct {
+	AccessTTL       time.Duration // lifetime of an access token
+	RefreshTTL      time.Duration // idle expiry of a refresh token; slides with each refresh
+	MaxAge          time.Duration // absolute session lifetime; 0 = none
+	SessionKeyGrace time.Duration // how long the previous session key is still tried; 0 = not at all
+}
+
+// App is one mini program.
+type App struct {
+	Name     string // what clients send as "app"
+	Platform string // one of the Platform constants
+
+	AppID  string        // wechat, wechat-component
+	Secret secret.String // wechat (required), wechat-component (optional)
+
+	AppKey    string        // baidu, baidu-legacy, baidu-tp
+	AppSecret secret.String // baidu, baidu-legacy (required), baidu-tp (optional)
+
+	ComponentAppID string       // wechat-component
+	ComponentToken *TokenSource // wechat-component
+
+	AuthorizerToken *TokenSource // baidu-tp
+
+	// Endpoint is the platform's base URL (http or https, no query), empty
+	// for the real platform. Parse removes a trailing slash.
+	Endpoint string
+
+	// UserdataMaxAge is the oldest decrypted payload accepted, judged by
+	// its watermark timestamp; 0 turns the check off. WeChat only (Baidu
+	// payloads carry no timestamp). Parse defaults it to
+	// DefaultUserdataMaxAge; in code, set it yourself.
+	UserdataMaxAge time.Duration
+
+	UnionID bool // Baidu only: fetch the unionid at login
+}
+
+// ID returns the platform's id of the app: AppID for WeChat apps, AppKey for
+// Baidu apps.
+func (a App) ID() string {
+	if a.Family() == FamilyBaidu {
+		return a.AppKey
+	}
+	return a.AppID
+}
+
+// Family returns "wechat" or "baidu", or "" for an unknown platform.
+func (a App) Family() string {
+	switch a.Platform {
+	case PlatformWeChat, PlatformWeChatComponent:
+		return FamilyWeChat
+	case PlatformBaidu, PlatformBaiduLegacy, PlatformBaiduTP:
+		return FamilyBaidu
+	}
+	return ""
+}
+
+// TokenSource says where a platform access token comes from: exactly one of
+// a static Value or the URL of the owner's token service (GET, answering
+// {"access_token":"…","expires_in":N}).
+type TokenSource struct {
+	Value secret.String
+	URL   string
+}
+
+// Default returns a Config with every default filled in, no store, no master
+// key and no apps.
+func Default() Config {
+	return Config{
+		Listen: DefaultListen,
+		Log:    Log{Level: slog.LevelInfo, Format: DefaultLogFormat},
+		HTTP: HTTP{
+			ReadHeaderTimeout: DefaultReadHeaderTimeout,
+			ReadTimeout:       DefaultReadTimeout,
+			WriteTimeout:      DefaultWriteTimeout,
+			IdleTimeout:       DefaultIdleTimeout,
+			ShutdownTimeout:   DefaultShutdownTimeout,
+		},
+		Policy: Policy{
+			AccessTTL:       DefaultAccessTTL,
+			RefreshTTL:      DefaultRefreshTTL,
+			MaxAge:          DefaultMaxAge,
+			SessionKeyGrace: DefaultSessionKeyGrace,
+		},
+		PlatformTimeout: DefaultPlatformTimeout,
+	}
+}
+
+// App returns the app called name.
+func (c *Config) App(name string) (App, bool) {
+	for _, a := range c.Apps {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return App{}, false
+}
+
+// Error is a configuration error. Its text is one line: "config: ", the line
+// in the file when the key path alone does not place it, the key path, and
+// the problem. It never contains a configured value other than an app name.
+type Error struct {
+	Line int    // line in the file, 0 if not given
+	Path string // e.g. "apps[1] (shop-baidu): app_secret"; "" for the file as a whole
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("config: ")
+	if e.Line > 0 {
+		b.WriteString("line ")
+		b.WriteString(strconv.Itoa(e.Line))
+		b.WriteString(": ")
+	}
+	if e.Path != "" {
+		b.WriteString(e.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return strings.NewReplacer("\r", " ", "\n", " ").Replace(b.String())
+}
+
+func errorf(path, format string, args ...any) *Error {
+	return &Error{Path: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+// appPath names app i in error paths: `apps[1] (shop-baidu)`, or `apps[1]`
+// when the name is not a valid one (so that nothing else is echoed).
+func appPath(i int, name string) string {
+	if validName(name) {
+		return fmt.Sprintf("apps[%d] (%s)", i, name)
+	}
+	return fmt.Sprintf("apps[%d]", i)
+}
+
+// appKey names a key of an app.
+func appKey(ap, key string) string { return ap + ": " + key }
+
+// Validate checks the configuration and returns the first problem found, as
+// an *Error.
+func (c *Config) Validate() error {
+	if err := c.validateTop(); err != nil {
+		return err
+	}
+	if len(c.Apps) == 0 {
+		return errorf("apps", "at least one app is required")
+	}
+	seen := make(map[string]bool, len(c.Apps))
+	for i := range c.Apps {
+		a := &c.Apps[i]
+		if err := validateAppName(fmt.Sprintf("apps[%d]", i), a.Name); err != nil {
+			return err
+		}
+		if seen[a.Name] {
+			return errorf(fmt.Sprintf("apps[%d]", i), "name: duplicate %q", a.Name)
+		}
+		seen[a.Name] = true
+		if err := a.validate(appPath(i, a.Name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateTop() error {
+	if err := validateListen(c.Listen); err != nil {
+		return err
+	}
+	if _, _, err := StoreKind(c.Store); err != nil {
+		return err
+	}
+	if c.Sessions != "" {
+		u, err := url.Parse(c.Sessions)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" || u.Opaque != "" {
+			return errorf("sessions", "must be a redis:// or rediss:// URL, such as redis://127.0.0.1:6379/0")
+		}
+	}
+	switch {
+	case c.MasterKey == nil:
+		return errorf("master_key", "required")
+	case len(c.MasterKey) != MasterKeySize:
+		return errorf("master_key", "must be %d bytes (got %d)", MasterKeySize, len(c.MasterKey))
+	}
+	for i, k := range c.OldMasterKeys {
+		if len(k) != MasterKeySize {
+			return errorf(fmt.Sprintf("old_master_keys[%d]", i), "must be %d bytes (got %d)", MasterKeySize, len(k))
+		}
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		return errorf("log.format", "must be json or text")
+	}
+	for _, d := range []struct {
+		path string
+		v    time.Duration
+	}{
+		{"http.read_header_timeout", c.HTTP.ReadHeaderTimeout},
+		{"http.read_timeout", c.HTTP.ReadTimeout},
+		{"http.write_timeout", c.HTTP.WriteTimeout},
+		{"http.idle_timeout", c.HTTP.IdleTimeout},
+		{"http.shutdown_timeout", c.HTTP.ShutdownTimeout},
+		{"sessions_policy.access_ttl", c.Policy.AccessTTL},
+		{"sessions_policy.refresh_ttl", c.Policy.RefreshTTL},
+		{"platform_timeout", c.PlatformTimeout},
+	} {
+		if d.v <= 0 {
+			return errorf(d.path, "must be more than 0")
+		}
+	}
+	if c.Policy.MaxAge < 0 {
+		return errorf("sessions_policy.max_age", "must not be negative (0 = no limit)")
+	}
+	if c.Policy.SessionKeyGrace < 0 {
+		return errorf("sessions_policy.session_key_grace", "must not be negative")
+	}
+	// A login waits for the platform; a write timeout shorter than that
+	// would cut every slow login off without an answer.
+	if c.HTTP.WriteTimeout <= c.PlatformTimeout {
+		return errorf("http.write_timeout", "must be longer than platform_timeout (%s <= %s)", c.HTTP.WriteTimeout, c.PlatformTimeout)
+	}
+	for i, p := range c.HTTP.TrustedProxies {
+		if !p.IsValid() {
+			return errorf(fmt.Sprintf("http.trusted_proxies[%d]", i), "must be an IP address or a CIDR")
+		}
+	}
+	return nil
+}
+
+func validateListen(s string) error {
+	if s == "" {
+		return errorf("listen", "required")
+	}
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errorf("listen", "must be host:port, such as 127.0.0.1:8300")
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return errorf("listen", "port must be a number from 0 to 65535")
+	}
+	return nil
+}
+
+// StoreKind splits a store DSN: "sqlite:PATH" and "sqlite://PATH" give
+// ("sqlite", PATH); "postgres://…" and "postgresql://…" give ("postgres",
+// dsn). The error is an *Error for the key store and never repeats the DSN,
+// which may hold a password.
+func StoreKind(dsn string) (kind, target string, err error) {
+	if dsn == "" {
+		return "", "", errorf("store", "required")
+	}
+	scheme, rest, _ := strings.Cut(dsn, ":")
+	switch strings.ToLower(scheme) {
+	case "sqlite":
+		path := strings.TrimPrefix(rest, "//")
+		if path == "" {
+			return "", "", errorf("store", "sqlite needs a file path, such as sqlite:./mplogin.db")
+		}
+		return "sqlite", path, nil
+	case "postgres", "postgresql":
+		u, err := url.Parse(dsn)
+		if err != nil || !strings.HasPrefix(rest, "//") || u.Opaque != "" {
+			return "", "", errorf("store", "must be a PostgreSQL URL, such as postgres://user@host:5432/db")
+		}
+		return "postgres", dsn, nil
+	}
+	return "", "", errorf("store", "unknown kind: use sqlite:PATH or postgres://user@host:5432/db")
+}
+
+// platformKeys returns the app keys that platform requires and those that do
+// not belong to it; keys in neither list are optional. ok is false for an
+// unknown platform.
+func platformKeys(platform string) (required, forbidden []string, ok bool) {
+	switch platform {
+	case PlatformWeChat:
+		return []string{"appid", "secret"},
+			[]string{"app_key", "app_secret", "component_appid", "component_token", "authorizer_token", "unionid"}, true
+	case PlatformWeChatComponent:
+		return []string{"appid", "component_appid", "component_token"},
+			[]string{"app_key", "app_secret", "authorizer_token", "unionid"}, true
+	case PlatformBaidu, PlatformBaiduLegacy:
+		return []string{"app_key", "app_secret"},
+			[]string{"appid", "secret", "component_appid", "component_token", "authorizer_token", "userdata_max_age"}, true
+	case PlatformBaiduTP:
+		return []string{"app_key", "authorizer_token"},
+			[]string{"appid", "secret", "component_appid", "component_token", "userdata_max_age"}, true
+	}
+	return nil, nil, false
+}
+
+// set reports whether the app gives key a value.
+func (a *App) set(key string) bool {
+	switch key {
+	case "appid":
+		return a.AppID != ""
+	case "secret":
+		return !a.Secret.IsZero()
+	case "app_key":
+		return a.AppKey != ""
+	case "app_secret":
+		return !a.AppSecret.IsZero()
+	case "component_appid":
+		return a.ComponentAppID != ""
+	case "component_token":
+		return a.ComponentToken != nil
+	case "authorizer_token":
+		return a.AuthorizerToken != nil
+	case "userdata_max_age":
+		return a.UserdataMaxAge != 0
+	case "unionid":
+		return a.UnionID
+	}
+	panic("config: unknown app key " + key)
+}
+
+func validateAppName(ap, name string) error {
+	if name == "" {
+		return errorf(ap, "name: required")
+	}
+	if !validName(name) {
+		return errorf(ap, "name: must be 1 to 64 of a-z, 0-9, '.', '_' and '-'")
+	}
+	return nil
+}
+
+// validate checks everything but the name.
+func (a *App) validate(ap string) error {
+	if a.Platform == "" {
+		return errorf(appKey(ap, "platform"), "required")
+	}
+	required, forbidden, ok := platformKeys(a.Platform)
+	if !ok {
+		return errorf(appKey(ap, "platform"), "must be one of wechat, wechat-component, baidu, baidu-legacy, baidu-tp")
+	}
+	for _, k := range forbidden {
+		if a.set(k) {
+			return errorf(appKey(ap, k), "not used by platform %s", a.Platform)
+		}
+	}
+	for _, k := range required {
+		if !a.set(k) {
+			return errorf(appKey(ap, k), "required")
+		}
+	}
+	for _, id := range []struct{ key, v string }{
+		{"appid", a.AppID}, {"app_key", a.AppKey}, {"component_appid", a.ComponentAppID},
+	} {
+		if id.v != "" && !validID(id.v) {
+			return errorf(appKey(ap, id.key), "must be 1 to 128 printable characters without spaces")
+		}
+	}
+	for _, s := range []struct {
+		key string
+		v   secret.String
+	}{{"secret", a.Secret}, {"app_secret", a.AppSecret}} {
+		if err := validateSecret(appKey(ap, s.key), s.v); err != nil {
+			return err
+		}
+	}
+	if err := a.ComponentToken.validate(appKey(ap, "component_token")); err != nil {
+		return err
+	}
+	if err := a.AuthorizerToken.validate(appKey(ap, "authorizer_token")); err != nil {
+		return err
+	}
+	if a.Endpoint != "" {
+		if msg := checkURL(a.Endpoint, false); msg != "" {
+			return errorf(appKey(ap, "endpoint"), "%s", msg)
+		}
+	}
+	if a.UserdataMaxAge < 0 {
+		return errorf(appKey(ap, "userdata_max_age"), "must not be negative (0 = off)")
+	}
+	return nil
+}
+
+func (t *TokenSource) validate(path string) error {
+	if t == nil {
+		return nil
+	}
+	switch {
+	case t.Value.IsZero() && t.URL == "":
+		return errorf(path, "needs one of value or url")
+	case !t.Value.IsZero() && t.URL != "":
+		return errorf(path, "give value or url, not both")
+	case t.URL != "":
+		if msg := checkURL(t.URL, true); msg != "" {
+			return errorf(path+".url", "%s", msg)
+		}
+		return nil
+	}
+	return validateSecret(path+".value", t.Value)
+}
+
+// validateSecret catches the usual copy-and-paste damage without saying
+// anything about the value.
+func validateSecret(path string, s secret.String) error {
+	v := s.Reveal()
+	if v != strings.TrimSpace(v) {
+		return errorf(path, "has leading or trailing white space")
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return errorf(path, "contains a control character")
+		}
+	}
+	return nil
+}
+
+// checkURL returns what is wrong with u as an absolute http(s) URL, or "".
+// The answer never repeats u.
+func checkURL(u string, allowQuery bool) string {
+	p, err := url.Parse(u)
+	switch {
+	case err != nil, p.Scheme != "http" && p.Scheme != "https", p.Host == "", p.Opaque != "":
+		return "must be an absolute http or https URL"
+	case p.User != nil:
+		return "must not contain credentials"
+	case p.Fragment != "" || strings.Contains(u, "#"):
+		return "must not have a fragment"
+	case !allowQuery && (p.RawQuery != "" || p.ForceQuery):
+		return "must not have a query"
+	}
+	return ""
+}
+
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeKey decodes a base64 master key.
+func decodeKey(path, s string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, errorf(path, "must be base64 of %d bytes (not valid base64)", MasterKeySize)
+	}
+	if len(b) != MasterKeySize {
+		return nil, errorf(path, "must be base64 of %d bytes (got %d)", MasterKeySize, len(b))
+	}
+	return b, nil
+}
+
+// summary renders c without key material or store credentials.
+func (c Config) summary() string {
+	key := "none"
+	if c.MasterKey != nil {
+		key = secret.Redacted
+	}
+	return fmt.Sprintf("config.Config{listen=%s store=%s sessions=%s master_key=%s old_master_keys=%d apps=[%s]}",
+		c.Listen, redactURL(c.Store), redactURL(c.Sessions), key, len(c.OldMasterKeys), strings.Join(c.appNames(), " "))
+}
+
+// Format implements fmt.Formatter: every verb prints a summary without the
+// master keys or the passwords of the store and sessions URLs.
+func (c Config) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(c.summary())) }
+
+// LogValue implements slog.LogValuer with the same summary as Format.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("listen", c.Listen),
+		slog.String("store", redactURL(c.Store)),
+		slog.String("sessions", redactURL(c.Sessions)),
+		slog.Int("old_master_keys", len(c.OldMasterKeys)),
+		slog.Any("apps", c.appNames()),
+	)
+}
+
+func (c Config) appNames() []string {
+	names := make([]string, len(c.Apps))
+	for i, a := range c.Apps {
+		names[i] = a.Name
+	}
+	return names
+}
+
+// redactURL hides the password of a URL, and everything when it does not
+// parse (it could be anything).
+func redactURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	if kind, target, err := StoreKind(s); err == nil && kind == "sqlite" {
+		return "sqlite:" + target
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
+		return secret.Redacted
+	}
+	return u.Redacted()
+}
