@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mplogin/mplogin/config"
+	"github.com/mplogin/mplogin/emulator"
+	"github.com/mplogin/mplogin/secret"
+	"github.com/mplogin/mplogin/server"
+	"golang.org/x/sync/errgroup"
+)
+
+// The demo's apps (contract section 1). Their secrets are not secret: the
+// demo's own emulator is the only platform that knows them.
+const (
+	demoWeChatApp    = "demo-wechat"
+	demoWeChatAppID  = "wxdemo0000000001"
+	demoWeChatSecret = "demo-wechat-secret"
+	demoBaiduApp     = "demo-baidu"
+	demoBaiduAppKey  = "demobaiduappkey00000000000000001"
+	demoBaiduSecret  = "demo-baidu-secret"
+)
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fset := newFlags("demo", stderr)
+	listen := fset.String("listen", "127.0.0.1:8300", "address of the service")
+	emuListen := fset.String("emulator-listen", "127.0.0.1:9300", "address of the emulator")
+	data := fset.String("data", "./mplogin-data", "data directory (SQLite database and master key)")
+	if err := parse(fset, args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*data, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	key, generated, err := demoMasterKey(filepath.Join(*data, "master.key"))
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	emuLn, err := net.Listen("tcp", *emuListen)
+	if err != nil {
+		return fmt.Errorf("emulator listen: %w", err)
+	}
+	defer emuLn.Close()
+	svcLn, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer svcLn.Close()
+	emuURL := "http://" + emuLn.Addr().String()
+	svcURL := "http://" + svcLn.Addr().String()
+
+	cfg := config.Default()
+	cfg.Listen = svcLn.Addr().String()
+	cfg.Store = "sqlite:" + filepath.Join(*data, "mplogin.db")
+	cfg.MasterKey = key
+	cfg.Apps = []config.App{
+		{Name: demoWeChatApp, Platform: config.PlatformWeChat, AppID: demoWeChatAppID, Secret: secret.New(demoWeChatSecret),
+			Endpoint: emuURL, UserdataMaxAge: config.DefaultUserdataMaxAge},
+		{Name: demoBaiduApp, Platform: config.PlatformBaidu, AppKey: demoBaiduAppKey, AppSecret: secret.New(demoBaiduSecret),
+			Endpoint: emuURL},
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, &cfg, server.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	em := emulator.New(emulator.Config{Apps: emulatorApps(cfg.Apps), Logger: log})
+
+	if generated {
+		fmt.Fprintf(stdout, "Generated a master key into %s (it encrypts session keys at rest; keep it with the data).\n", filepath.Join(*data, "master.key"))
+	}
+	fmt.Fprint(stdout, walkthrough(svcURL, emuURL, *data))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return server.ServeHTTP(gctx, emulatorServer(em, log), emuLn, cfg.HTTP.ShutdownTimeout) })
+	g.Go(func() error { return srv.Serve(gctx, svcLn) })
+	return g.Wait()
+}
+
+// demoMasterKey reads the demo's master key, or makes one the first time.
+func demoMasterKey(path string) ([]byte, bool, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		key, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		if derr != nil || len(key) != config.MasterKeySize {
+			return nil, false, fmt.Errorf("%s: not base64 of %d bytes", path, config.MasterKeySize)
+		}
+		return key, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, fmt.Errorf("master key: %w", err)
+	}
+	key := make([]byte, config.MasterKeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, false, err
+	}
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return nil, false, fmt.Errorf("master key: %w", err)
+	}
+	return key, true, nil
+}
+
+// Markers around the commands, so a test can run exactly what is printed.
+const (
+	walkBegin = "# --- walkthrough: begin ---"
+	walkEnd   = "# --- walkthrough: end ---"
+)
+
+func walkthrough(svc, emu, data string) string {
+	r := strings.NewReplacer("{SVC}", svc, "{EMU}", emu, "{DATA}", data,
+		"{WXAPP}", demoWeChatApp, "{WXID}", demoWeChatAppID, "{BDAPP}", demoBaiduApp, "{BDKEY}", demoBaiduAppKey,
+		"{BEGIN}", walkBegin, "{END}", walkEnd)
+	return r.Replace(`
+mplogin demo is running
+  service    {SVC}
+  emulator   {EMU}   (stands in for WeChat and Baidu)
+  data       {DATA}   (SQLite; kept across restarts)
+  apps       {WXAPP} (WeChat, appid {WXID}), {BDAPP} (Baidu, app_key {BDKEY})
+
+Try a login in another terminal; paste the lines one by one or all at once:
+
+{BEGIN}
+# 1. The mini program calls wx.login() for user alice and gets a one-time code.
+CODE=$(curl -s -X POST {EMU}/_emulator/login -H 'Content-Type: application/json' \
+  -d '{"platform":"wechat","appid":"{WXID}","user":"alice"}' | grep -o '"code":"[^"]*"' | cut -d'"' -f4)
+echo "code: $CODE"
+
+# 2. It sends the code to your back end, which logs in with mplogin.
+LOGIN=$(curl -s -X POST {SVC}/v1/login -H 'Content-Type: application/json' \
+  -d "{\"app\":\"{WXAPP}\",\"code\":\"$CODE\"}")
+echo "$LOGIN"
+ACCESS=$(echo "$LOGIN" | grep -o '"access_token":"[^"]*"' | cut -d'"' -f4)
+REFRESH=$(echo "$LOGIN" | grep -o '"refresh_token":"[^"]*"' | cut -d'"' -f4)
+
+# 3. Your business API checks the access token.
+curl -s {SVC}/v1/session -H "Authorization: Bearer $ACCESS"
+
+# 4. When the access token expires, the client refreshes (both tokens rotate).
+NEW=$(curl -s -X POST {SVC}/v1/token -H 'Content-Type: application/json' \
+  -d "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$REFRESH\"}")
+echo "$NEW"
+ACCESS=$(echo "$NEW" | grep -o '"access_token":"[^"]*"' | cut -d'"' -f4)
+
+# 5. Log out: every token of the session stops working at once.
+curl -s -o /dev/null -w 'logout: HTTP %{http_code}\n' -X POST {SVC}/v1/logout -H "Authorization: Bearer $ACCESS"
+curl -s {SVC}/v1/session -H "Authorization: Bearer $ACCESS"
+{END}
+
+Baidu works the same way: mint with {"platform":"baidu","appid":"{BDKEY}","user":"alice"}
+and log in with {"app":"{BDAPP}","code":"…"}.
+Stop with Ctrl-C.
+`)
+}

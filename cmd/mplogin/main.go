@@ -1,0 +1,204 @@
+// Command mplogin is the mini-program login service (serve), a stand-in for
+// the platforms (emulate), and both together on an embedded store (demo).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/mplogin/mplogin/config"
+	"github.com/mplogin/mplogin/emulator"
+	"github.com/mplogin/mplogin/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv))
+}
+
+const usage = `usage:
+  mplogin serve --config FILE
+  mplogin emulate [--listen ADDR] [--config FILE] [--open-codes]
+  mplogin demo [--listen ADDR] [--emulator-listen ADDR] [--data DIR]
+  mplogin version
+`
+
+// run is the whole program, apart from process signals and exit.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = runServe(ctx, args[1:], stderr, getenv)
+	case "emulate":
+		err = runEmulate(ctx, args[1:], stdout, stderr, getenv)
+	case "demo":
+		err = runDemo(ctx, args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "mplogin", buildVersion())
+		return 0
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "mplogin: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "mplogin:", err)
+		return 1
+	}
+	return 0
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("mplogin "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, c config.Log) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.Level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func runServe(ctx context.Context, args []string, stderr io.Writer, getenv func(string) (string, bool)) error {
+	fs := newFlags("serve", stderr)
+	path := fs.String("config", "", "configuration file (YAML)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return errors.New("serve: --config is required")
+	}
+	cfg, err := config.Load(*path, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.Log)
+	srv, err := server.New(ctx, cfg, server.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "version", buildVersion(), "apps", len(cfg.Apps))
+	err = srv.Serve(ctx, ln)
+	log.Info("stopped")
+	return err
+}
+
+func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) error {
+	fs := newFlags("emulate", stderr)
+	listen := fs.String("listen", "127.0.0.1:9300", "address to listen on")
+	path := fs.String("config", "", "accept only the credentials of this mplogin configuration's apps")
+	open := fs.Bool("open-codes", false, "accept never-minted codes of the form <user>.<anything> once (load tests)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var apps []emulator.App
+	if *path != "" {
+		cfg, err := config.Load(*path, getenv)
+		if err != nil {
+			return err
+		}
+		apps = emulatorApps(cfg.Apps)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	em := emulator.New(emulator.Config{Apps: apps, OpenCodes: *open, Logger: log})
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	fmt.Fprintf(stdout, "mplogin emulator on http://%s (credentials checked: %v, open codes: %v)\n", ln.Addr(), len(apps) > 0, *open)
+	return server.ServeHTTP(ctx, emulatorServer(em, log), ln, 5*time.Second)
+}
+
+// emulatorServer wraps the emulator in a server with every timeout set.
+func emulatorServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		// Faults may hold an answer back on purpose (latency, slow body).
+		WriteTimeout:   2 * time.Minute,
+		IdleTimeout:    60 * time.Second,
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// emulatorApps turns configured apps into the emulator's: their
+// credentials, and a third-party token when it is a static value.
+func emulatorApps(apps []config.App) []emulator.App {
+	var out []emulator.App
+	for _, a := range apps {
+		e := emulator.App{Platform: a.Family(), AppID: a.ID()}
+		switch a.Platform {
+		case config.PlatformWeChat:
+			e.Secret = a.Secret.Reveal()
+		case config.PlatformWeChatComponent:
+			e.Secret = a.Secret.Reveal()
+			e.ComponentAppID = a.ComponentAppID
+			if a.ComponentToken != nil {
+				e.ThirdPartyToken = a.ComponentToken.Value.Reveal()
+			}
+		case config.PlatformBaidu, config.PlatformBaiduLegacy:
+			e.Secret = a.AppSecret.Reveal()
+		case config.PlatformBaiduTP:
+			e.Secret = a.AppSecret.Reveal()
+			if a.AuthorizerToken != nil {
+				e.ThirdPartyToken = a.AuthorizerToken.Value.Reveal()
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}

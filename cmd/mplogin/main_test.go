@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// start runs the program in the background and returns its stdout as a
+// line reader, its stderr, and a stop function that returns the exit code.
+func start(t *testing.T, args ...string) (*bufio.Reader, *syncBuffer, func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	stderr := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		code := run(ctx, args, pw, stderr, func(string) (string, bool) { return "", false })
+		pw.Close()
+		done <- code
+	}()
+	stopped := false
+	var code int
+	stop := func() int {
+		if !stopped {
+			cancel()
+			go func() { _, _ = io.Copy(io.Discard, pr) }()
+			code = <-done
+			stopped = true
+		}
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	return bufio.NewReader(pr), stderr, stop
+}
+
+// readUntil collects stdout lines until one contains marker.
+func readUntil(t *testing.T, r *bufio.Reader, marker string) string {
+	t.Helper()
+	var out strings.Builder
+	for {
+		line, err := r.ReadString('\n')
+		out.WriteString(line)
+		if strings.Contains(line, marker) {
+			return out.String()
+		}
+		if err != nil {
+			t.Fatalf("no %q in output: %v\n%s", marker, err, out.String())
+		}
+	}
+}
+
+// The walkthrough the demo prints is run as printed, and every step works.
+func TestDemoWalkthrough(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed: the printed walkthrough uses it")
+	}
+	data := t.TempDir()
+	for round, wantCreated := range []string{`"created":true`, `"created":false`} {
+		out, stderr, stop := start(t, "demo", "--listen", "127.0.0.1:0", "--emulator-listen", "127.0.0.1:0", "--data", data)
+		text := readUntil(t, out, walkEnd)
+		if (round == 0) != strings.Contains(text, "Generated a master key") {
+			t.Fatalf("round %d: master key message wrong:\n%s", round, text)
+		}
+		script := text[strings.Index(text, walkBegin):]
+		cmd := exec.Command("bash", "-e", "-o", "pipefail", "-c", script)
+		res, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("walkthrough failed: %v\n%s\nstderr:\n%s", err, res, stderr.String())
+		}
+		got := string(res)
+		for _, want := range []string{`"token_type":"Bearer"`, wantCreated, `"active":true`, `"app":"demo-wechat"`,
+			`"refresh_expires_in":`, "logout: HTTP 204", `"error":"invalid_token"`} {
+			if !strings.Contains(got, want) {
+				t.Fatalf("round %d: %q missing from walkthrough output:\n%s", round, want, got)
+			}
+		}
+		if code := stop(); code != 0 {
+			t.Fatalf("demo exited %d; stderr:\n%s", code, stderr.String())
+		}
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			for _, s := range []string{"mpa_", "mpr_", demoWeChatSecret} {
+				if strings.Contains(l, s) {
+					t.Fatalf("log line carries a secret: %s", l)
+				}
+			}
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(data, "master.key")); len(b) == 0 {
+		t.Fatal("no master key file")
+	}
+}
+
+var emuAddr = regexp.MustCompile(`http://127\.0\.0\.1:\d+`)
+
+// `mplogin emulate --config` answers like the platforms for a good
+// exchange, a reused code, an invalid code and a bad secret.
+func TestEmulateCommand(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "mplogin.yaml")
+	cfgText := `store: sqlite:` + filepath.Join(dir, "x.db") + `
+master_key: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
+apps:
+  - name: w
+    platform: wechat
+    appid: wx0123456789abcdef
+    secret: wsecret
+  - name: b
+    platform: baidu
+    app_key: y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7
+    app_secret: bsecret
+`
+	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, stop := start(t, "emulate", "--listen", "127.0.0.1:0", "--config", cfgPath)
+	base := emuAddr.FindString(readUntil(t, out, "emulator on"))
+	mint := func(platform, appid string) string {
+		resp, err := http.Post(base+"/_emulator/login", "application/json",
+			strings.NewReader(fmt.Sprintf(`{"platform":%q,"appid":%q,"user":"alice"}`, platform, appid)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v struct{ Code string }
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || v.Code == "" {
+			t.Fatalf("mint: %v %d", err, resp.StatusCode)
+		}
+		return v.Code
+	}
+	get := func(u string) string {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	post := func(u string, form url.Values) string {
+		resp, err := http.PostForm(u, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	wx := func(secret, code string) string {
+		return get(base + "/sns/jscode2session?" + url.Values{"appid": {"wx0123456789abcdef"}, "secret": {secret},
+			"js_code": {code}, "grant_type": {"authorization_code"}}.Encode())
+	}
+	code := mint("wechat", "wx0123456789abcdef")
+	expect := func(name, got, want string) {
+		t.Helper()
+		if !strings.Contains(got, want) {
+			t.Fatalf("%s: %s (want %s)", name, got, want)
+		}
+	}
+	expect("good", wx("wsecret", code), `"session_key":"`)
+	expect("reused", wx("wsecret", code), `"errcode":40163`)
+	expect("invalid", wx("wsecret", "nonsense"), `"errcode":40029`)
+	expect("bad secret", wx("wrong", mint("wechat", "wx0123456789abcdef")), `"errcode":40125`)
+
+	bd := func(sk, code string) string {
+		return post(base+"/oauth/jscode2sessionkey", url.Values{"code": {code}, "client_id": {"y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7"}, "sk": {sk}})
+	}
+	code = mint("baidu", "y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7")
+	expect("baidu good", bd("bsecret", code), `"session_key":"`)
+	expect("baidu reused", bd("bsecret", code), `"error":"invalid_grant"`)
+	expect("baidu invalid", bd("bsecret", "nonsense"), `"error":"invalid_grant"`)
+	expect("baidu bad secret", bd("wrong", mint("baidu", "y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7")), `"error":"invalid_client"`)
+	if c := stop(); c != 0 {
+		t.Fatalf("exit %d", c)
+	}
+}
+
+func TestCommandLineErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	_ = os.WriteFile(bad, []byte("store: sqlite:x.db\nmaster_key: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\nlisten_typo: x\napps: []\n"), 0o600)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no command", nil, "usage"},
+		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
+		{"serve without config", []string{"serve"}, "--config is required"},
+		{"unknown flag", []string{"serve", "--nope"}, "flag provided but not defined"},
+		{"unknown config key", []string{"serve", "--config", bad}, "listen_typo"},
+		{"missing file", []string{"serve", "--config", filepath.Join(dir, "none.yaml")}, "none.yaml"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			code := run(ctx, tc.args, &stdout, &stderr, func(string) (string, bool) { return "", false })
+			if code == 0 || !strings.Contains(stderr.String(), tc.want) {
+				t.Fatalf("exit %d, stderr %q", code, stderr.String())
+			}
+		})
+	}
+	var stdout bytes.Buffer
+	if code := run(context.Background(), []string{"version"}, &stdout, io.Discard, nil); code != 0 || !strings.HasPrefix(stdout.String(), "mplogin ") {
+		t.Fatalf("version: %d %q", code, stdout.String())
+	}
+}

@@ -1,0 +1,237 @@
+// Package server wires a configuration into a running login service: the
+// store, the platform clients, the session service and the HTTP server with
+// its timeouts and graceful shutdown. cmd/mplogin is flags around it; tests
+// start the whole service through it without a process.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/mplogin/mplogin/config"
+	"github.com/mplogin/mplogin/httpapi"
+	"github.com/mplogin/mplogin/keyring"
+	"github.com/mplogin/mplogin/platform"
+	"github.com/mplogin/mplogin/platform/baidu"
+	"github.com/mplogin/mplogin/platform/wechat"
+	"github.com/mplogin/mplogin/session"
+	"github.com/mplogin/mplogin/store"
+	"github.com/mplogin/mplogin/store/sqlite"
+)
+
+// Options are what a configuration does not say.
+type Options struct {
+	Logger *slog.Logger     // nil = discard
+	Now    func() time.Time // nil = time.Now
+	// PlatformHTTP is the client for platform calls; nil builds one per
+	// platform family with timeouts fitted to the platform timeout.
+	PlatformHTTP *http.Client
+}
+
+// Server is an assembled login service.
+type Server struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	store    store.Store
+	sessions *session.Service
+	handler  http.Handler
+	now      func() time.Time
+}
+
+// New opens the store and builds everything; Close releases it.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	keys, err := keyring.New(nil, cfg.MasterKey, cfg.OldMasterKeys...)
+	if err != nil {
+		return nil, fmt.Errorf("master_key: %w", err)
+	}
+	apps, err := Apps(cfg, opts.PlatformHTTP)
+	if err != nil {
+		return nil, err
+	}
+	st, err := OpenStore(ctx, cfg.Store, log)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := session.New(session.Config{
+		Store: st, Keys: keys, Apps: apps, Now: now, Logger: log,
+		Policy: session.Policy{
+			AccessTTL: cfg.Policy.AccessTTL, RefreshTTL: cfg.Policy.RefreshTTL, MaxAge: cfg.Policy.MaxAge,
+			KeyGrace: cfg.Policy.SessionKeyGrace, PlatformTimeout: cfg.PlatformTimeout,
+		},
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	h := httpapi.New(httpapi.Config{Sessions: svc, Logger: log, Now: now,
+		HandlerTimeout: cfg.PlatformTimeout + 5*time.Second})
+	return &Server{cfg: cfg, log: log, store: st, sessions: svc, handler: h, now: now}, nil
+}
+
+// Handler is the API.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Sessions is the session service, for embedding.
+func (s *Server) Sessions() *session.Service { return s.sessions }
+
+// Close closes the store.
+func (s *Server) Close() error { return s.store.Close() }
+
+// Serve answers on ln until ctx is done, then stops accepting, lets requests
+// in flight finish within the shutdown timeout, and returns nil.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.HTTP.ReadTimeout,
+		WriteTimeout:      s.cfg.HTTP.WriteTimeout,
+		IdleTimeout:       s.cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	var wg sync.WaitGroup
+	jctx, stopJanitor := context.WithCancel(ctx)
+	wg.Add(1)
+	go func() { defer wg.Done(); s.janitor(jctx) }()
+	defer func() { stopJanitor(); wg.Wait() }()
+	return ServeHTTP(ctx, srv, ln, s.cfg.HTTP.ShutdownTimeout)
+}
+
+// ServeHTTP runs srv on ln until ctx is done, then shuts it down gracefully
+// within grace.
+func ServeHTTP(ctx context.Context, srv *http.Server, ln net.Listener, grace time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return serr
+	}
+	if err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// janitor deletes expired codes and dead sessions now and then, so the
+// store does not grow without bound.
+func (s *Server) janitor(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		n, err := s.store.DeleteExpired(ctx, s.now())
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("deleting expired sessions failed", "error", err)
+		} else if n > 0 {
+			s.log.Info("deleted expired sessions and codes", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// OpenStore opens the store a DSN names.
+func OpenStore(ctx context.Context, dsn string, log *slog.Logger) (store.Store, error) {
+	kind, target, err := config.StoreKind(dsn)
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case "sqlite":
+		st, err := sqlite.Open(ctx, target, sqlite.Options{Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("store: %s is not supported yet", kind)
+}
+
+// Code lifetimes of the platforms: how long a repeat of a code is honoured.
+const (
+	WeChatCodeTTL = 5 * time.Minute
+	BaiduCodeTTL  = 10 * time.Minute
+)
+
+// Apps builds a platform client for every configured app. hc nil gives each
+// platform family its own client.
+func Apps(cfg *config.Config, hc *http.Client) ([]session.App, error) {
+	clients := map[string]*http.Client{}
+	httpFor := func(family string) *http.Client {
+		if hc != nil {
+			return hc
+		}
+		if c, ok := clients[family]; ok {
+			return c
+		}
+		c := platform.NewHTTPClient(platform.HTTPConfig{Timeout: cfg.PlatformTimeout, ResponseHeaderTimeout: cfg.PlatformTimeout})
+		clients[family] = c
+		return c
+	}
+	var apps []session.App
+	for _, a := range cfg.Apps {
+		var (
+			c   platform.Client
+			err error
+			ttl = WeChatCodeTTL
+			h   = httpFor(a.Family())
+		)
+		switch a.Platform {
+		case config.PlatformWeChat:
+			c, err = wechat.New(wechat.Config{AppID: a.AppID, Secret: a.Secret, Endpoint: a.Endpoint, HTTP: h})
+		case config.PlatformWeChatComponent:
+			c, err = wechat.NewComponent(wechat.ComponentConfig{AppID: a.AppID, ComponentAppID: a.ComponentAppID,
+				ComponentToken: tokenSource(a.ComponentToken, h), Endpoint: a.Endpoint, HTTP: h})
+		case config.PlatformBaidu, config.PlatformBaiduLegacy:
+			ttl = BaiduCodeTTL
+			c, err = baidu.New(baidu.Config{AppKey: a.AppKey, AppSecret: a.AppSecret,
+				Legacy: a.Platform == config.PlatformBaiduLegacy, Endpoint: a.Endpoint, HTTP: h})
+		case config.PlatformBaiduTP:
+			ttl = BaiduCodeTTL
+			c, err = baidu.NewTP(baidu.TPConfig{AppKey: a.AppKey, AuthorizerToken: tokenSource(a.AuthorizerToken, h),
+				Endpoint: a.Endpoint, HTTP: h})
+		default:
+			err = fmt.Errorf("unknown platform %q", a.Platform)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("apps %s: %w", a.Name, err)
+		}
+		apps = append(apps, session.App{Name: a.Name, Family: a.Family(), AppID: a.ID(), Client: c, CodeTTL: ttl})
+	}
+	return apps, nil
+}
+
+func tokenSource(ts *config.TokenSource, hc *http.Client) platform.TokenSource {
+	if ts == nil {
+		return nil
+	}
+	if ts.URL != "" {
+		return &platform.URLTokenSource{URL: ts.URL, HTTP: hc}
+	}
+	return platform.StaticToken(ts.Value)
+}
