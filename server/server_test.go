@@ -1,0 +1,217 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/mplogin/mplogin/config"
+	"github.com/mplogin/mplogin/emulator"
+	"github.com/mplogin/mplogin/secret"
+	"github.com/mplogin/mplogin/server"
+)
+
+const (
+	wxAppID  = "wx0123456789abcdef"
+	wxSecret = "wechat-secret-at-rest-test"
+	bdAppKey = "y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7"
+	bdSecret = "baidu-secret-at-rest-test"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *lockedBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+type rig struct {
+	em   *emulator.Emulator
+	api  *httptest.Server
+	srv  *server.Server
+	dir  string
+	logs *lockedBuffer
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	r := &rig{dir: t.TempDir(), logs: &lockedBuffer{}}
+	r.em = emulator.New(emulator.Config{Apps: []emulator.App{
+		{Platform: "wechat", AppID: wxAppID, Secret: wxSecret},
+		{Platform: "baidu", AppID: bdAppKey, Secret: bdSecret},
+	}})
+	emSrv := httptest.NewServer(r.em)
+	t.Cleanup(emSrv.Close)
+	cfg := config.Default()
+	cfg.Store = "sqlite:" + filepath.Join(r.dir, "mplogin.db")
+	cfg.MasterKey = bytes.Repeat([]byte{42}, 32)
+	cfg.Apps = []config.App{
+		{Name: "w", Platform: config.PlatformWeChat, AppID: wxAppID, Secret: secret.New(wxSecret), Endpoint: emSrv.URL},
+		{Name: "b", Platform: config.PlatformBaidu, AppKey: bdAppKey, AppSecret: secret.New(bdSecret), Endpoint: emSrv.URL},
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var err error
+	r.srv, err = server.New(context.Background(), &cfg, server.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.api = httptest.NewServer(r.srv.Handler())
+	t.Cleanup(func() { r.api.Close(); r.srv.Close() })
+	return r
+}
+
+func (r *rig) call(t *testing.T, method, path, auth, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, r.api.URL+path, strings.NewReader(body))
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var v map[string]any
+	_ = json.Unmarshal(raw, &v)
+	return resp.StatusCode, v
+}
+
+// No session key, app secret, login code or token is kept in clear in the
+// database files or written to the log; only their hashes and sealed forms.
+func TestNothingSecretAtRest(t *testing.T) {
+	r := newRig(t)
+	var tokens, codes, keys []string
+	for _, u := range []string{"alice", "bob", "carol"} {
+		for _, p := range []struct{ plat, appid, app string }{{"wechat", wxAppID, "w"}, {"baidu", bdAppKey, "b"}} {
+			code, err := r.em.Login(p.plat, p.appid, u, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			codes = append(codes, code)
+			status, v := r.call(t, "POST", "/v1/login", "", `{"app":"`+p.app+`","code":"`+code+`"}`)
+			if status != 200 {
+				t.Fatalf("login %d %v", status, v)
+			}
+			key, _ := r.em.SessionKey(p.plat, p.appid, u)
+			keys = append(keys, key)
+			access, refresh := v["access_token"].(string), v["refresh_token"].(string)
+			tokens = append(tokens, access, refresh)
+			if status, _ := r.call(t, "GET", "/v1/session", access, ""); status != 200 {
+				t.Fatal(status)
+			}
+			status, v = r.call(t, "POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+refresh+`"}`)
+			if status != 200 {
+				t.Fatal(status, v)
+			}
+			tokens = append(tokens, v["access_token"].(string), v["refresh_token"].(string))
+		}
+	}
+	r.api.Close()
+	if err := r.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var files []byte
+	entries, _ := os.ReadDir(r.dir)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(r.dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, b...)
+	}
+	// The scan reads what the store wrote: every token's hash is there.
+	for _, tok := range tokens[len(tokens)-2:] {
+		sum := sha256.Sum256([]byte(tok))
+		if !bytes.Contains(files, sum[:]) {
+			t.Fatalf("the hash of a token is not in the database files: the scan reads the wrong thing")
+		}
+	}
+	needles := map[string][]byte{"app secret": []byte(wxSecret), "baidu secret": []byte(bdSecret)}
+	for i, tok := range tokens {
+		needles["token "+string(rune('a'+i))] = []byte(tok)
+	}
+	for i, c := range codes {
+		needles["code "+string(rune('a'+i))] = []byte(c)
+	}
+	for i, k := range keys {
+		raw, err := base64.StdEncoding.DecodeString(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		needles["session key "+string(rune('a'+i))] = []byte(k)
+		needles["raw session key "+string(rune('a'+i))] = raw
+	}
+	logs := r.logs.String()
+	for name, n := range needles {
+		if bytes.Contains(files, n) {
+			t.Errorf("%s is in the database files in clear", name)
+		}
+		if strings.Contains(logs, string(n)) {
+			t.Errorf("%s is in the log", name)
+		}
+	}
+}
+
+// A store that stops answering (another process holds the write lock)
+// gives 503 store_unavailable and a failing /readyz; once the lock is gone
+// the service works again without a restart.
+func TestStoreOutageAndRecovery(t *testing.T) {
+	r := newRig(t)
+	code, _ := r.em.Login("wechat", wxAppID, "dora", "")
+	if status, v := r.call(t, "POST", "/v1/login", "", `{"app":"w","code":"`+code+`"}`); status != 200 {
+		t.Fatal(status, v)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(r.dir, "mplogin.db")+"?_pragma=busy_timeout(100)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	code, _ = r.em.Login("wechat", wxAppID, "erik", "")
+	status, v := r.call(t, "POST", "/v1/login", "", `{"app":"w","code":"`+code+`"}`)
+	if status != 503 || v["error"] != "store_unavailable" {
+		t.Fatalf("login under a held lock: %d %v", status, v)
+	}
+	t.Logf("store_unavailable after %v", time.Since(start))
+	if status, _ := r.call(t, "GET", "/readyz", "", ""); status != 503 {
+		t.Fatalf("readyz under a held lock: %d", status)
+	}
+	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if status, _ := r.call(t, "GET", "/readyz", "", ""); status != 200 {
+		t.Fatalf("readyz after release: %d", status)
+	}
+	code, _ = r.em.Login("wechat", wxAppID, "erik", "")
+	if status, v := r.call(t, "POST", "/v1/login", "", `{"app":"w","code":"`+code+`"}`); status != 200 {
+		t.Fatalf("login after release: %d %v", status, v)
+	}
+}

@@ -1,0 +1,441 @@
+// Package memory is an in-memory store.Store: maps behind one mutex.
+//
+// It is the reference implementation of the semantics documented in package
+// store, and the store for unit tests of other packages. To behave like the
+// durable backends it keeps its own copies of byte slices, and it stores
+// times in UTC truncated to the microsecond, the precision SQLite keeps, so
+// that a test that passes against it does not fail against them on rounding.
+// Nothing survives Close.
+package memory
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/mplogin/mplogin/store"
+)
+
+// Store is an in-memory store.Store. The zero value is not usable; call New.
+type Store struct {
+	mu         sync.Mutex
+	closed     bool
+	users      map[string]store.User
+	identities map[identityKey]store.Identity
+	sessions   map[string]store.Session
+	byAccess   map[string]string        // access hash → session ID
+	refresh    map[string]*refreshToken // refresh hash → token
+	codes      map[string]store.Code    // code hash → code
+}
+
+type identityKey struct{ platform, appID, openID string }
+
+type refreshToken struct {
+	sessionID string
+	spent     bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		users:      make(map[string]store.User),
+		identities: make(map[identityKey]store.Identity),
+		sessions:   make(map[string]store.Session),
+		byAccess:   make(map[string]string),
+		refresh:    make(map[string]*refreshToken),
+		codes:      make(map[string]store.Code),
+	}
+}
+
+// lock takes the mutex for op, unless ctx is done or the store is closed.
+// On success the caller must unlock.
+func (s *Store) lock(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("memory: %s: %w: %w", op, store.ErrUnavailable, err)
+		}
+		return fmt.Errorf("memory: %s: %w", op, err)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fmt.Errorf("memory: %s: %w: store closed", op, store.ErrUnavailable)
+	}
+	return nil
+}
+
+func notFound(op string) error { return fmt.Errorf("memory: %s: %w", op, store.ErrNotFound) }
+
+// UpsertIdentity implements store.Users.
+func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (store.Identity, bool, error) {
+	const op = "upsert identity"
+	if in.Platform == "" || in.AppID == "" || in.OpenID == "" {
+		return store.Identity{}, false, fmt.Errorf("memory: %s: empty platform, app ID or open ID", op)
+	}
+	if err := s.lock(ctx, op); err != nil {
+		return store.Identity{}, false, err
+	}
+	defer s.mu.Unlock()
+
+	now := norm(in.Now)
+	key := identityKey{in.Platform, in.AppID, in.OpenID}
+	if id, ok := s.identities[key]; ok {
+		if len(in.SealedSessionKey) > 0 && !bytes.Equal(in.SealedSessionKey, id.SessionKey) {
+			// With no current key there is nothing to keep for the grace period.
+			if len(id.SessionKey) > 0 {
+				id.PrevSessionKey = id.SessionKey
+				id.PrevKeyExpiresAt = norm(in.Now.Add(in.KeyGrace))
+			}
+			id.SessionKey = clone(in.SealedSessionKey)
+		}
+		if id.UnionID == "" {
+			id.UnionID = in.UnionID
+		}
+		id.UpdatedAt = now
+		s.identities[key] = id
+		return copyIdentity(id), false, nil
+	}
+
+	userID, created := s.unionUser(in.Platform, in.UnionID), false
+	if userID == "" {
+		if in.NewUserID == "" {
+			return store.Identity{}, false, fmt.Errorf("memory: %s: empty new user ID", op)
+		}
+		if _, ok := s.users[in.NewUserID]; ok {
+			return store.Identity{}, false, fmt.Errorf("memory: %s: user %q already exists", op, in.NewUserID)
+		}
+		userID, created = in.NewUserID, true
+		s.users[userID] = store.User{ID: userID, CreatedAt: now}
+	}
+	id := store.Identity{
+		Platform:   in.Platform,
+		AppID:      in.AppID,
+		OpenID:     in.OpenID,
+		UnionID:    in.UnionID,
+		UserID:     userID,
+		SessionKey: clone(in.SealedSessionKey),
+		CreatedAt:  now,
+		UpdatedAt:  now,
+	}
+	s.identities[key] = id
+	return copyIdentity(id), created, nil
+}
+
+// unionUser returns the user of the oldest identity on platform that carries
+// unionID (ties broken by app ID, then open ID, as the SQL backends do), or
+// "" when there is none. The caller holds the mutex.
+func (s *Store) unionUser(platform, unionID string) string {
+	if unionID == "" {
+		return ""
+	}
+	var first *store.Identity
+	for _, id := range s.identities {
+		if id.Platform != platform || id.UnionID != unionID {
+			continue
+		}
+		if first == nil || cmp.Or(
+			id.CreatedAt.Compare(first.CreatedAt),
+			cmp.Compare(id.AppID, first.AppID),
+			cmp.Compare(id.OpenID, first.OpenID),
+		) < 0 {
+			first = &id
+		}
+	}
+	if first == nil {
+		return ""
+	}
+	return first.UserID
+}
+
+// GetIdentity implements store.Users.
+func (s *Store) GetIdentity(ctx context.Context, platform, appID, openID string) (store.Identity, error) {
+	const op = "get identity"
+	if err := s.lock(ctx, op); err != nil {
+		return store.Identity{}, err
+	}
+	defer s.mu.Unlock()
+	id, ok := s.identities[identityKey{platform, appID, openID}]
+	if !ok {
+		return store.Identity{}, notFound(op)
+	}
+	return copyIdentity(id), nil
+}
+
+// GetUser implements store.Users.
+func (s *Store) GetUser(ctx context.Context, id string) (store.User, error) {
+	const op = "get user"
+	if err := s.lock(ctx, op); err != nil {
+		return store.User{}, err
+	}
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	if !ok {
+		return store.User{}, notFound(op)
+	}
+	return u, nil
+}
+
+// CreateSession implements store.Sessions.
+func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
+	const op = "create session"
+	if sess.ID == "" || len(sess.AccessHash) == 0 || len(sess.RefreshHash) == 0 {
+		return fmt.Errorf("memory: %s: empty ID, access hash or refresh hash", op)
+	}
+	if err := s.lock(ctx, op); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	// Unique like the SQL backends' keys: a collision is a caller bug.
+	if _, ok := s.sessions[sess.ID]; ok {
+		return fmt.Errorf("memory: %s: session %q already exists", op, sess.ID)
+	}
+	if _, ok := s.byAccess[string(sess.AccessHash)]; ok {
+		return fmt.Errorf("memory: %s: access hash already in use", op)
+	}
+	if _, ok := s.refresh[string(sess.RefreshHash)]; ok {
+		return fmt.Errorf("memory: %s: refresh hash already in use", op)
+	}
+	sess = normSession(sess)
+	s.sessions[sess.ID] = sess
+	s.byAccess[string(sess.AccessHash)] = sess.ID
+	s.refresh[string(sess.RefreshHash)] = &refreshToken{sessionID: sess.ID}
+	return nil
+}
+
+// SessionByAccess implements store.Sessions.
+func (s *Store) SessionByAccess(ctx context.Context, accessHash []byte) (store.Session, error) {
+	const op = "session by access"
+	if err := s.lock(ctx, op); err != nil {
+		return store.Session{}, err
+	}
+	defer s.mu.Unlock()
+	id, ok := s.byAccess[string(accessHash)]
+	if !ok {
+		return store.Session{}, notFound(op)
+	}
+	return copySession(s.sessions[id]), nil
+}
+
+// SessionByID implements store.Sessions.
+func (s *Store) SessionByID(ctx context.Context, id string) (store.Session, error) {
+	const op = "session by id"
+	if err := s.lock(ctx, op); err != nil {
+		return store.Session{}, err
+	}
+	defer s.mu.Unlock()
+	sess, ok := s.sessions[id]
+	if !ok {
+		return store.Session{}, notFound(op)
+	}
+	return copySession(sess), nil
+}
+
+// RotateRefresh implements store.Sessions.
+func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Session, error) {
+	const op = "rotate refresh"
+	if len(r.NewAccessHash) == 0 || len(r.NewRefreshHash) == 0 {
+		return store.Session{}, fmt.Errorf("memory: %s: empty new access or refresh hash", op)
+	}
+	if err := s.lock(ctx, op); err != nil {
+		return store.Session{}, err
+	}
+	defer s.mu.Unlock()
+
+	now := norm(r.Now)
+	tok, ok := s.refresh[string(r.OldRefreshHash)]
+	if !ok {
+		return store.Session{}, notFound(op)
+	}
+	sess := s.sessions[tok.sessionID]
+	if tok.spent {
+		// Keep the first revocation time: a later replay changes nothing.
+		if sess.RevokedAt.IsZero() {
+			sess.RevokedAt = now
+			s.sessions[sess.ID] = sess
+		}
+		return store.Session{}, fmt.Errorf("memory: %s: %w", op, store.ErrReused)
+	}
+	if !rotatable(sess, now) {
+		return store.Session{}, notFound(op)
+	}
+	if _, ok := s.byAccess[string(r.NewAccessHash)]; ok {
+		return store.Session{}, fmt.Errorf("memory: %s: access hash already in use", op)
+	}
+	if _, ok := s.refresh[string(r.NewRefreshHash)]; ok {
+		return store.Session{}, fmt.Errorf("memory: %s: refresh hash already in use", op)
+	}
+
+	tok.spent = true
+	delete(s.byAccess, string(sess.AccessHash))
+	sess.AccessHash = clone(r.NewAccessHash)
+	sess.AccessExpiresAt = norm(r.AccessExpiresAt)
+	sess.RefreshHash = clone(r.NewRefreshHash)
+	sess.RefreshExpiresAt = norm(r.RefreshExpiresAt)
+	sess.LastUsedAt = now
+	s.sessions[sess.ID] = sess
+	s.byAccess[string(sess.AccessHash)] = sess.ID
+	s.refresh[string(sess.RefreshHash)] = &refreshToken{sessionID: sess.ID}
+	return copySession(sess), nil
+}
+
+// rotatable reports whether the session's current refresh token may be
+// spent at now: not revoked, refresh token not expired, session not ended.
+func rotatable(sess store.Session, now time.Time) bool {
+	return sess.RevokedAt.IsZero() &&
+		now.Before(sess.RefreshExpiresAt) &&
+		(sess.ExpiresAt.IsZero() || now.Before(sess.ExpiresAt))
+}
+
+// dead reports whether DeleteExpired removes the session at now.
+func dead(sess store.Session, now time.Time) bool {
+	return (!sess.RevokedAt.IsZero() && !sess.RevokedAt.After(now)) ||
+		!now.Before(sess.RefreshExpiresAt) ||
+		(!sess.ExpiresAt.IsZero() && !now.Before(sess.ExpiresAt))
+}
+
+// RevokeSession implements store.Sessions.
+func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) error {
+	if err := s.lock(ctx, "revoke session"); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if sess, ok := s.sessions[id]; ok && sess.RevokedAt.IsZero() {
+		sess.RevokedAt = norm(now)
+		s.sessions[id] = sess
+	}
+	return nil
+}
+
+// PutCode implements store.Sessions.
+func (s *Store) PutCode(ctx context.Context, c store.Code) error {
+	const op = "put code"
+	if len(c.Hash) == 0 {
+		return fmt.Errorf("memory: %s: empty hash", op)
+	}
+	if err := s.lock(ctx, op); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	c.Hash = clone(c.Hash)
+	c.ExpiresAt = norm(c.ExpiresAt)
+	s.codes[string(c.Hash)] = c
+	return nil
+}
+
+// GetCode implements store.Sessions.
+func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.Code, error) {
+	const op = "get code"
+	if err := s.lock(ctx, op); err != nil {
+		return store.Code{}, err
+	}
+	defer s.mu.Unlock()
+	c, ok := s.codes[string(hash)]
+	if !ok || !norm(now).Before(c.ExpiresAt) {
+		return store.Code{}, notFound(op)
+	}
+	c.Hash = clone(c.Hash)
+	return c, nil
+}
+
+// DeleteExpired implements store.Sessions.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	if err := s.lock(ctx, "delete expired"); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	now = norm(now)
+	n := 0
+	for h, c := range s.codes {
+		if !now.Before(c.ExpiresAt) {
+			delete(s.codes, h)
+			n++
+		}
+	}
+	gone := make(map[string]bool)
+	for id, sess := range s.sessions {
+		if dead(sess, now) {
+			delete(s.sessions, id)
+			delete(s.byAccess, string(sess.AccessHash))
+			gone[id] = true
+			n++
+		}
+	}
+	if len(gone) > 0 {
+		for h, tok := range s.refresh {
+			if gone[tok.sessionID] {
+				delete(s.refresh, h)
+			}
+		}
+	}
+	return n, nil
+}
+
+// Ping implements store.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.lock(ctx, "ping"); err != nil {
+		return err
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Close implements store.Store. It drops all data; closing twice is not an
+// error.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	clear(s.users)
+	clear(s.identities)
+	clear(s.sessions)
+	clear(s.byAccess)
+	clear(s.refresh)
+	clear(s.codes)
+	return nil
+}
+
+// norm returns t as the SQL backends give it back: UTC, whole microseconds,
+// no monotonic reading. The zero time stays zero.
+func norm(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.Truncate(time.Microsecond).UTC()
+}
+
+// clone copies b; empty means "none" and becomes nil.
+func clone(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return bytes.Clone(b)
+}
+
+func normSession(s store.Session) store.Session {
+	s = copySession(s)
+	s.AccessExpiresAt = norm(s.AccessExpiresAt)
+	s.RefreshExpiresAt = norm(s.RefreshExpiresAt)
+	s.CreatedAt = norm(s.CreatedAt)
+	s.ExpiresAt = norm(s.ExpiresAt)
+	s.LastUsedAt = norm(s.LastUsedAt)
+	s.RevokedAt = norm(s.RevokedAt)
+	return s
+}
+
+func copySession(s store.Session) store.Session {
+	s.AccessHash = clone(s.AccessHash)
+	s.RefreshHash = clone(s.RefreshHash)
+	return s
+}
+
+func copyIdentity(id store.Identity) store.Identity {
+	id.SessionKey = clone(id.SessionKey)
+	id.PrevSessionKey = clone(id.PrevSessionKey)
+	return id
+}

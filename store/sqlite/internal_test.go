@@ -1,0 +1,96 @@
+package sqlite
+
+import (
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func openInternal(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "i.db"), Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestPragmas checks the settings every connection of both pools must have.
+func TestPragmas(t *testing.T) {
+	s := openInternal(t)
+	for _, c := range []struct {
+		pool string
+		db   *sql.DB
+		want map[string]string
+	}{
+		{"writer", s.write, map[string]string{
+			"journal_mode": "wal", "synchronous": "1", "foreign_keys": "1",
+			"busy_timeout": "5000", "query_only": "0",
+		}},
+		{"reader", s.read, map[string]string{
+			"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000", "query_only": "1",
+		}},
+	} {
+		for pragma, want := range c.want {
+			var got string
+			if err := c.db.QueryRowContext(t.Context(), "PRAGMA "+pragma).Scan(&got); err != nil {
+				t.Fatalf("%s: PRAGMA %s: %v", c.pool, pragma, err)
+			}
+			if got != want {
+				t.Errorf("%s: PRAGMA %s = %s, want %s", c.pool, pragma, got, want)
+			}
+		}
+	}
+	if got := s.write.Stats().MaxOpenConnections; got != 1 {
+		t.Errorf("writer pool allows %d connections, want 1", got)
+	}
+}
+
+// TestQueryPlans checks that the hot and the sweeping queries use an index
+// instead of scanning a table.
+func TestQueryPlans(t *testing.T) {
+	s := openInternal(t)
+	for _, q := range []struct {
+		name, sql string
+		args      []any
+	}{
+		{"identity", getIdentitySQL, []any{"p", "a", "o"}},
+		{"union user", unionUserSQL, []any{"p", "u"}},
+		{"update identity", updateIdentitySQL, []any{nil, nil, nil, nil, 1, "p", "a", "o"}},
+		{"user", getUserSQL, []any{"u"}},
+		{"session by access", sessionByAccessSQL, []any{[]byte{1}}},
+		{"session by id", sessionByIDSQL, []any{"x"}},
+		{"refresh token", refreshSessionSQL, []any{[]byte{1}}},
+		{"spend", spendRefreshSQL, []any{[]byte{1}}},
+		{"rotate", rotateSessionSQL, []any{[]byte{1}, 1, []byte{2}, 1, 1, "x"}},
+		{"revoke", revokeSessionSQL, []any{1, "x"}},
+		{"code", getCodeSQL, []any{[]byte{1}, 1}},
+		{"sweep codes", deleteCodesSQL, []any{1}},
+		{"sweep sessions", deleteSessionsSQL, []any{1, 1, 1}},
+		// What ON DELETE CASCADE runs for each swept session.
+		{"cascade", `DELETE FROM refresh_tokens WHERE session_id = ?`, []any{"x"}},
+	} {
+		rows, err := s.write.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.sql, q.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", q.name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		for _, step := range plan {
+			if strings.HasPrefix(step, "SCAN ") || strings.Contains(step, "TEMP B-TREE") {
+				t.Errorf("%s: plan %q has %q", q.name, plan, step)
+			}
+		}
+		t.Logf("%s: %q", q.name, plan)
+	}
+}

@@ -1,0 +1,217 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/mplogin/mplogin/store"
+)
+
+// CreateSession implements store.Sessions.
+func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
+	const op = "create session"
+	if sess.ID == "" || len(sess.AccessHash) == 0 || len(sess.RefreshHash) == 0 {
+		return fmt.Errorf("sqlite: %s: empty ID, access hash or refresh hash", op)
+	}
+	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, s.w.insertSession).ExecContext(ctx,
+			sess.ID, sess.UserID, sess.App, sess.Platform, sess.AppID, sess.OpenID,
+			sess.AccessHash, micros(sess.AccessExpiresAt),
+			sess.RefreshHash, micros(sess.RefreshExpiresAt),
+			micros(sess.CreatedAt), micros(sess.ExpiresAt),
+			micros(sess.LastUsedAt), micros(sess.RevokedAt))
+		if err != nil {
+			return fmt.Errorf("insert session: %w", err)
+		}
+		_, err = tx.StmtContext(ctx, s.w.insertRefresh).ExecContext(ctx,
+			sess.RefreshHash, sess.ID, micros(sess.RefreshExpiresAt))
+		if err != nil {
+			return fmt.Errorf("insert refresh token: %w", err)
+		}
+		return nil
+	})
+}
+
+// SessionByAccess implements store.Sessions.
+func (s *Store) SessionByAccess(ctx context.Context, accessHash []byte) (store.Session, error) {
+	sess, err := scanSession(s.r.sessionByAccess.QueryRowContext(ctx, accessHash))
+	if err != nil {
+		return store.Session{}, s.fail(ctx, "session by access", err)
+	}
+	return sess, nil
+}
+
+// SessionByID implements store.Sessions.
+func (s *Store) SessionByID(ctx context.Context, id string) (store.Session, error) {
+	sess, err := scanSession(s.r.sessionByID.QueryRowContext(ctx, id))
+	if err != nil {
+		return store.Session{}, s.fail(ctx, "session by id", err)
+	}
+	return sess, nil
+}
+
+// RotateRefresh implements store.Sessions. It runs as one IMMEDIATE
+// transaction on the single writer connection: of concurrent rotations of a
+// token the first spends it and every later one finds it spent.
+func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Session, error) {
+	const op = "rotate refresh"
+	if len(r.NewAccessHash) == 0 || len(r.NewRefreshHash) == 0 {
+		return store.Session{}, fmt.Errorf("sqlite: %s: empty new access or refresh hash", op)
+	}
+	var sess store.Session
+	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+		var err error
+		sess, err = rotate(ctx, tx, &s.w, r)
+		return err
+	})
+	if err != nil {
+		return store.Session{}, err
+	}
+	return sess, nil
+}
+
+func rotate(ctx context.Context, tx *sql.Tx, w *writeStmts, r store.Rotation) (store.Session, error) {
+	now := trunc(r.Now)
+	var spent bool
+	sess, err := scanSession(tx.StmtContext(ctx, w.refreshSession).QueryRowContext(ctx, r.OldRefreshHash), &spent)
+	if err != nil {
+		return store.Session{}, err // sql.ErrNoRows: unknown token
+	}
+	if spent {
+		// A replay: revoke the session (keeping an earlier revocation time).
+		if _, err := tx.StmtContext(ctx, w.revokeSession).ExecContext(ctx, micros(now), sess.ID); err != nil {
+			return store.Session{}, fmt.Errorf("revoke session: %w", err)
+		}
+		return store.Session{}, store.ErrReused
+	}
+	if !rotatable(sess, now) {
+		return store.Session{}, store.ErrNotFound
+	}
+
+	if _, err := tx.StmtContext(ctx, w.spendRefresh).ExecContext(ctx, r.OldRefreshHash); err != nil {
+		return store.Session{}, fmt.Errorf("spend refresh token: %w", err)
+	}
+	// Copies: the caller's slices must not alias what it gets back.
+	sess.AccessHash = bytes.Clone(r.NewAccessHash)
+	sess.AccessExpiresAt = trunc(r.AccessExpiresAt)
+	sess.RefreshHash = bytes.Clone(r.NewRefreshHash)
+	sess.RefreshExpiresAt = trunc(r.RefreshExpiresAt)
+	sess.LastUsedAt = now
+	_, err = tx.StmtContext(ctx, w.insertRefresh).ExecContext(ctx,
+		sess.RefreshHash, sess.ID, micros(sess.RefreshExpiresAt))
+	if err != nil {
+		return store.Session{}, fmt.Errorf("insert refresh token: %w", err)
+	}
+	_, err = tx.StmtContext(ctx, w.rotateSession).ExecContext(ctx,
+		sess.AccessHash, micros(sess.AccessExpiresAt),
+		sess.RefreshHash, micros(sess.RefreshExpiresAt),
+		micros(sess.LastUsedAt), sess.ID)
+	if err != nil {
+		return store.Session{}, fmt.Errorf("update session: %w", err)
+	}
+	return sess, nil
+}
+
+// rotatable reports whether the session's current refresh token may be
+// spent at now: not revoked, refresh token not expired, session not ended.
+func rotatable(sess store.Session, now time.Time) bool {
+	return sess.RevokedAt.IsZero() &&
+		now.Before(sess.RefreshExpiresAt) &&
+		(sess.ExpiresAt.IsZero() || now.Before(sess.ExpiresAt))
+}
+
+// RevokeSession implements store.Sessions.
+func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) error {
+	if _, err := s.w.revokeSession.ExecContext(ctx, micros(now), id); err != nil {
+		return s.fail(ctx, "revoke session", err)
+	}
+	return nil
+}
+
+// PutCode implements store.Sessions.
+func (s *Store) PutCode(ctx context.Context, c store.Code) error {
+	const op = "put code"
+	if len(c.Hash) == 0 {
+		return fmt.Errorf("sqlite: %s: empty hash", op)
+	}
+	_, err := s.w.putCode.ExecContext(ctx, c.Hash, c.App, c.Platform, c.AppID, c.OpenID, micros(c.ExpiresAt))
+	if err != nil {
+		return s.fail(ctx, op, err)
+	}
+	return nil
+}
+
+// GetCode implements store.Sessions.
+func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.Code, error) {
+	var (
+		c   store.Code
+		exp sql.NullInt64
+	)
+	err := s.r.getCode.QueryRowContext(ctx, hash, trunc(now).UnixMicro()).
+		Scan(&c.Hash, &c.App, &c.Platform, &c.AppID, &c.OpenID, &exp)
+	if err != nil {
+		return store.Code{}, s.fail(ctx, "get code", err)
+	}
+	c.ExpiresAt = fromMicros(exp)
+	return c, nil
+}
+
+// DeleteExpired implements store.Sessions, in one transaction.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	n := int64(0)
+	t := trunc(now).UnixMicro()
+	err := s.inTx(ctx, "delete expired", func(tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, s.w.deleteCodes).ExecContext(ctx, t)
+		if err != nil {
+			return fmt.Errorf("codes: %w", err)
+		}
+		codes, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("codes: %w", err)
+		}
+		// Counts the sessions only: the cascade to refresh_tokens is not
+		// counted by SQLite, as the method documents.
+		res, err = tx.StmtContext(ctx, s.w.deleteSessions).ExecContext(ctx, t, t, t)
+		if err != nil {
+			return fmt.Errorf("sessions: %w", err)
+		}
+		sessions, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sessions: %w", err)
+		}
+		n = codes + sessions
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// scanSession scans sessionCols, after the destinations in first.
+func scanSession(row scanner, first ...any) (store.Session, error) {
+	var (
+		s                              store.Session
+		accessExp, refreshExp, created sql.NullInt64
+		expires, lastUsed, revoked     sql.NullInt64
+	)
+	dest := append(first,
+		&s.ID, &s.UserID, &s.App, &s.Platform, &s.AppID, &s.OpenID,
+		&s.AccessHash, &accessExp, &s.RefreshHash, &refreshExp,
+		&created, &expires, &lastUsed, &revoked)
+	if err := row.Scan(dest...); err != nil {
+		return store.Session{}, err
+	}
+	s.AccessHash = none(s.AccessHash)
+	s.RefreshHash = none(s.RefreshHash)
+	s.AccessExpiresAt = fromMicros(accessExp)
+	s.RefreshExpiresAt = fromMicros(refreshExp)
+	s.CreatedAt = fromMicros(created)
+	s.ExpiresAt = fromMicros(expires)
+	s.LastUsedAt = fromMicros(lastUsed)
+	s.RevokedAt = fromMicros(revoked)
+	return s, nil
+}

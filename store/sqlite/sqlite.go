@@ -1,0 +1,247 @@
+// Package sqlite is the embedded store.Store: one SQLite file, through the
+// cgo-free driver modernc.org/sqlite.
+//
+// The database runs in WAL mode with synchronous=NORMAL. A commit is then
+// written to the WAL without waiting for fsync: it survives the process
+// crashing or being killed (kill -9), which is the failure we design for, but
+// the last commits may be lost if the machine itself loses power. Checkpoints
+// still fsync, so the file is never corrupted.
+//
+// SQLite has one writer at a time. The store therefore writes through a pool
+// of exactly one connection, so that writers queue in Go instead of failing
+// with SQLITE_BUSY against each other, and reads through a separate pool of
+// several read-only connections, which WAL lets run beside the writer without
+// waiting for it. The read-then-write transactions (UpsertIdentity,
+// RotateRefresh) begin IMMEDIATE on the writer, so that they hold the write
+// lock from their first read, even against another process.
+//
+// Times are stored as INTEGER Unix microseconds in UTC, the zero time as
+// NULL; they come back in UTC. Token and code hashes and sealed session keys
+// are stored as given, in BLOB columns; no column holds a secret in clear.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/mplogin/mplogin/store"
+)
+
+// Options configures Open. The zero value is usable.
+type Options struct {
+	// BusyTimeout is how long a statement waits for a lock held elsewhere
+	// (another process, a checkpoint) before it fails with
+	// store.ErrUnavailable. Zero means 5s.
+	BusyTimeout time.Duration
+	// Logger receives notices such as applied migrations. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Store is a store.Store in one SQLite database file. It is safe for
+// concurrent use.
+type Store struct {
+	read   *sql.DB // read-only connections
+	write  *sql.DB // exactly one connection
+	r      readStmts
+	w      writeStmts
+	stmts  []*sql.Stmt // all of the above, to close them
+	closed atomic.Bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+const defaultBusyTimeout = 5 * time.Second
+
+// Open opens (creating it if need be) the database file at path and applies
+// the migrations it lacks. path is a file system path; ":memory:" is not
+// supported, since every connection would get a database of its own.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if path == "" || path == ":memory:" {
+		return nil, fmt.Errorf("sqlite: open: need a file path, got %q", path)
+	}
+	busy := opts.BusyTimeout
+	if busy <= 0 {
+		busy = defaultBusyTimeout
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+
+	s := &Store{}
+	s.write, err = sql.Open("sqlite", dsn(path, busy, false))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	s.write.SetMaxOpenConns(1)
+	s.write.SetMaxIdleConns(1)
+	// The writer migrates first: the first connection switches the file to
+	// WAL, and readers must not find tables missing.
+	if err := migrate(ctx, s.write, ms, log); err != nil {
+		s.write.Close()
+		return nil, s.fail(ctx, "open: migrate", err)
+	}
+
+	s.read, err = sql.Open("sqlite", dsn(path, busy, true))
+	if err != nil {
+		s.write.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	// Reads mostly spend CPU in this pure-Go SQLite, so one connection per
+	// core suffices; at least 4, so that one waiting on the disk does not
+	// hold up the rest.
+	n := max(4, runtime.GOMAXPROCS(0))
+	s.read.SetMaxOpenConns(n)
+	s.read.SetMaxIdleConns(n)
+
+	if err := s.prepare(ctx); err != nil {
+		err = s.fail(ctx, "open: prepare", err)
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// dsn returns the data source name for path. Pragmas go in the DSN so that
+// every connection the pool opens gets them, not only the first.
+func dsn(path string, busy time.Duration, readOnly bool) string {
+	q := url.Values{}
+	// At least 1ms: busy_timeout(0) would mean "fail at once".
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(max(1, busy.Milliseconds()), 10)+")")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	// Durable against a crash of the process (kill -9); see the package doc.
+	q.Add("_pragma", "synchronous(NORMAL)")
+	if readOnly {
+		// Applied after the pragmas above; a stray write on the read pool
+		// fails instead of taking the write lock behind the writer's back.
+		q.Set("_query_only", "1")
+	} else {
+		// BEGIN IMMEDIATE: take the write lock when the transaction starts,
+		// so that a read-then-write transaction cannot be overtaken between
+		// its read and its write by another process.
+		q.Set("_txlock", "immediate")
+	}
+	// A file: URI so that a path containing '?' or '#' stays a path.
+	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
+	return u.String()
+}
+
+// Ping implements store.Store: a read must answer, and the write lock must
+// be obtainable, since a database locked by another process answers reads
+// but cannot take a login.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return s.fail(ctx, "ping", err)
+	}
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return s.fail(ctx, "ping", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return s.fail(ctx, "ping", err)
+	}
+	if _, err := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
+		return s.fail(ctx, "ping", err)
+	}
+	return nil
+}
+
+// Close implements store.Store. Closing twice is not an error.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	var errs []error
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
+	if s.read != nil {
+		errs = append(errs, s.read.Close())
+	}
+	// The writer last: the last connection to close checkpoints the WAL
+	// into the database file.
+	errs = append(errs, s.write.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite: close: %w", err)
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction on the writer and commits it when fn returns
+// nil or store.ErrReused: a reuse is a decision whose revocation must stick.
+func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail(ctx, op, err)
+	}
+	defer tx.Rollback() // a no-op after Commit
+	ferr := fn(tx)
+	if ferr != nil && !errors.Is(ferr, store.ErrReused) {
+		return s.fail(ctx, op, ferr)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail(ctx, op, err)
+	}
+	return s.fail(ctx, op, ferr)
+}
+
+// fail wraps err with the operation and classifies it: sql.ErrNoRows becomes
+// store.ErrNotFound; anything that means the database did not answer
+// (locked for too long, I/O error, closed, past the deadline) also wraps
+// store.ErrUnavailable. The context's error is kept in the chain, so that
+// errors.Is(err, context.Canceled) holds for a canceled call. fail(ctx, op,
+// nil) is nil.
+func (s *Store) fail(ctx context.Context, op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		err = store.ErrNotFound
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrReused):
+	default:
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			// The driver reports an interrupted statement in its own words.
+			err = fmt.Errorf("%w (%w)", cerr, err)
+		}
+		if s.closed.Load() || unavailable(err) {
+			return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrUnavailable, err)
+		}
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+// unavailable reports whether err means the database could not be reached
+// or did not answer in time, as opposed to refusing the request.
+func unavailable(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff { // the primary code of an extended one
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR,
+			sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_FULL, sqlite3.SQLITE_NOMEM,
+			sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_READONLY:
+			return true
+		}
+	}
+	return errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, sql.ErrConnDone)
+}

@@ -1,0 +1,186 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Statements are prepared once at Open: the login path runs them thousands
+// of times a second, and SQLite's parse and plan cost would otherwise be paid
+// on every call.
+
+const (
+	identityCols = `platform, app_id, open_id, union_id, user_id, session_key,
+		prev_session_key, prev_key_expires_at, created_at, updated_at`
+	sessionCols = `id, user_id, app, platform, app_id, open_id, access_hash,
+		access_expires_at, refresh_hash, refresh_expires_at, created_at,
+		expires_at, last_used_at, revoked_at`
+	codeCols = `hash, app, platform, app_id, open_id, expires_at`
+
+	getIdentitySQL = `SELECT ` + identityCols + ` FROM identities
+		WHERE platform = ? AND app_id = ? AND open_id = ?`
+	// The oldest identity carrying the unionid decides, should several users
+	// carry it (an identity may record it after its user was created).
+	unionUserSQL = `SELECT user_id FROM identities
+		WHERE platform = ? AND union_id = ?
+		ORDER BY created_at, app_id, open_id LIMIT 1`
+	insertUserSQL     = `INSERT INTO users (id, created_at) VALUES (?, ?)`
+	getUserSQL        = `SELECT id, created_at FROM users WHERE id = ?`
+	insertIdentitySQL = `INSERT INTO identities (` + identityCols + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	updateIdentitySQL = `UPDATE identities
+		SET union_id = ?, session_key = ?, prev_session_key = ?,
+			prev_key_expires_at = ?, updated_at = ?
+		WHERE platform = ? AND app_id = ? AND open_id = ?`
+
+	insertSessionSQL = `INSERT INTO sessions (` + sessionCols + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sessionByAccessSQL = `SELECT ` + sessionCols + ` FROM sessions WHERE access_hash = ?`
+	sessionByIDSQL     = `SELECT ` + sessionCols + ` FROM sessions WHERE id = ?`
+	insertRefreshSQL   = `INSERT INTO refresh_tokens (hash, session_id, expires_at)
+		VALUES (?, ?, ?)`
+	// The subquery exposes only spent and session_id, so that sessionCols
+	// need no qualifier (both tables have expires_at).
+	refreshSessionSQL = `SELECT t.spent, ` + sessionCols + `
+		FROM (SELECT session_id, spent FROM refresh_tokens WHERE hash = ?) t
+		JOIN sessions ON sessions.id = t.session_id`
+	spendRefreshSQL  = `UPDATE refresh_tokens SET spent = 1 WHERE hash = ?`
+	rotateSessionSQL = `UPDATE sessions
+		SET access_hash = ?, access_expires_at = ?, refresh_hash = ?,
+			refresh_expires_at = ?, last_used_at = ?
+		WHERE id = ?`
+	// The first revocation time stays.
+	revokeSessionSQL = `UPDATE sessions SET revoked_at = ?
+		WHERE id = ? AND revoked_at IS NULL`
+
+	putCodeSQL = `INSERT INTO codes (` + codeCols + `) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (hash) DO UPDATE SET app = excluded.app,
+			platform = excluded.platform, app_id = excluded.app_id,
+			open_id = excluded.open_id, expires_at = excluded.expires_at`
+	getCodeSQL = `SELECT ` + codeCols + ` FROM codes WHERE hash = ? AND expires_at > ?`
+
+	// A NULL (zero) expiry is long past, as in GetCode.
+	deleteCodesSQL = `DELETE FROM codes WHERE expires_at IS NULL OR expires_at <= ?`
+	// Refresh tokens go with their session (ON DELETE CASCADE). Each term
+	// has an index, so SQLite looks up dead rows instead of scanning.
+	deleteSessionsSQL = `DELETE FROM sessions
+		WHERE revoked_at <= ?
+			OR refresh_expires_at IS NULL OR refresh_expires_at <= ?
+			OR expires_at <= ?`
+)
+
+// readStmts run on the read pool.
+type readStmts struct {
+	getIdentity     *sql.Stmt
+	getUser         *sql.Stmt
+	sessionByAccess *sql.Stmt
+	sessionByID     *sql.Stmt
+	getCode         *sql.Stmt
+}
+
+// writeStmts run on the writer, inside transactions through tx.StmtContext,
+// which reuses the statement already prepared on the one writer connection.
+type writeStmts struct {
+	getIdentity    *sql.Stmt
+	unionUser      *sql.Stmt
+	insertUser     *sql.Stmt
+	insertIdentity *sql.Stmt
+	updateIdentity *sql.Stmt
+
+	insertSession  *sql.Stmt
+	insertRefresh  *sql.Stmt
+	refreshSession *sql.Stmt
+	spendRefresh   *sql.Stmt
+	rotateSession  *sql.Stmt
+	revokeSession  *sql.Stmt
+
+	putCode        *sql.Stmt
+	deleteCodes    *sql.Stmt
+	deleteSessions *sql.Stmt
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	var err error
+	prep := func(db *sql.DB, query string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = db.PrepareContext(ctx, query)
+		if err != nil {
+			err = fmt.Errorf("prepare %.40q…: %w", query, err)
+			return nil
+		}
+		s.stmts = append(s.stmts, st)
+		return st
+	}
+	s.r = readStmts{
+		getIdentity:     prep(s.read, getIdentitySQL),
+		getUser:         prep(s.read, getUserSQL),
+		sessionByAccess: prep(s.read, sessionByAccessSQL),
+		sessionByID:     prep(s.read, sessionByIDSQL),
+		getCode:         prep(s.read, getCodeSQL),
+	}
+	s.w = writeStmts{
+		getIdentity:    prep(s.write, getIdentitySQL),
+		unionUser:      prep(s.write, unionUserSQL),
+		insertUser:     prep(s.write, insertUserSQL),
+		insertIdentity: prep(s.write, insertIdentitySQL),
+		updateIdentity: prep(s.write, updateIdentitySQL),
+		insertSession:  prep(s.write, insertSessionSQL),
+		insertRefresh:  prep(s.write, insertRefreshSQL),
+		refreshSession: prep(s.write, refreshSessionSQL),
+		spendRefresh:   prep(s.write, spendRefreshSQL),
+		rotateSession:  prep(s.write, rotateSessionSQL),
+		revokeSession:  prep(s.write, revokeSessionSQL),
+		putCode:        prep(s.write, putCodeSQL),
+		deleteCodes:    prep(s.write, deleteCodesSQL),
+		deleteSessions: prep(s.write, deleteSessionsSQL),
+	}
+	return err
+}
+
+// scanner is *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// micros encodes t for a time column: Unix microseconds, NULL for zero.
+func micros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// fromMicros decodes a time column.
+func fromMicros(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(n.Int64).UTC()
+}
+
+// trunc returns t as it reads back from the database, so that what a write
+// returns equals what a later read returns.
+func trunc(t time.Time) time.Time {
+	return fromMicros(sql.NullInt64{Int64: t.UnixMicro(), Valid: !t.IsZero()})
+}
+
+// blob encodes a byte column: empty means none and is stored as NULL.
+func blob(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// none normalises a scanned byte column: empty reads as nil.
+func none(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }

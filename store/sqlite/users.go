@@ -1,0 +1,142 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/mplogin/mplogin/store"
+)
+
+// UpsertIdentity implements store.Users. It runs as one IMMEDIATE
+// transaction on the single writer connection, so concurrent calls for the
+// same new identity are serialised and only the first creates a user.
+func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (store.Identity, bool, error) {
+	const op = "upsert identity"
+	if in.Platform == "" || in.AppID == "" || in.OpenID == "" {
+		return store.Identity{}, false, fmt.Errorf("sqlite: %s: empty platform, app ID or open ID", op)
+	}
+	var (
+		id      store.Identity
+		created bool
+	)
+	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+		var err error
+		id, created, err = upsertIdentity(ctx, tx, &s.w, in)
+		return err
+	})
+	if err != nil {
+		return store.Identity{}, false, err
+	}
+	return id, created, nil
+}
+
+func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.IdentityUpsert) (store.Identity, bool, error) {
+	now := trunc(in.Now)
+	id, err := scanIdentity(tx.StmtContext(ctx, w.getIdentity).QueryRowContext(ctx, in.Platform, in.AppID, in.OpenID))
+	switch {
+	case err == nil:
+		if len(in.SealedSessionKey) > 0 && !bytes.Equal(in.SealedSessionKey, id.SessionKey) {
+			// With no current key there is nothing to keep for the grace period.
+			if len(id.SessionKey) > 0 {
+				id.PrevSessionKey = id.SessionKey
+				id.PrevKeyExpiresAt = trunc(in.Now.Add(in.KeyGrace))
+			}
+			id.SessionKey = bytes.Clone(in.SealedSessionKey)
+		}
+		if id.UnionID == "" {
+			id.UnionID = in.UnionID
+		}
+		id.UpdatedAt = now
+		_, err = tx.StmtContext(ctx, w.updateIdentity).ExecContext(ctx,
+			nullString(id.UnionID), blob(id.SessionKey), blob(id.PrevSessionKey),
+			micros(id.PrevKeyExpiresAt), micros(id.UpdatedAt),
+			id.Platform, id.AppID, id.OpenID)
+		if err != nil {
+			return store.Identity{}, false, fmt.Errorf("update identity: %w", err)
+		}
+		return id, false, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return store.Identity{}, false, fmt.Errorf("get identity: %w", err)
+	}
+
+	// A new identity: join the user of its unionid, or create one.
+	var userID string
+	if in.UnionID != "" {
+		err := tx.StmtContext(ctx, w.unionUser).QueryRowContext(ctx, in.Platform, in.UnionID).Scan(&userID)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return store.Identity{}, false, fmt.Errorf("find unionid: %w", err)
+		}
+	}
+	created := userID == ""
+	if created {
+		if in.NewUserID == "" {
+			return store.Identity{}, false, errors.New("empty new user ID")
+		}
+		userID = in.NewUserID
+		if _, err := tx.StmtContext(ctx, w.insertUser).ExecContext(ctx, userID, micros(now)); err != nil {
+			return store.Identity{}, false, fmt.Errorf("insert user: %w", err)
+		}
+	}
+	id = store.Identity{
+		Platform:   in.Platform,
+		AppID:      in.AppID,
+		OpenID:     in.OpenID,
+		UnionID:    in.UnionID,
+		UserID:     userID,
+		SessionKey: none(bytes.Clone(in.SealedSessionKey)),
+		CreatedAt:  now,
+		UpdatedAt:  now,
+	}
+	_, err = tx.StmtContext(ctx, w.insertIdentity).ExecContext(ctx,
+		id.Platform, id.AppID, id.OpenID, nullString(id.UnionID), id.UserID,
+		blob(id.SessionKey), nil, nil, micros(id.CreatedAt), micros(id.UpdatedAt))
+	if err != nil {
+		return store.Identity{}, false, fmt.Errorf("insert identity: %w", err)
+	}
+	return id, created, nil
+}
+
+// GetIdentity implements store.Users.
+func (s *Store) GetIdentity(ctx context.Context, platform, appID, openID string) (store.Identity, error) {
+	id, err := scanIdentity(s.r.getIdentity.QueryRowContext(ctx, platform, appID, openID))
+	if err != nil {
+		return store.Identity{}, s.fail(ctx, "get identity", err)
+	}
+	return id, nil
+}
+
+// GetUser implements store.Users.
+func (s *Store) GetUser(ctx context.Context, id string) (store.User, error) {
+	var (
+		u       store.User
+		created sql.NullInt64
+	)
+	if err := s.r.getUser.QueryRowContext(ctx, id).Scan(&u.ID, &created); err != nil {
+		return store.User{}, s.fail(ctx, "get user", err)
+	}
+	u.CreatedAt = fromMicros(created)
+	return u, nil
+}
+
+func scanIdentity(row scanner) (store.Identity, error) {
+	var (
+		id                        store.Identity
+		union                     sql.NullString
+		prevExp, created, updated sql.NullInt64
+	)
+	err := row.Scan(&id.Platform, &id.AppID, &id.OpenID, &union, &id.UserID,
+		&id.SessionKey, &id.PrevSessionKey, &prevExp, &created, &updated)
+	if err != nil {
+		return store.Identity{}, err
+	}
+	id.UnionID = union.String
+	id.SessionKey = none(id.SessionKey)
+	id.PrevSessionKey = none(id.PrevSessionKey)
+	id.PrevKeyExpiresAt = fromMicros(prevExp)
+	id.CreatedAt = fromMicros(created)
+	id.UpdatedAt = fromMicros(updated)
+	return id, nil
+}

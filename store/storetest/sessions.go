@@ -1,0 +1,289 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mplogin/mplogin/store"
+)
+
+var sessionTests = []test{
+	{"RoundTrip", testSessionRoundTrip},
+	{"NotFound", testSessionNotFound},
+}
+
+var rotateTests = []test{
+	{"Success", testRotateSuccess},
+	{"Chain", testRotateChain},
+	{"ReuseRevokesFamily", testRotateReuse},
+	{"Unknown", testRotateUnknown},
+	{"RefreshExpired", testRotateRefreshExpired},
+	{"SessionRevoked", testRotateRevoked},
+	{"SessionExpired", testRotateSessionExpired},
+	{"Concurrent", testRotateConcurrent},
+}
+
+var revokeTests = []test{
+	{"Revoke", testRevoke},
+	{"Idempotent", testRevokeIdempotent},
+}
+
+func testSessionRoundTrip(t *testing.T, s store.Store) {
+	full := newSession("s1")
+	full.LastUsedAt = at(hour)
+	full.RevokedAt = at(2 * hour)
+
+	// Optional times left zero must stay zero.
+	sparse := newSession("s2")
+	sparse.ExpiresAt = store.Session{}.ExpiresAt
+	sparse.LastUsedAt = store.Session{}.LastUsedAt
+
+	for _, want := range []store.Session{full, sparse} {
+		mustCreateSession(t, s, want)
+		wantEqual(t, "SessionByID("+want.ID+")", want, mustSessionByID(t, s, want.ID))
+		got, err := s.SessionByAccess(t.Context(), want.AccessHash)
+		if err != nil {
+			t.Fatalf("SessionByAccess(%s): %v", want.ID, err)
+		}
+		wantEqual(t, "SessionByAccess("+want.ID+")", want, got)
+	}
+	got := mustSessionByID(t, s, "s2")
+	if !got.ExpiresAt.IsZero() || !got.LastUsedAt.IsZero() || !got.RevokedAt.IsZero() {
+		t.Fatalf("zero times came back as ExpiresAt %v, LastUsedAt %v, RevokedAt %v",
+			got.ExpiresAt, got.LastUsedAt, got.RevokedAt)
+	}
+}
+
+func testSessionNotFound(t *testing.T, s store.Store) {
+	mustCreateSession(t, s, newSession("s1"))
+
+	_, err := s.SessionByID(t.Context(), "s2")
+	wantErr(t, "SessionByID(unknown)", err, store.ErrNotFound)
+	_, err = s.SessionByAccess(t.Context(), hash("unknown"))
+	wantErr(t, "SessionByAccess(unknown)", err, store.ErrNotFound)
+	// A refresh hash is not an access hash.
+	_, err = s.SessionByAccess(t.Context(), newSession("s1").RefreshHash)
+	wantErr(t, "SessionByAccess(refresh hash)", err, store.ErrNotFound)
+}
+
+func testRotateSuccess(t *testing.T, s store.Store) {
+	orig := newSession("s1")
+	mustCreateSession(t, s, orig)
+
+	r := rotation(orig.RefreshHash, "1", at(hour))
+	got := mustRotate(t, s, r)
+	want := apply(orig, r)
+	wantEqual(t, "returned session", want, got)
+	wantEqual(t, "stored session", want, mustSessionByID(t, s, "s1"))
+
+	byAccess, err := s.SessionByAccess(t.Context(), r.NewAccessHash)
+	if err != nil {
+		t.Fatalf("SessionByAccess(new access): %v", err)
+	}
+	wantEqual(t, "session by new access hash", want, byAccess)
+	_, err = s.SessionByAccess(t.Context(), orig.AccessHash)
+	wantErr(t, "SessionByAccess(old access)", err, store.ErrNotFound)
+}
+
+func testRotateChain(t *testing.T, s store.Store) {
+	want := newSession("s1")
+	mustCreateSession(t, s, want)
+	for i := range 10 {
+		r := rotation(want.RefreshHash, fmt.Sprint(i+1), at(time.Duration(i+1)*hour))
+		got, err := s.RotateRefresh(t.Context(), r)
+		if err != nil {
+			t.Fatalf("rotation %d: %v", i+1, err)
+		}
+		want = apply(want, r)
+		wantEqual(t, fmt.Sprintf("session after rotation %d", i+1), want, got)
+	}
+	wantEqual(t, "stored session", want, mustSessionByID(t, s, "s1"))
+}
+
+func testRotateReuse(t *testing.T, s store.Store) {
+	orig := newSession("s1")
+	mustCreateSession(t, s, orig)
+	r1 := rotation(orig.RefreshHash, "1", at(hour))
+	mustRotate(t, s, r1)
+
+	// The spent token again: reuse, and the session is revoked at once.
+	_, err := s.RotateRefresh(t.Context(), rotation(orig.RefreshHash, "2", at(2*hour)))
+	wantErr(t, "RotateRefresh(spent)", err, store.ErrReused)
+	want := apply(orig, r1)
+	want.RevokedAt = at(2 * hour)
+	wantEqual(t, "session after reuse", want, mustSessionByID(t, s, "s1"))
+	got, err := s.SessionByAccess(t.Context(), r1.NewAccessHash)
+	if err != nil {
+		t.Fatalf("SessionByAccess after reuse: %v", err)
+	}
+	wantEqual(t, "session by access after reuse", want, got)
+
+	// The whole family is dead: the token issued by the good rotation too.
+	_, err = s.RotateRefresh(t.Context(), rotation(r1.NewRefreshHash, "3", at(3*hour)))
+	wantErr(t, "RotateRefresh(current token of revoked session)", err, store.ErrNotFound)
+
+	// Replaying again still reports reuse and keeps the first revocation time.
+	_, err = s.RotateRefresh(t.Context(), rotation(orig.RefreshHash, "4", at(4*hour)))
+	wantErr(t, "RotateRefresh(spent, again)", err, store.ErrReused)
+	wantEqual(t, "session after second reuse", want, mustSessionByID(t, s, "s1"))
+}
+
+func testRotateUnknown(t *testing.T, s store.Store) {
+	mustCreateSession(t, s, newSession("s1"))
+	_, err := s.RotateRefresh(t.Context(), rotation(hash("unknown"), "1", at(hour)))
+	wantErr(t, "RotateRefresh(unknown)", err, store.ErrNotFound)
+	// An access hash is not a refresh token.
+	_, err = s.RotateRefresh(t.Context(), rotation(newSession("s1").AccessHash, "2", at(hour)))
+	wantErr(t, "RotateRefresh(access hash)", err, store.ErrNotFound)
+	wantEqual(t, "session", newSession("s1"), mustSessionByID(t, s, "s1"))
+}
+
+func testRotateRefreshExpired(t *testing.T, s store.Store) {
+	orig := newSession("s1")
+	mustCreateSession(t, s, orig)
+
+	// RefreshExpiresAt <= Now: both at and after the instant.
+	for _, now := range []timeOffset{{"at expiry", 30 * day}, {"after expiry", 31 * day}} {
+		_, err := s.RotateRefresh(t.Context(), rotation(orig.RefreshHash, "x", at(now.d)))
+		wantErr(t, "RotateRefresh "+now.name, err, store.ErrNotFound)
+	}
+	// Nothing changed: the token was not spent and still rotates before
+	// its expiry.
+	wantEqual(t, "session", orig, mustSessionByID(t, s, "s1"))
+	mustRotate(t, s, rotation(orig.RefreshHash, "1", at(30*day-1)))
+}
+
+func testRotateRevoked(t *testing.T, s store.Store) {
+	orig := newSession("s1")
+	mustCreateSession(t, s, orig)
+	if err := s.RevokeSession(t.Context(), "s1", at(hour)); err != nil {
+		t.Fatalf("RevokeSession: %v", err)
+	}
+	_, err := s.RotateRefresh(t.Context(), rotation(orig.RefreshHash, "1", at(2*hour)))
+	wantErr(t, "RotateRefresh(revoked)", err, store.ErrNotFound)
+	want := orig
+	want.RevokedAt = at(hour)
+	wantEqual(t, "session", want, mustSessionByID(t, s, "s1"))
+}
+
+func testRotateSessionExpired(t *testing.T, s store.Store) {
+	orig := newSession("s1")
+	orig.ExpiresAt = at(10 * day) // before the refresh token's own expiry
+	mustCreateSession(t, s, orig)
+
+	for _, now := range []timeOffset{{"at end", 10 * day}, {"after end", 11 * day}} {
+		_, err := s.RotateRefresh(t.Context(), rotation(orig.RefreshHash, "x", at(now.d)))
+		wantErr(t, "RotateRefresh "+now.name, err, store.ErrNotFound)
+	}
+	wantEqual(t, "session", orig, mustSessionByID(t, s, "s1"))
+	mustRotate(t, s, rotation(orig.RefreshHash, "1", at(10*day-1)))
+}
+
+// testRotateConcurrent races callers presenting the same refresh token, as a
+// client retrying in a hurry would: exactly one may win. A race shows only
+// when the callers overlap, so it runs several rounds.
+func testRotateConcurrent(t *testing.T, s store.Store) {
+	for round := range rounds {
+		rotateRace(t, s, fmt.Sprint("s", round))
+	}
+}
+
+func rotateRace(t *testing.T, s store.Store, id string) {
+	t.Helper()
+	orig := newSession(id)
+	mustCreateSession(t, s, orig)
+
+	const n = 20
+	rots := make([]store.Rotation, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		rots[i] = rotation(orig.RefreshHash, fmt.Sprint(id, "-c", i), at(hour))
+		wg.Go(func() {
+			<-start
+			_, errs[i] = s.RotateRefresh(t.Context(), rots[i])
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	winner, reused := -1, false
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if winner >= 0 {
+				t.Fatalf("callers %d and %d both rotated the same token", winner, i)
+			}
+			winner = i
+		case errors.Is(err, store.ErrReused):
+			reused = true
+		case errors.Is(err, store.ErrNotFound):
+		default:
+			t.Fatalf("caller %d: %v, want nil, ErrReused or ErrNotFound", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no caller rotated the token")
+	}
+
+	got := mustSessionByID(t, s, id)
+	want := apply(orig, rots[winner])
+	if reused {
+		want.RevokedAt = at(hour)
+	}
+	wantEqual(t, fmt.Sprintf("session (winner %d, reuse seen %v)", winner, reused), want, got)
+
+	// The winner's token rotates only if nobody was caught reusing.
+	_, err := s.RotateRefresh(t.Context(), rotation(rots[winner].NewRefreshHash, id+"-next", at(2*hour)))
+	if reused {
+		wantErr(t, "RotateRefresh(winner's token) after reuse", err, store.ErrNotFound)
+	} else if err != nil {
+		t.Fatalf("RotateRefresh(winner's token): %v", err)
+	}
+}
+
+func testRevoke(t *testing.T, s store.Store) {
+	orig := newSession("s1")
+	mustCreateSession(t, s, orig)
+	mustCreateSession(t, s, newSession("s2"))
+
+	if err := s.RevokeSession(t.Context(), "s1", at(hour)); err != nil {
+		t.Fatalf("RevokeSession: %v", err)
+	}
+	// Still found, revoked: the caller decides.
+	got, err := s.SessionByAccess(t.Context(), orig.AccessHash)
+	if err != nil {
+		t.Fatalf("SessionByAccess(revoked): %v", err)
+	}
+	want := orig
+	want.RevokedAt = at(hour)
+	wantEqual(t, "revoked session", want, got)
+	if got.Active(at(hour)) {
+		t.Fatal("revoked session is Active")
+	}
+	_, err = s.RotateRefresh(t.Context(), rotation(orig.RefreshHash, "1", at(2*hour)))
+	wantErr(t, "RotateRefresh(revoked)", err, store.ErrNotFound)
+
+	// Other sessions are untouched.
+	wantEqual(t, "other session", newSession("s2"), mustSessionByID(t, s, "s2"))
+}
+
+func testRevokeIdempotent(t *testing.T, s store.Store) {
+	mustCreateSession(t, s, newSession("s1"))
+	for i, now := range []timeOffset{{"first", hour}, {"second", 2 * hour}} {
+		if err := s.RevokeSession(t.Context(), "s1", at(now.d)); err != nil {
+			t.Fatalf("RevokeSession %d: %v", i+1, err)
+		}
+	}
+	// The first revocation time is the one that counts.
+	if got := mustSessionByID(t, s, "s1").RevokedAt; !got.Equal(at(hour)) {
+		t.Fatalf("RevokedAt = %v after revoking twice, want %v", got, at(hour))
+	}
+	if err := s.RevokeSession(t.Context(), "unknown", at(hour)); err != nil {
+		t.Fatalf("RevokeSession(unknown): %v", err)
+	}
+}
