@@ -416,3 +416,25 @@ func (f *fixture) scanSecrets(t *testing.T) {
 		}
 	}
 }
+
+// A panic inside a handler is a 500 internal_error with no details.
+func TestPanicIsInternalError(t *testing.T) {
+	logs := &lockedBuffer{}
+	h := httpapi.New(httpapi.Config{Sessions: nil, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/session", nil)
+	req.Header.Set("Authorization", "Bearer mpa_"+strings.Repeat("A", 43))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 500 || strings.TrimSpace(string(raw)) != `{"error":"internal_error","message":"internal error"}` {
+		t.Fatalf("%d %s", resp.StatusCode, raw)
+	}
+	if !strings.Contains(logs.String(), "panic") {
+		t.Fatalf("the cause is not logged: %s", logs.String())
+	}
+}
