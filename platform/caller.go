@@ -104,6 +104,14 @@ type Response struct {
 // secrets and codes.
 func (c *Caller) Send(ctx context.Context, req *http.Request) (*Response, error) {
 	endpoint := req.URL.Path
+	// net/http resends an idempotent request on its own when a reused
+	// connection fails after the request was written; a one-time code would
+	// then reach the platform twice. It never resends a request whose body
+	// cannot be rewound, so a bodiless request gets an empty one-shot body
+	// (the Transport sends nothing for it).
+	if req.Body == nil || req.Body == http.NoBody {
+		req.Body, req.GetBody, req.ContentLength = io.NopCloser(strings.NewReader("")), nil, 0
+	}
 	resp, err := c.HTTP.Do(req.WithContext(ctx))
 	if err != nil {
 		return nil, c.fail(endpoint, 0, scrubURLError(err, endpoint))

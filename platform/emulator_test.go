@@ -331,3 +331,40 @@ func BenchmarkExchange(b *testing.B) {
 		})
 	}
 }
+
+// Go's Transport resends an idempotent request by itself when a reused
+// keep-alive connection fails after the request was written. A code
+// exchange must never be resent that way: the platform would see the code
+// twice.
+func TestNoSilentResendOnReusedConnection(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name string
+		c    platform.Client
+		path string
+		plat string
+		app  string
+	}{
+		{"wechat", e.wx, wechat.PathCode2Session, "wechat", wxAppID},
+		{"wechat component", e.wxComp, wechat.PathComponentCode2Session, "wechat", wxTPAppID},
+		{"baidu", e.bd, baidu.PathJSCode2SessionKey, "baidu", bdAppKey},
+		{"baidu third-party", e.bdTP, baidu.PathTPGetSessionKey, "baidu", bdTPAppKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A first exchange leaves a kept-alive connection in the pool.
+			if _, err := exchange(tc.c, e.mint(t, tc.plat, tc.app, "alice")); err != nil {
+				t.Fatal(err)
+			}
+			e.em.SetFaults(emulator.Fault{Path: tc.path, Drop: true, Times: 1})
+			defer e.em.ClearFaults()
+			before := e.em.Stats()[tc.path]
+			_, err := exchange(tc.c, e.mint(t, tc.plat, tc.app, "alice"))
+			if n := e.em.Stats()[tc.path] - before; n != 1 {
+				t.Fatalf("the code reached the platform %d times (err %v)", n, err)
+			}
+			if platform.KindOf(err) != platform.KindUnavailable {
+				t.Fatalf("got %v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,121 @@
+package emulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+const baiduContentType = "application/json"
+
+// Baidu's errno values. Only 10010100 is documented (baidu.md §2.3); the
+// other two are the emulator's choice, next to it.
+const (
+	errnoParam  = 10010100
+	errnoClient = 10010101
+	errnoGrant  = 10010102
+)
+
+// Baidu OAuth errors travel with HTTP 400 (baidu.md §10.3).
+func baiduError(status, errno int, name, desc string) reply {
+	body, _ := json.Marshal(struct {
+		Errno int    `json:"errno,omitempty"`
+		Error string `json:"error"`
+		Desc  string `json:"error_description"`
+	}{errno, name, desc})
+	return reply{status: status, contentType: baiduContentType, body: body}
+}
+
+// baiduGateway is the openapi gateway's answer about the access token, with
+// HTTP 200 (baidu.md §4, §10.4).
+func baiduGateway(code int) reply {
+	msg := "Access token invalid or no longer valid"
+	if code == 111 {
+		msg = "Access token expired"
+	}
+	body, _ := json.Marshal(struct {
+		Code int    `json:"error_code"`
+		Msg  string `json:"error_msg"`
+	}{code, msg})
+	return reply{status: http.StatusOK, contentType: baiduContentType, body: body}
+}
+
+func baiduInvalidRequest(desc string) reply {
+	return baiduError(http.StatusBadRequest, errnoParam, "invalid_request", desc)
+}
+
+// baiduForm parses the form body and the query string. Baidu's own SDKs send
+// these calls both ways (baidu.md §2.1), so both are accepted.
+func baiduForm(r *http.Request) (reply, bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		return reply{status: http.StatusMethodNotAllowed, contentType: "text/plain; charset=utf-8",
+			body: []byte("405 method not allowed\n")}, false
+	}
+	if err := r.ParseForm(); err != nil {
+		return baiduError(http.StatusBadRequest, errnoParam, "parameter is invalid", "malformed form body"), false
+	}
+	return reply{}, true
+}
+
+// baiduCode2SessionKey serves POST /oauth/jscode2sessionkey (spapi,
+// baidu.md §2) and the legacy POST /nalogin/getSessionKeyByCode (§3).
+func (e *Emulator) baiduCode2SessionKey(r *http.Request) reply {
+	if rep, ok := baiduForm(r); !ok {
+		return rep
+	}
+	code, clientID, sk := r.Form.Get("code"), r.Form.Get("client_id"), r.Form.Get("sk")
+	// Described like Baidu's validator does in the documented example.
+	var missing []string
+	for _, f := range [...]struct{ field, value string }{{"Code", code}, {"ClientID", clientID}, {"Sk", sk}} {
+		if f.value == "" {
+			missing = append(missing, fmt.Sprintf("Key: 'Code2SessionKeyParam.%s' Error:Field validation for '%s' failed on the 'required' tag", f.field, f.field))
+		}
+	}
+	if len(missing) > 0 {
+		return baiduError(http.StatusBadRequest, errnoParam, "parameter is invalid", strings.Join(missing, "\n"))
+	}
+	if a, known, checked := e.app(baidu, clientID); checked && (!known || !secretOK(a.Secret, sk)) {
+		return baiduError(http.StatusBadRequest, errnoClient, "invalid_client", "unknown client id")
+	}
+	return e.baiduExchange(exchangeReq{platform: baidu, appid: clientID, code: code})
+}
+
+// baiduThirdPartySessionKey serves GET /rest/2.0/oauth/getsessionkeybycode,
+// the third-party platform's exchange with an authorizer token (baidu.md §7.1).
+func (e *Emulator) baiduThirdPartySessionKey(r *http.Request) reply {
+	if rep, ok := baiduForm(r); !ok {
+		return rep
+	}
+	token, code := r.Form.Get("access_token"), r.Form.Get("code")
+	switch {
+	case token == "":
+		return baiduInvalidRequest("access_token is missing")
+	case code == "":
+		return baiduInvalidRequest("code is missing")
+	case r.Form.Get("grant_type") != "authorization_code":
+		return baiduError(http.StatusBadRequest, errnoParam, "unsupported_grant_type", "The authorization grant type is not supported")
+	}
+	return e.baiduExchange(exchangeReq{platform: baidu, code: code, byToken: true, token: token})
+}
+
+func (e *Emulator) baiduExchange(x exchangeReq) reply {
+	g, oc := e.exchange(x)
+	switch oc {
+	case granted:
+	case badCode:
+		// Never echo the code: it may be someone's live credential.
+		return baiduError(http.StatusBadRequest, errnoGrant, "invalid_grant", "Invalid authorization code")
+	case usedCode:
+		return baiduError(http.StatusBadRequest, errnoGrant, "invalid_grant", "The provided authorization grant is revoked")
+	case badToken:
+		return baiduGateway(110)
+	default:
+		return baiduError(http.StatusInternalServerError, 0, "server_error", "internal error")
+	}
+	body, _ := json.Marshal(struct {
+		OpenID     string `json:"openid"`
+		SessionKey string `json:"session_key"`
+	}{g.openid, g.sessionKey})
+	return reply{status: http.StatusOK, contentType: baiduContentType, body: body}
+}

@@ -1,0 +1,114 @@
+package emulator_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/mplogin/mplogin/emulator"
+)
+
+func TestControlLogin(t *testing.T) {
+	v := newEnv(t, emulator.Config{Apps: testApps()})
+	r := v.sendJSON("POST", "/_emulator/login", `{"platform":"wechat","appid":"wxapp1","user":"alice"}`)
+	if r.status != 200 || r.ctype != "application/json" {
+		t.Fatalf("got %d %q %s", r.status, r.ctype, r.body)
+	}
+	code := r.str(t, "code")
+	if len(code) < 16 || strings.ContainsAny(code, "+/=%&?#. ") {
+		t.Errorf("code %q: want a long, URL-safe string", code)
+	}
+	wantWeChatSession(t, v.wxExchange(code))
+
+	r = v.sendJSON("POST", "/_emulator/login", `{"platform":"baidu","appid":"bdkey1","user":"alice"}`)
+	wantBaiduSession(t, v.postForm(bdPath, bdForm("bdkey1", "bdsecret1", r.str(t, "code"))))
+}
+
+func TestControlErrors(t *testing.T) {
+	big := `{"platform":"wechat","appid":"wxapp1","user":"` + strings.Repeat("a", 70<<10) + `"}`
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		error                    string
+	}{
+		{"unknown field", "POST", "/_emulator/login", `{"platform":"wechat","appid":"wxapp1","user":"a","usr":"b"}`, 400, "invalid_request"},
+		{"oversized body", "POST", "/_emulator/login", big, 413, "request_too_large"},
+		{"trailing data", "POST", "/_emulator/login", `{"platform":"wechat","appid":"wxapp1","user":"a"} {}`, 400, "invalid_request"},
+		{"empty body", "POST", "/_emulator/login", ``, 400, "invalid_request"},
+		{"malformed", "POST", "/_emulator/login", `{"platform":`, 400, "invalid_request"},
+		{"wrong type", "POST", "/_emulator/login", `{"platform":"wechat","appid":1,"user":"a"}`, 400, "invalid_request"},
+		{"unknown platform", "POST", "/_emulator/login", `{"platform":"douyin","appid":"x","user":"a"}`, 400, "invalid_request"},
+		{"user missing", "POST", "/_emulator/login", `{"platform":"wechat","appid":"wxapp1"}`, 400, "invalid_request"},
+		{"appid missing", "POST", "/_emulator/login", `{"platform":"wechat","user":"a"}`, 400, "invalid_request"},
+		{"unknown app", "POST", "/_emulator/login", `{"platform":"wechat","appid":"wxnope","user":"a"}`, 400, "unknown_app"},
+		{"app of another platform", "POST", "/_emulator/login", `{"platform":"baidu","appid":"wxapp1","user":"a"}`, 400, "unknown_app"},
+		{"login with GET", "GET", "/_emulator/login", ``, 405, "method_not_allowed"},
+		{"fault unknown field", "PUT", "/_emulator/faults", `{"errcode":-1,"eror_rate":0.5}`, 400, "invalid_request"},
+		{"fault unknown path", "PUT", "/_emulator/faults", `{"path":"/sns/jscode2sesion","errcode":-1}`, 400, "invalid_request"},
+		{"fault on control path", "PUT", "/_emulator/faults", `{"path":"/_emulator/login","errcode":-1}`, 400, "invalid_request"},
+		{"fault rate over 1", "PUT", "/_emulator/faults", `{"errcode":-1,"error_rate":1.5}`, 400, "invalid_request"},
+		{"fault negative latency", "PUT", "/_emulator/faults", `{"latency_ms":-5}`, 400, "invalid_request"},
+		{"fault with no effect", "PUT", "/_emulator/faults", `{"path":"/sns/jscode2session","times":2}`, 400, "invalid_request"},
+		{"fault two effects", "PUT", "/_emulator/faults", `{"drop":true,"empty":true}`, 400, "invalid_request"},
+		{"fault status out of range", "PUT", "/_emulator/faults", `{"status":42}`, 400, "invalid_request"},
+		{"fault string latency", "PUT", "/_emulator/faults", `{"latency_ms":"50"}`, 400, "invalid_request"},
+		{"fault array with a bad rule", "PUT", "/_emulator/faults", `[{"errcode":-1},{"errcode":-1,"bogus":1}]`, 400, "invalid_request"},
+		{"fault oversized", "PUT", "/_emulator/faults", `[` + strings.Repeat(`{"errcode":-1},`, 5000) + `{"errcode":-1}]`, 413, "request_too_large"},
+		{"faults POST", "POST", "/_emulator/faults", `{}`, 405, "method_not_allowed"},
+		{"stats POST", "POST", "/_emulator/stats", ``, 405, "method_not_allowed"},
+		{"userdata", "POST", "/_emulator/userdata", `{"platform":"wechat","appid":"wxapp1","user":"a","kind":"phone"}`, 501, "not_implemented"},
+		{"phonecode", "POST", "/_emulator/phonecode", `{"appid":"wxapp1","user":"a"}`, 501, "not_implemented"},
+		{"unknown control path", "GET", "/_emulator/nothing", ``, 404, "not_found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := newEnv(t, emulator.Config{Apps: testApps()})
+			r := v.sendJSON(tt.method, tt.path, tt.body)
+			if r.status != tt.status || r.ctype != "application/json" {
+				t.Fatalf("got %d %q %s; want %d application/json", r.status, r.ctype, r.body, tt.status)
+			}
+			if got := r.str(t, "error"); got != tt.error || r.str(t, "message") == "" {
+				t.Errorf("body %s; want error %q and a message", r.body, tt.error)
+			}
+			// A refused fault rule changes nothing.
+			if tt.path == "/_emulator/faults" {
+				wantWeChatSession(t, v.wxExchange(v.login("wechat", "wxapp1", "alice")))
+			}
+		})
+	}
+}
+
+func TestControlFaults(t *testing.T) {
+	v := newEnv(t, emulator.Config{})
+	for _, body := range []string{
+		`{"path":"/sns/jscode2session","errcode":-1,"times":3}`,
+		`[{"path":"/oauth/jscode2sessionkey","error":"invalid_grant"},{"latency_ms":1}]`,
+	} {
+		if r := v.sendJSON("PUT", "/_emulator/faults", body); r.status != http.StatusNoContent {
+			t.Fatalf("PUT %s: %d %s", body, r.status, r.body)
+		}
+	}
+	wantWeChatError(t, v.wxExchange("c"), -1)
+	wantBaiduError(t, v.postForm(bdPath, bdForm("k", "s", "c")), 10010102, "invalid_grant", "revoked")
+
+	r := v.get("/_emulator/faults", nil)
+	for _, want := range []string{`"path":"/sns/jscode2session","errcode":-1,"times":2`, `"latency_ms":1`, `"error":"invalid_grant"`} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("GET /_emulator/faults = %s, want it to contain %s", r.body, want)
+		}
+	}
+
+	if r := v.sendJSON("DELETE", "/_emulator/faults", ""); r.status != http.StatusNoContent {
+		t.Fatalf("DELETE: %d %s", r.status, r.body)
+	}
+	wantWeChatSession(t, v.wxExchange(v.login("wechat", "wxapp1", "alice")))
+}
+
+func TestUnknownPath(t *testing.T) {
+	v := newEnv(t, emulator.Config{})
+	for _, p := range []string{"/", "/sns/jscode2session/", "/cgi-bin/nothing", "/_emulator"} {
+		if r := v.get(p, nil); r.status != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", p, r.status)
+		}
+	}
+}

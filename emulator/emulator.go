@@ -1,0 +1,267 @@
+package emulator
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/binary"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Platform names as they appear in App.Platform and in the control API.
+const (
+	wechat = "wechat"
+	baidu  = "baidu"
+)
+
+// maxPlatformBody caps what a platform path reads from a request body
+// (Baidu's form posts); the real bodies are a few hundred bytes.
+const maxPlatformBody = 64 << 10
+
+// App is one application the emulator knows. With Config.Apps set, only these
+// apps and their secrets are accepted.
+type App struct {
+	Platform string // "wechat" (also used by wechat-component authorizer apps) or "baidu"
+	AppID    string // WeChat appid, or Baidu app_key
+	Secret   string // WeChat secret / Baidu app_secret; "" means: any secret accepted for this app
+	Owner    string // unionid scope; "" = the default owner shared by all apps
+
+	// Third-party platforms: when non-empty, the only component_access_token (WeChat)
+	// or authorizer access_token (Baidu third-party) accepted for this app's codes.
+	ComponentAppID  string // WeChat component appid this authorizer app is bound to ("" = any)
+	ThirdPartyToken string
+}
+
+// Config configures an Emulator. The zero value is usable: any credentials,
+// real clock, crypto randomness, no logging.
+type Config struct {
+	Apps      []App            // empty: accept any credentials (contract: "without it, it accepts any")
+	OpenCodes bool             // --open-codes
+	Now       func() time.Time // nil = time.Now
+	Rand      io.Reader        // nil = crypto/rand.Reader
+	Logger    *slog.Logger     // nil = discard
+}
+
+// Emulator is an http.Handler that stands in for the platforms' servers.
+// Create it with New; it is safe for concurrent use.
+type Emulator struct {
+	now       func() time.Time
+	log       *slog.Logger
+	rand      io.Reader
+	lockRand  bool // a caller's Reader may not be safe for concurrent use
+	randMu    sync.Mutex
+	openCodes bool
+
+	apps      map[appKey]App // nil: accept any credentials
+	tokenApps []App          // Baidu apps with a ThirdPartyToken, to attribute open codes
+	routes    map[string]*route
+
+	mu          sync.Mutex // guards codes and users
+	codes       codeStore
+	users       generations[userKey, string] // current session key per user
+	usersPerGen int                          // usersPerGeneration; smaller in tests
+
+	nFaults atomic.Int32 // len(faults), read without the lock on the hot path
+	faultMu sync.Mutex
+	faults  map[string]*faultState
+}
+
+type appKey struct{ platform, appid string }
+
+// route is one platform path.
+type route struct {
+	platform string // whose error format fault answers use
+	serve    func(*http.Request) reply
+	calls    atomic.Int64
+}
+
+// reply is a complete platform answer, built before anything is written so
+// that the slow_body and truncate faults can wrap it.
+type reply struct {
+	status      int
+	contentType string
+	body        []byte
+}
+
+// New returns an emulator for cfg. Apps whose platform is unknown are
+// skipped with a warning; of two apps with the same platform and appid, the
+// first wins.
+func New(cfg Config) *Emulator {
+	e := &Emulator{
+		now:       cfg.Now,
+		log:       cfg.Logger,
+		rand:      cfg.Rand,
+		lockRand:  cfg.Rand != nil,
+		openCodes: cfg.OpenCodes,
+		faults:    make(map[string]*faultState),
+
+		usersPerGen: usersPerGeneration,
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.rand == nil {
+		e.rand = rand.Reader
+	}
+	e.codes.init(e.now())
+	if len(cfg.Apps) > 0 {
+		e.apps = make(map[appKey]App, len(cfg.Apps))
+		for _, a := range cfg.Apps {
+			p, ok := normalizePlatform(a.Platform)
+			if !ok {
+				e.log.Warn("emulator: skipping app with unknown platform", "platform", a.Platform, "appid", a.AppID)
+				continue
+			}
+			a.Platform = p
+			k := appKey{p, a.AppID}
+			if _, dup := e.apps[k]; dup {
+				e.log.Warn("emulator: duplicate app, keeping the first", "platform", p, "appid", a.AppID)
+				continue
+			}
+			e.apps[k] = a
+			if p == baidu && a.ThirdPartyToken != "" {
+				e.tokenApps = append(e.tokenApps, a)
+			}
+		}
+	}
+	// Every platform path the emulator serves. Later endpoints (access tokens,
+	// checksession, phone numbers, unionid) are added here.
+	e.routes = map[string]*route{
+		"/sns/jscode2session":                 {platform: wechat, serve: e.wechatCode2Session},
+		"/sns/component/jscode2session":       {platform: wechat, serve: e.wechatComponentCode2Session},
+		"/oauth/jscode2sessionkey":            {platform: baidu, serve: e.baiduCode2SessionKey},
+		"/nalogin/getSessionKeyByCode":        {platform: baidu, serve: e.baiduCode2SessionKey},
+		"/rest/2.0/oauth/getsessionkeybycode": {platform: baidu, serve: e.baiduThirdPartySessionKey},
+	}
+	return e
+}
+
+// normalizePlatform maps the configuration's platform names onto the two
+// wire formats the emulator speaks.
+func normalizePlatform(p string) (string, bool) {
+	switch p {
+	case wechat, "wechat-component":
+		return wechat, true
+	case baidu, "baidu-legacy", "baidu-tp":
+		return baidu, true
+	}
+	return "", false
+}
+
+// ServeHTTP serves the platform paths and the control API under /_emulator/.
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, controlPrefix) {
+		e.serveControl(w, r)
+		return
+	}
+	rt := e.routes[r.URL.Path]
+	if rt == nil {
+		http.NotFound(w, r)
+		return
+	}
+	rt.calls.Add(1)
+	if r.Body != nil { // nil only from hand-made requests; net/http always sets one
+		r.Body = http.MaxBytesReader(w, r.Body, maxPlatformBody)
+	}
+
+	plan := e.planFaults(r.URL.Path)
+	if plan.latency > 0 && !sleepCtx(r.Context(), plan.latency) {
+		return // the client left: the platform never saw the request
+	}
+	if f := plan.fault; f != nil && f.replacesAnswer() {
+		e.writeFault(w, rt.platform, f)
+		return
+	}
+	e.writeAnswer(w, r, rt.serve(r), plan.fault)
+}
+
+// Stats returns the number of requests per platform path, including those a
+// fault answered. Every served path is listed, with 0 when never called.
+func (e *Emulator) Stats() map[string]int64 {
+	m := make(map[string]int64, len(e.routes))
+	for p, rt := range e.routes {
+		m[p] = rt.calls.Load()
+	}
+	return m
+}
+
+// paths returns the platform paths in a stable order, for messages.
+func (e *Emulator) paths() []string {
+	ps := make([]string, 0, len(e.routes))
+	for p := range e.routes {
+		ps = append(ps, p)
+	}
+	sort.Strings(ps)
+	return ps
+}
+
+// app returns the configured app, and whether credentials are checked at all.
+func (e *Emulator) app(platform, appid string) (a App, known, checked bool) {
+	if e.apps == nil {
+		return App{}, false, false
+	}
+	a, known = e.apps[appKey{platform, appid}]
+	return a, known, true
+}
+
+// owner is the unionid scope of an app.
+func (e *Emulator) owner(platform, appid string) string {
+	a, _, _ := e.app(platform, appid)
+	return a.Owner
+}
+
+// secretOK compares a configured secret with a presented one in constant
+// time; an empty configured secret accepts anything.
+func secretOK(want, got string) bool {
+	return want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
+}
+
+func (e *Emulator) readRand(b []byte) error {
+	if e.lockRand {
+		e.randMu.Lock()
+		defer e.randMu.Unlock()
+	}
+	_, err := io.ReadFull(e.rand, b)
+	return err
+}
+
+// randFloat returns a uniform number in [0, 1).
+func (e *Emulator) randFloat() float64 {
+	var b [8]byte
+	if e.readRand(b[:]) != nil {
+		return 0 // a broken source makes rules fire rather than vanish
+	}
+	return float64(binary.BigEndian.Uint64(b[:])>>11) / (1 << 53)
+}
+
+// rid imitates WeChat's request id: a hex timestamp and random hex.
+func (e *Emulator) rid() string {
+	var b [12]byte
+	binary.BigEndian.PutUint32(b[:4], uint32(e.now().Unix()))
+	_ = e.readRand(b[4:]) // zeros are as good an id as any
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:16] + "-" + h[16:]
+}
+
+// sleepCtx waits d, or less if ctx ends first; it reports whether d elapsed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

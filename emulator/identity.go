@@ -1,0 +1,163 @@
+package emulator
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+)
+
+// userKey is a simulated user of one app.
+type userKey struct{ platform, appid, user string }
+
+// Session keys: base64 of 16 bytes (AES-128) for WeChat, 24 (AES-192) for Baidu.
+func sessionKeyLen(platform string) int {
+	if platform == baidu {
+		return 24
+	}
+	return 16
+}
+
+func (e *Emulator) newSessionKey(platform string) (string, error) {
+	var b [24]byte
+	k := b[:sessionKeyLen(platform)]
+	if err := e.readRand(k); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(k), nil
+}
+
+// checkSessionKey validates a session key given at login.
+func checkSessionKey(platform, key string) error {
+	raw, err := base64.StdEncoding.DecodeString(key)
+	if err != nil {
+		return fmt.Errorf("session_key is not standard base64")
+	}
+	if n := sessionKeyLen(platform); len(raw) != n {
+		return fmt.Errorf("session_key must be base64 of %d bytes for %s, not %d", n, platform, len(raw))
+	}
+	return nil
+}
+
+// Identifiers are derived by hashing, not stored, so they survive a restart
+// of the emulator and never need memory.
+
+// openID is stable per (platform, app, user): "o" + 27 base64url characters
+// for WeChat (28 in all, like real openids), 26 alphanumerics for Baidu.
+func openID(platform, appid, user string) string {
+	sum := digest("openid", platform, appid, user)
+	if platform == baidu {
+		return alnumOf(sum[:], 26)
+	}
+	return wechatID(sum)
+}
+
+// unionID is stable per (platform, owner, user), so it is shared by the
+// apps of one owner: "o" + 27 characters for WeChat, "S" + 22 for Baidu.
+func unionID(platform, owner, user string) string {
+	sum := digest("unionid", platform, owner, user)
+	if platform == baidu {
+		return "S" + alnumOf(sum[:], 22)
+	}
+	return wechatID(sum)
+}
+
+// wechatID is "o" and the first 27 base64url characters of sum.
+func wechatID(sum [32]byte) string {
+	var b [29]byte
+	b[0] = 'o'
+	base64.RawURLEncoding.Encode(b[1:], sum[:21]) // 21 bytes: 28 characters
+	return string(b[:28])
+}
+
+// digest hashes length-prefixed parts, so no two part lists collide.
+func digest(parts ...string) [32]byte {
+	var buf [256]byte // short inputs hash without a heap allocation
+	b := buf[:0]
+	for _, p := range parts {
+		b = binary.AppendUvarint(b, uint64(len(p)))
+		b = append(b, p...)
+	}
+	return sha256.Sum256(b)
+}
+
+// alnumOf spells the first n bytes of b in [0-9A-Za-z]; a slight modulo bias
+// does not matter for an identifier.
+func alnumOf(b []byte, n int) string {
+	out := make([]byte, n)
+	for i := range out {
+		out[i] = alnum[b[i]%62]
+	}
+	return string(out)
+}
+
+// OpenID returns the openid a user of an app gets, or "" for an unknown
+// platform. It does not need the user to have logged in.
+func (e *Emulator) OpenID(platform, appid, user string) string {
+	p, ok := normalizePlatform(platform)
+	if !ok {
+		return ""
+	}
+	return openID(p, appid, user)
+}
+
+// UnionID returns the unionid a user of an app gets (the same for every app
+// of the app's owner), or "" for an unknown platform.
+func (e *Emulator) UnionID(platform, appid, user string) string {
+	p, ok := normalizePlatform(platform)
+	if !ok {
+		return ""
+	}
+	return unionID(p, e.owner(p, appid), user)
+}
+
+// SessionKey returns the user's current session key (base64), set by the
+// user's latest code exchange; false if the user has not exchanged a code
+// (or was forgotten: see usersPerGeneration).
+func (e *Emulator) SessionKey(platform, appid, user string) (string, bool) {
+	p, ok := normalizePlatform(platform)
+	if !ok {
+		return "", false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.users.get(userKey{p, appid, user})
+}
+
+// Login mints a login code for a simulated user, as wx.login or swan.login
+// would; exchanging it gives the user sessionKey if non-empty (base64 of 16
+// bytes for WeChat, 24 for Baidu), else a fresh one. With Config.Apps set,
+// the app must be one of them.
+func (e *Emulator) Login(platform, appid, user, sessionKey string) (string, error) {
+	code, cerr := e.login(platform, appid, user, sessionKey)
+	if cerr != nil {
+		return "", cerr
+	}
+	return code, nil
+}
+
+func (e *Emulator) login(platform, appid, user, sessionKey string) (string, *controlError) {
+	p, ok := normalizePlatform(platform)
+	switch {
+	case !ok:
+		return "", invalidRequest(`platform must be "wechat" or "baidu"`)
+	case appid == "":
+		return "", invalidRequest("appid is required")
+	case user == "":
+		return "", invalidRequest("user is required")
+	}
+	if _, known, checked := e.app(p, appid); checked && !known {
+		return "", &controlError{status: 400, code: "unknown_app", message: fmt.Sprintf("no %s app with appid %q is configured", p, appid)}
+	}
+	if sessionKey != "" {
+		if err := checkSessionKey(p, sessionKey); err != nil {
+			return "", invalidRequest(err.Error())
+		}
+	}
+	code, err := e.mint(userKey{p, appid, user}, sessionKey)
+	if err != nil {
+		e.log.Error("emulator: cannot mint a code", "err", err)
+		return "", &controlError{status: 500, code: "internal_error", message: "cannot mint a code: " + err.Error()}
+	}
+	return code, nil
+}
