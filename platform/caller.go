@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -297,4 +298,20 @@ func BaseURL(endpoint, def string) (string, error) {
 		return "", fmt.Errorf("endpoint %q is not an http(s) base URL", endpoint)
 	}
 	return strings.TrimRight(endpoint, "/"), nil
+}
+
+// CheckLogin refuses a success answer that lacks what a login needs: an
+// openid, and a session key that is base64 of keyLen bytes (anything else
+// would fail every later decryption).
+func CheckLogin(platformName, endpoint string, status int, openID, sessionKey string, keyLen int) error {
+	fail := func(err error) error {
+		return &Error{Platform: platformName, Endpoint: endpoint, Kind: KindUnknown, Status: status, Err: err}
+	}
+	if openID == "" || sessionKey == "" {
+		return fail(errors.New("answer without openid or session_key"))
+	}
+	if k, err := base64.StdEncoding.DecodeString(sessionKey); err != nil || len(k) != keyLen {
+		return fail(fmt.Errorf("session_key is not base64 of %d bytes", keyLen))
+	}
+	return nil
 }

@@ -10,7 +10,6 @@ package baidu
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -255,13 +254,8 @@ func ParseSession(path string, resp *platform.Response, code string) (*platform.
 	if resp.Status/100 != 2 {
 		return nil, platform.StatusError("baidu", path, resp)
 	}
-	if r.OpenID == "" || r.SessionKey == "" {
-		return nil, &platform.Error{Platform: "baidu", Endpoint: path, Kind: platform.KindUnknown, Status: resp.Status,
-			Err: errors.New("answer without openid or session_key")}
-	}
-	if k, err := base64.StdEncoding.DecodeString(r.SessionKey); err != nil || len(k) != SessionKeyLen {
-		return nil, &platform.Error{Platform: "baidu", Endpoint: path, Kind: platform.KindUnknown, Status: resp.Status,
-			Err: fmt.Errorf("session_key is not base64 of %d bytes", SessionKeyLen)}
+	if err := platform.CheckLogin("baidu", path, resp.Status, r.OpenID, r.SessionKey, SessionKeyLen); err != nil {
+		return nil, err
 	}
 	return &platform.Login{OpenID: r.OpenID, SessionKey: secret.New(r.SessionKey)}, nil
 }

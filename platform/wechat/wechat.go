@@ -9,7 +9,6 @@ package wechat
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -198,13 +197,8 @@ func ParseCode2Session(path string, resp *platform.Response, code string, tokenA
 	if resp.Status/100 != 2 {
 		return nil, platform.StatusError("wechat", path, resp)
 	}
-	if r.OpenID == "" || r.SessionKey == "" {
-		return nil, &platform.Error{Platform: "wechat", Endpoint: path, Kind: platform.KindUnknown, Status: resp.Status,
-			Err: errors.New("answer without openid or session_key")}
-	}
-	if k, err := base64.StdEncoding.DecodeString(r.SessionKey); err != nil || len(k) != SessionKeyLen {
-		return nil, &platform.Error{Platform: "wechat", Endpoint: path, Kind: platform.KindUnknown, Status: resp.Status,
-			Err: fmt.Errorf("session_key is not base64 of %d bytes", SessionKeyLen)}
+	if err := platform.CheckLogin("wechat", path, resp.Status, r.OpenID, r.SessionKey, SessionKeyLen); err != nil {
+		return nil, err
 	}
 	return &platform.Login{OpenID: r.OpenID, UnionID: r.UnionID, SessionKey: secret.New(r.SessionKey)}, nil
 }
