@@ -1,7 +1,7 @@
 // Package httpapi serves mplogin's HTTP API (contract sections 3 and 4):
 // strict JSON in, one error shape out, a body limit on every route, a
 // request id and one structured log line per request that never carries a
-// token, a code or a key.
+// token, a code, a key or user data.
 package httpapi
 
 import (
@@ -28,6 +28,10 @@ const (
 	LoginBodyLimit = 8 << 10
 	TokenBodyLimit = 4 << 10
 	EmptyBodyLimit = 1 << 10
+	// DecryptBodyLimit fits the decryptors' ciphertext cap
+	// (userdata.MaxCiphertext, 16 KiB) in base64, a rawData and the JSON
+	// around them.
+	DecryptBodyLimit = 64 << 10
 )
 
 // Config assembles a Handler.
@@ -64,6 +68,7 @@ func New(cfg Config) *Handler {
 	h.route("GET /v1/session", EmptyBodyLimit, h.session)
 	h.route("POST /v1/token", TokenBodyLimit, h.token)
 	h.route("POST /v1/logout", EmptyBodyLimit, h.logout)
+	h.route("POST /v1/userdata/decrypt", DecryptBodyLimit, h.decrypt)
 	h.route("GET /healthz", EmptyBodyLimit, h.healthz)
 	h.route("GET /readyz", EmptyBodyLimit, h.readyz)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -375,6 +380,33 @@ func (h *Handler) logout(req *request) error {
 	}
 	req.w.WriteHeader(http.StatusNoContent)
 	req.status = http.StatusNoContent
+	return nil
+}
+
+// decryptRequest is the user data a mini program got from the platform.
+// Nothing of it is ever logged (L1).
+type decryptRequest struct {
+	EncryptedData string `json:"encrypted_data"`
+	IV            string `json:"iv"`
+	RawData       string `json:"raw_data"`
+	Signature     string `json:"signature"`
+}
+
+func (h *Handler) decrypt(req *request) error {
+	var in decryptRequest
+	if err := decode(req, &in); err != nil {
+		return err
+	}
+	// The session service checks what is required, missing and empty alike.
+	plain, err := h.sessions.Decrypt(req.r.Context(), bearer(req.r), session.DecryptInput{
+		EncryptedData: in.EncryptedData, IV: in.IV, RawData: in.RawData, Signature: in.Signature,
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(req, http.StatusOK, struct {
+		Data json.RawMessage `json:"data"`
+	}{plain})
 	return nil
 }
 

@@ -110,7 +110,7 @@ func newFixture(t *testing.T) *fixture {
 	policy := session.DefaultPolicy
 	policy.PlatformTimeout = 500 * time.Millisecond
 	svc, err := session.New(session.Config{Store: f.store, Keys: keys, Policy: policy, Logger: log, Apps: []session.App{
-		{Name: "shop-wechat", Family: "wechat", AppID: wxAppID, Client: wx, CodeTTL: 5 * time.Minute},
+		{Name: "shop-wechat", Family: "wechat", AppID: wxAppID, Client: wx, CodeTTL: 5 * time.Minute, UserdataMaxAge: 24 * time.Hour},
 		{Name: "shop-wechat-misconfigured", Family: "wechat", AppID: wxAppID, Client: wxBad, CodeTTL: 5 * time.Minute},
 		{Name: "shop-baidu", Family: "baidu", AppID: bdAppKey, Client: bd, CodeTTL: 10 * time.Minute},
 	}})

@@ -221,7 +221,8 @@ func Apps(cfg *config.Config, hc *http.Client) ([]session.App, error) {
 		if err != nil {
 			return nil, fmt.Errorf("apps %s: %w", a.Name, err)
 		}
-		apps = append(apps, session.App{Name: a.Name, Family: a.Family(), AppID: a.ID(), Client: c, CodeTTL: ttl})
+		apps = append(apps, session.App{Name: a.Name, Family: a.Family(), AppID: a.ID(), Client: c, CodeTTL: ttl,
+			UserdataMaxAge: a.UserdataMaxAge})
 	}
 	return apps, nil
 }

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -24,6 +25,8 @@ import (
 	"github.com/mplogin/mplogin/emulator"
 	"github.com/mplogin/mplogin/secret"
 	"github.com/mplogin/mplogin/server"
+	"github.com/mplogin/mplogin/session"
+	"github.com/mplogin/mplogin/userdata"
 )
 
 const (
@@ -217,5 +220,73 @@ func TestStoreOutageAndRecovery(t *testing.T) {
 	code, _ = r.em.Login("wechat", wxAppID, "erik", "")
 	if status, v := r.call(t, "POST", "/v1/login", "", `{"app":"w","code":"`+code+`"}`); status != 200 {
 		t.Fatalf("login after release: %d %v", status, v)
+	}
+}
+
+// Apps carries each app's userdata_max_age into the session service.
+func TestAppsCarryUserdataMaxAge(t *testing.T) {
+	cfg := config.Default()
+	cfg.MasterKey = bytes.Repeat([]byte{42}, 32)
+	cfg.Apps = []config.App{
+		{Name: "w", Platform: config.PlatformWeChat, AppID: wxAppID, Secret: secret.New(wxSecret), UserdataMaxAge: time.Hour},
+		{Name: "w0", Platform: config.PlatformWeChat, AppID: "wx1111111111111111", Secret: secret.New(wxSecret)},
+		{Name: "b", Platform: config.PlatformBaidu, AppKey: bdAppKey, AppSecret: secret.New(bdSecret)},
+	}
+	apps, err := server.Apps(&cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]time.Duration{"w": time.Hour, "w0": 0, "b": 0}
+	for _, a := range apps {
+		if a.UserdataMaxAge != want[a.Name] {
+			t.Errorf("%s: UserdataMaxAge %v, want %v", a.Name, a.UserdataMaxAge, want[a.Name])
+		}
+	}
+	if len(apps) != len(want) {
+		t.Fatalf("%d apps, want %d", len(apps), len(want))
+	}
+}
+
+// Decryption through the whole service and SQLite: the failure count is
+// kept in the database, and five failures lock the session.
+func TestDecryptThroughTheStore(t *testing.T) {
+	r := newRig(t)
+	const key, wrongKey = "AAECAwQFBgcICQoLDA0ODw==", "EBESExQVFhcYGRobHB0eHw=="
+	code, err := r.em.Login("wechat", wxAppID, "fay", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, v := r.call(t, "POST", "/v1/login", "", `{"app":"w","code":"`+code+`"}`)
+	if status != 200 {
+		t.Fatal(status, v)
+	}
+	access := v["access_token"].(string)
+	payload := func(key string) string {
+		plain := `{"openId":"o","watermark":{"timestamp":` + fmt.Sprint(time.Now().Unix()) + `,"appid":"` + wxAppID + `"}}`
+		data, iv, err := userdata.EncryptWeChat(secret.New(key), []byte(plain), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return `{"encrypted_data":"` + data + `","iv":"` + iv + `"}`
+	}
+	if status, v := r.call(t, "POST", "/v1/userdata/decrypt", access, payload(key)); status != 200 || v["data"] == nil {
+		t.Fatalf("decrypt: %d %v", status, v)
+	}
+	for range session.MaxDecryptFailures {
+		if status, v := r.call(t, "POST", "/v1/userdata/decrypt", access, payload(wrongKey)); status != 422 {
+			t.Fatalf("wrong key: %d %v", status, v)
+		}
+	}
+	if status, v := r.call(t, "POST", "/v1/userdata/decrypt", access, payload(key)); status != 422 || v["error"] != "decrypt_failed" {
+		t.Fatalf("locked session: %d %v", status, v)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(r.dir, "mplogin.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT max(decrypt_failures) FROM sessions`).Scan(&n); err != nil || n != session.MaxDecryptFailures {
+		t.Fatalf("decrypt_failures in the database: %d, %v", n, err)
 	}
 }

@@ -1,6 +1,7 @@
 // Package session is mplogin's main job: it turns a platform login code into
-// a session of our own, checks access tokens, rotates refresh tokens and
-// logs out.
+// a session of our own, checks access tokens, rotates refresh tokens, logs
+// out, and decrypts the user data a mini program got under the session's
+// platform session key.
 //
 // Rules it keeps (design.md §2, security-requirements.md S1, S6, T1–T5):
 //   - concurrent logins with the same code share one platform call, and a
@@ -10,7 +11,9 @@
 //     never leaves the server;
 //   - tokens are opaque, typed and stored only as hashes; a refresh rotates
 //     both tokens and a spent refresh token presented again revokes the
-//     whole session.
+//     whole session;
+//   - every failure to decrypt user data is the one ErrDecryptFailed, and a
+//     session stops decrypting after MaxDecryptFailures of them (P2).
 package session
 
 import (
@@ -43,6 +46,10 @@ type App struct {
 	// CodeTTL is how long the platform's login codes live (WeChat 5 min,
 	// Baidu 10 min): how long a repeat of an exchanged code is honoured.
 	CodeTTL time.Duration
+	// UserdataMaxAge is the oldest decrypted WeChat payload accepted, by its
+	// watermark timestamp; 0 = no age check. Baidu payloads carry no
+	// timestamp, so Baidu apps ignore it.
+	UserdataMaxAge time.Duration
 }
 
 // Policy holds lifetimes.

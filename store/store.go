@@ -7,7 +7,8 @@
 //
 // Atomicity: every method is atomic on its own. The methods that decide
 // something under contention (UpsertIdentity, RotateRefresh) do so in one
-// transaction (or one script), so that concurrent callers cannot both win.
+// transaction (or one script), so that concurrent callers cannot both win;
+// AddDecryptFailure increments atomically, so that no increment is lost.
 // The conformance suite in store/storetest checks all of this against every
 // backend.
 package store
@@ -80,6 +81,12 @@ type Sessions interface {
 	// tokens stop working at once. Revoking a revoked or unknown session is
 	// not an error.
 	RevokeSession(ctx context.Context, id string, now time.Time) error
+	// AddDecryptFailure adds one to the session's DecryptFailures, whatever
+	// the session's state, and returns the new count; ErrNotFound when there
+	// is no such session. Concurrent calls lose no increment: the count is
+	// what caps user data decryption per session (security-requirements.md
+	// P2(c)), so a burst of failures must not undercount.
+	AddDecryptFailure(ctx context.Context, sessionID string) (int, error)
 
 	// PutCode remembers an exchanged login code until c.ExpiresAt. Putting a
 	// code hash that is already known replaces it.
@@ -152,6 +159,11 @@ type Session struct {
 	ExpiresAt  time.Time // absolute end; zero means none
 	LastUsedAt time.Time
 	RevokedAt  time.Time // zero while active
+
+	// DecryptFailures counts failed user data decryptions in this session.
+	// CreateSession stores it as given (0 for a new login); after that only
+	// AddDecryptFailure changes it, and nothing resets it.
+	DecryptFailures int
 }
 
 // Active reports whether the session can still be used at now.

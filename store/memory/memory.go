@@ -312,6 +312,22 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 	return nil
 }
 
+// AddDecryptFailure implements store.Sessions.
+func (s *Store) AddDecryptFailure(ctx context.Context, sessionID string) (int, error) {
+	const op = "add decrypt failure"
+	if err := s.lock(ctx, op); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	sess, ok := s.sessions[sessionID]
+	if !ok {
+		return 0, notFound(op)
+	}
+	sess.DecryptFailures++
+	s.sessions[sessionID] = sess
+	return sess.DecryptFailures, nil
+}
+
 // PutCode implements store.Sessions.
 func (s *Store) PutCode(ctx context.Context, c store.Code) error {
 	const op = "put code"

@@ -66,6 +66,7 @@ func TestQueryPlans(t *testing.T) {
 		{"spend", spendRefreshSQL, []any{[]byte{1}}},
 		{"rotate", rotateSessionSQL, []any{[]byte{1}, 1, []byte{2}, 1, 1, "x"}},
 		{"revoke", revokeSessionSQL, []any{1, "x"}},
+		{"decrypt failure", addDecryptFailureSQL, []any{"x"}},
 		{"code", getCodeSQL, []any{[]byte{1}, 1}},
 		{"sweep codes", deleteCodesSQL, []any{1}},
 		{"sweep sessions", deleteSessionsSQL, []any{1, 1, 1}},

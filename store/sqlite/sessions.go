@@ -22,7 +22,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 			sess.AccessHash, micros(sess.AccessExpiresAt),
 			sess.RefreshHash, micros(sess.RefreshExpiresAt),
 			micros(sess.CreatedAt), micros(sess.ExpiresAt),
-			micros(sess.LastUsedAt), micros(sess.RevokedAt))
+			micros(sess.LastUsedAt), micros(sess.RevokedAt), sess.DecryptFailures)
 		if err != nil {
 			return fmt.Errorf("insert session: %w", err)
 		}
@@ -131,6 +131,16 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 	return nil
 }
 
+// AddDecryptFailure implements store.Sessions. It runs on the writer
+// outside a transaction: the one UPDATE is atomic on its own.
+func (s *Store) AddDecryptFailure(ctx context.Context, sessionID string) (int, error) {
+	var n int
+	if err := s.w.decryptFailure.QueryRowContext(ctx, sessionID).Scan(&n); err != nil {
+		return 0, s.fail(ctx, "add decrypt failure", err) // sql.ErrNoRows: unknown session
+	}
+	return n, nil
+}
+
 // PutCode implements store.Sessions.
 func (s *Store) PutCode(ctx context.Context, c store.Code) error {
 	const op = "put code"
@@ -201,7 +211,7 @@ func scanSession(row scanner, first ...any) (store.Session, error) {
 	dest := append(first,
 		&s.ID, &s.UserID, &s.App, &s.Platform, &s.AppID, &s.OpenID,
 		&s.AccessHash, &accessExp, &s.RefreshHash, &refreshExp,
-		&created, &expires, &lastUsed, &revoked)
+		&created, &expires, &lastUsed, &revoked, &s.DecryptFailures)
 	if err := row.Scan(dest...); err != nil {
 		return store.Session{}, err
 	}

@@ -148,6 +148,40 @@ func TestMigrationsConcurrentOpen(t *testing.T) {
 	}
 }
 
+// TestMigrationAddsDecryptFailures opens a database from before migration
+// 0002 that holds a session: the session gets a count of 0, which then
+// increments.
+func TestMigrationAddsDecryptFailures(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "m.db")
+	s := mustOpen(t, path, sqlite.Options{})
+	if err := s.CreateSession(ctx, session("s1")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// Undo 0002 by hand: what a database written by the previous version
+	// looks like.
+	db := rawDB(t, path)
+	for _, q := range []string{
+		`ALTER TABLE sessions DROP COLUMN decrypt_failures`,
+		`DELETE FROM schema_migrations WHERE version = 2`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s = mustOpen(t, path, sqlite.Options{})
+	got, err := s.SessionByID(ctx, "s1")
+	if err != nil || !sessionEqual(got, session("s1")) {
+		t.Fatalf("session after the migration = %+v, %v; want %+v", got, err, session("s1"))
+	}
+	if n, err := s.AddDecryptFailure(ctx, "s1"); err != nil || n != 1 {
+		t.Fatalf("AddDecryptFailure = %d, %v; want 1", n, err)
+	}
+}
+
 func TestMigrationFromTheFuture(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "m.db")
 	mustOpen(t, path, sqlite.Options{}).Close()
@@ -185,6 +219,10 @@ func TestReopen(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("RotateRefresh: %v", err)
+	}
+	// The failure count survives too: a restart must not lift the cap.
+	if sess.DecryptFailures, err = s.AddDecryptFailure(ctx, "s1"); err != nil || sess.DecryptFailures != 1 {
+		t.Fatalf("AddDecryptFailure = %d, %v; want 1", sess.DecryptFailures, err)
 	}
 	code := store.Code{Hash: sum("c1"), App: "main", Platform: "wechat", AppID: "wxA", OpenID: "o1", ExpiresAt: now.Add(time.Hour)}
 	if err := s.PutCode(ctx, code); err != nil {
@@ -229,7 +267,8 @@ func sessionEqual(a, b store.Session) bool {
 		bytes.Equal(a.AccessHash, b.AccessHash) && a.AccessExpiresAt.Equal(b.AccessExpiresAt) &&
 		bytes.Equal(a.RefreshHash, b.RefreshHash) && a.RefreshExpiresAt.Equal(b.RefreshExpiresAt) &&
 		a.CreatedAt.Equal(b.CreatedAt) && a.ExpiresAt.Equal(b.ExpiresAt) &&
-		a.LastUsedAt.Equal(b.LastUsedAt) && a.RevokedAt.Equal(b.RevokedAt)
+		a.LastUsedAt.Equal(b.LastUsedAt) && a.RevokedAt.Equal(b.RevokedAt) &&
+		a.DecryptFailures == b.DecryptFailures
 }
 
 // TestSchemaHasNoSecrets pins every table's columns: a new column is a
@@ -246,7 +285,7 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 			"session_key", "prev_session_key", "prev_key_expires_at", "created_at", "updated_at"},
 		"sessions": {"id", "user_id", "app", "platform", "app_id", "open_id",
 			"access_hash", "access_expires_at", "refresh_hash", "refresh_expires_at",
-			"created_at", "expires_at", "last_used_at", "revoked_at"},
+			"created_at", "expires_at", "last_used_at", "revoked_at", "decrypt_failures"},
 		"refresh_tokens":    {"hash", "session_id", "spent", "expires_at"},
 		"codes":             {"hash", "app", "platform", "app_id", "open_id", "expires_at"},
 		"schema_migrations": {"version", "name", "applied_at"},

@@ -16,7 +16,7 @@ const (
 		prev_session_key, prev_key_expires_at, created_at, updated_at`
 	sessionCols = `id, user_id, app, platform, app_id, open_id, access_hash,
 		access_expires_at, refresh_hash, refresh_expires_at, created_at,
-		expires_at, last_used_at, revoked_at`
+		expires_at, last_used_at, revoked_at, decrypt_failures`
 	codeCols = `hash, app, platform, app_id, open_id, expires_at`
 
 	getIdentitySQL = `SELECT ` + identityCols + ` FROM identities
@@ -36,7 +36,7 @@ const (
 		WHERE platform = ? AND app_id = ? AND open_id = ?`
 
 	insertSessionSQL = `INSERT INTO sessions (` + sessionCols + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sessionByAccessSQL = `SELECT ` + sessionCols + ` FROM sessions WHERE access_hash = ?`
 	sessionByIDSQL     = `SELECT ` + sessionCols + ` FROM sessions WHERE id = ?`
 	insertRefreshSQL   = `INSERT INTO refresh_tokens (hash, session_id, expires_at)
@@ -54,6 +54,10 @@ const (
 	// The first revocation time stays.
 	revokeSessionSQL = `UPDATE sessions SET revoked_at = ?
 		WHERE id = ? AND revoked_at IS NULL`
+	// One statement: SQLite runs it under the write lock, so concurrent
+	// increments cannot read the same old value.
+	addDecryptFailureSQL = `UPDATE sessions SET decrypt_failures = decrypt_failures + 1
+		WHERE id = ? RETURNING decrypt_failures`
 
 	putCodeSQL = `INSERT INTO codes (` + codeCols + `) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (hash) DO UPDATE SET app = excluded.app,
@@ -95,6 +99,7 @@ type writeStmts struct {
 	spendRefresh   *sql.Stmt
 	rotateSession  *sql.Stmt
 	revokeSession  *sql.Stmt
+	decryptFailure *sql.Stmt
 
 	putCode        *sql.Stmt
 	deleteCodes    *sql.Stmt
@@ -135,6 +140,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		spendRefresh:   prep(s.write, spendRefreshSQL),
 		rotateSession:  prep(s.write, rotateSessionSQL),
 		revokeSession:  prep(s.write, revokeSessionSQL),
+		decryptFailure: prep(s.write, addDecryptFailureSQL),
 		putCode:        prep(s.write, putCodeSQL),
 		deleteCodes:    prep(s.write, deleteCodesSQL),
 		deleteSessions: prep(s.write, deleteSessionsSQL),

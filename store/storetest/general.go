@@ -208,6 +208,10 @@ func calls(s store.Store) []struct {
 			return err
 		}},
 		{"RevokeSession", func(ctx context.Context) error { return s.RevokeSession(ctx, sess.ID, at(hour)) }},
+		{"AddDecryptFailure", func(ctx context.Context) error {
+			_, err := s.AddDecryptFailure(ctx, sess.ID)
+			return err
+		}},
 		{"PutCode", func(ctx context.Context) error { return s.PutCode(ctx, newCode("c2", at(hour))) }},
 		{"GetCode", func(ctx context.Context) error {
 			_, err := s.GetCode(ctx, newCode("c1", time.Time{}).Hash, base)

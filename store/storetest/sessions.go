@@ -31,6 +31,13 @@ var revokeTests = []test{
 	{"Idempotent", testRevokeIdempotent},
 }
 
+var decryptFailureTests = []test{
+	{"Sequence", testDecryptFailureSequence},
+	{"Concurrent", testDecryptFailureConcurrent},
+	{"Unknown", testDecryptFailureUnknown},
+	{"CreateSession", testDecryptFailureCreate},
+}
+
 func testSessionRoundTrip(t *testing.T, s store.Store) {
 	full := newSession("s1")
 	full.LastUsedAt = at(hour)
@@ -285,5 +292,103 @@ func testRevokeIdempotent(t *testing.T, s store.Store) {
 	}
 	if err := s.RevokeSession(t.Context(), "unknown", at(hour)); err != nil {
 		t.Fatalf("RevokeSession(unknown): %v", err)
+	}
+}
+
+func mustAddDecryptFailure(t *testing.T, s store.Store, id string) int {
+	t.Helper()
+	n, err := s.AddDecryptFailure(t.Context(), id)
+	if err != nil {
+		t.Fatalf("AddDecryptFailure(%s): %v", id, err)
+	}
+	return n
+}
+
+// testDecryptFailureSequence counts 1, 2, 3 on one session, leaves the
+// others alone, changes nothing else, and survives a rotation and a
+// revocation (only AddDecryptFailure changes the count).
+func testDecryptFailureSequence(t *testing.T, s store.Store) {
+	orig := newSession("s1")
+	mustCreateSession(t, s, orig)
+	mustCreateSession(t, s, newSession("s2"))
+	for want := 1; want <= 3; want++ {
+		if got := mustAddDecryptFailure(t, s, "s1"); got != want {
+			t.Fatalf("AddDecryptFailure #%d = %d, want %d", want, got, want)
+		}
+	}
+	want := orig
+	want.DecryptFailures = 3
+	wantEqual(t, "SessionByID", want, mustSessionByID(t, s, "s1"))
+	got, err := s.SessionByAccess(t.Context(), orig.AccessHash)
+	if err != nil {
+		t.Fatalf("SessionByAccess: %v", err)
+	}
+	wantEqual(t, "SessionByAccess", want, got)
+	wantEqual(t, "other session", newSession("s2"), mustSessionByID(t, s, "s2"))
+
+	r := rotation(orig.RefreshHash, "1", at(hour))
+	want = apply(want, r)
+	wantEqual(t, "rotated session", want, mustRotate(t, s, r))
+	if err := s.RevokeSession(t.Context(), "s1", at(2*hour)); err != nil {
+		t.Fatalf("RevokeSession: %v", err)
+	}
+	// A revoked session still counts: the caller decides what state matters.
+	if got := mustAddDecryptFailure(t, s, "s1"); got != 4 {
+		t.Fatalf("AddDecryptFailure after rotation and revocation = %d, want 4", got)
+	}
+}
+
+// testDecryptFailureConcurrent: concurrent increments lose none, and every
+// caller sees a different count.
+func testDecryptFailureConcurrent(t *testing.T, s store.Store) {
+	mustCreateSession(t, s, newSession("s1"))
+	const n = 20
+	counts := make([]int, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			counts[i], errs[i] = s.AddDecryptFailure(t.Context(), "s1")
+		})
+	}
+	close(start)
+	wg.Wait()
+	seen := make(map[int]bool, n)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("caller %d: %v", i, err)
+		}
+		if counts[i] < 1 || counts[i] > n || seen[counts[i]] {
+			t.Fatalf("caller %d got count %d; counts %v", i, counts[i], counts)
+		}
+		seen[counts[i]] = true
+	}
+	if got := mustSessionByID(t, s, "s1").DecryptFailures; got != n {
+		t.Fatalf("DecryptFailures = %d after %d concurrent increments", got, n)
+	}
+}
+
+func testDecryptFailureUnknown(t *testing.T, s store.Store) {
+	mustCreateSession(t, s, newSession("s1"))
+	_, err := s.AddDecryptFailure(t.Context(), "unknown")
+	wantErr(t, "AddDecryptFailure(unknown)", err, store.ErrNotFound)
+	wantEqual(t, "session", newSession("s1"), mustSessionByID(t, s, "s1"))
+}
+
+// testDecryptFailureCreate: a new session starts at 0, or at the count it
+// is given, and counts on from there.
+func testDecryptFailureCreate(t *testing.T, s store.Store) {
+	mustCreateSession(t, s, newSession("s1"))
+	if got := mustSessionByID(t, s, "s1").DecryptFailures; got != 0 {
+		t.Fatalf("new session has DecryptFailures %d, want 0", got)
+	}
+	given := newSession("s2")
+	given.DecryptFailures = 4
+	mustCreateSession(t, s, given)
+	wantEqual(t, "session created with a count", given, mustSessionByID(t, s, "s2"))
+	if got := mustAddDecryptFailure(t, s, "s2"); got != 5 {
+		t.Fatalf("AddDecryptFailure after 4 = %d, want 5", got)
 	}
 }

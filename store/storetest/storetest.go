@@ -2,7 +2,8 @@
 //
 // A backend's test calls Run with a constructor that returns a fresh, empty
 // store; Run checks the behaviour documented in package store, including the
-// atomicity of UpsertIdentity and RotateRefresh under concurrent callers:
+// atomicity of UpsertIdentity, RotateRefresh and AddDecryptFailure under
+// concurrent callers:
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) store.Store { return memory.New() })
@@ -63,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Session", sessionTests},
 		{"RotateRefresh", rotateTests},
 		{"RevokeSession", revokeTests},
+		{"DecryptFailures", decryptFailureTests},
 		{"Code", codeTests},
 		{"DeleteExpired", deleteTests},
 		{"RoundTrip", roundTripTests},

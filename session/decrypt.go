@@ -1,0 +1,145 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/mplogin/mplogin"
+	"github.com/mplogin/mplogin/secret"
+	"github.com/mplogin/mplogin/store"
+	"github.com/mplogin/mplogin/userdata"
+)
+
+// MaxDecryptFailures is how many failed decryptions a session may have.
+// From then on it decrypts nothing (security-requirements.md P2(c)): CBC
+// without a MAC lets a client with unlimited tries read and forge data under
+// the session key, one padding verdict at a time.
+const MaxDecryptFailures = 5
+
+// ErrDecryptFailed is every failure to decrypt or verify user data, whatever
+// the cause (bad base64, wrong key, bad padding, wrong app id, stale
+// watermark, bad signature, a locked session): one code and one message, so
+// that a client cannot tell one cause from another (P2(a)). It carries no
+// cause, so nothing about the payload reaches a log.
+var ErrDecryptFailed = mplogin.Errorf(mplogin.CodeDecryptFailed, "the user data could not be decrypted or verified")
+
+// DecryptInput is user data as the mini program received it from the
+// platform.
+type DecryptInput struct {
+	EncryptedData string
+	IV            string
+	// RawData and Signature (WeChat) go together, or are both empty. When
+	// given, Signature must be sha1(RawData + session_key) for the key that
+	// decrypted EncryptedData.
+	RawData   string
+	Signature string
+}
+
+// LogValue keeps the payload out of logs, should an input ever be logged (L1).
+func (DecryptInput) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// String keeps the payload out of fmt output, like LogValue.
+func (DecryptInput) String() string { return "[redacted]" }
+
+// Decrypt opens user data with the platform session key of the access
+// token's identity and returns the plaintext JSON (WeChat: the whole object,
+// watermark included; Baidu: the content).
+//
+// The current session key is tried first, then the previous one while its
+// grace period lasts, so that data made just before a re-login still opens
+// (P4). Every failure is ErrDecryptFailed and adds one to the session's
+// failure count; a session with MaxDecryptFailures failures gets
+// ErrDecryptFailed without any key being tried. A success does not reset the
+// count: a client could otherwise interleave good payloads with probes.
+func (s *Service) Decrypt(ctx context.Context, accessToken string, in DecryptInput) ([]byte, error) {
+	if in.EncryptedData == "" || in.IV == "" {
+		return nil, mplogin.Errorf(mplogin.CodeInvalidRequest, `fields "encrypted_data" and "iv" are required`)
+	}
+	if (in.RawData == "") != (in.Signature == "") {
+		return nil, mplogin.Errorf(mplogin.CodeInvalidRequest, `fields "raw_data" and "signature" go together`)
+	}
+	sess, err := s.active(ctx, accessToken)
+	if err != nil {
+		return nil, err
+	}
+	if sess.DecryptFailures >= MaxDecryptFailures {
+		return nil, ErrDecryptFailed
+	}
+	id, err := s.store.GetIdentity(ctx, sess.Platform, sess.AppID, sess.OpenID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, storeError("get identity", err)
+	}
+	// An unknown identity has no key; it fails like any other cause.
+	plain, ok, err := s.openUserdata(s.apps[sess.App], id, KeyAAD(sess.Platform, sess.AppID, sess.OpenID), in)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return plain, nil
+	}
+	n, err := s.store.AddDecryptFailure(ctx, sess.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, errInvalidToken // the session was swept meanwhile
+	case err != nil:
+		return nil, storeError("add decrypt failure", err)
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "decrypt failed",
+		slog.String("app", sess.App), slog.String("user", sess.UserID), slog.Int("failures", n))
+	return nil, ErrDecryptFailed
+}
+
+// openUserdata tries the identity's current session key, then its previous
+// one while PrevKeyExpiresAt is ahead. ok is false when no key opens and
+// verifies in; err is set only when a sealed key does not open, which is the
+// server's fault (a master key dropped from the configuration), not the
+// client's.
+func (s *Service) openUserdata(app *App, id store.Identity, aad []byte, in DecryptInput) (plain []byte, ok bool, err error) {
+	sealed := [][]byte{id.SessionKey}
+	if len(id.PrevSessionKey) > 0 && id.PrevKeyExpiresAt.After(s.now()) {
+		sealed = append(sealed, id.PrevSessionKey)
+	}
+	for _, sk := range sealed {
+		if len(sk) == 0 {
+			continue // the platform gave no key
+		}
+		raw, err := s.keys.Open(sk, aad)
+		if err != nil {
+			return nil, false, mplogin.Wrap(mplogin.CodeInternal, "internal error", fmt.Errorf("open sealed session key: %w", err))
+		}
+		key := secret.New(string(raw))
+		clear(raw)
+		if plain, ok := decryptWith(app, key, in, s.now); ok {
+			return plain, true, nil
+		}
+	}
+	return nil, false, nil
+}
+
+// decryptWith decrypts and verifies in under one session key.
+func decryptWith(app *App, key secret.String, in DecryptInput, now func() time.Time) ([]byte, bool) {
+	switch app.Family {
+	case "wechat":
+		plain, err := userdata.DecryptWeChat(key, in.EncryptedData, in.IV,
+			userdata.WeChatOptions{AppID: app.AppID, MaxAge: app.UserdataMaxAge, Now: now})
+		// The signature is checked whatever the decryption gave, so that the
+		// time taken does not tell which of the two failed.
+		signed := in.RawData == "" || userdata.VerifyRawData(key, in.RawData, in.Signature)
+		if err != nil || !signed {
+			return nil, false
+		}
+		return plain, true
+	case "baidu":
+		plain, err := userdata.DecryptBaidu(key, in.EncryptedData, in.IV, app.AppID)
+		// Baidu signs no rawData: a signature we cannot check is refused
+		// rather than ignored.
+		if err != nil || in.RawData != "" {
+			return nil, false
+		}
+		return plain, true
+	}
+	return nil, false
+}
