@@ -147,11 +147,12 @@ func (s *Store) PutCode(ctx context.Context, c store.Code) error {
 	if len(c.Hash) == 0 {
 		return fmt.Errorf("sqlite: %s: empty hash", op)
 	}
-	_, err := s.w.putCode.ExecContext(ctx, c.Hash, c.App, c.Platform, c.AppID, c.OpenID, micros(c.ExpiresAt))
-	if err != nil {
-		return s.fail(ctx, op, err)
-	}
-	return nil
+	// Through the batcher, so that a login's code shares the commit of its
+	// session and identity with the other logins in flight.
+	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, s.w.putCode).ExecContext(ctx, c.Hash, c.App, c.Platform, c.AppID, c.OpenID, micros(c.ExpiresAt))
+		return err
+	})
 }
 
 // GetCode implements store.Sessions.

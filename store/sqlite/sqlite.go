@@ -58,6 +58,11 @@ type Store struct {
 	w      writeStmts
 	stmts  []*sql.Stmt // all of the above, to close them
 	closed atomic.Bool
+
+	// The group-commit batcher (batch.go).
+	ops         chan *writeOp
+	quit        chan struct{}
+	batcherDone chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -115,6 +120,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.startBatcher()
 	return s, nil
 }
 
@@ -170,6 +176,7 @@ func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	s.stopBatcher() // a batch in progress commits first
 	var errs []error
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
@@ -188,20 +195,26 @@ func (s *Store) Close() error {
 
 // inTx runs fn in a transaction on the writer and commits it when fn returns
 // nil or store.ErrReused: a reuse is a decision whose revocation must stick.
+// Writes waiting at the same time share one transaction and one commit
+// (batch.go); each runs in a savepoint of its own, so one's failure undoes
+// only its own writes.
 func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
+	w := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.ops <- w:
+	case <-ctx.Done():
+		return s.fail(ctx, op, ctx.Err())
+	case <-s.quit:
+		return s.fail(ctx, op, sql.ErrConnDone)
+	}
+	select {
+	case err := <-w.done:
 		return s.fail(ctx, op, err)
+	case <-ctx.Done():
+		// The write may still run; it checks its context first and its
+		// statements are interrupted by it.
+		return s.fail(ctx, op, ctx.Err())
 	}
-	defer tx.Rollback() // a no-op after Commit
-	ferr := fn(tx)
-	if ferr != nil && !errors.Is(ferr, store.ErrReused) {
-		return s.fail(ctx, op, ferr)
-	}
-	if err := tx.Commit(); err != nil {
-		return s.fail(ctx, op, err)
-	}
-	return s.fail(ctx, op, ferr)
 }
 
 // fail wraps err with the operation and classifies it: sql.ErrNoRows becomes

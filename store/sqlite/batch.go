@@ -1,0 +1,128 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/mplogin/mplogin/store"
+)
+
+// Group commit. SQLite has one writer, and in WAL mode every commit appends
+// each page it changed to the log: a login's few rows touch a dozen table
+// and index pages, so logins committed one by one write about 100 KB each.
+// The batcher runs every write that is waiting in one transaction, each in a
+// savepoint of its own, and commits once: the shared pages are written once
+// per batch, and each caller still has its answer only after the commit.
+
+// maxBatch bounds how many writes share a commit (and how long the first of
+// them waits for the last).
+const maxBatch = 128
+
+type writeOp struct {
+	ctx  context.Context
+	fn   func(*sql.Tx) error
+	done chan error // buffered: the batcher never waits for a caller
+}
+
+func (s *Store) startBatcher() {
+	s.ops = make(chan *writeOp)
+	s.quit = make(chan struct{})
+	s.batcherDone = make(chan struct{})
+	go s.runBatches()
+}
+
+func (s *Store) stopBatcher() {
+	if s.quit == nil {
+		return
+	}
+	close(s.quit)
+	<-s.batcherDone
+}
+
+func (s *Store) runBatches() {
+	defer close(s.batcherDone)
+	batch := make([]*writeOp, 0, maxBatch)
+	for {
+		select {
+		case op := <-s.ops:
+			batch = append(batch[:0], op)
+		case <-s.quit:
+			return
+		}
+		// Whatever queued up while the previous batch committed joins this one.
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case op := <-s.ops:
+				batch = append(batch, op)
+			default:
+				break drain
+			}
+		}
+		s.commitBatch(batch)
+		clear(batch)
+	}
+}
+
+// keeps reports whether fn's result leaves its writes in place: nil, or a
+// refresh-token reuse, whose revocation must stick.
+func keeps(err error) bool { return err == nil || errors.Is(err, store.ErrReused) }
+
+func (s *Store) commitBatch(batch []*writeOp) {
+	results := make([]error, len(batch))
+	finish := func(commitErr error) {
+		for i, op := range batch {
+			if commitErr != nil && keeps(results[i]) {
+				op.done <- commitErr
+			} else {
+				op.done <- results[i]
+			}
+		}
+	}
+	// Not tied to one caller's context: the transaction serves them all.
+	// Each statement runs under its own caller's context.
+	tx, err := s.write.BeginTx(context.Background(), nil)
+	if err != nil {
+		finish(err)
+		return
+	}
+	if len(batch) == 1 {
+		op := batch[0]
+		if results[0] = op.ctx.Err(); results[0] == nil {
+			results[0] = op.fn(tx)
+		}
+		if !keeps(results[0]) {
+			_ = tx.Rollback()
+			finish(nil)
+			return
+		}
+		finish(tx.Commit())
+		return
+	}
+	bg := context.Background()
+	for i, op := range batch {
+		if results[i] = op.ctx.Err(); results[i] != nil {
+			continue
+		}
+		if _, err := tx.ExecContext(bg, "SAVEPOINT op"); err != nil {
+			results[i] = err
+			continue
+		}
+		results[i] = op.fn(tx)
+		if !keeps(results[i]) {
+			if _, err := tx.ExecContext(bg, "ROLLBACK TO op"); err != nil {
+				// The transaction can no longer be trusted: nothing commits.
+				_ = tx.Rollback()
+				finish(err)
+				return
+			}
+		}
+		if _, err := tx.ExecContext(bg, "RELEASE op"); err != nil {
+			_ = tx.Rollback()
+			finish(err)
+			return
+		}
+	}
+	finish(tx.Commit())
+}
