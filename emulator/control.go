@@ -54,6 +54,10 @@ func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 				Calls map[string]int64 `json:"calls"`
 			}{e.Stats()})
 		}
+	case controlPrefix + "tokens/expire":
+		if allowMethod(w, r, http.MethodPost) {
+			e.controlExpireTokens(w, r)
+		}
 	case controlPrefix + "userdata", controlPrefix + "phonecode":
 		writeControlError(w, &controlError{status: http.StatusNotImplemented, code: "not_implemented",
 			message: r.URL.Path + " is not implemented in this version of the emulator"})
@@ -83,6 +87,36 @@ func (e *Emulator) controlLogin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
 		Code string `json:"code"`
 	}{code})
+}
+
+// controlExpireTokens: POST /_emulator/tokens/expire, ExpireTokens for one
+// app, so that a test can see how its client copes with a token the
+// platform no longer accepts.
+func (e *Emulator) controlExpireTokens(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Platform string `json:"platform"`
+		AppID    string `json:"appid"`
+	}
+	cerr := readJSON(w, r, &req)
+	if cerr != nil {
+		writeControlError(w, cerr)
+		return
+	}
+	p, ok := normalizePlatform(req.Platform)
+	switch {
+	case !ok:
+		cerr = invalidRequest(`platform must be "wechat" or "baidu"`)
+	case req.AppID == "":
+		cerr = invalidRequest("appid is required")
+	default:
+		cerr = e.knownApp(p, req.AppID)
+	}
+	if cerr != nil {
+		writeControlError(w, cerr)
+		return
+	}
+	e.ExpireTokens(p, req.AppID)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // controlPutFaults: PUT /_emulator/faults with one rule or an array of them.

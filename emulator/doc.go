@@ -32,8 +32,45 @@
 //     invalid_client for an unknown client_id or wrong sk, 10010102
 //     invalid_grant for a bad, expired or used code; a wrong third-party
 //     token gets the gateway's HTTP 200 {"error_code":110,…}.
+//   - Access tokens: WeChat GET /cgi-bin/token and POST /cgi-bin/stable_token,
+//     Baidu GET|POST /oauth/2.0/token; see "Access tokens" below.
 //
 // Any other path answers 404.
+//
+// # Access tokens
+//
+// Tokens follow the platforms' rules by Config.Now (wechat.md §4, baidu.md §5):
+//
+//   - GET /cgi-bin/token (grant_type=client_credential, appid, secret): every
+//     fetch issues a new token for 7200 s; the previous one stays valid for 5
+//     more minutes (never past its own expiry), the one before it not at all.
+//   - POST /cgi-bin/stable_token, JSON {grant_type, appid, secret,
+//     force_refresh}. Normal mode returns the current token while at least 5
+//     minutes of it remain; in its last 5 minutes, or when there is none, a
+//     new one is issued and the old one stays valid until its own expiry, so
+//     every answer has expires_in >= 300. force_refresh=true issues a new
+//     token and invalidates the previous ones at once, at most 20 times a day
+//     (days in China time, UTC+8) and at least 30 s after the last forced
+//     refresh. A forced call beyond those limits is answered exactly as normal
+//     mode would answer it (the current token and its remaining expires_in, no
+//     error) and is not counted. Classic and stable tokens are isolated.
+//   - GET|POST /oauth/2.0/token (grant_type=client_credentials, client_id,
+//     client_secret, scope=smartapp_snsapi_base): a new token for 2592000 s
+//     ("24.<hex>.2592000.<time>.<random>") per fetch, with the documented
+//     refresh_token, session_key and session_secret (accepted nowhere); the
+//     previous token stays valid until its expiry, older ones do not.
+//
+// Errors: WeChat 41002/41004 for a missing appid or secret, 40002 for another
+// grant_type, 40013 unknown appid, 40125 wrong secret, 43001/43002 for the
+// wrong method, 47001 for a stable_token body that is not JSON; Baidu HTTP 400
+// {"error","error_description"} with unsupported_grant_type, invalid_request
+// (client_id or client_secret missing), invalid_scope (the emulator insists on
+// smartapp_snsapi_base) or invalid_client.
+//
+// TokenValid reports whether the platform would accept a token now;
+// ExpireTokens (or POST /_emulator/tokens/expire) makes every token of an app
+// invalid at once, so that tests can see a client's reaction to a rejected
+// token; the next stable_token call issues a new one.
 //
 // # Users and codes
 //
@@ -72,6 +109,7 @@
 //	DELETE /_emulator/faults    → 204, every rule removed
 //	GET    /_emulator/faults    → {"faults":[…]}, the rules in force
 //	GET    /_emulator/stats     → {"calls":{"/sns/jscode2session":N,…}}, every request to a platform path
+//	POST   /_emulator/tokens/expire {"platform":"wechat"|"baidu","appid":…} → 204, ExpireTokens
 //	POST   /_emulator/userdata, /_emulator/phonecode → 501 for now
 //
 // # Faults

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -69,6 +70,8 @@ type Emulator struct {
 	users       generations[userKey, string] // current session key per user
 	usersPerGen int                          // usersPerGeneration; smaller in tests
 
+	tokens tokenStore // platform access tokens issued
+
 	nFaults atomic.Int32 // len(faults), read without the lock on the hot path
 	faultMu sync.Mutex
 	faults  map[string]*faultState
@@ -115,6 +118,7 @@ func New(cfg Config) *Emulator {
 		e.rand = rand.Reader
 	}
 	e.codes.init(e.now())
+	e.tokens.init()
 	if len(cfg.Apps) > 0 {
 		e.apps = make(map[appKey]App, len(cfg.Apps))
 		for _, a := range cfg.Apps {
@@ -135,14 +139,18 @@ func New(cfg Config) *Emulator {
 			}
 		}
 	}
-	// Every platform path the emulator serves. Later endpoints (access tokens,
-	// checksession, phone numbers, unionid) are added here.
+	// Every platform path the emulator serves. Later endpoints (checksession,
+	// phone numbers, unionid) are added here; they check access tokens with
+	// tokenOwner.
 	e.routes = map[string]*route{
 		"/sns/jscode2session":                 {platform: wechat, serve: e.wechatCode2Session},
 		"/sns/component/jscode2session":       {platform: wechat, serve: e.wechatComponentCode2Session},
+		"/cgi-bin/token":                      {platform: wechat, serve: e.wechatToken},
+		"/cgi-bin/stable_token":               {platform: wechat, serve: e.wechatStableToken},
 		"/oauth/jscode2sessionkey":            {platform: baidu, serve: e.baiduCode2SessionKey},
 		"/nalogin/getSessionKeyByCode":        {platform: baidu, serve: e.baiduCode2SessionKey},
 		"/rest/2.0/oauth/getsessionkeybycode": {platform: baidu, serve: e.baiduThirdPartySessionKey},
+		"/oauth/2.0/token":                    {platform: baidu, serve: e.baiduToken},
 	}
 	return e
 }
@@ -176,8 +184,13 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	plan := e.planFaults(r.URL.Path)
-	if plan.latency > 0 && !sleepCtx(r.Context(), plan.latency) {
-		return // the client left: the platform never saw the request
+	if plan.latency > 0 {
+		if r.Body != nil {
+			r.Body = readAhead(r.Body)
+		}
+		if !sleepCtx(r.Context(), plan.latency) {
+			return // the client left: the platform never saw the request
+		}
 	}
 	if f := plan.fault; f != nil && f.replacesAnswer() {
 		e.writeFault(w, rt.platform, f)
@@ -253,6 +266,22 @@ func (e *Emulator) rid() string {
 	h := hex.EncodeToString(b[:])
 	return h[:8] + "-" + h[8:16] + "-" + h[16:]
 }
+
+// readAhead reads a request body before a delay: net/http notices that the
+// client went away (and cancels the request's context) only once the
+// handler has read the body, and a delay must end with the client. The
+// returned body gives the same bytes, then the same error.
+func readAhead(body io.ReadCloser) io.ReadCloser {
+	data, err := io.ReadAll(body)
+	if err == nil {
+		err = io.EOF
+	}
+	return io.NopCloser(io.MultiReader(bytes.NewReader(data), errReader{err}))
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
 // sleepCtx waits d, or less if ctx ends first; it reports whether d elapsed.
 func sleepCtx(ctx context.Context, d time.Duration) bool {

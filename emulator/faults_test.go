@@ -297,8 +297,10 @@ func TestStats(t *testing.T) {
 	v.postForm(bdPath, bdForm("k", "s", "c"))
 	v.get("/nowhere", nil)
 	v.login("wechat", "wxapp1", "alice")
+	v.stable("wxapp1", "wxsecret1", false) // token fetches count like any platform call
 
-	want := map[string]int64{wxPath: 2, bdPath: 2, wxCompPath: 0, bdLegacy: 0, bdTPPath: 0}
+	want := map[string]int64{wxPath: 2, bdPath: 2, wxCompPath: 0, bdLegacy: 0, bdTPPath: 0,
+		wxTokenPath: 0, wxStablePath: 1, bdTokenPath: 0}
 	got := v.emu.Stats()
 	r := v.get("/_emulator/stats", nil)
 	var wire struct {

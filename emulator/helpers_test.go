@@ -23,6 +23,10 @@ const (
 	bdPath     = "/oauth/jscode2sessionkey"
 	bdLegacy   = "/nalogin/getSessionKeyByCode"
 	bdTPPath   = "/rest/2.0/oauth/getsessionkeybycode"
+
+	wxTokenPath  = "/cgi-bin/token"
+	wxStablePath = "/cgi-bin/stable_token"
+	bdTokenPath  = "/oauth/2.0/token"
 )
 
 // clock is a settable clock for Config.Now.

@@ -146,8 +146,8 @@ func (e *Emulator) login(platform, appid, user, sessionKey string) (string, *con
 	case user == "":
 		return "", invalidRequest("user is required")
 	}
-	if _, known, checked := e.app(p, appid); checked && !known {
-		return "", &controlError{status: 400, code: "unknown_app", message: fmt.Sprintf("no %s app with appid %q is configured", p, appid)}
+	if cerr := e.knownApp(p, appid); cerr != nil {
+		return "", cerr
 	}
 	if sessionKey != "" {
 		if err := checkSessionKey(p, sessionKey); err != nil {
@@ -160,4 +160,12 @@ func (e *Emulator) login(platform, appid, user, sessionKey string) (string, *con
 		return "", &controlError{status: 500, code: "internal_error", message: "cannot mint a code: " + err.Error()}
 	}
 	return code, nil
+}
+
+// knownApp refuses, with Config.Apps set, an app that is not one of them.
+func (e *Emulator) knownApp(platform, appid string) *controlError {
+	if _, known, checked := e.app(platform, appid); checked && !known {
+		return &controlError{status: 400, code: "unknown_app", message: fmt.Sprintf("no %s app with appid %q is configured", platform, appid)}
+	}
+	return nil
 }

@@ -45,10 +45,16 @@ func wechatMessage(errcode int) string {
 		return "component_access_token missing"
 	case 42001:
 		return "access_token expired"
+	case 43001:
+		return "require GET method"
+	case 43002:
+		return "require POST method"
 	case 45009:
 		return "reach max api daily quota limit"
 	case 45011:
 		return "api minute-quota reach limit mustslower retry next minute"
+	case 47001:
+		return "data format error"
 	case 61003:
 		return "component is not authorized by this account"
 	case 87009:

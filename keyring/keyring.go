@@ -1,4 +1,4 @@
-// Package keyring seals session keys (and later platform access tokens) at
+// Package keyring seals session keys and platform access tokens at
 // rest with AES-256-GCM under the master key. Each sealed value names the key
 // that sealed it, so the master key can rotate: new values use the primary
 // key, old ones still open with the keys kept beside it.

@@ -87,11 +87,15 @@ func (s *URLTokenSource) fetch(ctx context.Context) (secret.String, error) {
 		AccessToken string `json:"access_token"`
 		ExpiresIn   Int    `json:"expires_in"`
 	}
-	if err := json.Unmarshal(resp.Body, &body); err != nil || body.AccessToken == "" || body.ExpiresIn <= 0 {
+	if err := json.Unmarshal(resp.Body, &body); err != nil {
+		return secret.String{}, errors.New("token service: answer is not JSON")
+	}
+	// The lifetime is capped, so that a huge expires_in cannot overflow.
+	life, ok := TokenLifetime(body.ExpiresIn)
+	if body.AccessToken == "" || !ok {
 		return secret.String{}, errors.New("token service: answer lacks access_token or a positive expires_in")
 	}
 	tok := secret.New(body.AccessToken)
-	life := time.Duration(body.ExpiresIn) * time.Second
 	s.mu.Lock()
 	s.tok, s.renew = tok, s.now().Add(life*8/10)
 	s.mu.Unlock()

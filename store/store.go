@@ -1,14 +1,16 @@
-// Package store defines where mplogin keeps users, identities, sessions and
-// exchanged login codes, and what every backend must guarantee.
+// Package store defines where mplogin keeps users, identities, sessions,
+// exchanged login codes and cached platform access tokens, and what every
+// backend must guarantee.
 //
-// The store never sees a secret in clear: tokens arrive as SHA-256 hashes and
-// session keys arrive sealed (encrypted by the caller). Times are passed in by
-// the caller; a backend never reads the clock.
+// The store never sees a secret in clear: tokens arrive as SHA-256 hashes,
+// session keys and platform access tokens arrive sealed (encrypted by the
+// caller). Times are passed in by the caller; a backend never reads the clock.
 //
 // Atomicity: every method is atomic on its own. The methods that decide
 // something under contention (UpsertIdentity, RotateRefresh) do so in one
 // transaction (or one script), so that concurrent callers cannot both win;
-// AddDecryptFailure increments atomically, so that no increment is lost.
+// AddDecryptFailure increments atomically, so that no increment is lost;
+// DeleteAccessToken compares and deletes in one step.
 // The conformance suite in store/storetest checks all of this against every
 // backend.
 package store
@@ -102,10 +104,48 @@ type Sessions interface {
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 }
 
+// AccessTokens caches the platforms' access tokens of our own apps (WeChat
+// stable_token, Baidu client_credentials), so that every instance of the
+// service shares one token per app instead of each fetching its own
+// (security-requirements.md K3). It is an interface of its own, not part of
+// Sessions, because it belongs with the durable store even when sessions
+// live in Redis. Values are sealed by the caller (K5); the store never sees
+// a token in clear.
+//
+// There is one row per key, replaced on each refresh, so DeleteExpired
+// leaves these alone. A lease (only one instance calls the platform when
+// the token is due) is meant to come as further methods on the same key.
+type AccessTokens interface {
+	// GetAccessToken returns the token cached under key, whatever its
+	// times (the caller compares them with its clock); ErrNotFound when
+	// there is none.
+	GetAccessToken(ctx context.Context, key string) (AccessToken, error)
+	// PutAccessToken stores t under t.Key, replacing what was there.
+	PutAccessToken(ctx context.Context, t AccessToken) error
+	// DeleteAccessToken deletes the token under key only if its sealed
+	// value is still equal to sealed, in one atomic step, so that a late
+	// report that an old token is invalid cannot drop a newer one. Nothing
+	// to delete, or a different value stored, is not an error.
+	DeleteAccessToken(ctx context.Context, key string, sealed []byte) error
+}
+
+// AccessToken is a cached platform access token.
+type AccessToken struct {
+	// Key names the app and token kind, e.g. "wechat:wx0123456789abcdef".
+	Key string
+	// Sealed is the token, sealed by the caller; never empty.
+	Sealed []byte
+	// ExpiresAt is when the platform stops accepting the token.
+	ExpiresAt time.Time
+	// RefreshAt is when a fresh token should be fetched, before ExpiresAt.
+	RefreshAt time.Time
+}
+
 // Store is a complete backend.
 type Store interface {
 	Users
 	Sessions
+	AccessTokens
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 	Close() error

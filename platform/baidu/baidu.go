@@ -54,6 +54,7 @@ type Client struct {
 	appKey    string
 	appSecret secret.String
 	url, path string
+	tokenURL  string // oauth/2.0/token, on the openapi host
 	legacy    bool
 	caller    *platform.Caller
 }
@@ -76,8 +77,12 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("baidu: %w", err)
 	}
+	openAPI, err := platform.BaseURL(cfg.Endpoint, DefaultOpenAPIEndpoint)
+	if err != nil {
+		return nil, fmt.Errorf("baidu: %w", err)
+	}
 	return &Client{appKey: cfg.AppKey, appSecret: cfg.AppSecret, url: base + path, path: path,
-		legacy: cfg.Legacy, caller: newCaller(cfg.HTTP)}, nil
+		tokenURL: openAPI + PathToken, legacy: cfg.Legacy, caller: newCaller(cfg.HTTP)}, nil
 }
 
 // Platform implements platform.Client.
@@ -193,7 +198,8 @@ func (e *Envelope) APIError(path string, status int, scrub ...string) *platform.
 	default:
 		pe.Code, pe.Message = strconv.FormatInt(int64(e.Errno), 10), firstOf(e.Msg, e.ErrMsg, e.ErrorDescription)
 	}
-	pe.Message = platform.Scrub(pe.Message, scrub...)
+	// Baidu's error strings are free text too: scrub both.
+	pe.Code, pe.Message = platform.Scrub(pe.Code, scrub...), platform.Scrub(pe.Message, scrub...)
 	return pe
 }
 

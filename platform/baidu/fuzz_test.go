@@ -31,3 +31,31 @@ func FuzzParseSession(f *testing.F) {
 		}
 	})
 }
+
+// Any answer to a token fetch gives a token with a positive lifetime or a
+// *platform.Error, never a panic, and never the secret in the error.
+func FuzzParseAccessToken(f *testing.F) {
+	for _, s := range []string{`{"access_token":"24.x","expires_in":2592000}`, `{"error":"invalid_client","error_description":"SECRET"}`,
+		`{"error_code":110}`, `{"access_token":"24.x","expires_in":"0"}`, `{"access_token":"24.x","expires_in":1e30}`, ``, `"x"`} {
+		f.Add(400, []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		tok, life, err := baidu.ParseAccessToken(baidu.PathToken, &platform.Response{Status: status, Body: body}, "SECRET")
+		if err == nil {
+			if tok.IsZero() || life <= 0 || life > platform.MaxTokenLifetime {
+				t.Fatalf("success with token %v for %v", tok, life)
+			}
+			return
+		}
+		var pe *platform.Error
+		if !errors.As(err, &pe) {
+			t.Fatalf("not a platform error: %v", err)
+		}
+		if !tok.IsZero() || life != 0 {
+			t.Fatal("a token came with an error")
+		}
+		if strings.Contains(pe.Message, "SECRET") || strings.Contains(pe.Code, "SECRET") {
+			t.Fatalf("secret in error: %q %q", pe.Code, pe.Message)
+		}
+	})
+}

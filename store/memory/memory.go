@@ -30,6 +30,7 @@ type Store struct {
 	byAccess   map[string]string        // access hash → session ID
 	refresh    map[string]*refreshToken // refresh hash → token
 	codes      map[string]store.Code    // code hash → code
+	tokens     map[string]store.AccessToken
 }
 
 type identityKey struct{ platform, appID, openID string }
@@ -50,6 +51,7 @@ func New() *Store {
 		byAccess:   make(map[string]string),
 		refresh:    make(map[string]*refreshToken),
 		codes:      make(map[string]store.Code),
+		tokens:     make(map[string]store.AccessToken),
 	}
 }
 

@@ -70,6 +70,8 @@ func TestQueryPlans(t *testing.T) {
 		{"code", getCodeSQL, []any{[]byte{1}, 1}},
 		{"sweep codes", deleteCodesSQL, []any{1}},
 		{"sweep sessions", deleteSessionsSQL, []any{1, 1, 1}},
+		{"access token", getAccessTokenSQL, []any{"k"}},
+		{"delete access token", deleteAccessTokenSQL, []any{"k", []byte{1}}},
 		// What ON DELETE CASCADE runs for each swept session.
 		{"cascade", `DELETE FROM refresh_tokens WHERE session_id = ?`, []any{"x"}},
 	} {

@@ -288,6 +288,7 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 			"created_at", "expires_at", "last_used_at", "revoked_at", "decrypt_failures"},
 		"refresh_tokens":    {"hash", "session_id", "spent", "expires_at"},
 		"codes":             {"hash", "app", "platform", "app_id", "open_id", "expires_at"},
+		"access_tokens":     {"cache_key", "sealed", "expires_at", "refresh_at"},
 		"schema_migrations": {"version", "name", "applied_at"},
 	}
 	// The only columns that carry secret material, and what they hold.
@@ -298,6 +299,7 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 		"sessions.refresh_hash":       true, // SHA-256
 		"refresh_tokens.hash":         true, // SHA-256
 		"codes.hash":                  true, // SHA-256
+		"access_tokens.sealed":        true, // sealed by the caller
 	}
 
 	rows, err := db.QueryContext(t.Context(), `SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`)

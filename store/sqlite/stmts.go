@@ -17,7 +17,8 @@ const (
 	sessionCols = `id, user_id, app, platform, app_id, open_id, access_hash,
 		access_expires_at, refresh_hash, refresh_expires_at, created_at,
 		expires_at, last_used_at, revoked_at, decrypt_failures`
-	codeCols = `hash, app, platform, app_id, open_id, expires_at`
+	codeCols  = `hash, app, platform, app_id, open_id, expires_at`
+	tokenCols = `cache_key, sealed, expires_at, refresh_at`
 
 	getIdentitySQL = `SELECT ` + identityCols + ` FROM identities
 		WHERE platform = ? AND app_id = ? AND open_id = ?`
@@ -65,6 +66,13 @@ const (
 			open_id = excluded.open_id, expires_at = excluded.expires_at`
 	getCodeSQL = `SELECT ` + codeCols + ` FROM codes WHERE hash = ? AND expires_at > ?`
 
+	getAccessTokenSQL = `SELECT ` + tokenCols + ` FROM access_tokens WHERE cache_key = ?`
+	putAccessTokenSQL = `INSERT INTO access_tokens (` + tokenCols + `) VALUES (?, ?, ?, ?)
+		ON CONFLICT (cache_key) DO UPDATE SET sealed = excluded.sealed,
+			expires_at = excluded.expires_at, refresh_at = excluded.refresh_at`
+	// Compare and delete in one statement: a newer value stays.
+	deleteAccessTokenSQL = `DELETE FROM access_tokens WHERE cache_key = ? AND sealed = ?`
+
 	// A NULL (zero) expiry is long past, as in GetCode.
 	deleteCodesSQL = `DELETE FROM codes WHERE expires_at IS NULL OR expires_at <= ?`
 	// Refresh tokens go with their session (ON DELETE CASCADE). Each term
@@ -82,6 +90,7 @@ type readStmts struct {
 	sessionByAccess *sql.Stmt
 	sessionByID     *sql.Stmt
 	getCode         *sql.Stmt
+	getAccessToken  *sql.Stmt
 }
 
 // writeStmts run on the writer, inside transactions through tx.StmtContext,
@@ -104,6 +113,9 @@ type writeStmts struct {
 	putCode        *sql.Stmt
 	deleteCodes    *sql.Stmt
 	deleteSessions *sql.Stmt
+
+	putAccessToken    *sql.Stmt
+	deleteAccessToken *sql.Stmt
 }
 
 func (s *Store) prepare(ctx context.Context) error {
@@ -127,6 +139,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		sessionByAccess: prep(s.read, sessionByAccessSQL),
 		sessionByID:     prep(s.read, sessionByIDSQL),
 		getCode:         prep(s.read, getCodeSQL),
+		getAccessToken:  prep(s.read, getAccessTokenSQL),
 	}
 	s.w = writeStmts{
 		getIdentity:    prep(s.write, getIdentitySQL),
@@ -144,6 +157,9 @@ func (s *Store) prepare(ctx context.Context) error {
 		putCode:        prep(s.write, putCodeSQL),
 		deleteCodes:    prep(s.write, deleteCodesSQL),
 		deleteSessions: prep(s.write, deleteSessionsSQL),
+
+		putAccessToken:    prep(s.write, putAccessTokenSQL),
+		deleteAccessToken: prep(s.write, deleteAccessTokenSQL),
 	}
 	return err
 }

@@ -221,6 +221,16 @@ func calls(s store.Store) []struct {
 			_, err := s.DeleteExpired(ctx, at(365*day))
 			return err
 		}},
+		{"PutAccessToken", func(ctx context.Context) error {
+			return s.PutAccessToken(ctx, newAccessToken("wechat:wxB", "b"))
+		}},
+		{"GetAccessToken", func(ctx context.Context) error {
+			_, err := s.GetAccessToken(ctx, "wechat:wxA")
+			return err
+		}},
+		{"DeleteAccessToken", func(ctx context.Context) error {
+			return s.DeleteAccessToken(ctx, "wechat:wxA", newAccessToken("", "a").Sealed)
+		}},
 		{"Ping", func(ctx context.Context) error { return s.Ping(ctx) }},
 	}
 }
@@ -232,6 +242,7 @@ func seed(t *testing.T, s store.Store) {
 	mustUpsert(t, s, upsert("wxA", "o1", "un1", sealed("k"), "u1", base))
 	mustCreateSession(t, s, newSession("s1"))
 	mustPutCode(t, s, newCode("c1", at(hour)))
+	mustPutAccessToken(t, s, newAccessToken("wechat:wxA", "a"))
 }
 
 // callBounded runs call and fails t if it does not return promptly. The
@@ -267,6 +278,10 @@ func testCanceled(t *testing.T, s store.Store) {
 		t.Fatalf("SessionByID(s2) = %v, want ErrNotFound: a canceled CreateSession stored it", err)
 	}
 	mustRotate(t, s, rotation(newSession("s1").RefreshHash, "1", at(hour)))
+	wantEqual(t, "access token", newAccessToken("wechat:wxA", "a"), mustGetAccessToken(t, s, "wechat:wxA"))
+	if _, err := s.GetAccessToken(t.Context(), "wechat:wxB"); !isNotFound(err) {
+		t.Fatalf("GetAccessToken(wxB) = %v, want ErrNotFound: a canceled PutAccessToken stored it", err)
+	}
 }
 
 // testDeadlineExceeded expects an expired deadline to read as "the backend

@@ -17,6 +17,9 @@
 // empty byte slice means "none", like nil; and the store keeps its own
 // copies of the byte slices it is given and returns.
 //
+// DeleteAccessToken is checked to be a compare-and-delete: a newer value
+// stored under the key survives a delete of an older one.
+//
 // The suite uses fixed times (a base time plus offsets), never the clock, and
 // never sleeps. Inputs are truncated to microseconds, the precision every
 // backend must keep.
@@ -66,6 +69,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RevokeSession", revokeTests},
 		{"DecryptFailures", decryptFailureTests},
 		{"Code", codeTests},
+		{"AccessToken", accessTokenTests},
 		{"DeleteExpired", deleteTests},
 		{"RoundTrip", roundTripTests},
 		{"Context", contextTests},

@@ -1,0 +1,136 @@
+package accesstoken
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mplogin/mplogin/platform"
+	"github.com/mplogin/mplogin/secret"
+	"github.com/mplogin/mplogin/store"
+)
+
+// refresh runs inside the key's single flight: the store first, then the
+// platform. A lease (one instance fetches, the others wait for its token in
+// the store) fits between the two steps.
+func (m *Manager) refresh(ctx context.Context, key string, a *app) (secret.String, error) {
+	now := m.now()
+	m.mu.Lock()
+	fallback, rejected := a.cur, a.rejected
+	m.mu.Unlock()
+	if fallback.fresh(now) {
+		return fallback.tok, nil // refreshed by the flight that just ended
+	}
+
+	if stored, ok := m.load(ctx, key, rejected); ok {
+		if stored.fresh(now) {
+			m.set(a, stored)
+			m.log.DebugContext(ctx, "platform access token taken from the store", "key", key)
+			return stored.tok, nil
+		}
+		if stored.valid(now) && stored.expiresAt.After(fallback.expiresAt) {
+			fallback = stored
+		}
+	}
+
+	tok, life, err := a.fetch.FetchAccessToken(ctx)
+	if err == nil && (tok.IsZero() || life <= 0) {
+		err = errors.New("fetcher returned no token or no lifetime")
+	}
+	if err != nil {
+		err = platformError(key, err)
+		if m.keepServing(a, fallback) {
+			m.log.WarnContext(ctx, "platform access token refresh failed; serving the current one until it expires",
+				"key", key, "expires_at", fallback.expiresAt, "err", err)
+			return fallback.tok, nil
+		}
+		m.log.WarnContext(ctx, "platform access token fetch failed", "key", key, "err", err)
+		return secret.String{}, err
+	}
+
+	// Times count from before the fetch: the token cannot outlive that.
+	c := cached{tok: tok, expiresAt: now.Add(life), refreshAt: now.Add(life * 8 / 10)}
+	c.sealed = m.save(ctx, key, c)
+	m.set(a, c)
+	m.log.InfoContext(ctx, "platform access token refreshed", "key", key, "expires_in", int64(life.Seconds()))
+	return tok, nil
+}
+
+// keepServing makes a still-valid token current after a failed refresh,
+// with no new attempt for failureBackoff, unless it was reported invalid
+// meanwhile.
+func (m *Manager) keepServing(a *app, c cached) bool {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !c.valid(now) || c.tok.Equal(a.rejected) {
+		return false
+	}
+	a.cur, a.retryAt = c, now.Add(failureBackoff)
+	return true
+}
+
+// set makes c the current token and ends any failure backoff.
+func (m *Manager) set(a *app, c cached) {
+	m.mu.Lock()
+	a.cur, a.retryAt = c, time.Time{}
+	m.mu.Unlock()
+}
+
+// aad binds a sealed token to its key, so that a value cannot be moved to
+// another key's row.
+func aad(key string) []byte { return []byte("access_token\x00" + key) }
+
+// load reads key's token from the store. A missing, unreadable or rejected
+// one is no token: the caller fetches. Store trouble is logged, not
+// returned, since the platform can still answer.
+func (m *Manager) load(ctx context.Context, key string, rejected secret.String) (cached, bool) {
+	if m.store == nil {
+		return cached{}, false
+	}
+	st, err := m.store.GetAccessToken(ctx, key)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			m.log.WarnContext(ctx, "cannot read the access token store; fetching", "key", key, "err", err)
+		}
+		return cached{}, false
+	}
+	plain, err := m.keys.Open(st.Sealed, aad(key))
+	if err != nil {
+		// Sealed under a master key we no longer have, or tampered with.
+		m.log.WarnContext(ctx, "stored access token does not open; fetching a new one", "key", key)
+		return cached{}, false
+	}
+	tok := secret.New(string(plain))
+	if tok.Equal(rejected) {
+		return cached{}, false
+	}
+	return cached{tok: tok, sealed: st.Sealed, expiresAt: st.ExpiresAt, refreshAt: st.RefreshAt}, true
+}
+
+// save stores c sealed and returns the sealed value, nil if it could not be
+// stored (the token is still good in memory).
+func (m *Manager) save(ctx context.Context, key string, c cached) []byte {
+	if m.store == nil {
+		return nil
+	}
+	sealed, err := m.keys.Seal([]byte(c.tok.Reveal()), aad(key))
+	if err == nil {
+		err = m.store.PutAccessToken(ctx, store.AccessToken{Key: key, Sealed: sealed, ExpiresAt: c.expiresAt, RefreshAt: c.refreshAt})
+	}
+	if err != nil {
+		m.log.WarnContext(ctx, "cannot store the access token; other instances will fetch their own", "key", key, "err", err)
+		return nil
+	}
+	return sealed
+}
+
+// platformError makes sure a failed fetch is a *platform.Error.
+func platformError(key string, err error) error {
+	if _, ok := errors.AsType[*platform.Error](err); ok {
+		return err
+	}
+	return &platform.Error{Platform: "accesstoken", Endpoint: key, Kind: platform.KindUnavailable,
+		Err: fmt.Errorf("fetch: %w", err)}
+}

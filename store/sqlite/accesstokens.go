@@ -1,0 +1,40 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/mplogin/mplogin/store"
+)
+
+// GetAccessToken implements store.AccessTokens.
+func (s *Store) GetAccessToken(ctx context.Context, key string) (store.AccessToken, error) {
+	var (
+		t        store.AccessToken
+		exp, ref sql.NullInt64
+	)
+	err := s.r.getAccessToken.QueryRowContext(ctx, key).Scan(&t.Key, &t.Sealed, &exp, &ref)
+	if err != nil {
+		return store.AccessToken{}, s.fail(ctx, "get access token", err)
+	}
+	t.ExpiresAt, t.RefreshAt = fromMicros(exp), fromMicros(ref)
+	return t, nil
+}
+
+// PutAccessToken implements store.AccessTokens.
+func (s *Store) PutAccessToken(ctx context.Context, t store.AccessToken) error {
+	const op = "put access token"
+	if t.Key == "" || len(t.Sealed) == 0 {
+		return fmt.Errorf("sqlite: %s: empty key or sealed value", op)
+	}
+	_, err := s.w.putAccessToken.ExecContext(ctx, t.Key, t.Sealed, micros(t.ExpiresAt), micros(t.RefreshAt))
+	return s.fail(ctx, op, err)
+}
+
+// DeleteAccessToken implements store.AccessTokens: one statement compares
+// and deletes, under SQLite's write lock.
+func (s *Store) DeleteAccessToken(ctx context.Context, key string, sealed []byte) error {
+	_, err := s.w.deleteAccessToken.ExecContext(ctx, key, blob(sealed))
+	return s.fail(ctx, "delete access token", err)
+}
