@@ -1,0 +1,508 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// The targets of the issue.
+const (
+	targetSessionRatio = 0.5
+	targetLoginRatio   = 0.08
+	targetLoginP99     = 50 * time.Millisecond
+	targetIdleRSS      = 40 << 20 // 40 MiB
+	targetSoak         = 10 * time.Minute
+	// growthSlack is how much higher the RSS at the end of a soak may be
+	// than in its second quarter (the larger of the two) without counting
+	// as growth: GC pacing and allocator noise move RSS by about this much.
+	growthSlackFrac = 0.05
+	growthSlackAbs  = 2 << 20
+)
+
+// report is everything one run measured.
+type report struct {
+	Command      string      `json:"command"`
+	Tree         string      `json:"tree"` // the commit, and how many files differ from it
+	Machine      machine     `json:"machine"`
+	Workers      int         `json:"workers"`
+	Warmup       string      `json:"warmup"`
+	Duration     string      `json:"duration"`
+	Rate         string      `json:"rate_flag,omitempty"` // -rate as given
+	Rounds       int         `json:"rounds"`
+	Medians      []median    `json:"medians,omitempty"` // with several rounds
+	LogLevel     string      `json:"log_level"`
+	Users        int         `json:"pool_users"`
+	Results      []*result   `json:"results"`
+	IdleRSS      int64       `json:"idle_rss_bytes,omitempty"`
+	RSSAfterPool int64       `json:"rss_after_pool_login_bytes,omitempty"`
+	Soak         *soakResult `json:"soak,omitempty"`
+	Verdicts     []verdict   `json:"verdicts"`
+}
+
+type machine struct {
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+	CPUModel   string `json:"cpu_model"`
+	NumCPU     int    `json:"nproc"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	GoVersion  string `json:"go_version"`
+	Kernel     string `json:"kernel"`
+	MemTotal   string `json:"mem_total"`
+}
+
+type verdict struct {
+	Target   string `json:"target"`
+	Verdict  string `json:"verdict"` // PASS, FAIL or n/a
+	Measured string `json:"measured"`
+}
+
+type rssSample struct {
+	At  float64 `json:"at_s"` // seconds since the soak began
+	RSS int64   `json:"rss_bytes"`
+	// The slowest request of the interval that ends here, and the size of
+	// the SQLite write-ahead log.
+	PeakMs   float64 `json:"peak_ms"`
+	WALBytes int64   `json:"wal_bytes"`
+}
+
+type soakResult struct {
+	Seconds float64     `json:"seconds"`
+	Samples []rssSample `json:"samples"`
+	First   int64       `json:"first_bytes"`
+	Last    int64       `json:"last_bytes"`
+	Max     int64       `json:"max_bytes"`
+	// SlopeMiBPerMin is the least-squares slope of the second half.
+	SlopeMiBPerMin float64 `json:"slope_mib_per_min"`
+	Grew           bool    `json:"grew"`
+	Judgement      string  `json:"judgement"`
+	Load           *result `json:"load"`
+}
+
+func newReport(o options) *report {
+	return &report{
+		Command: commandLine(o.args), Machine: thisMachine(), Tree: tree(),
+		Workers: o.workers, Warmup: o.warmup.String(), Duration: o.duration.String(),
+		Rate: o.rate.String(), Rounds: o.rounds, LogLevel: o.logLevel, Users: o.users,
+	}
+}
+
+func (r *report) add(res *result) { r.Results = append(r.Results, res) }
+
+// bareOf returns the bare handler's result of res's round.
+func (r *report) bareOf(res *result) *result {
+	for _, b := range r.Results {
+		if b.Name == scBare && b.Round == res.Round {
+			return b
+		}
+	}
+	return nil
+}
+
+// all returns the results of one scenario, one per round.
+func (r *report) all(name string) []*result {
+	var out []*result
+	for _, res := range r.Results {
+		if res.Name == name {
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+// median summarises a scenario over its rounds.
+type median struct {
+	Name        string  `json:"name"`
+	Rounds      int     `json:"rounds"`
+	RPS         float64 `json:"req_per_s"`
+	P50Ms       float64 `json:"p50_ms"`
+	P99Ms       float64 `json:"p99_ms"`
+	RatioToBare float64 `json:"ratio_to_bare,omitempty"`
+}
+
+func medianOf(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	xs = slices.Sorted(slices.Values(xs))
+	if n := len(xs); n%2 == 0 {
+		return (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[len(xs)/2]
+}
+
+func field(rs []*result, f func(*result) float64) []float64 {
+	out := make([]float64, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, f(r))
+	}
+	return out
+}
+
+// errors counts the failed requests of every scenario.
+func (r *report) errors() uint64 {
+	var n uint64
+	for _, res := range r.Results {
+		n += res.Errors
+	}
+	if r.Soak != nil && r.Soak.Load != nil {
+		n += r.Soak.Load.Errors
+	}
+	return n
+}
+
+// finish computes the ratios to the bare handler of the same round, the
+// medians over the rounds, and the verdicts.
+func (r *report) finish() {
+	for _, res := range r.Results {
+		if b := r.bareOf(res); b != nil && b != res && b.RPS > 0 {
+			res.RatioToBare = res.RPS / b.RPS
+		}
+	}
+	r.Medians = nil
+	if r.Rounds > 1 {
+		for _, name := range allScenarios {
+			rs := r.all(name)
+			if len(rs) == 0 {
+				continue
+			}
+			r.Medians = append(r.Medians, median{Name: name, Rounds: len(rs),
+				RPS:         medianOf(field(rs, func(x *result) float64 { return x.RPS })),
+				P50Ms:       medianOf(field(rs, func(x *result) float64 { return x.P50Ms })),
+				P99Ms:       medianOf(field(rs, func(x *result) float64 { return x.P99Ms })),
+				RatioToBare: medianOf(field(rs, func(x *result) float64 { return x.RatioToBare })),
+			})
+		}
+	}
+	r.Verdicts = nil
+	add := func(target, v, measured string) {
+		r.Verdicts = append(r.Verdicts, verdict{Target: target, Verdict: v, Measured: measured})
+	}
+	ratio := func(name, target string, want float64) {
+		rs := r.all(name)
+		if len(rs) == 0 {
+			return
+		}
+		if r.bareOf(rs[0]) == nil || rs[0].Mode != "closed" {
+			add(target, "n/a", "needs the bare and "+name+" scenarios in closed loop in one run")
+			return
+		}
+		ratios := field(rs, func(x *result) float64 { return x.RatioToBare })
+		m := medianOf(ratios)
+		var errs uint64
+		var each []string
+		for _, x := range rs {
+			errs += x.Errors
+			each = append(each, fmt.Sprintf("%.3f (%.0f / %.0f)", x.RatioToBare, x.RPS, r.bareOf(x).RPS))
+		}
+		measured := fmt.Sprintf("%.3fx, %d errors", m, errs)
+		if len(rs) > 1 {
+			measured = fmt.Sprintf("median %.3fx of %d rounds: %s req/s; %d errors", m, len(rs), strings.Join(each, ", "), errs)
+		} else {
+			measured = fmt.Sprintf("%.3fx (%.0f vs %.0f req/s), %d errors", m, rs[0].RPS, r.bareOf(rs[0]).RPS, errs)
+		}
+		add(target, passIf(m >= want && errs == 0), measured)
+	}
+	ratio(scSession, fmt.Sprintf("GET /v1/session >= %gx bare req/s", targetSessionRatio), targetSessionRatio)
+	ratio(scLoginNew, fmt.Sprintf("POST /v1/login, new users >= %gx bare req/s", targetLoginRatio), targetLoginRatio)
+	ratio(scLoginReturning, fmt.Sprintf("POST /v1/login, returning users >= %gx bare req/s", targetLoginRatio), targetLoginRatio)
+	for _, name := range []string{scLoginNew, scLoginReturning} {
+		rs := r.all(name)
+		if len(rs) == 0 {
+			continue
+		}
+		target := fmt.Sprintf("POST /v1/login (%s) p99 < %v at %gx bare req/s", name, targetLoginP99, targetLoginRatio)
+		if rs[0].Mode != "open" {
+			add(target, "n/a", "closed loop; run with -scenarios bare,"+name+" -rate 0.08x")
+			continue
+		}
+		ok := true
+		var each []string
+		for _, res := range rs {
+			achieved := res.RPS / res.TargetRate
+			ok = ok && res.P99Ms < ms(targetLoginP99) && achieved >= 0.97 && res.Errors == 0
+			m := fmt.Sprintf("p99 %.2f ms at %.0f req/s (target %.0f, achieved %.1f%%, %d errors",
+				res.P99Ms, res.RPS, res.TargetRate, 100*achieved, res.Errors)
+			if b := r.bareOf(res); b != nil {
+				ok = ok && res.TargetRate >= targetLoginRatio*b.RPS*0.999
+				m += fmt.Sprintf(", rate %.3fx bare)", res.TargetRate/b.RPS)
+			} else {
+				m += "; bare not measured in this run: compare the rate with 0.08x bare yourself)"
+			}
+			each = append(each, m)
+		}
+		add(target, passIf(ok), strings.Join(each, "; "))
+	}
+	if r.IdleRSS > 0 {
+		add(fmt.Sprintf("idle RSS of mplogin serve < %s", mib(targetIdleRSS)), passIf(r.IdleRSS < targetIdleRSS), mib(r.IdleRSS))
+	}
+	target := fmt.Sprintf("no RSS growth over %v of steady load", targetSoak)
+	switch s := r.Soak; {
+	case s == nil:
+		add(target, "n/a", "run with -rss-soak 10m")
+	default:
+		v := passIf(!s.Grew && s.Load.Errors == 0)
+		if d := time.Duration(s.Seconds * float64(time.Second)); d < targetSoak && v == "PASS" {
+			v = "PASS (partial: " + d.String() + " soak, not " + targetSoak.String() + ")"
+		}
+		add(target, v, s.Judgement)
+	}
+	add("every request answered 2xx with the expected body", passIf(r.errors() == 0), fmt.Sprintf("%d errors", r.errors()))
+}
+
+func passIf(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+// judge decides whether the RSS grew during the soak: the largest sample
+// of the last quarter against the largest of the second quarter (the first
+// quarter is warm-up: caches, connection pools and the GC's goal settle).
+func (s *soakResult) judge() {
+	n := len(s.Samples)
+	if n == 0 {
+		s.Judgement = "no samples"
+		return
+	}
+	s.First, s.Last = s.Samples[0].RSS, s.Samples[n-1].RSS
+	for _, x := range s.Samples {
+		s.Max = max(s.Max, x.RSS)
+	}
+	if n < 8 {
+		s.Judgement = fmt.Sprintf("too few samples (%d) to judge; first %s, last %s, max %s", n, mib(s.First), mib(s.Last), mib(s.Max))
+		s.Grew = true
+		return
+	}
+	peak := func(xs []rssSample) int64 {
+		var m int64
+		for _, x := range xs {
+			m = max(m, x.RSS)
+		}
+		return m
+	}
+	ref := peak(s.Samples[n/4 : n/2])
+	end := peak(s.Samples[3*n/4:])
+	slack := max(int64(float64(ref)*growthSlackFrac), growthSlackAbs)
+	s.Grew = end > ref+slack
+	s.SlopeMiBPerMin = slope(s.Samples[n/2:]) / (1 << 20) * 60
+	s.Judgement = fmt.Sprintf("first %s (before load), last %s, max %s; peak of last quarter %s vs second quarter %s (slack %s); second-half slope %+.2f MiB/min",
+		mib(s.First), mib(s.Last), mib(s.Max), mib(end), mib(ref), mib(slack), s.SlopeMiBPerMin)
+}
+
+// slope is the least-squares slope of RSS over time, in bytes per second.
+func slope(xs []rssSample) float64 {
+	var sx, sy, sxx, sxy float64
+	for _, x := range xs {
+		t, y := x.At, float64(x.RSS)
+		sx, sy, sxx, sxy = sx+t, sy+y, sxx+t*t, sxy+t*y
+	}
+	n := float64(len(xs))
+	d := n*sxx - sx*sx
+	if d == 0 {
+		return 0
+	}
+	return (n*sxy - sx*sy) / d
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func (r *report) print(w io.Writer) {
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "mplogin load benchmark")
+	fmt.Fprintln(w, "command: ", r.Command)
+	fmt.Fprintln(w, "tree:    ", r.Tree)
+	m := r.Machine
+	fmt.Fprintf(w, "machine:  %s/%s, %s, nproc %d, GOMAXPROCS %d, %s, kernel %s, memory %s\n",
+		m.OS, m.Arch, m.CPUModel, m.NumCPU, m.GOMAXPROCS, m.GoVersion, m.Kernel, m.MemTotal)
+	fmt.Fprintf(w, "load:     %d workers, warm-up %s, %s per scenario, %d round(s), loopback; load generator on the same machine\n",
+		r.Workers, r.Warmup, r.Duration, r.Rounds)
+	fmt.Fprintf(w, "service:  mplogin serve on SQLite, log level %s; emulator mplogin emulate --open-codes (no added latency); %d pool users\n",
+		r.LogLevel, r.Users)
+	fmt.Fprintln(w)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tround\tmode\trequests\terrors\treq/s\tp50\tp99\tp99.9\tmax\tx bare\tRSS after\tother CPU\t")
+	rows := slices.Clone(r.Results)
+	if r.Soak != nil && r.Soak.Load != nil {
+		rows = append(rows, r.Soak.Load)
+	}
+	for _, res := range rows {
+		mode := res.Mode
+		if res.Mode == "open" {
+			mode = fmt.Sprintf("open@%.0f/s,%dw", res.TargetRate, res.Workers)
+		}
+		ratio, rss := "-", "-"
+		if res.RatioToBare > 0 {
+			ratio = fmt.Sprintf("%.3f", res.RatioToBare)
+		}
+		if res.RSSAfter > 0 {
+			rss = mib(res.RSSAfter)
+		}
+		other := fmt.Sprintf("%.2f", res.CPU["other"])
+		if res.CPU["other"] >= quietCPU {
+			other += " (!)"
+		}
+		round := "-"
+		if res.Round > 0 {
+			round = fmt.Sprint(res.Round)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", res.Name, round, mode, res.Requests, res.Errors,
+			res.RPS, fmtMs(res.P50Ms), fmtMs(res.P99Ms), fmtMs(res.P999Ms), fmtMs(res.MaxMs), ratio, rss, other)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "(other CPU: cores used by the rest of the machine during the scenario; (!) = %.1f or more, the numbers are disturbed)\n", quietCPU)
+	if len(r.Medians) > 0 {
+		fmt.Fprintf(w, "\nmedians over %d rounds:\n", r.Rounds)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tx bare\t")
+		for _, m := range r.Medians {
+			ratio := "-"
+			if m.RatioToBare > 0 {
+				ratio = fmt.Sprintf("%.3f", m.RatioToBare)
+			}
+			fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t\n", m.Name, m.RPS, fmtMs(m.P50Ms), fmtMs(m.P99Ms), ratio)
+		}
+		tw.Flush()
+	}
+	fmt.Fprintf(w, "\nCPU used, in cores of %d, over each scenario with its warm-up (other = the rest of the machine):\n", r.Machine.NumCPU)
+	for _, res := range rows {
+		fmt.Fprintf(w, "  %-16s %2s", res.Name, roundLabel(res))
+		for _, k := range slices.Sorted(maps.Keys(res.CPU)) {
+			fmt.Fprintf(w, "  %s %.2f", k, res.CPU[k])
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "\nwrites of the server process per request (write(2) bytes incl. sockets, write calls, bytes to the block device):")
+	for _, res := range rows {
+		if res.Writes != nil {
+			fmt.Fprintf(w, "  %-16s %2s  %8.0f B  %5.1f calls  %8.0f B to disk\n", res.Name, roundLabel(res),
+				res.Writes["write_call_bytes"], res.Writes["write_calls"], res.Writes["block_write_bytes"])
+		}
+	}
+	for _, res := range rows {
+		for _, k := range slices.Sorted(maps.Keys(res.ErrorKinds)) {
+			fmt.Fprintf(w, "  %s errors: %d x %s\n", res.Name, res.ErrorKinds[k], k)
+		}
+	}
+	if r.IdleRSS > 0 {
+		fmt.Fprintf(w, "\nRSS of mplogin serve: idle %s", mib(r.IdleRSS))
+		if r.RSSAfterPool > 0 {
+			fmt.Fprintf(w, ", after logging in %d pool users %s", r.Users, mib(r.RSSAfterPool))
+		}
+		fmt.Fprintln(w)
+	}
+	if s := r.Soak; s != nil {
+		fmt.Fprintf(w, "\nRSS soak, %v (every 10 s): time, RSS MiB, slowest request of the interval ms, WAL MiB\n", time.Duration(s.Seconds*float64(time.Second)))
+		for i, x := range s.Samples {
+			fmt.Fprintf(w, "  %5.0fs %5.1f %6.1f %5.1f", x.At, float64(x.RSS)/(1<<20), x.PeakMs, float64(x.WALBytes)/(1<<20))
+			if i%4 == 3 || i == len(s.Samples)-1 {
+				fmt.Fprintln(w)
+			}
+		}
+		fmt.Fprintf(w, "  (MiB) %s; grew: %v\n", s.Judgement, s.Grew)
+	}
+	fmt.Fprintln(w, "\ntargets:")
+	for _, v := range r.Verdicts {
+		fmt.Fprintf(w, "  %-4s  %s: %s\n", v.Verdict, v.Target, v.Measured)
+	}
+}
+
+func roundLabel(res *result) string {
+	if res.Round == 0 {
+		return ""
+	}
+	return fmt.Sprint(res.Round)
+}
+
+func fmtMs(v float64) string {
+	if v >= 100 {
+		return fmt.Sprintf("%.0fms", v)
+	}
+	return fmt.Sprintf("%.2fms", v)
+}
+
+func (r *report) writeJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// commandLine is the command as it would be typed: go run ./bench … when
+// the go command built the harness.
+func commandLine(args []string) string {
+	prog := os.Args[0]
+	if strings.Contains(prog, "go-build") {
+		prog = "go run ./bench"
+	}
+	var b strings.Builder
+	b.WriteString(prog)
+	for _, a := range args {
+		b.WriteByte(' ')
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~") {
+			b.WriteString("'" + strings.ReplaceAll(a, "'", `'\''`) + "'")
+		} else {
+			b.WriteString(a)
+		}
+	}
+	return b.String()
+}
+
+func thisMachine() machine {
+	m := machine{OS: runtime.GOOS, Arch: runtime.GOARCH, NumCPU: runtime.NumCPU(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version()}
+	m.CPUModel = procField("/proc/cpuinfo", "model name")
+	m.MemTotal = procField("/proc/meminfo", "MemTotal")
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	return m
+}
+
+// procField returns the value of the first "key: value" line of a /proc file.
+func procField(path, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "?"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+// tree describes the source tree measured: its commit and how many files
+// differ from it, read without taking git's optional locks (nothing in the
+// repository is written).
+func tree() string {
+	head, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "? (not a git checkout)"
+	}
+	out, err := exec.Command("git", "--no-optional-locks", "status", "--porcelain").Output()
+	if err != nil {
+		return strings.TrimSpace(string(head))
+	}
+	n := len(strings.Split(strings.TrimSpace(string(out)), "\n"))
+	if strings.TrimSpace(string(out)) == "" {
+		n = 0
+	}
+	return fmt.Sprintf("%s + %d changed or new files", strings.TrimSpace(string(head)), n)
+}

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The one app of the service under test, served by the emulator.
+const (
+	benchApp   = "bench-wechat"
+	benchAppID = "wxbench000000001"
+)
+
+// Scenario names, in the order they run.
+const (
+	scBare           = "bare"
+	scSession        = "session"
+	scLoginNew       = "login-new"
+	scLoginReturning = "login-returning"
+)
+
+var allScenarios = []string{scBare, scSession, scLoginNew, scLoginReturning}
+
+// What a good answer contains, beyond a 2xx status.
+var (
+	wantActive   = []byte(`"active":true`)
+	wantCreated  = []byte(`"created":true`)
+	wantReturned = []byte(`"created":false`)
+)
+
+// service is mplogin serve and its emulator, running as children.
+type service struct {
+	emu, serve *child
+	base       string // http://host:port of the service
+	db         string // the SQLite database file
+	idleRSS    int64
+}
+
+// serviceSpec says how to start the service.
+type serviceSpec struct {
+	dir      string // scratch directory: config, database, logs
+	bin      string // the mplogin binary
+	logLevel string
+	// profile and trace, when set, run the service in this harness's own
+	// binary (serve-profiled) and write a CPU profile or an execution
+	// trace of it there.
+	profile, trace string
+}
+
+// startService starts the emulator and the service, waits until the
+// service is ready, and reads its idle RSS. On error, nothing is left
+// running.
+func startService(ctx context.Context, sp serviceSpec) (_ *service, err error) {
+	s := &service{}
+	defer func() {
+		if err != nil {
+			_ = s.stop()
+		}
+	}()
+	s.emu, err = startChild(ctx, "emulator", filepath.Join(sp.dir, "emulator.log"), sp.bin,
+		"emulate", "--listen", "127.0.0.1:0", "--open-codes")
+	if err != nil {
+		return nil, err
+	}
+	line, err := s.emu.waitLine(ctx, 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	// "mplogin emulator on http://127.0.0.1:PORT (…)"
+	_, after, ok := strings.Cut(line, " on ")
+	emuURL, _, _ := strings.Cut(after, " ")
+	if !ok || !strings.HasPrefix(emuURL, "http://127.0.0.1:") {
+		return nil, fmt.Errorf("emulator: unexpected first line %q", line)
+	}
+
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(sp.dir, "mplogin.yaml")
+	s.db = filepath.Join(sp.dir, "mplogin.db")
+	if err := writeConfig(cfgPath, addr, s.db, emuURL, sp.logLevel); err != nil {
+		return nil, err
+	}
+	bin, args := sp.bin, []string{"serve", "--config", cfgPath}
+	if sp.profile != "" || sp.trace != "" {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		bin, args = self, []string{cmdServeProfiled, "--config", cfgPath, "--cpuprofile", sp.profile, "--trace", sp.trace}
+	}
+	s.serve, err = startChild(ctx, "mplogin serve", filepath.Join(sp.dir, "serve.log"), bin, args...)
+	if err != nil {
+		return nil, err
+	}
+	s.base = "http://" + addr
+	if err := waitReady(ctx, s.serve, s.base+"/readyz", 30*time.Second); err != nil {
+		return nil, err
+	}
+	if s.idleRSS, err = rssBytes(s.serve.pid()); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// stop stops the service, then the emulator; both must exit cleanly.
+func (s *service) stop() error {
+	var errs []error
+	if s.serve != nil {
+		errs = append(errs, s.serve.stop(15*time.Second))
+	}
+	if s.emu != nil {
+		errs = append(errs, s.emu.stop(10*time.Second))
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *service) rss() int64 {
+	n, err := rssBytes(s.serve.pid())
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// walSize is the size of the database's write-ahead log (0 if none).
+func (s *service) walSize() int64 {
+	st, err := os.Stat(s.db + "-wal")
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// pids names the processes whose CPU time a scenario reports.
+func (s *service) pids() map[string]int {
+	return map[string]int{"service": s.serve.pid(), "emulator": s.emu.pid(), "harness": os.Getpid()}
+}
+
+// writeConfig writes the service's configuration, with a fresh master key.
+func writeConfig(path, listen, db, emulator, level string) error {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	cfg := fmt.Sprintf(`listen: %s
+store: sqlite:%s
+master_key: %s
+log:
+  level: %s
+  format: json
+apps:
+  - name: %s
+    platform: wechat
+    appid: %s
+    secret: bench-secret
+    endpoint: %s
+`, listen, db, base64.StdEncoding.EncodeToString(key), level, benchApp, benchAppID, emulator)
+	return os.WriteFile(path, []byte(cfg), 0o600)
+}
+
+// loginBody is the body of POST /v1/login for an open code.
+func loginBody(user, rest string) []byte {
+	b := make([]byte, 0, 64+len(user)+len(rest))
+	b = append(b, `{"app":"`+benchApp+`","code":"`...)
+	b = append(b, user...)
+	b = append(b, '.')
+	b = append(b, rest...)
+	return append(b, `"}`...)
+}
+
+func newLogin(ctx context.Context, base string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/login", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return req, nil
+}
+
+func newSessionCheck(ctx context.Context, base, token string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/session", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	return req, nil
+}
+
+// poolUser is the name of returning user k of the pool.
+func poolUser(k uint64) string { return fmt.Sprintf("p%d", k) }
+
+// loginPool logs in users pool users (p0, p1, …) and returns an access token
+// for each. Any failure is an error: the scenarios need every token.
+func loginPool(ctx context.Context, base string, users int) ([]string, error) {
+	const workers = 16
+	client := newClient(workers)
+	defer client.CloseIdleConnections()
+	tokens := make([]string, users)
+	var (
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		first   error
+	)
+	for range workers {
+		wg.Go(func() {
+			for {
+				k := next.Add(1) - 1
+				if k >= int64(users) || ctx.Err() != nil {
+					return
+				}
+				tok, err := loginOnce(ctx, client, base, loginBody(poolUser(uint64(k)), "pool"))
+				if err != nil {
+					errOnce.Do(func() { first = fmt.Errorf("logging in pool user %d: %w", k, err) })
+					return
+				}
+				tokens[k] = tok
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	return tokens, ctx.Err()
+}
+
+func loginOnce(ctx context.Context, client *http.Client, base string, body []byte) (string, error) {
+	req, err := newLogin(ctx, base, body)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		AccessToken string `json:"access_token"`
+		Error       string `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return "", fmt.Errorf("%s: %w", resp.Status, err)
+	}
+	if resp.StatusCode != http.StatusOK || out.AccessToken == "" {
+		return "", fmt.Errorf("%s %s", resp.Status, out.Error)
+	}
+	return out.AccessToken, nil
+}
+
+// spread maps request n of worker w onto one of size items, so that the
+// workers walk the items in step and together cover all of them evenly.
+func spread(w int, n uint64, workers, size int) uint64 {
+	return (uint64(w) + n*uint64(workers)) % uint64(size)
+}
+
+// sessionRequests: GET /v1/session over the pool's tokens. Against the
+// bare handler, the same requests, and any 2xx answer is good.
+func sessionRequests(base string, tokens []string, workers int, want []byte) makeRequest {
+	return func(ctx context.Context, w int, n uint64) (*http.Request, []byte, error) {
+		req, err := newSessionCheck(ctx, base, tokens[spread(w, n, workers, len(tokens))])
+		return req, want, err
+	}
+}
+
+// loginNewRequests: POST /v1/login with a code of a user never seen.
+// tag keeps the users of separate runs apart.
+func loginNewRequests(base, tag string) makeRequest {
+	return func(ctx context.Context, w int, n uint64) (*http.Request, []byte, error) {
+		req, err := newLogin(ctx, base, loginBody(fmt.Sprintf("u%s-%d-%d", tag, w, n), "1"))
+		return req, wantCreated, err
+	}
+}
+
+// loginReturningRequests: POST /v1/login with a fresh code of a pool user.
+func loginReturningRequests(base, tag string, users, workers int) makeRequest {
+	return func(ctx context.Context, w int, n uint64) (*http.Request, []byte, error) {
+		user := poolUser(spread(w, n, workers, users))
+		req, err := newLogin(ctx, base, loginBody(user, fmt.Sprintf("%s-%d-%d", tag, w, n)))
+		return req, wantReturned, err
+	}
+}
+
+// soakRequests mixes what a service sees in steady use: of every ten
+// requests, one login of a new user, one of a returning user and eight
+// session checks.
+func soakRequests(base string, tokens []string, workers int) makeRequest {
+	fresh := loginNewRequests(base, "soak")
+	returning := loginReturningRequests(base, "soak", len(tokens), workers)
+	check := sessionRequests(base, tokens, workers, wantActive)
+	return func(ctx context.Context, w int, n uint64) (*http.Request, []byte, error) {
+		switch n % 10 {
+		case 0:
+			return fresh(ctx, w, n)
+		case 5:
+			return returning(ctx, w, n)
+		}
+		return check(ctx, w, n)
+	}
+}
