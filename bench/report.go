@@ -171,7 +171,7 @@ func (r *report) finish() {
 	r.Medians = nil
 	if r.Rounds > 1 {
 		for _, name := range allScenarios {
-			rs := r.all(name)
+			rs := r.clean(r.all(name))
 			if len(rs) == 0 {
 				continue
 			}
@@ -188,14 +188,15 @@ func (r *report) finish() {
 		r.Verdicts = append(r.Verdicts, verdict{Target: target, Verdict: v, Measured: measured})
 	}
 	ratio := func(name, target string, want float64) {
-		rs := r.all(name)
-		if len(rs) == 0 {
+		all := r.all(name)
+		if len(all) == 0 {
 			return
 		}
-		if r.bareOf(rs[0]) == nil || rs[0].Mode != "closed" {
+		if r.bareOf(all[0]) == nil || all[0].Mode != "closed" {
 			add(target, "n/a", "needs the bare and "+name+" scenarios in closed loop in one run")
 			return
 		}
+		rs := r.clean(all)
 		ratios := field(rs, func(x *result) float64 { return x.RatioToBare })
 		m := medianOf(ratios)
 		var errs uint64
@@ -204,11 +205,16 @@ func (r *report) finish() {
 			errs += x.Errors
 			each = append(each, fmt.Sprintf("%.3f (%.0f / %.0f)", x.RatioToBare, x.RPS, r.bareOf(x).RPS))
 		}
-		measured := fmt.Sprintf("%.3fx, %d errors", m, errs)
+		var measured string
 		if len(rs) > 1 {
 			measured = fmt.Sprintf("median %.3fx of %d rounds: %s req/s; %d errors", m, len(rs), strings.Join(each, ", "), errs)
 		} else {
 			measured = fmt.Sprintf("%.3fx (%.0f vs %.0f req/s), %d errors", m, rs[0].RPS, r.bareOf(rs[0]).RPS, errs)
+		}
+		if len(rs) < len(all) {
+			measured += fmt.Sprintf(" (%d disturbed round(s) left out)", len(all)-len(rs))
+		} else if r.disturbed(rs) {
+			measured += " (disturbed: the rest of the machine used CPU during it; see other CPU)"
 		}
 		add(target, passIf(m >= want && errs == 0), measured)
 	}
@@ -257,6 +263,34 @@ func (r *report) finish() {
 		add(target, v, s.Judgement)
 	}
 	add("every request answered 2xx with the expected body", passIf(r.errors() == 0), fmt.Sprintf("%d errors", r.errors()))
+}
+
+// quiet reports whether the rest of the machine left a scenario alone.
+func quiet(res *result) bool { return res != nil && res.CPU["other"] < quietCPU }
+
+// clean returns the results whose round was undisturbed (the result and its
+// round's bare handler alike), or all of them if none was.
+func (r *report) clean(rs []*result) []*result {
+	var out []*result
+	for _, x := range rs {
+		if quiet(x) && (x.Name == scBare || r.bareOf(x) == nil || quiet(r.bareOf(x))) {
+			out = append(out, x)
+		}
+	}
+	if len(out) == 0 {
+		return rs
+	}
+	return out
+}
+
+// disturbed reports whether any of rs, or its bare handler, was disturbed.
+func (r *report) disturbed(rs []*result) bool {
+	for _, x := range rs {
+		if !quiet(x) || (r.bareOf(x) != nil && !quiet(r.bareOf(x))) {
+			return true
+		}
+	}
+	return false
 }
 
 func passIf(ok bool) string {
@@ -363,15 +397,15 @@ func (r *report) print(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintf(w, "(other CPU: cores used by the rest of the machine during the scenario; (!) = %.1f or more, the numbers are disturbed)\n", quietCPU)
 	if len(r.Medians) > 0 {
-		fmt.Fprintf(w, "\nmedians over %d rounds:\n", r.Rounds)
+		fmt.Fprintf(w, "\nmedians over the undisturbed rounds (all rounds if none was):\n")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tx bare\t")
+		fmt.Fprintln(tw, "scenario\trounds\treq/s\tp50\tp99\tx bare\t")
 		for _, m := range r.Medians {
 			ratio := "-"
 			if m.RatioToBare > 0 {
 				ratio = fmt.Sprintf("%.3f", m.RatioToBare)
 			}
-			fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t\n", m.Name, m.RPS, fmtMs(m.P50Ms), fmtMs(m.P99Ms), ratio)
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t\n", m.Name, m.Rounds, m.RPS, fmtMs(m.P50Ms), fmtMs(m.P99Ms), ratio)
 		}
 		tw.Flush()
 	}
