@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"runtime"
 	"strconv"
@@ -98,7 +99,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.write.SetMaxIdleConns(1)
 	// The writer migrates first: the first connection switches the file to
 	// WAL, and readers must not find tables missing.
-	if err := migrate(ctx, s.write, ms, log); err != nil {
+	if err := migrateRetrying(ctx, s.write, ms, log, busy); err != nil {
 		s.write.Close()
 		return nil, s.fail(ctx, "open: migrate", err)
 	}
@@ -122,6 +123,27 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	s.startBatcher()
 	return s, nil
+}
+
+// migrateRetrying migrates, trying again while the database answers
+// "busy" for up to the busy timeout. Processes opening a new file at once
+// race to switch it to WAL, and that switch fails at once instead of waiting
+// on the busy handler.
+func migrateRetrying(ctx context.Context, db *sql.DB, ms []migration, log *slog.Logger, busy time.Duration) error {
+	deadline := time.Now().Add(busy)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := migrate(ctx, db, ms, log)
+		if err == nil || !unavailable(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(wait + time.Duration(rand.Int64N(int64(wait))))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
 }
 
 // dsn returns the data source name for path. Pragmas go in the DSN so that
