@@ -100,7 +100,9 @@ type Sessions interface {
 	// DeleteExpired removes codes past ExpiresAt and sessions that can no
 	// longer be used (revoked, or refresh token expired, or past ExpiresAt)
 	// before now, with their refresh tokens. It returns how many sessions and
-	// codes it removed.
+	// codes it removed. Unlike the other methods it need not be one
+	// transaction: a backend may sweep in chunks, so that a large sweep does
+	// not hold up logins; each row it removes was dead when removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 }
 

@@ -68,8 +68,8 @@ func TestQueryPlans(t *testing.T) {
 		{"revoke", revokeSessionSQL, []any{1, "x"}},
 		{"decrypt failure", addDecryptFailureSQL, []any{"x"}},
 		{"code", getCodeSQL, []any{[]byte{1}, 1}},
-		{"sweep codes", deleteCodesSQL, []any{1}},
-		{"sweep sessions", deleteSessionsSQL, []any{1, 1, 1}},
+		{"sweep codes", deleteCodesSQL, []any{1, 1000}},
+		{"sweep sessions", deleteSessionsSQL, []any{1, 1, 1, 1000}},
 		{"access token", getAccessTokenSQL, []any{"k"}},
 		{"delete access token", deleteAccessTokenSQL, []any{"k", []byte{1}}},
 		// What ON DELETE CASCADE runs for each swept session.

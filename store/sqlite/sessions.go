@@ -172,35 +172,43 @@ func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.
 
 // DeleteExpired implements store.Sessions, in one transaction.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
-	n := int64(0)
 	t := trunc(now).UnixMicro()
-	err := s.inTx(ctx, "delete expired", func(tx *sql.Tx) error {
-		res, err := tx.StmtContext(ctx, s.w.deleteCodes).ExecContext(ctx, t)
-		if err != nil {
-			return fmt.Errorf("codes: %w", err)
+	total := 0
+	// Codes, then sessions (their refresh tokens go by ON DELETE CASCADE,
+	// uncounted), a chunk per transaction: one transaction over hundreds of
+	// thousands of rows would stall every login behind the single writer.
+	for _, step := range []struct {
+		name string
+		stmt *sql.Stmt
+		args []any
+	}{
+		{"codes", s.w.deleteCodes, []any{t, deleteChunk}},
+		{"sessions", s.w.deleteSessions, []any{t, t, t, deleteChunk}},
+	} {
+		for {
+			var n int64
+			err := s.inTx(ctx, "delete expired "+step.name, func(tx *sql.Tx) error {
+				res, err := tx.StmtContext(ctx, step.stmt).ExecContext(ctx, step.args...)
+				if err != nil {
+					return err
+				}
+				n, err = res.RowsAffected()
+				return err
+			})
+			if err != nil {
+				return total, err
+			}
+			total += int(n)
+			if n < deleteChunk {
+				break
+			}
 		}
-		codes, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("codes: %w", err)
-		}
-		// Counts the sessions only: the cascade to refresh_tokens is not
-		// counted by SQLite, as the method documents.
-		res, err = tx.StmtContext(ctx, s.w.deleteSessions).ExecContext(ctx, t, t, t)
-		if err != nil {
-			return fmt.Errorf("sessions: %w", err)
-		}
-		sessions, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("sessions: %w", err)
-		}
-		n = codes + sessions
-		return nil
-	})
-	if err != nil {
-		return 0, err
 	}
-	return int(n), nil
+	return total, nil
 }
+
+// deleteChunk bounds the rows one DeleteExpired transaction removes.
+const deleteChunk = 1000
 
 // scanSession scans sessionCols, after the destinations in first.
 func scanSession(row scanner, first ...any) (store.Session, error) {

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -477,5 +478,33 @@ func TestLockedIsUnavailable(t *testing.T) {
 	}
 	if _, err := s.SessionByID(ctx, "s1"); err != nil {
 		t.Fatalf("SessionByID under a foreign write lock: %v", err)
+	}
+}
+
+// A sweep larger than one chunk removes every dead row, chunk by chunk,
+// and keeps live ones.
+func TestDeleteExpiredInChunks(t *testing.T) {
+	ctx := t.Context()
+	s := mustOpen(t, filepath.Join(t.TempDir(), "c.db"), sqlite.Options{})
+	defer s.Close()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const dead = 2500
+	for i := 0; i < dead+10; i++ {
+		exp := base.Add(-time.Minute)
+		if i >= dead {
+			exp = base.Add(time.Hour)
+		}
+		h := sha256.Sum256([]byte(fmt.Sprint(i)))
+		if err := s.PutCode(ctx, store.Code{Hash: h[:], App: "a", Platform: "wechat", AppID: "wx", OpenID: "o", ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.DeleteExpired(ctx, base)
+	if err != nil || n != dead {
+		t.Fatalf("removed %d, %v; want %d", n, err, dead)
+	}
+	live := sha256.Sum256([]byte(fmt.Sprint(dead)))
+	if _, err := s.GetCode(ctx, live[:], base); err != nil {
+		t.Fatalf("live code gone: %v", err)
 	}
 }

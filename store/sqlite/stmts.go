@@ -74,13 +74,18 @@ const (
 	deleteAccessTokenSQL = `DELETE FROM access_tokens WHERE cache_key = ? AND sealed = ?`
 
 	// A NULL (zero) expiry is long past, as in GetCode.
-	deleteCodesSQL = `DELETE FROM codes WHERE expires_at IS NULL OR expires_at <= ?`
+	// Both deletes take at most deleteChunk rows, so that the sweep holds
+	// the single writer only briefly and logins interleave with it.
+	deleteCodesSQL = `DELETE FROM codes WHERE hash IN (
+		SELECT hash FROM codes WHERE expires_at IS NULL OR expires_at <= ? LIMIT ?)`
 	// Refresh tokens go with their session (ON DELETE CASCADE). Each term
 	// has an index, so SQLite looks up dead rows instead of scanning.
-	deleteSessionsSQL = `DELETE FROM sessions
+	deleteSessionsSQL = `DELETE FROM sessions WHERE id IN (
+		SELECT id FROM sessions
 		WHERE revoked_at <= ?
 			OR refresh_expires_at IS NULL OR refresh_expires_at <= ?
-			OR expires_at <= ?`
+			OR expires_at <= ?
+		LIMIT ?)`
 )
 
 // readStmts run on the read pool.
