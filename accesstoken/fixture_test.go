@@ -14,6 +14,7 @@ import (
 
 	"github.com/mplogin/mplogin/accesstoken"
 	"github.com/mplogin/mplogin/emulator"
+	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/platform/baidu"
@@ -51,24 +52,6 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-}
-
-// syncBuffer is a log sink for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // recorder stands in front of the emulator: it checks every stable_token
@@ -155,12 +138,12 @@ type fixture struct {
 	bd    *baidu.Client
 	store store.Store
 	keys  *keyring.Keyring
-	logs  *syncBuffer
+	logs  *testutil.Buffer
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{t: t, clock: &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, store: memory.New(), logs: &syncBuffer{}}
+	f := &fixture{t: t, clock: &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, store: memory.New(), logs: &testutil.Buffer{}}
 	f.em = emulator.New(emulator.Config{Now: f.clock.Now, Apps: []emulator.App{
 		{Platform: "wechat", AppID: wxApp, Secret: wxSecret},
 		{Platform: "baidu", AppID: bdApp, Secret: bdSecret},

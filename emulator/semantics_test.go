@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mplogin/mplogin/emulator"
+	"github.com/mplogin/mplogin/internal/testutil"
 )
 
 // exchanger exchanges a code for one app on one platform and reports the
@@ -399,7 +400,7 @@ func TestAppPlatformAliases(t *testing.T) {
 // TestLogsNoSecrets: the debug log tells what happened without the code,
 // the secret or the session key.
 func TestLogsNoSecrets(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	v := newEnv(t, emulator.Config{Apps: testApps(), Logger: logger})
 	code := v.login("wechat", "wxapp1", "alice")
@@ -414,21 +415,4 @@ func TestLogsNoSecrets(t *testing.T) {
 			t.Errorf("log contains %q:\n%s", secret, out)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

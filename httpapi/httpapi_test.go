@@ -15,6 +15,7 @@ import (
 
 	"github.com/mplogin/mplogin/emulator"
 	"github.com/mplogin/mplogin/httpapi"
+	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/platform/baidu"
@@ -31,18 +32,6 @@ const (
 	bdAppKey = "y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7"
 	bdSecret = "baidu-app-secret-77aa"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // switchStore fails every call while down is set.
 type switchStore struct {
@@ -84,7 +73,7 @@ type fixture struct {
 	em    *emulator.Emulator
 	emURL string
 	api   *httptest.Server
-	logs  *lockedBuffer
+	logs  *testutil.Buffer
 	store *switchStore
 	// every response body seen, for the secret scan
 	mu        sync.Mutex
@@ -93,7 +82,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{t: t, logs: &lockedBuffer{}, store: &switchStore{Store: memory.New()}}
+	f := &fixture{t: t, logs: &testutil.Buffer{}, store: &switchStore{Store: memory.New()}}
 	f.em = emulator.New(emulator.Config{Apps: []emulator.App{
 		{Platform: "wechat", AppID: wxAppID, Secret: wxSecret},
 		{Platform: "baidu", AppID: bdAppKey, Secret: bdSecret},
@@ -423,7 +412,7 @@ func (f *fixture) scanSecrets(t *testing.T) {
 
 // A panic inside a handler is a 500 internal_error with no details.
 func TestPanicIsInternalError(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testutil.Buffer{}
 	h := httpapi.New(httpapi.Config{Sessions: nil, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	srv := httptest.NewServer(h)
 	defer srv.Close()

@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 
 	"github.com/mplogin/mplogin/config"
 	"github.com/mplogin/mplogin/emulator"
+	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/secret"
 	"github.com/mplogin/mplogin/server"
 	"github.com/mplogin/mplogin/session"
@@ -36,29 +36,17 @@ const (
 	bdSecret = "baidu-secret-at-rest-test"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 type rig struct {
 	em   *emulator.Emulator
 	api  *httptest.Server
 	srv  *server.Server
 	dir  string
-	logs *lockedBuffer
+	logs *testutil.Buffer
 }
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	r := &rig{dir: t.TempDir(), logs: &lockedBuffer{}}
+	r := &rig{dir: t.TempDir(), logs: &testutil.Buffer{}}
 	r.em = emulator.New(emulator.Config{Apps: []emulator.App{
 		{Platform: "wechat", AppID: wxAppID, Secret: wxSecret},
 		{Platform: "baidu", AppID: bdAppKey, Secret: bdSecret},

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mplogin/mplogin"
+	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
@@ -63,20 +64,8 @@ type decryptFixture struct {
 	store *memory.Store
 	plat  *keyPlatform
 	clock *clock
-	logs  *lockedBuffer
+	logs  *testutil.Buffer
 }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // Apps: "vector" (the published vector's appid, no age check: the vector is
 // from 2016), "wx" (24h age check) and "bd" (Baidu).
@@ -87,7 +76,7 @@ func newDecryptFixture(t testing.TB, wrap func(store.Store) store.Store) *decryp
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &decryptFixture{store: memory.New(), plat: &keyPlatform{}, logs: &lockedBuffer{},
+	f := &decryptFixture{store: memory.New(), plat: &keyPlatform{}, logs: &testutil.Buffer{},
 		clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
 	var st store.Store = f.store
 	if wrap != nil {

@@ -244,13 +244,9 @@ func KeyAAD(family, appID, openID string) []byte {
 }
 
 func (s *Service) newSession(ctx context.Context, app *App, id store.Identity, created bool) (*Tokens, error) {
-	access, accessHash, err := token.New(s.rand, token.Access)
+	access, accessHash, refresh, refreshHash, err := s.mintPair()
 	if err != nil {
-		return nil, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
-	}
-	refresh, refreshHash, err := token.New(s.rand, token.Refresh)
-	if err != nil {
-		return nil, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
+		return nil, err
 	}
 	sid, err := s.newID()
 	if err != nil {
@@ -337,13 +333,9 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 	if !ok {
 		return nil, errInvalidGrant
 	}
-	access, accessHash, err := token.New(s.rand, token.Access)
+	access, accessHash, refresh, refreshHash, err := s.mintPair()
 	if err != nil {
-		return nil, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
-	}
-	refresh, refreshHash, err := token.New(s.rand, token.Refresh)
-	if err != nil {
-		return nil, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
+		return nil, err
 	}
 	// The absolute end is not known before the lookup; the store keeps
 	// RefreshExpiresAt as given, so cap it after reading the session.
@@ -399,6 +391,17 @@ func (s *Service) Ready(ctx context.Context) error {
 		return storeError("ping", err)
 	}
 	return nil
+}
+
+// mintPair mints a new access token and refresh token with their hashes.
+func (s *Service) mintPair() (access string, accessHash []byte, refresh string, refreshHash []byte, err error) {
+	if access, accessHash, err = token.New(s.rand, token.Access); err == nil {
+		refresh, refreshHash, err = token.New(s.rand, token.Refresh)
+	}
+	if err != nil {
+		return "", nil, "", nil, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
+	}
+	return access, accessHash, refresh, refreshHash, nil
 }
 
 func (s *Service) newID() (string, error) {

@@ -14,31 +14,19 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/mplogin/mplogin/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // start runs the program in the background and returns its stdout as a
 // line reader, its stderr, and a stop function that returns the exit code.
-func start(t *testing.T, args ...string) (*bufio.Reader, *syncBuffer, func() int) {
+func start(t *testing.T, args ...string) (*bufio.Reader, *testutil.Buffer, func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	stderr := &syncBuffer{}
+	stderr := &testutil.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		code := run(ctx, args, pw, stderr, func(string) (string, bool) { return "", false })

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mplogin/mplogin/emulator"
+	"github.com/mplogin/mplogin/internal/testutil"
 )
 
 // buildBinary builds mplogin once per test binary run.
@@ -62,14 +63,14 @@ func freeAddr(t *testing.T) string {
 
 type proc struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testutil.Buffer
 	addr   string
 }
 
 // serve starts `mplogin serve` on cfgPath and waits until /readyz answers.
 func serve(t *testing.T, bin, cfgPath, addr string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, "serve", "--config", cfgPath), stderr: &syncBuffer{}, addr: addr}
+	p := &proc{cmd: exec.Command(bin, "serve", "--config", cfgPath), stderr: &testutil.Buffer{}, addr: addr}
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
