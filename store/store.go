@@ -54,6 +54,9 @@ type Users interface {
 	GetIdentity(ctx context.Context, platform, appID, openID string) (Identity, error)
 	// GetUser returns ErrNotFound when there is none.
 	GetUser(ctx context.Context, id string) (User, error)
+	// SetPhone records the user's phone number, replacing the one before;
+	// ErrNotFound when there is no such user.
+	SetPhone(ctx context.Context, userID string, p Phone) error
 }
 
 // Sessions holds sessions, their tokens and exchanged login codes.
@@ -129,6 +132,18 @@ type AccessTokens interface {
 	// report that an old token is invalid cannot drop a newer one. Nothing
 	// to delete, or a different value stored, is not an error.
 	DeleteAccessToken(ctx context.Context, key string, sealed []byte) error
+
+	// AcquireLease gives holder the lease on key until the time until,
+	// unless another holder's lease is still live at now (a lease is live
+	// while now is before its end). Taking a lease one already holds moves
+	// its end to until. It reports whether holder has the lease; of
+	// concurrent callers at most one wins. The access-token manager takes
+	// the lease "refresh:<token key>" before calling the platform, so that
+	// one instance refreshes and the others wait for its result (K3).
+	AcquireLease(ctx context.Context, key, holder string, now, until time.Time) (bool, error)
+	// ReleaseLease ends holder's lease on key at once. A lease held by
+	// another holder, or none, is left alone and is not an error.
+	ReleaseLease(ctx context.Context, key, holder string) error
 }
 
 // AccessToken is a cached platform access token.
@@ -153,11 +168,98 @@ type Store interface {
 	Close() error
 }
 
+// SessionStore is a backend that holds only sessions, refresh tokens and
+// codes (Redis), beside a durable Store that holds the rest.
+type SessionStore interface {
+	Sessions
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Split returns a Store that keeps users, identities and access tokens in
+// durable and sessions, refresh tokens and codes in sessions. Ping and
+// Close reach both; DeleteExpired sweeps both and adds their counts.
+func Split(durable Store, sessions SessionStore) Store {
+	return split{Store: durable, s: sessions}
+}
+
+type split struct {
+	Store // users, identities, access tokens
+	s     SessionStore
+}
+
+func (p split) CreateSession(ctx context.Context, s Session) error {
+	return p.s.CreateSession(ctx, s)
+}
+func (p split) SessionByAccess(ctx context.Context, h []byte) (Session, error) {
+	return p.s.SessionByAccess(ctx, h)
+}
+func (p split) SessionByID(ctx context.Context, id string) (Session, error) {
+	return p.s.SessionByID(ctx, id)
+}
+func (p split) RotateRefresh(ctx context.Context, r Rotation) (Session, error) {
+	return p.s.RotateRefresh(ctx, r)
+}
+func (p split) RevokeSession(ctx context.Context, id string, now time.Time) error {
+	return p.s.RevokeSession(ctx, id, now)
+}
+func (p split) AddDecryptFailure(ctx context.Context, id string) (int, error) {
+	return p.s.AddDecryptFailure(ctx, id)
+}
+func (p split) PutCode(ctx context.Context, c Code) error { return p.s.PutCode(ctx, c) }
+func (p split) GetCode(ctx context.Context, h []byte, now time.Time) (Code, error) {
+	return p.s.GetCode(ctx, h, now)
+}
+
+func (p split) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	a, err := p.s.DeleteExpired(ctx, now)
+	if err != nil {
+		return a, err
+	}
+	b, err := p.Store.DeleteExpired(ctx, now)
+	return a + b, err
+}
+
+func (p split) Ping(ctx context.Context) error {
+	if err := p.s.Ping(ctx); err != nil {
+		return err
+	}
+	return p.Store.Ping(ctx)
+}
+
+func (p split) Close() error {
+	return errors.Join(p.s.Close(), p.Store.Close())
+}
+
 // User is a person, who may own several identities.
 type User struct {
 	ID        string
 	CreatedAt time.Time
+	Phone     Phone // zero when no number is known
 }
+
+// Phone is a user's phone number and where it came from
+// (security-requirements.md P3: record the provenance of stored attributes).
+type Phone struct {
+	// Sealed is the number, sealed by the caller: it is personal data, and
+	// a database dump must not list it.
+	Sealed []byte
+	// Source is PhoneFromPlatform or PhoneFromUserData.
+	Source string
+	// App is the configured app it came through.
+	App       string
+	UpdatedAt time.Time
+}
+
+// Where a phone number came from.
+const (
+	// PhoneFromPlatform: the platform's server-to-server API (WeChat
+	// getuserphonenumber), the more trustworthy source.
+	PhoneFromPlatform = "platform"
+	// PhoneFromUserData: a payload the client sent, decrypted with the
+	// session key; only as trustworthy as that key.
+	PhoneFromUserData = "userdata"
+)
 
 // Identity is one account on one platform's app: (Platform, AppID, OpenID).
 type Identity struct {
@@ -191,6 +293,9 @@ type Session struct {
 	App    string // the configured app name it was issued for
 	// The identity it belongs to.
 	Platform, AppID, OpenID string
+	// UnionID is the identity's unionid when the session was created (""
+	// when unknown then), kept here so that a session check is one read.
+	UnionID string
 
 	AccessHash       []byte // SHA-256 of the current access token
 	AccessExpiresAt  time.Time

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/mplogin/mplogin/store"
 )
@@ -49,6 +50,35 @@ func (s *Store) DeleteAccessToken(ctx context.Context, key string, sealed []byte
 	// Only the value the caller saw: a newer token stays.
 	if t, ok := s.tokens[key]; ok && len(sealed) > 0 && bytes.Equal(t.Sealed, sealed) {
 		delete(s.tokens, key)
+	}
+	return nil
+}
+
+// AcquireLease implements store.AccessTokens.
+func (s *Store) AcquireLease(ctx context.Context, key, holder string, now, until time.Time) (bool, error) {
+	const op = "acquire lease"
+	if key == "" || holder == "" {
+		return false, fmt.Errorf("memory: %s: empty key or holder", op)
+	}
+	if err := s.lock(ctx, op); err != nil {
+		return false, err
+	}
+	defer s.mu.Unlock()
+	if l, ok := s.leases[key]; ok && l.holder != holder && norm(now).Before(l.until) {
+		return false, nil
+	}
+	s.leases[key] = lease{holder: holder, until: norm(until)}
+	return true, nil
+}
+
+// ReleaseLease implements store.AccessTokens.
+func (s *Store) ReleaseLease(ctx context.Context, key, holder string) error {
+	if err := s.lock(ctx, "release lease"); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if l, ok := s.leases[key]; ok && l.holder == holder {
+		delete(s.leases, key)
 	}
 	return nil
 }

@@ -31,6 +31,12 @@ type Store struct {
 	refresh    map[string]*refreshToken // refresh hash → token
 	codes      map[string]store.Code    // code hash → code
 	tokens     map[string]store.AccessToken
+	leases     map[string]lease
+}
+
+type lease struct {
+	holder string
+	until  time.Time
 }
 
 type identityKey struct{ platform, appID, openID string }
@@ -52,6 +58,7 @@ func New() *Store {
 		refresh:    make(map[string]*refreshToken),
 		codes:      make(map[string]store.Code),
 		tokens:     make(map[string]store.AccessToken),
+		leases:     make(map[string]lease),
 	}
 }
 
@@ -180,7 +187,29 @@ func (s *Store) GetUser(ctx context.Context, id string) (store.User, error) {
 	if !ok {
 		return store.User{}, notFound(op)
 	}
+	u.Phone.Sealed = clone(u.Phone.Sealed)
 	return u, nil
+}
+
+// SetPhone implements store.Users.
+func (s *Store) SetPhone(ctx context.Context, userID string, p store.Phone) error {
+	const op = "set phone"
+	if len(p.Sealed) == 0 {
+		return fmt.Errorf("memory: %s: empty sealed number", op)
+	}
+	if err := s.lock(ctx, op); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	u, ok := s.users[userID]
+	if !ok {
+		return notFound(op)
+	}
+	p.Sealed = clone(p.Sealed)
+	p.UpdatedAt = norm(p.UpdatedAt)
+	u.Phone = p
+	s.users[userID] = u
+	return nil
 }
 
 // CreateSession implements store.Sessions.

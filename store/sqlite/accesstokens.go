@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mplogin/mplogin/store"
 )
@@ -37,4 +39,28 @@ func (s *Store) PutAccessToken(ctx context.Context, t store.AccessToken) error {
 func (s *Store) DeleteAccessToken(ctx context.Context, key string, sealed []byte) error {
 	_, err := s.w.deleteAccessToken.ExecContext(ctx, key, blob(sealed))
 	return s.fail(ctx, "delete access token", err)
+}
+
+// AcquireLease implements store.AccessTokens: one upsert under SQLite's
+// write lock decides.
+func (s *Store) AcquireLease(ctx context.Context, key, holder string, now, until time.Time) (bool, error) {
+	const op = "acquire lease"
+	if key == "" || holder == "" {
+		return false, fmt.Errorf("sqlite: %s: empty key or holder", op)
+	}
+	var got string
+	err := s.w.acquireLease.QueryRowContext(ctx, key, holder, until.UnixMicro(), now.UnixMicro()).Scan(&got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	return true, nil
+}
+
+// ReleaseLease implements store.AccessTokens.
+func (s *Store) ReleaseLease(ctx context.Context, key, holder string) error {
+	_, err := s.w.releaseLease.ExecContext(ctx, key, holder)
+	return s.fail(ctx, "release lease", err)
 }

@@ -22,7 +22,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 			sess.AccessHash, micros(sess.AccessExpiresAt),
 			sess.RefreshHash, micros(sess.RefreshExpiresAt),
 			micros(sess.CreatedAt), micros(sess.ExpiresAt),
-			micros(sess.LastUsedAt), micros(sess.RevokedAt), sess.DecryptFailures)
+			micros(sess.LastUsedAt), micros(sess.RevokedAt), sess.DecryptFailures, sess.UnionID)
 		if err != nil {
 			return fmt.Errorf("insert session: %w", err)
 		}
@@ -220,7 +220,7 @@ func scanSession(row scanner, first ...any) (store.Session, error) {
 	dest := append(first,
 		&s.ID, &s.UserID, &s.App, &s.Platform, &s.AppID, &s.OpenID,
 		&s.AccessHash, &accessExp, &s.RefreshHash, &refreshExp,
-		&created, &expires, &lastUsed, &revoked, &s.DecryptFailures)
+		&created, &expires, &lastUsed, &revoked, &s.DecryptFailures, &s.UnionID)
 	if err := row.Scan(dest...); err != nil {
 		return store.Session{}, err
 	}

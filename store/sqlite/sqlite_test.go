@@ -281,16 +281,17 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 	db := rawDB(t, path)
 
 	want := map[string][]string{
-		"users": {"id", "created_at"},
+		"users": {"id", "created_at", "phone", "phone_source", "phone_app", "phone_updated_at"},
 		"identities": {"platform", "app_id", "open_id", "union_id", "user_id",
 			"session_key", "prev_session_key", "prev_key_expires_at", "created_at", "updated_at"},
 		"sessions": {"id", "user_id", "app", "platform", "app_id", "open_id",
 			"access_hash", "access_expires_at", "refresh_hash", "refresh_expires_at",
-			"created_at", "expires_at", "last_used_at", "revoked_at", "decrypt_failures"},
+			"created_at", "expires_at", "last_used_at", "revoked_at", "decrypt_failures", "union_id"},
 		"refresh_tokens":    {"hash", "session_id", "spent", "expires_at"},
 		"codes":             {"hash", "app", "platform", "app_id", "open_id", "expires_at"},
 		"access_tokens":     {"cache_key", "sealed", "expires_at", "refresh_at"},
 		"schema_migrations": {"version", "name", "applied_at"},
+		"leases":            {"lease_key", "holder", "until"},
 	}
 	// The only columns that carry secret material, and what they hold.
 	blobs := map[string]bool{
@@ -301,6 +302,7 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 		"refresh_tokens.hash":         true, // SHA-256
 		"codes.hash":                  true, // SHA-256
 		"access_tokens.sealed":        true, // sealed by the caller
+		"users.phone":                 true, // sealed by the caller
 	}
 
 	rows, err := db.QueryContext(t.Context(), `SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`)

@@ -16,7 +16,7 @@ const (
 		prev_session_key, prev_key_expires_at, created_at, updated_at`
 	sessionCols = `id, user_id, app, platform, app_id, open_id, access_hash,
 		access_expires_at, refresh_hash, refresh_expires_at, created_at,
-		expires_at, last_used_at, revoked_at, decrypt_failures`
+		expires_at, last_used_at, revoked_at, decrypt_failures, union_id`
 	codeCols  = `hash, app, platform, app_id, open_id, expires_at`
 	tokenCols = `cache_key, sealed, expires_at, refresh_at`
 
@@ -27,8 +27,11 @@ const (
 	unionUserSQL = `SELECT user_id FROM identities
 		WHERE platform = ? AND union_id = ?
 		ORDER BY created_at, app_id, open_id LIMIT 1`
-	insertUserSQL     = `INSERT INTO users (id, created_at) VALUES (?, ?)`
-	getUserSQL        = `SELECT id, created_at FROM users WHERE id = ?`
+	insertUserSQL = `INSERT INTO users (id, created_at) VALUES (?, ?)`
+	getUserSQL    = `SELECT id, created_at, phone, phone_source, phone_app,
+		phone_updated_at FROM users WHERE id = ?`
+	setPhoneSQL = `UPDATE users SET phone = ?, phone_source = ?, phone_app = ?,
+		phone_updated_at = ? WHERE id = ?`
 	insertIdentitySQL = `INSERT INTO identities (` + identityCols + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	updateIdentitySQL = `UPDATE identities
@@ -37,7 +40,7 @@ const (
 		WHERE platform = ? AND app_id = ? AND open_id = ?`
 
 	insertSessionSQL = `INSERT INTO sessions (` + sessionCols + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sessionByAccessSQL = `SELECT ` + sessionCols + ` FROM sessions WHERE access_hash = ?`
 	sessionByIDSQL     = `SELECT ` + sessionCols + ` FROM sessions WHERE id = ?`
 	insertRefreshSQL   = `INSERT INTO refresh_tokens (hash, session_id, expires_at)
@@ -72,6 +75,14 @@ const (
 			expires_at = excluded.expires_at, refresh_at = excluded.refresh_at`
 	// Compare and delete in one statement: a newer value stays.
 	deleteAccessTokenSQL = `DELETE FROM access_tokens WHERE cache_key = ? AND sealed = ?`
+
+	// One statement under the write lock: the row is taken if free, ended,
+	// or already the caller's; otherwise nothing changes and no row returns.
+	acquireLeaseSQL = `INSERT INTO leases (lease_key, holder, until) VALUES (?, ?, ?)
+		ON CONFLICT (lease_key) DO UPDATE SET holder = excluded.holder, until = excluded.until
+			WHERE leases.holder = excluded.holder OR leases.until <= ?
+		RETURNING holder`
+	releaseLeaseSQL = `DELETE FROM leases WHERE lease_key = ? AND holder = ?`
 
 	// A NULL (zero) expiry is long past, as in GetCode.
 	// Both deletes take at most deleteChunk rows, so that the sweep holds
@@ -121,6 +132,9 @@ type writeStmts struct {
 
 	putAccessToken    *sql.Stmt
 	deleteAccessToken *sql.Stmt
+	acquireLease      *sql.Stmt
+	releaseLease      *sql.Stmt
+	setPhone          *sql.Stmt
 }
 
 func (s *Store) prepare(ctx context.Context) error {
@@ -165,6 +179,9 @@ func (s *Store) prepare(ctx context.Context) error {
 
 		putAccessToken:    prep(s.write, putAccessTokenSQL),
 		deleteAccessToken: prep(s.write, deleteAccessTokenSQL),
+		acquireLease:      prep(s.write, acquireLeaseSQL),
+		releaseLease:      prep(s.write, releaseLeaseSQL),
+		setPhone:          prep(s.write, setPhoneSQL),
 	}
 	return err
 }

@@ -111,14 +111,38 @@ func (s *Store) GetIdentity(ctx context.Context, platform, appID, openID string)
 // GetUser implements store.Users.
 func (s *Store) GetUser(ctx context.Context, id string) (store.User, error) {
 	var (
-		u       store.User
-		created sql.NullInt64
+		u                  store.User
+		created, phoneAt   sql.NullInt64
+		phoneSrc, phoneApp sql.NullString
 	)
-	if err := s.r.getUser.QueryRowContext(ctx, id).Scan(&u.ID, &created); err != nil {
+	err := s.r.getUser.QueryRowContext(ctx, id).Scan(&u.ID, &created,
+		&u.Phone.Sealed, &phoneSrc, &phoneApp, &phoneAt)
+	if err != nil {
 		return store.User{}, s.fail(ctx, "get user", err)
 	}
 	u.CreatedAt = fromMicros(created)
+	u.Phone.Sealed = none(u.Phone.Sealed)
+	u.Phone.Source, u.Phone.App = phoneSrc.String, phoneApp.String
+	u.Phone.UpdatedAt = fromMicros(phoneAt)
 	return u, nil
+}
+
+// SetPhone implements store.Users.
+func (s *Store) SetPhone(ctx context.Context, userID string, p store.Phone) error {
+	const op = "set phone"
+	if len(p.Sealed) == 0 {
+		return fmt.Errorf("sqlite: %s: empty sealed number", op)
+	}
+	res, err := s.w.setPhone.ExecContext(ctx, p.Sealed, p.Source, p.App, micros(p.UpdatedAt), userID)
+	if err != nil {
+		return s.fail(ctx, op, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return s.fail(ctx, op, err)
+	} else if n == 0 {
+		return s.fail(ctx, op, sql.ErrNoRows)
+	}
+	return nil
 }
 
 func scanIdentity(row scanner) (store.Identity, error) {

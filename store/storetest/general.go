@@ -231,6 +231,12 @@ func calls(s store.Store) []struct {
 		{"DeleteAccessToken", func(ctx context.Context) error {
 			return s.DeleteAccessToken(ctx, "wechat:wxA", newAccessToken("", "a").Sealed)
 		}},
+		{"SetPhone", func(ctx context.Context) error { return s.SetPhone(ctx, "u1", newPhone("1", base)) }},
+		{"AcquireLease", func(ctx context.Context) error {
+			_, err := s.AcquireLease(ctx, "refresh:wechat:wxA", "i1", base, at(time.Minute))
+			return err
+		}},
+		{"ReleaseLease", func(ctx context.Context) error { return s.ReleaseLease(ctx, "refresh:wechat:wxA", "i1") }},
 		{"Ping", func(ctx context.Context) error { return s.Ping(ctx) }},
 	}
 }
