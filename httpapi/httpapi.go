@@ -69,6 +69,7 @@ func New(cfg Config) *Handler {
 	h.route("POST /v1/token", TokenBodyLimit, h.token)
 	h.route("POST /v1/logout", EmptyBodyLimit, h.logout)
 	h.route("POST /v1/userdata/decrypt", DecryptBodyLimit, h.decrypt)
+	h.route("POST /v1/phone", DecryptBodyLimit, h.phone)
 	h.route("GET /healthz", EmptyBodyLimit, h.healthz)
 	h.route("GET /readyz", EmptyBodyLimit, h.readyz)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -353,21 +354,30 @@ func (h *Handler) session(req *request) error {
 	if err := noBody(req); err != nil {
 		return err
 	}
-	info, err := h.sessions.Check(req.r.Context(), bearer(req.r))
+	check := h.sessions.Check
+	switch v := req.r.URL.Query()["verify"]; {
+	case len(v) == 0:
+	case len(v) == 1 && v[0] == "platform":
+		check = h.sessions.CheckPlatform
+	default:
+		return mplogin.Errorf(mplogin.CodeInvalidRequest, `query parameter "verify" can only be "platform"`)
+	}
+	info, err := check(req.r.Context(), bearer(req.r))
 	if err != nil {
 		return err
 	}
 	req.app = info.App
 	writeJSON(req, http.StatusOK, struct {
-		Active    bool   `json:"active"`
-		App       string `json:"app"`
-		User      any    `json:"user"`
-		ExpiresIn int64  `json:"expires_in"`
+		Active          bool   `json:"active"`
+		App             string `json:"app"`
+		User            any    `json:"user"`
+		ExpiresIn       int64  `json:"expires_in"`
+		SessionKeyValid *bool  `json:"session_key_valid,omitempty"`
 	}{true, info.App, struct {
 		ID      string `json:"id"`
 		OpenID  string `json:"openid"`
 		UnionID string `json:"unionid,omitempty"`
-	}{info.User.ID, info.User.OpenID, info.User.UnionID}, int64(info.ExpiresIn / time.Second)})
+	}{info.User.ID, info.User.OpenID, info.User.UnionID}, int64(info.ExpiresIn / time.Second), info.SessionKeyValid})
 	return nil
 }
 
@@ -407,6 +417,29 @@ func (h *Handler) decrypt(req *request) error {
 	writeJSON(req, http.StatusOK, struct {
 		Data json.RawMessage `json:"data"`
 	}{plain})
+	return nil
+}
+
+// phoneRequest is a phone code, or an encrypted phone payload. Nothing of
+// it is ever logged (L1).
+type phoneRequest struct {
+	Code          string `json:"code"`
+	EncryptedData string `json:"encrypted_data"`
+	IV            string `json:"iv"`
+}
+
+func (h *Handler) phone(req *request) error {
+	var in phoneRequest
+	if err := decode(req, &in); err != nil {
+		return err
+	}
+	p, err := h.sessions.Phone(req.r.Context(), bearer(req.r), session.PhoneInput{
+		Code: in.Code, EncryptedData: in.EncryptedData, IV: in.IV,
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(req, http.StatusOK, p)
 	return nil
 }
 

@@ -65,6 +65,11 @@ func (s *Service) Decrypt(ctx context.Context, accessToken string, in DecryptInp
 	if err != nil {
 		return nil, err
 	}
+	return s.decrypt(ctx, sess, in)
+}
+
+// decrypt is Decrypt for a session already checked to be active.
+func (s *Service) decrypt(ctx context.Context, sess store.Session, in DecryptInput) ([]byte, error) {
 	if sess.DecryptFailures >= MaxDecryptFailures {
 		return nil, ErrDecryptFailed
 	}

@@ -50,6 +50,12 @@ type App struct {
 	// watermark timestamp; 0 = no age check. Baidu payloads carry no
 	// timestamp, so Baidu apps ignore it.
 	UserdataMaxAge time.Duration
+	// API makes the platform calls beyond login (phone codes, session key
+	// checks, unionids); nil when the app has no access token for them.
+	API API
+	// FetchUnionID asks API for the unionid at login when the platform did
+	// not give one with it (Baidu) and the identity has none yet.
+	FetchUnionID bool
 }
 
 // Policy holds lifetimes.
@@ -150,6 +156,9 @@ type Info struct {
 	App       string
 	User      User
 	ExpiresIn time.Duration // of the access token
+	// SessionKeyValid is the platform's verdict on the identity's session
+	// key, set only by CheckPlatform.
+	SessionKeyValid *bool
 }
 
 // MaxCodeLen bounds a login code; real ones are about 32 bytes.
@@ -209,6 +218,10 @@ func (s *Service) identityForCode(ctx context.Context, app *App, code string, ha
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelInfo, "platform login failed", slog.String("app", app.Name), slog.Any("error", err))
 		return codeResult{}, platformError(err)
+	}
+
+	if app.FetchUnionID && login.UnionID == "" && app.API != nil {
+		login.UnionID = s.fetchUnionID(ctx, app, login.OpenID)
 	}
 
 	var sealed []byte

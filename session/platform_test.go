@@ -1,0 +1,326 @@
+package session_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mplogin/mplogin"
+	"github.com/mplogin/mplogin/internal/testutil"
+	"github.com/mplogin/mplogin/keyring"
+	"github.com/mplogin/mplogin/platform"
+	"github.com/mplogin/mplogin/secret"
+	"github.com/mplogin/mplogin/session"
+	"github.com/mplogin/mplogin/store"
+	"github.com/mplogin/mplogin/store/memory"
+	"github.com/mplogin/mplogin/userdata"
+)
+
+// fakeAPI is an app's platform calls beyond login. Phone codes "pc-<name>"
+// resolve to the number in phones; a code in errs fails with that kind.
+type fakeAPI struct {
+	mu        sync.Mutex
+	phones    map[string]string
+	errs      map[string]platform.Kind
+	validKey  string // CheckSessionKey answers true for this key only
+	newKey    string // what ResetSessionKey hands out
+	unionIDs  map[string]string
+	unionErr  error
+	calls     map[string]int
+	seenKeys  []string
+	seenOpens []string
+}
+
+func newFakeAPI() *fakeAPI {
+	return &fakeAPI{phones: map[string]string{}, errs: map[string]platform.Kind{}, unionIDs: map[string]string{}, calls: map[string]int{}}
+}
+
+func (a *fakeAPI) count(name string) int { a.mu.Lock(); defer a.mu.Unlock(); return a.calls[name] }
+
+func (a *fakeAPI) record(name, openID string, key secret.String) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls[name]++
+	if !key.IsZero() {
+		a.seenKeys = append(a.seenKeys, key.Reveal())
+	}
+	a.seenOpens = append(a.seenOpens, openID)
+}
+
+func (a *fakeAPI) PhoneNumber(_ context.Context, code string) (session.PhoneNumber, error) {
+	a.record("phone", "", secret.String{})
+	if k, ok := a.errs[code]; ok {
+		return session.PhoneNumber{}, &platform.Error{Platform: "wechat", Kind: k, Code: "x"}
+	}
+	n, ok := a.phones[code]
+	if !ok {
+		return session.PhoneNumber{}, &platform.Error{Platform: "wechat", Kind: platform.KindInvalidCode, Code: "40029"}
+	}
+	return session.PhoneNumber{PhoneNumber: n, PurePhoneNumber: n, CountryCode: "86"}, nil
+}
+
+func (a *fakeAPI) CheckSessionKey(_ context.Context, openID string, key secret.String) (bool, error) {
+	a.record("check", openID, key)
+	return key.Reveal() == a.validKey, nil
+}
+
+func (a *fakeAPI) ResetSessionKey(_ context.Context, openID string, key secret.String) (secret.String, error) {
+	a.record("reset", openID, key)
+	return secret.New(a.newKey), nil
+}
+
+func (a *fakeAPI) UnionID(_ context.Context, openID string) (string, error) {
+	a.record("unionid", openID, secret.String{})
+	if a.unionErr != nil {
+		return "", a.unionErr
+	}
+	return a.unionIDs[openID], nil
+}
+
+type apiFixture struct {
+	svc   *session.Service
+	store *memory.Store
+	plat  *keyPlatform
+	api   *fakeAPI
+	clock *clock
+	logs  *testutil.Buffer
+}
+
+// Apps: "wx" (WeChat with an API), "bare" (WeChat without one), "bd"
+// (Baidu, unionid at login) and "bd2" (another Baidu app of the owner).
+func newAPIFixture(t *testing.T) *apiFixture {
+	t.Helper()
+	keys, err := keyring.New(nil, bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &apiFixture{store: memory.New(), plat: &keyPlatform{}, api: newFakeAPI(), logs: &testutil.Buffer{},
+		clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
+	f.svc, err = session.New(session.Config{
+		Store: f.store, Keys: keys, Policy: session.DefaultPolicy, Now: f.clock.Now,
+		Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Apps: []session.App{
+			{Name: "wx", Family: "wechat", AppID: wxAppID, Client: f.plat, CodeTTL: 5 * time.Minute, API: f.api},
+			{Name: "bare", Family: "wechat", AppID: "wxbare", Client: f.plat, CodeTTL: 5 * time.Minute},
+			{Name: "bd", Family: "baidu", AppID: bdAppKey, Client: f.plat, CodeTTL: 10 * time.Minute, API: f.api, FetchUnionID: true},
+			{Name: "bd2", Family: "baidu", AppID: "bdkey2", Client: f.plat, CodeTTL: 10 * time.Minute, API: f.api, FetchUnionID: true},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *apiFixture) login(t *testing.T, app, user, key string) *session.Tokens {
+	t.Helper()
+	f.plat.setKey(key)
+	tok, err := f.svc.Login(context.Background(), app, user+"."+f.clock.Now().Format(time.RFC3339Nano))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Millisecond)
+	return tok
+}
+
+func TestPhoneByCode(t *testing.T) {
+	f := newAPIFixture(t)
+	ctx := context.Background()
+	f.api.phones["pc-ann"] = "13800138000"
+	f.api.errs["pc-busy"] = platform.KindBusy
+	tok := f.login(t, "wx", "ann", wxKey1)
+
+	p, err := f.svc.Phone(ctx, tok.AccessToken.Reveal(), session.PhoneInput{Code: "pc-ann"})
+	if err != nil || p.PhoneNumber != "13800138000" || p.CountryCode != "86" {
+		t.Fatalf("Phone = %+v, %v", p, err)
+	}
+	stored, source, ok, err := f.svc.StoredPhone(ctx, tok.User.ID)
+	if err != nil || !ok || stored != p || source != store.PhoneFromPlatform {
+		t.Fatalf("StoredPhone = %+v %q %v %v", stored, source, ok, err)
+	}
+	// The store holds it sealed.
+	u, err := f.store.GetUser(ctx, tok.User.ID)
+	if err != nil || bytes.Contains(u.Phone.Sealed, []byte("13800138000")) || u.Phone.App != "wx" {
+		t.Fatalf("stored user %+v, %v", u.Phone, err)
+	}
+
+	for _, c := range []struct {
+		name string
+		in   session.PhoneInput
+		want mplogin.Code
+	}{
+		{"used code", session.PhoneInput{Code: "pc-unknown"}, mplogin.CodeInvalidCode},
+		{"platform busy", session.PhoneInput{Code: "pc-busy"}, mplogin.CodePlatformUnavailable},
+		{"neither", session.PhoneInput{}, mplogin.CodeInvalidRequest},
+		{"both", session.PhoneInput{Code: "pc-ann", EncryptedData: "x", IV: "y"}, mplogin.CodeInvalidRequest},
+		{"huge code", session.PhoneInput{Code: strings.Repeat("c", session.MaxCodeLen+1)}, mplogin.CodeInvalidRequest},
+	} {
+		if _, err := f.svc.Phone(ctx, tok.AccessToken.Reveal(), c.in); code(t, err) != c.want {
+			t.Errorf("%s: %v, want %s", c.name, err, c.want)
+		}
+	}
+	if _, err := f.svc.Phone(ctx, "mpa_bogus", session.PhoneInput{Code: "pc-ann"}); code(t, err) != mplogin.CodeInvalidToken {
+		t.Errorf("bad token: %v", err)
+	}
+
+	// An app without an access token cannot resolve codes.
+	bare := f.login(t, "bare", "bob", wxKey1)
+	if _, err := f.svc.Phone(ctx, bare.AccessToken.Reveal(), session.PhoneInput{Code: "pc-ann"}); code(t, err) != mplogin.CodeInvalidRequest || !errors.Is(err, session.ErrNotSupported) {
+		t.Errorf("app without API: %v", err)
+	}
+	if strings.Contains(f.logs.String(), "13800138000") {
+		t.Error("the phone number was logged")
+	}
+}
+
+func TestPhoneByPayload(t *testing.T) {
+	f := newAPIFixture(t)
+	ctx := context.Background()
+
+	wx := f.login(t, "wx", "ann", wxKey1)
+	plain := `{"phoneNumber":"+1 555 0100","purePhoneNumber":"5550100","countryCode":"1","watermark":{"appid":"` + wxAppID + `","timestamp":` +
+		itoa(f.clock.Now().Unix()) + `}}`
+	in := encWX(t, wxKey1, plain)
+	p, err := f.svc.Phone(ctx, wx.AccessToken.Reveal(), session.PhoneInput{EncryptedData: in.EncryptedData, IV: in.IV})
+	if err != nil || p != (session.PhoneNumber{PhoneNumber: "+1 555 0100", PurePhoneNumber: "5550100", CountryCode: "1"}) {
+		t.Fatalf("wechat payload: %+v, %v", p, err)
+	}
+	if _, source, _, _ := f.svc.StoredPhone(ctx, wx.User.ID); source != store.PhoneFromUserData {
+		t.Errorf("source %q", source)
+	}
+	if f.api.count("phone") != 0 {
+		t.Error("a payload reached the platform")
+	}
+
+	// A payload that opens but holds no number, and one under another key.
+	info := encWX(t, wxKey1, wxPlain(wxAppID, f.clock.Now()))
+	_, err = f.svc.Phone(ctx, wx.AccessToken.Reveal(), session.PhoneInput{EncryptedData: info.EncryptedData, IV: info.IV})
+	if err != session.ErrDecryptFailed {
+		t.Errorf("user info as phone: %v", err)
+	}
+	bad := encWX(t, wxKey2, plain)
+	_, err = f.svc.Phone(ctx, wx.AccessToken.Reveal(), session.PhoneInput{EncryptedData: bad.EncryptedData, IV: bad.IV})
+	if err != session.ErrDecryptFailed {
+		t.Errorf("wrong key: %v", err)
+	}
+
+	bd := f.login(t, "bd", "cat", bdKey1)
+	data, iv, err := userdata.EncryptBaidu(secret.New(bdKey1), []byte(`{"mobile":"13900139000"}`), bdAppKey, bytes.Repeat([]byte{1}, 16), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = f.svc.Phone(ctx, bd.AccessToken.Reveal(), session.PhoneInput{EncryptedData: data, IV: iv})
+	if err != nil || p != (session.PhoneNumber{PhoneNumber: "13900139000", PurePhoneNumber: "13900139000", CountryCode: "86"}) {
+		t.Fatalf("baidu payload: %+v, %v", p, err)
+	}
+}
+
+func TestCheckPlatform(t *testing.T) {
+	f := newAPIFixture(t)
+	ctx := context.Background()
+	tok := f.login(t, "wx", "ann", wxKey1)
+
+	if _, err := f.svc.Check(ctx, tok.AccessToken.Reveal()); err != nil || f.api.count("check") != 0 {
+		t.Fatalf("a plain check asked the platform: %v", err)
+	}
+	f.api.validKey = wxKey1
+	info, err := f.svc.CheckPlatform(ctx, tok.AccessToken.Reveal())
+	if err != nil || info.SessionKeyValid == nil || !*info.SessionKeyValid {
+		t.Fatalf("valid key: %+v, %v", info, err)
+	}
+	if got := f.api.seenOpens[len(f.api.seenOpens)-1]; got != tok.User.OpenID {
+		t.Errorf("checked openid %q, want %q", got, tok.User.OpenID)
+	}
+	f.api.validKey = wxKey2
+	info, err = f.svc.CheckPlatform(ctx, tok.AccessToken.Reveal())
+	if err != nil || info.SessionKeyValid == nil || *info.SessionKeyValid {
+		t.Fatalf("stale key: %+v, %v", info, err)
+	}
+	bare := f.login(t, "bare", "bob", wxKey1)
+	if _, err := f.svc.CheckPlatform(ctx, bare.AccessToken.Reveal()); !errors.Is(err, session.ErrNotSupported) {
+		t.Errorf("app without API: %v", err)
+	}
+	if _, err := f.svc.CheckPlatform(ctx, "mpa_x"); code(t, err) != mplogin.CodeInvalidToken {
+		t.Errorf("bad token: %v", err)
+	}
+}
+
+func TestResetSessionKey(t *testing.T) {
+	f := newAPIFixture(t)
+	ctx := context.Background()
+	tok := f.login(t, "wx", "ann", wxKey1)
+	f.api.newKey = wxKey2
+	if err := f.svc.ResetSessionKey(ctx, "wx", tok.User.OpenID); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.api.seenKeys) != 1 || f.api.seenKeys[0] != wxKey1 {
+		t.Fatalf("the platform was shown keys %v, want the current one", len(f.api.seenKeys))
+	}
+	// Data under the new key opens; under the old one too, for the grace period.
+	now := f.clock.Now()
+	for _, k := range []string{wxKey2, wxKey1} {
+		in := encWX(t, k, wxPlain(wxAppID, now))
+		if _, err := f.svc.Decrypt(ctx, tok.AccessToken.Reveal(), in); err != nil {
+			t.Fatalf("decrypt after reset: %v", err)
+		}
+	}
+	f.clock.Advance(session.DefaultPolicy.KeyGrace + time.Second)
+	in := encWX(t, wxKey1, wxPlain(wxAppID, f.clock.Now()))
+	if _, err := f.svc.Decrypt(ctx, tok.AccessToken.Reveal(), in); err != session.ErrDecryptFailed {
+		t.Fatalf("old key after the grace period: %v", err)
+	}
+
+	if err := f.svc.ResetSessionKey(ctx, "wx", "nobody"); code(t, err) != mplogin.CodeInvalidRequest {
+		t.Errorf("unknown openid: %v", err)
+	}
+	if err := f.svc.ResetSessionKey(ctx, "nope", tok.User.OpenID); code(t, err) != mplogin.CodeUnknownApp {
+		t.Errorf("unknown app: %v", err)
+	}
+	if strings.Contains(f.logs.String(), wxKey2) || strings.Contains(f.logs.String(), wxKey1) {
+		t.Error("a session key was logged")
+	}
+}
+
+func TestUnionIDAtLogin(t *testing.T) {
+	f := newAPIFixture(t)
+	f.api.unionIDs["openid-cat"] = "union-cat"
+	a := f.login(t, "bd", "cat", bdKey1)
+	if a.User.UnionID != "union-cat" || !a.User.Created {
+		t.Fatalf("first login %+v", a.User)
+	}
+	// Known now: no second call.
+	again := f.login(t, "bd", "cat", bdKey1)
+	if again.User.UnionID != "union-cat" || f.api.count("unionid") != 1 {
+		t.Fatalf("second login %+v, %d calls", again.User, f.api.count("unionid"))
+	}
+	// The same person in another app of the owner joins the user.
+	b := f.login(t, "bd2", "cat", bdKey1)
+	if b.User.ID != a.User.ID || b.User.Created {
+		t.Fatalf("other app %+v, want user %s", b.User, a.User.ID)
+	}
+	info, err := f.svc.Check(context.Background(), b.AccessToken.Reveal())
+	if err != nil || info.User.UnionID != "union-cat" {
+		t.Fatalf("check %+v, %v", info, err)
+	}
+
+	// A failing lookup costs the login nothing.
+	f.api.unionErr = &platform.Error{Platform: "baidu", Kind: platform.KindUnavailable}
+	d := f.login(t, "bd", "dog", bdKey1)
+	if d.User.UnionID != "" || !d.User.Created {
+		t.Fatalf("login with a failing unionid lookup: %+v", d.User)
+	}
+	// WeChat apps do not ask.
+	before := f.api.count("unionid")
+	f.login(t, "wx", "eve", wxKey1)
+	if f.api.count("unionid") != before {
+		t.Error("a WeChat login asked for a unionid")
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
