@@ -61,6 +61,9 @@ const DefaultFetchTimeout = 15 * time.Second
 // with a fetch per call.
 const failureBackoff = 10 * time.Second
 
+// ErrRegistered: Register was called twice for a key.
+var ErrRegistered = errors.New("accesstoken: key already registered")
+
 // ErrUnknownKey: no fetcher is registered under the key.
 var ErrUnknownKey = errors.New("accesstoken: no fetcher registered for this key")
 
@@ -149,7 +152,7 @@ func (m *Manager) Register(key string, f Fetcher) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, dup := m.apps[key]; dup {
-		return fmt.Errorf("accesstoken: register: key %q is already registered", key)
+		return fmt.Errorf("%w: %q", ErrRegistered, key)
 	}
 	m.apps[key] = &app{fetch: f}
 	return nil

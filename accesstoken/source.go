@@ -36,3 +36,37 @@ func (s *Source) InvalidateToken(ctx context.Context, tok secret.String) {
 func (s *Source) Do(ctx context.Context, call func(ctx context.Context, tok secret.String) error) error {
 	return s.m.Do(ctx, s.key, call)
 }
+
+// Doer runs a call with a platform access token, refetching the token and
+// retrying once when the platform rejects it (K4). *Source is one; FromSource
+// makes one of any platform.TokenSource.
+type Doer interface {
+	Do(ctx context.Context, call func(ctx context.Context, tok secret.String) error) error
+}
+
+// FromSource makes a Doer of a token source that is not a Manager's: a
+// third-party platform's authorizer token, static or from the owner's token
+// service (platform.URLTokenSource). When the platform rejects the token and
+// ts is a platform.TokenInvalidator, the token is reported, fetched again
+// and the call retried once; a static token cannot be refetched, so its
+// rejection is final.
+func FromSource(ts platform.TokenSource) Doer { return sourceDoer{ts} }
+
+type sourceDoer struct{ ts platform.TokenSource }
+
+func (d sourceDoer) Do(ctx context.Context, call func(ctx context.Context, tok secret.String) error) error {
+	tok, err := d.ts.Token(ctx)
+	if err != nil {
+		return err
+	}
+	err = call(ctx, tok)
+	inv, ok := d.ts.(platform.TokenInvalidator)
+	if !ok || platform.KindOf(err) != platform.KindTokenInvalid {
+		return err
+	}
+	inv.InvalidateToken(ctx, tok)
+	if tok, err = d.ts.Token(ctx); err != nil {
+		return err
+	}
+	return call(ctx, tok)
+}

@@ -128,7 +128,23 @@ type App struct {
 	UserdataMaxAge time.Duration
 
 	UnionID bool // Baidu only: fetch the unionid at login
+
+	// TokenAPI is how a WeChat app with a secret gets its own access
+	// token: TokenAPIStable (the default when empty) or TokenAPIClassic.
+	TokenAPI string
 }
+
+// Values of an app's token_api.
+const (
+	// TokenAPIStable is cgi-bin/stable_token in normal mode: every caller
+	// gets the same token while it is valid, so instances cannot
+	// invalidate each other's.
+	TokenAPIStable = "stable"
+	// TokenAPIClassic is cgi-bin/token: each fetch retires the previous
+	// token 5 minutes later. Only for an app whose every token comes
+	// through this one mplogin deployment.
+	TokenAPIClassic = "classic"
+)
 
 // ID returns the platform's id of the app: AppID for WeChat apps, AppKey for
 // Baidu apps.
@@ -371,13 +387,13 @@ func platformKeys(platform string) (required, forbidden []string, ok bool) {
 			[]string{"app_key", "app_secret", "component_appid", "component_token", "authorizer_token", "unionid"}, true
 	case PlatformWeChatComponent:
 		return []string{"appid", "component_appid", "component_token"},
-			[]string{"app_key", "app_secret", "authorizer_token", "unionid"}, true
+			[]string{"app_key", "app_secret", "unionid"}, true
 	case PlatformBaidu, PlatformBaiduLegacy:
 		return []string{"app_key", "app_secret"},
-			[]string{"appid", "secret", "component_appid", "component_token", "authorizer_token", "userdata_max_age"}, true
+			[]string{"appid", "secret", "component_appid", "component_token", "authorizer_token", "userdata_max_age", "token_api"}, true
 	case PlatformBaiduTP:
 		return []string{"app_key", "authorizer_token"},
-			[]string{"appid", "secret", "component_appid", "component_token", "userdata_max_age"}, true
+			[]string{"appid", "secret", "component_appid", "component_token", "userdata_max_age", "token_api"}, true
 	}
 	return nil, nil, false
 }
@@ -403,6 +419,8 @@ func (a *App) set(key string) bool {
 		return a.UserdataMaxAge != 0
 	case "unionid":
 		return a.UnionID
+	case "token_api":
+		return a.TokenAPI != ""
 	}
 	panic("config: unknown app key " + key)
 }
@@ -464,6 +482,14 @@ func (a *App) validate(ap string) error {
 	}
 	if a.UserdataMaxAge < 0 {
 		return errorf(appKey(ap, "userdata_max_age"), "must not be negative (0 = off)")
+	}
+	switch a.TokenAPI {
+	case "", TokenAPIStable, TokenAPIClassic:
+	default:
+		return errorf(appKey(ap, "token_api"), "must be %q or %q", TokenAPIStable, TokenAPIClassic)
+	}
+	if a.TokenAPI != "" && a.Secret.IsZero() {
+		return errorf(appKey(ap, "token_api"), "needs the app's secret")
 	}
 	return nil
 }

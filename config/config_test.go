@@ -464,7 +464,12 @@ func TestPlatformKeys(t *testing.T) {
 		{"component no token", "platform: wechat-component\nappid: a\ncomponent_appid: c", "config: apps[0] (x): component_token: required"},
 		{"component null token", "platform: wechat-component\nappid: a\ncomponent_appid: c\ncomponent_token:", "config: apps[0] (x): component_token: required"},
 		{"component app_key", "platform: wechat-component\nappid: a\napp_key: k\ncomponent_appid: c\ncomponent_token: {value: v}", "config: apps[0] (x): app_key: not used by platform wechat-component"},
-		{"component authorizer_token", "platform: wechat-component\nappid: a\ncomponent_appid: c\ncomponent_token: {value: v}\nauthorizer_token: {value: v}", "config: apps[0] (x): authorizer_token: not used by platform wechat-component"},
+		{"component authorizer_token", "platform: wechat-component\nappid: a\ncomponent_appid: c\ncomponent_token: {value: v}\nauthorizer_token: {value: v}", ""},
+		{"wechat token_api classic", "platform: wechat\nappid: a\nsecret: s\ntoken_api: classic", ""},
+		{"wechat token_api stable", "platform: wechat\nappid: a\nsecret: s\ntoken_api: stable", ""},
+		{"wechat token_api bad", "platform: wechat\nappid: a\nsecret: s\ntoken_api: force", "config: apps[0] (x): token_api: must be \"stable\" or \"classic\""},
+		{"component token_api without secret", "platform: wechat-component\nappid: a\ncomponent_appid: c\ncomponent_token: {value: v}\ntoken_api: stable", "config: apps[0] (x): token_api: needs the app's secret"},
+		{"baidu token_api", "platform: baidu\napp_key: k\napp_secret: s\ntoken_api: stable", "config: apps[0] (x): token_api: not used by platform baidu"},
 		// baidu, baidu-legacy
 		{"baidu ok", "platform: baidu\napp_key: k\napp_secret: s\nunionid: true", ""},
 		{"baidu no app_key", "platform: baidu\napp_secret: s", "config: apps[0] (x): app_key: required"},

@@ -503,6 +503,7 @@ func (d *decoder) app(i int, n *yaml.Node) (App, error) {
 		}},
 		{"userdata_max_age", d.duration(&a.UserdataMaxAge, &udGiven)},
 		{"unionid", d.boolean(&a.UnionID)},
+		{"token_api", d.str(&a.TokenAPI)},
 	})
 	if err != nil {
 		return a, err

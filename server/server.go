@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mplogin/mplogin/accesstoken"
 	"github.com/mplogin/mplogin/config"
 	"github.com/mplogin/mplogin/httpapi"
 	"github.com/mplogin/mplogin/keyring"
@@ -40,6 +41,7 @@ type Server struct {
 	log      *slog.Logger
 	store    store.Store
 	sessions *session.Service
+	tokens   *accesstoken.Manager
 	handler  http.Handler
 	now      func() time.Time
 }
@@ -58,12 +60,18 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	if err != nil {
 		return nil, fmt.Errorf("master_key: %w", err)
 	}
-	apps, err := Apps(cfg, opts.PlatformHTTP)
+	st, err := OpenStore(ctx, cfg.Store, log)
 	if err != nil {
 		return nil, err
 	}
-	st, err := OpenStore(ctx, cfg.Store, log)
+	tokens, err := accesstoken.New(accesstoken.Config{Store: st, Keys: keys, Now: now, Logger: log})
 	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	apps, err := Apps(cfg, opts.PlatformHTTP, tokens)
+	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	svc, err := session.New(session.Config{
@@ -79,8 +87,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	}
 	h := httpapi.New(httpapi.Config{Sessions: svc, Logger: log, Now: now,
 		HandlerTimeout: cfg.PlatformTimeout + 5*time.Second})
-	return &Server{cfg: cfg, log: log, store: st, sessions: svc, handler: h, now: now}, nil
+	return &Server{cfg: cfg, log: log, store: st, sessions: svc, tokens: tokens, handler: h, now: now}, nil
 }
+
+// Tokens is the platform access-token manager, for embedding.
+func (s *Server) Tokens() *accesstoken.Manager { return s.tokens }
 
 // Handler is the API.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -178,9 +189,12 @@ const (
 	BaiduCodeTTL  = 10 * time.Minute
 )
 
-// Apps builds a platform client for every configured app. hc nil gives each
-// platform family its own client.
-func Apps(cfg *config.Config, hc *http.Client) ([]session.App, error) {
+// Apps builds a platform client for every configured app, and the calls
+// beyond login with the app's access token: its own from tokens (registered
+// here), or its third-party token source. hc nil gives each platform family
+// its own client; tokens nil leaves apps that need a manager without those
+// calls.
+func Apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager) ([]session.App, error) {
 	clients := map[string]*http.Client{}
 	httpFor := func(family string) *http.Client {
 		if hc != nil {
@@ -201,20 +215,56 @@ func Apps(cfg *config.Config, hc *http.Client) ([]session.App, error) {
 			ttl = WeChatCodeTTL
 			h   = httpFor(a.Family())
 		)
+		var api session.API
 		switch a.Platform {
 		case config.PlatformWeChat:
-			c, err = wechat.New(wechat.Config{AppID: a.AppID, Secret: a.Secret, Endpoint: a.Endpoint, HTTP: h})
+			var wc *wechat.Client
+			if wc, err = wechat.New(wechat.Config{AppID: a.AppID, Secret: a.Secret, Endpoint: a.Endpoint, HTTP: h}); err == nil {
+				c = wc
+				if d := own(tokens, "wechat", a.AppID, wechatFetcher(wc, a.TokenAPI)); d != nil {
+					api = wechatAPI{c: wc, tokens: d}
+				}
+			}
 		case config.PlatformWeChatComponent:
-			c, err = wechat.NewComponent(wechat.ComponentConfig{AppID: a.AppID, ComponentAppID: a.ComponentAppID,
+			var cc *wechat.ComponentClient
+			cc, err = wechat.NewComponent(wechat.ComponentConfig{AppID: a.AppID, ComponentAppID: a.ComponentAppID,
 				ComponentToken: tokenSource(a.ComponentToken, h), Endpoint: a.Endpoint, HTTP: h})
+			if err == nil {
+				c = cc
+				var d accesstoken.Doer
+				switch {
+				case a.AuthorizerToken != nil:
+					d = accesstoken.FromSource(tokenSource(a.AuthorizerToken, h))
+				case !a.Secret.IsZero():
+					// The authorizer's own token, with its own secret.
+					var wc *wechat.Client
+					if wc, err = wechat.New(wechat.Config{AppID: a.AppID, Secret: a.Secret, Endpoint: a.Endpoint, HTTP: h}); err == nil {
+						d = own(tokens, "wechat", a.AppID, wechatFetcher(wc, a.TokenAPI))
+					}
+				}
+				if d != nil {
+					api = wechatAPI{c: cc, tokens: d}
+				}
+			}
 		case config.PlatformBaidu, config.PlatformBaiduLegacy:
 			ttl = BaiduCodeTTL
-			c, err = baidu.New(baidu.Config{AppKey: a.AppKey, AppSecret: a.AppSecret,
+			var bc *baidu.Client
+			bc, err = baidu.New(baidu.Config{AppKey: a.AppKey, AppSecret: a.AppSecret,
 				Legacy: a.Platform == config.PlatformBaiduLegacy, Endpoint: a.Endpoint, HTTP: h})
+			if err == nil {
+				c = bc
+				if d := own(tokens, "baidu", a.AppKey, bc); d != nil {
+					api = baiduAPI{c: bc, tokens: d}
+				}
+			}
 		case config.PlatformBaiduTP:
 			ttl = BaiduCodeTTL
-			c, err = baidu.NewTP(baidu.TPConfig{AppKey: a.AppKey, AuthorizerToken: tokenSource(a.AuthorizerToken, h),
-				Endpoint: a.Endpoint, HTTP: h})
+			src := tokenSource(a.AuthorizerToken, h)
+			var tc *baidu.TPClient
+			if tc, err = baidu.NewTP(baidu.TPConfig{AppKey: a.AppKey, AuthorizerToken: src, Endpoint: a.Endpoint, HTTP: h}); err == nil {
+				c = tc
+				api = baiduAPI{c: tc, tokens: accesstoken.FromSource(src)}
+			}
 		default:
 			err = fmt.Errorf("unknown platform %q", a.Platform)
 		}
@@ -222,9 +272,32 @@ func Apps(cfg *config.Config, hc *http.Client) ([]session.App, error) {
 			return nil, fmt.Errorf("apps %s: %w", a.Name, err)
 		}
 		apps = append(apps, session.App{Name: a.Name, Family: a.Family(), AppID: a.ID(), Client: c, CodeTTL: ttl,
-			UserdataMaxAge: a.UserdataMaxAge})
+			UserdataMaxAge: a.UserdataMaxAge, API: api, FetchUnionID: a.UnionID})
 	}
 	return apps, nil
+}
+
+// own registers an app's own access token with the manager (once per key:
+// two configured apps may share a platform app) and returns its Doer; nil
+// without a manager.
+func own(m *accesstoken.Manager, platformName, appID string, f accesstoken.Fetcher) accesstoken.Doer {
+	if m == nil {
+		return nil
+	}
+	key := accesstoken.Key(platformName, appID)
+	// The key and fetcher are set, so the only possible error is a second
+	// registration, and the first one's fetcher serves both apps.
+	_ = m.Register(key, f)
+	return m.Source(key)
+}
+
+// wechatFetcher is the app's token API: stable_token unless configured
+// otherwise.
+func wechatFetcher(c *wechat.Client, api string) accesstoken.Fetcher {
+	if api == config.TokenAPIClassic {
+		return accesstoken.FetcherFunc(c.FetchClassicAccessToken)
+	}
+	return c
 }
 
 func tokenSource(ts *config.TokenSource, hc *http.Client) platform.TokenSource {

@@ -220,7 +220,7 @@ func TestAppsCarryUserdataMaxAge(t *testing.T) {
 		{Name: "w0", Platform: config.PlatformWeChat, AppID: "wx1111111111111111", Secret: secret.New(wxSecret)},
 		{Name: "b", Platform: config.PlatformBaidu, AppKey: bdAppKey, AppSecret: secret.New(bdSecret)},
 	}
-	apps, err := server.Apps(&cfg, nil)
+	apps, err := server.Apps(&cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,11 @@ type API interface {
 // configured for it (no access token).
 var ErrNotSupported = errors.New("not supported by this app's platform or configuration")
 
+// ErrSessionKeyRejected: the platform no longer accepts the session key we
+// hold for the identity (it expired, or a newer login replaced it). API
+// implementations wrap it.
+var ErrSessionKeyRejected = errors.New("the platform no longer accepts the stored session key")
+
 // PhoneNumber is a user's phone number as the API returns it. It is
 // personal data: it formats itself as [redacted] in logs and fmt output.
 type PhoneNumber struct {
@@ -45,3 +50,6 @@ func (PhoneNumber) LogValue() slog.Value { return slog.StringValue("[redacted]")
 
 // String keeps the number out of fmt output.
 func (PhoneNumber) String() string { return "[redacted]" }
+
+// GoString keeps the number out of %#v output.
+func (PhoneNumber) GoString() string { return "[redacted]" }

@@ -90,6 +90,9 @@ func (s *Service) ResetSessionKey(ctx context.Context, appName, openID string) e
 	switch {
 	case errors.Is(err, ErrNotSupported):
 		return notSupported("session key resets")
+	case errors.Is(err, ErrSessionKeyRejected):
+		return mplogin.Wrap(mplogin.CodeInvalidRequest,
+			"the platform no longer accepts this user's session key; the user's next login replaces it", err)
 	case err != nil:
 		s.log.LogAttrs(ctx, slog.LevelWarn, "platform session key reset failed", slog.String("app", app.Name), slog.Any("error", err))
 		return platformError(err)

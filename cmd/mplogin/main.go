@@ -35,6 +35,7 @@ const usage = `usage:
   mplogin serve --config FILE
   mplogin emulate [--listen ADDR] [--config FILE] [--open-codes]
   mplogin demo [--listen ADDR] [--emulator-listen ADDR] [--data DIR]
+  mplogin reset-session-key --config FILE --app NAME --openid OPENID
   mplogin version
 `
 
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = runEmulate(ctx, args[1:], stdout, stderr, getenv)
 	case "demo":
 		err = runDemo(ctx, args[1:], stdout, stderr)
+	case "reset-session-key":
+		err = runResetSessionKey(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "mplogin", buildVersion())
 		return 0
@@ -133,6 +136,36 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	err = srv.Serve(ctx, ln)
 	log.Info("stopped")
 	return err
+}
+
+// runResetSessionKey is the operator's call after a suspected leak of a
+// user's session key: the platform issues a new one, which replaces the old
+// in the store (the old one still opens data for the grace period).
+func runResetSessionKey(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) error {
+	fs := newFlags("reset-session-key", stderr)
+	path := fs.String("config", "", "configuration file (YAML) of the service")
+	app := fs.String("app", "", "the configured app's name")
+	openID := fs.String("openid", "", "the user's openid in that app")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *path == "" || *app == "" || *openID == "" {
+		return errors.New("reset-session-key: --config, --app and --openid are required")
+	}
+	cfg, err := config.Load(*path, getenv)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, cfg, server.Options{Logger: newLogger(stderr, cfg.Log)})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if err := srv.Sessions().ResetSessionKey(ctx, *app, *openID); err != nil {
+		return fmt.Errorf("reset-session-key: %w", err)
+	}
+	fmt.Fprintf(stdout, "the session key of %s in %s was reset\n", *openID, *app)
+	return nil
 }
 
 func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) error {
