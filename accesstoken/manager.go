@@ -12,6 +12,10 @@
 //   - Shared through the store (K3, K5): a fetched token is stored sealed
 //     with the keyring, and a manager that finds a fresh one there (another
 //     instance's, or its own before a restart) fetches nothing.
+//   - One fetch at a time across instances (K3): with a store, the instance
+//     that refreshes holds a lease on the key in the store; the others wait
+//     for its token to appear there, and take over only if the lease ends
+//     (its holder died) or was released without a token.
 //   - Invalidate and refetch once (K4): Do runs a call and, if the platform
 //     rejects the token, drops it and retries once with a freshly fetched
 //     one. Fetchers use stable_token's normal mode; nothing here ever asks
@@ -22,6 +26,8 @@ package accesstoken
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,7 +90,15 @@ type Config struct {
 	Logger *slog.Logger
 	// FetchTimeout bounds one refresh; 0 means DefaultFetchTimeout.
 	FetchTimeout time.Duration
+	// LeaseWait is how often an instance waiting for another's refresh
+	// looks in the store for the new token; 0 means DefaultLeaseWait.
+	LeaseWait time.Duration
+	// Holder names this instance in refresh leases; "" picks a random one.
+	Holder string
 }
+
+// DefaultLeaseWait is how often a waiting instance polls the store.
+const DefaultLeaseWait = 50 * time.Millisecond
 
 // Manager hands out access tokens for registered keys. It is safe for
 // concurrent use.
@@ -94,6 +108,8 @@ type Manager struct {
 	now          func() time.Time
 	log          *slog.Logger
 	fetchTimeout time.Duration
+	leaseWait    time.Duration
+	holder       string
 	flight       singleflight.Group
 
 	mu   sync.Mutex // guards apps and every app's fields but fetch
@@ -130,7 +146,17 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{
 		store: cfg.Store, keys: cfg.Keys, now: cfg.Now, log: cfg.Logger,
-		fetchTimeout: cfg.FetchTimeout, apps: make(map[string]*app),
+		fetchTimeout: cfg.FetchTimeout, leaseWait: cfg.LeaseWait, holder: cfg.Holder, apps: make(map[string]*app),
+	}
+	if m.leaseWait <= 0 {
+		m.leaseWait = DefaultLeaseWait
+	}
+	if m.holder == "" {
+		var b [12]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("accesstoken: holder id: %w", err)
+		}
+		m.holder = hex.EncodeToString(b[:])
 	}
 	if m.now == nil {
 		m.now = time.Now

@@ -432,3 +432,57 @@ func TestLogs(t *testing.T) {
 	}
 	// checkAfter scans the logs for the tokens themselves.
 }
+
+// K3 across instances: three instances sharing a store, 100 callers each,
+// all needing a token at once: the lease lets one instance fetch, and the
+// other two take its token from the store.
+func TestLeaseOneFetchAcrossInstances(t *testing.T) {
+	f := newFixture(t)
+	ms := []*accesstoken.Manager{
+		f.manager(f.store, func(c *accesstoken.Config) { c.LeaseWait = time.Millisecond }),
+		f.manager(f.store, func(c *accesstoken.Config) { c.LeaseWait = time.Millisecond }),
+		f.manager(f.store, func(c *accesstoken.Config) { c.LeaseWait = time.Millisecond }),
+	}
+	arrived, release := f.rec.hold()
+	var wg sync.WaitGroup
+	toks := make([]secret.String, 300)
+	errs := make([]error, 300)
+	for i := range toks {
+		wg.Go(func() { toks[i], errs[i] = ms[i%3].Token(t.Context(), wxKey) })
+	}
+	<-arrived // one instance is at the platform; without the lease the others would follow
+	release()
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("caller %d: %v", i, err)
+		}
+		if !toks[i].Equal(toks[0]) {
+			t.Fatal("callers got different tokens")
+		}
+	}
+	f.wantFetches(1)
+	if !f.em.TokenValid("wechat", wxApp, toks[0].Reveal()) {
+		t.Fatal("the shared token is not valid")
+	}
+}
+
+// A lease whose holder died ends, and another instance fetches.
+func TestLeaseOfDeadHolderEnds(t *testing.T) {
+	f := newFixture(t)
+	now := f.clock.Now()
+	if ok, err := f.store.AcquireLease(t.Context(), "refresh:"+wxKey, "dead", now, now.Add(time.Minute)); err != nil || !ok {
+		t.Fatalf("AcquireLease: %v %v", ok, err)
+	}
+	m := f.manager(f.store, func(c *accesstoken.Config) { c.LeaseWait = time.Millisecond })
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.Token(t.Context(), wxKey)
+		done <- err
+	}()
+	f.clock.Advance(2 * time.Minute)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	f.wantFetches(1)
+}

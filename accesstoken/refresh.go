@@ -12,8 +12,7 @@ import (
 )
 
 // refresh runs inside the key's single flight: the store first, then the
-// platform. A lease (one instance fetches, the others wait for its token in
-// the store) fits between the two steps.
+// lease, then the platform.
 func (m *Manager) refresh(ctx context.Context, key string, a *app) (secret.String, error) {
 	now := m.now()
 	m.mu.Lock()
@@ -31,6 +30,17 @@ func (m *Manager) refresh(ctx context.Context, key string, a *app) (secret.Strin
 		}
 		if stored.valid(now) && stored.expiresAt.After(fallback.expiresAt) {
 			fallback = stored
+		}
+	}
+
+	if m.store != nil {
+		got, release, ok := m.lease(ctx, key, rejected)
+		if ok {
+			m.set(a, got)
+			return got.tok, nil
+		}
+		if release != nil {
+			defer release()
 		}
 	}
 
@@ -133,4 +143,43 @@ func platformError(key string, err error) error {
 	}
 	return &platform.Error{Platform: "accesstoken", Endpoint: key, Kind: platform.KindUnavailable,
 		Err: fmt.Errorf("fetch: %w", err)}
+}
+
+// lease takes the store's refresh lease on key, or waits for the instance
+// holding it to store a fresh token. It returns that token (ok), or, when
+// this instance is to fetch, the function that gives the lease back (nil if
+// the store could not be asked: the platform can still answer, so store
+// trouble does not stop the fetch).
+func (m *Manager) lease(ctx context.Context, key string, rejected secret.String) (got cached, release func(), ok bool) {
+	lkey := "refresh:" + key
+	for {
+		now := m.now()
+		held, err := m.store.AcquireLease(ctx, lkey, m.holder, now, now.Add(m.fetchTimeout))
+		if err != nil {
+			m.log.WarnContext(ctx, "cannot take the access token refresh lease; fetching anyway", "key", key, "err", err)
+			return cached{}, nil, false
+		}
+		if held {
+			return cached{}, func() {
+				// Detached: the lease must go even if ctx has ended.
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				if err := m.store.ReleaseLease(rctx, lkey, m.holder); err != nil {
+					m.log.WarnContext(ctx, "cannot release the access token refresh lease", "key", key, "err", err)
+				}
+			}, false
+		}
+		// Another instance is fetching: wait for its token.
+		t := time.NewTimer(m.leaseWait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return cached{}, nil, false
+		case <-t.C:
+		}
+		if c, found := m.load(ctx, key, rejected); found && c.fresh(m.now()) {
+			m.log.DebugContext(ctx, "platform access token refreshed by another instance", "key", key)
+			return c, nil, true
+		}
+	}
 }
