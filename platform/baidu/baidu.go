@@ -1,7 +1,9 @@
 // Package baidu is the Baidu smart-program host: code exchange on spapi
 // (oauth/jscode2sessionkey, the default), on the legacy
 // nalogin/getSessionKeyByCode, and as a third-party platform
-// (rest/2.0/oauth/getsessionkeybycode).
+// (rest/2.0/oauth/getsessionkeybycode); the app's access token; and the
+// unionid lookups (rest/2.0/smartapp/getunionid, and unionId/get for a
+// third-party platform).
 //
 // Baidu's errors come in several shapes (errno/error/error_description, the
 // gateway's error_code/error_msg, errno/msg), sometimes with HTTP 400: the
@@ -55,6 +57,7 @@ type Client struct {
 	appSecret secret.String
 	url, path string
 	tokenURL  string // oauth/2.0/token, on the openapi host
+	openAPI   string // the openapi host's base URL
 	legacy    bool
 	caller    *platform.Caller
 }
@@ -82,7 +85,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("baidu: %w", err)
 	}
 	return &Client{appKey: cfg.AppKey, appSecret: cfg.AppSecret, url: base + path, path: path,
-		tokenURL: openAPI + PathToken, legacy: cfg.Legacy, caller: newCaller(cfg.HTTP)}, nil
+		tokenURL: openAPI + PathToken, openAPI: openAPI, legacy: cfg.Legacy, caller: newCaller(cfg.HTTP)}, nil
 }
 
 // Platform implements platform.Client.
@@ -125,9 +128,9 @@ type TPConfig struct {
 
 // TPClient exchanges codes with rest/2.0/oauth/getsessionkeybycode.
 type TPClient struct {
-	tokens platform.TokenSource
-	url    string
-	caller *platform.Caller
+	tokens    platform.TokenSource
+	base, url string
+	caller    *platform.Caller
 }
 
 var _ platform.Client = (*TPClient)(nil)
@@ -141,7 +144,7 @@ func NewTP(cfg TPConfig) (*TPClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("baidu third-party: %w", err)
 	}
-	return &TPClient{tokens: cfg.AuthorizerToken, url: base + PathTPGetSessionKey, caller: newCaller(cfg.HTTP)}, nil
+	return &TPClient{tokens: cfg.AuthorizerToken, base: base, url: base + PathTPGetSessionKey, caller: newCaller(cfg.HTTP)}, nil
 }
 
 // Platform implements platform.Client.
@@ -218,7 +221,10 @@ func (e *Envelope) Classify() platform.Kind {
 		// Baidu open API's daily and per-second request limits.
 		return platform.KindRateLimited
 	}
-	if e.Errno == 10010100 {
+	switch e.Errno {
+	case 10010100, // spapi: parameter is invalid (§2.3)
+		40001, // third-party APIs: 参数错误, parameter error (§6, §10.4)
+		50032: // third-party APIs: 没有授权关系, the app has not authorised the platform
 		return platform.KindBadCredentials
 	}
 	return platform.KindUnknown

@@ -59,3 +59,35 @@ func FuzzParseAccessToken(f *testing.F) {
 		}
 	})
 }
+
+// Any answer to a unionid lookup gives a non-empty unionid or a
+// *platform.Error, never a panic, and never the token in the error.
+func FuzzParseUnionID(f *testing.F) {
+	for _, s := range []string{`{"errno":0,"errmsg":"succ","data":{"unionid":"St6PVMkgMDeh92Uq2EWfx6H"}}`,
+		`{"errno":0,"msg":"success","data":{"union_id":"Srn8jbRVFTFMRdV2KTJfmSE"}}`, `{"errno":1,"errmsg":"TOKEN","data":[]}`,
+		`{"error_code":110,"error_msg":"TOKEN"}`, `{"errno":"50032","data":""}`, `{"data":{"unionid":1}}`, `{"data":null}`,
+		``, `"x"`, `null`} {
+		f.Add(200, []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		for _, path := range []string{baidu.PathUnionID, baidu.PathTPUnionID} {
+			id, err := baidu.ParseUnionID(path, &platform.Response{Status: status, Body: body}, "TOKEN")
+			if err == nil {
+				if id == "" {
+					t.Fatal("success without unionid")
+				}
+				continue
+			}
+			var pe *platform.Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("not a platform error: %v", err)
+			}
+			if id != "" {
+				t.Fatal("a unionid came with an error")
+			}
+			if strings.Contains(pe.Message, "TOKEN") || strings.Contains(pe.Code, "TOKEN") {
+				t.Fatalf("token in error: %q %q", pe.Code, pe.Message)
+			}
+		}
+	})
+}

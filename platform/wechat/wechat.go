@@ -1,6 +1,9 @@
 // Package wechat is the WeChat mini-program host: code exchange directly
 // (sns/jscode2session) and through a third-party platform
-// (sns/component/jscode2session).
+// (sns/component/jscode2session), the app's access token, and the calls
+// made with an access token: checking and resetting a user's session key
+// (wxa/checksession, wxa/resetusersessionkey) and fetching a phone number
+// (wxa/business/getuserphonenumber).
 //
 // WeChat answers errors with HTTP 200 and a JSON body {"errcode","errmsg"},
 // often as text/plain; errcode may be a number or a numeric string and errmsg
