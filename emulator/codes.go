@@ -59,12 +59,16 @@ func (g *generations[K, V]) retire() {
 
 func (g *generations[K, V]) len() int { return len(g.cur) + len(g.prev) }
 
-// mintedCode is a code made by the control API or Login.
+// mintedCode is a code made by the control API or Login (a login code), or
+// by PhoneCode (a getPhoneNumber code). Neither kind is accepted where the
+// other is expected.
 type mintedCode struct {
 	user       userKey
+	openid     string // of user, hashed when minted rather than under the lock
 	sessionKey string // given at login; "" = a fresh one at exchange
 	expires    time.Time
 	used       bool
+	phone      bool
 }
 
 // openKey identifies a used open code by a 128-bit hash of platform and code,
@@ -118,14 +122,19 @@ func (s *codeStore) openKey(platform, code string) openKey {
 const alnum = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 // newCode returns a fresh, URL-safe code in the platform's look: 32
-// alphanumerics like wx.login's, 32 hex digits for Baidu.
-func (e *Emulator) newCode(platform string) (string, error) {
-	if platform == baidu {
-		var b [16]byte
-		if err := e.readRand(b[:]); err != nil {
+// alphanumerics like wx.login's, 32 hex digits for Baidu, 64 hex digits
+// like getPhoneNumber's for a phone code.
+func (e *Emulator) newCode(platform string, phone bool) (string, error) {
+	if platform == baidu || phone {
+		var b [32]byte
+		n := 16
+		if phone {
+			n = 32
+		}
+		if err := e.readRand(b[:n]); err != nil {
 			return "", err
 		}
-		return hex.EncodeToString(b[:]), nil
+		return hex.EncodeToString(b[:n]), nil
 	}
 	return e.randomAlnum(32)
 }
@@ -149,10 +158,12 @@ func (e *Emulator) randomAlnum(n int) (string, error) {
 	return "", errors.New("random source yields no usable bytes")
 }
 
-// mint stores a new code for user. It fails only when the random source does.
-func (e *Emulator) mint(u userKey, sessionKey string) (string, error) {
+// mint stores a new login code for user, or a phone code. It fails only
+// when the random source does.
+func (e *Emulator) mint(u userKey, sessionKey string, phone bool) (string, error) {
+	openid := openID(u.platform, u.appid, u.user)
 	for range 8 {
-		code, err := e.newCode(u.platform)
+		code, err := e.newCode(u.platform, phone)
 		if err != nil {
 			return "", err
 		}
@@ -161,7 +172,8 @@ func (e *Emulator) mint(u userKey, sessionKey string) (string, error) {
 		e.codes.advance(now)
 		_, taken := e.codes.minted.get(code)
 		if !taken {
-			e.codes.minted.put(code, &mintedCode{user: u, sessionKey: sessionKey, expires: now.Add(codeLife(u.platform))})
+			e.codes.minted.put(code, &mintedCode{user: u, openid: openid, sessionKey: sessionKey,
+				expires: now.Add(codeLife(u.platform)), phone: phone})
 		}
 		e.mu.Unlock()
 		if !taken {
@@ -218,17 +230,15 @@ func (e *Emulator) exchange(x exchangeReq) (grant, outcome) {
 	if err != nil {
 		return grant{}, failed
 	}
+	open := e.openCandidate(x) // hashed outside the lock
 	now := e.now()
 	e.mu.Lock()
-	u, given, oc := e.claimLocked(now, x)
+	u, openid, given, oc := e.claimLocked(now, x, open)
 	if oc == granted {
 		if given != "" {
 			key = given
 		}
-		if len(e.users.cur) >= e.usersPerGen {
-			e.users.retire()
-		}
-		e.users.put(u, key)
+		e.rememberLocked(u.platform, openid, userRecord{appid: u.appid, user: u.user, sessionKey: key})
 	}
 	e.mu.Unlock()
 	if e.log.Enabled(context.Background(), slog.LevelDebug) { // keep the load-test path free of logging work
@@ -238,49 +248,76 @@ func (e *Emulator) exchange(x exchangeReq) (grant, outcome) {
 		return grant{}, oc
 	}
 	return grant{
-		openid:     openID(u.platform, u.appid, u.user),
+		openid:     openid,
 		unionid:    unionID(u.platform, e.owner(u.platform, u.appid), u.user),
 		sessionKey: key,
 	}, granted
 }
 
-// claimLocked checks a code and, if it is good, marks it used. A refused
-// code is never consumed. It returns the code's user and the session key
-// given at login, if any.
-func (e *Emulator) claimLocked(now time.Time, x exchangeReq) (userKey, string, outcome) {
-	e.codes.advance(now)
-	if m, ok := e.codes.minted.get(x.code); ok {
-		switch {
-		case !now.Before(m.expires), m.user.platform != x.platform, !x.byToken && m.user.appid != x.appid:
-			return userKey{}, "", badCode
-		case x.byToken && !e.tokenAccepted(m.user.appid, x.token):
-			return userKey{}, "", badToken // the gateway checks the token before the code
-		case m.used:
-			return userKey{}, "", usedCode
-		case x.platform == wechat && isBlocked(m.user.user):
-			return userKey{}, "", blockedUser
-		}
-		m.used = true
-		return m.user, m.sessionKey, granted
-	}
+// openCode is the user an open code would belong to, with its openid.
+type openCode struct {
+	user   userKey
+	openid string
+	ok     bool
+}
 
+// openCandidate parses x.code as an open code, if open codes are on.
+func (e *Emulator) openCandidate(x exchangeReq) openCode {
 	user, ok := openCodeUser(x.code)
 	if !e.openCodes || !ok {
-		return userKey{}, "", badCode
+		return openCode{}
 	}
 	appid := x.appid
 	if x.byToken {
 		appid = e.appForToken(x.token)
 	}
+	return openCode{user: userKey{x.platform, appid, user}, openid: openID(x.platform, appid, user), ok: true}
+}
+
+// claimLocked checks a login code and, if it is good, marks it used. A
+// refused code is never consumed. It returns the code's user, its openid
+// and the session key given at login, if any.
+func (e *Emulator) claimLocked(now time.Time, x exchangeReq, open openCode) (userKey, string, string, outcome) {
+	e.codes.advance(now)
+	if m, ok := e.codes.minted.get(x.code); ok {
+		switch {
+		case m.phone, !now.Before(m.expires), m.user.platform != x.platform, !x.byToken && m.user.appid != x.appid:
+			return userKey{}, "", "", badCode
+		case x.byToken && !e.tokenAccepted(m.user.appid, x.token):
+			return userKey{}, "", "", badToken // the gateway checks the token before the code
+		case m.used:
+			return userKey{}, "", "", usedCode
+		case x.platform == wechat && isBlocked(m.user.user):
+			return userKey{}, "", "", blockedUser
+		}
+		m.used = true
+		return m.user, m.openid, m.sessionKey, granted
+	}
+
+	if !open.ok {
+		return userKey{}, "", "", badCode
+	}
 	k := e.codes.openKey(x.platform, x.code)
 	if exp, ok := e.codes.open.get(k); ok && now.UnixNano() < exp {
-		return userKey{}, "", usedCode
+		return userKey{}, "", "", usedCode
 	}
-	if x.platform == wechat && isBlocked(user) {
-		return userKey{}, "", blockedUser
+	if x.platform == wechat && isBlocked(open.user.user) {
+		return userKey{}, "", "", blockedUser
 	}
 	e.codes.open.put(k, now.Add(codeLife(x.platform)).UnixNano())
-	return userKey{x.platform, appid, user}, "", granted
+	return open.user, open.openid, "", granted
+}
+
+// claimPhoneLocked checks a phone code presented by appid and, if it is
+// good, marks it used. Every refusal is WeChat's one 40029 (wechat.md §6).
+func (e *Emulator) claimPhoneLocked(now time.Time, appid, code string) (userKey, bool) {
+	e.codes.advance(now)
+	m, ok := e.codes.minted.get(code)
+	if !ok || !m.phone || m.used || !now.Before(m.expires) || m.user.appid != appid {
+		return userKey{}, false
+	}
+	m.used = true
+	return m.user, true
 }
 
 // openCodeUser parses an open code, "<user>.<anything>".

@@ -20,9 +20,12 @@ type controlError struct {
 	status  int
 	code    string
 	message string
+	cause   error // a sentinel for Go callers (ErrNoSession), or nil
 }
 
 func (c *controlError) Error() string { return c.message }
+
+func (c *controlError) Unwrap() error { return c.cause }
 
 func invalidRequest(msg string) *controlError {
 	return &controlError{status: http.StatusBadRequest, code: "invalid_request", message: msg}
@@ -58,9 +61,14 @@ func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		if allowMethod(w, r, http.MethodPost) {
 			e.controlExpireTokens(w, r)
 		}
-	case controlPrefix + "userdata", controlPrefix + "phonecode":
-		writeControlError(w, &controlError{status: http.StatusNotImplemented, code: "not_implemented",
-			message: r.URL.Path + " is not implemented in this version of the emulator"})
+	case controlPrefix + "userdata":
+		if allowMethod(w, r, http.MethodPost) {
+			e.controlUserData(w, r)
+		}
+	case controlPrefix + "phonecode":
+		if allowMethod(w, r, http.MethodPost) {
+			e.controlPhoneCode(w, r)
+		}
 	default:
 		writeControlError(w, &controlError{status: http.StatusNotFound, code: "not_found",
 			message: "no such control endpoint; see the emulator package documentation"})

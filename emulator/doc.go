@@ -2,8 +2,8 @@
 // (WeChat, Baidu), for local development, demos and tests. One http.Handler
 // serves every platform's own paths with the platform's own wire format, so
 // a client pointed at it cannot tell it from the real thing, plus a control
-// API under /_emulator/ that plays the mini program's side (wx.login) and
-// injects faults. `mplogin emulate` serves it on a port; tests use it in
+// API under /_emulator/ that plays the mini program's side (wx.login,
+// getUserInfo, getPhoneNumber) and injects faults. `mplogin emulate` serves it on a port; tests use it in
 // process:
 //
 //	emu := emulator.New(emulator.Config{})
@@ -34,6 +34,18 @@
 //     token gets the gateway's HTTP 200 {"error_code":110,…}.
 //   - Access tokens: WeChat GET /cgi-bin/token and POST /cgi-bin/stable_token,
 //     Baidu GET|POST /oauth/2.0/token; see "Access tokens" below.
+//   - WeChat business APIs, authenticated by a classic or stable access token
+//     (which names the app): GET /wxa/checksession and GET
+//     /wxa/resetusersessionkey (access_token, openid, signature,
+//     sig_method=hmac_sha256; wechat.md §5) and POST
+//     /wxa/business/getuserphonenumber?access_token=… with {"code":…} (§6);
+//     see "Business APIs" below.
+//   - Baidu unionid APIs: POST /rest/2.0/smartapp/getunionid?access_token=…
+//     with the form field openid (GET with the query accepted too; the app's
+//     own token from /oauth/2.0/token),
+//     and GET|POST /rest/2.0/smartapp/unionId/get?access_token=…&open_id=…
+//     (openid accepted too; a third-party platform's authorizer token, the
+//     one /rest/2.0/oauth/getsessionkeybycode accepts); baidu.md §6.
 //
 // Any other path answers 404.
 //
@@ -72,6 +84,48 @@
 // invalid at once, so that tests can see a client's reaction to a rejected
 // token; the next stable_token call issues a new one.
 //
+// # Business APIs
+//
+// Every business API first checks access_token. WeChat: 41001 missing, 40001
+// unknown, of another platform, replaced by a newer fetch (after the
+// overlap) or expired with ExpireTokens, 42001 past its own 7200 s (wechat.md
+// §4.3); Baidu: the gateway's HTTP 200 {"error_code":110,…} for a missing or
+// unknown token (on unionId/get: one no app accepts), 111 for one past its
+// expiry (baidu.md §4, §10.4). The business APIs know a user by openid only
+// once the user has exchanged a code for that app (the openid is a hash),
+// and only while the emulator remembers the user's session key.
+//
+//   - checksession: 43001 for a method other than GET, 41009 "missing
+//     openid", 87009 "invalid signature" for a signature missing or wrong or
+//     a sig_method other than hmac_sha256, 40003 "invalid openid" for an
+//     openid the token's app did not give out (or whose user never logged
+//     in). The signature is the lowercase hex HMAC-SHA256 keyed with the
+//     user's current session_key string itself (not its base64 decoding)
+//     over the empty string (wechat.md §5.1); a key replaced by a newer
+//     login or reset no longer signs. Success: {"errcode":0,"errmsg":"ok"}.
+//   - resetusersessionkey: the same checks with the current key; success
+//     gives the user a new random session key at once and answers
+//     {"errcode":0,"errmsg":"ok","openid":…,"session_key":…} (§5.3). Of
+//     concurrent resets signed with one key, one wins; the others get 87009.
+//     No key expiry or reset quota is modelled (faults can give 45011).
+//   - getuserphonenumber: 43002 for a method other than POST, 47001 for a
+//     body that is not JSON, 41008 for no code, 40029 "invalid code" for a
+//     phone code that is unknown, used, expired (5 minutes), another app's
+//     or a login code (§6). Success: {"errcode":0,"errmsg":"ok","phone_info":
+//     {"phoneNumber","purePhoneNumber","countryCode":86,"watermark":
+//     {"timestamp","appid"}}}, countryCode a number as in the official
+//     example, the watermark the token's app and Config.Now.
+//   - getunionid: {"errno":0,"errmsg":"succ","request_id":…,"timestamp":…,
+//     "data":{"unionid":…}}; errno 1 (the only documented error) with no
+//     data for a missing openid or one the token's app did not give out.
+//   - unionId/get: {"errno":0,"msg":"success","data":{"union_id":…}}; errno
+//     40001 (Baidu's third-party "parameter error") for a missing or unknown
+//     open_id, or one of an app the token is not for.
+//
+// All business errors are HTTP 200, WeChat's text/plain with a ", rid: …"
+// suffix on errmsg, as for the login paths. The unionids are those of
+// UnionID: the same for every app of one App.Owner.
+//
 // # Users and codes
 //
 // A code is minted for a simulated user of one app by POST /_emulator/login
@@ -87,6 +141,17 @@
 // the unionid is shared by the apps of one App.Owner (all apps share the
 // default owner "").
 //
+// A phone code (POST /_emulator/phonecode or PhoneCode, WeChat only) stands
+// for the getPhoneNumber button's code: for one user of one app, single use,
+// 5 minutes, accepted only by getuserphonenumber with a token of that app;
+// the user need not have logged in. Every simulated user has one phone
+// number, PhoneNumber: 11 digits, "1", a digit 3-9 and nine more, all taken
+// from SHA-256 of the user's name alone, so it is the same in every app, on
+// both platforms and across restarts; the country code is 86. The profile in
+// user data is derived from the name as well: the nickname is the name
+// itself; gender (1 or 2), city and province (one of a few Chinese cities),
+// and the avatar URL come from a hash of it; country "CN", language "zh_CN".
+//
 // With Config.Apps set, only those apps and secrets are accepted (secrets are
 // compared in constant time; an empty Secret accepts any); without it, any
 // appid and secret are.
@@ -97,7 +162,9 @@
 // Baidu third-party path, whose request names no app, that is the app whose
 // ThirdPartyToken was presented, else the app "". Used codes are remembered
 // only for their lifetime (open ones as a hash), so memory stays bounded;
-// session keys are kept for at least the 262,144 users who logged in last.
+// session keys are kept for at least the 262,144 users who logged in last
+// (per platform and openid; a reset does not add a user). Phone codes live
+// with the login codes, for their lifetime.
 //
 // # Control API
 //
@@ -110,7 +177,29 @@
 //	GET    /_emulator/faults    → {"faults":[…]}, the rules in force
 //	GET    /_emulator/stats     → {"calls":{"/sns/jscode2session":N,…}}, every request to a platform path
 //	POST   /_emulator/tokens/expire {"platform":"wechat"|"baidu","appid":…} → 204, ExpireTokens
-//	POST   /_emulator/userdata, /_emulator/phonecode → 501 for now
+//	POST   /_emulator/userdata  {"platform":…,"appid":…,"user":…,"kind":"userinfo"|"phone"} → {"encrypted_data","iv","raw_data","signature"}, UserData
+//	POST   /_emulator/phonecode {"appid":…,"user":…} ("platform":"wechat" optional) → {"code":…}, PhoneCode
+//
+// The user data is encrypted with the session key the user holds now for
+// the app (UserData, SessionKey), with a fresh iv from Config.Rand; a user
+// who holds none (never exchanged a code there) gets 409 {"error":
+// "no_session"}, and UserData an error wrapping ErrNoSession. It goes through
+// package userdata's encryptors, so userdata.DecryptWeChat and DecryptBaidu
+// read it back:
+//
+//   - WeChat (wechat.md §7): AES-128-CBC, PKCS#7. userinfo is {"openId",
+//     "nickName","gender","language","city","province","country","avatarUrl",
+//     "unionId","watermark":{"timestamp","appid"}}, the timestamp Config.Now;
+//     raw_data is the public part {"nickName","gender","language","city",
+//     "province","country","avatarUrl"} and signature is hex sha1(raw_data +
+//     session_key) (§7.2). phone is {"phoneNumber","purePhoneNumber",
+//     "countryCode":"86","watermark"} (countryCode a string there, §6), with
+//     no raw_data or signature.
+//   - Baidu (baidu.md §8): AES-192-CBC with 16 random bytes, a 4-byte
+//     big-endian length, the JSON and the app key, PKCS#7 to 32 bytes.
+//     userinfo is {"openid","nickname","headimgurl","sex"} (sex a number, as
+//     in the official vector), phone is {"mobile":…}; never raw_data or
+//     signature, as Baidu has none.
 //
 // # Faults
 //
@@ -125,7 +214,9 @@
 // otherwise), Status the HTTP status (alone: a short text body), Empty an
 // empty body, Garbage an HTML page, Drop a connection reset. Once one rule
 // has shaped the answer, the other is tried only if it merely adds latency.
-// On a Baidu path, Errcode 110 or 111 gives the gateway's token error. A
+// On a Baidu path, Errcode 110 or 111 gives the gateway's token error; on
+// getunionid and unionId/get another Errcode or Error goes into the path's
+// errno envelope with HTTP 200 (errno 1 when only Error is given). A
 // rule has one effect besides latency, Status aside (alone, or with
 // Errcode/Error, Empty or Garbage); an invalid rule is refused with 400, or
 // makes SetFaults panic.

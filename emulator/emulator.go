@@ -67,8 +67,8 @@ type Emulator struct {
 
 	mu          sync.Mutex // guards codes and users
 	codes       codeStore
-	users       generations[userKey, string] // current session key per user
-	usersPerGen int                          // usersPerGeneration; smaller in tests
+	users       generations[idKey, userRecord] // who holds each openid, and their current session key
+	usersPerGen int                            // usersPerGeneration; smaller in tests
 
 	tokens tokenStore // platform access tokens issued
 
@@ -82,8 +82,12 @@ type appKey struct{ platform, appid string }
 // route is one platform path.
 type route struct {
 	platform string // whose error format fault answers use
-	serve    func(*http.Request) reply
-	calls    atomic.Int64
+	// restMsg: a Baidu openapi business path, whose errors are an
+	// {"errno","<restMsg>"} envelope with HTTP 200 rather than OAuth's
+	// {"error","error_description"} with 400; restMsg names its message field.
+	restMsg string
+	serve   func(*http.Request) reply
+	calls   atomic.Int64
 }
 
 // reply is a complete platform answer, built before anything is written so
@@ -139,18 +143,22 @@ func New(cfg Config) *Emulator {
 			}
 		}
 	}
-	// Every platform path the emulator serves. Later endpoints (checksession,
-	// phone numbers, unionid) are added here; they check access tokens with
-	// tokenOwner.
+	// Every platform path the emulator serves. The business APIs check
+	// access tokens with checkToken.
 	e.routes = map[string]*route{
 		"/sns/jscode2session":                 {platform: wechat, serve: e.wechatCode2Session},
 		"/sns/component/jscode2session":       {platform: wechat, serve: e.wechatComponentCode2Session},
 		"/cgi-bin/token":                      {platform: wechat, serve: e.wechatToken},
 		"/cgi-bin/stable_token":               {platform: wechat, serve: e.wechatStableToken},
+		"/wxa/checksession":                   {platform: wechat, serve: e.wechatCheckSession},
+		"/wxa/resetusersessionkey":            {platform: wechat, serve: e.wechatResetSessionKey},
+		"/wxa/business/getuserphonenumber":    {platform: wechat, serve: e.wechatPhoneNumber},
 		"/oauth/jscode2sessionkey":            {platform: baidu, serve: e.baiduCode2SessionKey},
 		"/nalogin/getSessionKeyByCode":        {platform: baidu, serve: e.baiduCode2SessionKey},
 		"/rest/2.0/oauth/getsessionkeybycode": {platform: baidu, serve: e.baiduThirdPartySessionKey},
 		"/oauth/2.0/token":                    {platform: baidu, serve: e.baiduToken},
+		"/rest/2.0/smartapp/getunionid":       {platform: baidu, serve: e.baiduUnionID, restMsg: "errmsg"},
+		"/rest/2.0/smartapp/unionId/get":      {platform: baidu, serve: e.baiduThirdPartyUnionID, restMsg: "msg"},
 	}
 	return e
 }
@@ -193,7 +201,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if f := plan.fault; f != nil && f.replacesAnswer() {
-		e.writeFault(w, rt.platform, f)
+		e.writeFault(w, rt, f)
 		return
 	}
 	e.writeAnswer(w, r, rt.serve(r), plan.fault)

@@ -8,6 +8,8 @@ import (
 	"net/url"
 
 	"github.com/mplogin/mplogin/emulator"
+	"github.com/mplogin/mplogin/secret"
+	"github.com/mplogin/mplogin/userdata"
 )
 
 // Using the emulator in process: the mini program logs alice in, the server
@@ -52,4 +54,36 @@ func Example() {
 	// same as OpenID: true
 	// session key is alice's current one: true
 	// calls so far: 1
+}
+
+// User data for a logged-in user, encrypted with the session key the user
+// holds, as the mini program would post it to its server.
+func ExampleEmulator_UserData() {
+	emu := emulator.New(emulator.Config{})
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+
+	code, _ := emu.Login("wechat", "wx0123456789abcdef", "alice", "")
+	q := url.Values{"appid": {"wx0123456789abcdef"}, "secret": {"s"}, "js_code": {code}, "grant_type": {"authorization_code"}}
+	resp, err := http.Get(srv.URL + "/sns/jscode2session?" + q.Encode())
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+
+	d, err := emu.UserData("wechat", "wx0123456789abcdef", "alice", emulator.KindPhone)
+	if err != nil {
+		panic(err)
+	}
+	key, _ := emu.SessionKey("wechat", "wx0123456789abcdef", "alice")
+	plain, err := userdata.DecryptWeChat(secret.New(key), d.EncryptedData, d.IV, userdata.WeChatOptions{AppID: "wx0123456789abcdef"})
+	if err != nil {
+		panic(err)
+	}
+	var phone struct {
+		PurePhoneNumber string `json:"purePhoneNumber"`
+	}
+	_ = json.Unmarshal(plain, &phone)
+	fmt.Println(phone.PurePhoneNumber == emu.PhoneNumber("alice"), phone.PurePhoneNumber)
+	// Output: true 16863340097
 }

@@ -173,7 +173,7 @@ func (e *Emulator) planFaults(path string) faultPlan {
 }
 
 // writeFault answers in place of the platform.
-func (e *Emulator) writeFault(w http.ResponseWriter, platform string, f *Fault) {
+func (e *Emulator) writeFault(w http.ResponseWriter, rt *route, f *Fault) {
 	status := f.Status
 	if status == 0 {
 		status = http.StatusOK
@@ -187,7 +187,7 @@ func (e *Emulator) writeFault(w http.ResponseWriter, platform string, f *Fault) 
 	case f.Garbage:
 		writeReply(w, garbage(status))
 	case f.Errcode != 0 || f.Error != "":
-		rep := e.faultError(platform, f)
+		rep := e.faultError(rt, f)
 		if f.Status != 0 {
 			rep.status = f.Status
 		}
@@ -199,9 +199,11 @@ func (e *Emulator) writeFault(w http.ResponseWriter, platform string, f *Fault) 
 }
 
 // faultError is a platform error in the path's own format. On a WeChat path
-// a rule with only a Baidu error string answers -1, system error.
-func (e *Emulator) faultError(platform string, f *Fault) reply {
-	if platform == wechat {
+// a rule with only a Baidu error string answers -1, system error; on a Baidu
+// openapi business path (getunionid, unionId/get) the errno goes into the
+// path's envelope, 1 ("异常返回") when the rule gave only an error string.
+func (e *Emulator) faultError(rt *route, f *Fault) reply {
+	if rt.platform == wechat {
 		code := f.Errcode
 		if code == 0 {
 			code = -1
@@ -210,6 +212,16 @@ func (e *Emulator) faultError(platform string, f *Fault) reply {
 	}
 	if f.Errcode == 110 || f.Errcode == 111 {
 		return baiduGateway(f.Errcode)
+	}
+	if rt.restMsg != "" {
+		errno, msg := f.Errcode, f.Error
+		if errno == 0 {
+			errno = errnoUnionFailed
+		}
+		if msg == "" {
+			msg = "emulated error"
+		}
+		return e.baiduEnvelope(rt.restMsg, errno, msg, nil)
 	}
 	errno, name, desc := baiduFaultError(f.Errcode, f.Error)
 	return baiduError(http.StatusBadRequest, errno, name, desc)

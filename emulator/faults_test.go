@@ -299,8 +299,21 @@ func TestStats(t *testing.T) {
 	v.login("wechat", "wxapp1", "alice")
 	v.stable("wxapp1", "wxsecret1", false) // token fetches count like any platform call
 
+	v.classic("wxapp1", "wxsecret1")
+	v.get(bdTokenPath, bdTokenForm("k", "s"))
+	v.postForm(bdTokenPath, bdTokenForm("k", "s"))
+	v.get(wxCheckPath, nil)
+	v.get(wxResetPath, nil)
+	v.get(wxResetPath, nil)
+	v.sendJSON("POST", wxPhonePath, `{"code":"x"}`)
+	v.postForm(bdUnionPath, nil)
+	v.get(bdTPUnionPath, nil)
+	v.postForm(bdTPUnionPath, nil)
+	v.sendJSON("POST", "/_emulator/phonecode", `{"appid":"wxapp1","user":"alice"}`) // control calls do not count
+
 	want := map[string]int64{wxPath: 2, bdPath: 2, wxCompPath: 0, bdLegacy: 0, bdTPPath: 0,
-		wxTokenPath: 0, wxStablePath: 1, bdTokenPath: 0}
+		wxTokenPath: 1, wxStablePath: 1, bdTokenPath: 2,
+		wxCheckPath: 1, wxResetPath: 2, wxPhonePath: 1, bdUnionPath: 1, bdTPUnionPath: 2}
 	got := v.emu.Stats()
 	r := v.get("/_emulator/stats", nil)
 	var wire struct {

@@ -27,6 +27,12 @@ const (
 	wxTokenPath  = "/cgi-bin/token"
 	wxStablePath = "/cgi-bin/stable_token"
 	bdTokenPath  = "/oauth/2.0/token"
+
+	wxCheckPath   = "/wxa/checksession"
+	wxResetPath   = "/wxa/resetusersessionkey"
+	wxPhonePath   = "/wxa/business/getuserphonenumber"
+	bdUnionPath   = "/rest/2.0/smartapp/getunionid"
+	bdTPUnionPath = "/rest/2.0/smartapp/unionId/get"
 )
 
 // clock is a settable clock for Config.Now.

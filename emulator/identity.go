@@ -10,6 +10,51 @@ import (
 // userKey is a simulated user of one app.
 type userKey struct{ platform, appid, user string }
 
+// idKey finds a user by openid, which is what the business APIs name.
+// Openids are hashes of (platform, appid, user), so they do not collide
+// across apps.
+type idKey struct{ platform, openid string }
+
+// userRecord is a user who exchanged a code: whose openid it is, and the
+// session key the user holds now.
+type userRecord struct {
+	appid, user string
+	sessionKey  string
+}
+
+func (r userRecord) is(u userKey) bool { return r.appid == u.appid && r.user == u.user }
+
+// rememberLocked stores a user's current session key. At most usersPerGen
+// users are added to a generation, so memory stays bounded.
+func (e *Emulator) rememberLocked(platform, openid string, rec userRecord) {
+	if len(e.users.cur) >= e.usersPerGen {
+		if _, ok := e.users.cur[idKey{platform, openid}]; !ok {
+			e.users.retire()
+		}
+	}
+	e.users.put(idKey{platform, openid}, rec)
+}
+
+// sessionOf returns a user's current session key, if the user has one.
+func (e *Emulator) sessionOf(u userKey) (string, bool) {
+	id := idKey{u.platform, openID(u.platform, u.appid, u.user)}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rec, ok := e.users.get(id)
+	if !ok || !rec.is(u) {
+		return "", false
+	}
+	return rec.sessionKey, true
+}
+
+// userByOpenID returns the user an openid of platform belongs to, if that
+// user has exchanged a code (and was not forgotten since).
+func (e *Emulator) userByOpenID(platform, openid string) (userRecord, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.users.get(idKey{platform, openid})
+}
+
 // Session keys: base64 of 16 bytes (AES-128) for WeChat, 24 (AES-192) for Baidu.
 func sessionKeyLen(platform string) int {
 	if platform == baidu {
@@ -112,16 +157,14 @@ func (e *Emulator) UnionID(platform, appid, user string) string {
 }
 
 // SessionKey returns the user's current session key (base64), set by the
-// user's latest code exchange; false if the user has not exchanged a code
-// (or was forgotten: see usersPerGeneration).
+// user's latest code exchange or WeChat resetusersessionkey; false if the
+// user has not exchanged a code (or was forgotten: see usersPerGeneration).
 func (e *Emulator) SessionKey(platform, appid, user string) (string, bool) {
 	p, ok := normalizePlatform(platform)
 	if !ok {
 		return "", false
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.users.get(userKey{p, appid, user})
+	return e.sessionOf(userKey{p, appid, user})
 }
 
 // Login mints a login code for a simulated user, as wx.login or swan.login
@@ -154,7 +197,7 @@ func (e *Emulator) login(platform, appid, user, sessionKey string) (string, *con
 			return "", invalidRequest(err.Error())
 		}
 	}
-	code, err := e.mint(userKey{p, appid, user}, sessionKey)
+	code, err := e.mint(userKey{p, appid, user}, sessionKey, false)
 	if err != nil {
 		e.log.Error("emulator: cannot mint a code", "err", err)
 		return "", &controlError{status: 500, code: "internal_error", message: "cannot mint a code: " + err.Error()}

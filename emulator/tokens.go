@@ -63,6 +63,7 @@ type tokenSeries struct {
 type issuedToken struct {
 	slot    tokenSlot
 	expires time.Time
+	cut     bool // expires was brought forward by a newer fetch: "not latest" once past it
 }
 
 // tokenStore holds every token the emulator issued that may still be
@@ -112,7 +113,7 @@ func (s *tokenStore) rotateLocked(slot tokenSlot, tok string, now time.Time, lif
 	st.prev = ""
 	if _, ok := s.liveLocked(st.cur, now); ok {
 		if it := s.issued[st.cur]; keep >= 0 && now.Add(keep).Before(it.expires) {
-			it.expires = now.Add(keep)
+			it.expires, it.cut = now.Add(keep), true
 		}
 		st.prev = st.cur
 	} else {
@@ -229,20 +230,46 @@ func (e *Emulator) newToken(kind tokenKind) (string, error) {
 	return fmt.Sprintf("24.%s.%d.%d.%s", hex.EncodeToString(b[:]), int64(baiduTokenLife/time.Second), e.now().Unix(), tail), nil
 }
 
-// tokenOwner returns the app a valid access token of platform belongs to.
-// It is the check every token-authenticated path uses.
-func (e *Emulator) tokenOwner(platform, token string) (string, bool) {
+// tokenState is what a token-authenticated path learns about the
+// access_token it was given.
+type tokenState uint8
+
+const (
+	tokenOK      tokenState = iota
+	tokenMissing            // no access_token parameter
+	tokenUnknown            // never issued, superseded, expired with ExpireTokens, or another platform's
+	tokenExpired            // issued, and past its expiry
+)
+
+// checkToken returns the app a valid access token of platform belongs to,
+// or why the token is refused. It is the check every token-authenticated
+// path uses. A token that reached the end of its own life is told apart
+// from an unknown one while the emulator still remembers it (until the
+// app's next fetch of the same kind: only the current and previous token
+// are kept); one replaced by a newer fetch counts as unknown.
+func (e *Emulator) checkToken(platform, token string) (string, tokenState) {
 	if token == "" {
-		return "", false
+		return "", tokenMissing
 	}
 	now := e.now()
 	e.tokens.mu.Lock()
 	defer e.tokens.mu.Unlock()
 	it := e.tokens.issued[token]
-	if it == nil || it.slot.kind.platform() != platform || !now.Before(it.expires) {
-		return "", false
+	switch {
+	case it == nil || it.slot.kind.platform() != platform:
+		return "", tokenUnknown
+	case !now.Before(it.expires) && it.cut:
+		return "", tokenUnknown // replaced by a newer token, not expired of age
+	case !now.Before(it.expires):
+		return "", tokenExpired
 	}
-	return it.slot.appid, true
+	return it.slot.appid, tokenOK
+}
+
+// tokenOwner returns the app a valid access token of platform belongs to.
+func (e *Emulator) tokenOwner(platform, token string) (string, bool) {
+	appid, st := e.checkToken(platform, token)
+	return appid, st == tokenOK
 }
 
 // TokenValid reports whether token is an access token the emulator issued

@@ -10,7 +10,8 @@ import (
 const wechatContentType = "text/plain"
 
 // wechatMessage is the errmsg of the codes the emulator answers with or a
-// fault may ask for (wechat.md §2.3, §3, §4, §9).
+// fault may ask for (wechat.md §2.3, §3, §4, §5, §6, §9; 40003 and 41009
+// are from WeChat's global return-code table).
 func wechatMessage(errcode int) string {
 	switch errcode {
 	case -1:
@@ -19,6 +20,8 @@ func wechatMessage(errcode int) string {
 		return "invalid credential, access_token is invalid or not latest"
 	case 40002:
 		return "invalid grant_type"
+	case 40003:
+		return "invalid openid"
 	case 40013:
 		return "invalid appid"
 	case 40014:
@@ -41,6 +44,8 @@ func wechatMessage(errcode int) string {
 		return "appsecret missing"
 	case 41008:
 		return "missing code"
+	case 41009:
+		return "missing openid"
 	case 41021:
 		return "component_access_token missing"
 	case 42001:
