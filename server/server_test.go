@@ -44,13 +44,24 @@ type rig struct {
 	logs *testutil.Buffer
 }
 
-func newRig(t *testing.T) *rig {
+// newRig starts an emulator and the service with apps "w" (WeChat) and
+// "b" (Baidu, unionid at login); more adds apps, each also known to the
+// emulator with the same credentials.
+func newRig(t *testing.T, more ...config.App) *rig {
 	t.Helper()
 	r := &rig{dir: t.TempDir(), logs: &testutil.Buffer{}}
-	r.em = emulator.New(emulator.Config{Apps: []emulator.App{
+	emApps := []emulator.App{
 		{Platform: "wechat", AppID: wxAppID, Secret: wxSecret},
 		{Platform: "baidu", AppID: bdAppKey, Secret: bdSecret},
-	}})
+	}
+	for _, a := range more {
+		sec := a.Secret
+		if a.Family() == config.FamilyBaidu {
+			sec = a.AppSecret
+		}
+		emApps = append(emApps, emulator.App{Platform: a.Family(), AppID: a.ID(), Secret: sec.Reveal()})
+	}
+	r.em = emulator.New(emulator.Config{Apps: emApps})
 	emSrv := httptest.NewServer(r.em)
 	t.Cleanup(emSrv.Close)
 	cfg := config.Default()
@@ -58,7 +69,11 @@ func newRig(t *testing.T) *rig {
 	cfg.MasterKey = bytes.Repeat([]byte{42}, 32)
 	cfg.Apps = []config.App{
 		{Name: "w", Platform: config.PlatformWeChat, AppID: wxAppID, Secret: secret.New(wxSecret), Endpoint: emSrv.URL},
-		{Name: "b", Platform: config.PlatformBaidu, AppKey: bdAppKey, AppSecret: secret.New(bdSecret), Endpoint: emSrv.URL},
+		{Name: "b", Platform: config.PlatformBaidu, AppKey: bdAppKey, AppSecret: secret.New(bdSecret), Endpoint: emSrv.URL, UnionID: true},
+	}
+	for _, a := range more {
+		a.Endpoint = emSrv.URL
+		cfg.Apps = append(cfg.Apps, a)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -95,7 +110,7 @@ func (r *rig) call(t *testing.T, method, path, auth, body string) (int, map[stri
 // database files or written to the log; only their hashes and sealed forms.
 func TestNothingSecretAtRest(t *testing.T) {
 	r := newRig(t)
-	var tokens, codes, keys []string
+	var tokens, codes, keys, phones []string
 	for _, u := range []string{"alice", "bob", "carol"} {
 		for _, p := range []struct{ plat, appid, app string }{{"wechat", wxAppID, "w"}, {"baidu", bdAppKey, "b"}} {
 			code, err := r.em.Login(p.plat, p.appid, u, "")
@@ -114,12 +129,36 @@ func TestNothingSecretAtRest(t *testing.T) {
 			if status, _ := r.call(t, "GET", "/v1/session", access, ""); status != 200 {
 				t.Fatal(status)
 			}
+			if p.plat == "wechat" {
+				// Both use the app's platform access token; the phone is kept.
+				if status, v := r.call(t, "GET", "/v1/session?verify=platform", access, ""); status != 200 || v["session_key_valid"] != true {
+					t.Fatal(status, v)
+				}
+				pc, err := r.em.PhoneCode(wxAppID, u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if status, v := r.call(t, "POST", "/v1/phone", access, `{"code":"`+pc+`"}`); status != 200 || v["phone_number"] != r.em.PhoneNumber(u) {
+					t.Fatal(status, v)
+				}
+				phones = append(phones, r.em.PhoneNumber(u))
+			}
 			status, v = r.call(t, "POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+refresh+`"}`)
 			if status != 200 {
 				t.Fatal(status, v)
 			}
 			tokens = append(tokens, v["access_token"].(string), v["refresh_token"].(string))
 		}
+	}
+	// The platform access tokens the service fetched (the Baidu one for
+	// the unionid at login).
+	var platformTokens []string
+	for _, key := range []string{"wechat:" + wxAppID, "baidu:" + bdAppKey} {
+		tok, err := r.srv.Tokens().Token(t.Context(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		platformTokens = append(platformTokens, tok.Reveal())
 	}
 	r.api.Close()
 	if err := r.srv.Close(); err != nil {
@@ -147,6 +186,12 @@ func TestNothingSecretAtRest(t *testing.T) {
 	}
 	for i, c := range codes {
 		needles["code "+string(rune('a'+i))] = []byte(c)
+	}
+	for i, p := range phones {
+		needles["phone number "+string(rune('a'+i))] = []byte(p)
+	}
+	for i, tok := range platformTokens {
+		needles["platform access token "+string(rune('a'+i))] = []byte(tok)
 	}
 	for i, k := range keys {
 		raw, err := base64.StdEncoding.DecodeString(k)

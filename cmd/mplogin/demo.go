@@ -70,7 +70,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		{Name: demoWeChatApp, Platform: config.PlatformWeChat, AppID: demoWeChatAppID, Secret: secret.New(demoWeChatSecret),
 			Endpoint: emuURL, UserdataMaxAge: config.DefaultUserdataMaxAge},
 		{Name: demoBaiduApp, Platform: config.PlatformBaidu, AppKey: demoBaiduAppKey, AppSecret: secret.New(demoBaiduSecret),
-			Endpoint: emuURL},
+			Endpoint: emuURL, UnionID: true},
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -157,13 +157,40 @@ NEW=$(curl -s -X POST {SVC}/v1/token -H 'Content-Type: application/json' \
 echo "$NEW"
 ACCESS=$(echo "$NEW" | grep -o '"access_token":"[^"]*"' | cut -d'"' -f4)
 
-# 5. Log out: every token of the session stops working at once.
+# 5. The new access token works; ask WeChat too whether alice's session key is current.
+curl -s "{SVC}/v1/session?verify=platform" -H "Authorization: Bearer $ACCESS"
+
+# 6. The mini program gets alice's profile encrypted (wx.getUserInfo); only the
+#    session key that mplogin keeps opens it.
+curl -s -X POST {EMU}/_emulator/userdata -H 'Content-Type: application/json' \
+  -d '{"platform":"wechat","appid":"{WXID}","user":"alice","kind":"userinfo"}' |
+curl -s -X POST {SVC}/v1/userdata/decrypt -H "Authorization: Bearer $ACCESS" \
+  -H 'Content-Type: application/json' --data-binary @-
+echo
+
+# 7. Her phone number, the preferred way: a one-time phone code that mplogin
+#    resolves server to server with the app's access token.
+PCODE=$(curl -s -X POST {EMU}/_emulator/phonecode -H 'Content-Type: application/json' \
+  -d '{"appid":"{WXID}","user":"alice"}' | grep -o '"code":"[^"]*"' | cut -d'"' -f4)
+curl -s -X POST {SVC}/v1/phone -H "Authorization: Bearer $ACCESS" \
+  -H 'Content-Type: application/json' -d "{\"code\":\"$PCODE\"}"
+echo
+
+# 8. Or from an encrypted phone payload (older clients, and Baidu).
+curl -s -X POST {EMU}/_emulator/userdata -H 'Content-Type: application/json' \
+  -d '{"platform":"wechat","appid":"{WXID}","user":"alice","kind":"phone"}' |
+curl -s -X POST {SVC}/v1/phone -H "Authorization: Bearer $ACCESS" \
+  -H 'Content-Type: application/json' --data-binary @-
+echo
+
+# 9. Log out: every token of the session stops working at once.
 curl -s -o /dev/null -w 'logout: HTTP %{http_code}\n' -X POST {SVC}/v1/logout -H "Authorization: Bearer $ACCESS"
 curl -s {SVC}/v1/session -H "Authorization: Bearer $ACCESS"
 {END}
 
 Baidu works the same way: mint with {"platform":"baidu","appid":"{BDKEY}","user":"alice"}
-and log in with {"app":"{BDAPP}","code":"…"}.
+and log in with {"app":"{BDAPP}","code":"…"}; {BDAPP} also fetches alice's unionid at
+login (Baidu's getunionid), and a phone payload of kind "phone" decrypts the same way.
 Stop with Ctrl-C.
 `)
 }

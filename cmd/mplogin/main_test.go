@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mplogin/mplogin/emulator"
 	"github.com/mplogin/mplogin/internal/testutil"
 )
 
@@ -70,6 +71,7 @@ func TestDemoWalkthrough(t *testing.T) {
 		t.Skip("curl is not installed: the printed walkthrough uses it")
 	}
 	data := t.TempDir()
+	alicePhone := emulator.New(emulator.Config{}).PhoneNumber("alice")
 	for round, wantCreated := range []string{`"created":true`, `"created":false`} {
 		out, stderr, stop := start(t, "demo", "--listen", "127.0.0.1:0", "--emulator-listen", "127.0.0.1:0", "--data", data)
 		text := readUntil(t, out, walkEnd)
@@ -83,8 +85,13 @@ func TestDemoWalkthrough(t *testing.T) {
 			t.Fatalf("walkthrough failed: %v\n%s\nstderr:\n%s", err, res, stderr.String())
 		}
 		got := string(res)
+		phone := `"phone_number":"` + alicePhone + `"`
+		if n := strings.Count(got, phone); n != 2 {
+			t.Fatalf("round %d: %s appears %d times, want 2 (by code and by payload):\n%s", round, phone, n, got)
+		}
 		for _, want := range []string{`"token_type":"Bearer"`, wantCreated, `"active":true`, `"app":"demo-wechat"`,
-			`"refresh_expires_in":`, "logout: HTTP 204", `"error":"invalid_token"`} {
+			`"refresh_expires_in":`, `"session_key_valid":true`, `"data":{`, `"nickName":"alice"`,
+			"logout: HTTP 204", `"error":"invalid_token"`} {
 			if !strings.Contains(got, want) {
 				t.Fatalf("round %d: %q missing from walkthrough output:\n%s", round, want, got)
 			}
@@ -93,7 +100,7 @@ func TestDemoWalkthrough(t *testing.T) {
 			t.Fatalf("demo exited %d; stderr:\n%s", code, stderr.String())
 		}
 		for _, l := range strings.Split(stderr.String(), "\n") {
-			for _, s := range []string{"mpa_", "mpr_", demoWeChatSecret} {
+			for _, s := range []string{"mpa_", "mpr_", demoWeChatSecret, alicePhone} {
 				if strings.Contains(l, s) {
 					t.Fatalf("log line carries a secret: %s", l)
 				}

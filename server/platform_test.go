@@ -1,0 +1,134 @@
+package server_test
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mplogin/mplogin/config"
+	"github.com/mplogin/mplogin/platform/wechat"
+	"github.com/mplogin/mplogin/secret"
+)
+
+func (r *rig) login(t *testing.T, platform, appid, app, user string) map[string]any {
+	t.Helper()
+	code, err := r.em.Login(platform, appid, user, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, v := r.call(t, "POST", "/v1/login", "", `{"app":"`+app+`","code":"`+code+`"}`)
+	if status != 200 {
+		t.Fatalf("login %s: %d %v", user, status, v)
+	}
+	return v
+}
+
+// 200 concurrent requests that all need the app's access token, which
+// nobody has fetched yet, cause one fetch; when WeChat then reports the
+// token invalid, the service fetches once more and the call succeeds.
+func TestAccessTokenOneFetchAndRefetch(t *testing.T) {
+	r := newRig(t)
+	access := r.login(t, "wechat", wxAppID, "w", "alice")["access_token"].(string)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for range 200 {
+		wg.Go(func() {
+			status, v := r.call(t, "GET", "/v1/session?verify=platform", access, "")
+			if status != 200 || v["session_key_valid"] != true {
+				errs <- fmt.Errorf("%d %v", status, v)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := r.em.Stats()[wechat.PathStableToken]; n != 1 {
+		t.Fatalf("%d stable_token fetches for 200 callers, want 1", n)
+	}
+
+	r.em.ExpireTokens("wechat", wxAppID) // WeChat now answers 40001 for it
+	pc, err := r.em.PhoneCode(wxAppID, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, v := r.call(t, "POST", "/v1/phone", access, `{"code":"`+pc+`"}`)
+	if status != 200 || v["phone_number"] != r.em.PhoneNumber("alice") {
+		t.Fatalf("phone after the token was invalidated: %d %v", status, v)
+	}
+	st := r.em.Stats()
+	if st[wechat.PathStableToken] != 2 || st[wechat.PathPhoneNumber] != 2 {
+		t.Fatalf("stable_token %d, getuserphonenumber %d: want one refetch and one retry",
+			st[wechat.PathStableToken], st[wechat.PathPhoneNumber])
+	}
+	// The code was not spent by the rejected call; now it is.
+	if status, v := r.call(t, "POST", "/v1/phone", access, `{"code":"`+pc+`"}`); status != 401 || v["error"] != "invalid_code" {
+		t.Fatalf("phone code used twice: %d %v", status, v)
+	}
+}
+
+// After an operator's reset, the platform holds a new key and so do we:
+// the check still says valid, and data under the new key opens.
+func TestResetSessionKeyEndToEnd(t *testing.T) {
+	r := newRig(t)
+	login := r.login(t, "wechat", wxAppID, "w", "bob")
+	access := login["access_token"].(string)
+	openID := login["user"].(map[string]any)["openid"].(string)
+	before, _ := r.em.SessionKey("wechat", wxAppID, "bob")
+
+	if err := r.srv.Sessions().ResetSessionKey(t.Context(), "w", openID); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := r.em.SessionKey("wechat", wxAppID, "bob")
+	if after == before {
+		t.Fatal("the emulator's key did not change")
+	}
+	if status, v := r.call(t, "GET", "/v1/session?verify=platform", access, ""); status != 200 || v["session_key_valid"] != true {
+		t.Fatalf("verify after reset: %d %v", status, v)
+	}
+	ud, err := r.em.UserData("wechat", wxAppID, "bob", "userinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf(`{"encrypted_data":%q,"iv":%q,"raw_data":%q,"signature":%q}`, ud.EncryptedData, ud.IV, ud.RawData, ud.Signature)
+	if status, v := r.call(t, "POST", "/v1/userdata/decrypt", access, body); status != 200 {
+		t.Fatalf("decrypt after reset: %d %v", status, v)
+	}
+	if logs := r.logs.String(); contains(logs, before) || contains(logs, after) {
+		t.Fatal("a session key is in the log")
+	}
+
+	// A Baidu app has no session-key check.
+	baidu := r.login(t, "baidu", bdAppKey, "b", "bob")["access_token"].(string)
+	if status, v := r.call(t, "GET", "/v1/session?verify=platform", baidu, ""); status != 400 || v["error"] != "invalid_request" {
+		t.Fatalf("verify on baidu: %d %v", status, v)
+	}
+	if status, v := r.call(t, "GET", "/v1/session?verify=yes", access, ""); status != 400 || v["error"] != "invalid_request" {
+		t.Fatalf("verify=yes: %d %v", status, v)
+	}
+}
+
+// Baidu apps configured with unionid: true fetch it at login, and the same
+// person in two of the owner's apps is one user.
+func TestBaiduUnionIDLinksApps(t *testing.T) {
+	const otherKey = "otherbaiduappkey000000000000002"
+	r := newRig(t, config.App{Name: "b2", Platform: config.PlatformBaidu, AppKey: otherKey,
+		AppSecret: secret.New("other-baidu-secret"), UnionID: true})
+	a := r.login(t, "baidu", bdAppKey, "b", "carol")["user"].(map[string]any)
+	b := r.login(t, "baidu", otherKey, "b2", "carol")["user"].(map[string]any)
+	want := r.em.UnionID("baidu", bdAppKey, "carol")
+	if a["unionid"] != want || b["unionid"] != want {
+		t.Fatalf("unionids %v and %v, want %s", a["unionid"], b["unionid"], want)
+	}
+	if a["id"] != b["id"] || a["created"] != true || b["created"] != false {
+		t.Fatalf("users %v and %v: want one user", a, b)
+	}
+	if a["openid"] == b["openid"] {
+		t.Fatal("the two apps gave the same openid")
+	}
+}
+
+func contains(s, sub string) bool { return sub != "" && strings.Contains(s, sub) }
