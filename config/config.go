@@ -72,7 +72,44 @@ type Config struct {
 
 	PlatformTimeout time.Duration // deadline of one platform call, its one retry included
 
+	Limits Limits // yaml key rate_limits
+
 	Apps []App
+}
+
+// Limits are the request rate limits (yaml key rate_limits): token buckets
+// per client IP and per app on the routes that cost a platform call, a
+// store write or a decryption. With sessions in Redis they are shared by
+// every instance.
+type Limits struct {
+	Enabled bool // default true
+	Login   RouteLimit
+	Refresh RouteLimit // per IP only: a refresh token names no app before it is spent
+	Decrypt RouteLimit
+	Phone   RouteLimit
+}
+
+// RouteLimit is one route's limits.
+type RouteLimit struct {
+	IP  Limit // per client IP (an IPv6 client by its /64)
+	App Limit // per configured app
+}
+
+// Limit is a token bucket: Burst requests at once, refilled at Rate per
+// second. Rate 0 means no limit.
+type Limit struct {
+	Rate  float64
+	Burst int
+}
+
+// DefaultLimits are generous for real users and stop a flood from one
+// address; raise the per-app ones for apps with more traffic.
+var DefaultLimits = Limits{
+	Enabled: true,
+	Login:   RouteLimit{IP: Limit{10, 30}, App: Limit{2000, 4000}},
+	Refresh: RouteLimit{IP: Limit{10, 30}},
+	Decrypt: RouteLimit{IP: Limit{10, 30}, App: Limit{1000, 2000}},
+	Phone:   RouteLimit{IP: Limit{2, 10}, App: Limit{200, 400}},
 }
 
 // Log configures the service's logger.
@@ -194,6 +231,7 @@ func Default() Config {
 			SessionKeyGrace: DefaultSessionKeyGrace,
 		},
 		PlatformTimeout: DefaultPlatformTimeout,
+		Limits:          DefaultLimits,
 	}
 }
 
@@ -252,6 +290,9 @@ func appKey(ap, key string) string { return ap + ": " + key }
 // an *Error.
 func (c *Config) Validate() error {
 	if err := c.validateTop(); err != nil {
+		return err
+	}
+	if err := c.Limits.validate(); err != nil {
 		return err
 	}
 	if len(c.Apps) == 0 {
@@ -628,4 +669,25 @@ func redactURL(s string) string {
 		return secret.Redacted
 	}
 	return u.Redacted()
+}
+
+func (l Limits) validate() error {
+	for _, r := range []struct {
+		name string
+		r    RouteLimit
+	}{{"login", l.Login}, {"refresh", l.Refresh}, {"decrypt", l.Decrypt}, {"phone", l.Phone}} {
+		for _, x := range []struct {
+			key string
+			l   Limit
+		}{{"ip", r.r.IP}, {"app", r.r.App}} {
+			path := "rate_limits." + r.name + "." + x.key
+			switch {
+			case x.l.Rate < 0 || x.l.Rate > 1e6:
+				return errorf(path, "must be from 0 (no limit) to 1000000 per second")
+			case x.l.Rate > 0 && x.l.Burst < 1:
+				return errorf(path+"_burst", "must be at least 1 when %s is set", x.key)
+			}
+		}
+	}
+	return nil
 }

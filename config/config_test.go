@@ -108,6 +108,9 @@ sessions_policy:
   max_age: 0
   session_key_grace: 1m
 platform_timeout: 3s
+rate_limits:
+  login: {ip: 2.5, ip_burst: 5, app: 0}
+  phone: {app: 50}
 apps:
   - name: shop-wechat
     platform: wechat
@@ -161,6 +164,13 @@ apps:
 		},
 		Policy:          Policy{AccessTTL: time.Hour, RefreshTTL: 168 * time.Hour, MaxAge: 0, SessionKeyGrace: time.Minute},
 		PlatformTimeout: 3 * time.Second,
+		Limits: Limits{
+			Enabled: true,
+			Login:   RouteLimit{IP: Limit{2.5, 5}, App: Limit{0, DefaultLimits.Login.App.Burst}},
+			Refresh: DefaultLimits.Refresh,
+			Decrypt: DefaultLimits.Decrypt,
+			Phone:   RouteLimit{IP: DefaultLimits.Phone.IP, App: Limit{50, DefaultLimits.Phone.App.Burst}},
+		},
 		Apps: []App{
 			{Name: "shop-wechat", Platform: PlatformWeChat, AppID: "wx0123456789abcdef", Secret: secret.New("ws#1: x"),
 				Endpoint: "http://127.0.0.1:9300", UserdataMaxAge: 0},
@@ -675,6 +685,11 @@ func TestDurations(t *testing.T) {
 		{"zero refresh ttl", "sessions_policy: {refresh_ttl: 0}", "config: sessions_policy.refresh_ttl: must be more than 0"},
 		{"negative access ttl", "sessions_policy: {access_ttl: -1h}", "config: sessions_policy.access_ttl: must be more than 0"},
 		{"zero platform timeout", "platform_timeout: 0s", "config: platform_timeout: must be more than 0"},
+		{"rate limits off", "rate_limits: {enabled: false}", ""},
+		{"rate limit negative", "rate_limits: {login: {ip: -1}}", "config: rate_limits.login.ip: must be a number, 0 or more"},
+		{"rate limit huge", "rate_limits: {decrypt: {app: 2e6}}", "config: rate_limits.decrypt.app: must be from 0 (no limit) to 1000000 per second"},
+		{"rate limit no burst", "rate_limits: {phone: {ip: 1, ip_burst: 0}}", "config: rate_limits.phone.ip_burst: must be at least 1 when ip is set"},
+		{"rate limit unknown route", "rate_limits: {logout: {ip: 1}}", "config: line 3: rate_limits: unknown key \"logout\""},
 		{"zero read header timeout", "http: {read_header_timeout: 0s}", "config: http.read_header_timeout: must be more than 0"},
 		{"zero read timeout", "http: {read_timeout: 0s}", "config: http.read_timeout: must be more than 0"},
 		{"zero write timeout", "http: {write_timeout: 0s}", "config: http.write_timeout: must be more than 0"},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/netip"
 	"os"
 	"strconv"
@@ -337,6 +338,47 @@ func (d *decoder) boolean(dst *bool) func(string, *yaml.Node) error {
 	}
 }
 
+func (d *decoder) number(dst *float64) func(string, *yaml.Node) error {
+	return func(path string, n *yaml.Node) error {
+		v, ok, err := d.scalar(path, n)
+		if err != nil || !ok {
+			return err
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			return errorf(path, "must be a number, 0 or more")
+		}
+		*dst = f
+		return nil
+	}
+}
+
+func (d *decoder) count(dst *int) func(string, *yaml.Node) error {
+	return func(path string, n *yaml.Node) error {
+		v, ok, err := d.scalar(path, n)
+		if err != nil || !ok {
+			return err
+		}
+		i, err := strconv.Atoi(v)
+		if err != nil || i < 0 || i > 1_000_000 {
+			return errorf(path, "must be a whole number from 0 to 1000000")
+		}
+		*dst = i
+		return nil
+	}
+}
+
+func (d *decoder) routeLimit(r *RouteLimit) func(string, *yaml.Node) error {
+	return func(path string, n *yaml.Node) error {
+		return d.mapping(path, n, func(k string) string { return path + "." + k }, []field{
+			{"ip", d.number(&r.IP.Rate)},
+			{"ip_burst", d.count(&r.IP.Burst)},
+			{"app", d.number(&r.App.Rate)},
+			{"app_burst", d.count(&r.App.Burst)},
+		})
+	}
+}
+
 func (d *decoder) config(doc *yaml.Node, c *Config) error {
 	root := doc
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
@@ -440,6 +482,15 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 			})
 		}},
 		{"platform_timeout", d.duration(&c.PlatformTimeout, nil)},
+		{"rate_limits", func(path string, n *yaml.Node) error {
+			return d.mapping(path, n, sub(path), []field{
+				{"enabled", d.boolean(&c.Limits.Enabled)},
+				{"login", d.routeLimit(&c.Limits.Login)},
+				{"refresh", d.routeLimit(&c.Limits.Refresh)},
+				{"decrypt", d.routeLimit(&c.Limits.Decrypt)},
+				{"phone", d.routeLimit(&c.Limits.Phone)},
+			})
+		}},
 		{"apps", func(path string, n *yaml.Node) error {
 			n = resolve(n)
 			if isNull(n) {
