@@ -166,6 +166,7 @@ master_key: %s
 log:
   level: %s
   format: json
+rate_limits: {enabled: false} # one load generator is one client IP
 apps:
   - name: %s
     platform: wechat

@@ -15,11 +15,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mplogin/mplogin"
+	"github.com/mplogin/mplogin/metrics"
+	"github.com/mplogin/mplogin/ratelimit"
 	"github.com/mplogin/mplogin/session"
 )
 
@@ -34,6 +37,12 @@ const (
 	DecryptBodyLimit = 64 << 10
 )
 
+// Routes are the API's routes as metrics label them.
+var Routes = []string{
+	"POST /v1/login", "GET /v1/session", "POST /v1/token", "POST /v1/logout",
+	"POST /v1/userdata/decrypt", "POST /v1/phone", "GET /healthz", "GET /readyz",
+}
+
 // Config assembles a Handler.
 type Config struct {
 	Sessions *session.Service
@@ -41,6 +50,13 @@ type Config struct {
 	// HandlerTimeout bounds the work of one request; 0 = 15 s.
 	HandlerTimeout time.Duration
 	Now            func() time.Time // nil = time.Now
+	// Limits rate-limit the costly routes; the zero value limits nothing.
+	Limits Limits
+	// TrustedProxies are the peers whose X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
+	// Metrics records every request; nil records nothing. When set, GET
+	// /metrics serves it.
+	Metrics *metrics.Metrics
 }
 
 // Handler is the API's http.Handler.
@@ -50,11 +66,15 @@ type Handler struct {
 	timeout  time.Duration
 	now      func() time.Time
 	mux      *http.ServeMux
+	limits   Limits
+	proxies  []netip.Prefix
+	metrics  *metrics.Metrics
 }
 
 // New returns the API handler.
 func New(cfg Config) *Handler {
-	h := &Handler{sessions: cfg.Sessions, log: cfg.Logger, timeout: cfg.HandlerTimeout, now: cfg.Now, mux: http.NewServeMux()}
+	h := &Handler{sessions: cfg.Sessions, log: cfg.Logger, timeout: cfg.HandlerTimeout, now: cfg.Now, mux: http.NewServeMux(),
+		limits: cfg.Limits, proxies: cfg.TrustedProxies, metrics: cfg.Metrics}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -72,6 +92,10 @@ func New(cfg Config) *Handler {
 	h.route("POST /v1/phone", DecryptBodyLimit, h.phone)
 	h.route("GET /healthz", EmptyBodyLimit, h.healthz)
 	h.route("GET /readyz", EmptyBodyLimit, h.readyz)
+	if h.metrics != nil {
+		mh := h.metrics.Handler()
+		h.mux.Handle("GET /metrics", mh)
+	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.serve(w, r, "unknown", EmptyBodyLimit, func(*request) error {
 			return mplogin.Errorf(mplogin.CodeInvalidRequest, "no such route: see the API reference")
@@ -139,6 +163,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, route string, li
 		}
 	}
 	h.log.LogAttrs(r.Context(), level, "request", attrs...)
+	if h.metrics != nil {
+		h.metrics.Request(route, req.status, h.now().Sub(start))
+		switch mplogin.ErrorCode(err) {
+		case mplogin.CodeDecryptFailed:
+			h.metrics.DecryptFailure(req.app)
+		case mplogin.CodeStoreUnavailable:
+			h.metrics.StoreError(route)
+		}
+	}
 }
 
 // requestID keeps a caller's id when it is short and plain, else makes one.
@@ -304,6 +337,9 @@ func tokens(t *session.Tokens) tokenResponse {
 }
 
 func (h *Handler) login(req *request) error {
+	if err := h.limitIP(req, h.limits.Login.IP, "login"); err != nil {
+		return err
+	}
 	var in loginRequest
 	if err := decode(req, &in); err != nil {
 		return err
@@ -316,6 +352,11 @@ func (h *Handler) login(req *request) error {
 	}
 	if len(*in.App) <= 64 && plain(*in.App) {
 		req.app = *in.App
+	}
+	if h.sessions.HasApp(*in.App) {
+		if err := h.limitApp(req, h.limits.Login.App, "login", *in.App); err != nil {
+			return err
+		}
 	}
 	t, err := h.sessions.Login(req.r.Context(), *in.App, *in.Code)
 	if err != nil {
@@ -331,6 +372,9 @@ type tokenRequest struct {
 }
 
 func (h *Handler) token(req *request) error {
+	if err := h.limitIP(req, h.limits.Refresh.IP, "refresh"); err != nil {
+		return err
+	}
 	var in tokenRequest
 	if err := decode(req, &in); err != nil {
 		return err
@@ -403,8 +447,14 @@ type decryptRequest struct {
 }
 
 func (h *Handler) decrypt(req *request) error {
+	if err := h.limitIP(req, h.limits.Decrypt.IP, "decrypt"); err != nil {
+		return err
+	}
 	var in decryptRequest
 	if err := decode(req, &in); err != nil {
+		return err
+	}
+	if err := h.limitSessionApp(req, h.limits.Decrypt.App, "decrypt"); err != nil {
 		return err
 	}
 	// The session service checks what is required, missing and empty alike.
@@ -420,6 +470,21 @@ func (h *Handler) decrypt(req *request) error {
 	return nil
 }
 
+// limitSessionApp limits a route by the app of the request's access token,
+// which costs a session lookup, so only when a limit is set. A bad token is
+// answered here as it would be later.
+func (h *Handler) limitSessionApp(req *request, l ratelimit.Limiter, route string) error {
+	if l == nil {
+		return nil
+	}
+	info, err := h.sessions.Check(req.r.Context(), bearer(req.r))
+	if err != nil {
+		return err
+	}
+	req.app = info.App
+	return h.limitApp(req, l, route, info.App)
+}
+
 // phoneRequest is a phone code, or an encrypted phone payload. Nothing of
 // it is ever logged (L1).
 type phoneRequest struct {
@@ -429,8 +494,14 @@ type phoneRequest struct {
 }
 
 func (h *Handler) phone(req *request) error {
+	if err := h.limitIP(req, h.limits.Phone.IP, "phone"); err != nil {
+		return err
+	}
 	var in phoneRequest
 	if err := decode(req, &in); err != nil {
+		return err
+	}
+	if err := h.limitSessionApp(req, h.limits.Phone.App, "phone"); err != nil {
 		return err
 	}
 	p, err := h.sessions.Phone(req.r.Context(), bearer(req.r), session.PhoneInput{

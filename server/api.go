@@ -22,15 +22,17 @@ type wechatCalls interface {
 // wechatAPI is session.API for a WeChat app: each call runs with the app's
 // access token, refetched and retried once when WeChat rejects it.
 type wechatAPI struct {
-	c      wechatCalls
-	tokens accesstoken.Doer
+	c        wechatCalls
+	tokens   accesstoken.Doer
+	g        *guard
+	platform string
 }
 
 func (a wechatAPI) PhoneNumber(ctx context.Context, code string) (session.PhoneNumber, error) {
 	var p *wechat.Phone
 	// A rejected token is refused before WeChat looks at the code, so the
 	// retry with a fresh token does not spend the code twice.
-	err := a.tokens.Do(ctx, func(ctx context.Context, tok secret.String) (err error) {
+	err := a.g.withToken(ctx, a.tokens, a.platform, "phone", func(ctx context.Context, tok secret.String) (err error) {
 		p, err = a.c.PhoneNumber(ctx, tok, code)
 		return err
 	})
@@ -42,7 +44,7 @@ func (a wechatAPI) PhoneNumber(ctx context.Context, code string) (session.PhoneN
 
 func (a wechatAPI) CheckSessionKey(ctx context.Context, openID string, key secret.String) (bool, error) {
 	var ok bool
-	err := a.tokens.Do(ctx, func(ctx context.Context, tok secret.String) (err error) {
+	err := a.g.withToken(ctx, a.tokens, a.platform, "checksession", func(ctx context.Context, tok secret.String) (err error) {
 		ok, err = a.c.CheckSession(ctx, tok, openID, key)
 		return err
 	})
@@ -51,7 +53,7 @@ func (a wechatAPI) CheckSessionKey(ctx context.Context, openID string, key secre
 
 func (a wechatAPI) ResetSessionKey(ctx context.Context, openID string, key secret.String) (secret.String, error) {
 	var fresh secret.String
-	err := a.tokens.Do(ctx, func(ctx context.Context, tok secret.String) (err error) {
+	err := a.g.withToken(ctx, a.tokens, a.platform, "resetsessionkey", func(ctx context.Context, tok secret.String) (err error) {
 		fresh, err = a.c.ResetSessionKey(ctx, tok, openID, key)
 		return err
 	})
@@ -73,8 +75,10 @@ type baiduCalls interface {
 
 // baiduAPI is session.API for a Baidu app: only unionids.
 type baiduAPI struct {
-	c      baiduCalls
-	tokens accesstoken.Doer
+	c        baiduCalls
+	tokens   accesstoken.Doer
+	g        *guard
+	platform string
 }
 
 func (baiduAPI) PhoneNumber(context.Context, string) (session.PhoneNumber, error) {
@@ -91,7 +95,7 @@ func (baiduAPI) ResetSessionKey(context.Context, string, secret.String) (secret.
 
 func (a baiduAPI) UnionID(ctx context.Context, openID string) (string, error) {
 	var u string
-	err := a.tokens.Do(ctx, func(ctx context.Context, tok secret.String) (err error) {
+	err := a.g.withToken(ctx, a.tokens, a.platform, "unionid", func(ctx context.Context, tok secret.String) (err error) {
 		u, err = a.c.UnionID(ctx, tok, openID)
 		return err
 	})

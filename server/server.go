@@ -18,6 +18,7 @@ import (
 	"github.com/mplogin/mplogin/config"
 	"github.com/mplogin/mplogin/httpapi"
 	"github.com/mplogin/mplogin/keyring"
+	"github.com/mplogin/mplogin/metrics"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/platform/baidu"
 	"github.com/mplogin/mplogin/platform/wechat"
@@ -69,7 +70,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		st.Close()
 		return nil, err
 	}
-	apps, err := Apps(cfg, opts.PlatformHTTP, tokens)
+	m := metrics.New(httpapi.Routes...)
+	apps, err := apps(cfg, opts.PlatformHTTP, tokens, newGuard(m, log))
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -86,7 +88,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		return nil, err
 	}
 	h := httpapi.New(httpapi.Config{Sessions: svc, Logger: log, Now: now,
-		HandlerTimeout: cfg.PlatformTimeout + 5*time.Second})
+		HandlerTimeout: cfg.PlatformTimeout + 5*time.Second,
+		Limits:         limits(cfg.Limits, limiterFor(now, nil)), TrustedProxies: cfg.HTTP.TrustedProxies,
+		Metrics: m})
 	return &Server{cfg: cfg, log: log, store: st, sessions: svc, tokens: tokens, handler: h, now: now}, nil
 }
 
@@ -195,6 +199,11 @@ const (
 // its own client; tokens nil leaves apps that need a manager without those
 // calls.
 func Apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager) ([]session.App, error) {
+	return apps(cfg, hc, tokens, nil)
+}
+
+// apps is Apps with every platform call behind g (nil: none).
+func apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager, g *guard) ([]session.App, error) {
 	clients := map[string]*http.Client{}
 	httpFor := func(family string) *http.Client {
 		if hc != nil {
@@ -207,7 +216,7 @@ func Apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager) ([]s
 		clients[family] = c
 		return c
 	}
-	var apps []session.App
+	var out []session.App
 	for _, a := range cfg.Apps {
 		var (
 			c   platform.Client
@@ -221,8 +230,8 @@ func Apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager) ([]s
 			var wc *wechat.Client
 			if wc, err = wechat.New(wechat.Config{AppID: a.AppID, Secret: a.Secret, Endpoint: a.Endpoint, HTTP: h}); err == nil {
 				c = wc
-				if d := own(tokens, "wechat", a.AppID, wechatFetcher(wc, a.TokenAPI)); d != nil {
-					api = wechatAPI{c: wc, tokens: d}
+				if d := own(tokens, "wechat", a.AppID, g.fetcherFor(wechatFetcher(wc, a.TokenAPI), a.Platform)); d != nil {
+					api = wechatAPI{c: wc, tokens: d, g: g, platform: a.Platform}
 				}
 			}
 		case config.PlatformWeChatComponent:
@@ -239,11 +248,11 @@ func Apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager) ([]s
 					// The authorizer's own token, with its own secret.
 					var wc *wechat.Client
 					if wc, err = wechat.New(wechat.Config{AppID: a.AppID, Secret: a.Secret, Endpoint: a.Endpoint, HTTP: h}); err == nil {
-						d = own(tokens, "wechat", a.AppID, wechatFetcher(wc, a.TokenAPI))
+						d = own(tokens, "wechat", a.AppID, g.fetcherFor(wechatFetcher(wc, a.TokenAPI), a.Platform))
 					}
 				}
 				if d != nil {
-					api = wechatAPI{c: cc, tokens: d}
+					api = wechatAPI{c: cc, tokens: d, g: g, platform: a.Platform}
 				}
 			}
 		case config.PlatformBaidu, config.PlatformBaiduLegacy:
@@ -253,8 +262,8 @@ func Apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager) ([]s
 				Legacy: a.Platform == config.PlatformBaiduLegacy, Endpoint: a.Endpoint, HTTP: h})
 			if err == nil {
 				c = bc
-				if d := own(tokens, "baidu", a.AppKey, bc); d != nil {
-					api = baiduAPI{c: bc, tokens: d}
+				if d := own(tokens, "baidu", a.AppKey, g.fetcherFor(bc, a.Platform)); d != nil {
+					api = baiduAPI{c: bc, tokens: d, g: g, platform: a.Platform}
 				}
 			}
 		case config.PlatformBaiduTP:
@@ -263,7 +272,7 @@ func Apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager) ([]s
 			var tc *baidu.TPClient
 			if tc, err = baidu.NewTP(baidu.TPConfig{AppKey: a.AppKey, AuthorizerToken: src, Endpoint: a.Endpoint, HTTP: h}); err == nil {
 				c = tc
-				api = baiduAPI{c: tc, tokens: accesstoken.FromSource(src)}
+				api = baiduAPI{c: tc, tokens: accesstoken.FromSource(src), g: g, platform: a.Platform}
 			}
 		default:
 			err = fmt.Errorf("unknown platform %q", a.Platform)
@@ -271,10 +280,13 @@ func Apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager) ([]s
 		if err != nil {
 			return nil, fmt.Errorf("apps %s: %w", a.Name, err)
 		}
-		apps = append(apps, session.App{Name: a.Name, Family: a.Family(), AppID: a.ID(), Client: c, CodeTTL: ttl,
+		if g != nil {
+			c = g.client(c, a.Platform)
+		}
+		out = append(out, session.App{Name: a.Name, Family: a.Family(), AppID: a.ID(), Client: c, CodeTTL: ttl,
 			UserdataMaxAge: a.UserdataMaxAge, API: api, FetchUnionID: a.UnionID})
 	}
-	return apps, nil
+	return out, nil
 }
 
 // own registers an app's own access token with the manager (once per key:

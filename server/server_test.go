@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,6 +50,12 @@ type rig struct {
 // emulator with the same credentials.
 func newRig(t *testing.T, more ...config.App) *rig {
 	t.Helper()
+	return newRigWith(t, nil, more...)
+}
+
+// newRigWith is newRig with a change to the configuration before it starts.
+func newRigWith(t *testing.T, change func(*config.Config), more ...config.App) *rig {
+	t.Helper()
 	r := &rig{dir: t.TempDir(), logs: &testutil.Buffer{}}
 	emApps := []emulator.App{
 		{Platform: "wechat", AppID: wxAppID, Secret: wxSecret},
@@ -75,6 +82,9 @@ func newRig(t *testing.T, more ...config.App) *rig {
 		a.Endpoint = emSrv.URL
 		cfg.Apps = append(cfg.Apps, a)
 	}
+	if change != nil {
+		change(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +97,15 @@ func newRig(t *testing.T, more ...config.App) *rig {
 	r.api = httptest.NewServer(r.srv.Handler())
 	t.Cleanup(func() { r.api.Close(); r.srv.Close() })
 	return r
+}
+
+func mustPrefix(t *testing.T, s string) netip.Prefix {
+	t.Helper()
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func (r *rig) call(t *testing.T, method, path, auth, body string) (int, map[string]any) {

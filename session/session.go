@@ -440,3 +440,9 @@ func platformError(err error) error {
 	}
 	return e
 }
+
+// HasApp reports whether name is a configured app.
+func (s *Service) HasApp(name string) bool {
+	_, ok := s.apps[name]
+	return ok
+}
