@@ -1,0 +1,177 @@
+package postgres_test
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mplogin/mplogin/store"
+	"github.com/mplogin/mplogin/store/postgres"
+)
+
+// benchParallelism is the callers per GOMAXPROCS in the benchmarks: the
+// service has many requests in flight, and PostgreSQL's group commit and the
+// pool are only exercised by concurrent callers.
+const benchParallelism = 8
+
+// BenchmarkUpsertIdentityAndCreateSession measures the writes of a first
+// login: a new identity (and user) and its session, from parallel callers.
+func BenchmarkUpsertIdentityAndCreateSession(b *testing.B) {
+	s, _, _ := openFresh(b)
+	ctx := b.Context()
+	var seq atomic.Int64
+	key := make([]byte, 60) // about the size of a sealed 16-byte key
+	b.ReportAllocs()
+	b.SetParallelism(benchParallelism)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := seq.Add(1)
+			id, _, err := s.UpsertIdentity(ctx, store.IdentityUpsert{
+				Platform: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", n),
+				SealedSessionKey: key, NewUserID: fmt.Sprint("u", n),
+				Now: now, KeyGrace: 5 * time.Minute,
+			})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			sess := session(fmt.Sprint("s", n))
+			sess.UserID, sess.OpenID = id.UserID, id.OpenID
+			if err := s.CreateSession(ctx, sess); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkLogin measures every store call of a new user's login, as
+// package session makes them: GetCode (a miss), UpsertIdentity, PutCode,
+// CreateSession.
+func BenchmarkLogin(b *testing.B) {
+	s, _, _ := openFresh(b)
+	b.SetParallelism(benchParallelism)
+	benchLoginOn(b, s)
+}
+
+func benchLoginOn(b *testing.B, s *postgres.Store) {
+	ctx := b.Context()
+	var seq atomic.Int64
+	seq.Store(time.Now().UnixNano()) // distinct from the IDs of an earlier run on s
+	key := make([]byte, 60)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := seq.Add(1)
+			code := sum(fmt.Sprint("code", n))
+			if _, err := s.GetCode(ctx, code, now); err == nil {
+				b.Error("GetCode found a new code")
+				return
+			}
+			id, _, err := s.UpsertIdentity(ctx, store.IdentityUpsert{
+				Platform: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", n),
+				SealedSessionKey: key, NewUserID: fmt.Sprint("u", n),
+				Now: now, KeyGrace: 5 * time.Minute,
+			})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if err := s.PutCode(ctx, store.Code{Hash: code, App: "main", Platform: "wechat", AppID: "wxA",
+				OpenID: id.OpenID, ExpiresAt: now.Add(5 * time.Minute)}); err != nil {
+				b.Error(err)
+				return
+			}
+			sess := session(fmt.Sprint("s", n))
+			sess.UserID, sess.OpenID = id.UserID, id.OpenID
+			if err := s.CreateSession(ctx, sess); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkSessionByAccess measures the check of an access token, the most
+// frequent call, from parallel callers over 10,000 sessions.
+func BenchmarkSessionByAccess(b *testing.B) {
+	s, admin, schema := openFresh(b)
+	ctx := b.Context()
+	const n = 10_000
+	// The sessions of session(fmt.Sprint("s", i)), in bulk.
+	_, err := admin.Exec(ctx, `INSERT INTO `+table(schema, "sessions")+` (id, user_id, app, platform, app_id,
+			open_id, access_hash, access_expires_at, refresh_hash, refresh_expires_at, created_at, expires_at, last_used_at)
+		SELECT 's' || i, 'u1', 'main', 'wechat', 'wxA', 'o1', sha256(('mpa_s' || i)::bytea), $2::timestamptz + interval '1 hour',
+			sha256(('mpr_s' || i)::bytea), $2::timestamptz + interval '30 days', $2, $2::timestamptz + interval '90 days', $2
+		FROM generate_series(0, $1::int - 1) i`, n, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `ANALYZE `+table(schema, "sessions")); err != nil {
+		b.Fatal(err)
+	}
+	hashes := make([][]byte, n)
+	for i := range n {
+		hashes[i] = session(fmt.Sprint("s", i)).AccessHash
+	}
+	if _, err := s.SessionByAccess(ctx, hashes[n-1]); err != nil {
+		b.Fatal(err)
+	}
+	var seq atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(benchParallelism)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			h := hashes[seq.Add(1)%n]
+			if _, err := s.SessionByAccess(ctx, h); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkRotateRefresh measures a refresh, one transaction of two round
+// trips, from parallel callers on distinct sessions.
+func BenchmarkRotateRefresh(b *testing.B) {
+	s, admin, schema := openFresh(b)
+	ctx := b.Context()
+	// The sessions of session(fmt.Sprint("s", i)) and their refresh tokens,
+	// in bulk.
+	_, err := admin.Exec(ctx, `WITH s AS (INSERT INTO `+table(schema, "sessions")+` (id, user_id, app, platform,
+			app_id, open_id, access_hash, access_expires_at, refresh_hash, refresh_expires_at, created_at, last_used_at)
+		SELECT 's' || i, 'u1', 'main', 'wechat', 'wxA', 'o1', sha256(('mpa_s' || i)::bytea), $2::timestamptz + interval '1 hour',
+			sha256(('mpr_s' || i)::bytea), $2::timestamptz + interval '30 days', $2, $2
+		FROM generate_series(1, $1::int) i
+		RETURNING id, refresh_hash, refresh_expires_at)
+		INSERT INTO `+table(schema, "refresh_tokens")+` (hash, session_id, expires_at)
+		SELECT refresh_hash, id, refresh_expires_at FROM s`, b.N, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `ANALYZE `+table(schema, "sessions")+`, `+table(schema, "refresh_tokens")); err != nil {
+		b.Fatal(err)
+	}
+	var seq atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(benchParallelism)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := seq.Add(1)
+			if _, err := s.RotateRefresh(ctx, store.Rotation{
+				OldRefreshHash: session(fmt.Sprint("s", n)).RefreshHash,
+				NewAccessHash:  sum(fmt.Sprint("a", n)), AccessExpiresAt: now.Add(time.Hour),
+				NewRefreshHash: sum(fmt.Sprint("r", n)), RefreshExpiresAt: now.Add(24 * time.Hour),
+				Now: now,
+			}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,149 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/mplogin/mplogin/store"
+)
+
+// UpsertIdentity implements store.Users in one statement (upsertIdentitySQL),
+// run again when it lost the race to create the identity to a concurrent
+// call, so that exactly one of them creates the user.
+//
+// With a unionid, the statement runs in a transaction that first takes an
+// advisory lock on (platform, unionid), all in one round trip: calls that
+// could join each other's user (two new identities of one person, in two
+// apps, at once) take turns, and the second sees the first's identity and
+// joins its user instead of creating another.
+func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (store.Identity, bool, error) {
+	const op = "upsert identity"
+	if in.Platform == "" || in.AppID == "" || in.OpenID == "" {
+		return store.Identity{}, false, fmt.Errorf("postgres: %s: empty platform, app ID or open ID", op)
+	}
+	args := []any{in.Platform, in.AppID, in.OpenID, text(in.UnionID), blob(in.SealedSessionKey),
+		text(in.NewUserID), ts(trunc(in.Now)), ts(trunc(in.Now.Add(in.KeyGrace)))}
+	var (
+		id      store.Identity
+		created bool
+	)
+	err := s.run(ctx, op, false, func() error {
+		var err error
+		if in.UnionID == "" {
+			id, err = scanIdentity(s.pool.QueryRow(ctx, upsertIdentitySQL, args...), &created)
+		} else {
+			id, created, err = s.upsertLocked(ctx, in.Platform, in.UnionID, args)
+		}
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			// Another call inserted the identity after this statement took
+			// its snapshot: the next run finds it and updates it.
+			return errRetry
+		case sqlState(err) == "23502" && in.NewUserID == "": // not_null_violation
+			return fmt.Errorf("empty new user ID: %w", err)
+		}
+		return err
+	})
+	if err != nil {
+		return store.Identity{}, false, err
+	}
+	return id, created, nil
+}
+
+// upsertLocked runs upsertIdentitySQL with args under the advisory lock of
+// (platform, unionID): BEGIN, the lock, the statement and COMMIT go in one
+// batch. The lock is the transaction's, so the commit releases it. The
+// statement runs once the lock is held, with a snapshot taken then, so it
+// sees what the previous holder committed. It returns pgx.ErrNoRows when
+// the statement lost the race to create the identity.
+func (s *Store) upsertLocked(ctx context.Context, platform, unionID string, args []any) (store.Identity, bool, error) {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return store.Identity{}, false, err
+	}
+	defer c.Release()
+	var b pgx.Batch
+	b.Queue("BEGIN")
+	b.Queue(lockUnionSQL, int32(unionLock), platform, unionID)
+	b.Queue(upsertIdentitySQL, args...)
+	b.Queue("COMMIT")
+	br := c.SendBatch(ctx, &b)
+	var (
+		id      store.Identity
+		created bool
+	)
+	_, err = br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		id, err = scanIdentity(br.QueryRow(), &created)
+	}
+	if err == nil || errors.Is(err, pgx.ErrNoRows) {
+		// The statement succeeded (with or without its row): commit.
+		if _, cerr := br.Exec(); cerr != nil {
+			err = cerr
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	rollback(ctx, c) // after a failure; nothing to do after the commit
+	return id, created, err
+}
+
+// GetIdentity implements store.Users.
+func (s *Store) GetIdentity(ctx context.Context, platform, appID, openID string) (store.Identity, error) {
+	var id store.Identity
+	err := s.run(ctx, "get identity", true, func() error {
+		var err error
+		id, err = scanIdentity(s.pool.QueryRow(ctx, getIdentitySQL, platform, appID, openID))
+		return err
+	})
+	if err != nil {
+		return store.Identity{}, err
+	}
+	return id, nil
+}
+
+// GetUser implements store.Users.
+func (s *Store) GetUser(ctx context.Context, id string) (store.User, error) {
+	var u store.User
+	err := s.run(ctx, "get user", true, func() error {
+		var (
+			created, phoneAt   pgtype.Timestamptz
+			phoneSrc, phoneApp pgtype.Text
+		)
+		u = store.User{}
+		err := s.pool.QueryRow(ctx, getUserSQL, id).Scan(&u.ID, &created,
+			&u.Phone.Sealed, &phoneSrc, &phoneApp, &phoneAt)
+		u.CreatedAt = fromTS(created)
+		u.Phone.Sealed = none(u.Phone.Sealed)
+		u.Phone.Source, u.Phone.App = phoneSrc.String, phoneApp.String
+		u.Phone.UpdatedAt = fromTS(phoneAt)
+		return err
+	})
+	if err != nil {
+		return store.User{}, err
+	}
+	return u, nil
+}
+
+// SetPhone implements store.Users.
+func (s *Store) SetPhone(ctx context.Context, userID string, p store.Phone) error {
+	const op = "set phone"
+	if len(p.Sealed) == 0 {
+		return fmt.Errorf("postgres: %s: empty sealed number", op)
+	}
+	return s.run(ctx, op, false, func() error {
+		tag, err := s.pool.Exec(ctx, setPhoneSQL, userID, p.Sealed, p.Source, p.App, ts(p.UpdatedAt))
+		if err == nil && tag.RowsAffected() == 0 {
+			return pgx.ErrNoRows
+		}
+		return err
+	})
+}
