@@ -1,0 +1,322 @@
+package redis
+
+import goredis "github.com/redis/go-redis/v9"
+
+// The Lua scripts that make each writing method one atomic step. Every
+// script begins with prelude, which reads the arguments all scripts share:
+//
+//	ARGV[1] key prefix
+//	ARGV[2] the store's clock, Unix milliseconds
+//	ARGV[3] expiry grace, milliseconds
+//	ARGV[4] longest TTL, milliseconds
+//
+// and the method's own arguments follow from ARGV[5]. Keys are built inside
+// the scripts from the prefix, so the scripts do not declare them in KEYS:
+// they need a single Redis (or a Sentinel-managed primary), not a Cluster.
+//
+// Times are canonical decimal Unix microseconds ("" for the zero time) and
+// are compared exactly by cmp, never through Lua's doubles alone. TTLs are
+// relative (PEXPIRE/PX), computed from the store's clock, so Redis's own
+// clock plays no part.
+
+const prelude = `
+local P = ARGV[1]
+local NOW = tonumber(ARGV[2])
+local GRACE = tonumber(ARGV[3])
+local MAXTTL = tonumber(ARGV[4])
+
+local LIMIT = 9007199254740992 -- 2^53: below it a double holds an integer exactly
+
+-- cmp compares two times (canonical decimal integers): -1, 0 or 1.
+local function cmp(a, b)
+  if a == b then return 0 end
+  local x, y = tonumber(a), tonumber(b)
+  if x < LIMIT and x > -LIMIT and y < LIMIT and y > -LIMIT then
+    if x < y then return -1 end
+    return 1
+  end
+  -- Beyond 2^53 microseconds (after the year 2255): sign, length, digits.
+  local na, nb = string.byte(a, 1) == 45, string.byte(b, 1) == 45
+  if na ~= nb then
+    if na then return -1 end
+    return 1
+  end
+  local r = 0
+  if #a ~= #b then
+    if #a < #b then r = -1 else r = 1 end
+  else
+    for i = 1, #a do
+      local ca, cb = string.byte(a, i), string.byte(b, i)
+      if ca ~= cb then
+        if ca < cb then r = -1 else r = 1 end
+        break
+      end
+    end
+  end
+  if na then r = -r end
+  return r
+end
+
+-- ms formats a whole number of milliseconds for a command argument.
+local function ms(x) return string.format('%.0f', x) end
+
+-- ttl is how long (ms) a key that stops being usable at the time us must
+-- live: until us, or now if us is past, plus the grace; at most MAXTTL.
+local function ttl(us)
+  local t = math.ceil(tonumber(us) / 1000) - NOW
+  if t < 0 then t = 0 end
+  t = t + GRACE
+  if t > MAXTTL then t = MAXTTL end
+  return t
+end
+
+-- deadline is when a session stops being usable: the earliest of its
+-- refresh expiry, its absolute end and its revocation (the last two when set).
+local function deadline(rx, ex, ra)
+  local d = rx
+  if ex ~= '' and cmp(ex, d) < 0 then d = ex end
+  if ra ~= '' and cmp(ra, d) < 0 then d = ra end
+  return d
+end
+
+-- famttl is how long a session's refresh tokens (spent ones included) and
+-- its family set live: until the absolute end when there is one, which the
+-- session cannot outlive; otherwise twice the session's own TTL, so that
+-- rotations extend them only now and then.
+local function famttl(d, ex)
+  if ex ~= '' then return ttl(ex) end
+  local t = 2 * ttl(d)
+  if t > MAXTTL then t = MAXTTL end
+  return t
+end
+
+-- The session hash's fields, in the order of the encoded session.
+local F = {'id', 'uid', 'app', 'pf', 'aid', 'oid', 'un', 'ah', 'ax', 'rh', 'rx', 'ca', 'ex', 'lu', 'ra', 'df'}
+
+-- encodeFrom returns the session whose fields (in the order of F) are
+-- v[first], v[first+1], ... as the string stored under its access key: each
+-- field as <length>:<bytes>.
+local function encodeFrom(v, first)
+  local out = {}
+  for i = 1, #F do
+    local x = v[first + i - 1] or ''
+    out[i] = #x .. ':' .. x
+  end
+  return table.concat(out)
+end
+
+-- encode returns the session in hash sk, encoded.
+local function encode(sk)
+  return encodeFrom(redis.call('HMGET', sk, unpack(F)), 1)
+end
+
+-- index records member with score in the sorted set k and makes k live at
+-- least t ms.
+local function index(k, score, member, t)
+  redis.call('ZADD', k, score, member)
+  if redis.call('PTTL', k) < t then redis.call('PEXPIRE', k, ms(t)) end
+end
+
+-- revoke marks the session revoked at now unless it already is, and
+-- shortens its keys' lives to match.
+local function revoke(sk, id, ah, ra, now)
+  if ra ~= '' then return end
+  redis.call('HSET', sk, 'ra', now)
+  local t = ms(ttl(now))
+  redis.call('PEXPIRE', sk, t, 'LT')
+  local ak = P .. 'a:' .. ah
+  redis.call('SET', ak, encode(sk), 'XX', 'KEEPTTL')
+  redis.call('PEXPIRE', ak, t, 'LT')
+  redis.call('ZADD', P .. 'dl', 'LT', now, id)
+end
+
+-- dropFamily deletes every refresh token of session id and the set of them.
+local function dropFamily(id)
+  local fk = P .. 'f:' .. id
+  for _, m in ipairs(redis.call('SMEMBERS', fk)) do
+    redis.call('DEL', P .. 'r:' .. m)
+  end
+  redis.call('DEL', fk)
+end
+`
+
+// createScript: ARGV[5..20] the session's fields in the order of F.
+// Returns 0, or 1/2/3 when the ID, access hash or refresh hash is taken.
+var createScript = goredis.NewScript(prelude + `
+local id, ah, rh = ARGV[5], ARGV[12], ARGV[14]
+local sk, fk = P .. 's:' .. id, P .. 'f:' .. id
+local ak, rk = P .. 'a:' .. ah, P .. 'r:' .. rh
+if redis.call('EXISTS', sk, fk, ak, rk) > 0 then
+  if redis.call('EXISTS', sk, fk) > 0 then return 1 end
+  if redis.call('EXISTS', ak) > 0 then return 2 end
+  return 3
+end
+local ex = ARGV[17]
+local d = deadline(ARGV[15], ex, ARGV[19])
+local t, ft = ttl(d), famttl(d, ex)
+local h = {}
+for i = 1, #F do
+  h[2 * i - 1] = F[i]
+  h[2 * i] = ARGV[4 + i]
+end
+h[#h + 1] = 'fx'
+h[#h + 1] = ms(NOW + ft)
+redis.call('HSET', sk, unpack(h))
+redis.call('PEXPIRE', sk, ms(t))
+redis.call('SET', ak, encodeFrom(ARGV, 5), 'PX', ms(t))
+redis.call('SET', rk, '0' .. id, 'PX', ms(ft))
+redis.call('SADD', fk, rh)
+redis.call('PEXPIRE', fk, ms(ft))
+index(P .. 'dl', d, id, ft)
+return 0
+`)
+
+// rotateScript: ARGV[5] old refresh hash (hex), ARGV[6] new access hash,
+// ARGV[7] its expiry, ARGV[8] new refresh hash, ARGV[9] its expiry,
+// ARGV[10] the caller's now. Returns the encoded session on success, else
+// 0 (not found), 1 (reused; revoked), 2/3 (new access/refresh hash taken).
+var rotateScript = goredis.NewScript(prelude + `
+local rk = P .. 'r:' .. ARGV[5]
+local v = redis.call('GET', rk)
+if not v then return 0 end
+local id = string.sub(v, 2)
+local sk = P .. 's:' .. id
+local s = redis.call('HMGET', sk, 'ah', 'rx', 'ex', 'ra', 'fx')
+if not s[1] then return 0 end
+local now = ARGV[10]
+if string.sub(v, 1, 1) == '1' then
+  revoke(sk, id, s[1], s[4], now)
+  return 1
+end
+if s[4] ~= '' or cmp(now, s[2]) >= 0 or (s[3] ~= '' and cmp(now, s[3]) >= 0) then
+  return 0
+end
+local nak, nrk = P .. 'a:' .. ARGV[6], P .. 'r:' .. ARGV[8]
+if redis.call('EXISTS', nak) > 0 then return 2 end
+if redis.call('EXISTS', nrk) > 0 then return 3 end
+
+redis.call('SET', rk, '1' .. id, 'XX', 'KEEPTTL')
+redis.call('DEL', P .. 'a:' .. s[1])
+redis.call('HSET', sk, 'ah', ARGV[6], 'ax', ARGV[7], 'rh', ARGV[8], 'rx', ARGV[9], 'lu', now)
+local d = deadline(ARGV[9], s[3], '')
+local t = ttl(d)
+local fk = P .. 'f:' .. id
+local fx = tonumber(s[5])
+local ft
+if NOW + t > fx then
+  -- The session now outlives its refresh tokens: extend them all.
+  ft = famttl(d, s[3])
+  redis.call('HSET', sk, 'fx', ms(NOW + ft))
+  for _, m in ipairs(redis.call('SMEMBERS', fk)) do
+    redis.call('PEXPIRE', P .. 'r:' .. m, ms(ft))
+  end
+else
+  ft = fx - NOW
+end
+redis.call('SADD', fk, ARGV[8])
+redis.call('PEXPIRE', fk, ms(ft))
+redis.call('SET', nrk, '0' .. id, 'PX', ms(ft))
+redis.call('PEXPIRE', sk, ms(t))
+local blob = encode(sk)
+redis.call('SET', nak, blob, 'PX', ms(t))
+index(P .. 'dl', d, id, ft)
+return blob
+`)
+
+// revokeScript: ARGV[5] session ID, ARGV[6] the caller's now.
+var revokeScript = goredis.NewScript(prelude + `
+local id = ARGV[5]
+local sk = P .. 's:' .. id
+local s = redis.call('HMGET', sk, 'ah', 'ra')
+if s[1] then revoke(sk, id, s[1], s[2], ARGV[6]) end
+return 0
+`)
+
+// decryptFailureScript: ARGV[5] session ID. Returns the new count, or -1
+// when there is no such session.
+var decryptFailureScript = goredis.NewScript(prelude + `
+local sk = P .. 's:' .. ARGV[5]
+local ah = redis.call('HGET', sk, 'ah')
+if not ah then return -1 end
+local n = redis.call('HINCRBY', sk, 'df', 1)
+redis.call('SET', P .. 'a:' .. ah, encode(sk), 'XX', 'KEEPTTL')
+return n
+`)
+
+// sessionByIDScript: ARGV[5] session ID. Returns the encoded session, or
+// nil when there is none.
+var sessionByIDScript = goredis.NewScript(prelude + `
+local sk = P .. 's:' .. ARGV[5]
+if redis.call('EXISTS', sk) == 0 then return false end
+return encode(sk)
+`)
+
+// putCodeScript: ARGV[5] code hash (hex), ARGV[6] encoded code, ARGV[7]
+// its expiry.
+var putCodeScript = goredis.NewScript(prelude + `
+local t = ttl(ARGV[7])
+redis.call('SET', P .. 'c:' .. ARGV[5], ARGV[6], 'PX', ms(t))
+index(P .. 'cx', ARGV[7], ARGV[5], t)
+return 0
+`)
+
+// sweepSessionsScript: ARGV[5] the caller's now, ARGV[6] chunk size.
+// Looks at up to a chunk of the sessions the index says are dead at now,
+// deletes those that are (with their access key and every refresh token),
+// and drops index entries of sessions that expired on their own. Returns
+// {sessions deleted, entries looked at, entries settled}; an entry is
+// settled when it left the range asked for.
+var sweepSessionsScript = goredis.NewScript(prelude + `
+local now, dl = ARGV[5], P .. 'dl'
+local ids = redis.call('ZRANGE', dl, '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[6]))
+local removed, settled = 0, 0
+for _, id in ipairs(ids) do
+  local sk = P .. 's:' .. id
+  local s = redis.call('HMGET', sk, 'ah', 'rx', 'ex', 'ra')
+  local d
+  if s[1] then d = deadline(s[2], s[3], s[4]) end
+  if s[1] and cmp(d, now) > 0 then
+    -- Not dead yet: its score was off (only past 2^53 µs); set it right.
+    redis.call('ZADD', dl, d, id)
+    if tonumber(d) > tonumber(now) then settled = settled + 1 end
+  else
+    if s[1] then
+      redis.call('DEL', P .. 'a:' .. s[1], sk)
+      removed = removed + 1
+    end
+    dropFamily(id)
+    redis.call('ZREM', dl, id)
+    settled = settled + 1
+  end
+end
+return {removed, #ids, settled}
+`)
+
+// sweepCodesScript: ARGV[5] the caller's now, ARGV[6] chunk size. As
+// sweepSessionsScript, for codes.
+var sweepCodesScript = goredis.NewScript(prelude + `
+local now, cx = ARGV[5], P .. 'cx'
+local hs = redis.call('ZRANGE', cx, '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[6]))
+local removed, settled = 0, 0
+for _, h in ipairs(hs) do
+  local ck = P .. 'c:' .. h
+  local v = redis.call('GET', ck)
+  local exp
+  if v then
+    local c = string.find(v, ':', 1, true)
+    exp = string.sub(v, c + 1, c + tonumber(string.sub(v, 1, c - 1)))
+  end
+  if v and cmp(exp, now) > 0 then
+    redis.call('ZADD', cx, exp, h)
+    if tonumber(exp) > tonumber(now) then settled = settled + 1 end
+  else
+    if v then
+      redis.call('DEL', ck)
+      removed = removed + 1
+    end
+    redis.call('ZREM', cx, h)
+    settled = settled + 1
+  end
+end
+return {removed, #hs, settled}
+`)

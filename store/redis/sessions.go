@@ -1,0 +1,442 @@
+package redis
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/mplogin/mplogin/store"
+)
+
+// sweepChunk bounds the sessions or codes one DeleteExpired script looks
+// at, so that no script blocks Redis for long.
+const sweepChunk = 500
+
+// CreateSession implements store.Sessions.
+func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
+	const op = "create session"
+	if sess.ID == "" || len(sess.AccessHash) == 0 || len(sess.RefreshHash) == 0 {
+		return fmt.Errorf("redis: %s: empty ID, access hash or refresh hash", op)
+	}
+	if sess.RefreshExpiresAt.IsZero() {
+		return fmt.Errorf("redis: %s: zero refresh expiry", op)
+	}
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	// The fields in the scripts' order F.
+	n, err := s.run(ctx, createScript,
+		sess.ID, sess.UserID, sess.App, sess.Platform, sess.AppID, sess.OpenID, sess.UnionID,
+		hex.EncodeToString(sess.AccessHash), us(sess.AccessExpiresAt),
+		hex.EncodeToString(sess.RefreshHash), us(sess.RefreshExpiresAt),
+		us(sess.CreatedAt), us(sess.ExpiresAt), us(sess.LastUsedAt), us(sess.RevokedAt),
+		strconv.Itoa(sess.DecryptFailures),
+	).Int64()
+	if err != nil {
+		return s.fail(ctx, op, err)
+	}
+	switch n {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("redis: %s: session %q already exists", op, sess.ID)
+	case 2:
+		return fmt.Errorf("redis: %s: access hash already in use", op)
+	case 3:
+		return fmt.Errorf("redis: %s: refresh hash already in use", op)
+	}
+	return fmt.Errorf("redis: %s: unexpected script result %d", op, n)
+}
+
+// SessionByAccess implements store.Sessions in one GET.
+func (s *Store) SessionByAccess(ctx context.Context, accessHash []byte) (store.Session, error) {
+	const op = "session by access"
+	if err := s.begin(ctx, op); err != nil {
+		return store.Session{}, err
+	}
+	if len(accessHash) == 0 {
+		return store.Session{}, notFound(op)
+	}
+	v, err := s.get(ctx, hexKey(s.accessPrefix, accessHash))
+	if err != nil {
+		if errors.Is(err, goredis.Nil) {
+			return store.Session{}, notFound(op)
+		}
+		return store.Session{}, s.fail(ctx, op, err)
+	}
+	sess, err := decodeSession(op, v)
+	if err == nil && !bytes.Equal(sess.AccessHash, accessHash) {
+		// Never hand out another session, whatever went wrong.
+		return store.Session{}, fmt.Errorf("redis: %s: the session under the key has another access hash", op)
+	}
+	return sess, err
+}
+
+// SessionByID implements store.Sessions.
+func (s *Store) SessionByID(ctx context.Context, id string) (store.Session, error) {
+	const op = "session by id"
+	if err := s.begin(ctx, op); err != nil {
+		return store.Session{}, err
+	}
+	v, err := s.run(ctx, sessionByIDScript, id).Text()
+	if err != nil {
+		if errors.Is(err, goredis.Nil) {
+			return store.Session{}, notFound(op)
+		}
+		return store.Session{}, s.fail(ctx, op, err)
+	}
+	return decodeSession(op, v)
+}
+
+// RotateRefresh implements store.Sessions in one script.
+func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Session, error) {
+	const op = "rotate refresh"
+	if len(r.NewAccessHash) == 0 || len(r.NewRefreshHash) == 0 {
+		return store.Session{}, fmt.Errorf("redis: %s: empty new access or refresh hash", op)
+	}
+	if r.Now.IsZero() || r.RefreshExpiresAt.IsZero() {
+		return store.Session{}, fmt.Errorf("redis: %s: zero time or refresh expiry", op)
+	}
+	if err := s.begin(ctx, op); err != nil {
+		return store.Session{}, err
+	}
+	if len(r.OldRefreshHash) == 0 {
+		return store.Session{}, notFound(op)
+	}
+	res, err := s.run(ctx, rotateScript,
+		hex.EncodeToString(r.OldRefreshHash),
+		hex.EncodeToString(r.NewAccessHash), us(r.AccessExpiresAt),
+		hex.EncodeToString(r.NewRefreshHash), us(r.RefreshExpiresAt),
+		us(r.Now),
+	).Result()
+	if err != nil {
+		return store.Session{}, s.fail(ctx, op, err)
+	}
+	switch v := res.(type) {
+	case string:
+		return decodeSession(op, v)
+	case int64:
+		switch v {
+		case 0:
+			return store.Session{}, notFound(op)
+		case 1:
+			return store.Session{}, fmt.Errorf("redis: %s: %w", op, store.ErrReused)
+		case 2:
+			return store.Session{}, fmt.Errorf("redis: %s: access hash already in use", op)
+		case 3:
+			return store.Session{}, fmt.Errorf("redis: %s: refresh hash already in use", op)
+		}
+	}
+	return store.Session{}, fmt.Errorf("redis: %s: unexpected script result %v", op, res)
+}
+
+// RevokeSession implements store.Sessions. A zero now revokes nothing, as
+// a zero RevokedAt means "not revoked".
+func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) error {
+	const op = "revoke session"
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	if now.IsZero() {
+		return nil
+	}
+	return s.fail(ctx, op, s.run(ctx, revokeScript, id, us(now)).Err())
+}
+
+// AddDecryptFailure implements store.Sessions with HINCRBY.
+func (s *Store) AddDecryptFailure(ctx context.Context, sessionID string) (int, error) {
+	const op = "add decrypt failure"
+	if err := s.begin(ctx, op); err != nil {
+		return 0, err
+	}
+	n, err := s.run(ctx, decryptFailureScript, sessionID).Int64()
+	if err != nil {
+		return 0, s.fail(ctx, op, err)
+	}
+	if n < 0 {
+		return 0, notFound(op)
+	}
+	return int(n), nil
+}
+
+// PutCode implements store.Sessions.
+func (s *Store) PutCode(ctx context.Context, c store.Code) error {
+	const op = "put code"
+	if len(c.Hash) == 0 {
+		return fmt.Errorf("redis: %s: empty hash", op)
+	}
+	if c.ExpiresAt.IsZero() {
+		return fmt.Errorf("redis: %s: zero expiry", op)
+	}
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	exp, h := us(c.ExpiresAt), hex.EncodeToString(c.Hash)
+	var b []byte
+	for _, f := range []string{exp, c.App, c.Platform, c.AppID, c.OpenID, h} {
+		b = appendField(b, f)
+	}
+	return s.fail(ctx, op, s.run(ctx, putCodeScript, h, b, exp).Err())
+}
+
+// GetCode implements store.Sessions in one GET; the expiry is compared with
+// now whatever the key's TTL.
+func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.Code, error) {
+	const op = "get code"
+	if err := s.begin(ctx, op); err != nil {
+		return store.Code{}, err
+	}
+	if len(hash) == 0 {
+		return store.Code{}, notFound(op)
+	}
+	v, err := s.get(ctx, hexKey(s.codePrefix, hash))
+	if err != nil {
+		if errors.Is(err, goredis.Nil) {
+			return store.Code{}, notFound(op)
+		}
+		return store.Code{}, s.fail(ctx, op, err)
+	}
+	var f [6]string
+	if err := splitFields(v, f[:]); err != nil {
+		return store.Code{}, fmt.Errorf("redis: %s: %w", op, err)
+	}
+	if f[5] != hex.EncodeToString(hash) {
+		return store.Code{}, fmt.Errorf("redis: %s: the code under the key has another hash", op)
+	}
+	exp, err := parseTime(f[0])
+	if err != nil || exp.IsZero() {
+		return store.Code{}, fmt.Errorf("redis: %s: bad stored expiry %q", op, f[0])
+	}
+	if now.UnixMicro() >= exp.UnixMicro() {
+		return store.Code{}, notFound(op)
+	}
+	return store.Code{
+		Hash:      clone(hash),
+		App:       f[1],
+		Platform:  f[2],
+		AppID:     f[3],
+		OpenID:    f[4],
+		ExpiresAt: exp,
+	}, nil
+}
+
+// DeleteExpired implements store.Sessions: it deletes the codes and sessions
+// dead at now that the TTLs have not removed yet, a chunk per script (see
+// the package comment), and returns how many it deleted.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for _, step := range []struct {
+		op     string
+		script *goredis.Script
+	}{
+		{"delete expired codes", sweepCodesScript},
+		{"delete expired sessions", sweepSessionsScript},
+	} {
+		for {
+			if err := s.begin(ctx, step.op); err != nil {
+				return total, err
+			}
+			if now.IsZero() {
+				break // nothing is dead before the zero time
+			}
+			res, err := s.run(ctx, step.script, us(now), sweepChunk).Int64Slice()
+			if err == nil && len(res) != 3 {
+				err = fmt.Errorf("unexpected script result %v", res)
+			}
+			if err != nil {
+				return total, s.fail(ctx, step.op, err)
+			}
+			total += int(res[0])
+			// Stop at a short chunk, or one that settled nothing (which
+			// only scores past 2^53 µs could cause).
+			if res[1] < sweepChunk || res[2] == 0 {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+// us encodes t as decimal Unix microseconds (whole microseconds kept, as
+// the SQL backends do); the zero time is "".
+func us(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.UnixMicro(), 10)
+}
+
+// parseTime decodes what us encoded, in UTC.
+func parseTime(v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMicro(n).UTC(), nil
+}
+
+// appendField appends f as <length>:<bytes>.
+func appendField(b []byte, f string) []byte {
+	b = strconv.AppendInt(b, int64(len(f)), 10)
+	b = append(b, ':')
+	return append(b, f...)
+}
+
+// splitFields splits v, a sequence of <length>:<bytes> fields, into out,
+// which it must fill exactly. The fields share v's memory.
+func splitFields(v string, out []string) error {
+	for i := range out {
+		c := strings.IndexByte(v, ':')
+		if c <= 0 {
+			return fmt.Errorf("bad stored value: field %d", i)
+		}
+		n := 0
+		for _, d := range v[:c] {
+			if d < '0' || d > '9' || n > len(v) {
+				return fmt.Errorf("bad stored value: field %d length", i)
+			}
+			n = n*10 + int(d-'0')
+		}
+		v = v[c+1:]
+		if n > len(v) {
+			return fmt.Errorf("bad stored value: field %d too long", i)
+		}
+		out[i], v = v[:n], v[n:]
+	}
+	if v != "" {
+		return errors.New("bad stored value: trailing bytes")
+	}
+	return nil
+}
+
+// Indexes into an encoded session's fields, in the scripts' order F.
+const (
+	fID = iota
+	fUserID
+	fApp
+	fPlatform
+	fAppID
+	fOpenID
+	fUnionID
+	fAccessHash
+	fAccessExpiresAt
+	fRefreshHash
+	fRefreshExpiresAt
+	fCreatedAt
+	fExpiresAt
+	fLastUsedAt
+	fRevokedAt
+	fDecryptFailures
+	nFields
+)
+
+// decodeSession decodes the session the scripts' encode produced.
+func decodeSession(op string, v string) (store.Session, error) {
+	var f [nFields]string
+	if err := splitFields(v, f[:]); err != nil {
+		return store.Session{}, fmt.Errorf("redis: %s: %w", op, err)
+	}
+	sess := store.Session{
+		ID:       f[fID],
+		UserID:   f[fUserID],
+		App:      f[fApp],
+		Platform: f[fPlatform],
+		AppID:    f[fAppID],
+		OpenID:   f[fOpenID],
+		UnionID:  f[fUnionID],
+	}
+	// Both hashes in one allocation, each capped so that appending to one
+	// cannot overwrite the other.
+	ah, rh := f[fAccessHash], f[fRefreshHash]
+	if len(ah)%2 != 0 || len(rh)%2 != 0 {
+		return store.Session{}, fmt.Errorf("redis: %s: bad stored hash", op)
+	}
+	buf := make([]byte, (len(ah)+len(rh))/2)
+	na := len(ah) / 2
+	if !unhex(buf[:na], ah) || !unhex(buf[na:], rh) {
+		return store.Session{}, fmt.Errorf("redis: %s: bad stored hash", op)
+	}
+	if na > 0 {
+		sess.AccessHash = buf[:na:na]
+	}
+	if len(buf) > na {
+		sess.RefreshHash = buf[na:]
+	}
+	for _, t := range []struct {
+		dst *time.Time
+		i   int
+	}{
+		{&sess.AccessExpiresAt, fAccessExpiresAt},
+		{&sess.RefreshExpiresAt, fRefreshExpiresAt},
+		{&sess.CreatedAt, fCreatedAt},
+		{&sess.ExpiresAt, fExpiresAt},
+		{&sess.LastUsedAt, fLastUsedAt},
+		{&sess.RevokedAt, fRevokedAt},
+	} {
+		var err error
+		if *t.dst, err = parseTime(f[t.i]); err != nil {
+			return store.Session{}, fmt.Errorf("redis: %s: bad stored time %q", op, f[t.i])
+		}
+	}
+	n, err := strconv.Atoi(f[fDecryptFailures])
+	if err != nil {
+		return store.Session{}, fmt.Errorf("redis: %s: bad stored count %q", op, f[fDecryptFailures])
+	}
+	sess.DecryptFailures = n
+	return sess, nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// hexKey returns prefix followed by h in lower-case hex, in one allocation.
+func hexKey(prefix string, h []byte) string {
+	var b strings.Builder
+	b.Grow(len(prefix) + 2*len(h))
+	b.WriteString(prefix)
+	for _, c := range h {
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&0x0f])
+	}
+	return b.String()
+}
+
+// unhex decodes the lower-case hex s into dst, which is len(s)/2 long.
+func unhex(dst []byte, s string) bool {
+	for i := range dst {
+		hi, ok1 := fromHex(s[2*i])
+		lo, ok2 := fromHex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+// clone copies b; empty means "none" and becomes nil.
+func clone(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
