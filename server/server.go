@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/mplogin/mplogin/accesstoken"
 	"github.com/mplogin/mplogin/config"
 	"github.com/mplogin/mplogin/httpapi"
@@ -24,6 +26,8 @@ import (
 	"github.com/mplogin/mplogin/platform/wechat"
 	"github.com/mplogin/mplogin/session"
 	"github.com/mplogin/mplogin/store"
+	"github.com/mplogin/mplogin/store/postgres"
+	redisstore "github.com/mplogin/mplogin/store/redis"
 	"github.com/mplogin/mplogin/store/sqlite"
 )
 
@@ -61,7 +65,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	if err != nil {
 		return nil, fmt.Errorf("master_key: %w", err)
 	}
-	st, err := OpenStore(ctx, cfg.Store, log)
+	st, shared, err := openStores(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +93,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	}
 	h := httpapi.New(httpapi.Config{Sessions: svc, Logger: log, Now: now,
 		HandlerTimeout: cfg.PlatformTimeout + 5*time.Second,
-		Limits:         limits(cfg.Limits, limiterFor(now, nil)), TrustedProxies: cfg.HTTP.TrustedProxies,
+		Limits:         limits(cfg.Limits, limiterFor(now, shared)), TrustedProxies: cfg.HTTP.TrustedProxies,
 		Metrics: m})
 	return &Server{cfg: cfg, log: log, store: st, sessions: svc, tokens: tokens, handler: h, now: now}, nil
 }
@@ -170,6 +174,22 @@ func (s *Server) janitor(ctx context.Context) {
 	}
 }
 
+// openStores opens the store and, when the configuration names one, the
+// Redis session store in front of it; shared is that Redis, for the rate
+// limits every instance must share (nil without one).
+func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger) (st store.Store, shared goredis.Scripter, err error) {
+	durable, err := OpenStore(ctx, cfg.Store, log)
+	if err != nil || cfg.Sessions == "" {
+		return durable, nil, err
+	}
+	rs, err := redisstore.Open(ctx, cfg.Sessions, redisstore.Options{Logger: log})
+	if err != nil {
+		durable.Close()
+		return nil, nil, fmt.Errorf("sessions: %w", err)
+	}
+	return store.Split(durable, rs), rs.Scripter(), nil
+}
+
 // OpenStore opens the store a DSN names.
 func OpenStore(ctx context.Context, dsn string, log *slog.Logger) (store.Store, error) {
 	kind, target, err := config.StoreKind(dsn)
@@ -183,8 +203,14 @@ func OpenStore(ctx context.Context, dsn string, log *slog.Logger) (store.Store, 
 			return nil, fmt.Errorf("store: %w", err)
 		}
 		return st, nil
+	case "postgres":
+		st, err := postgres.Open(ctx, dsn, postgres.Options{Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		return st, nil
 	}
-	return nil, fmt.Errorf("store: %s is not supported yet", kind)
+	return nil, fmt.Errorf("store: %s is not supported", kind)
 }
 
 // Code lifetimes of the platforms: how long a repeat of a code is honoured.

@@ -504,3 +504,8 @@ func (s *Store) run(ctx context.Context, script *goredis.Script, args ...any) *g
 	all = append(all, args...)
 	return script.Run(ctx, s.c, nil, all...)
 }
+
+// Scripter is the store's connection pool, for other users of the same
+// Redis (the service's shared rate limits): one pool, one set of timeouts.
+// It is closed with the store.
+func (s *Store) Scripter() goredis.Scripter { return s.c }
