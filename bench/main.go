@@ -59,6 +59,8 @@ type options struct {
 	trace     string
 	quiet     time.Duration
 	rounds    int
+	store     string   // the service's store: "" = SQLite in the scratch directory
+	sessions  string   // the service's sessions: "" = in the store
 	args      []string // as given, for the report
 }
 
@@ -128,6 +130,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.trace, "serve-trace", "", "like -serve-cpuprofile, with an execution trace (go tool trace)")
 	fs.IntVar(&o.rounds, "rounds", 1, "run the scenarios this many times in turn; verdicts use the median ratio to bare of the same round")
 	fs.DurationVar(&o.quiet, "quiet-wait", 0, "before each scenario, wait up to this long for the rest of the machine to use less than 0.1 CPU (a shared machine)")
+	fs.StringVar(&o.store, "store", "", "the service's store (postgres://…); default SQLite in the scratch directory")
+	fs.StringVar(&o.sessions, "sessions", "", "the service's session store (redis://…); default none (sessions in the store)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

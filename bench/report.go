@@ -27,6 +27,8 @@ type report struct {
 	Rounds       int         `json:"rounds"`
 	Medians      []median    `json:"medians,omitempty"` // with several rounds
 	LogLevel     string      `json:"log_level"`
+	Store        string      `json:"store"`              // "sqlite" or "postgres"
+	Sessions     string      `json:"sessions,omitempty"` // "redis" when sessions live there
 	Users        int         `json:"pool_users"`
 	Results      []*result   `json:"results"`
 	IdleRSS      int64       `json:"idle_rss_bytes,omitempty"`
@@ -75,11 +77,19 @@ type soakResult struct {
 }
 
 func newReport(o options) *report {
-	return &report{
+	r := &report{
 		Command: commandLine(o.args), Machine: thisMachine(), Tree: tree(),
 		Workers: o.workers, Warmup: o.warmup.String(), Duration: o.duration.String(),
 		Rate: o.rate.String(), Rounds: o.rounds, LogLevel: o.logLevel, Users: o.users,
+		Store: "sqlite",
 	}
+	if o.store != "" {
+		r.Store = "postgres"
+	}
+	if o.sessions != "" {
+		r.Sessions = "redis"
+	}
+	return r
 }
 
 func (r *report) add(res *result) { r.Results = append(r.Results, res) }

@@ -51,7 +51,8 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 				return rep, err
 			}
 		}
-		svc, err = startService(ctx, serviceSpec{dir: dir, bin: bin, logLevel: o.logLevel, profile: o.profile, trace: o.trace})
+		svc, err = startService(ctx, serviceSpec{dir: dir, bin: bin, logLevel: o.logLevel, profile: o.profile, trace: o.trace,
+			store: o.store, sessions: o.sessions})
 		if err != nil {
 			return rep, err
 		}

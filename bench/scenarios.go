@@ -56,6 +56,8 @@ type serviceSpec struct {
 	// binary (serve-profiled) and write a CPU profile or an execution
 	// trace of it there.
 	profile, trace string
+	// store and sessions are the config's keys; store "" is SQLite in dir.
+	store, sessions string
 }
 
 // startService starts the emulator and the service, waits until the
@@ -89,8 +91,12 @@ func startService(ctx context.Context, sp serviceSpec) (_ *service, err error) {
 		return nil, err
 	}
 	cfgPath := filepath.Join(sp.dir, "mplogin.yaml")
-	s.db = filepath.Join(sp.dir, "mplogin.db")
-	if err := writeConfig(cfgPath, addr, s.db, emuURL, sp.logLevel); err != nil {
+	st := sp.store
+	if st == "" {
+		s.db = filepath.Join(sp.dir, "mplogin.db")
+		st = "sqlite:" + s.db
+	}
+	if err := writeConfig(cfgPath, addr, st, sp.sessions, emuURL, sp.logLevel); err != nil {
 		return nil, err
 	}
 	bin, args := sp.bin, []string{"serve", "--config", cfgPath}
@@ -142,6 +148,9 @@ func (s *service) rss() int64 {
 
 // walSize is the size of the database's write-ahead log (0 if none).
 func (s *service) walSize() int64 {
+	if s.db == "" {
+		return 0
+	}
 	st, err := os.Stat(s.db + "-wal")
 	if err != nil {
 		return 0
@@ -155,13 +164,17 @@ func (s *service) pids() map[string]int {
 }
 
 // writeConfig writes the service's configuration, with a fresh master key.
-func writeConfig(path, listen, db, emulator, level string) error {
+func writeConfig(path, listen, store, sessions, emulator, level string) error {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return err
 	}
+	if sessions != "" {
+		sessions = "sessions: " + sessions
+	}
 	cfg := fmt.Sprintf(`listen: %s
-store: sqlite:%s
+store: %s
+%s
 master_key: %s
 log:
   level: %s
@@ -173,7 +186,7 @@ apps:
     appid: %s
     secret: bench-secret
     endpoint: %s
-`, listen, db, base64.StdEncoding.EncodeToString(key), level, benchApp, benchAppID, emulator)
+`, listen, store, sessions, base64.StdEncoding.EncodeToString(key), level, benchApp, benchAppID, emulator)
 	return os.WriteFile(path, []byte(cfg), 0o600)
 }
 
