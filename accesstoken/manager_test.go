@@ -486,3 +486,41 @@ func TestLeaseOfDeadHolderEnds(t *testing.T) {
 	}
 	f.wantFetches(1)
 }
+
+// slowLease delays AcquireLease, so that another instance can refresh and
+// release between this instance's look in the store and its lease.
+type slowLease struct {
+	store.Store
+	arrived chan struct{} // told when a lease is asked for
+	before  chan struct{} // closed to let the lease through
+}
+
+func (s slowLease) AcquireLease(ctx context.Context, key, holder string, now, until time.Time) (bool, error) {
+	s.arrived <- struct{}{}
+	<-s.before
+	return s.Store.AcquireLease(ctx, key, holder, now, until)
+}
+
+// An instance that wins the lease just after another instance refreshed
+// takes that token instead of fetching a second one.
+func TestLeaseWonAfterOtherRefreshed(t *testing.T) {
+	f := newFixture(t)
+	gate, arrived := make(chan struct{}), make(chan struct{}, 1)
+	slow := f.manager(slowLease{Store: f.store, arrived: arrived, before: gate})
+	done := make(chan secret.String, 1)
+	go func() {
+		tok, err := slow.Token(t.Context(), wxKey)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- tok
+	}()
+	<-arrived // the slow instance found no token in the store
+	// The other instance refreshes, stores and releases meanwhile.
+	tok := mustToken(t, f.manager(f.store), wxKey)
+	close(gate)
+	if got := <-done; !got.Equal(tok) {
+		t.Fatal("the slow instance got another token")
+	}
+	f.wantFetches(1)
+}

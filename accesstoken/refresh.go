@@ -160,14 +160,21 @@ func (m *Manager) lease(ctx context.Context, key string, rejected secret.String)
 			return cached{}, nil, false
 		}
 		if held {
-			return cached{}, func() {
+			release := func() {
 				// Detached: the lease must go even if ctx has ended.
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 				defer cancel()
 				if err := m.store.ReleaseLease(rctx, lkey, m.holder); err != nil {
 					m.log.WarnContext(ctx, "cannot release the access token refresh lease", "key", key, "err", err)
 				}
-			}, false
+			}
+			// Another instance may have refreshed between our look in the
+			// store and taking the lease: look again before fetching.
+			if c, found := m.load(ctx, key, rejected); found && c.fresh(m.now()) {
+				release()
+				return c, nil, true
+			}
+			return cached{}, release, false
 		}
 		// Another instance is fetching: wait for its token.
 		t := time.NewTimer(m.leaseWait)

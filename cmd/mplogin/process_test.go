@@ -28,6 +28,15 @@ var buildOnce struct {
 	err  error
 }
 
+// TestMain removes the binary that the tests built, if any.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildOnce.path != "" {
+		os.RemoveAll(filepath.Dir(buildOnce.path))
+	}
+	os.Exit(code)
+}
+
 func binary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
