@@ -1,5 +1,6 @@
 // Command bench is mplogin's load harness. It builds mplogin, starts the
-// emulator (with open codes) and the service on SQLite as child processes,
+// emulator (with open codes) and the service (SQLite by default, or -store
+// postgres://… and -sessions redis://…) as child processes,
 // and measures, on this machine and over loopback, a bare net/http handler
 // (the ceiling), GET /v1/session, and POST /v1/login for new and for
 // returning users; optionally the service's RSS under a long steady load.

@@ -139,8 +139,12 @@ func (r *report) print(w io.Writer) {
 		m.OS, m.Arch, m.CPUModel, m.NumCPU, m.GOMAXPROCS, m.GoVersion, m.Kernel, m.MemTotal)
 	fmt.Fprintf(w, "load:     %d workers, warm-up %s, %s per scenario, %d round(s), loopback; load generator on the same machine\n",
 		r.Workers, r.Warmup, r.Duration, r.Rounds)
-	fmt.Fprintf(w, "service:  mplogin serve on SQLite, log level %s; emulator mplogin emulate --open-codes (no added latency); %d pool users\n",
-		r.LogLevel, r.Users)
+	where := map[string]string{"sqlite": "SQLite", "postgres": "PostgreSQL"}[r.Store]
+	if r.Sessions != "" {
+		where += ", sessions in Redis (PostgreSQL and Redis run on this machine and count as other CPU)"
+	}
+	fmt.Fprintf(w, "service:  mplogin serve on %s, log level %s; emulator mplogin emulate --open-codes (no added latency); %d pool users\n",
+		where, r.LogLevel, r.Users)
 	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
