@@ -190,6 +190,10 @@ func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger) (st s
 	return store.Split(durable, rs), rs.Scripter(), nil
 }
 
+// SQLiteSessionCache is how many sessions the SQLite store keeps in memory
+// for session checks (about 20 MiB when full).
+const SQLiteSessionCache = 50_000
+
 // OpenStore opens the store a DSN names.
 func OpenStore(ctx context.Context, dsn string, log *slog.Logger) (store.Store, error) {
 	kind, target, err := config.StoreKind(dsn)
@@ -198,7 +202,10 @@ func OpenStore(ctx context.Context, dsn string, log *slog.Logger) (store.Store, 
 	}
 	switch kind {
 	case "sqlite":
-		st, err := sqlite.Open(ctx, target, sqlite.Options{Logger: log})
+		// One serve process per SQLite file (several instances use
+		// PostgreSQL), so this process sees every session write and can
+		// answer session checks from memory.
+		st, err := sqlite.Open(ctx, target, sqlite.Options{Logger: log, CacheSessions: SQLiteSessionCache})
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}

@@ -37,11 +37,35 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 
 // SessionByAccess implements store.Sessions.
 func (s *Store) SessionByAccess(ctx context.Context, accessHash []byte) (store.Session, error) {
+	var epoch uint64
+	if s.cache != nil {
+		if err := ctx.Err(); err != nil {
+			return store.Session{}, s.fail(ctx, "session by access", err)
+		}
+		if s.closed.Load() {
+			return store.Session{}, s.fail(ctx, "session by access", sql.ErrConnDone)
+		}
+		sess, e, ok := s.cache.get(accessHash)
+		if ok {
+			return sess, nil
+		}
+		epoch = e
+	}
 	sess, err := scanSession(s.r.sessionByAccess.QueryRowContext(ctx, accessHash))
 	if err != nil {
 		return store.Session{}, s.fail(ctx, "session by access", err)
 	}
+	if s.cache != nil {
+		s.cache.put(sess, epoch)
+	}
 	return sess, nil
+}
+
+// dropCached forgets a session changed by a write that has committed.
+func (s *Store) dropCached(id string) {
+	if s.cache != nil && id != "" {
+		s.cache.drop(id)
+	}
 }
 
 // SessionByID implements store.Sessions.
@@ -62,37 +86,40 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Sess
 		return store.Session{}, fmt.Errorf("sqlite: %s: empty new access or refresh hash", op)
 	}
 	var sess store.Session
+	var id string // of the session touched, whatever the outcome
 	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
 		var err error
-		sess, err = rotate(ctx, tx, &s.w, r)
+		sess, id, err = rotate(ctx, tx, &s.w, r)
 		return err
 	})
+	s.dropCached(id)
 	if err != nil {
 		return store.Session{}, err
 	}
 	return sess, nil
 }
 
-func rotate(ctx context.Context, tx *sql.Tx, w *writeStmts, r store.Rotation) (store.Session, error) {
+func rotate(ctx context.Context, tx *sql.Tx, w *writeStmts, r store.Rotation) (_ store.Session, id string, _ error) {
 	now := trunc(r.Now)
 	var spent bool
 	sess, err := scanSession(tx.StmtContext(ctx, w.refreshSession).QueryRowContext(ctx, r.OldRefreshHash), &spent)
 	if err != nil {
-		return store.Session{}, err // sql.ErrNoRows: unknown token
+		return store.Session{}, "", err // sql.ErrNoRows: unknown token
 	}
+	id = sess.ID
 	if spent {
 		// A replay: revoke the session (keeping an earlier revocation time).
 		if _, err := tx.StmtContext(ctx, w.revokeSession).ExecContext(ctx, micros(now), sess.ID); err != nil {
-			return store.Session{}, fmt.Errorf("revoke session: %w", err)
+			return store.Session{}, id, fmt.Errorf("revoke session: %w", err)
 		}
-		return store.Session{}, store.ErrReused
+		return store.Session{}, id, store.ErrReused
 	}
 	if !rotatable(sess, now) {
-		return store.Session{}, store.ErrNotFound
+		return store.Session{}, id, store.ErrNotFound
 	}
 
 	if _, err := tx.StmtContext(ctx, w.spendRefresh).ExecContext(ctx, r.OldRefreshHash); err != nil {
-		return store.Session{}, fmt.Errorf("spend refresh token: %w", err)
+		return store.Session{}, id, fmt.Errorf("spend refresh token: %w", err)
 	}
 	// Copies: the caller's slices must not alias what it gets back.
 	sess.AccessHash = bytes.Clone(r.NewAccessHash)
@@ -103,16 +130,16 @@ func rotate(ctx context.Context, tx *sql.Tx, w *writeStmts, r store.Rotation) (s
 	_, err = tx.StmtContext(ctx, w.insertRefresh).ExecContext(ctx,
 		sess.RefreshHash, sess.ID, micros(sess.RefreshExpiresAt))
 	if err != nil {
-		return store.Session{}, fmt.Errorf("insert refresh token: %w", err)
+		return store.Session{}, id, fmt.Errorf("insert refresh token: %w", err)
 	}
 	_, err = tx.StmtContext(ctx, w.rotateSession).ExecContext(ctx,
 		sess.AccessHash, micros(sess.AccessExpiresAt),
 		sess.RefreshHash, micros(sess.RefreshExpiresAt),
 		micros(sess.LastUsedAt), sess.ID)
 	if err != nil {
-		return store.Session{}, fmt.Errorf("update session: %w", err)
+		return store.Session{}, id, fmt.Errorf("update session: %w", err)
 	}
-	return sess, nil
+	return sess, id, nil
 }
 
 // rotatable reports whether the session's current refresh token may be
@@ -125,7 +152,9 @@ func rotatable(sess store.Session, now time.Time) bool {
 
 // RevokeSession implements store.Sessions.
 func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) error {
-	if _, err := s.w.revokeSession.ExecContext(ctx, micros(now), id); err != nil {
+	_, err := s.w.revokeSession.ExecContext(ctx, micros(now), id)
+	s.dropCached(id)
+	if err != nil {
 		return s.fail(ctx, "revoke session", err)
 	}
 	return nil
@@ -135,7 +164,9 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 // outside a transaction: the one UPDATE is atomic on its own.
 func (s *Store) AddDecryptFailure(ctx context.Context, sessionID string) (int, error) {
 	var n int
-	if err := s.w.decryptFailure.QueryRowContext(ctx, sessionID).Scan(&n); err != nil {
+	err := s.w.decryptFailure.QueryRowContext(ctx, sessionID).Scan(&n)
+	s.dropCached(sessionID)
+	if err != nil {
 		return 0, s.fail(ctx, "add decrypt failure", err) // sql.ErrNoRows: unknown session
 	}
 	return n, nil
@@ -195,6 +226,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 				n, err = res.RowsAffected()
 				return err
 			})
+			if s.cache != nil && step.name == "sessions" {
+				s.cache.dropAll()
+			}
 			if err != nil {
 				return total, err
 			}

@@ -48,6 +48,12 @@ type Options struct {
 	BusyTimeout time.Duration
 	// Logger receives notices such as applied migrations. Nil discards them.
 	Logger *slog.Logger
+	// CacheSessions keeps up to this many sessions in memory, read by
+	// access hash, so that a session check needs no query; 0 caches none.
+	// The cache is exact for the writes of this Store (it drops a session
+	// when a write changes it) but cannot see another process's writes to
+	// the same file: set it only in the one process that serves the file.
+	CacheSessions int
 }
 
 // Store is a store.Store in one SQLite database file. It is safe for
@@ -59,6 +65,7 @@ type Store struct {
 	w      writeStmts
 	stmts  []*sql.Stmt // all of the above, to close them
 	closed atomic.Bool
+	cache  *sessionCache // nil without Options.CacheSessions
 
 	// The group-commit batcher (batch.go).
 	ops         chan *writeOp
@@ -91,6 +98,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 
 	s := &Store{}
+	if opts.CacheSessions > 0 {
+		s.cache = newSessionCache(opts.CacheSessions)
+	}
 	s.write, err = sql.Open("sqlite", dsn(path, busy, false))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)

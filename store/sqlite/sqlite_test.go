@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +26,60 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return mustOpen(t, filepath.Join(t.TempDir(), "mplogin.db"), sqlite.Options{})
 	})
+}
+
+// The same suite with the session cache: every write that changes a
+// session must be seen by the next read.
+func TestConformanceCached(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return mustOpen(t, filepath.Join(t.TempDir(), "mplogin.db"), sqlite.Options{CacheSessions: 100})
+	})
+}
+
+// Reads racing with revocations never leave a revoked session in the
+// cache: after every revocation has returned, every read sees it.
+func TestCacheRaceWithRevoke(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "c.db"), sqlite.Options{CacheSessions: 1000})
+	ctx := t.Context()
+	const n = 200
+	var sessions []store.Session
+	for i := range n {
+		sess := session(fmt.Sprint("s", i))
+		if err := s.CreateSession(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+		sessions = append(sessions, sess)
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 { // readers fill the cache all the time
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := s.SessionByAccess(ctx, sessions[i%n].AccessHash); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	for _, sess := range sessions {
+		if err := s.RevokeSession(ctx, sess.ID, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	for _, sess := range sessions {
+		got, err := s.SessionByAccess(ctx, sess.AccessHash)
+		if err != nil || got.RevokedAt.IsZero() {
+			t.Fatalf("session %s after its revocation: revoked at %v, %v", sess.ID, got.RevokedAt, err)
+		}
+	}
 }
 
 func mustOpen(t testing.TB, path string, opts sqlite.Options) *sqlite.Store {
