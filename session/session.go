@@ -261,11 +261,11 @@ func (s *Service) newSession(ctx context.Context, app *App, id store.Identity, c
 	if err != nil {
 		return nil, err
 	}
-	sid, err := s.newID()
+	now := s.now()
+	sid, err := s.newSessionID(now)
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
 	sess := store.Session{
 		ID: sid, UserID: id.UserID, App: app.Name, Platform: id.Platform, AppID: id.AppID, OpenID: id.OpenID,
 		UnionID:    id.UnionID,
@@ -414,6 +414,22 @@ func (s *Service) mintPair() (access string, accessHash []byte, refresh string, 
 func (s *Service) newID() (string, error) {
 	var b [16]byte
 	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
+		return "", mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// newSessionID is a time-ordered id: 6 bytes of milliseconds, then 10
+// random bytes. New sessions then land at the end of the stores' indexes
+// by id instead of at random pages, which is fewer pages written per
+// login. Session ids are internal: no response carries one.
+func (s *Service) newSessionID(now time.Time) (string, error) {
+	var b [16]byte
+	ms := uint64(max(now.UnixMilli(), 0))
+	for i := range 6 {
+		b[i] = byte(ms >> (40 - 8*i))
+	}
+	if _, err := io.ReadFull(s.rand, b[6:]); err != nil {
 		return "", mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
 	}
 	return hex.EncodeToString(b[:]), nil

@@ -385,3 +385,28 @@ func TestStoreUnavailable(t *testing.T) {
 		t.Fatalf("ready: %v", err)
 	}
 }
+
+// Session ids grow with time (fewer random index pages per login) and
+// still carry 80 random bits.
+func TestSessionIDsTimeOrdered(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var ids []string
+	for i := range 3 {
+		tok, err := f.svc.Login(ctx, "shop", "user"+string(rune('a'+i))+".x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := f.svc.Check(ctx, tok.AccessToken.Reveal())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, info.SessionID)
+		f.clock.Advance(time.Millisecond)
+	}
+	for i := 1; i < len(ids); i++ {
+		if len(ids[i]) != 32 || ids[i] <= ids[i-1] || ids[i][12:] == ids[i-1][12:] {
+			t.Fatalf("session ids %v: want 32 hex digits, increasing, random tails", ids)
+		}
+	}
+}
