@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -189,27 +190,37 @@ func (s *Service) Login(ctx context.Context, appName, code string) (*Tokens, err
 	if res.Err != nil {
 		return nil, res.Err
 	}
-	r := res.Val.(codeResult)
+	r := res.Val.(*codeResult)
+	if r.first != nil && r.claimed.CompareAndSwap(false, true) {
+		// The session written with the identity, for the first caller to
+		// take it; callers sharing the exchange get sessions of their own.
+		s.logLogin(ctx, app, r.identity, r.created)
+		return r.first, nil
+	}
 	return s.newSession(ctx, app, r.identity, r.created)
 }
 
 type codeResult struct {
 	identity store.Identity
 	created  bool
+	// first is a session stored together with the identity (a store that
+	// implements store.LoginWriter), for one caller.
+	first   *Tokens
+	claimed atomic.Bool
 }
 
-func (s *Service) identityForCode(ctx context.Context, app *App, code string, hash []byte) (codeResult, error) {
+func (s *Service) identityForCode(ctx context.Context, app *App, code string, hash []byte) (*codeResult, error) {
 	now := s.now()
 	prev, err := s.store.GetCode(ctx, hash, now)
 	switch {
 	case err == nil:
 		id, err := s.store.GetIdentity(ctx, prev.Platform, prev.AppID, prev.OpenID)
 		if err != nil {
-			return codeResult{}, storeError("get identity", err)
+			return nil, storeError("get identity", err)
 		}
-		return codeResult{identity: id}, nil
+		return &codeResult{identity: id}, nil
 	case !errors.Is(err, store.ErrNotFound):
-		return codeResult{}, storeError("get code", err)
+		return nil, storeError("get code", err)
 	}
 
 	pctx, cancel := context.WithTimeout(ctx, s.policy.PlatformTimeout)
@@ -217,7 +228,7 @@ func (s *Service) identityForCode(ctx context.Context, app *App, code string, ha
 	cancel()
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelInfo, "platform login failed", slog.String("app", app.Name), slog.Any("error", err))
-		return codeResult{}, platformError(err)
+		return nil, platformError(err)
 	}
 
 	if app.FetchUnionID && login.UnionID == "" && app.API != nil {
@@ -228,27 +239,44 @@ func (s *Service) identityForCode(ctx context.Context, app *App, code string, ha
 	if !login.SessionKey.IsZero() {
 		sealed, err = s.keys.Seal([]byte(login.SessionKey.Reveal()), KeyAAD(app.Family, app.AppID, login.OpenID))
 		if err != nil {
-			return codeResult{}, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
+			return nil, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
 		}
 	}
 	userID, err := s.newID()
 	if err != nil {
-		return codeResult{}, err
+		return nil, err
 	}
 	now = s.now()
-	id, created, err := s.store.UpsertIdentity(ctx, store.IdentityUpsert{
+	upsert := store.IdentityUpsert{
 		Platform: app.Family, AppID: app.AppID, OpenID: login.OpenID, UnionID: login.UnionID,
 		SealedSessionKey: sealed, NewUserID: userID, Now: now, KeyGrace: s.policy.KeyGrace,
-	})
-	if err != nil {
-		return codeResult{}, storeError("upsert identity", err)
 	}
-	if err := s.store.PutCode(ctx, store.Code{Hash: hash, App: app.Name, Platform: app.Family, AppID: app.AppID,
-		OpenID: login.OpenID, ExpiresAt: now.Add(app.CodeTTL)}); err != nil {
+	c := store.Code{Hash: hash, App: app.Name, Platform: app.Family, AppID: app.AppID,
+		OpenID: login.OpenID, ExpiresAt: now.Add(app.CodeTTL)}
+
+	if lw, ok := s.store.(store.LoginWriter); ok {
+		// One commit for the identity, the code and a first session.
+		m, err := s.mintSession(app, store.Identity{Platform: app.Family, AppID: app.AppID, OpenID: login.OpenID})
+		if err != nil {
+			return nil, err
+		}
+		id, created, err := lw.WriteLogin(ctx, store.LoginWrite{Identity: upsert, Code: c, Session: m.sess})
+		if err != nil {
+			return nil, storeError("write login", err)
+		}
+		m.sess.UserID, m.sess.UnionID = id.UserID, id.UnionID
+		return &codeResult{identity: id, created: created, first: m.tokens(created)}, nil
+	}
+
+	id, created, err := s.store.UpsertIdentity(ctx, upsert)
+	if err != nil {
+		return nil, storeError("upsert identity", err)
+	}
+	if err := s.store.PutCode(ctx, c); err != nil {
 		// The login itself stands; only a repeat of this code will fail.
 		s.log.LogAttrs(ctx, slog.LevelWarn, "remembering an exchanged code failed", slog.String("app", app.Name), slog.Any("error", err))
 	}
-	return codeResult{identity: id, created: created}, nil
+	return &codeResult{identity: id, created: created}, nil
 }
 
 // KeyAAD binds a sealed session key to its identity.
@@ -257,14 +285,34 @@ func KeyAAD(family, appID, openID string) []byte {
 }
 
 func (s *Service) newSession(ctx context.Context, app *App, id store.Identity, created bool) (*Tokens, error) {
-	access, accessHash, refresh, refreshHash, err := s.mintPair()
+	m, err := s.mintSession(app, id)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.store.CreateSession(ctx, m.sess); err != nil {
+		return nil, storeError("create session", err)
+	}
+	s.logLogin(ctx, app, id, created)
+	return m.tokens(created), nil
+}
+
+// minted is a new session and its tokens, not yet stored.
+type minted struct {
+	sess            store.Session
+	access, refresh string
+	expiresIn       time.Duration
+}
+
+// mintSession makes a session of identity id with a new pair of tokens.
+func (s *Service) mintSession(app *App, id store.Identity) (minted, error) {
+	access, accessHash, refresh, refreshHash, err := s.mintPair()
+	if err != nil {
+		return minted{}, err
 	}
 	now := s.now()
 	sid, err := s.newSessionID(now)
 	if err != nil {
-		return nil, err
+		return minted{}, err
 	}
 	sess := store.Session{
 		ID: sid, UserID: id.UserID, App: app.Name, Platform: id.Platform, AppID: id.AppID, OpenID: id.OpenID,
@@ -277,15 +325,20 @@ func (s *Service) newSession(ctx context.Context, app *App, id store.Identity, c
 		sess.ExpiresAt = now.Add(s.policy.MaxAge)
 		sess.RefreshExpiresAt = s.refreshExpiry(now, sess.ExpiresAt)
 	}
-	if err := s.store.CreateSession(ctx, sess); err != nil {
-		return nil, storeError("create session", err)
-	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "login", slog.String("app", app.Name), slog.String("user", id.UserID), slog.Bool("created", created))
+	return minted{sess: sess, access: access, refresh: refresh, expiresIn: s.policy.AccessTTL}, nil
+}
+
+// tokens is what the caller of Login gets for m.
+func (m minted) tokens(created bool) *Tokens {
 	return &Tokens{
-		AccessToken: secret.New(access), RefreshToken: secret.New(refresh),
-		ExpiresIn: s.policy.AccessTTL, RefreshExpiresIn: sess.RefreshExpiresAt.Sub(now),
-		User: User{ID: id.UserID, OpenID: id.OpenID, UnionID: id.UnionID, Created: created}, App: app.Name,
-	}, nil
+		AccessToken: secret.New(m.access), RefreshToken: secret.New(m.refresh),
+		ExpiresIn: m.expiresIn, RefreshExpiresIn: m.sess.RefreshExpiresAt.Sub(m.sess.CreatedAt),
+		User: User{ID: m.sess.UserID, OpenID: m.sess.OpenID, UnionID: m.sess.UnionID, Created: created}, App: m.sess.App,
+	}
+}
+
+func (s *Service) logLogin(ctx context.Context, app *App, id store.Identity, created bool) {
+	s.log.LogAttrs(ctx, slog.LevelInfo, "login", slog.String("app", app.Name), slog.String("user", id.UserID), slog.Bool("created", created))
 }
 
 // refreshExpiry is the idle limit, but never past the absolute end.

@@ -64,15 +64,32 @@ type fixture struct {
 	keys  *keyring.Keyring
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureWrites(t, false) }
+
+// noLoginWriter hides the store's WriteLogin: the service then writes a
+// login's identity, code and session one call at a time.
+type noLoginWriter struct{ store.Store }
+
+// bothWritePaths runs test against a store with store.LoginWriter (one
+// commit per login) and against one without.
+func bothWritePaths(t *testing.T, test func(*testing.T, *fixture)) {
+	t.Run("one commit", func(t *testing.T) { test(t, newFixtureWrites(t, false)) })
+	t.Run("three writes", func(t *testing.T) { test(t, newFixtureWrites(t, true)) })
+}
+
+func newFixtureWrites(t *testing.T, separate bool) *fixture {
 	t.Helper()
 	keys, err := keyring.New(nil, bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{store: memory.New(), plat: &fakePlatform{}, clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, keys: keys}
+	var st store.Store = f.store
+	if separate {
+		st = noLoginWriter{f.store}
+	}
 	f.svc, err = session.New(session.Config{
-		Store: f.store, Keys: keys, Policy: session.DefaultPolicy, Now: f.clock.Now,
+		Store: st, Keys: keys, Policy: session.DefaultPolicy, Now: f.clock.Now,
 		Apps: []session.App{{Name: "shop", Family: "wechat", AppID: "wx1", Client: f.plat, CodeTTL: 5 * time.Minute},
 			{Name: "shop2", Family: "wechat", AppID: "wx2", Client: f.plat, CodeTTL: 5 * time.Minute}},
 	})
@@ -90,8 +107,9 @@ func code(t *testing.T, err error) mplogin.Code {
 	return mplogin.ErrorCode(err)
 }
 
-func TestLoginCheckRefreshLogout(t *testing.T) {
-	f := newFixture(t)
+func TestLoginCheckRefreshLogout(t *testing.T) { bothWritePaths(t, testLoginCheckRefreshLogout) }
+
+func testLoginCheckRefreshLogout(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	tok, err := f.svc.Login(ctx, "shop", "alice.1")
 	if err != nil {
@@ -138,8 +156,9 @@ func TestLoginCheckRefreshLogout(t *testing.T) {
 	}
 }
 
-func TestRefreshReuseRevokesFamily(t *testing.T) {
-	f := newFixture(t)
+func TestRefreshReuseRevokesFamily(t *testing.T) { bothWritePaths(t, testRefreshReuseRevokesFamily) }
+
+func testRefreshReuseRevokesFamily(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	tok, _ := f.svc.Login(ctx, "shop", "alice.1")
 	tok2, err := f.svc.Refresh(ctx, tok.RefreshToken.Reveal())
@@ -196,7 +215,10 @@ func TestExpiry(t *testing.T) {
 }
 
 func TestConcurrentSameCodeSharesOneExchange(t *testing.T) {
-	f := newFixture(t)
+	bothWritePaths(t, testConcurrentSameCodeSharesOneExchange)
+}
+
+func testConcurrentSameCodeSharesOneExchange(t *testing.T, f *fixture) {
 	f.plat.gate = make(chan struct{})
 	f.plat.entered = make(chan struct{}, 100)
 	const n = 20
@@ -226,6 +248,11 @@ func TestConcurrentSameCodeSharesOneExchange(t *testing.T) {
 		if results[i].User.ID != results[0].User.ID {
 			t.Fatal("different users for one code")
 		}
+		// Every caller's session is stored, the one written with the
+		// identity as well as those made after it.
+		if info, err := f.svc.Check(context.Background(), results[i].AccessToken.Reveal()); err != nil || info.User.ID != results[0].User.ID {
+			t.Fatalf("session of login %d: %+v %v", i, info, err)
+		}
 		seen[results[i].AccessToken.Reveal()] = true
 	}
 	if len(seen) != n {
@@ -234,7 +261,10 @@ func TestConcurrentSameCodeSharesOneExchange(t *testing.T) {
 }
 
 func TestRepeatedCodeGetsSameIdentity(t *testing.T) {
-	f := newFixture(t)
+	bothWritePaths(t, testRepeatedCodeGetsSameIdentity)
+}
+
+func testRepeatedCodeGetsSameIdentity(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	first, err := f.svc.Login(ctx, "shop", "dave1.x")
 	if err != nil {
@@ -259,8 +289,9 @@ func TestRepeatedCodeGetsSameIdentity(t *testing.T) {
 	}
 }
 
-func TestUnionIDJoinsUser(t *testing.T) {
-	f := newFixture(t)
+func TestUnionIDJoinsUser(t *testing.T) { bothWritePaths(t, testUnionIDJoinsUser) }
+
+func testUnionIDJoinsUser(t *testing.T, f *fixture) {
 	f.plat.unionID = "union-1"
 	ctx := context.Background()
 	a, _ := f.svc.Login(ctx, "shop", "erin1.a")
@@ -273,8 +304,9 @@ func TestUnionIDJoinsUser(t *testing.T) {
 	}
 }
 
-func TestSessionKeySealedAndRotated(t *testing.T) {
-	f := newFixture(t)
+func TestSessionKeySealedAndRotated(t *testing.T) { bothWritePaths(t, testSessionKeySealedAndRotated) }
+
+func testSessionKeySealedAndRotated(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	tok, _ := f.svc.Login(ctx, "shop", "frank.1")
 	id, err := f.store.GetIdentity(ctx, "wechat", "wx1", tok.User.OpenID)

@@ -109,6 +109,27 @@ type Sessions interface {
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 }
 
+// LoginWriter is implemented by a store that can record the writes of a
+// login in one transaction, so that a login waits for one commit instead of
+// three. It is optional: the session service uses it when the store has it,
+// and otherwise calls UpsertIdentity, PutCode and CreateSession in turn. A
+// store that keeps identities and sessions apart (store.Split) does not
+// implement it.
+type LoginWriter interface {
+	// WriteLogin does, in one transaction, UpsertIdentity(in.Identity), then
+	// PutCode(in.Code) and CreateSession(in.Session) with the session's
+	// UserID and UnionID replaced by those of the identity it returns. It
+	// returns what UpsertIdentity would. All three writes happen or none.
+	WriteLogin(ctx context.Context, in LoginWrite) (id Identity, created bool, err error)
+}
+
+// LoginWrite is the input of WriteLogin.
+type LoginWrite struct {
+	Identity IdentityUpsert
+	Code     Code
+	Session  Session // UserID and UnionID are set by WriteLogin
+}
+
 // AccessTokens caches the platforms' access tokens of our own apps (WeChat
 // stable_token, Baidu client_credentials), so that every instance of the
 // service shares one token per app instead of each fetching its own

@@ -91,7 +91,16 @@ func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (st
 		return store.Identity{}, false, err
 	}
 	defer s.mu.Unlock()
+	id, created, err := s.upsertLocked(in)
+	if err != nil {
+		return store.Identity{}, false, fmt.Errorf("memory: %s: %w", op, err)
+	}
+	return id, created, nil
+}
 
+// upsertLocked is UpsertIdentity with the mutex held. On error it has
+// changed nothing.
+func (s *Store) upsertLocked(in store.IdentityUpsert) (store.Identity, bool, error) {
 	now := norm(in.Now)
 	key := identityKey{in.Platform, in.AppID, in.OpenID}
 	if id, ok := s.identities[key]; ok {
@@ -114,10 +123,10 @@ func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (st
 	userID, created := s.unionUser(in.Platform, in.UnionID), false
 	if userID == "" {
 		if in.NewUserID == "" {
-			return store.Identity{}, false, fmt.Errorf("memory: %s: empty new user ID", op)
+			return store.Identity{}, false, errors.New("empty new user ID")
 		}
 		if _, ok := s.users[in.NewUserID]; ok {
-			return store.Identity{}, false, fmt.Errorf("memory: %s: user %q already exists", op, in.NewUserID)
+			return store.Identity{}, false, fmt.Errorf("user %q already exists", in.NewUserID)
 		}
 		userID, created = in.NewUserID, true
 		s.users[userID] = store.User{ID: userID, CreatedAt: now}
@@ -215,28 +224,68 @@ func (s *Store) SetPhone(ctx context.Context, userID string, p store.Phone) erro
 // CreateSession implements store.Sessions.
 func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	const op = "create session"
-	if sess.ID == "" || len(sess.AccessHash) == 0 || len(sess.RefreshHash) == 0 {
-		return fmt.Errorf("memory: %s: empty ID, access hash or refresh hash", op)
-	}
 	if err := s.lock(ctx, op); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
+	if err := s.checkNewSession(sess); err != nil {
+		return fmt.Errorf("memory: %s: %w", op, err)
+	}
+	s.insertSession(sess)
+	return nil
+}
+
+// checkNewSession says why sess cannot be created, with the mutex held.
+func (s *Store) checkNewSession(sess store.Session) error {
+	if sess.ID == "" || len(sess.AccessHash) == 0 || len(sess.RefreshHash) == 0 {
+		return errors.New("empty ID, access hash or refresh hash")
+	}
 	// Unique like the SQL backends' keys: a collision is a caller bug.
 	if _, ok := s.sessions[sess.ID]; ok {
-		return fmt.Errorf("memory: %s: session %q already exists", op, sess.ID)
+		return fmt.Errorf("session %q already exists", sess.ID)
 	}
 	if _, ok := s.byAccess[string(sess.AccessHash)]; ok {
-		return fmt.Errorf("memory: %s: access hash already in use", op)
+		return errors.New("access hash already in use")
 	}
 	if _, ok := s.refresh[string(sess.RefreshHash)]; ok {
-		return fmt.Errorf("memory: %s: refresh hash already in use", op)
+		return errors.New("refresh hash already in use")
 	}
+	return nil
+}
+
+func (s *Store) insertSession(sess store.Session) {
 	sess = normSession(sess)
 	s.sessions[sess.ID] = sess
 	s.byAccess[string(sess.AccessHash)] = sess.ID
 	s.refresh[string(sess.RefreshHash)] = &refreshToken{sessionID: sess.ID}
-	return nil
+}
+
+// WriteLogin implements store.LoginWriter.
+func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Identity, bool, error) {
+	const op = "write login"
+	switch {
+	case in.Identity.Platform == "" || in.Identity.AppID == "" || in.Identity.OpenID == "":
+		return store.Identity{}, false, fmt.Errorf("memory: %s: empty platform, app ID or open ID", op)
+	case len(in.Code.Hash) == 0:
+		return store.Identity{}, false, fmt.Errorf("memory: %s: empty code hash", op)
+	}
+	if err := s.lock(ctx, op); err != nil {
+		return store.Identity{}, false, err
+	}
+	defer s.mu.Unlock()
+	// Everything that can fail is checked before anything changes.
+	if err := s.checkNewSession(in.Session); err != nil {
+		return store.Identity{}, false, fmt.Errorf("memory: %s: %w", op, err)
+	}
+	id, created, err := s.upsertLocked(in.Identity)
+	if err != nil {
+		return store.Identity{}, false, fmt.Errorf("memory: %s: %w", op, err)
+	}
+	s.putCodeLocked(in.Code)
+	sess := in.Session
+	sess.UserID, sess.UnionID = id.UserID, id.UnionID
+	s.insertSession(sess)
+	return id, created, nil
 }
 
 // SessionByAccess implements store.Sessions.
@@ -369,10 +418,14 @@ func (s *Store) PutCode(ctx context.Context, c store.Code) error {
 		return err
 	}
 	defer s.mu.Unlock()
+	s.putCodeLocked(c)
+	return nil
+}
+
+func (s *Store) putCodeLocked(c store.Code) {
 	c.Hash = clone(c.Hash)
 	c.ExpiresAt = norm(c.ExpiresAt)
 	s.codes[string(c.Hash)] = c
-	return nil
 }
 
 // GetCode implements store.Sessions.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,26 +14,70 @@ import (
 // CreateSession implements store.Sessions.
 func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	const op = "create session"
-	if sess.ID == "" || len(sess.AccessHash) == 0 || len(sess.RefreshHash) == 0 {
-		return fmt.Errorf("sqlite: %s: empty ID, access hash or refresh hash", op)
+	if err := checkSession(sess); err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
-	return s.inTx(ctx, op, func(tx *sql.Tx) error {
-		_, err := tx.StmtContext(ctx, s.w.insertSession).ExecContext(ctx,
-			sess.ID, sess.UserID, sess.App, sess.Platform, sess.AppID, sess.OpenID,
-			sess.AccessHash, micros(sess.AccessExpiresAt),
-			sess.RefreshHash, micros(sess.RefreshExpiresAt),
-			micros(sess.CreatedAt), micros(sess.ExpiresAt),
-			micros(sess.LastUsedAt), micros(sess.RevokedAt), sess.DecryptFailures, sess.UnionID)
-		if err != nil {
-			return fmt.Errorf("insert session: %w", err)
+	return s.inTx(ctx, op, func(tx *sql.Tx) error { return insertSession(ctx, tx, &s.w, sess) })
+}
+
+func checkSession(sess store.Session) error {
+	if sess.ID == "" || len(sess.AccessHash) == 0 || len(sess.RefreshHash) == 0 {
+		return errors.New("empty ID, access hash or refresh hash")
+	}
+	return nil
+}
+
+func insertSession(ctx context.Context, tx *sql.Tx, w *writeStmts, sess store.Session) error {
+	_, err := tx.StmtContext(ctx, w.insertSession).ExecContext(ctx,
+		sess.ID, sess.UserID, sess.App, sess.Platform, sess.AppID, sess.OpenID,
+		sess.AccessHash, micros(sess.AccessExpiresAt),
+		sess.RefreshHash, micros(sess.RefreshExpiresAt),
+		micros(sess.CreatedAt), micros(sess.ExpiresAt),
+		micros(sess.LastUsedAt), micros(sess.RevokedAt), sess.DecryptFailures, sess.UnionID)
+	if err != nil {
+		return fmt.Errorf("insert session: %w", err)
+	}
+	_, err = tx.StmtContext(ctx, w.insertRefresh).ExecContext(ctx,
+		sess.RefreshHash, sess.ID, micros(sess.RefreshExpiresAt))
+	if err != nil {
+		return fmt.Errorf("insert refresh token: %w", err)
+	}
+	return nil
+}
+
+// WriteLogin implements store.LoginWriter: the identity, the code and the
+// session in one savepoint of one batch, so a login waits for one commit.
+func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Identity, bool, error) {
+	const op = "write login"
+	switch {
+	case in.Identity.Platform == "" || in.Identity.AppID == "" || in.Identity.OpenID == "":
+		return store.Identity{}, false, fmt.Errorf("sqlite: %s: empty platform, app ID or open ID", op)
+	case len(in.Code.Hash) == 0:
+		return store.Identity{}, false, fmt.Errorf("sqlite: %s: empty code hash", op)
+	}
+	if err := checkSession(in.Session); err != nil {
+		return store.Identity{}, false, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	var (
+		id      store.Identity
+		created bool
+	)
+	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+		var err error
+		if id, created, err = upsertIdentity(ctx, tx, &s.w, in.Identity); err != nil {
+			return err
 		}
-		_, err = tx.StmtContext(ctx, s.w.insertRefresh).ExecContext(ctx,
-			sess.RefreshHash, sess.ID, micros(sess.RefreshExpiresAt))
-		if err != nil {
-			return fmt.Errorf("insert refresh token: %w", err)
+		if err := putCode(ctx, tx, &s.w, in.Code); err != nil {
+			return err
 		}
-		return nil
+		sess := in.Session
+		sess.UserID, sess.UnionID = id.UserID, id.UnionID
+		return insertSession(ctx, tx, &s.w, sess)
 	})
+	if err != nil {
+		return store.Identity{}, false, err
+	}
+	return id, created, nil
 }
 
 // SessionByAccess implements store.Sessions.
@@ -180,10 +225,15 @@ func (s *Store) PutCode(ctx context.Context, c store.Code) error {
 	}
 	// Through the batcher, so that a login's code shares the commit of its
 	// session and identity with the other logins in flight.
-	return s.inTx(ctx, op, func(tx *sql.Tx) error {
-		_, err := tx.StmtContext(ctx, s.w.putCode).ExecContext(ctx, c.Hash, c.App, c.Platform, c.AppID, c.OpenID, micros(c.ExpiresAt))
-		return err
-	})
+	return s.inTx(ctx, op, func(tx *sql.Tx) error { return putCode(ctx, tx, &s.w, c) })
+}
+
+func putCode(ctx context.Context, tx *sql.Tx, w *writeStmts, c store.Code) error {
+	_, err := tx.StmtContext(ctx, w.putCode).ExecContext(ctx, c.Hash, c.App, c.Platform, c.AppID, c.OpenID, micros(c.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("put code: %w", err)
+	}
+	return nil
 }
 
 // GetCode implements store.Sessions.

@@ -69,6 +69,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RevokeSession", revokeTests},
 		{"DecryptFailures", decryptFailureTests},
 		{"Code", codeTests},
+		{"WriteLogin", loginTests},
 		{"AccessToken", accessTokenTests},
 		{"Lease", leaseTests},
 		{"Phone", phoneTests},
