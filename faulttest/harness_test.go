@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -80,19 +83,20 @@ const (
 // its platform access token is fetched for the first time inside the test
 // that needs it.
 const (
-	appShop    = "shop"
-	appidShop  = "wx0123456789abcdef"
-	appPhone1  = "phone1"
-	appidPh1   = "wx1111111111111111"
-	appPhone2  = "phone2"
-	appidPh2   = "wx2222222222222222"
-	appPhone3  = "phone3"
-	appidPh3   = "wx3333333333333333"
-	appBaidu   = "shop-baidu"
-	appkeyBd   = "demobaiduappkey00000000000000001"
-	masterKey  = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-	appSecret  = "s3cret-for-faulttest"
-	logLevel   = "warn"
+	appShop   = "shop"
+	appidShop = "wx0123456789abcdef"
+	appPhone1 = "phone1"
+	appidPh1  = "wx1111111111111111"
+	appPhone2 = "phone2"
+	appidPh2  = "wx2222222222222222"
+	appPhone3 = "phone3"
+	appidPh3  = "wx3333333333333333"
+	appBaidu  = "shop-baidu"
+	appkeyBd  = "demobaiduappkey00000000000000001"
+	masterKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	appSecret = "s3cret-for-faulttest"
+	// Info, so that every request's log line passes the secret scan.
+	logLevel   = "info"
 	readyBound = 20 * time.Second
 )
 
@@ -123,6 +127,12 @@ type logWatch struct {
 	lines   int
 	notes   []string       // breaker state changes, in order
 	causes  map[string]int // causes of 5xx answers, from the request log lines
+	// The service's stderr is also scanned for secrets (the emulator, the
+	// platform's stand-in, knows them all and is not).
+	scanSecrets bool
+	leaks       []string
+	nleaks      int
+	requests    int // request log lines seen
 }
 
 const (
@@ -158,6 +168,25 @@ func (w *logWatch) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Session keys the harness hands the emulator start with skMarker, so that
+// one in a log line or an answer is found in any of its usual encodings.
+const skMarker = "faultsesskey" // 12 bytes: its base64 is a clean prefix
+
+// platformSecret matches what only the platform and the service may know:
+// the app secret, the master key, a session key of the harness (raw, base64
+// or hex), a WeChat access token (128 alphanumerics) or a Baidu one
+// ("24.<32 hex>."). secretShaped adds mplogin's own tokens, which belong in
+// token answers but never in a log line.
+var (
+	platformSecret = regexp.MustCompile(strings.Join([]string{
+		regexp.QuoteMeta(appSecret), regexp.QuoteMeta(masterKey),
+		skMarker, base64.StdEncoding.EncodeToString([]byte(skMarker)), hex.EncodeToString([]byte(skMarker)),
+		`[A-Za-z0-9]{100,}`, `24\.[0-9a-f]{32}\.`,
+	}, "|"))
+	secretShaped = regexp.MustCompile(platformSecret.String() + `|mp[ar]_[A-Za-z0-9_-]{16,}`)
+	requestLine  = regexp.MustCompile(`"msg":"request"`)
+)
+
 // breakerLine and causeField pick the breaker's state changes and the cause
 // of each 5xx answer out of the service's JSON log.
 var (
@@ -170,6 +199,17 @@ var (
 
 func (w *logWatch) line(l string) {
 	w.lines++
+	if w.scanSecrets {
+		if requestLine.MatchString(l) {
+			w.requests++
+		}
+		if m := secretShaped.FindString(l); m != "" {
+			w.nleaks++
+			if len(w.leaks) < badMax {
+				w.leaks = append(w.leaks, fmt.Sprintf("%q in %s", m, l))
+			}
+		}
+	}
 	if breakerLine.MatchString(l) && len(w.notes) < 1000 {
 		w.notes = append(w.notes, l)
 	}
@@ -189,6 +229,18 @@ func (w *logWatch) line(l string) {
 			w.bad = append(w.bad, l)
 		}
 	}
+}
+
+// leaked returns the log lines seen so far that carry something shaped like
+// a secret, how many there were, and how many request lines were scanned.
+func (w *logWatch) leaked() ([]string, int, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	leaks, n := append([]string(nil), w.leaks...), w.nleaks
+	if m := secretShaped.Find(w.partial); w.scanSecrets && m != nil {
+		leaks, n = append(leaks, fmt.Sprintf("%q in %s", m, w.partial)), n+1
+	}
+	return leaks, n, w.requests
 }
 
 // suspects returns the suspicious lines seen so far and how many there were.
@@ -242,7 +294,9 @@ type child struct {
 
 func startChild(t testing.TB, name string, args ...string) *child {
 	t.Helper()
-	c := &child{name: name, stderr: &logWatch{}, first: make(chan string, 1), done: make(chan struct{})}
+	// Only the service's log is scanned for secrets: the emulator is the
+	// platform and knows them all.
+	c := &child{name: name, stderr: &logWatch{scanSecrets: name == "service"}, first: make(chan string, 1), done: make(chan struct{})}
 	c.cmd = exec.Command(binPath, args...)
 	c.cmd.Stderr = c.stderr
 	c.cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
@@ -550,9 +604,20 @@ var contractStatus = map[string]int{
 // with that code's status, and Retry-After where the contract asks for it.
 // A 500 is always wrong here: nothing these tests send may cause one.
 func contractError(r reply) error {
-	switch {
-	case r.err != nil:
+	if r.err != nil {
 		return r.err
+	}
+	if m := platformSecret.Find(r.body); m != nil {
+		return fmt.Errorf("answer carries a secret (%q): %s", m, r)
+	}
+	for k, vs := range r.header {
+		for _, v := range vs {
+			if m := secretShaped.FindString(v); m != "" {
+				return fmt.Errorf("header %s carries a secret (%q): %s", k, m, r)
+			}
+		}
+	}
+	switch {
 	case r.status == 200 || r.status == 204:
 	case r.status == 500:
 		return fmt.Errorf("500 answer: %s", r)
@@ -640,7 +705,18 @@ func (e *env) mintCode(t testing.TB, appid, user string) string {
 	if appid == appkeyBd {
 		plat = "baidu"
 	}
-	b, err := e.emuCall(http.MethodPost, "/_emulator/login", map[string]string{"platform": plat, "appid": appid, "user": user})
+	// The session key is the harness's, so that the scans can find it:
+	// 16 bytes for WeChat, 24 for Baidu.
+	sk := make([]byte, 16)
+	if plat == "baidu" {
+		sk = make([]byte, 24)
+	}
+	copy(sk, skMarker)
+	if _, err := rand.Read(sk[len(skMarker):]); err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.emuCall(http.MethodPost, "/_emulator/login", map[string]string{"platform": plat, "appid": appid, "user": user,
+		"session_key": base64.StdEncoding.EncodeToString(sk)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -767,13 +843,21 @@ func (e *env) checkHealthy(t testing.TB) {
 	e.checkLogs(t)
 }
 
-// checkLogs fails the test on a suspicious line in either child's stderr.
+// checkLogs fails the test on a suspicious line in either child's stderr,
+// and on a line of the service's that carries a secret.
 func (e *env) checkLogs(t testing.TB) {
 	t.Helper()
 	for _, c := range []*child{e.svc, e.emu} {
 		if bad, n := c.stderr.suspects(); n > 0 {
 			t.Errorf("%s logged %d panic or error lines, first ones:\n%s", c.name, n, strings.Join(bad, "\n"))
 		}
+	}
+	leaks, n, requests := e.svc.stderr.leaked()
+	if n > 0 {
+		t.Errorf("the service logged %d lines with a secret in them, first ones:\n%s", n, strings.Join(leaks, "\n"))
+	}
+	if requests == 0 {
+		t.Errorf("the service logged no request line: the secret scan saw nothing")
 	}
 }
 
@@ -811,5 +895,43 @@ func TestLogWatchFlags(t *testing.T) {
 	fmt.Fprint(w, "panic: no newline yet")
 	if _, n := w.suspects(); n != 8 {
 		t.Fatalf("%d suspects, want 8", n)
+	}
+}
+
+// The secret scan catches a secret in any form the service could leak it,
+// and passes the service's ordinary lines.
+func TestSecretScan(t *testing.T) {
+	w := &logWatch{scanSecrets: true}
+	fmt.Fprint(w, `{"time":"2026-11-21T04:45:04Z","level":"INFO","msg":"request","rid":"0b6e3c9e-6f1a-4c1e-9d6a-3f0e2b1c4d5e","route":"POST /v1/login","status":200,"ms":3.1,"app":"shop"}`+"\n")
+	fmt.Fprint(w, `{"level":"WARN","msg":"request","status":503,"error":"platform_unavailable","cause":"wechat: jscode2session: errcode -1"}`+"\n")
+	if leaks, n, requests := w.leaked(); n != 0 || requests != 2 {
+		t.Fatalf("clean lines: %d leaks %v, %d request lines", n, leaks, requests)
+	}
+	sk := append([]byte(skMarker), 1, 2, 3, 4)
+	for _, l := range []string{
+		"secret=" + appSecret,
+		"master " + masterKey,
+		"key " + base64.StdEncoding.EncodeToString(sk),
+		"key " + hex.EncodeToString(sk),
+		"key " + string(sk),
+		"wechat token " + strings.Repeat("aB3", 43),
+		"baidu token 24.0123456789abcdef0123456789abcdef.2592000.1700000000.abc",
+		"access mpa_" + strings.Repeat("x", 43),
+		"refresh mpr_" + strings.Repeat("-", 20),
+	} {
+		fmt.Fprint(w, l+"\n")
+	}
+	if leaks, n, _ := w.leaked(); n != 9 {
+		t.Fatalf("%d leaks, want 9: %v", n, leaks)
+	}
+	// Answers: mplogin's own tokens are expected, platform secrets are not.
+	ok := reply{status: 200, header: http.Header{"Cache-Control": {"no-store"}, "X-Request-Id": {"r"}},
+		body: []byte(`{"access_token":"mpa_` + strings.Repeat("x", 43) + `"}`)}
+	if err := contractError(ok); err != nil {
+		t.Fatal(err)
+	}
+	ok.body = []byte(`{"session_key":"` + base64.StdEncoding.EncodeToString(sk) + `"}`)
+	if err := contractError(ok); err == nil {
+		t.Fatal("an answer with a session key passed")
 	}
 }
