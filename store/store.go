@@ -10,7 +10,8 @@
 // something under contention (UpsertIdentity, RotateRefresh) do so in one
 // transaction (or one script), so that concurrent callers cannot both win;
 // AddDecryptFailure increments atomically, so that no increment is lost;
-// DeleteAccessToken compares and deletes in one step.
+// DeleteAccessToken compares and deletes in one step; WriteLogin, where a
+// backend has it (LoginWriter), writes a login's three rows all or none.
 // The conformance suite in store/storetest checks all of this against every
 // backend.
 package store

@@ -46,6 +46,21 @@ const (
 	)
 	INSERT INTO refresh_tokens (hash, session_id, expires_at)
 	SELECT $9, s.id, $10 FROM s`
+	// loginSessionSQL is createSessionSQL for WriteLogin: the user and the
+	// unionid come from the identity the same transaction has just upserted.
+	loginSessionSQL = `WITH i AS (
+		SELECT user_id, coalesce(union_id, '') AS union_id FROM identities
+		WHERE platform = $3::text AND app_id = $4::text AND open_id = $5::text
+	), s AS (
+		INSERT INTO sessions (` + sessionCols + `)
+		SELECT $1::text, i.user_id, $2::text, $3::text, $4::text, $5::text, $6::bytea, $7::timestamptz,
+			$8::bytea, $9::timestamptz, $10::timestamptz, $11::timestamptz, $12::timestamptz,
+			$13::timestamptz, $14::integer, i.union_id
+		FROM i
+		RETURNING id
+	)
+	INSERT INTO refresh_tokens (hash, session_id, expires_at)
+	SELECT $8::bytea, s.id, $9::timestamptz FROM s`
 	sessionByAccessSQL = `SELECT ` + sessionCols + ` FROM sessions WHERE access_hash = $1`
 	sessionByIDSQL     = `SELECT ` + sessionCols + ` FROM sessions WHERE id = $1`
 

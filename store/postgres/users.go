@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/mplogin/mplogin/store"
@@ -52,6 +53,94 @@ func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (st
 		return store.Identity{}, false, err
 	}
 	return id, created, nil
+}
+
+// WriteLogin implements store.LoginWriter: BEGIN, the unionid's lock when
+// there is a unionid, the upsert, the code and the session go to the server
+// in one batch, and COMMIT follows once the upsert has its row: two round
+// trips and one commit, where the three calls take three of each.
+func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Identity, bool, error) {
+	const op = "write login"
+	up, c, sess := in.Identity, in.Code, in.Session
+	switch {
+	case up.Platform == "" || up.AppID == "" || up.OpenID == "":
+		return store.Identity{}, false, fmt.Errorf("postgres: %s: empty platform, app ID or open ID", op)
+	case len(c.Hash) == 0:
+		return store.Identity{}, false, fmt.Errorf("postgres: %s: empty code hash", op)
+	case sess.ID == "" || len(sess.AccessHash) == 0 || len(sess.RefreshHash) == 0:
+		return store.Identity{}, false, fmt.Errorf("postgres: %s: empty session ID, access hash or refresh hash", op)
+	}
+	var (
+		id      store.Identity
+		created bool
+	)
+	err := s.run(ctx, op, false, func() error {
+		var err error
+		id, created, err = s.writeLogin(ctx, in)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			// As in UpsertIdentity: another call created the identity
+			// after the upsert took its snapshot; the next run updates it.
+			return errRetry
+		case sqlState(err) == "23502" && up.NewUserID == "": // not_null_violation
+			return fmt.Errorf("empty new user ID: %w", err)
+		}
+		return err
+	})
+	if err != nil {
+		return store.Identity{}, false, err
+	}
+	return id, created, nil
+}
+
+func (s *Store) writeLogin(ctx context.Context, in store.LoginWrite) (store.Identity, bool, error) {
+	up, code, sess := in.Identity, in.Code, in.Session
+	locked := up.UnionID != ""
+	var b pgx.Batch
+	b.Queue("BEGIN")
+	if locked {
+		b.Queue(lockUnionSQL, int32(unionLock), up.Platform, up.UnionID)
+	}
+	b.Queue(upsertIdentitySQL, up.Platform, up.AppID, up.OpenID, text(up.UnionID), blob(up.SealedSessionKey),
+		text(up.NewUserID), ts(trunc(up.Now)), ts(trunc(up.Now.Add(up.KeyGrace))))
+	b.Queue(putCodeSQL, code.Hash, code.App, code.Platform, code.AppID, code.OpenID, ts(code.ExpiresAt))
+	b.Queue(loginSessionSQL, sess.ID, sess.App, up.Platform, up.AppID, up.OpenID,
+		sess.AccessHash, ts(sess.AccessExpiresAt), sess.RefreshHash, ts(sess.RefreshExpiresAt),
+		ts(sess.CreatedAt), ts(sess.ExpiresAt), ts(sess.LastUsedAt), ts(sess.RevokedAt), int32(sess.DecryptFailures))
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return store.Identity{}, false, err
+	}
+	defer c.Release()
+	defer rollback(ctx, c) // after a failure; nothing to do after the commit
+	br := c.SendBatch(ctx, &b)
+	var (
+		id      store.Identity
+		created bool
+	)
+	_, err = br.Exec() // BEGIN
+	if err == nil && locked {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		id, err = scanIdentity(br.QueryRow(), &created)
+	}
+	if err == nil {
+		_, err = br.Exec() // the code
+	}
+	if err == nil {
+		var tag pgconn.CommandTag
+		if tag, err = br.Exec(); err == nil && tag.RowsAffected() != 1 { // the session's refresh token
+			err = fmt.Errorf("session not inserted (%d rows)", tag.RowsAffected())
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		_, err = c.Exec(ctx, "COMMIT")
+	}
+	return id, created, err
 }
 
 // upsertLocked runs upsertIdentitySQL with args under the advisory lock of
