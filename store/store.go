@@ -131,6 +131,19 @@ type LoginWrite struct {
 	Session  Session // UserID and UnionID are set by WriteLogin
 }
 
+// Check says what in lacks that every backend needs, or nil.
+func (in LoginWrite) Check() error {
+	switch {
+	case in.Identity.Platform == "" || in.Identity.AppID == "" || in.Identity.OpenID == "":
+		return errors.New("empty platform, app ID or open ID")
+	case len(in.Code.Hash) == 0:
+		return errors.New("empty code hash")
+	case in.Session.ID == "" || len(in.Session.AccessHash) == 0 || len(in.Session.RefreshHash) == 0:
+		return errors.New("empty session ID, access hash or refresh hash")
+	}
+	return nil
+}
+
 // AccessTokens caches the platforms' access tokens of our own apps (WeChat
 // stable_token, Baidu client_credentials), so that every instance of the
 // service shares one token per app instead of each fetching its own

@@ -263,11 +263,8 @@ func (s *Store) insertSession(sess store.Session) {
 // WriteLogin implements store.LoginWriter.
 func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Identity, bool, error) {
 	const op = "write login"
-	switch {
-	case in.Identity.Platform == "" || in.Identity.AppID == "" || in.Identity.OpenID == "":
-		return store.Identity{}, false, fmt.Errorf("memory: %s: empty platform, app ID or open ID", op)
-	case len(in.Code.Hash) == 0:
-		return store.Identity{}, false, fmt.Errorf("memory: %s: empty code hash", op)
+	if err := in.Check(); err != nil {
+		return store.Identity{}, false, fmt.Errorf("memory: %s: %w", op, err)
 	}
 	if err := s.lock(ctx, op); err != nil {
 		return store.Identity{}, false, err

@@ -26,8 +26,7 @@ func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (st
 	if in.Platform == "" || in.AppID == "" || in.OpenID == "" {
 		return store.Identity{}, false, fmt.Errorf("postgres: %s: empty platform, app ID or open ID", op)
 	}
-	args := []any{in.Platform, in.AppID, in.OpenID, text(in.UnionID), blob(in.SealedSessionKey),
-		text(in.NewUserID), ts(trunc(in.Now)), ts(trunc(in.Now.Add(in.KeyGrace)))}
+	args := upsertArgs(in)
 	var (
 		id      store.Identity
 		created bool
@@ -61,14 +60,8 @@ func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (st
 // trips and one commit, where the three calls take three of each.
 func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Identity, bool, error) {
 	const op = "write login"
-	up, c, sess := in.Identity, in.Code, in.Session
-	switch {
-	case up.Platform == "" || up.AppID == "" || up.OpenID == "":
-		return store.Identity{}, false, fmt.Errorf("postgres: %s: empty platform, app ID or open ID", op)
-	case len(c.Hash) == 0:
-		return store.Identity{}, false, fmt.Errorf("postgres: %s: empty code hash", op)
-	case sess.ID == "" || len(sess.AccessHash) == 0 || len(sess.RefreshHash) == 0:
-		return store.Identity{}, false, fmt.Errorf("postgres: %s: empty session ID, access hash or refresh hash", op)
+	if err := in.Check(); err != nil {
+		return store.Identity{}, false, fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	var (
 		id      store.Identity
@@ -82,7 +75,7 @@ func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Iden
 			// As in UpsertIdentity: another call created the identity
 			// after the upsert took its snapshot; the next run updates it.
 			return errRetry
-		case sqlState(err) == "23502" && up.NewUserID == "": // not_null_violation
+		case sqlState(err) == "23502" && in.Identity.NewUserID == "": // not_null_violation
 			return fmt.Errorf("empty new user ID: %w", err)
 		}
 		return err
@@ -101,8 +94,7 @@ func (s *Store) writeLogin(ctx context.Context, in store.LoginWrite) (store.Iden
 	if locked {
 		b.Queue(lockUnionSQL, int32(unionLock), up.Platform, up.UnionID)
 	}
-	b.Queue(upsertIdentitySQL, up.Platform, up.AppID, up.OpenID, text(up.UnionID), blob(up.SealedSessionKey),
-		text(up.NewUserID), ts(trunc(up.Now)), ts(trunc(up.Now.Add(up.KeyGrace))))
+	b.Queue(upsertIdentitySQL, upsertArgs(up)...)
 	b.Queue(putCodeSQL, code.Hash, code.App, code.Platform, code.AppID, code.OpenID, ts(code.ExpiresAt))
 	b.Queue(loginSessionSQL, sess.ID, sess.App, up.Platform, up.AppID, up.OpenID,
 		sess.AccessHash, ts(sess.AccessExpiresAt), sess.RefreshHash, ts(sess.RefreshExpiresAt),
@@ -141,6 +133,12 @@ func (s *Store) writeLogin(ctx context.Context, in store.LoginWrite) (store.Iden
 		_, err = c.Exec(ctx, "COMMIT")
 	}
 	return id, created, err
+}
+
+// upsertArgs are upsertIdentitySQL's parameters.
+func upsertArgs(in store.IdentityUpsert) []any {
+	return []any{in.Platform, in.AppID, in.OpenID, text(in.UnionID), blob(in.SealedSessionKey),
+		text(in.NewUserID), ts(trunc(in.Now)), ts(trunc(in.Now.Add(in.KeyGrace)))}
 }
 
 // upsertLocked runs upsertIdentitySQL with args under the advisory lock of

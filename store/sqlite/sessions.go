@@ -49,13 +49,7 @@ func insertSession(ctx context.Context, tx *sql.Tx, w *writeStmts, sess store.Se
 // session in one savepoint of one batch, so a login waits for one commit.
 func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Identity, bool, error) {
 	const op = "write login"
-	switch {
-	case in.Identity.Platform == "" || in.Identity.AppID == "" || in.Identity.OpenID == "":
-		return store.Identity{}, false, fmt.Errorf("sqlite: %s: empty platform, app ID or open ID", op)
-	case len(in.Code.Hash) == 0:
-		return store.Identity{}, false, fmt.Errorf("sqlite: %s: empty code hash", op)
-	}
-	if err := checkSession(in.Session); err != nil {
+	if err := in.Check(); err != nil {
 		return store.Identity{}, false, fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	var (
