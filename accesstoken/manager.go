@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -111,6 +112,12 @@ type Manager struct {
 	leaseWait    time.Duration
 	holder       string
 	flight       singleflight.Group
+	// flights numbers the fetches begun, so that a caller can tell a flight
+	// that began before it arrived from one that began after.
+	flights atomic.Uint64
+	// onWait, if set (by tests), runs when a caller starts waiting on a
+	// flight.
+	onWait func(key string)
 
 	mu   sync.Mutex // guards apps and every app's fields but fetch
 	apps map[string]*app
@@ -211,22 +218,45 @@ func (m *Manager) Token(ctx context.Context, key string) (secret.String, error) 
 	if c.fresh(now) || (c.valid(now) && now.Before(retryAt)) {
 		return c.tok, nil
 	}
-	ch := m.flight.DoChan(key, func() (any, error) {
-		// Detached, so that the first caller giving up cannot fail the
-		// fetch for everyone else (K2); bounded by its own timeout.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.fetchTimeout)
-		defer cancel()
-		return m.refresh(fctx, key, a)
-	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return secret.String{}, r.Err
+	// A flight that began before this caller arrived may fail for a cause
+	// that has gone since (the platform was down a moment ago): a caller
+	// that joined such a flight gets one more try, in a flight that begins
+	// after it arrived (shared with any other latecomer).
+	arrived, retried := m.flights.Load(), false
+	for {
+		ch := m.flight.DoChan(key, func() (any, error) {
+			n := m.flights.Add(1)
+			// Detached, so that the first caller giving up cannot fail the
+			// fetch for everyone else (K2); bounded by its own timeout.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.fetchTimeout)
+			defer cancel()
+			tok, err := m.refresh(fctx, key, a)
+			return flightResult{tok: tok, n: n}, err
+		})
+		if m.onWait != nil {
+			m.onWait(key)
 		}
-		return r.Val.(secret.String), nil
-	case <-ctx.Done():
-		return secret.String{}, fmt.Errorf("accesstoken: waiting for %s: %w", key, ctx.Err())
+		select {
+		case r := <-ch:
+			res := r.Val.(flightResult)
+			if r.Err == nil {
+				return res.tok, nil
+			}
+			if res.n <= arrived && !retried && ctx.Err() == nil {
+				retried = true
+				continue
+			}
+			return secret.String{}, r.Err
+		case <-ctx.Done():
+			return secret.String{}, fmt.Errorf("accesstoken: waiting for %s: %w", key, ctx.Err())
+		}
 	}
+}
+
+// flightResult is what one fetch flight gives every caller waiting on it.
+type flightResult struct {
+	tok secret.String
+	n   uint64 // the flight's number
 }
 
 // Invalidate reports that the platform rejected tok. If tok is still the

@@ -3,6 +3,7 @@ package accesstoken_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -523,4 +524,84 @@ func TestLeaseWonAfterOtherRefreshed(t *testing.T) {
 		t.Fatal("the slow instance got another token")
 	}
 	f.wantFetches(1)
+}
+
+// A caller that joins a fetch begun before it arrived, which then fails,
+// gets one fetch of its own; the caller that began the failed fetch gets
+// its error, and nobody gets a third.
+func TestLateCallerRetriesFailedFetchOnce(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		secondOK   bool
+		wantLateOK bool
+	}{
+		{"second fetch succeeds", true, true},
+		{"second fetch fails too", false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			calls := make(chan int)
+			answer := make(chan bool)
+			n := 0
+			m, err := accesstoken.New(accesstoken.Config{Now: f.clock.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = m.Register("k", accesstoken.FetcherFunc(func(context.Context) (secret.String, time.Duration, error) {
+				n++
+				calls <- n
+				if <-answer {
+					return secret.New("tok-" + strconv.Itoa(n)), time.Hour, nil
+				}
+				return secret.String{}, 0, errors.New("platform down")
+			}))
+			waiting := make(chan string, 4)
+			accesstoken.OnWait(m, func(key string) { waiting <- key })
+
+			type result struct {
+				tok secret.String
+				err error
+			}
+			first, late := make(chan result, 1), make(chan result, 1)
+			go func() {
+				tok, err := m.Token(t.Context(), "k")
+				first <- result{tok, err}
+			}()
+			if got := <-calls; got != 1 {
+				t.Fatalf("fetch %d, want 1", got)
+			}
+			<-waiting // the first caller waits on its fetch
+			go func() {
+				tok, err := m.Token(t.Context(), "k")
+				late <- result{tok, err}
+			}()
+			<-waiting // the late caller has joined the first fetch
+			answer <- false
+
+			if r := <-first; r.err == nil {
+				t.Errorf("first caller: got a token, want the failed fetch's error")
+			}
+			select {
+			case got := <-calls:
+				if got != 2 {
+					t.Fatalf("fetch %d, want 2", got)
+				}
+			case r := <-late:
+				t.Fatalf("late caller answered (%v) with no fetch of its own", r.err)
+			}
+			answer <- c.secondOK
+			r := <-late
+			if c.wantLateOK && (r.err != nil || r.tok.Reveal() != "tok-2") {
+				t.Errorf("late caller: %v, want the second fetch's token", r.err)
+			}
+			if !c.wantLateOK && r.err == nil {
+				t.Errorf("late caller: got a token, want the second fetch's error")
+			}
+			select {
+			case got := <-calls:
+				t.Errorf("fetch %d: want no third", got)
+			default:
+			}
+		})
+	}
 }
