@@ -87,6 +87,13 @@ func (s *Store) commitBatch(batch []*writeOp) {
 		finish(err)
 		return
 	}
+	commit := func() {
+		err := tx.Commit()
+		if err == nil && s.ckpt != nil {
+			s.ckpt.committed()
+		}
+		finish(err)
+	}
 	if len(batch) == 1 {
 		op := batch[0]
 		if results[0] = op.ctx.Err(); results[0] == nil {
@@ -97,7 +104,7 @@ func (s *Store) commitBatch(batch []*writeOp) {
 			finish(nil)
 			return
 		}
-		finish(tx.Commit())
+		commit()
 		return
 	}
 	bg := context.Background()
@@ -124,5 +131,5 @@ func (s *Store) commitBatch(batch []*writeOp) {
 			return
 		}
 	}
-	finish(tx.Commit())
+	commit()
 }

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mplogin/mplogin/store"
 )
 
 func openInternal(t *testing.T) *Store {
@@ -28,6 +31,7 @@ func TestPragmas(t *testing.T) {
 		{"writer", s.write, map[string]string{
 			"journal_mode": "wal", "synchronous": "1", "foreign_keys": "1",
 			"busy_timeout": "5000", "query_only": "0",
+			"wal_autocheckpoint": "0", "temp_store": "2", "journal_size_limit": "67108864",
 		}},
 		{"reader", s.read, map[string]string{
 			"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000", "query_only": "1",
@@ -95,5 +99,34 @@ func TestQueryPlans(t *testing.T) {
 			}
 		}
 		t.Logf("%s: %q", q.name, plan)
+	}
+}
+
+// TestCheckpointer checks that a commit leaves the WAL to the checkpointer,
+// which copies all of it into the database file after the commit.
+func TestCheckpointer(t *testing.T) {
+	s := openInternal(t)
+	type result struct {
+		wal, done int
+		err       error
+	}
+	seen := make(chan result, 1)
+	s.ckpt.observe = func(wal, done int, err error) {
+		select {
+		case seen <- result{wal, done, err}:
+		default:
+		}
+	}
+	now := time.Now()
+	if err := s.PutCode(t.Context(), store.Code{Hash: []byte("h"), App: "a", Platform: "p", AppID: "i", OpenID: "o", ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-seen:
+		if r.err != nil || r.wal == 0 || r.done != r.wal {
+			t.Errorf("checkpoint after a commit: %d of %d WAL frames copied, err %v; want all of at least 1", r.done, r.wal, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no checkpoint within 10s of a commit")
 	}
 }

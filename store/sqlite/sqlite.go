@@ -66,6 +66,7 @@ type Store struct {
 	stmts  []*sql.Stmt // all of the above, to close them
 	closed atomic.Bool
 	cache  *sessionCache // nil without Options.CacheSessions
+	ckpt   *checkpointer // checkpoint.go
 
 	// The group-commit batcher (batch.go).
 	ops         chan *writeOp
@@ -131,6 +132,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	ckdb, err := sql.Open("sqlite", dsn(path, busy, false))
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	ckdb.SetMaxOpenConns(1)
+	ckdb.SetMaxIdleConns(1)
+	s.ckpt = startCheckpointer(ckdb, log)
 	s.startBatcher()
 	return s, nil
 }
@@ -166,6 +175,14 @@ func dsn(path string, busy time.Duration, readOnly bool) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	// Durable against a crash of the process (kill -9); see the package doc.
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// Checkpoints run on a connection of their own (checkpoint.go).
+	q.Add("_pragma", "wal_autocheckpoint(0)")
+	// Each write of a batch runs in a savepoint (batch.go), and SQLite keeps
+	// the pages a savepoint changes in a sub-journal, by default a temporary
+	// file: two more write(2) calls per page, on the writer's critical path.
+	// In memory, a batch's sub-journal is at most its dirty pages.
+	q.Add("_pragma", "temp_store(MEMORY)")
+	q.Add("_pragma", "journal_size_limit("+strconv.Itoa(walSizeLimit)+")")
 	if readOnly {
 		// Applied after the pragmas above; a stray write on the read pool
 		// fails instead of taking the write lock behind the writer's back.
@@ -215,6 +232,9 @@ func (s *Store) Close() error {
 	}
 	if s.read != nil {
 		errs = append(errs, s.read.Close())
+	}
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.stop())
 	}
 	// The writer last: the last connection to close checkpoints the WAL
 	// into the database file.
