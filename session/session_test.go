@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/mplogin/mplogin/session"
 	"github.com/mplogin/mplogin/store"
 	"github.com/mplogin/mplogin/store/memory"
+	"github.com/mplogin/mplogin/token"
 )
 
 // fakePlatform answers codes of the form user:<name> with a fixed identity
@@ -440,5 +443,36 @@ func TestSessionIDsTimeOrdered(t *testing.T) {
 		if len(ids[i]) != 32 || ids[i] <= ids[i-1] || ids[i][12:] == ids[i-1][12:] {
 			t.Fatalf("session ids %v: want 32 hex digits, increasing, random tails", ids)
 		}
+	}
+}
+
+// TestIDsAreTimeOrdered checks that user and session ids begin with the
+// millisecond they were made, so that they sort by creation and land at the
+// end of the stores' indexes.
+func TestIDsAreTimeOrdered(t *testing.T) { bothWritePaths(t, testIDsAreTimeOrdered) }
+
+func testIDsAreTimeOrdered(t *testing.T, f *fixture) {
+	ctx := context.Background()
+	var users, sessions []string
+	for _, c := range []string{"alice.1", "bob.1"} {
+		tok, err := f.svc.Login(ctx, "shop", c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess, err := f.store.SessionByAccess(ctx, token.Hash(tok.AccessToken.Reveal()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms := fmt.Sprintf("%012x", f.clock.Now().UnixMilli())
+		for _, id := range []string{tok.User.ID, sess.ID} {
+			if len(id) != 32 || !strings.HasPrefix(id, ms) {
+				t.Errorf("id %q made at %s: want 32 hex digits beginning with the millisecond %s", id, f.clock.Now(), ms)
+			}
+		}
+		users, sessions = append(users, tok.User.ID), append(sessions, sess.ID)
+		f.clock.Advance(time.Millisecond)
+	}
+	if users[0] >= users[1] || sessions[0] >= sessions[1] {
+		t.Errorf("ids made a millisecond apart do not sort by time: users %q, sessions %q", users, sessions)
 	}
 }
