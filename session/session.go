@@ -203,8 +203,8 @@ func (s *Service) Login(ctx context.Context, appName, code string) (*Tokens, err
 type codeResult struct {
 	identity store.Identity
 	created  bool
-	// first is a session stored together with the identity (a store that
-	// implements store.LoginWriter), for one caller.
+	// first is a session stored with the identity (store.LoginWriter) or
+	// with the code (store.LoginSessionWriter), for one caller.
 	first   *Tokens
 	claimed atomic.Bool
 }
@@ -271,6 +271,17 @@ func (s *Service) identityForCode(ctx context.Context, app *App, code string, ha
 	id, created, err := s.store.UpsertIdentity(ctx, upsert)
 	if err != nil {
 		return nil, storeError("upsert identity", err)
+	}
+	if w, ok := s.store.(store.LoginSessionWriter); ok {
+		// The code and a first session in one step.
+		m, err := s.mintSession(app, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := w.CreateLoginSession(ctx, c, m.sess); err != nil {
+			return nil, storeError("create session", err)
+		}
+		return &codeResult{identity: id, created: created, first: m.tokens(created)}, nil
 	}
 	if err := s.store.PutCode(ctx, c); err != nil {
 		// The login itself stands; only a repeat of this code will fail.

@@ -67,20 +67,39 @@ type fixture struct {
 	keys  *keyring.Keyring
 }
 
-func newFixture(t *testing.T) *fixture { return newFixtureWrites(t, false) }
+func newFixture(t *testing.T) *fixture { return newFixtureWrites(t, oneCommit) }
 
-// noLoginWriter hides the store's WriteLogin: the service then writes a
-// login's identity, code and session one call at a time.
+// noLoginWriter hides the store's WriteLogin and CreateLoginSession: the
+// service then writes a login's identity, code and session one call at a
+// time.
 type noLoginWriter struct{ store.Store }
 
-// bothWritePaths runs test against a store with store.LoginWriter (one
-// commit per login) and against one without.
-func bothWritePaths(t *testing.T, test func(*testing.T, *fixture)) {
-	t.Run("one commit", func(t *testing.T) { test(t, newFixtureWrites(t, false)) })
-	t.Run("three writes", func(t *testing.T) { test(t, newFixtureWrites(t, true)) })
+// sessionWriterOnly hides the store's WriteLogin but not its
+// CreateLoginSession, as store.Split does.
+type sessionWriterOnly struct {
+	store.Store
+	store.LoginSessionWriter
 }
 
-func newFixtureWrites(t *testing.T, separate bool) *fixture {
+// writePath is how the service writes a login.
+type writePath int
+
+const (
+	oneCommit      writePath = iota // store.LoginWriter
+	codeAndSession                  // UpsertIdentity, then store.LoginSessionWriter
+	threeWrites                     // UpsertIdentity, PutCode, CreateSession
+)
+
+// allWritePaths runs test against a store with store.LoginWriter (one
+// commit per login), one with only store.LoginSessionWriter, and one with
+// neither.
+func allWritePaths(t *testing.T, test func(*testing.T, *fixture)) {
+	t.Run("one commit", func(t *testing.T) { test(t, newFixtureWrites(t, oneCommit)) })
+	t.Run("code and session", func(t *testing.T) { test(t, newFixtureWrites(t, codeAndSession)) })
+	t.Run("three writes", func(t *testing.T) { test(t, newFixtureWrites(t, threeWrites)) })
+}
+
+func newFixtureWrites(t *testing.T, path writePath) *fixture {
 	t.Helper()
 	keys, err := keyring.New(nil, bytes.Repeat([]byte{7}, 32))
 	if err != nil {
@@ -88,7 +107,10 @@ func newFixtureWrites(t *testing.T, separate bool) *fixture {
 	}
 	f := &fixture{store: memory.New(), plat: &fakePlatform{}, clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, keys: keys}
 	var st store.Store = f.store
-	if separate {
+	switch path {
+	case codeAndSession:
+		st = sessionWriterOnly{f.store, f.store}
+	case threeWrites:
 		st = noLoginWriter{f.store}
 	}
 	f.svc, err = session.New(session.Config{
@@ -110,7 +132,7 @@ func code(t *testing.T, err error) mplogin.Code {
 	return mplogin.ErrorCode(err)
 }
 
-func TestLoginCheckRefreshLogout(t *testing.T) { bothWritePaths(t, testLoginCheckRefreshLogout) }
+func TestLoginCheckRefreshLogout(t *testing.T) { allWritePaths(t, testLoginCheckRefreshLogout) }
 
 func testLoginCheckRefreshLogout(t *testing.T, f *fixture) {
 	ctx := context.Background()
@@ -159,7 +181,7 @@ func testLoginCheckRefreshLogout(t *testing.T, f *fixture) {
 	}
 }
 
-func TestRefreshReuseRevokesFamily(t *testing.T) { bothWritePaths(t, testRefreshReuseRevokesFamily) }
+func TestRefreshReuseRevokesFamily(t *testing.T) { allWritePaths(t, testRefreshReuseRevokesFamily) }
 
 func testRefreshReuseRevokesFamily(t *testing.T, f *fixture) {
 	ctx := context.Background()
@@ -218,7 +240,7 @@ func TestExpiry(t *testing.T) {
 }
 
 func TestConcurrentSameCodeSharesOneExchange(t *testing.T) {
-	bothWritePaths(t, testConcurrentSameCodeSharesOneExchange)
+	allWritePaths(t, testConcurrentSameCodeSharesOneExchange)
 }
 
 func testConcurrentSameCodeSharesOneExchange(t *testing.T, f *fixture) {
@@ -264,7 +286,7 @@ func testConcurrentSameCodeSharesOneExchange(t *testing.T, f *fixture) {
 }
 
 func TestRepeatedCodeGetsSameIdentity(t *testing.T) {
-	bothWritePaths(t, testRepeatedCodeGetsSameIdentity)
+	allWritePaths(t, testRepeatedCodeGetsSameIdentity)
 }
 
 func testRepeatedCodeGetsSameIdentity(t *testing.T, f *fixture) {
@@ -292,7 +314,7 @@ func testRepeatedCodeGetsSameIdentity(t *testing.T, f *fixture) {
 	}
 }
 
-func TestUnionIDJoinsUser(t *testing.T) { bothWritePaths(t, testUnionIDJoinsUser) }
+func TestUnionIDJoinsUser(t *testing.T) { allWritePaths(t, testUnionIDJoinsUser) }
 
 func testUnionIDJoinsUser(t *testing.T, f *fixture) {
 	f.plat.unionID = "union-1"
@@ -307,7 +329,7 @@ func testUnionIDJoinsUser(t *testing.T, f *fixture) {
 	}
 }
 
-func TestSessionKeySealedAndRotated(t *testing.T) { bothWritePaths(t, testSessionKeySealedAndRotated) }
+func TestSessionKeySealedAndRotated(t *testing.T) { allWritePaths(t, testSessionKeySealedAndRotated) }
 
 func testSessionKeySealedAndRotated(t *testing.T, f *fixture) {
 	ctx := context.Background()
@@ -449,7 +471,7 @@ func TestSessionIDsTimeOrdered(t *testing.T) {
 // TestIDsAreTimeOrdered checks that user and session ids begin with the
 // millisecond they were made, so that they sort by creation and land at the
 // end of the stores' indexes.
-func TestIDsAreTimeOrdered(t *testing.T) { bothWritePaths(t, testIDsAreTimeOrdered) }
+func TestIDsAreTimeOrdered(t *testing.T) { allWritePaths(t, testIDsAreTimeOrdered) }
 
 func testIDsAreTimeOrdered(t *testing.T, f *fixture) {
 	ctx := context.Background()

@@ -16,6 +16,18 @@ func TestSplitConformance(t *testing.T) {
 	})
 }
 
+// sessionsOnly hides what a session store adds to store.SessionStore.
+type sessionsOnly struct{ store.SessionStore }
+
+// TestSplitConformanceTwoCalls runs the suite on a Split whose session
+// store cannot write a code and a session in one step: Split's
+// CreateLoginSession then makes two calls.
+func TestSplitConformanceTwoCalls(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return store.Split(memory.New(), sessionsOnly{memory.New()})
+	})
+}
+
 // TestSplitRoutes checks that sessions and codes go to the session store
 // and nothing else does.
 func TestSplitRoutes(t *testing.T) {

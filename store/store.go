@@ -124,6 +124,16 @@ type LoginWriter interface {
 	WriteLogin(ctx context.Context, in LoginWrite) (id Identity, created bool, err error)
 }
 
+// LoginSessionWriter is implemented by a store that can record a login's
+// exchanged code and its first session in one step: PutCode(c) and
+// CreateSession(sess), both or neither. It is optional, and it is what a
+// store without LoginWriter can offer: store.Split has it (one Redis script,
+// one round trip, where the two calls take two), and the session service
+// uses it after UpsertIdentity when the store has it.
+type LoginSessionWriter interface {
+	CreateLoginSession(ctx context.Context, c Code, sess Session) error
+}
+
 // LoginWrite is the input of WriteLogin.
 type LoginWrite struct {
 	Identity IdentityUpsert
@@ -242,6 +252,21 @@ func (p split) AddDecryptFailure(ctx context.Context, id string) (int, error) {
 	return p.s.AddDecryptFailure(ctx, id)
 }
 func (p split) PutCode(ctx context.Context, c Code) error { return p.s.PutCode(ctx, c) }
+
+// CreateLoginSession implements LoginSessionWriter: in one step when the
+// session store can, else CreateSession then PutCode. A session refused
+// (its ID or a hash taken) then stores nothing; only a failure of the
+// backend between the two leaves a session without its code, which expires
+// like any other.
+func (p split) CreateLoginSession(ctx context.Context, c Code, sess Session) error {
+	if w, ok := p.s.(LoginSessionWriter); ok {
+		return w.CreateLoginSession(ctx, c, sess)
+	}
+	if err := p.s.CreateSession(ctx, sess); err != nil {
+		return err
+	}
+	return p.s.PutCode(ctx, c)
+}
 func (p split) GetCode(ctx context.Context, h []byte, now time.Time) (Code, error) {
 	return p.s.GetCode(ctx, h, now)
 }

@@ -46,7 +46,11 @@ type refreshToken struct {
 	spent     bool
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store              = (*Store)(nil)
+	_ store.LoginWriter        = (*Store)(nil)
+	_ store.LoginSessionWriter = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {
@@ -403,6 +407,24 @@ func (s *Store) AddDecryptFailure(ctx context.Context, sessionID string) (int, e
 	sess.DecryptFailures++
 	s.sessions[sessionID] = sess
 	return sess.DecryptFailures, nil
+}
+
+// CreateLoginSession implements store.LoginSessionWriter.
+func (s *Store) CreateLoginSession(ctx context.Context, c store.Code, sess store.Session) error {
+	const op = "create login session"
+	if len(c.Hash) == 0 {
+		return fmt.Errorf("memory: %s: empty code hash", op)
+	}
+	if err := s.lock(ctx, op); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if err := s.checkNewSession(sess); err != nil {
+		return fmt.Errorf("memory: %s: %w", op, err)
+	}
+	s.insertSession(sess)
+	s.putCodeLocked(c)
+	return nil
 }
 
 // PutCode implements store.Sessions.

@@ -140,35 +140,63 @@ local function dropFamily(id)
 end
 `
 
+// createSession stores the session whose fields, in the order of F, are
+// ARGV[5..20]. Returns 0, or 1/2/3 when the ID, access hash or refresh hash
+// is taken; then it has written nothing.
+const createSession = `
+local function createSession()
+  local id, ah, rh = ARGV[5], ARGV[12], ARGV[14]
+  local sk, fk = P .. 's:' .. id, P .. 'f:' .. id
+  local ak, rk = P .. 'a:' .. ah, P .. 'r:' .. rh
+  if redis.call('EXISTS', sk, fk, ak, rk) > 0 then
+    if redis.call('EXISTS', sk, fk) > 0 then return 1 end
+    if redis.call('EXISTS', ak) > 0 then return 2 end
+    return 3
+  end
+  local ex = ARGV[17]
+  local d = deadline(ARGV[15], ex, ARGV[19])
+  local t, ft = ttl(d), famttl(d, ex)
+  local h = {}
+  for i = 1, #F do
+    h[2 * i - 1] = F[i]
+    h[2 * i] = ARGV[4 + i]
+  end
+  h[#h + 1] = 'fx'
+  h[#h + 1] = ms(NOW + ft)
+  redis.call('HSET', sk, unpack(h))
+  redis.call('PEXPIRE', sk, ms(t))
+  redis.call('SET', ak, encodeFrom(ARGV, 5), 'PX', ms(t))
+  redis.call('SET', rk, '0' .. id, 'PX', ms(ft))
+  redis.call('SADD', fk, rh)
+  redis.call('PEXPIRE', fk, ms(ft))
+  index(P .. 'dl', d, id, ft)
+  return 0
+end
+`
+
+// putCode stores the code with hash h (hex), encoded as v, expiring at exp.
+const putCode = `
+local function putCode(h, v, exp)
+  local t = ttl(exp)
+  redis.call('SET', P .. 'c:' .. h, v, 'PX', ms(t))
+  index(P .. 'cx', exp, h, t)
+end
+`
+
 // createScript: ARGV[5..20] the session's fields in the order of F.
-// Returns 0, or 1/2/3 when the ID, access hash or refresh hash is taken.
-var createScript = goredis.NewScript(prelude + `
-local id, ah, rh = ARGV[5], ARGV[12], ARGV[14]
-local sk, fk = P .. 's:' .. id, P .. 'f:' .. id
-local ak, rk = P .. 'a:' .. ah, P .. 'r:' .. rh
-if redis.call('EXISTS', sk, fk, ak, rk) > 0 then
-  if redis.call('EXISTS', sk, fk) > 0 then return 1 end
-  if redis.call('EXISTS', ak) > 0 then return 2 end
-  return 3
-end
-local ex = ARGV[17]
-local d = deadline(ARGV[15], ex, ARGV[19])
-local t, ft = ttl(d), famttl(d, ex)
-local h = {}
-for i = 1, #F do
-  h[2 * i - 1] = F[i]
-  h[2 * i] = ARGV[4 + i]
-end
-h[#h + 1] = 'fx'
-h[#h + 1] = ms(NOW + ft)
-redis.call('HSET', sk, unpack(h))
-redis.call('PEXPIRE', sk, ms(t))
-redis.call('SET', ak, encodeFrom(ARGV, 5), 'PX', ms(t))
-redis.call('SET', rk, '0' .. id, 'PX', ms(ft))
-redis.call('SADD', fk, rh)
-redis.call('PEXPIRE', fk, ms(ft))
-index(P .. 'dl', d, id, ft)
-return 0
+// Returns what createSession does.
+var createScript = goredis.NewScript(prelude + createSession + `
+return createSession()
+`)
+
+// loginScript: createScript's arguments, then ARGV[21] code hash (hex),
+// ARGV[22] encoded code, ARGV[23] its expiry. Stores the session and the
+// code, or, when createSession refuses the session, neither; returns what
+// createSession does.
+var loginScript = goredis.NewScript(prelude + createSession + putCode + `
+local r = createSession()
+if r == 0 then putCode(ARGV[21], ARGV[22], ARGV[23]) end
+return r
 `)
 
 // rotateScript: ARGV[5] old refresh hash (hex), ARGV[6] new access hash,
@@ -253,10 +281,8 @@ return encode(sk)
 
 // putCodeScript: ARGV[5] code hash (hex), ARGV[6] encoded code, ARGV[7]
 // its expiry.
-var putCodeScript = goredis.NewScript(prelude + `
-local t = ttl(ARGV[7])
-redis.call('SET', P .. 'c:' .. ARGV[5], ARGV[6], 'PX', ms(t))
-index(P .. 'cx', ARGV[7], ARGV[5], t)
+var putCodeScript = goredis.NewScript(prelude + putCode + `
+putCode(ARGV[5], ARGV[6], ARGV[7])
 return 0
 `)
 

@@ -22,23 +22,55 @@ const sweepChunk = 500
 // CreateSession implements store.Sessions.
 func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	const op = "create session"
-	if sess.ID == "" || len(sess.AccessHash) == 0 || len(sess.RefreshHash) == 0 {
-		return fmt.Errorf("redis: %s: empty ID, access hash or refresh hash", op)
-	}
-	if sess.RefreshExpiresAt.IsZero() {
-		return fmt.Errorf("redis: %s: zero refresh expiry", op)
+	if err := checkSession(sess); err != nil {
+		return fmt.Errorf("redis: %s: %w", op, err)
 	}
 	if err := s.begin(ctx, op); err != nil {
 		return err
 	}
-	// The fields in the scripts' order F.
-	n, err := s.run(ctx, createScript,
+	n, err := s.run(ctx, createScript, sessionArgs(sess)...).Int64()
+	return s.created(ctx, op, n, err)
+}
+
+// CreateLoginSession implements store.LoginSessionWriter in one script.
+func (s *Store) CreateLoginSession(ctx context.Context, c store.Code, sess store.Session) error {
+	const op = "create login session"
+	if err := checkSession(sess); err != nil {
+		return fmt.Errorf("redis: %s: %w", op, err)
+	}
+	if err := checkCode(c); err != nil {
+		return fmt.Errorf("redis: %s: %w", op, err)
+	}
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	n, err := s.run(ctx, loginScript, append(sessionArgs(sess), codeArgs(c)...)...).Int64()
+	return s.created(ctx, op, n, err)
+}
+
+func checkSession(sess store.Session) error {
+	switch {
+	case sess.ID == "" || len(sess.AccessHash) == 0 || len(sess.RefreshHash) == 0:
+		return errors.New("empty ID, access hash or refresh hash")
+	case sess.RefreshExpiresAt.IsZero():
+		return errors.New("zero refresh expiry")
+	}
+	return nil
+}
+
+// sessionArgs are the fields of sess in the scripts' order F.
+func sessionArgs(sess store.Session) []any {
+	return []any{
 		sess.ID, sess.UserID, sess.App, sess.Platform, sess.AppID, sess.OpenID, sess.UnionID,
 		hex.EncodeToString(sess.AccessHash), us(sess.AccessExpiresAt),
 		hex.EncodeToString(sess.RefreshHash), us(sess.RefreshExpiresAt),
 		us(sess.CreatedAt), us(sess.ExpiresAt), us(sess.LastUsedAt), us(sess.RevokedAt),
 		strconv.Itoa(sess.DecryptFailures),
-	).Int64()
+	}
+}
+
+// created turns createSession's answer into an error.
+func (s *Store) created(ctx context.Context, op string, n int64, err error) error {
 	if err != nil {
 		return s.fail(ctx, op, err)
 	}
@@ -46,7 +78,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	case 0:
 		return nil
 	case 1:
-		return fmt.Errorf("redis: %s: session %q already exists", op, sess.ID)
+		return fmt.Errorf("redis: %s: session already exists", op)
 	case 2:
 		return fmt.Errorf("redis: %s: access hash already in use", op)
 	case 3:
@@ -169,21 +201,34 @@ func (s *Store) AddDecryptFailure(ctx context.Context, sessionID string) (int, e
 // PutCode implements store.Sessions.
 func (s *Store) PutCode(ctx context.Context, c store.Code) error {
 	const op = "put code"
-	if len(c.Hash) == 0 {
-		return fmt.Errorf("redis: %s: empty hash", op)
-	}
-	if c.ExpiresAt.IsZero() {
-		return fmt.Errorf("redis: %s: zero expiry", op)
+	if err := checkCode(c); err != nil {
+		return fmt.Errorf("redis: %s: %w", op, err)
 	}
 	if err := s.begin(ctx, op); err != nil {
 		return err
 	}
+	return s.fail(ctx, op, s.run(ctx, putCodeScript, codeArgs(c)...).Err())
+}
+
+func checkCode(c store.Code) error {
+	switch {
+	case len(c.Hash) == 0:
+		return errors.New("empty code hash")
+	case c.ExpiresAt.IsZero():
+		return errors.New("zero code expiry")
+	}
+	return nil
+}
+
+// codeArgs are putCode's arguments: the hash (hex), the encoded code, the
+// expiry.
+func codeArgs(c store.Code) []any {
 	exp, h := us(c.ExpiresAt), hex.EncodeToString(c.Hash)
 	var b []byte
 	for _, f := range []string{exp, c.App, c.Platform, c.AppID, c.OpenID, h} {
 		b = appendField(b, f)
 	}
-	return s.fail(ctx, op, s.run(ctx, putCodeScript, h, b, exp).Err())
+	return []any{h, b, exp}
 }
 
 // GetCode implements store.Sessions in one GET; the expiry is compared with

@@ -157,3 +157,55 @@ func testWriteLoginConcurrent(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// CreateLoginSession is optional (store.LoginSessionWriter); these tests
+// skip on a store that does not implement it.
+var loginSessionTests = []test{
+	{"StoresBoth", testLoginSessionBoth},
+	{"RefusedStoresNeither", testLoginSessionRefused},
+}
+
+func loginSessionWriter(t *testing.T, s store.Store) store.LoginSessionWriter {
+	t.Helper()
+	w, ok := s.(store.LoginSessionWriter)
+	if !ok {
+		t.Skipf("%T does not implement store.LoginSessionWriter (optional)", s)
+	}
+	return w
+}
+
+func testLoginSessionBoth(t *testing.T, s store.Store) {
+	w := loginSessionWriter(t, s)
+	sess, c := newSession("s1"), newCode("c1", at(5*time.Minute))
+	if err := w.CreateLoginSession(t.Context(), c, sess); err != nil {
+		t.Fatalf("CreateLoginSession: %v", err)
+	}
+	wantEqual(t, "session by ID", sess, mustSessionByID(t, s, "s1"))
+	got, err := s.SessionByAccess(t.Context(), sess.AccessHash)
+	if err != nil {
+		t.Fatalf("SessionByAccess: %v", err)
+	}
+	wantEqual(t, "session by access hash", sess, got)
+	gc, err := s.GetCode(t.Context(), c.Hash, base)
+	if err != nil {
+		t.Fatalf("GetCode: %v", err)
+	}
+	wantEqual(t, "code", c, gc)
+}
+
+// A session that cannot be stored (its access hash in use) stores no code.
+func testLoginSessionRefused(t *testing.T, s store.Store) {
+	w := loginSessionWriter(t, s)
+	mustCreateSession(t, s, newSession("taken"))
+	sess, c := newSession("s-new"), newCode("c-new", at(5*time.Minute))
+	sess.AccessHash = newSession("taken").AccessHash
+	if err := w.CreateLoginSession(t.Context(), c, sess); err == nil {
+		t.Fatal("CreateLoginSession with an access hash in use: no error")
+	}
+	if _, err := s.GetCode(t.Context(), c.Hash, base); !isNotFound(err) {
+		t.Fatalf("GetCode after a refused CreateLoginSession: %v, want not found", err)
+	}
+	if _, err := s.SessionByID(t.Context(), "s-new"); !isNotFound(err) {
+		t.Fatalf("SessionByID after a refused CreateLoginSession: %v, want not found", err)
+	}
+}

@@ -70,6 +70,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DecryptFailures", decryptFailureTests},
 		{"Code", codeTests},
 		{"WriteLogin", loginTests},
+		{"CreateLoginSession", loginSessionTests},
 		{"AccessToken", accessTokenTests},
 		{"Lease", leaseTests},
 		{"Phone", phoneTests},
