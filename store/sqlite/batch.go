@@ -60,6 +60,9 @@ func (s *Store) runBatches() {
 				break drain
 			}
 		}
+		if s.rewind.CompareAndSwap(true, false) {
+			s.checkpointInWriter()
+		}
 		s.commitBatch(batch)
 		clear(batch)
 	}
@@ -132,4 +135,18 @@ func (s *Store) commitBatch(batch []*writeOp) {
 		}
 	}
 	commit()
+}
+
+// checkpointInWriter checkpoints on the writer's connection between two
+// batches, so that the next batch starts the WAL over (checkpoint.go). It
+// never waits for readers: if one still needs the WAL, the WAL goes on
+// growing until the checkpointer asks again.
+func (s *Store) checkpointInWriter() {
+	var busy, logFrames, done int
+	err := s.write.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done)
+	if err != nil {
+		s.log.Warn("sqlite: checkpoint on the writer failed", "err", err)
+		return
+	}
+	s.log.Debug("sqlite: checkpoint on the writer", "wal_frames", logFrames, "checkpointed", done)
 }

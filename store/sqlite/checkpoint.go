@@ -16,19 +16,36 @@ import (
 // commits, at most once per checkpointEvery. Waiting between checkpoints
 // also lets the pages that every batch touches (index roots, the ends of
 // time-ordered indexes) be copied once for many commits.
+//
+// A checkpoint beside the writer never rewinds the WAL, though: only a
+// writer that begins when every frame has been copied starts the WAL over,
+// and under steady writes there are always new frames by then. So when the
+// WAL has grown past rewindFrames, the checkpointer asks the writer to run
+// one checkpoint itself between two batches (batch.go). Most frames are
+// already copied by then, so that one is short, and the writer's next
+// transaction starts the WAL from its beginning.
 
 // checkpointEvery paces the checkpoints while writes go on. Between two of
 // them the WAL grows by what the writer commits in that time.
 const checkpointEvery = 250 * time.Millisecond
 
 // walSizeLimit is what the WAL file is truncated to when SQLite starts it
-// over after a checkpoint, so that a burst does not leave a large file.
+// over, so that a burst does not leave a large file behind.
 const walSizeLimit = 64 << 20
 
+// rewindFrames is the WAL length, in frames, past which the writer is asked
+// to rewind it: about walSizeLimit with 4 KiB pages.
+const rewindFrames = walSizeLimit / 4096
+
 type checkpointer struct {
-	db   *sql.DB // one connection
-	log  *slog.Logger
-	kick chan struct{} // buffered 1: commits never wait
+	db     *sql.DB // one connection
+	log    *slog.Logger
+	every  time.Duration
+	frames int // rewind past this many frames
+	// catchUps bounds the extra checkpoints run at once before a rewind.
+	catchUps int
+	rewind   func()        // asks the writer to checkpoint between batches
+	kick     chan struct{} // buffered 1: commits never wait
 	// observe, if set before the first commit, sees each checkpoint's
 	// result: frames in the WAL, frames now in the database file.
 	observe func(walFrames, checkpointed int, err error)
@@ -36,17 +53,21 @@ type checkpointer struct {
 	done    chan struct{}
 }
 
-func startCheckpointer(db *sql.DB, log *slog.Logger) *checkpointer {
-	c := &checkpointer{
-		db:   db,
-		log:  log,
-		kick: make(chan struct{}, 1),
-		quit: make(chan struct{}),
-		done: make(chan struct{}),
+func newCheckpointer(db *sql.DB, log *slog.Logger, rewind func()) *checkpointer {
+	return &checkpointer{
+		db:       db,
+		log:      log,
+		every:    checkpointEvery,
+		frames:   rewindFrames,
+		catchUps: 3,
+		rewind:   rewind,
+		kick:     make(chan struct{}, 1),
+		quit:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
-	go c.run()
-	return c
 }
+
+func (c *checkpointer) start() { go c.run() }
 
 // committed tells the checkpointer that the WAL has grown.
 func (c *checkpointer) committed() {
@@ -65,7 +86,7 @@ func (c *checkpointer) run() {
 			return
 		}
 		c.checkpoint()
-		pace := time.NewTimer(checkpointEvery)
+		pace := time.NewTimer(c.every)
 		select {
 		case <-pace.C:
 		case <-c.quit:
@@ -77,18 +98,37 @@ func (c *checkpointer) run() {
 
 // checkpoint copies what it can of the WAL into the database file. PASSIVE
 // neither waits for nor blocks the writer and the readers; what a reader
-// still needs stays in the WAL for the next one.
+// still needs stays in the WAL for the next one. When the WAL is long, it
+// runs again at once, so that the frames committed while it ran are copied
+// too and the writer's own checkpoint (the rewind) finds little to copy.
 func (c *checkpointer) checkpoint() {
-	var busy, logFrames, done int
-	err := c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done)
+	wal, copied, ok := c.passive()
+	for range c.catchUps {
+		if !ok || wal < c.frames {
+			return
+		}
+		before := wal - copied // left over by the last run
+		if wal, copied, ok = c.passive(); ok && wal-copied >= before {
+			break // not catching up (a reader holds the WAL): no better
+		}
+	}
+	if ok && wal >= c.frames {
+		c.rewind()
+	}
+}
+
+func (c *checkpointer) passive() (walFrames, copied int, ok bool) {
+	var busy int
+	err := c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walFrames, &copied)
 	if c.observe != nil {
-		c.observe(logFrames, done, err)
+		c.observe(walFrames, copied, err)
 	}
 	if err != nil {
 		c.log.Warn("sqlite: checkpoint failed; the WAL grows until one succeeds", "err", err)
-		return
+		return 0, 0, false
 	}
-	c.log.Debug("sqlite: checkpoint", "wal_frames", logFrames, "checkpointed", done)
+	c.log.Debug("sqlite: checkpoint", "wal_frames", walFrames, "checkpointed", copied)
+	return walFrames, copied, true
 }
 
 func (c *checkpointer) stop() error {

@@ -130,3 +130,63 @@ func TestCheckpointer(t *testing.T) {
 		t.Fatal("no checkpoint within 10s of a commit")
 	}
 }
+
+// TestWALRewinds checks that a long WAL starts over even when no
+// checkpoint beside the writer could copy all of it before the writer went
+// on. A reader pins the WAL while the checkpointer runs, so that checkpoint
+// copies only part of it; the writer's next transaction would then append
+// to the WAL, were the writer not asked to checkpoint first.
+func TestWALRewinds(t *testing.T) {
+	s := openInternal(t)
+	// One checkpoint per commit: no catching up before the rewind.
+	s.ckpt.every, s.ckpt.frames, s.ckpt.catchUps = 0, 1, 0
+	type result struct{ wal, done int }
+	seen := make(chan result, 1)
+	s.ckpt.observe = func(wal, done int, err error) {
+		if err != nil {
+			t.Errorf("checkpoint: %v", err)
+		}
+		seen <- result{wal, done}
+	}
+	ctx := t.Context()
+	write := func(i byte) result {
+		t.Helper()
+		c := store.Code{Hash: []byte{i}, App: "a", Platform: "p", AppID: "i", OpenID: "o", ExpiresAt: time.Now().Add(time.Minute)}
+		if err := s.PutCode(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case r := <-seen:
+			return r
+		case <-time.After(10 * time.Second):
+			t.Fatal("no checkpoint within 10s of a commit")
+			return result{}
+		}
+	}
+	write(1)
+	conn, err := s.read.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	reader, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := reader.QueryRowContext(ctx, "SELECT count(*) FROM codes").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	pinned := write(2)
+	if pinned.done >= pinned.wal {
+		t.Fatalf("checkpoint with a reader on the WAL copied %d of %d frames; the test needs a partial one", pinned.done, pinned.wal)
+	}
+	if err := reader.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	// Each commit here changes the same two pages: a WAL started over holds
+	// the last commit's frames only, one appended to holds both commits'.
+	if after := write(3); after.wal > pinned.wal {
+		t.Errorf("WAL of %d frames, then %d after one more commit: want it started over", pinned.wal, after.wal)
+	}
+}

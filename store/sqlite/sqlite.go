@@ -67,6 +67,8 @@ type Store struct {
 	closed atomic.Bool
 	cache  *sessionCache // nil without Options.CacheSessions
 	ckpt   *checkpointer // checkpoint.go
+	rewind atomic.Bool   // set by ckpt: the writer is to checkpoint before its next batch
+	log    *slog.Logger
 
 	// The group-commit batcher (batch.go).
 	ops         chan *writeOp
@@ -98,7 +100,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 
-	s := &Store{}
+	s := &Store{log: log}
 	if opts.CacheSessions > 0 {
 		s.cache = newSessionCache(opts.CacheSessions)
 	}
@@ -139,7 +141,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	ckdb.SetMaxOpenConns(1)
 	ckdb.SetMaxIdleConns(1)
-	s.ckpt = startCheckpointer(ckdb, log)
+	s.ckpt = newCheckpointer(ckdb, log, func() { s.rewind.Store(true) })
+	s.ckpt.start()
 	s.startBatcher()
 	return s, nil
 }
