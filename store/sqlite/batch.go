@@ -142,8 +142,7 @@ func (s *Store) commitBatch(batch []*writeOp) {
 // never waits for readers: if one still needs the WAL, the WAL goes on
 // growing until the checkpointer asks again.
 func (s *Store) checkpointInWriter() {
-	var busy, logFrames, done int
-	err := s.write.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done)
+	logFrames, done, err := walCheckpoint(s.write)
 	if err != nil {
 		s.log.Warn("sqlite: checkpoint on the writer failed", "err", err)
 		return

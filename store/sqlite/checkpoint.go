@@ -118,8 +118,7 @@ func (c *checkpointer) checkpoint() {
 }
 
 func (c *checkpointer) passive() (walFrames, copied int, ok bool) {
-	var busy int
-	err := c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walFrames, &copied)
+	walFrames, copied, err := walCheckpoint(c.db)
 	if c.observe != nil {
 		c.observe(walFrames, copied, err)
 	}
@@ -129,6 +128,14 @@ func (c *checkpointer) passive() (walFrames, copied int, ok bool) {
 	}
 	c.log.Debug("sqlite: checkpoint", "wal_frames", walFrames, "checkpointed", copied)
 	return walFrames, copied, true
+}
+
+// walCheckpoint runs a PASSIVE checkpoint on db and returns the WAL's
+// length and how much of it is now in the database file, in frames.
+func walCheckpoint(db *sql.DB) (walFrames, copied int, err error) {
+	var busy int
+	err = db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walFrames, &copied)
+	return walFrames, copied, err
 }
 
 func (c *checkpointer) stop() error {
