@@ -75,6 +75,7 @@ var badInputs = []badInput{
 	{"session: garbage token", "GET", "/v1/session", "Bearer garbage", "", ``, 401, "invalid_token"},
 	{"session: prefix only", "GET", "/v1/session", "Bearer mpa_", "", ``, 401, "invalid_token"},
 	{"session: well-formed, never issued", "GET", "/v1/session", "Bearer mpa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "", ``, 401, "invalid_token"},
+	{"session: well-formed with a time, never issued", "GET", "/v1/session", "Bearer mpa_" + strings.Repeat("A", 51), "", ``, 401, "invalid_token"},
 	{"session: punctuation", "GET", "/v1/session", "Bearer mpa_!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!", "", ``, 401, "invalid_token"},
 	{"session: 8000-byte token", "GET", "/v1/session", "Bearer mpa_" + big(8000), "", ``, 401, "invalid_token"},
 	{"session: Basic credentials", "GET", "/v1/session", "Basic dXNlcjpwYXNz", "", ``, 401, "invalid_token"},

@@ -316,11 +316,11 @@ type minted struct {
 
 // mintSession makes a session of identity id with a new pair of tokens.
 func (s *Service) mintSession(app *App, id store.Identity) (minted, error) {
-	access, accessHash, refresh, refreshHash, err := s.mintPair()
+	now := s.now()
+	access, accessHash, refresh, refreshHash, err := s.mintPair(now)
 	if err != nil {
 		return minted{}, err
 	}
-	now := s.now()
 	sid, err := s.newID(now)
 	if err != nil {
 		return minted{}, err
@@ -408,13 +408,13 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 	if !ok {
 		return nil, errInvalidGrant
 	}
-	access, accessHash, refresh, refreshHash, err := s.mintPair()
+	now := s.now()
+	access, accessHash, refresh, refreshHash, err := s.mintPair(now)
 	if err != nil {
 		return nil, err
 	}
 	// The absolute end is not known before the lookup; the store keeps
 	// RefreshExpiresAt as given, so cap it after reading the session.
-	now := s.now()
 	sess, err := s.store.RotateRefresh(ctx, store.Rotation{
 		OldRefreshHash: hash, NewAccessHash: accessHash, AccessExpiresAt: now.Add(s.policy.AccessTTL),
 		NewRefreshHash: refreshHash, RefreshExpiresAt: s.refreshExpiry(now, time.Time{}), Now: now,
@@ -465,9 +465,9 @@ func (s *Service) Ready(ctx context.Context) error {
 }
 
 // mintPair mints a new access token and refresh token with their hashes.
-func (s *Service) mintPair() (access string, accessHash []byte, refresh string, refreshHash []byte, err error) {
-	if access, accessHash, err = token.New(s.rand, token.Access); err == nil {
-		refresh, refreshHash, err = token.New(s.rand, token.Refresh)
+func (s *Service) mintPair(now time.Time) (access string, accessHash []byte, refresh string, refreshHash []byte, err error) {
+	if access, accessHash, err = token.New(s.rand, token.Access, now); err == nil {
+		refresh, refreshHash, err = token.New(s.rand, token.Refresh, now)
 	}
 	if err != nil {
 		return "", nil, "", nil, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)

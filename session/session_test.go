@@ -481,7 +481,8 @@ func testIDsAreTimeOrdered(t *testing.T, f *fixture) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sess, err := f.store.SessionByAccess(ctx, token.Hash(tok.AccessToken.Reveal()))
+		hash, _ := token.Parse(tok.AccessToken.Reveal(), token.Access)
+		sess, err := f.store.SessionByAccess(ctx, hash)
 		if err != nil {
 			t.Fatal(err)
 		}
