@@ -3,6 +3,7 @@ package sqlite
 import (
 	"database/sql"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func TestPragmas(t *testing.T) {
 		{"writer", s.write, map[string]string{
 			"journal_mode": "wal", "synchronous": "1", "foreign_keys": "1",
 			"busy_timeout": "5000", "query_only": "0",
-			"wal_autocheckpoint": "0", "temp_store": "2", "journal_size_limit": "67108864",
+			"wal_autocheckpoint": "0", "temp_store": "2", "journal_size_limit": strconv.Itoa(walSizeLimit),
 		}},
 		{"reader", s.read, map[string]string{
 			"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000", "query_only": "1",
@@ -188,5 +189,66 @@ func TestWALRewinds(t *testing.T) {
 	// the last commit's frames only, one appended to holds both commits'.
 	if after := write(3); after.wal > pinned.wal {
 		t.Errorf("WAL of %d frames, then %d after one more commit: want it started over", pinned.wal, after.wal)
+	}
+}
+
+// gatherFixture is a store with only the batcher's channels, and a sender of
+// writes that reports each one taken.
+func gatherFixture(t *testing.T) (*Store, func(n int)) {
+	s := &Store{ops: make(chan *writeOp), quit: make(chan struct{})}
+	send := func(n int) {
+		for range n {
+			select {
+			case s.ops <- &writeOp{}:
+			case <-time.After(10 * time.Second):
+				t.Error("gather stopped taking writes")
+				return
+			}
+		}
+	}
+	return s, send
+}
+
+// TestGatherStopsAtTarget: with writes waiting, gather fills the batch to
+// gatherTarget without waiting for its window, and takes no more.
+func TestGatherStopsAtTarget(t *testing.T) {
+	s, send := gatherFixture(t)
+	go send(gatherTarget + 3)
+	got := s.gather([]*writeOp{{}}, time.After(10*time.Second)) // closes only if gather overshoots
+	if len(got) != gatherTarget {
+		t.Fatalf("gathered %d writes, want %d", len(got), gatherTarget)
+	}
+	// The sender still holds the other 4 (7 of its 11 went to gather).
+	for i := range 4 {
+		select {
+		case <-s.ops:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d writes left after gather, want 4: gather took more than its target", i)
+		}
+	}
+}
+
+// TestGatherEndsWithWindow: short of its target, gather returns what it has
+// when the window closes, and when the store closes.
+func TestGatherEndsWithWindow(t *testing.T) {
+	for _, how := range []string{"window", "quit"} {
+		s, send := gatherFixture(t)
+		window := make(chan time.Time)
+		result := make(chan []*writeOp, 1)
+		go func() { result <- s.gather([]*writeOp{{}}, window) }()
+		send(2) // an unbuffered send returns once gather has the write
+		if how == "window" {
+			window <- time.Now()
+		} else {
+			close(s.quit)
+		}
+		select {
+		case got := <-result:
+			if len(got) != 3 {
+				t.Errorf("%s: gathered %d writes, want 3", how, len(got))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: gather did not return", how)
+		}
 	}
 }
