@@ -154,10 +154,15 @@ func ServeHTTP(ctx context.Context, srv *http.Server, ln net.Listener, grace tim
 	return nil
 }
 
+// janitorEvery paces the janitor. Each sweep removes what died since the
+// last one; every minute keeps each sweep small (a minute of expired codes)
+// instead of letting ten minutes of them pile up for one long sweep.
+const janitorEvery = time.Minute
+
 // janitor deletes expired codes and dead sessions now and then, so the
 // store does not grow without bound.
 func (s *Server) janitor(ctx context.Context) {
-	t := time.NewTicker(10 * time.Minute)
+	t := time.NewTicker(janitorEvery)
 	defer t.Stop()
 	for {
 		n, err := s.store.DeleteExpired(ctx, s.now())

@@ -252,6 +252,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	// Codes, then sessions (their refresh tokens go by ON DELETE CASCADE,
 	// uncounted), a chunk per transaction: one transaction over hundreds of
 	// thousands of rows would stall every login behind the single writer.
+	// Dead rows sit at random pages, so a chunk costs about as much as the
+	// logins that wrote them; after each one the sweep rests as long as the
+	// chunk took, leaving the writer at least half its time for logins.
 	for _, step := range []struct {
 		name string
 		stmt *sql.Stmt
@@ -262,6 +265,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	} {
 		for {
 			var n int64
+			began := time.Now()
 			err := s.inTx(ctx, "delete expired "+step.name, func(tx *sql.Tx) error {
 				res, err := tx.StmtContext(ctx, step.stmt).ExecContext(ctx, step.args...)
 				if err != nil {
@@ -280,13 +284,29 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 			if n < deleteChunk {
 				break
 			}
+			if err := rest(ctx, time.Since(began)); err != nil {
+				return total, s.fail(ctx, "delete expired "+step.name, err)
+			}
 		}
 	}
 	return total, nil
 }
 
-// deleteChunk bounds the rows one DeleteExpired transaction removes.
-const deleteChunk = 1000
+// deleteChunk bounds the rows one DeleteExpired transaction removes: a
+// batch holding a chunk takes a few milliseconds longer for its logins.
+const deleteChunk = 500
+
+// rest waits for d, or until ctx ends.
+func rest(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // scanSession scans sessionCols, after the destinations in first.
 func scanSession(row scanner, first ...any) (store.Session, error) {
