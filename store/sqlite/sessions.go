@@ -294,7 +294,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 
 // deleteChunk bounds the rows one DeleteExpired transaction removes: a
 // batch holding a chunk takes a few milliseconds longer for its logins.
-const deleteChunk = 500
+const deleteChunk = 200
 
 // rest waits for d, or until ctx ends.
 func rest(ctx context.Context, d time.Duration) error {
