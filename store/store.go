@@ -2,7 +2,8 @@
 // exchanged login codes and cached platform access tokens, and what every
 // backend must guarantee.
 //
-// The store never sees a secret in clear: tokens arrive as SHA-256 hashes,
+// The store never sees a secret in clear: tokens arrive as hashes (package
+// token: the token's minting time, then its SHA-256; opaque bytes here),
 // session keys and platform access tokens arrive sealed (encrypted by the
 // caller). Times are passed in by the caller; a backend never reads the clock.
 //
@@ -357,9 +358,9 @@ type Session struct {
 	// when unknown then), kept here so that a session check is one read.
 	UnionID string
 
-	AccessHash       []byte // SHA-256 of the current access token
+	AccessHash       []byte // hash of the current access token (package token)
 	AccessExpiresAt  time.Time
-	RefreshHash      []byte // SHA-256 of the current refresh token
+	RefreshHash      []byte // hash of the current refresh token (package token)
 	RefreshExpiresAt time.Time
 
 	CreatedAt  time.Time

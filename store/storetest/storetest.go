@@ -95,7 +95,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}
 }
 
-// hash returns SHA-256 of s: the shape of every token hash the store sees.
+// hash returns SHA-256 of s: the shape of a code hash, and of a token hash
+// without the time in front (a store treats every hash as opaque bytes).
 func hash(s string) []byte {
 	h := sha256.Sum256([]byte(s))
 	return h[:]
