@@ -483,10 +483,7 @@ func (s *Service) mintPair(now time.Time) (access string, accessHash []byte, ref
 // session ids are internal: no response carries one.
 func (s *Service) newID(now time.Time) (string, error) {
 	var b [16]byte
-	ms := uint64(max(now.UnixMilli(), 0))
-	for i := range 6 {
-		b[i] = byte(ms >> (40 - 8*i))
-	}
+	token.PutMillis(b[:], now)
 	if _, err := io.ReadFull(s.rand, b[6:]); err != nil {
 		return "", mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
 	}

@@ -13,7 +13,6 @@ package token
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"strings"
@@ -39,12 +38,20 @@ const (
 	legacyLen = 43
 )
 
+// PutMillis writes now's Unix milliseconds into the first 6 bytes of b,
+// big-endian: the time-ordered front of tokens, and of the service's user
+// and session ids.
+func PutMillis(b []byte, now time.Time) {
+	ms := uint64(max(now.UnixMilli(), 0))
+	for i := range timeBytes {
+		b[i] = byte(ms >> (8 * (timeBytes - 1 - i)))
+	}
+}
+
 // New mints a token of the given type at now and returns it with its hash.
 func New(rnd io.Reader, prefix string, now time.Time) (string, []byte, error) {
 	var b [timeBytes + randomBytes]byte
-	var ms [8]byte
-	binary.BigEndian.PutUint64(ms[:], uint64(max(now.UnixMilli(), 0)))
-	copy(b[:timeBytes], ms[8-timeBytes:])
+	PutMillis(b[:], now)
 	if _, err := io.ReadFull(rnd, b[timeBytes:]); err != nil {
 		return "", nil, fmt.Errorf("token: random: %w", err)
 	}
