@@ -211,7 +211,7 @@ func OpenStore(ctx context.Context, dsn string, log *slog.Logger) (store.Store, 
 		// One serve process per SQLite file (several instances use
 		// PostgreSQL), so this process sees every session write and can
 		// answer session checks from memory.
-		st, err := sqlite.Open(ctx, target, sqlite.Options{Logger: log, CacheSessions: SQLiteSessionCache})
+		st, err := sqlite.Open(ctx, target, sqlite.Options{Logger: log, CacheSessions: SQLiteSessionCache, FilterCodes: true})
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}

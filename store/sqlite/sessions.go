@@ -52,6 +52,9 @@ func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Iden
 	if err := in.Check(); err != nil {
 		return store.Identity{}, false, fmt.Errorf("sqlite: %s: %w", op, err)
 	}
+	if s.codes != nil {
+		s.codes.add(in.Code.Hash, in.Code.ExpiresAt)
+	}
 	var (
 		id      store.Identity
 		created bool
@@ -217,6 +220,9 @@ func (s *Store) PutCode(ctx context.Context, c store.Code) error {
 	if len(c.Hash) == 0 {
 		return fmt.Errorf("sqlite: %s: empty hash", op)
 	}
+	if s.codes != nil {
+		s.codes.add(c.Hash, c.ExpiresAt)
+	}
 	// Through the batcher, so that a login's code shares the commit of its
 	// session and identity with the other logins in flight.
 	return s.inTx(ctx, op, func(tx *sql.Tx) error { return putCode(ctx, tx, &s.w, c) })
@@ -232,6 +238,17 @@ func putCode(ctx context.Context, tx *sql.Tx, w *writeStmts, c store.Code) error
 
 // GetCode implements store.Sessions.
 func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.Code, error) {
+	if s.codes != nil && !s.codes.mayHold(hash, now) {
+		// As a query would: a closed store or a done context is an error.
+		err := ctx.Err()
+		if err == nil && s.closed.Load() {
+			err = sql.ErrConnDone
+		}
+		if err == nil {
+			err = sql.ErrNoRows
+		}
+		return store.Code{}, s.fail(ctx, "get code", err)
+	}
 	var (
 		c   store.Code
 		exp sql.NullInt64
@@ -243,6 +260,27 @@ func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.
 	}
 	c.ExpiresAt = fromMicros(exp)
 	return c, nil
+}
+
+// loadCodes fills the code filter with the codes already stored, expired
+// or not: GetCode compares expiries itself.
+func (s *Store) loadCodes(ctx context.Context) error {
+	rows, err := s.read.QueryContext(ctx, "SELECT hash, expires_at FROM codes WHERE expires_at IS NOT NULL")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			hash []byte
+			exp  int64
+		)
+		if err := rows.Scan(&hash, &exp); err != nil {
+			return err
+		}
+		s.codes.add(hash, time.UnixMicro(exp))
+	}
+	return rows.Err()
 }
 
 // DeleteExpired implements store.Sessions, in one transaction.

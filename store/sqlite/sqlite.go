@@ -54,6 +54,12 @@ type Options struct {
 	// when a write changes it) but cannot see another process's writes to
 	// the same file: set it only in the one process that serves the file.
 	CacheSessions int
+	// FilterCodes keeps, in at most 2 MiB, a filter of the login codes
+	// this Store has stored, so that asking for a code never stored (the
+	// first use of every code) needs no query. Like CacheSessions, it
+	// cannot see another process's writes: set it only in the one process
+	// that serves the file.
+	FilterCodes bool
 }
 
 // Store is a store.Store in one SQLite database file. It is safe for
@@ -66,6 +72,7 @@ type Store struct {
 	stmts  []*sql.Stmt // all of the above, to close them
 	closed atomic.Bool
 	cache  *sessionCache // nil without Options.CacheSessions
+	codes  *codeFilter   // nil without Options.FilterCodes
 	ckpt   *checkpointer // checkpoint.go
 	rewind atomic.Bool   // set by ckpt: the writer is to checkpoint before its next batch
 	log    *slog.Logger
@@ -133,6 +140,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		err = s.fail(ctx, "open: prepare", err)
 		s.Close()
 		return nil, err
+	}
+	if opts.FilterCodes {
+		s.codes = newCodeFilter(filterBits, filterPeriod, filterMargin)
+		if err := s.loadCodes(ctx); err != nil {
+			err = s.fail(ctx, "open: load codes", err)
+			s.Close()
+			return nil, err
+		}
 	}
 	ckdb, err := sql.Open("sqlite", dsn(path, busy, false))
 	if err != nil {

@@ -28,11 +28,12 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// The same suite with the session cache: every write that changes a
-// session must be seen by the next read.
+// The same suite with the session cache and the code filter, as the
+// service opens the store: every write that changes a session must be seen
+// by the next read, and every code stored must be found.
 func TestConformanceCached(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return mustOpen(t, filepath.Join(t.TempDir(), "mplogin.db"), sqlite.Options{CacheSessions: 100})
+		return mustOpen(t, filepath.Join(t.TempDir(), "mplogin.db"), sqlite.Options{CacheSessions: 100, FilterCodes: true})
 	})
 }
 
