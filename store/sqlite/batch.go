@@ -37,6 +37,12 @@ type writeOp struct {
 	ctx  context.Context
 	fn   func(*sql.Tx) error
 	done chan error // buffered: the batcher never waits for a caller
+	// plain: fn has no outcome of its own to undo (it fails only when the
+	// database does), so in a batch it runs without a savepoint of its own.
+	// A savepoint costs two statements and a copy of every page the write
+	// touches first, which is most of them. Should a plain write fail, the
+	// batch rolls back and runs again, every write in a savepoint.
+	plain bool
 }
 
 func (s *Store) startBatcher() {
@@ -112,8 +118,18 @@ func (s *Store) gather(batch []*writeOp, window <-chan time.Time) []*writeOp {
 func keeps(err error) bool { return err == nil || errors.Is(err, store.ErrReused) }
 
 func (s *Store) commitBatch(batch []*writeOp) {
+	if !s.runBatch(batch, false) {
+		s.runBatch(batch, true)
+	}
+}
+
+// runBatch runs the batch in one transaction and commits it. Unless
+// careful, plain writes run without savepoints; if one of them fails,
+// runBatch rolls back and returns false without answering anyone, and the
+// batch must run again, carefully.
+func (s *Store) runBatch(batch []*writeOp, careful bool) bool {
 	results := make([]error, len(batch))
-	finish := func(commitErr error) {
+	finish := func(commitErr error) bool {
 		for i, op := range batch {
 			if commitErr != nil && keeps(results[i]) {
 				op.done <- commitErr
@@ -121,20 +137,20 @@ func (s *Store) commitBatch(batch []*writeOp) {
 				op.done <- results[i]
 			}
 		}
+		return true
 	}
 	// Not tied to one caller's context: the transaction serves them all.
 	// Each statement runs under its own caller's context.
 	tx, err := s.write.BeginTx(context.Background(), nil)
 	if err != nil {
-		finish(err)
-		return
+		return finish(err)
 	}
-	commit := func() {
+	commit := func() bool {
 		err := tx.Commit()
 		if err == nil && s.ckpt != nil {
 			s.ckpt.committed()
 		}
-		finish(err)
+		return finish(err)
 	}
 	if len(batch) == 1 {
 		op := batch[0]
@@ -143,37 +159,40 @@ func (s *Store) commitBatch(batch []*writeOp) {
 		}
 		if !keeps(results[0]) {
 			_ = tx.Rollback()
-			finish(nil)
-			return
+			return finish(nil)
 		}
-		commit()
-		return
+		return commit()
 	}
 	bg := context.Background()
 	for i, op := range batch {
 		if results[i] = op.ctx.Err(); results[i] != nil {
 			continue
 		}
-		if _, err := tx.ExecContext(bg, "SAVEPOINT op"); err != nil {
+		if op.plain && !careful {
+			if results[i] = op.fn(tx); !keeps(results[i]) {
+				_ = tx.Rollback()
+				return false
+			}
+			continue
+		}
+		if _, err := tx.StmtContext(bg, s.w.savepoint).ExecContext(bg); err != nil {
 			results[i] = err
 			continue
 		}
 		results[i] = op.fn(tx)
 		if !keeps(results[i]) {
-			if _, err := tx.ExecContext(bg, "ROLLBACK TO op"); err != nil {
+			if _, err := tx.StmtContext(bg, s.w.rollbackTo).ExecContext(bg); err != nil {
 				// The transaction can no longer be trusted: nothing commits.
 				_ = tx.Rollback()
-				finish(err)
-				return
+				return finish(err)
 			}
 		}
-		if _, err := tx.ExecContext(bg, "RELEASE op"); err != nil {
+		if _, err := tx.StmtContext(bg, s.w.release).ExecContext(bg); err != nil {
 			_ = tx.Rollback()
-			finish(err)
-			return
+			return finish(err)
 		}
 	}
-	commit()
+	return commit()
 }
 
 // checkpointInWriter checkpoints on the writer's connection between two

@@ -252,3 +252,60 @@ func TestGatherEndsWithWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchFailureIsolated: in one batch, a write that fails after writing
+// leaves nothing behind and the others commit, whether they are plain
+// (no savepoint of their own) or not. A failing plain write makes the
+// batch run again, carefully: the plain writes before it run twice.
+func TestBatchFailureIsolated(t *testing.T) {
+	s := openInternal(t)
+	ctx := t.Context()
+	sess := func(id string) store.Session {
+		at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		return store.Session{ID: id, UserID: "u", App: "a", Platform: "p", AppID: "x", OpenID: "o",
+			AccessHash: []byte("a-" + id), RefreshHash: []byte("r-" + id),
+			RefreshExpiresAt: at.Add(time.Hour), CreatedAt: at, LastUsedAt: at}
+	}
+	if err := s.CreateSession(ctx, sess("taken")); err != nil {
+		t.Fatal(err)
+	}
+	for _, failing := range []bool{true, false} { // is the failing write plain?
+		runs := map[string]int{}
+		op := func(plain bool, ids ...string) *writeOp {
+			return &writeOp{ctx: ctx, plain: plain, done: make(chan error, 1), fn: func(tx *sql.Tx) error {
+				runs[ids[0]]++
+				for _, id := range ids {
+					if err := insertSession(ctx, tx, &s.w, sess(id)); err != nil {
+						return err
+					}
+				}
+				return nil
+			}}
+		}
+		p := strconv.FormatBool(failing) + "-"
+		batch := []*writeOp{
+			op(true, p+"first"),
+			op(failing, p+"partial", "taken"), // its first insert must be undone
+			op(false, p+"careful"),
+			op(true, p+"last"),
+		}
+		s.commitBatch(batch)
+		for i, w := range batch {
+			err := <-w.done
+			if (i == 1) != (err != nil) {
+				t.Errorf("failing write plain=%v: write %d: err = %v", failing, i, err)
+			}
+		}
+		for _, id := range []string{"first", "careful", "last"} {
+			if _, err := s.SessionByID(ctx, p+id); err != nil {
+				t.Errorf("failing write plain=%v: session %q of a sound write: %v", failing, id, err)
+			}
+		}
+		if _, err := s.SessionByID(ctx, p+"partial"); err == nil {
+			t.Errorf("failing write plain=%v: the failed write's first insert was committed", failing)
+		}
+		if want := map[bool]int{true: 2, false: 1}[failing]; runs[p+"first"] != want {
+			t.Errorf("failing write plain=%v: the first write ran %d times, want %d", failing, runs[p+"first"], want)
+		}
+	}
+}

@@ -17,7 +17,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	if err := checkSession(sess); err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
-	return s.inTx(ctx, op, func(tx *sql.Tx) error { return insertSession(ctx, tx, &s.w, sess) })
+	return s.inPlainTx(ctx, op, func(tx *sql.Tx) error { return insertSession(ctx, tx, &s.w, sess) })
 }
 
 func checkSession(sess store.Session) error {
@@ -59,7 +59,9 @@ func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Iden
 		id      store.Identity
 		created bool
 	)
-	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+	// Plain: past Check above, only the database makes it fail (or a new
+	// identity without NewUserID, which costs its batch a second run).
+	err := s.inPlainTx(ctx, op, func(tx *sql.Tx) error {
 		var err error
 		if id, created, err = upsertIdentity(ctx, tx, &s.w, in.Identity); err != nil {
 			return err
@@ -225,7 +227,7 @@ func (s *Store) PutCode(ctx context.Context, c store.Code) error {
 	}
 	// Through the batcher, so that a login's code shares the commit of its
 	// session and identity with the other logins in flight.
-	return s.inTx(ctx, op, func(tx *sql.Tx) error { return putCode(ctx, tx, &s.w, c) })
+	return s.inPlainTx(ctx, op, func(tx *sql.Tx) error { return putCode(ctx, tx, &s.w, c) })
 }
 
 func putCode(ctx context.Context, tx *sql.Tx, w *writeStmts, c store.Code) error {

@@ -269,7 +269,16 @@ func (s *Store) Close() error {
 // (batch.go); each runs in a savepoint of its own, so one's failure undoes
 // only its own writes.
 func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	w := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return s.write1(ctx, op, &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+// inPlainTx is inTx for a write that fails only when the database does, as
+// an insert does: in a batch it needs no savepoint (batch.go).
+func (s *Store) inPlainTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	return s.write1(ctx, op, &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1), plain: true})
+}
+
+func (s *Store) write1(ctx context.Context, op string, w *writeOp) error {
 	select {
 	case s.ops <- w:
 	case <-ctx.Done():

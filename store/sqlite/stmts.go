@@ -135,6 +135,11 @@ type writeStmts struct {
 	acquireLease      *sql.Stmt
 	releaseLease      *sql.Stmt
 	setPhone          *sql.Stmt
+
+	// Around each write of a batch that needs one (batch.go).
+	savepoint  *sql.Stmt
+	rollbackTo *sql.Stmt
+	release    *sql.Stmt
 }
 
 func (s *Store) prepare(ctx context.Context) error {
@@ -182,6 +187,10 @@ func (s *Store) prepare(ctx context.Context) error {
 		acquireLease:      prep(s.write, acquireLeaseSQL),
 		releaseLease:      prep(s.write, releaseLeaseSQL),
 		setPhone:          prep(s.write, setPhoneSQL),
+
+		savepoint:  prep(s.write, "SAVEPOINT op"),
+		rollbackTo: prep(s.write, "ROLLBACK TO op"),
+		release:    prep(s.write, "RELEASE op"),
 	}
 	return err
 }
