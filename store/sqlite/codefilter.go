@@ -40,7 +40,7 @@ type bloom struct {
 
 // filterHashes is how many bits a code sets. With 2^23 bits per filter,
 // a million codes (five minutes at over 3,000 logins a second) give about
-// 2.4 % false "maybe"s; fewer codes, far fewer.
+// 2 % false "maybe"s; fewer codes, far fewer.
 const (
 	filterHashes = 4
 	filterBits   = 1 << 23 // 1 MiB

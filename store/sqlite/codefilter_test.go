@@ -31,13 +31,13 @@ func TestCodeFilterHoldsWhatWasAdded(t *testing.T) {
 			t.Fatalf("code %d added but not held", i)
 		}
 	}
-	false_ := 0
+	fp := 0
 	for i := n; i < 11*n; i++ {
 		if f.mayHold(codeHash(i), t0) {
-			false_++
+			fp++
 		}
 	}
-	if rate := float64(false_) / (10 * n); rate > 0.01 {
+	if rate := float64(fp) / (10 * n); rate > 0.01 {
 		t.Fatalf("false positive rate %.4f, want under 1%%", rate)
 	}
 }
