@@ -83,11 +83,8 @@ func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Iden
 func (s *Store) SessionByAccess(ctx context.Context, accessHash []byte) (store.Session, error) {
 	var epoch uint64
 	if s.cache != nil {
-		if err := ctx.Err(); err != nil {
+		if err := s.answerable(ctx); err != nil {
 			return store.Session{}, s.fail(ctx, "session by access", err)
-		}
-		if s.closed.Load() {
-			return store.Session{}, s.fail(ctx, "session by access", sql.ErrConnDone)
 		}
 		sess, e, ok := s.cache.get(accessHash)
 		if ok {
@@ -103,6 +100,18 @@ func (s *Store) SessionByAccess(ctx context.Context, accessHash []byte) (store.S
 		s.cache.put(sess, epoch)
 	}
 	return sess, nil
+}
+
+// answerable is what a query would fail with before reading anything (a
+// done context, a closed store), for reads answered from memory.
+func (s *Store) answerable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return sql.ErrConnDone
+	}
+	return nil
 }
 
 // dropCached forgets a session changed by a write that has committed.
@@ -241,11 +250,7 @@ func putCode(ctx context.Context, tx *sql.Tx, w *writeStmts, c store.Code) error
 // GetCode implements store.Sessions.
 func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.Code, error) {
 	if s.codes != nil && !s.codes.mayHold(hash, now) {
-		// As a query would: a closed store or a done context is an error.
-		err := ctx.Err()
-		if err == nil && s.closed.Load() {
-			err = sql.ErrConnDone
-		}
+		err := s.answerable(ctx)
 		if err == nil {
 			err = sql.ErrNoRows
 		}
