@@ -2,7 +2,11 @@ package sqlite
 
 import (
 	"database/sql"
+	"errors"
+	"log/slog"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,17 +72,17 @@ func TestQueryPlans(t *testing.T) {
 		{"session by access", sessionByAccessSQL, []any{[]byte{1}}},
 		{"session by id", sessionByIDSQL, []any{"x"}},
 		{"refresh token", refreshSessionSQL, []any{[]byte{1}}},
-		{"spend", spendRefreshSQL, []any{[]byte{1}}},
+		{"spend", spendRefreshSQL, []any{[]byte{1}, "x"}},
 		{"rotate", rotateSessionSQL, []any{[]byte{1}, 1, []byte{2}, 1, 1, "x"}},
 		{"revoke", revokeSessionSQL, []any{1, "x"}},
 		{"decrypt failure", addDecryptFailureSQL, []any{"x"}},
 		{"code", getCodeSQL, []any{[]byte{1}, 1}},
 		{"sweep codes", deleteCodesSQL, []any{1, 1000}},
-		{"sweep sessions", deleteSessionsSQL, []any{1, 1, 1, 1000}},
+		{"sweep sessions", deleteSessionsSQL, []any{1, 1000}},
 		{"access token", getAccessTokenSQL, []any{"k"}},
 		{"delete access token", deleteAccessTokenSQL, []any{"k", []byte{1}}},
 		// What ON DELETE CASCADE runs for each swept session.
-		{"cascade", `DELETE FROM refresh_tokens WHERE session_id = ?`, []any{"x"}},
+		{"cascade", `DELETE FROM spent_refresh WHERE session_id = ?`, []any{"x"}},
 	} {
 		rows, err := s.write.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.sql, q.args...)
 		if err != nil {
@@ -307,5 +311,113 @@ func TestBatchFailureIsolated(t *testing.T) {
 		if want := map[bool]int{true: 2, false: 1}[failing]; runs[p+"first"] != want {
 			t.Errorf("failing write plain=%v: the first write ran %d times, want %d", failing, runs[p+"first"], want)
 		}
+	}
+}
+
+// TestMigrationKeepsRefreshTokens writes sessions in the schema before
+// migration 0005 (every refresh token in refresh_tokens) and opens the file
+// with this version: the sessions read back whole, the current refresh
+// token rotates, a spent one is still recognised as a replay, and the sweep
+// takes a dead session's spent tokens with it.
+func TestMigrationKeepsRefreshTokens(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "m.db")
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m migration) bool { return m.version == 5 })
+	if i < 0 {
+		t.Fatal("no migration 5")
+	}
+	db, err := sql.Open("sqlite", dsn(path, time.Second, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate(ctx, db, ms[:i], slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	us := func(d time.Duration) int64 { return at.Add(d).UnixMicro() }
+	// "rotated" was rotated once (r0 spent, r1 current); "revoked" was
+	// rotated, then revoked; "plain" never rotated.
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO sessions (id, user_id, app, platform, app_id, open_id, access_hash,
+			access_expires_at, refresh_hash, refresh_expires_at, created_at, expires_at,
+			last_used_at, revoked_at, decrypt_failures, union_id)
+			VALUES (?, 'u1', 'main', 'wechat', 'wxA', 'o1', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			[]any{"rotated", []byte("a1"), us(time.Hour), []byte("r1"), us(48 * time.Hour),
+				us(0), nil, us(time.Minute), nil, 2, "un1"}},
+		{`INSERT INTO sessions (id, user_id, app, platform, app_id, open_id, access_hash,
+			access_expires_at, refresh_hash, refresh_expires_at, created_at, last_used_at, revoked_at)
+			VALUES ('revoked', 'u2', 'main', 'wechat', 'wxA', 'o2', CAST('a2' AS BLOB), ?, CAST('r3' AS BLOB), ?, ?, ?, ?)`,
+			[]any{us(time.Hour), us(48 * time.Hour), us(0), us(0), us(time.Minute)}},
+		{`INSERT INTO sessions (id, user_id, app, platform, app_id, open_id, access_hash,
+			access_expires_at, refresh_hash, refresh_expires_at, created_at, expires_at)
+			VALUES ('plain', 'u3', 'main', 'wechat', 'wxA', 'o3', CAST('a4' AS BLOB), ?, CAST('r4' AS BLOB), ?, ?, ?)`,
+			[]any{us(time.Hour), us(48 * time.Hour), us(0), us(72 * time.Hour)}},
+		{`INSERT INTO refresh_tokens (hash, session_id, spent, expires_at) VALUES
+			(CAST('r0' AS BLOB), 'rotated', 1, ?), (CAST('r1' AS BLOB), 'rotated', 0, ?),
+			(CAST('r2' AS BLOB), 'revoked', 1, ?), (CAST('r3' AS BLOB), 'revoked', 0, ?), (CAST('r4' AS BLOB), 'plain', 0, ?)`,
+			[]any{us(time.Hour), us(48 * time.Hour), us(time.Hour), us(48 * time.Hour), us(48 * time.Hour)}},
+	} {
+		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	want := store.Session{
+		ID: "rotated", UserID: "u1", App: "main", Platform: "wechat", AppID: "wxA", OpenID: "o1",
+		AccessHash: []byte("a1"), AccessExpiresAt: at.Add(time.Hour),
+		RefreshHash: []byte("r1"), RefreshExpiresAt: at.Add(48 * time.Hour),
+		CreatedAt: at, LastUsedAt: at.Add(time.Minute), DecryptFailures: 2, UnionID: "un1",
+	}
+	got, err := s.SessionByAccess(ctx, []byte("a1"))
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("migrated session = %+v, %v\nwant %+v", got, err, want)
+	}
+	if got, err := s.SessionByID(ctx, "plain"); err != nil || !got.ExpiresAt.Equal(at.Add(72*time.Hour)) {
+		t.Fatalf("migrated session plain = %+v, %v", got, err)
+	}
+
+	now := at.Add(2 * time.Minute)
+	rot := func(old string) (store.Session, error) {
+		return s.RotateRefresh(ctx, store.Rotation{
+			OldRefreshHash: []byte(old), NewAccessHash: []byte("new-a-" + old), AccessExpiresAt: now.Add(time.Hour),
+			NewRefreshHash: []byte("new-r-" + old), RefreshExpiresAt: now.Add(48 * time.Hour), Now: now,
+		})
+	}
+	if sess, err := rot("r4"); err != nil || sess.ID != "plain" {
+		t.Fatalf("rotating plain's current token: %+v, %v", sess, err)
+	}
+	if _, err := rot("r4"); !errors.Is(err, store.ErrReused) {
+		t.Fatalf("replaying the token spent after the migration: %v, want ErrReused", err)
+	}
+	if _, err := rot("r0"); !errors.Is(err, store.ErrReused) {
+		t.Fatalf("replaying a token spent before the migration: %v, want ErrReused", err)
+	}
+	if sess, err := s.SessionByID(ctx, "rotated"); err != nil || !sess.RevokedAt.Equal(now) {
+		t.Fatalf("after the replay, rotated = %+v, %v; want revoked at %v", sess, err, now)
+	}
+	if _, err := rot("r9"); !errors.Is(err, store.ErrNotFound) && !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("an unknown token: %v", err)
+	}
+
+	// All three are revoked now; the sweep takes them and every spent token.
+	if n, err := s.DeleteExpired(ctx, now.Add(time.Minute)); err != nil || n != 3 {
+		t.Fatalf("DeleteExpired = %d, %v; want 3", n, err)
+	}
+	var left int
+	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM spent_refresh`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d spent tokens left after the sweep (%v)", left, err)
 	}
 }

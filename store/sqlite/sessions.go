@@ -37,11 +37,6 @@ func insertSession(ctx context.Context, tx *sql.Tx, w *writeStmts, sess store.Se
 	if err != nil {
 		return fmt.Errorf("insert session: %w", err)
 	}
-	_, err = tx.StmtContext(ctx, w.insertRefresh).ExecContext(ctx,
-		sess.RefreshHash, sess.ID, micros(sess.RefreshExpiresAt))
-	if err != nil {
-		return fmt.Errorf("insert refresh token: %w", err)
-	}
 	return nil
 }
 
@@ -171,7 +166,7 @@ func rotate(ctx context.Context, tx *sql.Tx, w *writeStmts, r store.Rotation) (_
 		return store.Session{}, id, store.ErrNotFound
 	}
 
-	if _, err := tx.StmtContext(ctx, w.spendRefresh).ExecContext(ctx, r.OldRefreshHash); err != nil {
+	if _, err := tx.StmtContext(ctx, w.spendRefresh).ExecContext(ctx, r.OldRefreshHash, sess.ID); err != nil {
 		return store.Session{}, id, fmt.Errorf("spend refresh token: %w", err)
 	}
 	// Copies: the caller's slices must not alias what it gets back.
@@ -180,11 +175,6 @@ func rotate(ctx context.Context, tx *sql.Tx, w *writeStmts, r store.Rotation) (_
 	sess.RefreshHash = bytes.Clone(r.NewRefreshHash)
 	sess.RefreshExpiresAt = trunc(r.RefreshExpiresAt)
 	sess.LastUsedAt = now
-	_, err = tx.StmtContext(ctx, w.insertRefresh).ExecContext(ctx,
-		sess.RefreshHash, sess.ID, micros(sess.RefreshExpiresAt))
-	if err != nil {
-		return store.Session{}, id, fmt.Errorf("insert refresh token: %w", err)
-	}
 	_, err = tx.StmtContext(ctx, w.rotateSession).ExecContext(ctx,
 		sess.AccessHash, micros(sess.AccessExpiresAt),
 		sess.RefreshHash, micros(sess.RefreshExpiresAt),
@@ -294,8 +284,8 @@ func (s *Store) loadCodes(ctx context.Context) error {
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	t := trunc(now).UnixMicro()
 	total := 0
-	// Codes, then sessions (their refresh tokens go by ON DELETE CASCADE,
-	// uncounted), a chunk per transaction: one transaction over hundreds of
+	// Codes, then sessions (their spent refresh tokens go by ON DELETE
+	// CASCADE, uncounted), a chunk per transaction: one transaction over hundreds of
 	// thousands of rows would stall every login behind the single writer.
 	// Dead rows sit at random pages, so a chunk costs about as much as the
 	// logins that wrote them; after each one the sweep rests as long as the
@@ -306,7 +296,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		args []any
 	}{
 		{"codes", s.w.deleteCodes, []any{t, deleteChunk}},
-		{"sessions", s.w.deleteSessions, []any{t, t, t, deleteChunk}},
+		{"sessions", s.w.deleteSessions, []any{t, deleteChunk}},
 	} {
 		for {
 			var n int64

@@ -342,8 +342,9 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 			"session_key", "prev_session_key", "prev_key_expires_at", "created_at", "updated_at"},
 		"sessions": {"id", "user_id", "app", "platform", "app_id", "open_id",
 			"access_hash", "access_expires_at", "refresh_hash", "refresh_expires_at",
-			"created_at", "expires_at", "last_used_at", "revoked_at", "decrypt_failures", "union_id"},
-		"refresh_tokens":    {"hash", "session_id", "spent", "expires_at"},
+			"created_at", "expires_at", "last_used_at", "revoked_at", "decrypt_failures", "union_id",
+			"sweep_at"},
+		"spent_refresh":     {"hash", "session_id"},
 		"codes":             {"hash", "app", "platform", "app_id", "open_id", "expires_at"},
 		"access_tokens":     {"cache_key", "sealed", "expires_at", "refresh_at"},
 		"schema_migrations": {"version", "name", "applied_at"},
@@ -355,7 +356,7 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 		"identities.prev_session_key": true, // sealed by the caller
 		"sessions.access_hash":        true, // SHA-256
 		"sessions.refresh_hash":       true, // SHA-256
-		"refresh_tokens.hash":         true, // SHA-256
+		"spent_refresh.hash":          true, // SHA-256
 		"codes.hash":                  true, // SHA-256
 		"access_tokens.sealed":        true, // sealed by the caller
 		"users.phone":                 true, // sealed by the caller
@@ -384,7 +385,7 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 	}
 
 	for table, cols := range want {
-		rows, err := db.QueryContext(t.Context(), `SELECT name, type FROM pragma_table_info(?) ORDER BY cid`, table)
+		rows, err := db.QueryContext(t.Context(), `SELECT name, type FROM pragma_table_xinfo(?) ORDER BY cid`, table)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -462,7 +463,7 @@ func TestFileHoldsOnlyWhatItWasGiven(t *testing.T) {
 }
 
 // TestSweepRemovesRefreshTokens looks in the table: DeleteExpired must take
-// a dead session's refresh tokens, spent ones included, with it.
+// a dead session's spent refresh tokens with it.
 func TestSweepRemovesRefreshTokens(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "d.db")
@@ -484,17 +485,17 @@ func TestSweepRemovesRefreshTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := rawDB(t, path)
-	if got := count(t, db, `SELECT count(*) FROM refresh_tokens`); got != 4 {
-		t.Fatalf("%d refresh tokens before the sweep, want 4", got)
+	if got := count(t, db, `SELECT count(*) FROM spent_refresh`); got != 2 {
+		t.Fatalf("%d spent refresh tokens before the sweep, want 2", got)
 	}
 	if n, err := s.DeleteExpired(ctx, now.Add(time.Minute)); err != nil || n != 1 {
 		t.Fatalf("DeleteExpired = %d, %v; want 1, nil", n, err)
 	}
-	if got := count(t, db, `SELECT count(*) FROM refresh_tokens WHERE session_id = 'dead'`); got != 0 {
-		t.Fatalf("%d refresh tokens of the swept session remain", got)
+	if got := count(t, db, `SELECT count(*) FROM spent_refresh WHERE session_id = 'dead'`); got != 0 {
+		t.Fatalf("%d spent refresh tokens of the swept session remain", got)
 	}
-	if got := count(t, db, `SELECT count(*) FROM refresh_tokens WHERE session_id = 'live'`); got != 2 {
-		t.Fatalf("%d refresh tokens of the live session remain, want 2", got)
+	if got := count(t, db, `SELECT count(*) FROM spent_refresh WHERE session_id = 'live'`); got != 1 {
+		t.Fatalf("%d spent refresh tokens of the live session remain, want 1", got)
 	}
 }
 

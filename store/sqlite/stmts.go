@@ -43,14 +43,13 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sessionByAccessSQL = `SELECT ` + sessionCols + ` FROM sessions WHERE access_hash = ?`
 	sessionByIDSQL     = `SELECT ` + sessionCols + ` FROM sessions WHERE id = ?`
-	insertRefreshSQL   = `INSERT INTO refresh_tokens (hash, session_id, expires_at)
-		VALUES (?, ?, ?)`
-	// The subquery exposes only spent and session_id, so that sessionCols
-	// need no qualifier (both tables have expires_at).
-	refreshSessionSQL = `SELECT t.spent, ` + sessionCols + `
-		FROM (SELECT session_id, spent FROM refresh_tokens WHERE hash = ?) t
-		JOIN sessions ON sessions.id = t.session_id`
-	spendRefreshSQL  = `UPDATE refresh_tokens SET spent = 1 WHERE hash = ?`
+	// The current refresh token is the session's; a spent one is in
+	// spent_refresh. Both lookups are by index; at most one row comes back.
+	refreshSessionSQL = `SELECT 0, ` + sessionCols + ` FROM sessions WHERE refresh_hash = ?1
+		UNION ALL
+		SELECT 1, ` + sessionCols + ` FROM sessions
+			WHERE id = (SELECT session_id FROM spent_refresh WHERE hash = ?1)`
+	spendRefreshSQL  = `INSERT INTO spent_refresh (hash, session_id) VALUES (?, ?)`
 	rotateSessionSQL = `UPDATE sessions
 		SET access_hash = ?, access_expires_at = ?, refresh_hash = ?,
 			refresh_expires_at = ?, last_used_at = ?
@@ -89,14 +88,10 @@ const (
 	// the single writer only briefly and logins interleave with it.
 	deleteCodesSQL = `DELETE FROM codes WHERE hash IN (
 		SELECT hash FROM codes WHERE expires_at IS NULL OR expires_at <= ? LIMIT ?)`
-	// Refresh tokens go with their session (ON DELETE CASCADE). Each term
-	// has an index, so SQLite looks up dead rows instead of scanning.
+	// Spent refresh tokens go with their session (ON DELETE CASCADE).
+	// sweep_at is indexed, so SQLite looks up dead rows instead of scanning.
 	deleteSessionsSQL = `DELETE FROM sessions WHERE id IN (
-		SELECT id FROM sessions
-		WHERE revoked_at <= ?
-			OR refresh_expires_at IS NULL OR refresh_expires_at <= ?
-			OR expires_at <= ?
-		LIMIT ?)`
+		SELECT id FROM sessions WHERE sweep_at <= ? LIMIT ?)`
 )
 
 // readStmts run on the read pool.
@@ -119,7 +114,6 @@ type writeStmts struct {
 	updateIdentity *sql.Stmt
 
 	insertSession  *sql.Stmt
-	insertRefresh  *sql.Stmt
 	refreshSession *sql.Stmt
 	spendRefresh   *sql.Stmt
 	rotateSession  *sql.Stmt
@@ -172,7 +166,6 @@ func (s *Store) prepare(ctx context.Context) error {
 		insertIdentity: prep(s.write, insertIdentitySQL),
 		updateIdentity: prep(s.write, updateIdentitySQL),
 		insertSession:  prep(s.write, insertSessionSQL),
-		insertRefresh:  prep(s.write, insertRefreshSQL),
 		refreshSession: prep(s.write, refreshSessionSQL),
 		spendRefresh:   prep(s.write, spendRefreshSQL),
 		rotateSession:  prep(s.write, rotateSessionSQL),
