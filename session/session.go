@@ -28,8 +28,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/mplogin/mplogin"
 	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/platform"
@@ -98,7 +96,7 @@ type Service struct {
 	now    func() time.Time
 	rand   io.Reader
 	log    *slog.Logger
-	flight singleflight.Group
+	flight codeFlight
 }
 
 // New returns a Service.
@@ -175,22 +173,17 @@ func (s *Service) Login(ctx context.Context, appName, code string) (*Tokens, err
 		return nil, mplogin.Errorf(mplogin.CodeInvalidRequest, fmt.Sprintf("code must be 1 to %d bytes", MaxCodeLen))
 	}
 	sum := sha256.Sum256([]byte(app.Name + "\x00" + code))
-	// The exchange runs detached from this request: once a one-time code is
-	// on its way to the platform, its answer must be kept even if the caller
-	// that started it has gone, or the code is lost for everyone sharing it.
-	ch := s.flight.DoChan(string(sum[:]), func() (any, error) {
+	// The exchange is shared by the logins with this code, and detached
+	// from this request's cancellation (see codeFlight).
+	r, left, err := s.flight.do(ctx, string(sum[:]), func() (*codeResult, error) {
 		return s.identityForCode(context.WithoutCancel(ctx), app, code, sum[:])
 	})
-	var res singleflight.Result
-	select {
-	case res = <-ch:
-	case <-ctx.Done():
+	if left {
 		return nil, mplogin.Wrap(mplogin.CodePlatformUnavailable, "the login did not finish in time", ctx.Err())
 	}
-	if res.Err != nil {
-		return nil, res.Err
+	if err != nil {
+		return nil, err
 	}
-	r := res.Val.(*codeResult)
 	if r.first != nil && r.claimed.CompareAndSwap(false, true) {
 		// The session written with the identity, for the first caller to
 		// take it; callers sharing the exchange get sessions of their own.
