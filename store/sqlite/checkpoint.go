@@ -17,6 +17,15 @@ import (
 // also lets the pages that every batch touches (index roots, the ends of
 // time-ordered indexes) be copied once for many commits.
 //
+// Nor does such a checkpoint sync the database file: SQLite syncs it only
+// when a checkpoint reaches the end of the WAL, and under steady writes the
+// writer has always committed more by then. The pages copied since the
+// last sync would pile up until the writer's own checkpoint (the rewind
+// below) synced them all, holding up every write for tens of milliseconds,
+// more as the database grows. So the checkpointer syncs the file itself,
+// through a descriptor of its own, after every checkpoint that copied
+// anything.
+//
 // A checkpoint beside the writer never rewinds the WAL, though: only a
 // writer that begins when every frame has been copied starts the WAL over,
 // and under steady writes there are always new frames by then. So when the
@@ -53,7 +62,11 @@ type checkpointer struct {
 	// catchUps bounds the extra checkpoints run at once before a rewind.
 	catchUps int
 	rewind   func()        // asks the writer to checkpoint between batches
+	syncDB   func() error  // syncs the database file (see above)
 	kick     chan struct{} // buffered 1: commits never wait
+	// synced is the count of copied frames at the last sync; a sync is
+	// due when it changes (the WAL grew, or started over).
+	synced int
 	// observe, if set before the first commit, sees each checkpoint's
 	// result: frames in the WAL, frames now in the database file.
 	observe func(walFrames, checkpointed int, err error)
@@ -61,8 +74,9 @@ type checkpointer struct {
 	done    chan struct{}
 }
 
-func newCheckpointer(db *sql.DB, log *slog.Logger, rewind func()) *checkpointer {
+func newCheckpointer(db *sql.DB, log *slog.Logger, rewind func(), syncDB func() error) *checkpointer {
 	return &checkpointer{
+		syncDB:   syncDB,
 		db:       db,
 		log:      log,
 		every:    checkpointEvery,
@@ -111,13 +125,26 @@ func (c *checkpointer) run() {
 // too and the writer's own checkpoint (the rewind) finds little to copy.
 func (c *checkpointer) checkpoint() {
 	wal, copied, ok := c.passive()
+	last := copied
 	for range c.catchUps {
 		if !ok || wal < c.frames {
-			return
+			break
 		}
 		before := wal - copied // left over by the last run
 		if wal, copied, ok = c.passive(); ok && wal-copied >= before {
 			break // not catching up (a reader holds the WAL): no better
+		}
+		if ok {
+			last = copied
+		}
+	}
+	// Before asking for a rewind: the writer's checkpoint then has only its
+	// own few pages to sync.
+	if last > 0 && last != c.synced { // copied since the last sync
+		if err := c.syncDB(); err != nil {
+			c.log.Warn("sqlite: sync after checkpoint failed", "err", err)
+		} else {
+			c.synced = last
 		}
 	}
 	if ok && wal >= c.frames {

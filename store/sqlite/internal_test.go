@@ -136,6 +136,40 @@ func TestCheckpointer(t *testing.T) {
 	}
 }
 
+// TestCheckpointerSyncs checks that the checkpointer syncs the database
+// file after a checkpoint that copied frames, before it asks the writer to
+// rewind, and not after one that copied nothing.
+func TestCheckpointerSyncs(t *testing.T) {
+	s := openInternal(t)
+	events := make(chan string, 16)
+	// Set before the first commit: the checkpointer reads them only after
+	// a commit kicks it. One checkpoint per commit, a rewind after each.
+	s.ckpt.every, s.ckpt.frames, s.ckpt.catchUps = 0, 1, 0
+	s.ckpt.syncDB = func() error { events <- "sync"; return s.dbFile.Sync() }
+	s.ckpt.rewind = func() { events <- "rewind" }
+	next := func() string {
+		t.Helper()
+		select {
+		case e := <-events:
+			return e
+		case <-time.After(10 * time.Second):
+			t.Fatal("no checkpoint within 10s")
+			return ""
+		}
+	}
+	c := store.Code{Hash: []byte("h"), App: "a", Platform: "p", AppID: "i", OpenID: "o", ExpiresAt: time.Now().Add(time.Minute)}
+	if err := s.PutCode(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := next(), next(); a != "sync" || b != "rewind" {
+		t.Fatalf("after a commit: %s, %s; want sync, rewind", a, b)
+	}
+	s.ckpt.committed() // nothing new to copy
+	if e := next(); e != "rewind" {
+		t.Fatalf("after a checkpoint with nothing to copy: %s; want no sync, a rewind", e)
+	}
+}
+
 // TestWALRewinds checks that a long WAL starts over even when no
 // checkpoint beside the writer could copy all of it before the writer went
 // on. A reader pins the WAL while the checkpointer runs, so that checkpoint

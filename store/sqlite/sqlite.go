@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"runtime"
 	"strconv"
 	"sync/atomic"
@@ -71,6 +72,7 @@ type Store struct {
 	w      writeStmts
 	stmts  []*sql.Stmt // all of the above, to close them
 	closed atomic.Bool
+	dbFile *os.File      // for the checkpointer's syncs
 	cache  *sessionCache // nil without Options.CacheSessions
 	codes  *codeFilter   // nil without Options.FilterCodes
 	ckpt   *checkpointer // checkpoint.go
@@ -149,6 +151,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
+	// Read-only is enough to sync. Closing a descriptor of the file drops
+	// the locks SQLite's connections in this process hold on it, so it
+	// closes after them (Close).
+	if s.dbFile, err = os.Open(path); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
 	ckdb, err := sql.Open("sqlite", dsn(path, busy, false))
 	if err != nil {
 		s.Close()
@@ -156,7 +165,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	ckdb.SetMaxOpenConns(1)
 	ckdb.SetMaxIdleConns(1)
-	s.ckpt = newCheckpointer(ckdb, log, func() { s.rewind.Store(true) })
+	s.ckpt = newCheckpointer(ckdb, log, func() { s.rewind.Store(true) }, s.dbFile.Sync)
 	s.ckpt.start()
 	s.startBatcher()
 	return s, nil
@@ -257,6 +266,9 @@ func (s *Store) Close() error {
 	// The writer last: the last connection to close checkpoints the WAL
 	// into the database file.
 	errs = append(errs, s.write.Close())
+	if s.dbFile != nil {
+		errs = append(errs, s.dbFile.Close())
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
