@@ -76,13 +76,13 @@ type checkpointer struct {
 
 func newCheckpointer(db *sql.DB, log *slog.Logger, rewind func(), syncDB func() error) *checkpointer {
 	return &checkpointer{
-		syncDB:   syncDB,
 		db:       db,
 		log:      log,
 		every:    checkpointEvery,
 		frames:   rewindFrames,
 		catchUps: 3,
 		rewind:   rewind,
+		syncDB:   syncDB,
 		kick:     make(chan struct{}, 1),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),

@@ -285,8 +285,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	t := trunc(now).UnixMicro()
 	total := 0
 	// Codes, then sessions (their spent refresh tokens go by ON DELETE
-	// CASCADE, uncounted), a chunk per transaction: one transaction over hundreds of
-	// thousands of rows would stall every login behind the single writer.
+	// CASCADE, uncounted), a chunk per transaction: one transaction over
+	// hundreds of thousands of rows would stall every login behind the
+	// single writer.
 	// Dead rows sit at random pages, so a chunk costs about as much as the
 	// logins that wrote them; after each one the sweep rests as long as the
 	// chunk took, leaving the writer at least half its time for logins.

@@ -151,10 +151,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	// Read-only is enough to sync. Closing a descriptor of the file drops
-	// the locks SQLite's connections in this process hold on it, so it
-	// closes after them (Close).
-	if s.dbFile, err = os.Open(path); err != nil {
+	// Opened for writing, as some systems require to sync, though nothing
+	// writes through it. Closing a descriptor of the file drops the locks
+	// SQLite's connections in this process hold on it, so it closes after
+	// them (Close).
+	if s.dbFile, err = os.OpenFile(path, os.O_RDWR, 0); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
