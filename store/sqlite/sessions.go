@@ -41,7 +41,7 @@ func insertSession(ctx context.Context, tx *sql.Tx, w *writeStmts, sess store.Se
 }
 
 // WriteLogin implements store.LoginWriter: the identity, the code and the
-// session in one savepoint of one batch, so a login waits for one commit.
+// session in one write of one batch, so a login waits for one commit.
 func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Identity, bool, error) {
 	const op = "write login"
 	if err := in.Check(); err != nil {
