@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -28,11 +29,7 @@ type flightCall struct {
 
 // errFlightPanicked is what the waiting callers get when the exchange
 // panicked on the first caller's goroutine (where the panic goes on).
-var errFlightPanicked = errFlight("the shared login panicked")
-
-type errFlight string
-
-func (e errFlight) Error() string { return "session: " + string(e) }
+var errFlightPanicked = errors.New("session: the shared login panicked")
 
 // do runs fn once for key and the callers that come while it runs. left
 // reports that ctx ended before the first caller's fn did; res and err are
