@@ -30,6 +30,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync/atomic"
@@ -95,6 +96,12 @@ const defaultBusyTimeout = 5 * time.Second
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if path == "" || path == ":memory:" {
 		return nil, fmt.Errorf("sqlite: open: need a file path, got %q", path)
+	}
+	// Absolute, so that the file: URI below has no authority for a relative
+	// path to fall into, and a later change of directory moves nothing.
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	busy := opts.BusyTimeout
 	if busy <= 0 {
@@ -221,7 +228,8 @@ func dsn(path string, busy time.Duration, readOnly bool) string {
 		// its read and its write by another process.
 		q.Set("_txlock", "immediate")
 	}
-	// A file: URI so that a path containing '?' or '#' stays a path.
+	// A file: URI so that a path containing '?' or '#' stays a path; path is
+	// absolute (Open), so it never lands in the URI's authority.
 	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
 	return u.String()
 }

@@ -159,6 +159,32 @@ func TestOpenOddPath(t *testing.T) {
 	}
 }
 
+// TestOpenRelativePath checks that a relative path is taken from the working
+// directory, as a shell user means it, including odd characters.
+func TestOpenRelativePath(t *testing.T) {
+	root := t.TempDir()
+	t.Chdir(root)
+	for _, rel := range []string{
+		"mplogin.db",
+		"./dot.db",
+		filepath.Join("data dir", "ünï 数据 ?#%41&x=1.db"),
+		filepath.Join("..", filepath.Base(root), "up.db"),
+	} {
+		if dir := filepath.Dir(rel); dir != "." && dir != ".." {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := mustOpen(t, rel, sqlite.Options{})
+		if err := s.Ping(t.Context()); err != nil {
+			t.Fatalf("%q: Ping: %v", rel, err)
+		}
+		if _, err := os.Stat(filepath.Join(root, rel)); err != nil {
+			t.Fatalf("%q: database not created relative to the working directory: %v", rel, err)
+		}
+	}
+}
+
 func TestMigrationsIdempotent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "m.db")
 	for i := range 3 {
