@@ -169,6 +169,10 @@ type App struct {
 	// TokenAPI is how a WeChat app with a secret gets its own access
 	// token: TokenAPIStable (the default when empty) or TokenAPIClassic.
 	TokenAPI string
+
+	// LoginAPI is how a baidu app exchanges login codes: LoginAPISpapi
+	// (the default when empty) or LoginAPIAccessToken.
+	LoginAPI string
 }
 
 // Values of an app's token_api.
@@ -181,6 +185,17 @@ const (
 	// token 5 minutes later. Only for an app whose every token comes
 	// through this one mplogin deployment.
 	TokenAPIClassic = "classic"
+)
+
+// Values of a baidu app's login_api.
+const (
+	// LoginAPISpapi is spapi's oauth/jscode2sessionkey, with app_key and
+	// app_secret.
+	LoginAPISpapi = "spapi"
+	// LoginAPIAccessToken is rest/2.0/smartapp/getsessionkey, with the
+	// app's own access token (fetched with app_key and app_secret) instead
+	// of the secret.
+	LoginAPIAccessToken = "access_token"
 )
 
 // ID returns the platform's id of the app: AppID for WeChat apps, AppKey for
@@ -425,16 +440,21 @@ func platformKeys(platform string) (required, forbidden []string, ok bool) {
 	switch platform {
 	case PlatformWeChat:
 		return []string{"appid", "secret"},
-			[]string{"app_key", "app_secret", "component_appid", "component_token", "authorizer_token", "unionid"}, true
+			[]string{"app_key", "app_secret", "component_appid", "component_token", "authorizer_token", "unionid", "login_api"}, true
 	case PlatformWeChatComponent:
 		return []string{"appid", "component_appid", "component_token"},
-			[]string{"app_key", "app_secret", "unionid"}, true
-	case PlatformBaidu, PlatformBaiduLegacy:
+			[]string{"app_key", "app_secret", "unionid", "login_api"}, true
+	case PlatformBaidu:
 		return []string{"app_key", "app_secret"},
 			[]string{"appid", "secret", "component_appid", "component_token", "authorizer_token", "userdata_max_age", "token_api"}, true
+	case PlatformBaiduLegacy:
+		// The legacy endpoint is itself a login API: login_api has no say.
+		return []string{"app_key", "app_secret"},
+			[]string{"appid", "secret", "component_appid", "component_token", "authorizer_token", "userdata_max_age", "token_api",
+				"login_api"}, true
 	case PlatformBaiduTP:
 		return []string{"app_key", "authorizer_token"},
-			[]string{"appid", "secret", "component_appid", "component_token", "userdata_max_age", "token_api"}, true
+			[]string{"appid", "secret", "component_appid", "component_token", "userdata_max_age", "token_api", "login_api"}, true
 	}
 	return nil, nil, false
 }
@@ -462,6 +482,8 @@ func (a *App) set(key string) bool {
 		return a.UnionID
 	case "token_api":
 		return a.TokenAPI != ""
+	case "login_api":
+		return a.LoginAPI != ""
 	}
 	panic("config: unknown app key " + key)
 }
@@ -531,6 +553,11 @@ func (a *App) validate(ap string) error {
 	}
 	if a.TokenAPI != "" && a.Secret.IsZero() {
 		return errorf(appKey(ap, "token_api"), "needs the app's secret")
+	}
+	switch a.LoginAPI {
+	case "", LoginAPISpapi, LoginAPIAccessToken:
+	default:
+		return errorf(appKey(ap, "login_api"), "must be %q or %q", LoginAPISpapi, LoginAPIAccessToken)
 	}
 	return nil
 }

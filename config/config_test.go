@@ -289,6 +289,25 @@ func TestDefaultsApplied(t *testing.T) {
 	}
 }
 
+// login_api reaches the App; left out, it is empty, which means spapi.
+func TestLoginAPI(t *testing.T) {
+	c := mustParse(t, head+"  - {name: b, platform: baidu, app_key: k, app_secret: s, login_api: access_token}\n"+
+		"  - {name: b2, platform: baidu, app_key: k2, app_secret: s}\n", nil)
+	if a, _ := c.App("b"); a.LoginAPI != LoginAPIAccessToken {
+		t.Errorf("b: login_api = %q, want %q", a.LoginAPI, LoginAPIAccessToken)
+	}
+	if a, _ := c.App("b2"); a.LoginAPI != "" {
+		t.Errorf("b2: login_api = %q by default, want empty (spapi)", a.LoginAPI)
+	}
+	// Built in code, the same rules apply.
+	cfg := Default()
+	cfg.Store, cfg.MasterKey = "sqlite:./x.db", make([]byte, MasterKeySize)
+	cfg.Apps = []App{{Name: "l", Platform: PlatformBaiduLegacy, AppKey: "k", AppSecret: secret.New("s"), LoginAPI: LoginAPISpapi}}
+	if err := cfg.Validate(); err == nil || err.Error() != "config: apps[0] (l): login_api: not used by platform baidu-legacy" {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
 // Empty and null values count as not given.
 func TestEmptyValues(t *testing.T) {
 	c := mustParse(t, "listen: ${EMPTY}\nsessions: ~\nlog:\nhttp: {}\nold_master_keys:\n"+head+wechatApp, env(map[string]string{"EMPTY": ""}))
@@ -480,6 +499,15 @@ func TestPlatformKeys(t *testing.T) {
 		{"wechat token_api bad", "platform: wechat\nappid: a\nsecret: s\ntoken_api: force", "config: apps[0] (x): token_api: must be \"stable\" or \"classic\""},
 		{"component token_api without secret", "platform: wechat-component\nappid: a\ncomponent_appid: c\ncomponent_token: {value: v}\ntoken_api: stable", "config: apps[0] (x): token_api: needs the app's secret"},
 		{"baidu token_api", "platform: baidu\napp_key: k\napp_secret: s\ntoken_api: stable", "config: apps[0] (x): token_api: not used by platform baidu"},
+		// login_api: baidu only
+		{"baidu login_api access_token", "platform: baidu\napp_key: k\napp_secret: s\nlogin_api: access_token", ""},
+		{"baidu login_api spapi", "platform: baidu\napp_key: k\napp_secret: s\nlogin_api: spapi", ""},
+		{"baidu login_api bad", "platform: baidu\napp_key: k\napp_secret: s\nlogin_api: token", "config: apps[0] (x): login_api: must be \"spapi\" or \"access_token\""},
+		{"baidu login_api case", "platform: baidu\napp_key: k\napp_secret: s\nlogin_api: Access_Token", "config: apps[0] (x): login_api: must be \"spapi\" or \"access_token\""},
+		{"baidu-legacy login_api", "platform: baidu-legacy\napp_key: k\napp_secret: s\nlogin_api: spapi", "config: apps[0] (x): login_api: not used by platform baidu-legacy"},
+		{"baidu-tp login_api", "platform: baidu-tp\napp_key: k\nauthorizer_token: {value: v}\nlogin_api: access_token", "config: apps[0] (x): login_api: not used by platform baidu-tp"},
+		{"wechat login_api", "platform: wechat\nappid: a\nsecret: s\nlogin_api: spapi", "config: apps[0] (x): login_api: not used by platform wechat"},
+		{"component login_api", "platform: wechat-component\nappid: a\ncomponent_appid: c\ncomponent_token: {value: v}\nlogin_api: access_token", "config: apps[0] (x): login_api: not used by platform wechat-component"},
 		// baidu, baidu-legacy
 		{"baidu ok", "platform: baidu\napp_key: k\napp_secret: s\nunionid: true", ""},
 		{"baidu no app_key", "platform: baidu\napp_secret: s", "config: apps[0] (x): app_key: required"},

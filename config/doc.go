@@ -58,6 +58,9 @@
 //	    app_key: y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7
 //	    app_secret: ${SHOP_BAIDU_SECRET}
 //	    unionid: true                  # Baidu only, optional: fetch the unionid at login
+//	    login_api: spapi               # baidu only, optional: spapi (the default) or
+//	                                   #   access_token: exchange codes on getsessionkey with
+//	                                   #   the app's own access token instead of the secret
 //	  - name: shop-baidu-tp
 //	    platform: baidu-tp
 //	    app_key: z2dTfnWfkx2OXttMEMWlGHoB1KzMogm7
@@ -69,8 +72,9 @@
 //	wechat            name, platform, appid, secret; optional endpoint, userdata_max_age
 //	wechat-component  name, platform, appid, component_appid, component_token;
 //	                  optional secret, endpoint, userdata_max_age
-//	baidu             name, platform, app_key, app_secret; optional endpoint, unionid
-//	baidu-legacy      as baidu
+//	baidu             name, platform, app_key, app_secret; optional endpoint, unionid,
+//	                  login_api
+//	baidu-legacy      name, platform, app_key, app_secret; optional endpoint, unionid
 //	baidu-tp          name, platform, app_key, authorizer_token;
 //	                  optional app_secret, endpoint, unionid
 //

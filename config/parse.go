@@ -555,6 +555,7 @@ func (d *decoder) app(i int, n *yaml.Node) (App, error) {
 		{"userdata_max_age", d.duration(&a.UserdataMaxAge, &udGiven)},
 		{"unionid", d.boolean(&a.UnionID)},
 		{"token_api", d.str(&a.TokenAPI)},
+		{"login_api", d.str(&a.LoginAPI)},
 	})
 	if err != nil {
 		return a, err

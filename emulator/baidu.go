@@ -17,7 +17,17 @@ const (
 	errnoGrant  = 10010102
 )
 
-// Baidu OAuth errors travel with HTTP 400 (baidu.md §10.3).
+// What a refused code is told, on every Baidu exchange path: OAuth's
+// descriptions of invalid_grant.
+const (
+	descBadCode  = "Invalid authorization code"
+	descUsedCode = "The provided authorization grant is revoked"
+)
+
+// baiduError is an error in Baidu's OAuth shape. /oauth/2.0/token sends it
+// with HTTP 400, as Baidu documents for its OAuth endpoints; the login
+// exchanges send it with 200, because Baidu's own SDK reads errno, error
+// and error_description only from a 2xx answer.
 func baiduError(status, errno int, name, desc string) reply {
 	body, _ := json.Marshal(struct {
 		Errno int    `json:"errno,omitempty"`
@@ -27,12 +37,25 @@ func baiduError(status, errno int, name, desc string) reply {
 	return reply{status: status, contentType: baiduContentType, body: body}
 }
 
-// baiduGateway is the openapi gateway's answer about the access token, with
-// HTTP 200 (baidu.md §4, §10.4).
+// The openapi gateway's error codes the emulator answers with, from Baidu's
+// table of generic open API errors.
+const (
+	gatewayNoMethod     = 3   // no such API
+	gatewayTokenInvalid = 110 // access token unknown or no longer valid
+	gatewayTokenExpired = 111 // access token past its expiry
+)
+
+// baiduGateway is an answer of the openapi gateway itself, before any API
+// sees the request, with HTTP 200.
 func baiduGateway(code int) reply {
-	msg := "Access token invalid or no longer valid"
-	if code == 111 {
+	var msg string
+	switch code {
+	case gatewayNoMethod:
+		msg = "Unsupported openapi method"
+	case gatewayTokenExpired:
 		msg = "Access token expired"
+	default:
+		msg = "Access token invalid or no longer valid"
 	}
 	body, _ := json.Marshal(struct {
 		Code int    `json:"error_code"`
@@ -41,19 +64,25 @@ func baiduGateway(code int) reply {
 	return reply{status: http.StatusOK, contentType: baiduContentType, body: body}
 }
 
+// baiduLoginError is an error of a login exchange: HTTP 200 (see baiduError).
+func baiduLoginError(errno int, name, desc string) reply {
+	return baiduError(http.StatusOK, errno, name, desc)
+}
+
 func baiduInvalidRequest(desc string) reply {
-	return baiduError(http.StatusBadRequest, errnoParam, "invalid_request", desc)
+	return baiduLoginError(errnoParam, "invalid_request", desc)
 }
 
 // baiduForm parses the form body and the query string. Baidu's own SDKs send
-// these calls both ways (baidu.md §2.1), so both are accepted.
-func baiduForm(r *http.Request) (reply, bool) {
+// these calls both ways, so both are accepted. A malformed form is answered
+// with errStatus, the path's status for its OAuth-style errors.
+func baiduForm(r *http.Request, errStatus int) (reply, bool) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		return reply{status: http.StatusMethodNotAllowed, contentType: "text/plain; charset=utf-8",
 			body: []byte("405 method not allowed\n")}, false
 	}
 	if err := r.ParseForm(); err != nil {
-		return baiduError(http.StatusBadRequest, errnoParam, "parameter is invalid", "malformed form body"), false
+		return baiduError(errStatus, errnoParam, "parameter is invalid", "malformed form body"), false
 	}
 	return reply{}, true
 }
@@ -61,7 +90,7 @@ func baiduForm(r *http.Request) (reply, bool) {
 // baiduCode2SessionKey serves POST /oauth/jscode2sessionkey (spapi,
 // baidu.md §2) and the legacy POST /nalogin/getSessionKeyByCode (§3).
 func (e *Emulator) baiduCode2SessionKey(r *http.Request) reply {
-	if rep, ok := baiduForm(r); !ok {
+	if rep, ok := baiduForm(r, http.StatusOK); !ok {
 		return rep
 	}
 	code, clientID, sk := r.Form.Get("code"), r.Form.Get("client_id"), r.Form.Get("sk")
@@ -73,10 +102,10 @@ func (e *Emulator) baiduCode2SessionKey(r *http.Request) reply {
 		}
 	}
 	if len(missing) > 0 {
-		return baiduError(http.StatusBadRequest, errnoParam, "parameter is invalid", strings.Join(missing, "\n"))
+		return baiduLoginError(errnoParam, "parameter is invalid", strings.Join(missing, "\n"))
 	}
 	if a, known, checked := e.app(baidu, clientID); checked && (!known || !secretOK(a.Secret, sk)) {
-		return baiduError(http.StatusBadRequest, errnoClient, "invalid_client", "unknown client id")
+		return baiduLoginError(errnoClient, "invalid_client", "unknown client id")
 	}
 	return e.baiduExchange(exchangeReq{platform: baidu, appid: clientID, code: code})
 }
@@ -84,7 +113,7 @@ func (e *Emulator) baiduCode2SessionKey(r *http.Request) reply {
 // baiduThirdPartySessionKey serves GET /rest/2.0/oauth/getsessionkeybycode,
 // the third-party platform's exchange with an authorizer token (baidu.md §7.1).
 func (e *Emulator) baiduThirdPartySessionKey(r *http.Request) reply {
-	if rep, ok := baiduForm(r); !ok {
+	if rep, ok := baiduForm(r, http.StatusOK); !ok {
 		return rep
 	}
 	token, code := r.Form.Get("access_token"), r.Form.Get("code")
@@ -94,7 +123,7 @@ func (e *Emulator) baiduThirdPartySessionKey(r *http.Request) reply {
 	case code == "":
 		return baiduInvalidRequest("code is missing")
 	case r.Form.Get("grant_type") != "authorization_code":
-		return baiduError(http.StatusBadRequest, errnoParam, "unsupported_grant_type", "The authorization grant type is not supported")
+		return baiduLoginError(errnoParam, "unsupported_grant_type", "The authorization grant type is not supported")
 	}
 	return e.baiduExchange(exchangeReq{platform: baidu, code: code, byToken: true, token: token})
 }
@@ -105,11 +134,11 @@ func (e *Emulator) baiduExchange(x exchangeReq) reply {
 	case granted:
 	case badCode:
 		// Never echo the code: it may be someone's live credential.
-		return baiduError(http.StatusBadRequest, errnoGrant, "invalid_grant", "Invalid authorization code")
+		return baiduLoginError(errnoGrant, "invalid_grant", descBadCode)
 	case usedCode:
-		return baiduError(http.StatusBadRequest, errnoGrant, "invalid_grant", "The provided authorization grant is revoked")
+		return baiduLoginError(errnoGrant, "invalid_grant", descUsedCode)
 	case badToken:
-		return baiduGateway(110)
+		return baiduGateway(gatewayTokenInvalid)
 	default:
 		return baiduError(http.StatusInternalServerError, 0, "server_error", "internal error")
 	}

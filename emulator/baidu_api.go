@@ -22,12 +22,23 @@ const (
 	errnoTPParam     = 40001
 )
 
-// baiduEnvelope is a business answer. getunionid's carries errmsg,
-// request_id and timestamp; unionId/get's only msg (baidu.md §6). data is
-// left out when nil.
-func (e *Emulator) baiduEnvelope(msgField string, errno int, msg string, data any) reply {
+// envelope is the shape of a Baidu openapi business answer, which differs
+// per API in its fields beside errno and data.
+type envelope uint8
+
+const (
+	noEnvelope      envelope = iota // not a business path: OAuth-style errors
+	unionIDEnvelope                 // getunionid: errmsg, request_id, timestamp
+	sessionEnvelope                 // getsessionkey: errmsg, request_id
+	msgEnvelope                     // unionId/get: msg
+)
+
+// baiduEnvelope is a business answer in the path's envelope. data is left
+// out when nil.
+func (e *Emulator) baiduEnvelope(env envelope, errno int, msg string, data any) reply {
 	var v any
-	if msgField == "errmsg" {
+	switch env {
+	case unionIDEnvelope:
 		v = struct {
 			Errno     int    `json:"errno"`
 			Errmsg    string `json:"errmsg"`
@@ -35,7 +46,14 @@ func (e *Emulator) baiduEnvelope(msgField string, errno int, msg string, data an
 			Timestamp int64  `json:"timestamp"`
 			Data      any    `json:"data,omitempty"`
 		}{errno, msg, e.requestID(), e.now().Unix(), data}
-	} else {
+	case sessionEnvelope:
+		v = struct {
+			Errno     int    `json:"errno"`
+			Errmsg    string `json:"errmsg"`
+			RequestID string `json:"request_id"`
+			Data      any    `json:"data,omitempty"`
+		}{errno, msg, e.requestID(), data}
+	default:
 		v = struct {
 			Errno int    `json:"errno"`
 			Msg   string `json:"msg"`
@@ -57,26 +75,22 @@ func (e *Emulator) requestID() string {
 // with the form field openid (baidu.md §6, own app). The openid must be
 // one the token's app gave out, to a user who exchanged a code.
 func (e *Emulator) baiduUnionID(r *http.Request) reply {
-	if rep, ok := baiduForm(r); !ok {
+	if rep, ok := baiduForm(r, http.StatusBadRequest); !ok {
 		return rep
 	}
-	appid, st := e.checkToken(baidu, r.Form.Get("access_token"))
-	switch st {
-	case tokenOK:
-	case tokenExpired:
-		return baiduGateway(111)
-	default:
-		return baiduGateway(110)
+	appid, rep, ok := e.baiduTokenApp(r)
+	if !ok {
+		return rep
 	}
 	openid := r.Form.Get("openid")
 	if openid == "" {
-		return e.baiduEnvelope("errmsg", errnoUnionFailed, "openid is required", nil)
+		return e.baiduEnvelope(unionIDEnvelope, errnoUnionFailed, "openid is required", nil)
 	}
 	rec, ok := e.userByOpenID(baidu, openid)
 	if !ok || rec.appid != appid {
-		return e.baiduEnvelope("errmsg", errnoUnionFailed, "invalid openid", nil)
+		return e.baiduEnvelope(unionIDEnvelope, errnoUnionFailed, "invalid openid", nil)
 	}
-	return e.baiduEnvelope("errmsg", 0, "succ", struct {
+	return e.baiduEnvelope(unionIDEnvelope, 0, "succ", struct {
 		UnionID string `json:"unionid"`
 	}{unionID(baidu, e.owner(baidu, appid), rec.user)})
 }
@@ -89,12 +103,12 @@ func (e *Emulator) baiduUnionID(r *http.Request) reply {
 // authorizer token of another app, or an openid nobody logged in with, is
 // errno 40001.
 func (e *Emulator) baiduThirdPartyUnionID(r *http.Request) reply {
-	if rep, ok := baiduForm(r); !ok {
+	if rep, ok := baiduForm(r, http.StatusBadRequest); !ok {
 		return rep
 	}
 	token := r.Form.Get("access_token")
 	if token == "" {
-		return baiduGateway(110)
+		return baiduGateway(gatewayTokenInvalid)
 	}
 	openid := r.Form.Get("open_id")
 	if openid == "" {
@@ -103,19 +117,71 @@ func (e *Emulator) baiduThirdPartyUnionID(r *http.Request) reply {
 	rec, ok := e.userByOpenID(baidu, openid)
 	switch {
 	case ok && e.tokenAccepted(rec.appid, token):
-		return e.baiduEnvelope("msg", 0, "success", struct {
+		return e.baiduEnvelope(msgEnvelope, 0, "success", struct {
 			UnionID string `json:"union_id"`
 		}{unionID(baidu, e.owner(baidu, rec.appid), rec.user)})
 	case ok && !e.isAuthorizerToken(token):
 		// The user's app has its own token, and this is nobody's.
-		return baiduGateway(110)
+		return baiduGateway(gatewayTokenInvalid)
 	case !ok && !e.thirdPartyTokenKnown(token):
-		return baiduGateway(110)
+		return baiduGateway(gatewayTokenInvalid)
 	case openid == "":
-		return e.baiduEnvelope("msg", errnoTPParam, "param error: open_id is required", nil)
+		return e.baiduEnvelope(msgEnvelope, errnoTPParam, "param error: open_id is required", nil)
 	}
 	// Unknown, or another authorizer app's user.
-	return e.baiduEnvelope("msg", errnoTPParam, "param error: invalid open_id", nil)
+	return e.baiduEnvelope(msgEnvelope, errnoTPParam, "param error: invalid open_id", nil)
+}
+
+// baiduTokenApp checks the app's own access token as the openapi gateway
+// does before any API sees the request: 111 for one past its expiry, 110
+// for one missing, unknown, replaced or of another kind. It returns the app
+// the token belongs to.
+func (e *Emulator) baiduTokenApp(r *http.Request) (string, reply, bool) {
+	appid, st := e.checkToken(baidu, r.Form.Get("access_token"))
+	switch st {
+	case tokenOK:
+		return appid, reply{}, true
+	case tokenExpired:
+		return "", baiduGateway(gatewayTokenExpired), false
+	}
+	return "", baiduGateway(gatewayTokenInvalid), false
+}
+
+// baiduTokenSessionKey serves GET|POST /rest/2.0/smartapp/getsessionkey
+// ?access_token=…&code=… (form fields accepted too): the code exchange of
+// an app that presents its own access token, from /oauth/2.0/token, instead
+// of its secret. The token names the app, and the code must be one of that
+// app's. Success is {"errno":0,"errmsg":"succ","request_id":…,"data":
+// {"open_id":…,"session_key":…}}, open_id spelt with an underscore, unlike
+// every other exchange. Baidu documents no errno for a refused code: the
+// emulator answers those of its spapi errors, 10010100 for a missing code
+// and 10010102 for a bad or used one, with the same descriptions as errmsg.
+func (e *Emulator) baiduTokenSessionKey(r *http.Request) reply {
+	if rep, ok := baiduForm(r, http.StatusOK); !ok {
+		return rep
+	}
+	appid, rep, ok := e.baiduTokenApp(r)
+	if !ok {
+		return rep // the code is not looked at, so not spent
+	}
+	code := r.Form.Get("code")
+	if code == "" {
+		return e.baiduEnvelope(sessionEnvelope, errnoParam, "parameter is invalid: code is required", nil)
+	}
+	g, oc := e.exchange(exchangeReq{platform: baidu, appid: appid, code: code})
+	switch oc {
+	case granted:
+	case badCode:
+		return e.baiduEnvelope(sessionEnvelope, errnoGrant, descBadCode, nil)
+	case usedCode:
+		return e.baiduEnvelope(sessionEnvelope, errnoGrant, descUsedCode, nil)
+	default:
+		return baiduError(http.StatusInternalServerError, 0, "server_error", "internal error")
+	}
+	return e.baiduEnvelope(sessionEnvelope, 0, "succ", struct {
+		OpenID     string `json:"open_id"`
+		SessionKey string `json:"session_key"`
+	}{g.openid, g.sessionKey})
 }
 
 // isAuthorizerToken reports whether token is some Baidu app's configured

@@ -291,3 +291,122 @@ func TestFaultsOnBusinessPaths(t *testing.T) {
 	wantWeChatError(t, v.get(wxCheckPath, nil), 41001)
 	wantGateway(t, v.postForm(bdUnionPath, nil), 110)
 }
+
+// getsessionkey exchanges a code with the app's own access token instead of
+// its secret; its answers are the openapi envelope, with open_id.
+func TestBaiduGetSessionKey(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(v *env, q url.Values) // q holds a token of bdacme1 and a code of alice for bdacme1
+		send  string                     // "query" (default: POST, parameters in the query), "get" or "form" (POST, form body)
+		errno int64                      // 0 success, 110/111 gateway, else the envelope's errno
+		msg   string                     // part of errmsg, for an envelope error
+	}{
+		{name: "success"},
+		{name: "success, GET", send: "get"},
+		{name: "success, form body", send: "form"},
+		{name: "previous token", setup: func(v *env, q url.Values) { v.bdToken("bdacme1") }},
+		{name: "access_token missing", setup: func(v *env, q url.Values) { q.Del("access_token") }, errno: 110},
+		{name: "unknown token", setup: func(v *env, q url.Values) { q.Set("access_token", "24.nope") }, errno: 110},
+		{name: "authorizer token", setup: func(v *env, q url.Values) { q.Set("access_token", "45.tp1") }, errno: 110},
+		{name: "WeChat token", setup: func(v *env, q url.Values) {
+			tok, _ := wantWeChatToken(v.t, v.classic("wxacme", "wxs"))
+			q.Set("access_token", tok)
+		}, errno: 110},
+		// The gateway judges the token before the code, which has expired too.
+		{name: "token expired", setup: func(v *env, q url.Values) { v.clock.Advance(30 * 24 * time.Hour) }, errno: 111},
+		{name: "token expired by ExpireTokens", setup: func(v *env, q url.Values) { v.emu.ExpireTokens("baidu", "bdacme1") }, errno: 110},
+		{name: "code missing", setup: func(v *env, q url.Values) { q.Del("code") }, errno: 10010100, msg: "code"},
+		{name: "unknown code", setup: func(v *env, q url.Values) { q.Set("code", "0123456789abcdef0123456789abcdef") },
+			errno: 10010102, msg: "Invalid authorization code"},
+		{name: "code expired", setup: func(v *env, q url.Values) { v.clock.Advance(10 * time.Minute) },
+			errno: 10010102, msg: "Invalid authorization code"},
+		{name: "code of another app", setup: func(v *env, q url.Values) { q.Set("code", v.login("baidu", "bdacme2", "alice")) },
+			errno: 10010102, msg: "Invalid authorization code"},
+		{name: "token of another app", setup: func(v *env, q url.Values) { q.Set("access_token", v.bdToken("bdacme2")) },
+			errno: 10010102, msg: "Invalid authorization code"},
+		{name: "code used", setup: func(v *env, q url.Values) {
+			wantBaiduSession(v.t, v.postForm(bdPath, bdForm("bdacme1", "s1", q.Get("code"))))
+		}, errno: 10010102, msg: "revoked"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := newEnv(t, emulator.Config{Apps: unionApps()})
+			q := url.Values{"access_token": {v.bdToken("bdacme1")}, "code": {v.login("baidu", "bdacme1", "alice")}}
+			if tt.setup != nil {
+				tt.setup(v, q)
+			}
+			var r result
+			switch tt.send {
+			case "get":
+				r = v.get(bdSKPath, q)
+			case "form":
+				r = v.postForm(bdSKPath, q)
+			default:
+				r = v.do(v.request(http.MethodPost, bdSKPath, q, nil))
+			}
+			switch tt.errno {
+			case 110, 111:
+				wantGateway(t, r, tt.errno)
+				return
+			}
+			if r.status != http.StatusOK || r.ctype != "application/json" {
+				t.Fatalf("got %d %q %s", r.status, r.ctype, r.body)
+			}
+			if got := r.num(t, "errno"); got != tt.errno {
+				t.Fatalf("errno %d, want %d: %s", got, tt.errno, r.body)
+			}
+			if r.str(t, "request_id") == "" {
+				t.Errorf("envelope %s: want a request_id", r.body)
+			}
+			if tt.errno != 0 {
+				if msg := r.str(t, "errmsg"); !strings.Contains(msg, tt.msg) {
+					t.Errorf("errmsg %q, want it to contain %q", msg, tt.msg)
+				}
+				if _, ok := r.json(t)["data"]; ok {
+					t.Errorf("an error carries data: %s", r.body)
+				}
+				if c := q.Get("code"); c != "" && strings.Contains(string(r.body), c) {
+					t.Errorf("the answer echoes the code: %s", r.body)
+				}
+				return
+			}
+			var got struct {
+				Errmsg string         `json:"errmsg"`
+				Data   map[string]any `json:"data"`
+			}
+			decode(t, r.body, &got)
+			key, _ := v.emu.SessionKey("baidu", "bdacme1", "alice")
+			if got.Errmsg != "succ" || len(got.Data) != 2 || got.Data["open_id"] != v.emu.OpenID("baidu", "bdacme1", "alice") ||
+				got.Data["session_key"] != key {
+				t.Fatalf("got %s; want succ, data.open_id %s and the session key alice holds now", r.body, v.emu.OpenID("baidu", "bdacme1", "alice"))
+			}
+			wantKey(t, key, 24)
+		})
+	}
+
+	t.Run("a refused token does not consume the code", func(t *testing.T) {
+		v := newEnv(t, emulator.Config{Apps: unionApps()})
+		code := v.login("baidu", "bdacme1", "alice")
+		wantGateway(t, v.postForm(bdSKPath, url.Values{"access_token": {"24.nope"}, "code": {code}}), 110)
+		r := v.postForm(bdSKPath, url.Values{"access_token": {v.bdToken("bdacme1")}, "code": {code}})
+		if r.num(t, "errno") != 0 {
+			t.Fatalf("got %s", r.body)
+		}
+		// Spent now, on every exchange path of the app.
+		wantBaiduError(t, v.postForm(bdPath, bdForm("bdacme1", "s1", code)), 10010102, "invalid_grant", "revoked")
+	})
+
+	t.Run("stats and faults", func(t *testing.T) {
+		v := newEnv(t, emulator.Config{})
+		v.emu.SetFaults(emulator.Fault{Path: bdSKPath, Errcode: 2, Times: 1})
+		r := v.postForm(bdSKPath, nil)
+		if r.status != http.StatusOK || r.num(t, "errno") != 2 || r.str(t, "errmsg") == "" || r.str(t, "request_id") == "" {
+			t.Errorf("fault: %d %s, want the envelope with errno 2", r.status, r.body)
+		}
+		wantGateway(t, v.postForm(bdSKPath, nil), 110)
+		if n := v.emu.Stats()[bdSKPath]; n != 2 {
+			t.Errorf("stats: %d calls, want 2", n)
+		}
+	})
+}

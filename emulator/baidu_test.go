@@ -163,3 +163,33 @@ func TestBaiduThirdParty(t *testing.T) {
 		wantBaiduSession(t, v.get(bdTPPath, tpQuery("45.tptoken", code)))
 	})
 }
+
+// Baidu's own SDK reads errno, error and error_description only from a 2xx
+// answer, so the login exchanges answer their errors with HTTP 200, fault
+// rules included; /oauth/2.0/token keeps OAuth's 400.
+func TestBaiduErrorStatus(t *testing.T) {
+	v := newEnv(t, emulator.Config{Apps: testApps()})
+	for _, path := range []string{bdPath, bdLegacy} {
+		wantBaiduError(t, v.postForm(path, bdForm("bdkey1", "bdsecret1", "nosuchcode")), 10010102, "invalid_grant", "Invalid authorization code")
+		wantBaiduError(t, v.postForm(path, bdForm("bdkey1", "wrong", "nosuchcode")), 10010101, "invalid_client", "unknown client id")
+	}
+	tp := url.Values{"access_token": {"45.tptoken"}, "code": {"nosuchcode"}, "grant_type": {"authorization_code"}}
+	wantBaiduError(t, v.get(bdTPPath, tp), 10010102, "invalid_grant", "Invalid authorization code")
+
+	wantOAuth400 := func(r result, name string) {
+		t.Helper()
+		if r.status != http.StatusBadRequest || r.ctype != "application/json" || r.str(t, "error") != name {
+			t.Errorf("token endpoint: %d %q %s; want 400 with error %s", r.status, r.ctype, r.body, name)
+		}
+	}
+	wantOAuth400(v.postForm(bdTokenPath, bdTokenForm("bdkey1", "wrong")), "invalid_client")
+
+	v.emu.SetFaults(
+		emulator.Fault{Path: bdTokenPath, Error: "invalid_client", Times: 1},
+		emulator.Fault{Path: bdTPPath, Errcode: 10010102, Times: 1},
+		emulator.Fault{Path: bdLegacy, Error: "invalid_grant", Times: 1},
+	)
+	wantOAuth400(v.postForm(bdTokenPath, bdTokenForm("bdkey1", "bdsecret1")), "invalid_client")
+	wantBaiduError(t, v.get(bdTPPath, tp), 10010102, "invalid_grant", "")
+	wantBaiduError(t, v.postForm(bdLegacy, bdForm("bdkey1", "bdsecret1", "c")), 10010102, "invalid_grant", "revoked")
+}

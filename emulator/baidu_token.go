@@ -12,7 +12,7 @@ import (
 // (baidu.md §5). Its errors are OAuth's: HTTP 400 with error and
 // error_description, no errno.
 func (e *Emulator) baiduToken(r *http.Request) reply {
-	if rep, ok := baiduForm(r); !ok {
+	if rep, ok := baiduForm(r, http.StatusBadRequest); !ok {
 		return rep
 	}
 	f := r.Form

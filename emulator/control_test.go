@@ -1,6 +1,7 @@
 package emulator_test
 
 import (
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -117,11 +118,42 @@ func TestControlFaults(t *testing.T) {
 	wantWeChatSession(t, v.wxExchange(v.login("wechat", "wxapp1", "alice")))
 }
 
+// An unknown path answers in the error shape of the platform it looks like,
+// so that a client pointed at a wrong path reads an error it knows rather
+// than Go's text 404.
 func TestUnknownPath(t *testing.T) {
 	v := newEnv(t, emulator.Config{})
-	for _, p := range []string{"/", "/sns/jscode2session/", "/cgi-bin/nothing", "/_emulator"} {
-		if r := v.get(p, nil); r.status != http.StatusNotFound {
-			t.Errorf("%s: %d, want 404", p, r.status)
+	before := v.emu.Stats()
+	// WeChat, and anything that is not Baidu's or the control API's:
+	// 40066 "invalid url", with HTTP 200 like every WeChat error.
+	for _, p := range []string{"/", "/sns/jscode2session/", "/sns/nothing", "/cgi-bin/nothing", "/wxa/nothing",
+		"/wxa/business/getuserphonenumber/x", "/datacube/getweanalysisappiddailysummarytrend"} {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			r := v.do(v.request(method, p, nil, nil))
+			wantWeChatError(t, r, 40066)
+			if msg := r.str(t, "errmsg"); !strings.HasPrefix(msg, "invalid url, rid: ") {
+				t.Errorf("%s %s: errmsg %q", method, p, msg)
+			}
 		}
+	}
+	// Baidu's hosts: the openapi gateway's error_code 3, "Unsupported
+	// openapi method", with HTTP 200 like its other gateway errors.
+	for _, p := range []string{"/oauth/nothing", "/oauth/2.0/authorize", "/nalogin/nothing", "/rest/2.0/smartapp/nothing",
+		"/rest/2.0/smartapp/getsessionkey/"} {
+		r := v.postForm(p, nil)
+		if r.status != http.StatusOK || r.ctype != "application/json" || r.num(t, "error_code") != 3 ||
+			r.str(t, "error_msg") != "Unsupported openapi method" {
+			t.Errorf("%s: %d %q %s; want 200 with error_code 3", p, r.status, r.ctype, r.body)
+		}
+	}
+	// The control API: its own {"error","message"} with 404.
+	for _, p := range []string{"/_emulator", "/_emulator/", "/_emulator/nothing"} {
+		r := v.get(p, nil)
+		if r.status != http.StatusNotFound || r.ctype != "application/json" || r.str(t, "error") != "not_found" || r.str(t, "message") == "" {
+			t.Errorf("%s: %d %q %s; want 404 with error not_found", p, r.status, r.ctype, r.body)
+		}
+	}
+	if after := v.emu.Stats(); !maps.Equal(after, before) {
+		t.Errorf("stats changed by unknown paths: %v, then %v", before, after)
 	}
 }

@@ -27,11 +27,16 @@
 //   - Baidu POST /oauth/jscode2sessionkey and POST /nalogin/getSessionKeyByCode
 //     (form body or query string, GET accepted too: code, client_id, sk), and GET
 //     /rest/2.0/oauth/getsessionkeybycode (third party: access_token, code,
-//     grant_type). Errors are HTTP 400 {"errno","error","error_description"}:
+//     grant_type). Errors are {"errno","error","error_description"} with HTTP
+//     200, since Baidu's own SDK reads them only from a 2xx answer:
 //     10010100 "parameter is invalid" for a missing parameter, 10010101
 //     invalid_client for an unknown client_id or wrong sk, 10010102
 //     invalid_grant for a bad, expired or used code; a wrong third-party
 //     token gets the gateway's HTTP 200 {"error_code":110,…}.
+//   - Baidu GET|POST /rest/2.0/smartapp/getsessionkey?access_token=…&code=…
+//     (form fields accepted too): the code exchange with the app's own
+//     access token from /oauth/2.0/token instead of its secret; see
+//     "Business APIs" below.
 //   - Access tokens: WeChat GET /cgi-bin/token and POST /cgi-bin/stable_token,
 //     Baidu GET|POST /oauth/2.0/token; see "Access tokens" below.
 //   - WeChat business APIs, authenticated by a classic or stable access token
@@ -47,7 +52,11 @@
 //     (openid accepted too; a third-party platform's authorizer token, the
 //     one /rest/2.0/oauth/getsessionkeybycode accepts); baidu.md §6.
 //
-// Any other path answers 404.
+// Any other path answers in the error shape of the platform it looks like,
+// with HTTP 200 as that platform sends such errors: under /oauth/, /nalogin/
+// and /rest/ the Baidu openapi gateway's {"error_code":3,"error_msg":
+// "Unsupported openapi method"}, anywhere else WeChat's 40066 "invalid
+// url". Under /_emulator/ it is the control API's 404 not_found.
 //
 // # Access tokens
 //
@@ -75,6 +84,7 @@
 // Errors: WeChat 41002/41004 for a missing appid or secret, 40002 for another
 // grant_type, 40013 unknown appid, 40125 wrong secret, 43001/43002 for the
 // wrong method, 47001 for a stable_token body that is not JSON; Baidu HTTP 400
+// (OAuth's status, kept here, unlike on the login exchanges)
 // {"error","error_description"} with unsupported_grant_type, invalid_request
 // (client_id or client_secret missing), invalid_scope (the emulator insists on
 // smartapp_snsapi_base) or invalid_client.
@@ -112,15 +122,24 @@
 //     body that is not JSON, 41008 for no code, 40029 "invalid code" for a
 //     phone code that is unknown, used, expired (5 minutes), another app's
 //     or a login code (§6). Success: {"errcode":0,"errmsg":"ok","phone_info":
-//     {"phoneNumber","purePhoneNumber","countryCode":86,"watermark":
-//     {"timestamp","appid"}}}, countryCode a number as in the official
-//     example, the watermark the token's app and Config.Now.
+//     {"phoneNumber","purePhoneNumber","countryCode":"86","watermark":
+//     {"timestamp","appid"}}}, countryCode a string as WeChat's field table
+//     declares it and real answers carry it, the watermark the token's app
+//     and Config.Now.
 //   - getunionid: {"errno":0,"errmsg":"succ","request_id":…,"timestamp":…,
 //     "data":{"unionid":…}}; errno 1 (the only documented error) with no
 //     data for a missing openid or one the token's app did not give out.
 //   - unionId/get: {"errno":0,"msg":"success","data":{"union_id":…}}; errno
 //     40001 (Baidu's third-party "parameter error") for a missing or unknown
 //     open_id, or one of an app the token is not for.
+//   - getsessionkey: {"errno":0,"errmsg":"succ","request_id":…,"data":
+//     {"open_id":…,"session_key":…}}, open_id with an underscore; the code
+//     must be one of the token's app, and is spent as on the other exchange
+//     paths. Baidu documents no errno for a refused code, so the emulator
+//     answers those of its spapi errors, errmsg being their description:
+//     10010100 for a missing code, 10010102 "Invalid authorization code"
+//     (unknown, expired, another app's) or "The provided authorization grant
+//     is revoked" (used). A refused token does not spend the code.
 //
 // All business errors are HTTP 200, WeChat's text/plain with a ", rid: …"
 // suffix on errmsg, as for the login paths. The unionids are those of
@@ -193,8 +212,8 @@
 //     raw_data is the public part {"nickName","gender","language","city",
 //     "province","country","avatarUrl"} and signature is hex sha1(raw_data +
 //     session_key) (§7.2). phone is {"phoneNumber","purePhoneNumber",
-//     "countryCode":"86","watermark"} (countryCode a string there, §6), with
-//     no raw_data or signature.
+//     "countryCode":"86","watermark"} (countryCode a string, as in
+//     getuserphonenumber), with no raw_data or signature.
 //   - Baidu (baidu.md §8): AES-192-CBC with 16 random bytes, a 4-byte
 //     big-endian length, the JSON and the app key, PKCS#7 to 32 bytes.
 //     userinfo is {"openid","nickname","headimgurl","sex"} (sex a number, as
@@ -215,8 +234,10 @@
 // empty body, Garbage an HTML page, Drop a connection reset. Once one rule
 // has shaped the answer, the other is tried only if it merely adds latency.
 // On a Baidu path, Errcode 110 or 111 gives the gateway's token error; on
-// getunionid and unionId/get another Errcode or Error goes into the path's
-// errno envelope with HTTP 200 (errno 1 when only Error is given). A
+// getunionid, unionId/get and getsessionkey another Errcode or Error goes
+// into the path's errno envelope with HTTP 200 (errno 1 when only Error is
+// given); on the other Baidu paths it is an OAuth-style error with the
+// path's own status (400 on /oauth/2.0/token, 200 elsewhere). A
 // rule has one effect besides latency, Status aside (alone, or with
 // Errcode/Error, Empty or Garbage); an invalid rule is refused with 400, or
 // makes SetFaults panic.

@@ -82,12 +82,15 @@ type appKey struct{ platform, appid string }
 // route is one platform path.
 type route struct {
 	platform string // whose error format fault answers use
-	// restMsg: a Baidu openapi business path, whose errors are an
-	// {"errno","<restMsg>"} envelope with HTTP 200 rather than OAuth's
-	// {"error","error_description"} with 400; restMsg names its message field.
-	restMsg string
-	serve   func(*http.Request) reply
-	calls   atomic.Int64
+	// envelope: a Baidu openapi business path, whose errors are an errno
+	// envelope with HTTP 200 rather than OAuth's {"error",
+	// "error_description"}.
+	envelope envelope
+	// oauth400: Baidu's /oauth/2.0/token, which sends OAuth's errors with
+	// HTTP 400; the other Baidu paths send them with 200.
+	oauth400 bool
+	serve    func(*http.Request) reply
+	calls    atomic.Int64
 }
 
 // reply is a complete platform answer, built before anything is written so
@@ -156,9 +159,10 @@ func New(cfg Config) *Emulator {
 		"/oauth/jscode2sessionkey":            {platform: baidu, serve: e.baiduCode2SessionKey},
 		"/nalogin/getSessionKeyByCode":        {platform: baidu, serve: e.baiduCode2SessionKey},
 		"/rest/2.0/oauth/getsessionkeybycode": {platform: baidu, serve: e.baiduThirdPartySessionKey},
-		"/oauth/2.0/token":                    {platform: baidu, serve: e.baiduToken},
-		"/rest/2.0/smartapp/getunionid":       {platform: baidu, serve: e.baiduUnionID, restMsg: "errmsg"},
-		"/rest/2.0/smartapp/unionId/get":      {platform: baidu, serve: e.baiduThirdPartyUnionID, restMsg: "msg"},
+		"/rest/2.0/smartapp/getsessionkey":    {platform: baidu, serve: e.baiduTokenSessionKey, envelope: sessionEnvelope},
+		"/oauth/2.0/token":                    {platform: baidu, serve: e.baiduToken, oauth400: true},
+		"/rest/2.0/smartapp/getunionid":       {platform: baidu, serve: e.baiduUnionID, envelope: unionIDEnvelope},
+		"/rest/2.0/smartapp/unionId/get":      {platform: baidu, serve: e.baiduThirdPartyUnionID, envelope: msgEnvelope},
 	}
 	return e
 }
@@ -177,13 +181,13 @@ func normalizePlatform(p string) (string, bool) {
 
 // ServeHTTP serves the platform paths and the control API under /_emulator/.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, controlPrefix) {
-		e.serveControl(w, r)
+	if strings.HasPrefix(r.URL.Path, controlPrefix) || r.URL.Path == strings.TrimSuffix(controlPrefix, "/") {
+		e.serveControl(w, r) // its own not_found for a path it lacks
 		return
 	}
 	rt := e.routes[r.URL.Path]
 	if rt == nil {
-		http.NotFound(w, r)
+		writeReply(w, e.unknownPath(r.URL.Path))
 		return
 	}
 	rt.calls.Add(1)
@@ -205,6 +209,22 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.writeAnswer(w, r, rt.serve(r), plan.fault)
+}
+
+// unknownPath answers a path the emulator does not serve as the platform
+// whose path it looks like would, so that a client pointed at a wrong path
+// reads an error it knows rather than Go's text 404: on Baidu's prefixes
+// the openapi gateway's error_code 3 "Unsupported openapi method", Baidu's
+// generic code for an API that does not exist; anywhere else WeChat's
+// 40066 "invalid url", which WeChat answers a path it does not serve. Both
+// with HTTP 200, as each platform sends its other errors of that shape.
+func (e *Emulator) unknownPath(path string) reply {
+	for _, prefix := range [...]string{"/oauth/", "/nalogin/", "/rest/"} {
+		if strings.HasPrefix(path, prefix) {
+			return baiduGateway(gatewayNoMethod)
+		}
+	}
+	return e.wechatError(40066)
 }
 
 // Stats returns the number of requests per platform path, including those a

@@ -200,8 +200,10 @@ func (e *Emulator) writeFault(w http.ResponseWriter, rt *route, f *Fault) {
 
 // faultError is a platform error in the path's own format. On a WeChat path
 // a rule with only a Baidu error string answers -1, system error; on a Baidu
-// openapi business path (getunionid, unionId/get) the errno goes into the
-// path's envelope, 1 ("异常返回") when the rule gave only an error string.
+// openapi business path (getunionid, unionId/get, getsessionkey) the errno
+// goes into the path's envelope, 1 ("异常返回") when the rule gave only an
+// error string; elsewhere on Baidu it is an OAuth-style error with the
+// path's own status.
 func (e *Emulator) faultError(rt *route, f *Fault) reply {
 	if rt.platform == wechat {
 		code := f.Errcode
@@ -210,10 +212,10 @@ func (e *Emulator) faultError(rt *route, f *Fault) reply {
 		}
 		return e.wechatError(code)
 	}
-	if f.Errcode == 110 || f.Errcode == 111 {
+	if f.Errcode == gatewayTokenInvalid || f.Errcode == gatewayTokenExpired {
 		return baiduGateway(f.Errcode)
 	}
-	if rt.restMsg != "" {
+	if rt.envelope != noEnvelope {
 		errno, msg := f.Errcode, f.Error
 		if errno == 0 {
 			errno = errnoUnionFailed
@@ -221,10 +223,14 @@ func (e *Emulator) faultError(rt *route, f *Fault) reply {
 		if msg == "" {
 			msg = "emulated error"
 		}
-		return e.baiduEnvelope(rt.restMsg, errno, msg, nil)
+		return e.baiduEnvelope(rt.envelope, errno, msg, nil)
 	}
 	errno, name, desc := baiduFaultError(f.Errcode, f.Error)
-	return baiduError(http.StatusBadRequest, errno, name, desc)
+	status := http.StatusOK
+	if rt.oauth400 {
+		status = http.StatusBadRequest
+	}
+	return baiduError(status, errno, name, desc)
 }
 
 // baiduFaultError completes a Baidu error from whichever of errno and error

@@ -168,9 +168,9 @@ func TestFaultAnswers(t *testing.T) {
 			}},
 		{name: "baidu string error on wechat path", fault: emulator.Fault{Error: "invalid_grant"}, status: 200, ctype: "text/plain",
 			check: func(t *testing.T, r result) { wantWeChatError(t, r, -1) }},
-		{name: "baidu errno", path: bdPath, fault: emulator.Fault{Errcode: 10010102}, status: 400, ctype: "application/json",
+		{name: "baidu errno", path: bdPath, fault: emulator.Fault{Errcode: 10010102}, status: 200, ctype: "application/json",
 			check: func(t *testing.T, r result) { wantBaiduError(t, r, 10010102, "invalid_grant", "") }},
-		{name: "baidu error string", path: bdPath, fault: emulator.Fault{Error: "invalid_client"}, status: 400, ctype: "application/json",
+		{name: "baidu error string", path: bdPath, fault: emulator.Fault{Error: "invalid_client"}, status: 200, ctype: "application/json",
 			check: func(t *testing.T, r result) { wantBaiduError(t, r, 10010101, "invalid_client", "unknown client id") }},
 		{name: "baidu unknown error string", path: bdLegacy, fault: emulator.Fault{Error: "temporarily_unavailable", Status: 503},
 			status: 503, ctype: "application/json",
@@ -309,11 +309,12 @@ func TestStats(t *testing.T) {
 	v.postForm(bdUnionPath, nil)
 	v.get(bdTPUnionPath, nil)
 	v.postForm(bdTPUnionPath, nil)
+	v.postForm(bdSKPath, nil)
 	v.sendJSON("POST", "/_emulator/phonecode", `{"appid":"wxapp1","user":"alice"}`) // control calls do not count
 
 	want := map[string]int64{wxPath: 2, bdPath: 2, wxCompPath: 0, bdLegacy: 0, bdTPPath: 0,
 		wxTokenPath: 1, wxStablePath: 1, bdTokenPath: 2,
-		wxCheckPath: 1, wxResetPath: 2, wxPhonePath: 1, bdUnionPath: 1, bdTPUnionPath: 2}
+		wxCheckPath: 1, wxResetPath: 2, wxPhonePath: 1, bdUnionPath: 1, bdTPUnionPath: 2, bdSKPath: 1}
 	got := v.emu.Stats()
 	r := v.get("/_emulator/stats", nil)
 	var wire struct {

@@ -6,8 +6,10 @@ import (
 	"net/http"
 )
 
-// phoneCountryCode: every simulated user has a mainland China number.
-const phoneCountryCode = 86
+// phoneCountryCode: every simulated user has a mainland China number. It is
+// a string wherever WeChat sends it: its field table says so, real answers
+// carry "86", and published clients fail to decode a number.
+const phoneCountryCode = "86"
 
 // phoneNumber is a user's phone number: "1", a digit 3 to 9, then nine
 // digits, all taken from SHA-256 of the user's name. It depends on the user

@@ -114,7 +114,7 @@ func profileOf(user string) profile {
 		wechatAvatar:     "https://thirdwx.qlogo.cn/mmopen/vi_32/" + base64.RawURLEncoding.EncodeToString(sum[8:32]) + "/132",
 		baiduHeadImgURL:  "https://himg.bdimg.com/sys/portrait/item/" + hex.EncodeToString(sum[8:24]) + ".jpg",
 		phone:            phoneNumber(user),
-		phoneCountryCode: strconv.Itoa(phoneCountryCode),
+		phoneCountryCode: phoneCountryCode,
 	}
 }
 

@@ -10,8 +10,8 @@ import (
 const wechatContentType = "text/plain"
 
 // wechatMessage is the errmsg of the codes the emulator answers with or a
-// fault may ask for (wechat.md §2.3, §3, §4, §5, §6, §9; 40003 and 41009
-// are from WeChat's global return-code table).
+// fault may ask for, as WeChat's documentation of each API and its global
+// return-code table give them.
 func wechatMessage(errcode int) string {
 	switch errcode {
 	case -1:
@@ -28,6 +28,8 @@ func wechatMessage(errcode int) string {
 		return "invalid access_token"
 	case 40029:
 		return "invalid code"
+	case 40066:
+		return "invalid url"
 	case 40125:
 		return "invalid appsecret"
 	case 40163:

@@ -154,12 +154,14 @@ func (e *Emulator) wechatPhoneNumber(r *http.Request) reply {
 	return reply{status: http.StatusOK, contentType: wechatContentType, body: body}
 }
 
-// phoneInfo is getuserphonenumber's phone_info. countryCode is a number
-// there, as in the official example (wechat.md §6).
+// phoneInfo is getuserphonenumber's phone_info. countryCode is a string,
+// as WeChat's field table declares it and real answers carry it (one
+// official example shows a number, which the published Go clients cannot
+// decode).
 type phoneInfo struct {
 	PhoneNumber     string    `json:"phoneNumber"`
 	PurePhoneNumber string    `json:"purePhoneNumber"`
-	CountryCode     int       `json:"countryCode"`
+	CountryCode     string    `json:"countryCode"`
 	Watermark       watermark `json:"watermark"`
 }
 

@@ -297,13 +297,16 @@ func TestWeChatPhoneNumber(t *testing.T) {
 				}
 				return
 			}
+			// Decoded as the published Go clients declare it: countryCode
+			// a string, as WeChat's field table says and real answers
+			// carry. A number would fail to decode here, as it does there.
 			var got struct {
 				Errcode   int    `json:"errcode"`
 				Errmsg    string `json:"errmsg"`
 				PhoneInfo struct {
 					PhoneNumber     string `json:"phoneNumber"`
 					PurePhoneNumber string `json:"purePhoneNumber"`
-					CountryCode     any    `json:"countryCode"`
+					CountryCode     string `json:"countryCode"`
 					Watermark       struct {
 						Timestamp int64  `json:"timestamp"`
 						AppID     string `json:"appid"`
@@ -314,8 +317,8 @@ func TestWeChatPhoneNumber(t *testing.T) {
 			decode(t, r.body, &got)
 			pi := got.PhoneInfo
 			want := v.emu.PhoneNumber("alice")
-			if pi.PhoneNumber != want || pi.PurePhoneNumber != want || pi.CountryCode != float64(86) {
-				t.Errorf("phone_info %+v, want %s and the number 86", pi, want)
+			if pi.PhoneNumber != want || pi.PurePhoneNumber != want || pi.CountryCode != "86" {
+				t.Errorf("phone_info %+v, want %s and the string \"86\"", pi, want)
 			}
 			if pi.Watermark.AppID != "wxapp1" || pi.Watermark.Timestamp != v.clock.Now().Unix() {
 				t.Errorf("watermark %+v, want wxapp1 at %d", pi.Watermark, v.clock.Now().Unix())

@@ -38,6 +38,7 @@ type env struct {
 	wxComp  *wechat.ComponentClient
 	bd      *baidu.Client
 	bdLeg   *baidu.Client
+	bdTok   *baidu.Client // getsessionkey, with a token fetched by bd
 	bdTP    *baidu.TPClient
 	secrets []string
 }
@@ -68,11 +69,22 @@ func newEnv(t testing.TB) *env {
 	must(err)
 	e.bdLeg, err = baidu.New(baidu.Config{AppKey: bdAppKey, AppSecret: secret.New(bdSecret), Legacy: true, Endpoint: e.srv.URL, HTTP: e.hc})
 	must(err)
+	e.bdTok, err = baidu.New(baidu.Config{AppKey: bdAppKey, AppSecret: secret.New(bdSecret), AccessToken: fetchedToken{e.bd},
+		Endpoint: e.srv.URL, HTTP: e.hc})
+	must(err)
 	e.bdTP, err = baidu.NewTP(baidu.TPConfig{AppKey: bdTPAppKey, AuthorizerToken: platform.StaticToken(secret.New(bdAuthToken)),
 		Endpoint: e.srv.URL, HTTP: e.hc})
 	must(err)
 	e.secrets = []string{wxSecret, compToken, bdSecret, bdAuthToken}
 	return e
+}
+
+// fetchedToken is a token source that fetches a new app token each time.
+type fetchedToken struct{ c *baidu.Client }
+
+func (f fetchedToken) Token(ctx context.Context) (secret.String, error) {
+	tok, _, err := f.c.FetchAccessToken(ctx)
+	return tok, err
 }
 
 func (e *env) mint(t testing.TB, plat, appid, user string) string {
@@ -133,7 +145,8 @@ func TestClientsAgainstEmulator(t *testing.T) {
 		name string
 		c    platform.Client
 		app  string
-	}{{"baidu spapi", e.bd, bdAppKey}, {"baidu legacy", e.bdLeg, bdAppKey}, {"baidu third-party", e.bdTP, bdTPAppKey}} {
+	}{{"baidu spapi", e.bd, bdAppKey}, {"baidu legacy", e.bdLeg, bdAppKey}, {"baidu access token", e.bdTok, bdAppKey},
+		{"baidu third-party", e.bdTP, bdTPAppKey}} {
 		t.Run(c.name+" good exchange", func(t *testing.T) {
 			login, err := exchange(c.c, e.mint(t, "baidu", c.app, "bob"))
 			key, _ := e.em.SessionKey("baidu", c.app, "bob")
@@ -149,6 +162,8 @@ func TestClientsAgainstEmulator(t *testing.T) {
 		ComponentToken: platform.StaticToken(secret.New(compToken)), Endpoint: e.srv.URL, HTTP: e.hc})
 	bdWrong, _ := baidu.New(baidu.Config{AppKey: bdAppKey, AppSecret: secret.New("wrong-secret"), Endpoint: e.srv.URL, HTTP: e.hc})
 	bdTPWrong, _ := baidu.NewTP(baidu.TPConfig{AppKey: bdTPAppKey, AuthorizerToken: platform.StaticToken(secret.New("45.stale")),
+		Endpoint: e.srv.URL, HTTP: e.hc})
+	bdTokStale, _ := baidu.New(baidu.Config{AppKey: bdAppKey, AppSecret: secret.New(bdSecret), AccessToken: platform.StaticToken(secret.New("24.stale")),
 		Endpoint: e.srv.URL, HTTP: e.hc})
 
 	cases := []struct {
@@ -186,6 +201,15 @@ func TestClientsAgainstEmulator(t *testing.T) {
 		{"baidu invalid_client", bdWrong, func(t *testing.T) string { return e.mint(t, "baidu", bdAppKey, "bob") }, nil, platform.KindBadCredentials, ""},
 		{"baidu errno 10010100", e.bd, nil, &emulator.Fault{Path: baidu.PathJSCode2SessionKey, Errcode: 10010100}, platform.KindBadCredentials, ""},
 		{"baidu third-party token invalid", bdTPWrong, func(t *testing.T) string { return e.mint(t, "baidu", bdTPAppKey, "bob") }, nil, platform.KindTokenInvalid, "110"},
+		{"baidu access token invalid", bdTokStale, func(t *testing.T) string { return e.mint(t, "baidu", bdAppKey, "bob") }, nil, platform.KindTokenInvalid, "110"},
+		{"baidu access token invalid code", e.bdTok, func(*testing.T) string { return "never-minted" }, nil, platform.KindInvalidCode, "10010102"},
+		{"baidu access token code used", e.bdTok, func(t *testing.T) string {
+			c := e.mint(t, "baidu", bdAppKey, "bob")
+			if _, err := exchange(e.bd, c); err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}, nil, platform.KindInvalidCode, "10010102"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -348,6 +372,7 @@ func TestNoSilentResendOnReusedConnection(t *testing.T) {
 		{"wechat", e.wx, wechat.PathCode2Session, "wechat", wxAppID},
 		{"wechat component", e.wxComp, wechat.PathComponentCode2Session, "wechat", wxTPAppID},
 		{"baidu", e.bd, baidu.PathJSCode2SessionKey, "baidu", bdAppKey},
+		{"baidu access token", e.bdTok, baidu.PathGetSessionKey, "baidu", bdAppKey},
 		{"baidu third-party", e.bdTP, baidu.PathTPGetSessionKey, "baidu", bdTPAppKey},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

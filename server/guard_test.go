@@ -21,6 +21,7 @@ func TestLoginRateLimitPerIP(t *testing.T) {
 	post := func(xff string) *http.Response {
 		t.Helper()
 		req, _ := http.NewRequest("POST", r.api.URL+"/v1/login", strings.NewReader(`{"app":"w","code":"nope"}`))
+		req.Header.Set("Content-Type", "application/json")
 		if xff != "" {
 			req.Header.Set("X-Forwarded-For", xff)
 		}
@@ -56,6 +57,7 @@ func TestClientIPFromTrustedProxy(t *testing.T) {
 	})
 	status := func(xff string) int {
 		req, _ := http.NewRequest("POST", r.api.URL+"/v1/login", strings.NewReader(`{"app":"w","code":"nope"}`))
+		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Forwarded-For", xff)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

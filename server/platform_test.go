@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mplogin/mplogin/config"
+	"github.com/mplogin/mplogin/platform/baidu"
 	"github.com/mplogin/mplogin/platform/wechat"
 	"github.com/mplogin/mplogin/secret"
 )
@@ -128,6 +129,64 @@ func TestBaiduUnionIDLinksApps(t *testing.T) {
 	}
 	if a["openid"] == b["openid"] {
 		t.Fatal("the two apps gave the same openid")
+	}
+}
+
+// A Baidu app with login_api: access_token exchanges its codes on
+// getsessionkey with its own access token, which the token manager fetches
+// and shares with the unionid lookup; the secret never goes to spapi.
+func TestBaiduLoginWithAccessToken(t *testing.T) {
+	const key = "tokenbaiduappkey00000000000003"
+	r := newRig(t, config.App{Name: "bt", Platform: config.PlatformBaidu, AppKey: key,
+		AppSecret: secret.New("token-baidu-secret"), LoginAPI: config.LoginAPIAccessToken, UnionID: true})
+	for _, user := range []string{"dave", "erin"} {
+		u := r.login(t, "baidu", key, "bt", user)["user"].(map[string]any)
+		if u["openid"] != r.em.OpenID("baidu", key, user) || u["unionid"] != r.em.UnionID("baidu", key, user) {
+			t.Fatalf("%s: user %v", user, u)
+		}
+	}
+	st := r.em.Stats()
+	if st[baidu.PathGetSessionKey] != 2 || st[baidu.PathJSCode2SessionKey] != 0 || st[baidu.PathGetSessionKeyByCode] != 0 ||
+		st[baidu.PathToken] != 1 || st[baidu.PathUnionID] != 2 {
+		t.Fatalf("getsessionkey %d, jscode2sessionkey %d, getSessionKeyByCode %d, token %d, getunionid %d; want 2, 0, 0, one fetch, 2",
+			st[baidu.PathGetSessionKey], st[baidu.PathJSCode2SessionKey], st[baidu.PathGetSessionKeyByCode], st[baidu.PathToken], st[baidu.PathUnionID])
+	}
+	// The session key is the platform's: data under it opens.
+	access := r.login(t, "baidu", key, "bt", "dave")["access_token"].(string)
+	ud, err := r.em.UserData("baidu", key, "dave", "userinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, v := r.call(t, "POST", "/v1/userdata/decrypt", access,
+		fmt.Sprintf(`{"encrypted_data":%q,"iv":%q}`, ud.EncryptedData, ud.IV)); status != 200 {
+		t.Fatalf("decrypt: %d %v", status, v)
+	}
+
+	// A refused code is the user's: invalid_code, as on spapi.
+	if status, v := r.call(t, "POST", "/v1/login", "", `{"app":"bt","code":"never-minted"}`); status != 401 || v["error"] != "invalid_code" {
+		t.Fatalf("login with a bad code: %d %v", status, v)
+	}
+
+	// A token the platform no longer accepts fails that login and is
+	// dropped; the gateway refused it before looking at the code, so the
+	// same code then logs in with a fresh token.
+	r.em.ExpireTokens("baidu", key)
+	code, err := r.em.Login("baidu", key, "frank", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"app":"bt","code":"` + code + `"}`
+	if status, v := r.call(t, "POST", "/v1/login", "", body); status == 200 || v["error"] != "platform_unavailable" {
+		t.Fatalf("login with a rejected token: %d %v", status, v)
+	}
+	if status, v := r.call(t, "POST", "/v1/login", "", body); status != 200 {
+		t.Fatalf("login after the token was dropped: %d %v", status, v)
+	}
+	if n := r.em.Stats()[baidu.PathToken]; n != 2 {
+		t.Fatalf("%d token fetches, want 2", n)
+	}
+	if logs := r.logs.String(); contains(logs, "token-baidu-secret") || contains(logs, code) {
+		t.Fatal("the secret or the code is in the log")
 	}
 }
 

@@ -236,7 +236,8 @@ const (
 // beyond login with the app's access token: its own from tokens (registered
 // here), or its third-party token source. hc nil gives each platform family
 // its own client; tokens nil leaves apps that need a manager without those
-// calls.
+// calls, and is an error for a Baidu app that logs in with its access token
+// (login_api access_token).
 func Apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager) ([]session.App, error) {
 	return apps(cfg, hc, tokens, nil)
 }
@@ -296,10 +297,20 @@ func apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager, g *g
 			}
 		case config.PlatformBaidu, config.PlatformBaiduLegacy:
 			ttl = BaiduCodeTTL
+			bcfg := baidu.Config{AppKey: a.AppKey, AppSecret: a.AppSecret,
+				Legacy: a.Platform == config.PlatformBaiduLegacy, Endpoint: a.Endpoint, HTTP: h}
+			if a.LoginAPI == config.LoginAPIAccessToken {
+				if tokens == nil {
+					err = errors.New("login_api access_token needs an access-token manager")
+					break
+				}
+				// The manager fetches this token with the client made here
+				// (registered by own below); a Source needs no registration
+				// to be made, so one client both fetches and uses it.
+				bcfg.AccessToken = tokens.Source(accesstoken.Key("baidu", a.AppKey))
+			}
 			var bc *baidu.Client
-			bc, err = baidu.New(baidu.Config{AppKey: a.AppKey, AppSecret: a.AppSecret,
-				Legacy: a.Platform == config.PlatformBaiduLegacy, Endpoint: a.Endpoint, HTTP: h})
-			if err == nil {
+			if bc, err = baidu.New(bcfg); err == nil {
 				c = bc
 				if d := own(tokens, "baidu", a.AppKey, g.fetcherFor(bc, a.Platform)); d != nil {
 					api = baiduAPI{c: bc, tokens: d, g: g, platform: a.Platform}

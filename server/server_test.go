@@ -111,6 +111,9 @@ func mustPrefix(t *testing.T, s string) netip.Prefix {
 func (r *rig) call(t *testing.T, method, path, auth, body string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, r.api.URL+path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if auth != "" {
 		req.Header.Set("Authorization", "Bearer "+auth)
 	}
@@ -296,6 +299,18 @@ func TestAppsCarryUserdataMaxAge(t *testing.T) {
 	}
 	if len(apps) != len(want) {
 		t.Fatalf("%d apps, want %d", len(apps), len(want))
+	}
+}
+
+// A Baidu app that logs in with its access token cannot do without the
+// manager that keeps that token.
+func TestAppsAccessTokenLoginNeedsManager(t *testing.T) {
+	cfg := config.Default()
+	cfg.Apps = []config.App{{Name: "bt", Platform: config.PlatformBaidu, AppKey: bdAppKey, AppSecret: secret.New(bdSecret),
+		LoginAPI: config.LoginAPIAccessToken}}
+	_, err := server.Apps(&cfg, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "apps bt: login_api access_token") || strings.Contains(err.Error(), bdSecret) {
+		t.Fatalf("got %v", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package baidu is the Baidu smart-program host: code exchange on spapi
 // (oauth/jscode2sessionkey, the default), on the legacy
-// nalogin/getSessionKeyByCode, and as a third-party platform
+// nalogin/getSessionKeyByCode, with the app's own access token
+// (rest/2.0/smartapp/getsessionkey), and as a third-party platform
 // (rest/2.0/oauth/getsessionkeybycode); the app's access token; and the
 // unionid lookups (rest/2.0/smartapp/getunionid, and unionId/get for a
 // third-party platform).
@@ -46,12 +47,21 @@ type Config struct {
 	AppSecret secret.String
 	// Legacy selects nalogin/getSessionKeyByCode instead of spapi.
 	Legacy bool
+	// AccessToken, when set, makes Exchange use rest/2.0/smartapp/getsessionkey
+	// with the app's own access token (the "24." token of FetchAccessToken)
+	// instead of spapi with the secret. It is usually the token manager's
+	// Source for this app, whose fetcher may be this very Client:
+	// FetchAccessToken uses the secret, never AccessToken. A token Baidu
+	// rejects is reported to it if it is a platform.TokenInvalidator. Not
+	// with Legacy.
+	AccessToken platform.TokenSource
 	// Endpoint replaces both of Baidu's hosts; "" means the real ones.
 	Endpoint string
 	HTTP     *http.Client
 }
 
-// Client exchanges codes with spapi or the legacy endpoint.
+// Client exchanges codes with spapi, the legacy endpoint or, with an
+// AccessToken, getsessionkey.
 type Client struct {
 	appKey    string
 	appSecret secret.String
@@ -59,6 +69,7 @@ type Client struct {
 	tokenURL  string // oauth/2.0/token, on the openapi host
 	openAPI   string // the openapi host's base URL
 	legacy    bool
+	tokens    platform.TokenSource // nil: spapi or legacy, with the secret
 	caller    *platform.Caller
 }
 
@@ -71,6 +82,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.AppSecret.IsZero() {
 		return nil, errors.New("baidu: app_secret is required")
+	}
+	if cfg.Legacy && cfg.AccessToken != nil {
+		return nil, errors.New("baidu: the legacy login takes the secret, not an access token")
 	}
 	host, path := DefaultSpapiEndpoint, PathJSCode2SessionKey
 	if cfg.Legacy {
@@ -85,7 +99,8 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("baidu: %w", err)
 	}
 	return &Client{appKey: cfg.AppKey, appSecret: cfg.AppSecret, url: base + path, path: path,
-		tokenURL: openAPI + PathToken, openAPI: openAPI, legacy: cfg.Legacy, caller: newCaller(cfg.HTTP)}, nil
+		tokenURL: openAPI + PathToken, openAPI: openAPI, legacy: cfg.Legacy, tokens: cfg.AccessToken,
+		caller: newCaller(cfg.HTTP)}, nil
 }
 
 // Platform implements platform.Client.
@@ -97,14 +112,17 @@ func (c *Client) Platform() string {
 }
 
 // Exchange implements platform.Client. The code is sent as given, URL-encoded
-// in a form body: a code containing '@' routes to an open-source host and
-// must arrive intact.
+// in a form body (with an AccessToken, in getsessionkey's query): a code
+// containing '@' routes to an open-source host and must arrive intact.
 func (c *Client) Exchange(ctx context.Context, req platform.ExchangeRequest) (*platform.Login, error) {
+	if c.tokens != nil {
+		return c.exchangeByToken(ctx, req.Code)
+	}
 	if err := platform.CheckCode("baidu", c.path, req.Code); err != nil {
 		return nil, err
 	}
 	form := url.Values{"code": {req.Code}, "client_id": {c.appKey}, "sk": {c.appSecret.Reveal()}}.Encode()
-	return exchange(ctx, c.caller, c.path, req.Code, func(ctx context.Context) (*http.Request, error) {
+	return exchange(ctx, c.caller, c.path, sessionParser(c.path, req.Code), func(ctx context.Context) (*http.Request, error) {
 		r, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, strings.NewReader(form))
 		if err == nil {
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -162,7 +180,7 @@ func (c *TPClient) Exchange(ctx context.Context, req platform.ExchangeRequest) (
 			Kind: platform.KindUnavailable, Err: fmt.Errorf("authorizer token: %w", err)}
 	}
 	q := url.Values{"access_token": {tok.Reveal()}, "code": {req.Code}, "grant_type": {"authorization_code"}}.Encode()
-	login, err := exchange(ctx, c.caller, PathTPGetSessionKey, req.Code, func(ctx context.Context) (*http.Request, error) {
+	login, err := exchange(ctx, c.caller, PathTPGetSessionKey, sessionParser(PathTPGetSessionKey, req.Code), func(ctx context.Context) (*http.Request, error) {
 		return http.NewRequestWithContext(ctx, http.MethodGet, c.url+"?"+q, nil)
 	})
 	if platform.KindOf(err) == platform.KindTokenInvalid {
@@ -236,21 +254,31 @@ type sessionResponse struct {
 	SessionKey string `json:"session_key"`
 }
 
-func exchange(ctx context.Context, caller *platform.Caller, path, code string, newReq func(context.Context) (*http.Request, error)) (*platform.Login, error) {
+// exchange sends a code exchange, retried only as platform.Caller.Once
+// allows, and reads the answer with parse.
+func exchange(ctx context.Context, caller *platform.Caller, path string, parse func(*platform.Response) (*platform.Login, error),
+	newReq func(context.Context) (*http.Request, error)) (*platform.Login, error) {
 	var out *platform.Login
 	err := caller.Once(ctx, func(ctx context.Context) error {
 		req, err := newReq(ctx)
 		if err != nil {
+			// Its text may hold the URL, and the URL the token.
 			return &platform.Error{Platform: "baidu", Endpoint: path, Kind: platform.KindUnknown, Err: errors.New("building request")}
 		}
 		resp, err := caller.Send(ctx, req)
 		if err != nil {
 			return err
 		}
-		out, err = ParseSession(path, resp, code)
+		out, err = parse(resp)
 		return err
 	})
 	return out, err
+}
+
+// sessionParser reads the flat answer of spapi, the legacy endpoint and the
+// third-party exchange.
+func sessionParser(path, code string) func(*platform.Response) (*platform.Login, error) {
+	return func(resp *platform.Response) (*platform.Login, error) { return ParseSession(path, resp, code) }
 }
 
 // ParseSession reads an answer of any of the three code exchanges. code is

@@ -91,3 +91,38 @@ func FuzzParseUnionID(f *testing.F) {
 		}
 	})
 }
+
+// Any answer to getsessionkey gives a login with an openid and a session key,
+// or a *platform.Error, never a panic, and never the code or the token in
+// the error.
+func FuzzParseGetSessionKey(f *testing.F) {
+	for _, s := range []string{
+		`{"errno":0,"errmsg":"succ","request_id":"2321772211","data":{"open_id":"o","session_key":"981ce8b151c0599acf7ad1a673c6ff5e"}}`,
+		`{"errno":0,"msg":"success","data":{"openid":"o","session_key":"981ce8b151c0599acf7ad1a673c6ff5e"}}`,
+		`{"errno":10010102,"errmsg":"CODE","request_id":"1"}`, `{"errno":"1","msg":"TOKEN","data":[]}`,
+		`{"error_code":110,"error_msg":"TOKEN"}`, `{"data":{"open_id":1}}`, `{"data":null}`, `{"data":""}`,
+		``, `"x"`, `null`} {
+		f.Add(200, []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		login, err := baidu.ParseGetSessionKey(baidu.PathGetSessionKey, &platform.Response{Status: status, Body: body}, "CODE", "TOKEN")
+		if err == nil {
+			if login == nil || login.OpenID == "" || login.SessionKey.IsZero() {
+				t.Fatalf("success without identity: %+v", login)
+			}
+			return
+		}
+		var pe *platform.Error
+		if !errors.As(err, &pe) {
+			t.Fatalf("not a platform error: %v", err)
+		}
+		if login != nil {
+			t.Fatal("a login came with an error")
+		}
+		for _, s := range []string{"CODE", "TOKEN"} {
+			if strings.Contains(pe.Message, s) || strings.Contains(pe.Code, s) {
+				t.Fatalf("%s in error: %q %q", s, pe.Code, pe.Message)
+			}
+		}
+	})
+}
