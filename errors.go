@@ -16,19 +16,21 @@ type Code string
 
 // The closed set of codes.
 const (
-	CodeInvalidRequest      Code = "invalid_request"
-	CodeUnknownApp          Code = "unknown_app"
-	CodeRequestTooLarge     Code = "request_too_large"
-	CodeInvalidCode         Code = "invalid_code"
-	CodeInvalidToken        Code = "invalid_token"
-	CodeInvalidGrant        Code = "invalid_grant"
-	CodeUserBlocked         Code = "user_blocked"
-	CodeDecryptFailed       Code = "decrypt_failed"
-	CodeRateLimited         Code = "rate_limited"
-	CodePlatformError       Code = "platform_error"
-	CodePlatformUnavailable Code = "platform_unavailable"
-	CodeStoreUnavailable    Code = "store_unavailable"
-	CodeInternal            Code = "internal_error"
+	CodeInvalidRequest       Code = "invalid_request"
+	CodeUnknownApp           Code = "unknown_app"
+	CodeRequestTooLarge      Code = "request_too_large"
+	CodeMethodNotAllowed     Code = "method_not_allowed"
+	CodeUnsupportedMediaType Code = "unsupported_media_type"
+	CodeInvalidCode          Code = "invalid_code"
+	CodeInvalidToken         Code = "invalid_token"
+	CodeInvalidGrant         Code = "invalid_grant"
+	CodeUserBlocked          Code = "user_blocked"
+	CodeDecryptFailed        Code = "decrypt_failed"
+	CodeRateLimited          Code = "rate_limited"
+	CodePlatformError        Code = "platform_error"
+	CodePlatformUnavailable  Code = "platform_unavailable"
+	CodeStoreUnavailable     Code = "store_unavailable"
+	CodeInternal             Code = "internal_error"
 )
 
 // Error is an error with a public face: Code and Message go to the client,

@@ -33,8 +33,8 @@ var badInputs = []badInput{
 	// POST /v1/login: the body.
 	{"login: malformed JSON", "POST", "/v1/login", "", "", `{"app":"shop","code":`, 400, "invalid_request"},
 	{"login: not JSON", "POST", "/v1/login", "", "", `app=shop&code=abc`, 400, "invalid_request"},
-	{"login: form content type", "POST", "/v1/login", "", "application/x-www-form-urlencoded", `app=shop&code=abc`, 400, "invalid_request"},
-	{"login: empty body", "POST", "/v1/login", "", "", ``, 400, "invalid_request"},
+	{"login: form content type", "POST", "/v1/login", "", "application/x-www-form-urlencoded", `app=shop&code=abc`, 415, "unsupported_media_type"},
+	{"login: empty body", "POST", "/v1/login", "", "application/json", ``, 400, "invalid_request"},
 	{"login: whitespace body", "POST", "/v1/login", "", "", " \n\t ", 400, "invalid_request"},
 	{"login: JSON array", "POST", "/v1/login", "", "", `[{"app":"shop","code":"x"}]`, 400, "invalid_request"},
 	{"login: JSON string", "POST", "/v1/login", "", "", `"shop"`, 400, "invalid_request"},

@@ -584,19 +584,21 @@ func call(ctx context.Context, client *http.Client, base string, r req) reply {
 
 // contractStatus is contract section 4: each error code and its status.
 var contractStatus = map[string]int{
-	"invalid_request":      400,
-	"unknown_app":          400,
-	"request_too_large":    413,
-	"invalid_code":         401,
-	"invalid_token":        401,
-	"invalid_grant":        400,
-	"user_blocked":         403,
-	"decrypt_failed":       422,
-	"rate_limited":         429,
-	"platform_error":       502,
-	"platform_unavailable": 503,
-	"store_unavailable":    503,
-	"internal_error":       500,
+	"invalid_request":        400,
+	"unknown_app":            400,
+	"request_too_large":      413,
+	"method_not_allowed":     405,
+	"unsupported_media_type": 415,
+	"invalid_code":           401,
+	"invalid_token":          401,
+	"invalid_grant":          400,
+	"user_blocked":           403,
+	"decrypt_failed":         422,
+	"rate_limited":           429,
+	"platform_error":         502,
+	"platform_unavailable":   503,
+	"store_unavailable":      503,
+	"internal_error":         500,
 }
 
 // contractError says what is wrong with an answer by the contract, or nil:

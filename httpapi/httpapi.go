@@ -69,12 +69,14 @@ type Handler struct {
 	limits   Limits
 	proxies  []netip.Prefix
 	metrics  *metrics.Metrics
+	// allow is each known path's methods, for the Allow header of a 405.
+	allow map[string]string
 }
 
 // New returns the API handler.
 func New(cfg Config) *Handler {
 	h := &Handler{sessions: cfg.Sessions, log: cfg.Logger, timeout: cfg.HandlerTimeout, now: cfg.Now, mux: http.NewServeMux(),
-		limits: cfg.Limits, proxies: cfg.TrustedProxies, metrics: cfg.Metrics}
+		limits: cfg.Limits, proxies: cfg.TrustedProxies, metrics: cfg.Metrics, allow: make(map[string]string)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -95,13 +97,36 @@ func New(cfg Config) *Handler {
 	if h.metrics != nil {
 		mh := h.metrics.Handler()
 		h.mux.Handle("GET /metrics", mh)
+		h.allowMethod("GET /metrics")
 	}
+	// A pattern with a method does not match other methods, so a known path
+	// asked with another method lands here too.
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow, ok := h.allow[r.URL.Path]; ok {
+			h.serve(w, r, r.URL.Path, EmptyBodyLimit, func(req *request) error {
+				req.w.Header().Set("Allow", allow)
+				return mplogin.Errorf(mplogin.CodeMethodNotAllowed, "this route takes "+allow)
+			})
+			return
+		}
 		h.serve(w, r, "unknown", EmptyBodyLimit, func(*request) error {
 			return mplogin.Errorf(mplogin.CodeInvalidRequest, "no such route: see the API reference")
 		})
 	})
 	return h
+}
+
+// allowMethod adds pattern's method to its path's Allow value. A GET
+// pattern answers HEAD too, as the mux serves it.
+func (h *Handler) allowMethod(pattern string) {
+	method, path, _ := strings.Cut(pattern, " ")
+	if method == http.MethodGet {
+		method = "GET, HEAD"
+	}
+	if prev := h.allow[path]; prev != "" {
+		method = prev + ", " + method
+	}
+	h.allow[path] = method
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
@@ -119,6 +144,7 @@ type handlerFunc func(*request) error
 
 func (h *Handler) route(pattern string, limit int64, fn handlerFunc) {
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, pattern, limit, fn) })
+	h.allowMethod(pattern)
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, route string, limit int64, fn handlerFunc) {
@@ -170,6 +196,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, route string, li
 			h.metrics.DecryptFailure(req.app)
 		case mplogin.CodeStoreUnavailable:
 			h.metrics.StoreError(route)
+		case mplogin.CodeInternal:
+			var se *session.StoreError
+			if errors.As(err, &se) {
+				h.metrics.StoreInternalError(se.Op)
+			}
 		}
 	}
 }
@@ -201,6 +232,10 @@ func statusOf(code mplogin.Code) int {
 		return http.StatusBadRequest
 	case mplogin.CodeRequestTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case mplogin.CodeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case mplogin.CodeUnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
 	case mplogin.CodeInvalidCode, mplogin.CodeInvalidToken:
 		return http.StatusUnauthorized
 	case mplogin.CodeUserBlocked:
@@ -253,28 +288,9 @@ func writeJSON(req *request, status int, v any) {
 	_, _ = req.w.Write(append(b, '\n'))
 }
 
-// decode reads a strict JSON body into v: one object, no unknown fields, no
-// trailing data, within the route's limit.
-func decode(req *request, v any) error {
-	dec := json.NewDecoder(req.r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return bodyError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return bodyError(err)
-		}
-		return mplogin.Errorf(mplogin.CodeInvalidRequest, "the body must hold one JSON object and nothing after it")
-	}
-	return nil
-}
-
 func bodyError(err error) error {
 	var mbe *http.MaxBytesError
 	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &mbe):
 		return mplogin.Errorf(mplogin.CodeRequestTooLarge, fmt.Sprintf("the body is over this route's limit of %d bytes", mbe.Limit))
@@ -282,10 +298,6 @@ func bodyError(err error) error {
 		return mplogin.Errorf(mplogin.CodeInvalidRequest, "the body is empty; send a JSON object")
 	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
 		return mplogin.Errorf(mplogin.CodeInvalidRequest, "the body is not valid JSON")
-	case errors.As(err, &typ):
-		return mplogin.Errorf(mplogin.CodeInvalidRequest, fmt.Sprintf("field %q has the wrong type", typ.Field))
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return mplogin.Errorf(mplogin.CodeInvalidRequest, "unknown field "+strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
 	return mplogin.Errorf(mplogin.CodeInvalidRequest, "the body is not a valid JSON object")
 }
@@ -307,17 +319,31 @@ func noBody(req *request) error {
 	return nil
 }
 
-func bearer(r *http.Request) string {
-	v := r.Header.Get("Authorization")
-	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
-		return strings.TrimSpace(v[7:])
+// bearer is the request's access token, "" when it has none. Two
+// Authorization headers are refused: servers and proxies differ on which
+// one counts.
+func bearer(r *http.Request) (string, error) {
+	vs := r.Header.Values("Authorization")
+	if len(vs) > 1 {
+		return "", mplogin.Errorf(mplogin.CodeInvalidRequest, "send one Authorization header")
 	}
-	return ""
+	if len(vs) == 1 && len(vs[0]) > 7 && strings.EqualFold(vs[0][:7], "bearer ") {
+		return strings.TrimSpace(vs[0][7:]), nil
+	}
+	return "", nil
 }
 
 type loginRequest struct {
 	App  *string `json:"app"`
 	Code *string `json:"code"`
+}
+
+func (*loginRequest) known(key []byte) bool {
+	switch string(key) {
+	case "app", "code":
+		return true
+	}
+	return false
 }
 
 type tokenResponse struct {
@@ -371,6 +397,14 @@ type tokenRequest struct {
 	RefreshToken *string `json:"refresh_token"`
 }
 
+func (*tokenRequest) known(key []byte) bool {
+	switch string(key) {
+	case "grant_type", "refresh_token":
+		return true
+	}
+	return false
+}
+
 func (h *Handler) token(req *request) error {
 	if err := h.limitIP(req, h.limits.Refresh.IP, "refresh"); err != nil {
 		return err
@@ -406,7 +440,11 @@ func (h *Handler) session(req *request) error {
 	default:
 		return mplogin.Errorf(mplogin.CodeInvalidRequest, `query parameter "verify" can only be "platform"`)
 	}
-	info, err := check(req.r.Context(), bearer(req.r))
+	tok, err := bearer(req.r)
+	if err != nil {
+		return err
+	}
+	info, err := check(req.r.Context(), tok)
 	if err != nil {
 		return err
 	}
@@ -429,7 +467,11 @@ func (h *Handler) logout(req *request) error {
 	if err := noBody(req); err != nil {
 		return err
 	}
-	if err := h.sessions.Logout(req.r.Context(), bearer(req.r)); err != nil {
+	tok, err := bearer(req.r)
+	if err != nil {
+		return err
+	}
+	if err := h.sessions.Logout(req.r.Context(), tok); err != nil {
 		return err
 	}
 	req.w.WriteHeader(http.StatusNoContent)
@@ -446,19 +488,28 @@ type decryptRequest struct {
 	Signature     string `json:"signature"`
 }
 
+func (*decryptRequest) known(key []byte) bool {
+	switch string(key) {
+	case "encrypted_data", "iv", "raw_data", "signature":
+		return true
+	}
+	return false
+}
+
 func (h *Handler) decrypt(req *request) error {
 	if err := h.limitIP(req, h.limits.Decrypt.IP, "decrypt"); err != nil {
+		return err
+	}
+	auth, err := h.authenticate(req, h.limits.Decrypt.App, "decrypt")
+	if err != nil {
 		return err
 	}
 	var in decryptRequest
 	if err := decode(req, &in); err != nil {
 		return err
 	}
-	if err := h.limitSessionApp(req, h.limits.Decrypt.App, "decrypt"); err != nil {
-		return err
-	}
 	// The session service checks what is required, missing and empty alike.
-	plain, err := h.sessions.Decrypt(req.r.Context(), bearer(req.r), session.DecryptInput{
+	plain, err := h.sessions.DecryptAuthed(req.r.Context(), auth, session.DecryptInput{
 		EncryptedData: in.EncryptedData, IV: in.IV, RawData: in.RawData, Signature: in.Signature,
 	})
 	if err != nil {
@@ -470,19 +521,24 @@ func (h *Handler) decrypt(req *request) error {
 	return nil
 }
 
-// limitSessionApp limits a route by the app of the request's access token,
-// which costs a session lookup, so only when a limit is set. A bad token is
-// answered here as it would be later.
-func (h *Handler) limitSessionApp(req *request, l ratelimit.Limiter, route string) error {
-	if l == nil {
-		return nil
-	}
-	info, err := h.sessions.Check(req.r.Context(), bearer(req.r))
+// authenticate checks the request's access token, once, and then limits the
+// route by the token's app. Both come before the body, in this order, so
+// that a request gets the same answer whatever limits are configured, as
+// long as none fires: a bad token is invalid_token, whatever the body.
+func (h *Handler) authenticate(req *request, l ratelimit.Limiter, route string) (*session.Authed, error) {
+	tok, err := bearer(req.r)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	req.app = info.App
-	return h.limitApp(req, l, route, info.App)
+	auth, err := h.sessions.Authenticate(req.r.Context(), tok)
+	if err != nil {
+		return nil, err
+	}
+	req.app = auth.Info().App
+	if err := h.limitApp(req, l, route, req.app); err != nil {
+		return nil, err
+	}
+	return auth, nil
 }
 
 // phoneRequest is a phone code, or an encrypted phone payload. Nothing of
@@ -493,18 +549,27 @@ type phoneRequest struct {
 	IV            string `json:"iv"`
 }
 
+func (*phoneRequest) known(key []byte) bool {
+	switch string(key) {
+	case "code", "encrypted_data", "iv":
+		return true
+	}
+	return false
+}
+
 func (h *Handler) phone(req *request) error {
 	if err := h.limitIP(req, h.limits.Phone.IP, "phone"); err != nil {
+		return err
+	}
+	auth, err := h.authenticate(req, h.limits.Phone.App, "phone")
+	if err != nil {
 		return err
 	}
 	var in phoneRequest
 	if err := decode(req, &in); err != nil {
 		return err
 	}
-	if err := h.limitSessionApp(req, h.limits.Phone.App, "phone"); err != nil {
-		return err
-	}
-	p, err := h.sessions.Phone(req.r.Context(), bearer(req.r), session.PhoneInput{
+	p, err := h.sessions.PhoneAuthed(req.r.Context(), auth, session.PhoneInput{
 		Code: in.Code, EncryptedData: in.EncryptedData, IV: in.IV,
 	})
 	if err != nil {

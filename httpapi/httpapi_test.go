@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 	"github.com/mplogin/mplogin/httpapi"
 	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/keyring"
+	"github.com/mplogin/mplogin/metrics"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/platform/baidu"
 	"github.com/mplogin/mplogin/platform/wechat"
@@ -33,23 +37,32 @@ const (
 	bdSecret = "baidu-app-secret-77aa"
 )
 
-// switchStore fails every call while down is set.
+// switchStore fails the calls below with its error while one is set, and
+// counts session reads.
 type switchStore struct {
 	store.Store
-	mu   sync.Mutex
-	down bool
+	mu    sync.Mutex
+	fail  error
+	reads atomic.Int64 // SessionByAccess calls
 }
 
-func (s *switchStore) set(down bool) { s.mu.Lock(); s.down = down; s.mu.Unlock() }
+// set makes the store unavailable, or answer again.
+func (s *switchStore) set(down bool) {
+	if down {
+		s.setErr(fmt.Errorf("test: %w", store.ErrUnavailable))
+	} else {
+		s.setErr(nil)
+	}
+}
+
+func (s *switchStore) setErr(err error) { s.mu.Lock(); s.fail = err; s.mu.Unlock() }
 func (s *switchStore) err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.down {
-		return store.ErrUnavailable
-	}
-	return nil
+	return s.fail
 }
 func (s *switchStore) SessionByAccess(ctx context.Context, h []byte) (store.Session, error) {
+	s.reads.Add(1)
 	if err := s.err(); err != nil {
 		return store.Session{}, err
 	}
@@ -80,7 +93,11 @@ type fixture struct {
 	responses []string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { t.Helper(); return newFixtureWith(t, nil) }
+
+// newFixtureWith lets edit change the handler's configuration (limits,
+// metrics) before the handler is built.
+func newFixtureWith(t *testing.T, edit func(*httpapi.Config)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, logs: &testutil.Buffer{}, store: &switchStore{Store: memory.New()}}
 	f.em = emulator.New(emulator.Config{Apps: []emulator.App{
@@ -106,7 +123,11 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.api = httptest.NewServer(httpapi.New(httpapi.Config{Sessions: svc, Logger: log}))
+	cfg := httpapi.Config{Sessions: svc, Logger: log}
+	if edit != nil {
+		edit(&cfg)
+	}
+	f.api = httptest.NewServer(httpapi.New(cfg))
 	t.Cleanup(f.api.Close)
 	return f
 }
@@ -120,11 +141,18 @@ type response struct {
 
 func (f *fixture) do(method, path, auth, body string) response {
 	f.t.Helper()
-	req, _ := http.NewRequest(method, f.api.URL+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
+	h := http.Header{"Content-Type": {"application/json"}}
 	if auth != "" {
-		req.Header.Set("Authorization", "Bearer "+auth)
+		h.Set("Authorization", "Bearer "+auth)
 	}
+	return f.doHeader(method, path, h, body)
+}
+
+// doHeader sends exactly the headers h.
+func (f *fixture) doHeader(method, path string, h http.Header, body string) response {
+	f.t.Helper()
+	req, _ := http.NewRequest(method, f.api.URL+path, strings.NewReader(body))
+	req.Header = h
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		f.t.Fatal(err)
@@ -430,4 +458,57 @@ func TestPanicIsInternalError(t *testing.T) {
 	if !strings.Contains(logs.String(), "panic") {
 		t.Fatalf("the cause is not logged: %s", logs.String())
 	}
+}
+
+// A store error that is no outage (a bug, a broken constraint) is a 500
+// with no details and no Retry-After, since trying again will not help; the
+// request's log line names the store call that failed, and it is counted
+// apart from outages.
+func TestStoreFailureIsInternalError(t *testing.T) {
+	f := newFixtureWith(t, func(c *httpapi.Config) { c.Metrics = metrics.New(httpapi.Routes...) })
+	access := f.login("shop-wechat", f.mint("wechat", wxAppID, "olga")).body["access_token"].(string)
+
+	f.store.setErr(errors.New("UNIQUE constraint failed: sessions.access_hash"))
+	r := f.do("GET", "/v1/session", access, "")
+	expectError(t, r, 500, "internal_error")
+	if r.body["message"] != "internal error" || r.header.Get("Retry-After") != "" {
+		t.Fatalf("%s, Retry-After %q", r.raw, r.header.Get("Retry-After"))
+	}
+	var line string
+	for _, l := range strings.Split(f.logs.String(), "\n") {
+		if strings.Contains(l, `"msg":"request"`) && strings.Contains(l, `"status":500`) {
+			line = l
+		}
+	}
+	if !strings.Contains(line, `"level":"WARN"`) || !strings.Contains(line, `"error":"internal_error"`) ||
+		!strings.Contains(line, "session by access token") || !strings.Contains(line, "UNIQUE constraint failed") {
+		t.Fatalf("the log line lacks the store call or its error: %s", line)
+	}
+	expectError(t, f.login("shop-wechat", f.mint("wechat", wxAppID, "olga")), 500, "internal_error")
+	// A failed ping is not ready, whatever the cause.
+	expectError(t, f.do("GET", "/readyz", "", ""), 503, "store_unavailable")
+
+	f.store.set(true)
+	r = f.do("GET", "/v1/session", access, "")
+	expectError(t, r, 503, "store_unavailable")
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("an outage without Retry-After")
+	}
+	f.store.set(false)
+
+	m := f.do("GET", "/metrics", "", "")
+	for _, want := range []string{
+		`mplogin_store_internal_errors_total{op="session by access token"} 1`,
+		`mplogin_store_internal_errors_total{op="get code"} 1`,
+		`mplogin_store_errors_total{op="GET /v1/session"} 1`,
+		`mplogin_store_errors_total{op="GET /readyz"} 1`,
+	} {
+		if !strings.Contains(m.raw, want+"\n") {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(m.raw, `mplogin_store_errors_total{op="POST /v1/login"}`) {
+		t.Error("a store bug counted as an outage")
+	}
+	f.scanSecrets(t)
 }

@@ -74,6 +74,7 @@ type Metrics struct {
 	tokenRefreshes   *prometheus.CounterVec
 	decryptFailures  *prometheus.CounterVec
 	storeErrors      *prometheus.CounterVec
+	storeInternal    *prometheus.CounterVec
 	breakerState     *prometheus.GaugeVec
 	rateLimited      *prometheus.CounterVec
 
@@ -137,7 +138,11 @@ func New(routes ...string) *Metrics {
 		}, []string{"app"}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mplogin_store_errors_total",
-			Help: "Storage errors, by operation.",
+			Help: "Store outages (answered store_unavailable), by route.",
+		}, []string{"op"}),
+		storeInternal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mplogin_store_internal_errors_total",
+			Help: "Store failures other than outages (a bug, a broken constraint; answered internal_error), by store operation.",
 		}, []string{"op"}),
 		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "mplogin_breaker_state",
@@ -157,7 +162,7 @@ func New(routes ...string) *Metrics {
 	reg.MustRegister(
 		m.requests, m.requestDuration,
 		m.platformCalls, m.platformDuration,
-		m.tokenRefreshes, m.decryptFailures, m.storeErrors,
+		m.tokenRefreshes, m.decryptFailures, m.storeErrors, m.storeInternal,
 		m.breakerState, m.rateLimited,
 	)
 	m.other = m.newRoute(Other)
@@ -263,12 +268,23 @@ func (m *Metrics) DecryptFailure(app string) {
 	m.decryptFailures.WithLabelValues(m.apps.value(app)).Inc()
 }
 
-// StoreError records a storage error in operation op ("refresh_rotate").
+// StoreError records a store outage in operation op ("refresh_rotate"; the
+// service passes the route).
 func (m *Metrics) StoreError(op string) {
 	if m == nil {
 		return
 	}
 	m.storeErrors.WithLabelValues(m.ops.value(op)).Inc()
+}
+
+// StoreInternalError records a store call that failed for another reason
+// than an outage, which trying again will not fix: op is the store
+// operation ("get identity").
+func (m *Metrics) StoreInternalError(op string) {
+	if m == nil {
+		return
+	}
+	m.storeInternal.WithLabelValues(m.ops.value(op)).Inc()
 }
 
 // BreakerState sets the state gauge of the circuit breaker called name: 0

@@ -141,6 +141,7 @@ func TestFreeLabelsAreCapped(t *testing.T) {
 		id := fmt.Sprintf("o6_user%d", i)
 		m.DecryptFailure(id)
 		m.StoreError(id)
+		m.StoreInternalError(id)
 		m.BreakerState(id, 2)
 		m.PlatformCall(id, id, id, time.Millisecond)
 		m.TokenRefresh(id, id)
@@ -148,6 +149,7 @@ func TestFreeLabelsAreCapped(t *testing.T) {
 	for name, max := range map[string]int{
 		"mplogin_decrypt_failures_total":         maxApps + 1,
 		"mplogin_store_errors_total":             maxOps + 1,
+		"mplogin_store_internal_errors_total":    maxOps + 1,
 		"mplogin_breaker_state":                  maxBreakers + 1,
 		"mplogin_platform_calls_total":           (maxPlatforms + 1) * (maxEndpoints + 1),
 		"mplogin_platform_call_duration_seconds": (maxPlatforms + 1) * (maxEndpoints + 1),
@@ -189,6 +191,8 @@ func TestPlatformAndOthers(t *testing.T) {
 	m.DecryptFailure("wx1234567890abcdef")
 	m.DecryptFailure("wx1234567890abcdef")
 	m.StoreError("refresh_rotate")
+	m.StoreInternalError("get identity")
+	m.StoreInternalError("get identity")
 	m.BreakerState("wechat:jscode2session", 2)
 	m.BreakerState("wechat:jscode2session", 1)
 	m.RateLimited("/v1/login", "ip")
@@ -207,6 +211,7 @@ func TestPlatformAndOthers(t *testing.T) {
 		{"mplogin_access_token_refreshes_total", []string{"platform=baidu", "result=unavailable"}, 1},
 		{"mplogin_decrypt_failures_total", []string{"app=wx1234567890abcdef"}, 2},
 		{"mplogin_store_errors_total", []string{"op=refresh_rotate"}, 1},
+		{"mplogin_store_internal_errors_total", []string{"op=get identity"}, 2},
 		{"mplogin_rate_limited_total", []string{"route=/v1/login", "scope=ip"}, 1},
 		{"mplogin_rate_limited_total", []string{"route=/v1/login", "scope=app"}, 1},
 		{"mplogin_rate_limited_total", []string{"route=/v1/login", "scope=other"}, 1},
@@ -253,6 +258,7 @@ func TestHandler(t *testing.T) {
 	m.TokenRefresh("wechat", "ok")
 	m.DecryptFailure("wxapp")
 	m.StoreError("get")
+	m.StoreInternalError("get")
 	m.BreakerState("wechat:jscode2session", 0)
 	m.RateLimited("/v1/login", "ip")
 
@@ -282,6 +288,7 @@ func TestHandler(t *testing.T) {
 		"mplogin_access_token_refreshes_total",
 		"mplogin_decrypt_failures_total",
 		"mplogin_store_errors_total",
+		"mplogin_store_internal_errors_total",
 		"mplogin_breaker_state",
 		"mplogin_rate_limited_total",
 		"go_goroutines",
@@ -299,6 +306,7 @@ func TestNil(t *testing.T) {
 	m.TokenRefresh("wechat", "ok")
 	m.DecryptFailure("wxapp")
 	m.StoreError("get")
+	m.StoreInternalError("get")
 	m.BreakerState("x", 2)
 	m.RateLimited("/v1/login", "ip")
 	if m.Registry() != nil {

@@ -55,17 +55,38 @@ func (DecryptInput) String() string { return "[redacted]" }
 // ErrDecryptFailed without any key being tried. A success does not reset the
 // count: a client could otherwise interleave good payloads with probes.
 func (s *Service) Decrypt(ctx context.Context, accessToken string, in DecryptInput) ([]byte, error) {
-	if in.EncryptedData == "" || in.IV == "" {
-		return nil, mplogin.Errorf(mplogin.CodeInvalidRequest, `fields "encrypted_data" and "iv" are required`)
-	}
-	if (in.RawData == "") != (in.Signature == "") {
-		return nil, mplogin.Errorf(mplogin.CodeInvalidRequest, `fields "raw_data" and "signature" go together`)
+	if err := in.check(); err != nil {
+		return nil, err
 	}
 	sess, err := s.active(ctx, accessToken)
 	if err != nil {
 		return nil, err
 	}
 	return s.decrypt(ctx, sess, in)
+}
+
+// DecryptAuthed is Decrypt for a session Authenticate returned, which it
+// does not read again.
+func (s *Service) DecryptAuthed(ctx context.Context, a *Authed, in DecryptInput) ([]byte, error) {
+	sess, err := s.authed(a)
+	if err != nil {
+		return nil, err
+	}
+	if err := in.check(); err != nil {
+		return nil, err
+	}
+	return s.decrypt(ctx, sess, in)
+}
+
+// check refuses an input of the wrong shape, which is no decrypt failure.
+func (in DecryptInput) check() error {
+	if in.EncryptedData == "" || in.IV == "" {
+		return mplogin.Errorf(mplogin.CodeInvalidRequest, `fields "encrypted_data" and "iv" are required`)
+	}
+	if (in.RawData == "") != (in.Signature == "") {
+		return mplogin.Errorf(mplogin.CodeInvalidRequest, `fields "raw_data" and "signature" go together`)
+	}
+	return nil
 }
 
 // decrypt is Decrypt for a session already checked to be active.

@@ -34,24 +34,49 @@ func (PhoneInput) String() string { return "[redacted]" }
 // rules (current then previous key, one decrypt_failed for every cause,
 // counted against the session's MaxDecryptFailures).
 func (s *Service) Phone(ctx context.Context, accessToken string, in PhoneInput) (PhoneNumber, error) {
-	byCode := in.Code != ""
-	byData := in.EncryptedData != "" || in.IV != ""
-	if byCode == byData {
-		return PhoneNumber{}, mplogin.Errorf(mplogin.CodeInvalidRequest, `give either "code" or "encrypted_data" and "iv"`)
-	}
-	if len(in.Code) > MaxCodeLen {
-		return PhoneNumber{}, mplogin.Errorf(mplogin.CodeInvalidRequest, fmt.Sprintf("code must be 1 to %d bytes", MaxCodeLen))
+	if err := in.check(); err != nil {
+		return PhoneNumber{}, err
 	}
 	sess, err := s.active(ctx, accessToken)
 	if err != nil {
 		return PhoneNumber{}, err
 	}
+	return s.phone(ctx, sess, in)
+}
+
+// PhoneAuthed is Phone for a session Authenticate returned, which it does
+// not read again.
+func (s *Service) PhoneAuthed(ctx context.Context, a *Authed, in PhoneInput) (PhoneNumber, error) {
+	sess, err := s.authed(a)
+	if err != nil {
+		return PhoneNumber{}, err
+	}
+	if err := in.check(); err != nil {
+		return PhoneNumber{}, err
+	}
+	return s.phone(ctx, sess, in)
+}
+
+// check refuses an input of the wrong shape: a code, or a payload, not both.
+func (in PhoneInput) check() error {
+	if (in.Code != "") == (in.EncryptedData != "" || in.IV != "") {
+		return mplogin.Errorf(mplogin.CodeInvalidRequest, `give either "code" or "encrypted_data" and "iv"`)
+	}
+	if len(in.Code) > MaxCodeLen {
+		return mplogin.Errorf(mplogin.CodeInvalidRequest, fmt.Sprintf("code must be 1 to %d bytes", MaxCodeLen))
+	}
+	return nil
+}
+
+// phone is Phone for a session already checked to be active.
+func (s *Service) phone(ctx context.Context, sess store.Session, in PhoneInput) (PhoneNumber, error) {
 	app := s.apps[sess.App]
 	var (
 		p      PhoneNumber
 		source string
+		err    error
 	)
-	if byCode {
+	if in.Code != "" {
 		source = store.PhoneFromPlatform
 		if p, err = s.phoneByCode(ctx, app, in.Code); err != nil {
 			return PhoneNumber{}, err

@@ -361,11 +361,51 @@ func (s *Service) Check(ctx context.Context, accessToken string) (*Info, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &Info{
+	info := s.info(sess)
+	return &info, nil
+}
+
+func (s *Service) info(sess store.Session) Info {
+	return Info{
 		SessionID: sess.ID, App: sess.App,
 		User:      User{ID: sess.UserID, OpenID: sess.OpenID, UnionID: sess.UnionID},
 		ExpiresIn: sess.AccessExpiresAt.Sub(s.now()).Truncate(time.Second),
-	}, nil
+	}
+}
+
+// Authed is a session whose access token Authenticate found active. A
+// request that checks its token first (to rate-limit by the token's app
+// before reading the body, say) acts on it with DecryptAuthed and
+// PhoneAuthed, and so reads the session once. Only Authenticate makes a
+// usable one; it is meant for the request it was made for.
+type Authed struct {
+	sess store.Session
+	info Info
+}
+
+// Info describes the session as Check does, as of Authenticate.
+func (a *Authed) Info() Info { return a.info }
+
+// Authenticate checks an access token and returns its session.
+func (s *Service) Authenticate(ctx context.Context, accessToken string) (*Authed, error) {
+	sess, err := s.active(ctx, accessToken)
+	if err != nil {
+		return nil, err
+	}
+	return &Authed{sess: sess, info: s.info(sess)}, nil
+}
+
+// authed is a's session, unless its access token has expired since
+// Authenticate (which the clock tells without another read).
+func (s *Service) authed(a *Authed) (store.Session, error) {
+	if a == nil {
+		return store.Session{}, errInvalidToken
+	}
+	now := s.now()
+	if !a.sess.Active(now) || !now.Before(a.sess.AccessExpiresAt) {
+		return store.Session{}, errInvalidToken
+	}
+	return a.sess, nil
 }
 
 var errInvalidToken = mplogin.Errorf(mplogin.CodeInvalidToken, "the access token is missing, malformed, expired or revoked")
@@ -452,7 +492,9 @@ func (s *Service) Logout(ctx context.Context, accessToken string) error {
 // Ready reports whether the store answers.
 func (s *Service) Ready(ctx context.Context) error {
 	if err := s.store.Ping(ctx); err != nil {
-		return storeError("ping", err)
+		// Whatever the cause, a store that fails a ping is not ready: the
+		// probe's answer is 503, for the balancer to route elsewhere.
+		return mplogin.Wrap(mplogin.CodeStoreUnavailable, "the store did not answer; try again", &StoreError{Op: "ping", Err: err})
 	}
 	return nil
 }
@@ -483,8 +525,27 @@ func (s *Service) newID(now time.Time) (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
+// StoreError is the cause of every error of this package that a store call
+// made: which call, and what the store said. errors.As finds it in them.
+type StoreError struct {
+	Op  string // "get identity", "session by access token", …
+	Err error
+}
+
+func (e *StoreError) Error() string { return "store " + e.Op + ": " + e.Err.Error() }
+
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// storeError classifies a failed store call. An outage (the store wraps
+// store.ErrUnavailable, or the call's context ended) is store_unavailable,
+// which tells the client to try again. Anything else is a bug or a broken
+// constraint that trying again will not fix: internal_error.
 func storeError(op string, err error) error {
-	return mplogin.Wrap(mplogin.CodeStoreUnavailable, "the store did not answer; try again", fmt.Errorf("%s: %w", op, err))
+	cause := &StoreError{Op: op, Err: err}
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return mplogin.Wrap(mplogin.CodeStoreUnavailable, "the store did not answer; try again", cause)
+	}
+	return mplogin.Wrap(mplogin.CodeInternal, "internal error", cause)
 }
 
 // platformError maps a platform failure to what the client sees.

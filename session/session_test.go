@@ -443,6 +443,65 @@ func TestStoreUnavailable(t *testing.T) {
 	}
 }
 
+// errStore fails the calls a login, a check and a ping make with err.
+type errStore struct {
+	store.Store
+	err error
+}
+
+func (s errStore) GetCode(context.Context, []byte, time.Time) (store.Code, error) {
+	return store.Code{}, s.err
+}
+func (s errStore) SessionByAccess(context.Context, []byte) (store.Session, error) {
+	return store.Session{}, s.err
+}
+func (s errStore) Ping(context.Context) error { return s.err }
+
+// Only an outage (store.ErrUnavailable, or the call's context ending) is
+// store_unavailable, which says "try again". Any other store error is a bug
+// or a broken constraint that trying again will not fix: internal_error,
+// with the store call that failed in its cause. A store that fails a ping
+// is not ready, whatever the cause.
+func TestStoreErrorClasses(t *testing.T) {
+	valid := "mpa_" + strings.Repeat("A", 43)
+	for _, tc := range []struct {
+		name string
+		err  error
+		want mplogin.Code
+	}{
+		{"unavailable", fmt.Errorf("sqlite: get: %w", store.ErrUnavailable), mplogin.CodeStoreUnavailable},
+		{"deadline", fmt.Errorf("postgres: query: %w", context.DeadlineExceeded), mplogin.CodeStoreUnavailable},
+		{"canceled", context.Canceled, mplogin.CodeStoreUnavailable},
+		{"constraint", errors.New("UNIQUE constraint failed: sessions.access_hash"), mplogin.CodeInternal},
+		{"bug", errors.New("sql: Scan error on column index 3"), mplogin.CodeInternal},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			keys, _ := keyring.New(nil, bytes.Repeat([]byte{7}, 32))
+			svc, err := session.New(session.Config{Store: errStore{memory.New(), tc.err}, Keys: keys, Policy: session.DefaultPolicy,
+				Apps: []session.App{{Name: "shop", Family: "wechat", AppID: "wx1", Client: &fakePlatform{}, CodeTTL: time.Minute}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			for _, c := range []struct {
+				op  string
+				err error
+			}{
+				{"get code", func() error { _, err := svc.Login(ctx, "shop", "x.1"); return err }()},
+				{"session by access token", func() error { _, err := svc.Check(ctx, valid); return err }()},
+			} {
+				var se *session.StoreError
+				if code(t, c.err) != tc.want || !errors.Is(c.err, tc.err) || !errors.As(c.err, &se) || se.Op != c.op {
+					t.Errorf("%s: %v, want %s with the store call and the store's error in its cause", c.op, c.err, tc.want)
+				}
+			}
+			if err := svc.Ready(ctx); code(t, err) != mplogin.CodeStoreUnavailable || !errors.Is(err, tc.err) {
+				t.Errorf("ready: %v, want store_unavailable", err)
+			}
+		})
+	}
+}
+
 // Session ids grow with time (fewer random index pages per login) and
 // still carry 80 random bits.
 func TestSessionIDsTimeOrdered(t *testing.T) {
