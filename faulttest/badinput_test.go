@@ -134,10 +134,11 @@ var badInputs = []badInput{
 
 	// Anything else: some contract answer, never a 500.
 	{"unknown route", "GET", "/v1/nope", "", "", ``, 0, ""},
-	{"wrong method on login", "GET", "/v1/login", "", "", ``, 0, ""},
-	{"wrong method on session", "DELETE", "/v1/session", "Bearer {access}", "", ``, 0, ""},
+	{"wrong method on login", "GET", "/v1/login", "", "", ``, 405, "method_not_allowed"},
+	{"wrong method on session", "DELETE", "/v1/session", "Bearer {access}", "", ``, 405, "method_not_allowed"},
 	{"path traversal", "GET", "/v1/../../etc/passwd", "", "", ``, 0, ""},
-	{"login: duplicate keys", "POST", "/v1/login", "", "", `{"app":"shop","app":"other","code":"{code}"}`, 0, ""},
+	{"login: duplicate keys", "POST", "/v1/login", "", "", `{"app":"shop","app":"other","code":"{code}"}`, 400, "invalid_request"},
+	{"login: key in another case", "POST", "/v1/login", "", "", `{"APP":"shop","code":"{code}"}`, 400, "invalid_request"},
 }
 
 // TestBadInput sends each bad input to the real binary and expects the
