@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/mplogin/mplogin/config"
@@ -40,14 +41,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parse(fset, args); err != nil {
 		return err
 	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if err := os.MkdirAll(*data, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	key, generated, err := demoMasterKey(filepath.Join(*data, "master.key"))
+	keyPath := filepath.Join(*data, "master.key")
+	key, generated, err := demoMasterKey(keyPath)
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// The demo uses what it finds; the store warns of its database file.
+	warnIfShared(log, *data, "data directory")
+	warnIfShared(log, keyPath, "master key")
 
 	emuLn, err := net.Listen("tcp", *emuListen)
 	if err != nil {
@@ -114,6 +119,20 @@ func demoMasterKey(path string) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("master key: %w", err)
 	}
 	return key, true, nil
+}
+
+// warnIfShared warns when group or others may read or write path: the
+// master key opens every session key the database holds.
+func warnIfShared(log *slog.Logger, path, what string) {
+	if runtime.GOOS == "windows" {
+		return // modes there do not say who may read a file
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o066 == 0 {
+		return
+	}
+	log.Warn("demo: group or others may read or write the "+what+"; chmod go-rwx it",
+		"path", path, "mode", fi.Mode().Perm().String())
 }
 
 // Markers around the commands, so a test can run exactly what is printed.

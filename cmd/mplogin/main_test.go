@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -109,6 +110,69 @@ func TestDemoWalkthrough(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(data, "master.key")); len(b) == 0 {
 		t.Fatal("no master key file")
+	}
+}
+
+// The demo runs with a master key and a data directory that others may
+// read or write, and says so in its log; with the ones it makes itself
+// (the directory 0700, the key 0600), it says nothing of the kind, and its
+// database is its owner's alone.
+func TestDemoWarnsOfOpenFiles(t *testing.T) {
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	open := filepath.Join(t.TempDir(), "open")
+	if err := os.Mkdir(open, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(open, "master.key")
+	if err := os.WriteFile(key, []byte(base64.StdEncoding.EncodeToString(make([]byte, 32))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Chmod, not the modes above: the umask must not decide the test.
+	if err := os.Chmod(key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	for _, data := range []string{fresh, open} {
+		out, stderr, stop := start(t, "demo", "--listen", "127.0.0.1:0", "--emulator-listen", "127.0.0.1:0", "--data", data)
+		readUntil(t, out, walkEnd)
+		if code := stop(); code != 0 {
+			t.Fatalf("demo exited %d; stderr:\n%s", code, stderr.String())
+		}
+		var warned []string
+		for line := range strings.Lines(stderr.String()) {
+			if strings.Contains(line, "level=WARN") {
+				warned = append(warned, line)
+			}
+		}
+		if data == fresh {
+			if len(warned) > 0 {
+				t.Errorf("files the demo made itself drew warnings:\n%s", strings.Join(warned, ""))
+			}
+			for _, f := range []string{"master.key", "mplogin.db"} {
+				fi, err := os.Stat(filepath.Join(data, f))
+				if err != nil || fi.Mode().Perm()&0o077 != 0 {
+					t.Errorf("%s: %v, %v; want no access for group and others", f, fi.Mode(), err)
+				}
+			}
+			fi, err := os.Stat(data)
+			if err != nil || fi.Mode().Perm()&0o077 != 0 {
+				t.Errorf("data directory: %v, %v; want no access for group and others", fi.Mode(), err)
+			}
+			continue
+		}
+		for _, name := range []string{key, open} {
+			n := 0
+			for _, w := range warned {
+				if strings.Contains(w, name+" ") || strings.Contains(w, name+"\n") || strings.Contains(w, name+`"`) {
+					n++
+				}
+			}
+			if n == 0 {
+				t.Errorf("no warning names %s:\n%s", name, stderr.String())
+			}
+		}
 	}
 }
 

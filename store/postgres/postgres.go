@@ -112,6 +112,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mplogin/mplogin/internal/redact"
 	"github.com/mplogin/mplogin/store"
 )
 
@@ -162,7 +163,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	s := &Store{secrets: dsnPasswords(dsn)}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, s.scrub(fmt.Errorf("postgres: open: %w", err))
+		return nil, badDSN(dsn, err)
 	}
 	if pw := cfg.ConnConfig.Password; pw != "" && !slices.Contains(s.secrets, pw) {
 		s.secrets = append(s.secrets, pw)
@@ -444,6 +445,54 @@ var (
 	// password=… in a key=value string, quoted or not.
 	kvPassword = regexp.MustCompile(`(?:^|\s)password\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S+))`)
 )
+
+// badDSN is the error for a DSN that pgx could not parse. pgx quotes the
+// DSN with only its passwords masked, and often the value it rejected;
+// any value may be a secret (sslpassword, a password under a mistyped
+// key), so this quotes the DSN with every value masked but the server's
+// address, user and database, and scrubs every value from pgx's reason.
+func badDSN(dsn string, err error) error {
+	reason := err.Error()
+	if rest, ok := strings.CutPrefix(reason, "cannot parse `"); ok {
+		// The last "`: " ends the quoted DSN, whatever the DSN holds.
+		if i := strings.LastIndex(rest, "`: "); i >= 0 {
+			reason = rest[i+len("`: "):]
+		} else {
+			reason = "malformed"
+		}
+	}
+	shown, values := redact.URL(dsn), redact.Values(dsn)
+	if !strings.Contains(dsn, "://") {
+		shown, values = redactKeyValues(dsn)
+	}
+	values = append(values, dsnPasswords(dsn)...)
+	return &scrubbed{msg: "postgres: open: cannot parse " + shown + ": " + redact.Scrub(reason, values), err: err}
+}
+
+// shownKeys are the key=value settings whose values a redacted DSN shows:
+// where the server is, and as whom and into what the connection logs in.
+var shownKeys = []string{"host", "hostaddr", "port", "user", "dbname"}
+
+// kvSetting is one key=value setting of a libpq DSN, quoted or not.
+var kvSetting = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)(\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)`)
+
+// redactKeyValues returns a key=value DSN with the values masked but those
+// of shownKeys, and the masked values, quoted and unquoted.
+func redactKeyValues(dsn string) (string, []string) {
+	var values []string
+	shown := kvSetting.ReplaceAllStringFunc(dsn, func(kv string) string {
+		m := kvSetting.FindStringSubmatch(kv)
+		if slices.Contains(shownKeys, m[1]) {
+			return kv
+		}
+		values = append(values, m[3])
+		if unquoted, ok := strings.CutPrefix(m[3], "'"); ok {
+			values = append(values, strings.TrimSuffix(unquoted, "'"))
+		}
+		return m[1] + m[2] + redact.Mask
+	})
+	return shown, values
+}
 
 // dsnPasswords returns the password written in dsn, as written and
 // decoded, or nothing, on a best-effort basis: it is only used to keep the

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/store"
@@ -433,6 +434,44 @@ func TestBadDSN(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), testPassword) {
 			t.Errorf("Open: the error shows the password: %v", err)
+		}
+	}
+}
+
+// TestBadDSNShowsNoQueryValue: an error that quotes a DSN shows none of its
+// query values (any may be a secret: sslpassword, a password under a
+// mistyped key) and no password, raw or decoded; it still names the host.
+func TestBadDSNShowsNoQueryValue(t *testing.T) {
+	const secret = "qv-Hk29fZ/+"
+	raw := url.QueryEscape(secret)
+	for _, dsn := range []string{
+		"postgres://u:" + testPassword + "@db.internal:x/db?x=" + raw,
+		"postgres://u@db.internal/db?sslmode=bogus&sslpassword=" + raw + "&passwd=" + raw,
+		"postgres://u@db.internal/db?connect_timeout=" + raw,
+		"postgres://u@db.internal/db?pool_max_conns=" + raw,
+		"postgresql://u:" + url.PathEscape(testPassword) + "@db.internal/db?sslmode=" + raw,
+		"host=db.internal user=u sslpassword=" + raw + " sslmode=" + raw,
+		"host=db.internal user=u passwd='" + secret + "' sslmode=bogus",
+	} {
+		s, err := postgres.Open(t.Context(), dsn, postgres.Options{})
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded", dsn)
+			continue
+		}
+		msg := err.Error()
+		t.Logf("Open(…) = %s", msg)
+		for _, v := range []string{secret, raw, testPassword, "Hk29"} {
+			if strings.Contains(msg, v) {
+				t.Errorf("the error shows %q: %s", v, msg)
+			}
+		}
+		if !strings.Contains(msg, "db.internal") {
+			t.Errorf("the error does not name the server: %s", msg)
+		}
+		var pe *pgconn.ParseConfigError
+		if !errors.As(err, &pe) {
+			t.Errorf("the error lost pgx's: %#v", err)
 		}
 	}
 }

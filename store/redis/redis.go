@@ -131,6 +131,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 
+	"github.com/mplogin/mplogin/internal/redact"
 	"github.com/mplogin/mplogin/store"
 )
 
@@ -153,6 +154,14 @@ type Options struct {
 	// methods' own time arguments decide everything else.
 	Now func() time.Time
 	// Logger receives notices. Nil discards them.
+	//
+	// go-redis also logs by itself (a pool that fails to dial, a Sentinel
+	// that does not answer), through one logger for the whole process that
+	// prints on stderr. Open with a Logger replaces that one: the lines go
+	// to this Logger at warn level, without the URL's passwords. Being
+	// process-wide, it serves every go-redis client of the process, and
+	// the last store opened with a Logger is the one that receives them.
+	// Open without a Logger leaves go-redis's logger as it is.
 	Logger *slog.Logger
 
 	// NoAutoPipeline sends every command on a connection of its own. By
@@ -206,7 +215,8 @@ var (
 
 // Open connects to the Redis rawURL names and checks that it answers and
 // is Redis 7 or later. An unreachable Redis fails with an error that wraps
-// store.ErrUnavailable. Errors never contain a password.
+// store.ErrUnavailable. Errors never contain a password: where they name
+// the URL, its password and every query value are masked.
 //
 // rawURL is redis://[[user]:password@]host[:port][/db][?params], or
 // rediss://… for TLS, parsed by go-redis's ParseURL. With a master_name
@@ -217,13 +227,19 @@ var (
 //
 //	redis://sentinel1:26379/0?master_name=mymaster&addr=sentinel2:26379&password=…
 func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	if opts.Logger != nil {
+		// Before the client exists: go-redis may log while it builds one.
+		goredis.SetLogger(goredisLogger{log: opts.Logger, secrets: redact.Passwords(rawURL)})
+	}
 	c, err := newClient(rawURL, opts)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // its message would quote the whole URL
 		}
-		return nil, fmt.Errorf("redis: invalid URL %s: %s", redactURL(rawURL), scrub(err.Error(), rawURL))
+		// go-redis quotes the value it could not use, which may be a
+		// secret under a key it does not know: scrub them all.
+		return nil, fmt.Errorf("redis: invalid URL %s: %s", redact.URL(rawURL), redact.Scrub(err.Error(), redact.Values(rawURL)))
 	}
 
 	grace := opts.ExpiryGrace
@@ -260,9 +276,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	}
 	if err := s.checkServer(ctx); err != nil {
 		_ = s.c.Close()
-		return nil, fmt.Errorf("redis: open %s: %w", redactURL(rawURL), err)
+		return nil, redact.Error(fmt.Errorf("redis: open %s: %w", redact.URL(rawURL), err), redact.Passwords(rawURL))
 	}
-	s.log.Debug("session store connected", "redis", redactURL(rawURL), "prefix", prefix)
+	s.log.Debug("session store connected", "redis", redact.URL(rawURL), "prefix", prefix)
 	return s, nil
 }
 
@@ -347,60 +363,14 @@ func pick(given, fromURL, def time.Duration) time.Duration {
 	return def
 }
 
-// redactURL returns rawURL with its passwords (in the user information,
-// and the password parameter of a Sentinel URL) replaced by "xxxxx", or
-// "(unparsable)" when it cannot be parsed.
-func redactURL(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "(unparsable)"
-	}
-	if q := u.Query(); q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.Redacted()
+// goredisLogger is go-redis's logger (see Options.Logger).
+type goredisLogger struct {
+	log     *slog.Logger
+	secrets []string // the URL's passwords, scrubbed should go-redis ever quote one
 }
 
-// scrub replaces the secrets of rawURL (its user information, and the
-// value of a password parameter), raw and unescaped, with "xxxxx" in msg.
-func scrub(msg, rawURL string) string {
-	var secrets []string
-	if _, rest, ok := strings.Cut(rawURL, "://"); ok {
-		authority, query := rest, ""
-		if i := strings.IndexAny(authority, "/?#"); i >= 0 {
-			authority = authority[:i]
-		}
-		if _, q, ok := strings.Cut(rest, "?"); ok {
-			query, _, _ = strings.Cut(q, "#")
-		}
-		if at := strings.LastIndex(authority, "@"); at > 0 {
-			userinfo := authority[:at]
-			secrets = append(secrets, userinfo)
-			if _, pw, ok := strings.Cut(userinfo, ":"); ok {
-				secrets = append(secrets, pw)
-			}
-		}
-		for _, kv := range strings.Split(query, "&") {
-			if k, v, ok := strings.Cut(kv, "="); ok && k == "password" {
-				secrets = append(secrets, v)
-			}
-		}
-	}
-	for _, sec := range secrets[:len(secrets):len(secrets)] {
-		if u, err := url.QueryUnescape(sec); err == nil && u != sec {
-			secrets = append(secrets, u)
-		}
-		if u, err := url.PathUnescape(sec); err == nil && u != sec {
-			secrets = append(secrets, u)
-		}
-	}
-	for _, sec := range secrets {
-		if sec != "" {
-			msg = strings.ReplaceAll(msg, sec, "xxxxx")
-		}
-	}
-	return msg
+func (l goredisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: go-redis", "detail", redact.Scrub(fmt.Sprintf(format, v...), l.secrets))
 }
 
 // Ping implements store.SessionStore.

@@ -43,6 +43,9 @@ type writeOp struct {
 	// touches first, which is most of them. Should a plain write fail, the
 	// batch rolls back and runs again, every write in a savepoint.
 	plain bool
+	// durable, if set, says whether fn's kept result is a revocation, to be
+	// answered only once the WAL is on disk (durable.go).
+	durable func(result error) bool
 }
 
 func (s *Store) startBatcher() {
@@ -131,9 +134,12 @@ func (s *Store) runBatch(batch []*writeOp, careful bool) bool {
 	results := make([]error, len(batch))
 	finish := func(commitErr error) bool {
 		for i, op := range batch {
-			if commitErr != nil && keeps(results[i]) {
+			switch {
+			case commitErr != nil && keeps(results[i]):
 				op.done <- commitErr
-			} else {
+			case commitErr == nil && keeps(results[i]) && op.durable != nil && op.durable(results[i]):
+				s.wal.answerAfterSync(op, results[i])
+			default:
 				op.done <- results[i]
 			}
 		}

@@ -3,6 +3,8 @@ package sqlite_test
 import (
 	"fmt"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -76,7 +78,11 @@ func BenchmarkSessionByAccess(b *testing.B) {
 // load. Ids and token hashes are time-ordered and openids and code hashes
 // random, as in the service.
 func BenchmarkWriteLogin(b *testing.B) {
-	s := mustOpen(b, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{})
+	writeLogins(b, mustOpen(b, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{}))
+}
+
+// writeLogins runs BenchmarkWriteLogin's logins on s.
+func writeLogins(b *testing.B, s *sqlite.Store) {
 	ctx := b.Context()
 	key := make([]byte, 60)
 	var seq atomic.Int64
@@ -110,4 +116,92 @@ func BenchmarkWriteLogin(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkRevokeSession measures a logout's write, each revoking a
+// session of its own: from one caller, which waits for each in turn, and
+// from many, whose revocations share commits (and syncs).
+func BenchmarkRevokeSession(b *testing.B) {
+	for _, par := range []int{0, 8} {
+		b.Run(fmt.Sprintf("callers=%d", max(1, par*runtime.GOMAXPROCS(0))), func(b *testing.B) {
+			s := mustOpen(b, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{})
+			ctx := b.Context()
+			createSessions(b, s, "s", b.N)
+			var seq atomic.Int64
+			revoke := func() bool {
+				if err := s.RevokeSession(ctx, fmt.Sprint("s", seq.Add(1)-1), now); err != nil {
+					b.Error(err)
+					return false
+				}
+				return true
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			if par == 0 {
+				for range b.N {
+					if !revoke() {
+						return
+					}
+				}
+				return
+			}
+			b.SetParallelism(par)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if !revoke() {
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkWriteLoginBesideRevokes is BenchmarkWriteLogin with one caller
+// revoking sessions all the while: a revocation's wait for the disk must
+// not hold up the logins committed beside it.
+func BenchmarkWriteLoginBesideRevokes(b *testing.B) {
+	s := mustOpen(b, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{})
+	ctx := b.Context()
+	const n = 20_000
+	createSessions(b, s, "r", n)
+	stop := make(chan struct{})
+	revoked := make(chan int)
+	go func() {
+		i := 0
+		defer func() { revoked <- i }()
+		for ; i < n; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := s.RevokeSession(ctx, fmt.Sprint("r", i), now); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	}()
+	writeLogins(b, s)
+	close(stop)
+	b.ReportMetric(float64(<-revoked)/b.Elapsed().Seconds(), "revokes/s")
+}
+
+// createSessions stores sessions prefix0 … prefix<n-1>, from parallel
+// callers so that they share commits.
+func createSessions(b *testing.B, s *sqlite.Store, prefix string, n int) {
+	b.Helper()
+	var seq atomic.Int64
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for i := seq.Add(1) - 1; i < int64(n); i = seq.Add(1) - 1 {
+				if err := s.CreateSession(b.Context(), session(fmt.Sprint(prefix, i))); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

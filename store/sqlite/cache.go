@@ -12,8 +12,14 @@ import (
 // It is exact within this process: every write that changes a session
 // drops it after the write commits, and a read that raced with such a write
 // does not fill the cache (the epoch moved). Writes by another process to
-// the same file are not seen, so Options.CacheSessions is for the one
-// process that serves the file.
+// the same file are not seen; Open's lock keeps other processes out.
+//
+// It holds no revoked session. A token that no longer works is then always
+// checked the way a token never issued is, by a read of the database: were
+// revoked sessions answered from memory, the answer's timing would tell an
+// attacker which tokens once worked. Nor does it remember misses, so a
+// session created after a miss is found at once. (A revoked token costs a
+// read per check, as an unknown one always did.)
 type sessionCache struct {
 	mu       sync.RWMutex
 	epoch    uint64
@@ -39,8 +45,12 @@ func (c *sessionCache) get(hash []byte) (store.Session, uint64, bool) {
 	return s, c.epoch, ok
 }
 
-// put caches s, read when the epoch was epoch, unless a write came since.
+// put caches s, read when the epoch was epoch, unless a write came since
+// or s is revoked.
 func (c *sessionCache) put(s store.Session, epoch uint64) {
+	if !s.RevokedAt.IsZero() {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.epoch != epoch {

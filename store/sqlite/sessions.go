@@ -135,11 +135,12 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Sess
 	}
 	var sess store.Session
 	var id string // of the session touched, whatever the outcome
-	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+	// A replay's revocation is answered once on disk (durable.go).
+	err := s.write1(ctx, op, &writeOp{ctx: ctx, done: make(chan error, 1), durable: reused, fn: func(tx *sql.Tx) error {
 		var err error
 		sess, id, err = rotate(ctx, tx, &s.w, r)
 		return err
-	})
+	}})
 	s.dropCached(id)
 	if err != nil {
 		return store.Session{}, err
@@ -193,14 +194,17 @@ func rotatable(sess store.Session, now time.Time) bool {
 		(sess.ExpiresAt.IsZero() || now.Before(sess.ExpiresAt))
 }
 
-// RevokeSession implements store.Sessions.
+// RevokeSession implements store.Sessions. It returns once the revocation
+// is on disk (durable.go), even when the session was already revoked: an
+// earlier revocation may still be on its way there.
 func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) error {
-	_, err := s.w.revokeSession.ExecContext(ctx, micros(now), id)
+	err := s.write1(ctx, "revoke session", &writeOp{ctx: ctx, done: make(chan error, 1), plain: true, durable: always,
+		fn: func(tx *sql.Tx) error {
+			_, err := tx.StmtContext(ctx, s.w.revokeSession).ExecContext(ctx, micros(now), id)
+			return err
+		}})
 	s.dropCached(id)
-	if err != nil {
-		return s.fail(ctx, "revoke session", err)
-	}
-	return nil
+	return err
 }
 
 // AddDecryptFailure implements store.Sessions. It runs on the writer

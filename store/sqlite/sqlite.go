@@ -5,7 +5,21 @@
 // written to the WAL without waiting for fsync: it survives the process
 // crashing or being killed (kill -9), which is the failure we design for, but
 // the last commits may be lost if the machine itself loses power. Checkpoints
-// still fsync, so the file is never corrupted.
+// still fsync, so the file is never corrupted. Revocations are the
+// exception: RevokeSession, and a RotateRefresh that finds a replay, return
+// only once the WAL holding them is synced (durable.go), so that no
+// acknowledged logout is undone.
+//
+// One Store per file: Open locks PATH-lock (flock, where the system has
+// it) until Close, and a second Open of the file, from another process or
+// this one, fails with ErrInUse. The Store's caches (Options.CacheSessions, Options.FilterCodes)
+// could not see another's writes: a logout elsewhere would go unseen.
+//
+// Open creates the database file, and so its -wal and -shm files, which
+// SQLite gives the database file's mode, and the lock file readable and
+// writable by their owner alone (0600): they hold openids and token hashes.
+// It warns through Options.Logger of an existing database file that group
+// or others may read or write.
 //
 // SQLite has one writer at a time. The store therefore writes through a pool
 // of exactly one connection, so that writers queue in Go instead of failing
@@ -26,6 +40,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
@@ -52,15 +67,15 @@ type Options struct {
 	Logger *slog.Logger
 	// CacheSessions keeps up to this many sessions in memory, read by
 	// access hash, so that a session check needs no query; 0 caches none.
-	// The cache is exact for the writes of this Store (it drops a session
-	// when a write changes it) but cannot see another process's writes to
-	// the same file: set it only in the one process that serves the file.
+	// Revoked sessions are never kept (cache.go). The cache is exact for
+	// the writes of this Store (it drops a session when a write changes
+	// it); it could not see another process's writes to the same file,
+	// which is one reason Open refuses a file another Store has open.
 	CacheSessions int
 	// FilterCodes keeps, in at most 2 MiB, a filter of the login codes
 	// this Store has stored, so that asking for a code never stored (the
 	// first use of every code) needs no query. Like CacheSessions, it
-	// cannot see another process's writes: set it only in the one process
-	// that serves the file.
+	// relies on this Store being the file's only one.
 	FilterCodes bool
 }
 
@@ -79,6 +94,8 @@ type Store struct {
 	ckpt   *checkpointer // checkpoint.go
 	rewind atomic.Bool   // set by ckpt: the writer is to checkpoint before its next batch
 	log    *slog.Logger
+	wal    *walSyncer // syncs revocations (durable.go)
+	lock   *os.File   // PATH-lock, flocked until Close; nil where there is no flock
 
 	// The group-commit batcher (batch.go).
 	ops         chan *writeOp
@@ -90,16 +107,21 @@ var _ store.Store = (*Store)(nil)
 
 const defaultBusyTimeout = 5 * time.Second
 
+// ErrInUse: the database file is open in another Store, of another process
+// or of this one (see the package comment).
+var ErrInUse = errors.New("database in use")
+
 // Open opens (creating it if need be) the database file at path and applies
 // the migrations it lacks. path is a file system path; ":memory:" is not
-// supported, since every connection would get a database of its own.
-func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+// supported, since every connection would get a database of its own. While
+// another Store has the file open, Open fails with ErrInUse.
+func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) {
 	if path == "" || path == ":memory:" {
 		return nil, fmt.Errorf("sqlite: open: need a file path, got %q", path)
 	}
 	// Absolute, so that the file: URI below has no authority for a relative
 	// path to fall into, and a later change of directory moves nothing.
-	path, err := filepath.Abs(path)
+	path, err = filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
@@ -116,7 +138,25 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 
-	s := &Store{log: log}
+	// Before anything touches the database file.
+	lock, err := lockFile(path + "-lock")
+	if errors.Is(err, ErrInUse) {
+		return nil, fmt.Errorf("sqlite: open %s: %w: another process, or another Store in this one, has it open (lock file %s)",
+			path, ErrInUse, path+"-lock")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	s := &Store{log: log, lock: lock}
+	defer func() {
+		if err != nil {
+			s.unlock()
+		}
+	}()
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	warnIfShared(log, path)
 	if opts.CacheSessions > 0 {
 		s.cache = newSessionCache(opts.CacheSessions)
 	}
@@ -173,6 +213,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	ckdb.SetMaxOpenConns(1)
 	ckdb.SetMaxIdleConns(1)
+	// Like dbFile, closed after SQLite's connections.
+	if s.wal, err = openWAL(path + "-wal"); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	s.wal.start()
 	s.ckpt = newCheckpointer(ckdb, log, func() { s.rewind.Store(true) }, s.dbFile.Sync)
 	s.ckpt.start()
 	s.startBatcher()
@@ -262,6 +308,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.stopBatcher() // a batch in progress commits first
+	if s.wal != nil {
+		s.wal.stop() // and its revocations are synced
+	}
 	var errs []error
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
@@ -278,10 +327,58 @@ func (s *Store) Close() error {
 	if s.dbFile != nil {
 		errs = append(errs, s.dbFile.Close())
 	}
+	if s.wal != nil {
+		errs = append(errs, s.wal.close())
+	}
+	// Last: another Store may open the file from here on.
+	errs = append(errs, s.unlock())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
 	return nil
+}
+
+// unlock releases the lock on the file, once.
+func (s *Store) unlock() error {
+	if s.lock == nil {
+		return nil
+	}
+	err := s.lock.Close()
+	s.lock = nil
+	return err
+}
+
+// createPrivate creates the database file, empty, for its owner alone,
+// unless it exists: SQLite would create it 0644, and gives its -wal and
+// -shm files the database file's mode. An existing file is left as it is
+// (and unopened: closing a descriptor of it would drop the locks SQLite
+// holds on it in this process).
+func createPrivate(path string) error {
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil // there, or SQLite will say what is wrong with it
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// warnIfShared warns when group or others may read or write the database
+// file (and so its -wal and -shm files, which take its mode).
+func warnIfShared(log *slog.Logger, path string) {
+	if !modesMeaningful {
+		return
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o066 == 0 {
+		return
+	}
+	log.Warn("sqlite: group or others may read or write the database file, which holds openids and token hashes; chmod 600 it (its -wal and -shm files follow)",
+		"path", path, "mode", fi.Mode().Perm().String())
 }
 
 // inTx runs fn in a transaction on the writer and commits it when fn returns

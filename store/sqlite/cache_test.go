@@ -1,0 +1,87 @@
+package sqlite
+
+import (
+	"crypto/sha256"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mplogin/mplogin/store"
+)
+
+// TestRevokedTakesTheReadPath: the check of a revoked access token does the
+// same work as the check of a token never issued, a read of the database,
+// so that the answer's timing does not tell them apart; only sessions still
+// usable are answered from memory. The probe: with the session query made
+// to fail, whatever still answers came from memory.
+func TestRevokedTakesTheReadPath(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "c.db"), Options{CacheSessions: 100})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	hash := func(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
+	sess := func(id string) store.Session {
+		return store.Session{ID: id, UserID: "u", App: "a", Platform: "p", AppID: "x", OpenID: "o",
+			AccessHash: hash("mpa_" + id), AccessExpiresAt: at.Add(time.Hour),
+			RefreshHash: hash("mpr_" + id), RefreshExpiresAt: at.Add(24 * time.Hour),
+			CreatedAt: at, LastUsedAt: at}
+	}
+	active, loggedOut, replayed := sess("active"), sess("logged-out"), sess("replayed")
+	for _, x := range []store.Session{active, loggedOut, replayed} {
+		if err := s.CreateSession(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each is checked while usable first, as a client would, so that it is
+	// in the cache when it is revoked.
+	for _, x := range []store.Session{active, loggedOut, replayed} {
+		if _, err := s.SessionByAccess(ctx, x.AccessHash); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RevokeSession(ctx, loggedOut.ID, at); err != nil {
+		t.Fatal(err)
+	}
+	rot := store.Rotation{OldRefreshHash: replayed.RefreshHash, NewAccessHash: hash("mpa_2"), AccessExpiresAt: at.Add(time.Hour),
+		NewRefreshHash: hash("mpr_2"), RefreshExpiresAt: at.Add(24 * time.Hour), Now: at}
+	if _, err := s.RotateRefresh(ctx, rot); err != nil {
+		t.Fatal(err)
+	}
+	rot.NewAccessHash, rot.NewRefreshHash = hash("mpa_3"), hash("mpr_3")
+	if _, err := s.RotateRefresh(ctx, rot); !errors.Is(err, store.ErrReused) {
+		t.Fatalf("replay: %v, want ErrReused", err)
+	}
+	unknown := hash("mpa_never-issued")
+	// Checked again and again, as an attacker timing them would.
+	for range 3 {
+		for _, h := range [][]byte{hash("mpa_2"), loggedOut.AccessHash, unknown} {
+			_, _ = s.SessionByAccess(ctx, h)
+		}
+	}
+
+	broken, err := s.read.PrepareContext(ctx, sessionByAccessSQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken.Close()
+	working := s.r.sessionByAccess
+	s.r.sessionByAccess = broken
+	defer func() { s.r.sessionByAccess = working }()
+
+	if _, err := s.SessionByAccess(ctx, active.AccessHash); err != nil {
+		t.Fatalf("a usable session was not answered from memory (%v): the probe cannot tell the paths apart", err)
+	}
+	if _, err := s.SessionByAccess(ctx, unknown); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an unknown token: %v; want the failed query's error", err)
+	}
+	for name, h := range map[string][]byte{"logged out": loggedOut.AccessHash, "revoked by a replay": hash("mpa_2")} {
+		if got, err := s.SessionByAccess(ctx, h); err == nil {
+			t.Errorf("%s: answered from memory (revoked at %v), while an unknown token costs a read: "+
+				"the timing tells a revoked token from one never issued", name, got.RevokedAt)
+		}
+	}
+}
