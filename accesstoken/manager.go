@@ -22,6 +22,11 @@
 //     for force_refresh.
 //   - Refreshes are logged at info with the key and expires_in; the token
 //     never appears in a log or an error (K5, L1).
+//   - Clocks may differ between instances by mplogin.MaxClockSkew: a token
+//     is taken for expired that much early (a token from the store was
+//     timed by another instance's clock), and a lease is held that much
+//     past the holder's fetch timeout, so that an instance whose clock runs
+//     ahead does not take it over while the holder is still fetching.
 package accesstoken
 
 import (
@@ -37,6 +42,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/mplogin/mplogin"
 	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
@@ -144,7 +150,15 @@ type cached struct {
 }
 
 func (c cached) fresh(now time.Time) bool { return !c.tok.IsZero() && now.Before(c.refreshAt) }
-func (c cached) valid(now time.Time) bool { return !c.tok.IsZero() && now.Before(c.expiresAt) }
+
+// valid reports whether c may still be served, after a failed refresh:
+// until MaxClockSkew before its end, since the end may have been timed by
+// an instance whose clock runs behind this one (and served past its end, a
+// token costs a rejected call). A fresh token is valid whatever its
+// lifetime.
+func (c cached) valid(now time.Time) bool {
+	return c.fresh(now) || !c.tok.IsZero() && now.Before(c.expiresAt.Add(-mplogin.MaxClockSkew))
+}
 
 // New returns a Manager.
 func New(cfg Config) (*Manager, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mplogin/mplogin"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 	"github.com/mplogin/mplogin/store"
@@ -154,7 +155,10 @@ func (m *Manager) lease(ctx context.Context, key string, rejected secret.String)
 	lkey := "refresh:" + key
 	for {
 		now := m.now()
-		held, err := m.store.AcquireLease(ctx, lkey, m.holder, now, now.Add(m.fetchTimeout))
+		// The fetch ends within fetchTimeout by this clock; another
+		// instance reads the lease's end by its own, which may run up to
+		// MaxClockSkew ahead.
+		held, err := m.store.AcquireLease(ctx, lkey, m.holder, now, now.Add(m.fetchTimeout+mplogin.MaxClockSkew))
 		if err != nil {
 			m.log.WarnContext(ctx, "cannot take the access token refresh lease; fetching anyway", "key", key, "err", err)
 			return cached{}, nil, false

@@ -180,6 +180,7 @@ log:
   level: %s
   format: json
 rate_limits: {enabled: false} # one load generator is one client IP
+http: {max_connections_per_ip: 0} # and holds up to two connections per worker
 apps:
   - name: %s
     platform: wechat

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/mplogin/mplogin/internal/redact"
 	"github.com/mplogin/mplogin/secret"
 )
 
@@ -37,7 +38,7 @@ const (
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultReadTimeout       = 10 * time.Second
 	DefaultWriteTimeout      = 15 * time.Second
-	DefaultIdleTimeout       = 60 * time.Second
+	DefaultIdleTimeout       = 30 * time.Second
 	DefaultShutdownTimeout   = 10 * time.Second
 	DefaultAccessTTL         = 2 * time.Hour
 	DefaultRefreshTTL        = 720 * time.Hour
@@ -48,6 +49,20 @@ const (
 	// userdata_max_age key. An App built in code gets no default: there,
 	// zero means the check is off.
 	DefaultUserdataMaxAge = 24 * time.Hour
+)
+
+// Defaults of the connection limits.
+const (
+	// DefaultMaxConnections bounds what idle connections can hold (about
+	// 20 KiB of memory and a file descriptor each: some 200 MiB at the cap).
+	DefaultMaxConnections = 10_000
+	// DefaultMaxConnectionsPerIP is far above what one app, browser or
+	// business API opens, and keeps one address to a fortieth of
+	// DefaultMaxConnections.
+	DefaultMaxConnectionsPerIP = 256
+	// DefaultIPv6Prefix groups IPv6 clients by the /56 a subscriber is
+	// usually given whole, so that one subscriber is one client.
+	DefaultIPv6Prefix = 56
 )
 
 // MasterKeySize is the length of a decoded master key (AES-256).
@@ -85,14 +100,16 @@ type Limits struct {
 	Enabled bool // default true
 	Login   RouteLimit
 	Refresh RouteLimit // per IP only: a refresh token names no app before it is spent
+	Verify  RouteLimit // GET /v1/session?verify=platform
 	Decrypt RouteLimit
 	Phone   RouteLimit
 }
 
 // RouteLimit is one route's limits.
 type RouteLimit struct {
-	IP  Limit // per client IP (an IPv6 client by its /64)
-	App Limit // per configured app
+	IP      Limit // per client IP (an IPv6 client by its HTTP.IPv6Prefix)
+	Session Limit // per session: verify, decrypt and phone only
+	App     Limit // per configured app
 }
 
 // Limit is a token bucket: Burst requests at once, refilled at Rate per
@@ -103,13 +120,16 @@ type Limit struct {
 }
 
 // DefaultLimits are generous for real users and stop a flood from one
-// address; raise the per-app ones for apps with more traffic.
+// address or one session; raise the per-app ones for apps with more
+// traffic. Session checks against the platform have no per-address limit:
+// business APIs make them for all their users from a few addresses.
 var DefaultLimits = Limits{
 	Enabled: true,
 	Login:   RouteLimit{IP: Limit{10, 30}, App: Limit{2000, 4000}},
 	Refresh: RouteLimit{IP: Limit{10, 30}},
-	Decrypt: RouteLimit{IP: Limit{10, 30}, App: Limit{1000, 2000}},
-	Phone:   RouteLimit{IP: Limit{2, 10}, App: Limit{200, 400}},
+	Verify:  RouteLimit{Session: Limit{0.1, 5}, App: Limit{100, 200}},
+	Decrypt: RouteLimit{IP: Limit{10, 30}, Session: Limit{1, 10}, App: Limit{1000, 2000}},
+	Phone:   RouteLimit{IP: Limit{2, 10}, Session: Limit{0.1, 5}, App: Limit{200, 400}},
 }
 
 // Log configures the service's logger.
@@ -128,6 +148,18 @@ type HTTP struct {
 	// TrustedProxies are the peers whose X-Forwarded-For is honoured. A
 	// single address is held as a full-length prefix (/32 or /128).
 	TrustedProxies []netip.Prefix
+	// MaxConnections caps the connections open at once; 0 = no cap. At
+	// the cap a new connection closes the one idle longest to make room
+	// (so that a health check gets through a flood of idle connections),
+	// and is refused only when none is idle.
+	MaxConnections int
+	// MaxConnectionsPerIP caps the connections of one client address (the
+	// TCP peer, an IPv6 peer by its IPv6Prefix); 0 = no cap. Trusted
+	// proxies are exempt: every client behind them shares their address.
+	MaxConnectionsPerIP int
+	// IPv6Prefix is how many leading bits of an IPv6 address name one
+	// client, for the per-address rate limits and connection cap.
+	IPv6Prefix int
 }
 
 // Policy is the session policy (yaml key sessions_policy).
@@ -233,11 +265,14 @@ func Default() Config {
 		Listen: DefaultListen,
 		Log:    Log{Level: slog.LevelInfo, Format: DefaultLogFormat},
 		HTTP: HTTP{
-			ReadHeaderTimeout: DefaultReadHeaderTimeout,
-			ReadTimeout:       DefaultReadTimeout,
-			WriteTimeout:      DefaultWriteTimeout,
-			IdleTimeout:       DefaultIdleTimeout,
-			ShutdownTimeout:   DefaultShutdownTimeout,
+			ReadHeaderTimeout:   DefaultReadHeaderTimeout,
+			ReadTimeout:         DefaultReadTimeout,
+			WriteTimeout:        DefaultWriteTimeout,
+			IdleTimeout:         DefaultIdleTimeout,
+			ShutdownTimeout:     DefaultShutdownTimeout,
+			MaxConnections:      DefaultMaxConnections,
+			MaxConnectionsPerIP: DefaultMaxConnectionsPerIP,
+			IPv6Prefix:          DefaultIPv6Prefix,
 		},
 		Policy: Policy{
 			AccessTTL:       DefaultAccessTTL,
@@ -389,6 +424,16 @@ func (c *Config) validateTop() error {
 		if !p.IsValid() {
 			return errorf(fmt.Sprintf("http.trusted_proxies[%d]", i), "must be an IP address or a CIDR")
 		}
+	}
+	if c.HTTP.MaxConnections < 0 {
+		return errorf("http.max_connections", "must not be negative (0 = no cap)")
+	}
+	if c.HTTP.MaxConnectionsPerIP < 0 {
+		return errorf("http.max_connections_per_ip", "must not be negative (0 = no cap)")
+	}
+	// Below /32 a "client" would be a whole provider's customers.
+	if c.HTTP.IPv6Prefix < 32 || c.HTTP.IPv6Prefix > 128 {
+		return errorf("http.ipv6_prefix", "must be from 32 to 128 (the leading bits of an IPv6 address that name one client)")
 	}
 	return nil
 }
@@ -682,7 +727,8 @@ func (c Config) appNames() []string {
 	return names
 }
 
-// redactURL hides the password of a URL, and everything when it does not
+// redactURL hides the password and the query values of a URL (a Sentinel
+// URL carries Redis's password as one), and everything when it does not
 // parse (it could be anything).
 func redactURL(s string) string {
 	if s == "" {
@@ -695,18 +741,18 @@ func redactURL(s string) string {
 	if err != nil || u.Scheme == "" || u.Opaque != "" {
 		return secret.Redacted
 	}
-	return u.Redacted()
+	return redact.URL(s)
 }
 
 func (l Limits) validate() error {
 	for _, r := range []struct {
 		name string
 		r    RouteLimit
-	}{{"login", l.Login}, {"refresh", l.Refresh}, {"decrypt", l.Decrypt}, {"phone", l.Phone}} {
+	}{{"login", l.Login}, {"refresh", l.Refresh}, {"verify", l.Verify}, {"decrypt", l.Decrypt}, {"phone", l.Phone}} {
 		for _, x := range []struct {
 			key string
 			l   Limit
-		}{{"ip", r.r.IP}, {"app", r.r.App}} {
+		}{{"ip", r.r.IP}, {"session", r.r.Session}, {"app", r.r.App}} {
 			path := "rate_limits." + r.name + "." + x.key
 			switch {
 			case x.l.Rate < 0 || x.l.Rate > 1e6:

@@ -102,6 +102,9 @@ http:
   idle_timeout: 4s
   shutdown_timeout: 5s
   trusted_proxies: [10.0.0.0/8, 192.168.1.7, "2001:db8::/32", 10.1.2.3/16]
+  max_connections: 500
+  max_connections_per_ip: 0
+  ipv6_prefix: /64
 sessions_policy:
   access_ttl: 1h
   refresh_ttl: 168h
@@ -110,7 +113,8 @@ sessions_policy:
 platform_timeout: 3s
 rate_limits:
   login: {ip: 2.5, ip_burst: 5, app: 0}
-  phone: {app: 50}
+  verify: {session: 0.5, ip: 3, ip_burst: 4}
+  phone: {app: 50, session_burst: 2}
 apps:
   - name: shop-wechat
     platform: wechat
@@ -161,6 +165,7 @@ apps:
 				netip.MustParsePrefix("2001:db8::/32"),
 				netip.MustParsePrefix("10.1.0.0/16"),
 			},
+			MaxConnections: 500, MaxConnectionsPerIP: 0, IPv6Prefix: 64,
 		},
 		Policy:          Policy{AccessTTL: time.Hour, RefreshTTL: 168 * time.Hour, MaxAge: 0, SessionKeyGrace: time.Minute},
 		PlatformTimeout: 3 * time.Second,
@@ -168,8 +173,11 @@ apps:
 			Enabled: true,
 			Login:   RouteLimit{IP: Limit{2.5, 5}, App: Limit{0, DefaultLimits.Login.App.Burst}},
 			Refresh: DefaultLimits.Refresh,
+			Verify: RouteLimit{IP: Limit{3, 4}, Session: Limit{0.5, DefaultLimits.Verify.Session.Burst},
+				App: DefaultLimits.Verify.App},
 			Decrypt: DefaultLimits.Decrypt,
-			Phone:   RouteLimit{IP: DefaultLimits.Phone.IP, App: Limit{50, DefaultLimits.Phone.App.Burst}},
+			Phone: RouteLimit{IP: DefaultLimits.Phone.IP, Session: Limit{DefaultLimits.Phone.Session.Rate, 2},
+				App: Limit{50, DefaultLimits.Phone.App.Burst}},
 		},
 		Apps: []App{
 			{Name: "shop-wechat", Platform: PlatformWeChat, AppID: "wx0123456789abcdef", Secret: secret.New("ws#1: x"),
@@ -265,7 +273,8 @@ func TestDefaultsApplied(t *testing.T) {
 		t.Errorf("log = %+v", c.Log)
 	}
 	wantHTTP := HTTP{ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 15 * time.Second,
-		IdleTimeout: 60 * time.Second, ShutdownTimeout: 10 * time.Second}
+		IdleTimeout: 30 * time.Second, ShutdownTimeout: 10 * time.Second,
+		MaxConnections: 10_000, MaxConnectionsPerIP: 256, IPv6Prefix: 56}
 	if !reflect.DeepEqual(c.HTTP, wantHTTP) {
 		t.Errorf("http = %+v", c.HTTP)
 	}
@@ -718,6 +727,16 @@ func TestDurations(t *testing.T) {
 		{"rate limit huge", "rate_limits: {decrypt: {app: 2e6}}", "config: rate_limits.decrypt.app: must be from 0 (no limit) to 1000000 per second"},
 		{"rate limit no burst", "rate_limits: {phone: {ip: 1, ip_burst: 0}}", "config: rate_limits.phone.ip_burst: must be at least 1 when ip is set"},
 		{"rate limit unknown route", "rate_limits: {logout: {ip: 1}}", "config: line 3: rate_limits: unknown key \"logout\""},
+		{"verify limits", "rate_limits: {verify: {session: 1, session_burst: 2, app: 3, app_burst: 4, ip: 5, ip_burst: 6}}", ""},
+		{"session limit no burst", "rate_limits: {verify: {session: 1, session_burst: 0}}",
+			"config: rate_limits.verify.session_burst: must be at least 1 when session is set"},
+		{"session limit on login", "rate_limits: {login: {session: 1}}", "config: line 3: rate_limits.login: unknown key \"session\""},
+		{"connection caps off", "http: {max_connections: 0, max_connections_per_ip: 0}", ""},
+		{"connection cap negative", "http: {max_connections: -1}", "config: http.max_connections: must be a whole number from 0 to 1000000"},
+		{"ipv6 prefix", "http: {ipv6_prefix: 48}", ""},
+		{"ipv6 prefix too short", "http: {ipv6_prefix: 8}",
+			"config: http.ipv6_prefix: must be from 32 to 128 (the leading bits of an IPv6 address that name one client)"},
+		{"ipv6 prefix not a number", "http: {ipv6_prefix: 2001:db8::/56}", "config: http.ipv6_prefix: must be a prefix length such as 56 or /56"},
 		{"zero read header timeout", "http: {read_header_timeout: 0s}", "config: http.read_header_timeout: must be more than 0"},
 		{"zero read timeout", "http: {read_timeout: 0s}", "config: http.read_timeout: must be more than 0"},
 		{"zero write timeout", "http: {write_timeout: 0s}", "config: http.write_timeout: must be more than 0"},

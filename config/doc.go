@@ -23,10 +23,16 @@
 //	  read_header_timeout: 5s          # default 5s
 //	  read_timeout: 10s                # default 10s
 //	  write_timeout: 15s               # default 15s; must be longer than platform_timeout
-//	  idle_timeout: 60s                # default 60s
+//	  idle_timeout: 30s                # default 30s
 //	  shutdown_timeout: 10s            # default 10s
 //	  trusted_proxies: []              # IP addresses or CIDRs; X-Forwarded-For is honoured
 //	                                   #   only from these peers; default none
+//	  max_connections: 10000           # connections open at once; at the cap a new one closes
+//	                                   #   the one idle longest; 0 = no cap; default 10000
+//	  max_connections_per_ip: 256      # per client address (TCP peer); trusted proxies are
+//	                                   #   exempt; 0 = no cap; default 256
+//	  ipv6_prefix: 56                  # leading bits of an IPv6 address that name one client
+//	                                   #   (rate limits, connection cap); 32 to 128; default 56
 //	sessions_policy:
 //	  access_ttl: 2h                   # access token lifetime; default 2h; more than 0
 //	  refresh_ttl: 720h                # a refresh token unused this long expires; slides with

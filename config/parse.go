@@ -368,14 +368,36 @@ func (d *decoder) count(dst *int) func(string, *yaml.Node) error {
 	}
 }
 
-func (d *decoder) routeLimit(r *RouteLimit) func(string, *yaml.Node) error {
+// routeLimit decodes one route's limits; perSession adds the session and
+// session_burst keys, for the routes that act on a session.
+func (d *decoder) routeLimit(r *RouteLimit, perSession bool) func(string, *yaml.Node) error {
 	return func(path string, n *yaml.Node) error {
-		return d.mapping(path, n, func(k string) string { return path + "." + k }, []field{
+		fields := []field{
 			{"ip", d.number(&r.IP.Rate)},
 			{"ip_burst", d.count(&r.IP.Burst)},
 			{"app", d.number(&r.App.Rate)},
 			{"app_burst", d.count(&r.App.Burst)},
-		})
+		}
+		if perSession {
+			fields = append(fields, field{"session", d.number(&r.Session.Rate)}, field{"session_burst", d.count(&r.Session.Burst)})
+		}
+		return d.mapping(path, n, func(k string) string { return path + "." + k }, fields)
+	}
+}
+
+// prefixLen decodes a prefix length, written 56 or /56.
+func (d *decoder) prefixLen(dst *int) func(string, *yaml.Node) error {
+	return func(path string, n *yaml.Node) error {
+		v, ok, err := d.scalar(path, n)
+		if err != nil || !ok {
+			return err
+		}
+		i, err := strconv.Atoi(strings.TrimPrefix(v, "/"))
+		if err != nil {
+			return errorf(path, "must be a prefix length such as 56 or /56")
+		}
+		*dst = i
+		return nil
 	}
 }
 
@@ -457,6 +479,9 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 				{"write_timeout", d.duration(&c.HTTP.WriteTimeout, nil)},
 				{"idle_timeout", d.duration(&c.HTTP.IdleTimeout, nil)},
 				{"shutdown_timeout", d.duration(&c.HTTP.ShutdownTimeout, nil)},
+				{"max_connections", d.count(&c.HTTP.MaxConnections)},
+				{"max_connections_per_ip", d.count(&c.HTTP.MaxConnectionsPerIP)},
+				{"ipv6_prefix", d.prefixLen(&c.HTTP.IPv6Prefix)},
 				{"trusted_proxies", func(path string, n *yaml.Node) error {
 					return d.list(path, n, func(path string, n *yaml.Node) error {
 						v, _, err := d.scalar(path, n)
@@ -485,10 +510,11 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 		{"rate_limits", func(path string, n *yaml.Node) error {
 			return d.mapping(path, n, sub(path), []field{
 				{"enabled", d.boolean(&c.Limits.Enabled)},
-				{"login", d.routeLimit(&c.Limits.Login)},
-				{"refresh", d.routeLimit(&c.Limits.Refresh)},
-				{"decrypt", d.routeLimit(&c.Limits.Decrypt)},
-				{"phone", d.routeLimit(&c.Limits.Phone)},
+				{"login", d.routeLimit(&c.Limits.Login, false)},
+				{"refresh", d.routeLimit(&c.Limits.Refresh, false)},
+				{"verify", d.routeLimit(&c.Limits.Verify, true)},
+				{"decrypt", d.routeLimit(&c.Limits.Decrypt, true)},
+				{"phone", d.routeLimit(&c.Limits.Phone, true)},
 			})
 		}},
 		{"apps", func(path string, n *yaml.Node) error {

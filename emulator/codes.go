@@ -308,16 +308,29 @@ func (e *Emulator) claimLocked(now time.Time, x exchangeReq, open openCode) (use
 	return open.user, open.openid, "", granted
 }
 
-// claimPhoneLocked checks a phone code presented by appid and, if it is
-// good, marks it used. Every refusal is WeChat's one 40029 (wechat.md §6).
-func (e *Emulator) claimPhoneLocked(now time.Time, appid, code string) (userKey, bool) {
+// phoneClaim is the outcome of presenting a phone code.
+type phoneClaim int
+
+const (
+	phoneGranted   phoneClaim = iota
+	phoneBadCode              // unknown, used, expired, another app's, a login code: 40029
+	phoneOtherUser            // a good code, but openid is not its user's: 40003
+)
+
+// claimPhoneLocked checks a phone code presented by appid, with the openid
+// of the user it must belong to ("" for any), and, if both are good, marks
+// it used. A refused code is not spent.
+func (e *Emulator) claimPhoneLocked(now time.Time, appid, openid, code string) (userKey, phoneClaim) {
 	e.codes.advance(now)
 	m, ok := e.codes.minted.get(code)
 	if !ok || !m.phone || m.used || !now.Before(m.expires) || m.user.appid != appid {
-		return userKey{}, false
+		return userKey{}, phoneBadCode
+	}
+	if openid != "" && openid != m.openid {
+		return userKey{}, phoneOtherUser
 	}
 	m.used = true
-	return m.user, true
+	return m.user, phoneGranted
 }
 
 // openCodeUser parses an open code, "<user>.<anything>".

@@ -43,7 +43,8 @@
 //     (which names the app): GET /wxa/checksession and GET
 //     /wxa/resetusersessionkey (access_token, openid, signature,
 //     sig_method=hmac_sha256; wechat.md §5) and POST
-//     /wxa/business/getuserphonenumber?access_token=… with {"code":…} (§6);
+//     /wxa/business/getuserphonenumber?access_token=… with {"code":…} and
+//     an optional "openid" (§6);
 //     see "Business APIs" below.
 //   - Baidu unionid APIs: POST /rest/2.0/smartapp/getunionid?access_token=…
 //     with the form field openid (GET with the query accepted too; the app's
@@ -121,7 +122,10 @@
 //   - getuserphonenumber: 43002 for a method other than POST, 47001 for a
 //     body that is not JSON, 41008 for no code, 40029 "invalid code" for a
 //     phone code that is unknown, used, expired (5 minutes), another app's
-//     or a login code (§6). Success: {"errcode":0,"errmsg":"ok","phone_info":
+//     or a login code (§6); with an "openid" that is not the code's user's,
+//     40003 "invalid openid" (WeChat checks it but documents no errcode),
+//     and the code is not spent. Success:
+//     {"errcode":0,"errmsg":"ok","phone_info":
 //     {"phoneNumber","purePhoneNumber","countryCode":"86","watermark":
 //     {"timestamp","appid"}}}, countryCode a string as WeChat's field table
 //     declares it and real answers carry it, the watermark the token's app

@@ -118,7 +118,10 @@ func (e *Emulator) wechatResetSessionKey(r *http.Request) reply {
 
 // wechatPhoneNumber serves POST /wxa/business/getuserphonenumber (wechat.md
 // §6): a phone code from PhoneCode, single use, 5 minutes, of the token's
-// app; anything else is 40029.
+// app; anything else is 40029. With an openid in the body, as WeChat checks
+// it, a good code issued to another user is refused with 40003 (WeChat
+// documents the check but no errcode for it) and is not spent; without
+// one, nothing is checked, as for clients older than the parameter.
 func (e *Emulator) wechatPhoneNumber(r *http.Request) reply {
 	if r.Method != http.MethodPost {
 		return e.wechatError(43002)
@@ -129,7 +132,7 @@ func (e *Emulator) wechatPhoneNumber(r *http.Request) reply {
 	}
 	var req struct {
 		Code   string `json:"code"`
-		OpenID string `json:"openid"` // optional (minigame doc); not checked
+		OpenID string `json:"openid"` // optional: the user the code must belong to
 	}
 	data, err := io.ReadAll(r.Body) // capped by ServeHTTP
 	if err != nil || json.Unmarshal(data, &req) != nil {
@@ -140,10 +143,13 @@ func (e *Emulator) wechatPhoneNumber(r *http.Request) reply {
 	}
 	now := e.now()
 	e.mu.Lock()
-	u, ok := e.claimPhoneLocked(now, appid, req.Code)
+	u, st := e.claimPhoneLocked(now, appid, req.OpenID, req.Code)
 	e.mu.Unlock()
-	if !ok {
+	switch st {
+	case phoneBadCode:
 		return e.wechatError(40029)
+	case phoneOtherUser:
+		return e.wechatError(40003)
 	}
 	phone := phoneNumber(u.user)
 	body, _ := json.Marshal(struct {

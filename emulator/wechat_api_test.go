@@ -239,9 +239,28 @@ func TestWeChatPhoneNumber(t *testing.T) {
 			v.clock.Advance(5*time.Minute - time.Second)
 			return v.wxToken("wxapp1"), `{"code":"` + code + `"}`
 		}},
-		{name: "with the optional openid", setup: func(v *env, code string) (string, string) {
-			return v.wxToken("wxapp1"), `{"code":"` + code + `","openid":"oWhatever"}`
+		// WeChat checks an openid sent with the code against the user the
+		// code was issued to; without one it checks nothing.
+		{name: "with the user's openid", setup: func(v *env, code string) (string, string) {
+			return v.wxToken("wxapp1"), `{"code":"` + code + `","openid":"` + v.emu.OpenID("wechat", "wxapp1", "alice") + `"}`
 		}},
+		{name: "with an empty openid", setup: func(v *env, code string) (string, string) {
+			return v.wxToken("wxapp1"), `{"code":"` + code + `","openid":""}`
+		}},
+		{name: "with another user's openid", setup: func(v *env, code string) (string, string) {
+			return v.wxToken("wxapp1"), `{"code":"` + code + `","openid":"` + v.emu.OpenID("wechat", "wxapp1", "bob") + `"}`
+		}, errcode: 40003},
+		{name: "with the user's openid in another app", setup: func(v *env, code string) (string, string) {
+			return v.wxToken("wxapp1"), `{"code":"` + code + `","openid":"` + v.emu.OpenID("wechat", "wxapp2", "alice") + `"}`
+		}, errcode: 40003},
+		{name: "with an unknown openid", setup: func(v *env, code string) (string, string) {
+			return v.wxToken("wxapp1"), `{"code":"` + code + `","openid":"oWhatever"}`
+		}, errcode: 40003},
+		{name: "used code with another user's openid", setup: func(v *env, code string) (string, string) {
+			tok := v.wxToken("wxapp1")
+			wantWeChatOK(v.t, v.sendJSON("POST", wxPhonePath+"?access_token="+url.QueryEscape(tok), `{"code":"`+code+`"}`))
+			return tok, `{"code":"` + code + `","openid":"` + v.emu.OpenID("wechat", "wxapp1", "bob") + `"}`
+		}, errcode: 40029},
 		{name: "code used", setup: func(v *env, code string) (string, string) {
 			tok := v.wxToken("wxapp1")
 			wantWeChatOK(v.t, v.sendJSON("POST", wxPhonePath+"?access_token="+url.QueryEscape(tok), `{"code":"`+code+`"}`))
@@ -325,6 +344,22 @@ func TestWeChatPhoneNumber(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A phone code refused for another user's openid is not spent: the user it
+// was issued to can still trade it.
+func TestPhoneCodeOtherOpenIDNotSpent(t *testing.T) {
+	v := newEnv(t, emulator.Config{Apps: testApps()})
+	code := v.phoneCode("wxapp1", "alice")
+	path := wxPhonePath + "?access_token=" + url.QueryEscape(v.wxToken("wxapp1"))
+	bob, alice := v.emu.OpenID("wechat", "wxapp1", "bob"), v.emu.OpenID("wechat", "wxapp1", "alice")
+	wantWeChatError(t, v.sendJSON("POST", path, `{"code":"`+code+`","openid":"`+bob+`"}`), 40003)
+	r := v.sendJSON("POST", path, `{"code":"`+code+`","openid":"`+alice+`"}`)
+	wantWeChatOK(t, r)
+	if !strings.Contains(string(r.body), `"purePhoneNumber":"`+v.emu.PhoneNumber("alice")+`"`) {
+		t.Errorf("got %s, want alice's number", r.body)
+	}
+	wantWeChatError(t, v.sendJSON("POST", path, `{"code":"`+code+`","openid":"`+alice+`"}`), 40029)
 }
 
 // A phone code is not a login code.

@@ -18,11 +18,11 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mplogin/mplogin"
 	"github.com/mplogin/mplogin/metrics"
-	"github.com/mplogin/mplogin/ratelimit"
 	"github.com/mplogin/mplogin/session"
 )
 
@@ -54,6 +54,9 @@ type Config struct {
 	Limits Limits
 	// TrustedProxies are the peers whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
+	// IPv6Prefix is how many leading bits of an IPv6 client address name
+	// one client for the per-IP limits; 0 = DefaultIPv6Prefix.
+	IPv6Prefix int
 	// Metrics records every request; nil records nothing. When set, GET
 	// /metrics serves it.
 	Metrics *metrics.Metrics
@@ -68,17 +71,24 @@ type Handler struct {
 	mux      *http.ServeMux
 	limits   Limits
 	proxies  []netip.Prefix
+	v6bits   int
 	metrics  *metrics.Metrics
 	// allow is each known path's methods, for the Allow header of a 405.
 	allow map[string]string
+	// xffWarned is set once the untrusted X-Forwarded-For warning is out.
+	xffWarned atomic.Bool
 }
 
 // New returns the API handler.
 func New(cfg Config) *Handler {
 	h := &Handler{sessions: cfg.Sessions, log: cfg.Logger, timeout: cfg.HandlerTimeout, now: cfg.Now, mux: http.NewServeMux(),
-		limits: cfg.Limits, proxies: cfg.TrustedProxies, metrics: cfg.Metrics, allow: make(map[string]string)}
+		limits: cfg.Limits, proxies: cfg.TrustedProxies, v6bits: cfg.IPv6Prefix, metrics: cfg.Metrics, allow: make(map[string]string)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.log = slog.New(LogHandler(h.log.Handler()))
+	if h.v6bits <= 0 || h.v6bits > 128 {
+		h.v6bits = DefaultIPv6Prefix
 	}
 	if h.timeout <= 0 {
 		h.timeout = 15 * time.Second
@@ -136,6 +146,8 @@ type request struct {
 	w      http.ResponseWriter
 	r      *http.Request
 	id     string
+	route  string     // the route's pattern, as metrics label it
+	client netip.Addr // through the trusted proxies; invalid when unknown
 	app    string
 	status int
 }
@@ -149,13 +161,20 @@ func (h *Handler) route(pattern string, limit int64, fn handlerFunc) {
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, route string, limit int64, fn handlerFunc) {
 	start := h.now()
-	req := &request{w: w, r: r, id: requestID(r)}
+	req := &request{w: w, r: r, id: requestID(r), route: route, client: h.clientAddr(r)}
+	client := "unknown"
+	if req.client.IsValid() {
+		client = req.client.String()
+	}
 	w.Header().Set("X-Request-Id", req.id)
 	w.Header().Set("Cache-Control", "no-store")
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
-	req.r = r.WithContext(ctx)
+	// What is logged under ctx carries the request's id and client (see
+	// LogHandler); the request line below is logged under r's own context
+	// and names them itself.
+	req.r = r.WithContext(withReqLog(ctx, req.id, client))
 
 	err := func() (err error) {
 		defer func() {
@@ -173,7 +192,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, route string, li
 	}
 	attrs := []slog.Attr{
 		slog.String("request_id", req.id), slog.String("method", r.Method), slog.String("route", route),
-		slog.Int("status", req.status), slog.Duration("latency", h.now().Sub(start)),
+		slog.Int("status", req.status), slog.Duration("latency", h.now().Sub(start)), slog.String("client", client),
 	}
 	if req.app != "" {
 		attrs = append(attrs, slog.String("app", req.app))
@@ -305,11 +324,11 @@ func bodyError(err error) error {
 // noBody refuses a body on routes that take none.
 func noBody(req *request) error {
 	var b [1]byte
-	n, err := io.ReadFull(req.r.Body, b[:])
+	// Only whether a byte came matters: an empty body ends in EOF.
+	n, _ := io.ReadFull(req.r.Body, b[:])
 	if n > 0 {
 		var rest bytes.Buffer
-		_, err = rest.ReadFrom(req.r.Body)
-		if err != nil {
+		if _, err := rest.ReadFrom(req.r.Body); err != nil {
 			return bodyError(err)
 		}
 		if len(bytes.TrimSpace(append(b[:n], rest.Bytes()...))) > 0 {
@@ -436,7 +455,7 @@ func (h *Handler) session(req *request) error {
 	switch v := req.r.URL.Query()["verify"]; {
 	case len(v) == 0:
 	case len(v) == 1 && v[0] == "platform":
-		check = h.sessions.CheckPlatform
+		check = h.verify(req)
 	default:
 		return mplogin.Errorf(mplogin.CodeInvalidRequest, `query parameter "verify" can only be "platform"`)
 	}
@@ -461,6 +480,30 @@ func (h *Handler) session(req *request) error {
 		UnionID string `json:"unionid,omitempty"`
 	}{info.User.ID, info.User.OpenID, info.User.UnionID}, int64(info.ExpiresIn / time.Second), info.SessionKeyValid})
 	return nil
+}
+
+// verify is the check of GET /v1/session?verify=platform: each one is a
+// call to the platform, which spends the app's quota and, failing, counts
+// towards the breaker every user of the platform shares. So it is limited
+// per address, per session and per app, in that order.
+func (h *Handler) verify(req *request) func(context.Context, string) (*session.Info, error) {
+	return func(ctx context.Context, tok string) (*session.Info, error) {
+		l := h.limits.Verify
+		if err := h.limitIP(req, l.IP, "verify"); err != nil {
+			return nil, err
+		}
+		auth, err := h.authenticate(req, tok)
+		if err != nil {
+			return nil, err
+		}
+		if err := h.limitSession(req, l.Session, "verify", auth.Info().SessionID); err != nil {
+			return nil, err
+		}
+		if err := h.limitApp(req, l.App, "verify", req.app); err != nil {
+			return nil, err
+		}
+		return h.sessions.CheckPlatformAuthed(ctx, auth)
+	}
 }
 
 func (h *Handler) logout(req *request) error {
@@ -497,15 +540,22 @@ func (*decryptRequest) known(key []byte) bool {
 }
 
 func (h *Handler) decrypt(req *request) error {
-	if err := h.limitIP(req, h.limits.Decrypt.IP, "decrypt"); err != nil {
+	l := h.limits.Decrypt
+	if err := h.limitIP(req, l.IP, "decrypt"); err != nil {
 		return err
 	}
-	auth, err := h.authenticate(req, h.limits.Decrypt.App, "decrypt")
+	auth, err := h.authenticateBearer(req)
 	if err != nil {
+		return err
+	}
+	if err := h.limitSession(req, l.Session, "decrypt", auth.Info().SessionID); err != nil {
 		return err
 	}
 	var in decryptRequest
 	if err := decode(req, &in); err != nil {
+		return err
+	}
+	if err := h.limitApp(req, l.App, "decrypt", req.app); err != nil {
 		return err
 	}
 	// The session service checks what is required, missing and empty alike.
@@ -521,23 +571,26 @@ func (h *Handler) decrypt(req *request) error {
 	return nil
 }
 
-// authenticate checks the request's access token, once, and then limits the
-// route by the token's app. Both come before the body, in this order, so
-// that a request gets the same answer whatever limits are configured, as
-// long as none fires: a bad token is invalid_token, whatever the body.
-func (h *Handler) authenticate(req *request, l ratelimit.Limiter, route string) (*session.Authed, error) {
+// authenticateBearer checks the request's access token, once, before the
+// body, so that a request gets the same answer whatever limits are
+// configured, as long as none fires: a bad token is invalid_token, whatever
+// the body. The per-session limit comes next, the per-app one only once
+// the body has been checked (see RouteLimits).
+func (h *Handler) authenticateBearer(req *request) (*session.Authed, error) {
 	tok, err := bearer(req.r)
 	if err != nil {
 		return nil, err
 	}
+	return h.authenticate(req, tok)
+}
+
+// authenticate checks tok and names the session's app for the log.
+func (h *Handler) authenticate(req *request, tok string) (*session.Authed, error) {
 	auth, err := h.sessions.Authenticate(req.r.Context(), tok)
 	if err != nil {
 		return nil, err
 	}
 	req.app = auth.Info().App
-	if err := h.limitApp(req, l, route, req.app); err != nil {
-		return nil, err
-	}
 	return auth, nil
 }
 
@@ -558,15 +611,22 @@ func (*phoneRequest) known(key []byte) bool {
 }
 
 func (h *Handler) phone(req *request) error {
-	if err := h.limitIP(req, h.limits.Phone.IP, "phone"); err != nil {
+	l := h.limits.Phone
+	if err := h.limitIP(req, l.IP, "phone"); err != nil {
 		return err
 	}
-	auth, err := h.authenticate(req, h.limits.Phone.App, "phone")
+	auth, err := h.authenticateBearer(req)
 	if err != nil {
+		return err
+	}
+	if err := h.limitSession(req, l.Session, "phone", auth.Info().SessionID); err != nil {
 		return err
 	}
 	var in phoneRequest
 	if err := decode(req, &in); err != nil {
+		return err
+	}
+	if err := h.limitApp(req, l.App, "phone", req.app); err != nil {
 		return err
 	}
 	p, err := h.sessions.PhoneAuthed(req.r.Context(), auth, session.PhoneInput{

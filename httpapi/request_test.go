@@ -26,8 +26,8 @@ func (l *allowAll) Allow(context.Context, string) (ratelimit.Decision, error) {
 
 func withLimits(l ratelimit.Limiter) func(*httpapi.Config) {
 	return func(c *httpapi.Config) {
-		rl := httpapi.RouteLimits{IP: l, App: l}
-		c.Limits = httpapi.Limits{Login: rl, Refresh: rl, Decrypt: rl, Phone: rl}
+		rl := httpapi.RouteLimits{IP: l, Session: l, App: l}
+		c.Limits = httpapi.Limits{Login: rl, Refresh: rl, Verify: rl, Decrypt: rl, Phone: rl}
 	}
 }
 
@@ -94,6 +94,7 @@ func TestOneSessionReadPerRequest(t *testing.T) {
 		{"phone code without an access token", "POST", "/v1/phone", `{"code":"abc"}`, 400},
 		{"phone, bad JSON", "POST", "/v1/phone", `{`, 400},
 		{"session", "GET", "/v1/session", "", 200},
+		{"session checked with the platform, no access token", "GET", "/v1/session?verify=platform", "", 400},
 		{"logout", "POST", "/v1/logout", "", 204},
 	} {
 		before := f.store.reads.Load()

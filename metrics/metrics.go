@@ -14,7 +14,10 @@
 //   - status: the numeric HTTP status ("200"); outside 100–599, "other".
 //   - result: "ok" or a platform error kind ("invalid_code", "busy", …, see
 //     Result); anything else is "other".
-//   - scope: "ip" or "app" (which limit was hit, not whose); else "other".
+//   - scope: "ip", "session" or "app" (which limit was hit, not whose);
+//     else "other".
+//   - reason: "per_ip", "full" or "evicted" (why the service closed a
+//     connection); else "other".
 //   - platform, endpoint, app, op, name: values written in code or
 //     configuration (appids are configuration). They are not free to grow:
 //     each label keeps at most a fixed number of distinct values (see the
@@ -77,6 +80,8 @@ type Metrics struct {
 	storeInternal    *prometheus.CounterVec
 	breakerState     *prometheus.GaugeVec
 	rateLimited      *prometheus.CounterVec
+	connsOpen        prometheus.Gauge
+	connsClosed      *prometheus.CounterVec
 
 	// routes is fixed by New and only read afterwards, so it needs no lock.
 	routes map[string]*route
@@ -150,8 +155,18 @@ func New(routes ...string) *Metrics {
 		}, []string{"name"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mplogin_rate_limited_total",
-			Help: "Requests refused by a rate limit, by route template and the limit's scope (ip or app).",
+			Help: "Requests refused by a rate limit, by route template and the limit's scope (ip, session or app).",
 		}, []string{"route", "scope"}),
+		connsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mplogin_http_connections",
+			Help: "Client connections open, within http.max_connections.",
+		}),
+		connsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mplogin_http_connections_closed_total",
+			Help: "Connections the service closed to keep within its connection caps: per_ip (a new one over " +
+				"http.max_connections_per_ip), full (a new one at http.max_connections, none idle to close), " +
+				"evicted (an idle one closed to make room for a new one).",
+		}, []string{"reason"}),
 		routes:    make(map[string]*route, len(routes)),
 		platforms: newLabelSet(maxPlatforms),
 		endpoints: newLabelSet(maxEndpoints),
@@ -163,7 +178,7 @@ func New(routes ...string) *Metrics {
 		m.requests, m.requestDuration,
 		m.platformCalls, m.platformDuration,
 		m.tokenRefreshes, m.decryptFailures, m.storeErrors, m.storeInternal,
-		m.breakerState, m.rateLimited,
+		m.breakerState, m.rateLimited, m.connsOpen, m.connsClosed,
 	)
 	m.other = m.newRoute(Other)
 	for _, r := range routes {
@@ -297,7 +312,8 @@ func (m *Metrics) BreakerState(name string, state int) {
 }
 
 // RateLimited records a request refused by a rate limit: route as for
-// Request, scope "ip" or "app" (the kind of limit, never the key).
+// Request (the route template, "POST /v1/login"), scope "ip", "session" or
+// "app" (the kind of limit, never the key).
 func (m *Metrics) RateLimited(route, scope string) {
 	if m == nil {
 		return
@@ -306,11 +322,33 @@ func (m *Metrics) RateLimited(route, scope string) {
 		route = Other
 	}
 	switch scope {
-	case "ip", "app":
+	case "ip", "session", "app":
 	default:
 		scope = Other
 	}
 	m.rateLimited.WithLabelValues(route, scope).Inc()
+}
+
+// Connections sets how many client connections are open.
+func (m *Metrics) Connections(n int) {
+	if m == nil {
+		return
+	}
+	m.connsOpen.Set(float64(n))
+}
+
+// ConnectionClosed records a connection closed to keep within the
+// connection caps: reason "per_ip", "full" or "evicted".
+func (m *Metrics) ConnectionClosed(reason string) {
+	if m == nil {
+		return
+	}
+	switch reason {
+	case "per_ip", "full", "evicted":
+	default:
+		reason = Other
+	}
+	m.connsClosed.WithLabelValues(reason).Inc()
 }
 
 // Result returns r if it is a result label value, else "other". The set is

@@ -197,7 +197,12 @@ func TestPlatformAndOthers(t *testing.T) {
 	m.BreakerState("wechat:jscode2session", 1)
 	m.RateLimited("/v1/login", "ip")
 	m.RateLimited("/v1/login", "app")
+	m.RateLimited("/v1/login", "session")
 	m.RateLimited("/v1/login", "203.0.113.7")
+	m.ConnectionClosed("per_ip")
+	m.ConnectionClosed("evicted")
+	m.ConnectionClosed("evicted")
+	m.ConnectionClosed("203.0.113.7")
 
 	for _, c := range []struct {
 		name   string
@@ -214,7 +219,11 @@ func TestPlatformAndOthers(t *testing.T) {
 		{"mplogin_store_internal_errors_total", []string{"op=get identity"}, 2},
 		{"mplogin_rate_limited_total", []string{"route=/v1/login", "scope=ip"}, 1},
 		{"mplogin_rate_limited_total", []string{"route=/v1/login", "scope=app"}, 1},
+		{"mplogin_rate_limited_total", []string{"route=/v1/login", "scope=session"}, 1},
 		{"mplogin_rate_limited_total", []string{"route=/v1/login", "scope=other"}, 1},
+		{"mplogin_http_connections_closed_total", []string{"reason=per_ip"}, 1},
+		{"mplogin_http_connections_closed_total", []string{"reason=evicted"}, 2},
+		{"mplogin_http_connections_closed_total", []string{"reason=other"}, 1},
 	} {
 		if got := counterValue(t, m, c.name, c.labels...); got != c.want {
 			t.Errorf("%s{%v} = %v, want %v", c.name, c.labels, got, c.want)
@@ -309,6 +318,8 @@ func TestNil(t *testing.T) {
 	m.StoreInternalError("get")
 	m.BreakerState("x", 2)
 	m.RateLimited("/v1/login", "ip")
+	m.Connections(3)
+	m.ConnectionClosed("per_ip")
 	if m.Registry() != nil {
 		t.Error("nil Registry() != nil")
 	}

@@ -1,7 +1,8 @@
 // Package ratelimit limits how often one key (a client IP, an appid) may call
 // the login service: requirement N4. Keys are built by the caller, e.g.
 // "login:ip:1.2.3.4" or "login:app:shop"; the caller should fold an IPv6
-// address to its /64 first, since one client usually owns the whole /64.
+// address to its prefix first (the service uses a /56), since one client
+// usually owns the whole prefix.
 //
 // # The bucket
 //
@@ -51,10 +52,16 @@
 //
 // The script takes the time from the instance's injected clock (Unix
 // microseconds), not from Redis's TIME, so that tests are deterministic. The
-// cost is that the instances' clocks must agree: an instance whose clock runs
-// ahead by d sees every bucket d*PerSecond tokens fuller than it is, one that
-// runs behind sees it emptier. Keep the hosts on NTP; a skew of milliseconds
-// is immaterial at login rates.
+// instances' clocks differ, though, and a bucket is on the clock of the
+// instance that wrote it last. So it keeps the time of that write, and an
+// instance whose clock is behind counts from it (moved on by the time
+// Redis's clock saw pass since) instead of its own, up to
+// mplogin.MaxClockSkew ahead: it does not read the bucket emptier than the
+// instance ahead left it, which used to refuse a client's next request as
+// soon as the lag passed (Burst-2)/PerSecond (3 s at the login defaults).
+// An instance whose clock is ahead by d may read a bucket up to d*PerSecond
+// tokens fuller than it is. Keep the hosts on NTP; a skew of milliseconds is
+// immaterial at login rates.
 //
 // # Errors
 //

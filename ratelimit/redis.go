@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/mplogin/mplogin"
 )
 
 // RedisOptions configures NewRedis. The zero value is usable.
@@ -16,8 +18,8 @@ type RedisOptions struct {
 	// prefix and Rate; limiters with different Rates need different
 	// prefixes or keys.
 	Prefix string
-	// Now is the clock; nil means time.Now. Every instance's clock should
-	// agree (see the package doc).
+	// Now is the clock; nil means time.Now. The instances' clocks may differ
+	// by up to mplogin.MaxClockSkew (see the package doc).
 	Now func() time.Time
 }
 
@@ -34,19 +36,45 @@ type Redis struct {
 }
 
 // allowScript is one Allow, atomically. The stored value is the bucket's
-// theoretical arrival time (TAT), the moment at which it will be full again;
-// a missing key is a full bucket. The bucket holds a token when
-// now >= TAT - (burst-1)*interval. All times are integer microseconds,
-// exact in Lua's doubles (see Rate.Validate). The key lives until TAT, when
-// it would be full anyway. A refusal writes nothing.
+// theoretical arrival time (TAT), the moment at which it will be full again,
+// then the time of the write that set it by the writer's clock and by
+// Redis's (TIME), colon-separated; a missing key is a full bucket, and a
+// bare TAT (as written before the times were kept) one with no times. The
+// bucket holds a token when now >= TAT - (burst-1)*interval. All times are
+// integer microseconds, exact in Lua's doubles (see Rate.Validate). The key
+// lives until TAT, when it would be full anyway. A refusal writes nothing.
+//
+// The TAT is on the clock of whichever instance wrote last. An instance
+// whose clock is behind that one's would read the bucket as emptier than it
+// is and refuse what it holds, so it counts instead from the writer's time
+// of the write, moved on by the time Redis saw pass since, and never more
+// than the skew allowed ahead of its own clock. Only the times of the
+// instances are compared otherwise, so that tests on injected clocks stay
+// exact.
 //
 // KEYS[1] the bucket; ARGV[1] now, ARGV[2] interval (µs per token),
-// ARGV[3] burst. Returns {1, 0} when allowed, {0, wait in µs} when not.
+// ARGV[3] burst, ARGV[4] the skew allowed (µs). Returns {1, 0} when
+// allowed, {0, wait in µs} when not.
 var allowScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local burst = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '')
+local skew = tonumber(ARGV[4])
+local t = redis.call('TIME')
+local rnow = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat, last, at
+local v = redis.call('GET', KEYS[1])
+if v then
+  local a, b, c = string.match(v, '^(%d+):(%d+):(%d+)$')
+  if a then
+    tat, last, at = tonumber(a), tonumber(b), tonumber(c)
+  else
+    tat = tonumber(v)
+  end
+end
+if last and last > now then
+  now = math.min(last + math.max(rnow - at, 0), now + skew)
+end
 if tat == nil or tat < now then
   tat = now
 end
@@ -55,7 +83,7 @@ if wait > 0 then
   return {0, wait}
 end
 tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000))
+redis.call('SET', KEYS[1], string.format('%.0f:%.0f:%.0f', tat, now, rnow), 'PX', math.ceil((tat - now) / 1000))
 return {1, 0}
 `)
 
@@ -89,7 +117,7 @@ func NewRedis(c redis.Scripter, r Rate, opts RedisOptions) *Redis {
 // and logs).
 func (l *Redis) Allow(ctx context.Context, key string) (Decision, error) {
 	now := l.now().UnixMicro()
-	res, err := allowScript.Run(ctx, l.c, []string{l.prefix + key}, now, l.interval, l.burst).Int64Slice()
+	res, err := allowScript.Run(ctx, l.c, []string{l.prefix + key}, now, l.interval, l.burst, mplogin.MaxClockSkew.Microseconds()).Int64Slice()
 	if err != nil {
 		return Decision{}, fmt.Errorf("ratelimit: redis: %w", err)
 	}

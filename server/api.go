@@ -16,7 +16,7 @@ import (
 type wechatCalls interface {
 	CheckSession(ctx context.Context, tok secret.String, openID string, key secret.String) (bool, error)
 	ResetSessionKey(ctx context.Context, tok secret.String, openID string, key secret.String) (secret.String, error)
-	PhoneNumber(ctx context.Context, tok secret.String, code string) (*wechat.Phone, error)
+	PhoneNumber(ctx context.Context, tok secret.String, openID, code string) (*wechat.Phone, error)
 }
 
 // wechatAPI is session.API for a WeChat app: each call runs with the app's
@@ -28,12 +28,12 @@ type wechatAPI struct {
 	platform string
 }
 
-func (a wechatAPI) PhoneNumber(ctx context.Context, code string) (session.PhoneNumber, error) {
+func (a wechatAPI) PhoneNumber(ctx context.Context, openID, code string) (session.PhoneNumber, error) {
 	var p *wechat.Phone
 	// A rejected token is refused before WeChat looks at the code, so the
 	// retry with a fresh token does not spend the code twice.
 	err := a.g.withToken(ctx, a.tokens, a.platform, "phone", func(ctx context.Context, tok secret.String) (err error) {
-		p, err = a.c.PhoneNumber(ctx, tok, code)
+		p, err = a.c.PhoneNumber(ctx, tok, openID, code)
 		return err
 	})
 	if err != nil {
@@ -81,7 +81,7 @@ type baiduAPI struct {
 	platform string
 }
 
-func (baiduAPI) PhoneNumber(context.Context, string) (session.PhoneNumber, error) {
+func (baiduAPI) PhoneNumber(context.Context, string, string) (session.PhoneNumber, error) {
 	return session.PhoneNumber{}, session.ErrNotSupported
 }
 

@@ -31,7 +31,8 @@ func limits(c config.Limits, mk func(config.Limit) ratelimit.Limiter) httpapi.Li
 		return httpapi.Limits{}
 	}
 	route := func(r config.RouteLimit) httpapi.RouteLimits {
-		return httpapi.RouteLimits{IP: mk(r.IP), App: mk(r.App)}
+		return httpapi.RouteLimits{IP: mk(r.IP), Session: mk(r.Session), App: mk(r.App)}
 	}
-	return httpapi.Limits{Login: route(c.Login), Refresh: route(c.Refresh), Decrypt: route(c.Decrypt), Phone: route(c.Phone)}
+	return httpapi.Limits{Login: route(c.Login), Refresh: route(c.Refresh), Verify: route(c.Verify),
+		Decrypt: route(c.Decrypt), Phone: route(c.Phone)}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -48,7 +49,11 @@ type Server struct {
 	sessions *session.Service
 	tokens   *accesstoken.Manager
 	handler  http.Handler
+	metrics  *metrics.Metrics
 	now      func() time.Time
+	// onConnState, when set, sees every connection state change after
+	// the connection limits do (tests wait on it).
+	onConnState func(net.Conn, http.ConnState)
 }
 
 // New opens the store and builds everything; Close releases it.
@@ -80,8 +85,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		st.Close()
 		return nil, err
 	}
+	// The session service's events name the request and client they came
+	// from.
 	svc, err := session.New(session.Config{
-		Store: st, Keys: keys, Apps: apps, Now: now, Logger: log,
+		Store: st, Keys: keys, Apps: apps, Now: now, Logger: slog.New(httpapi.LogHandler(log.Handler())),
 		Policy: session.Policy{
 			AccessTTL: cfg.Policy.AccessTTL, RefreshTTL: cfg.Policy.RefreshTTL, MaxAge: cfg.Policy.MaxAge,
 			KeyGrace: cfg.Policy.SessionKeyGrace, PlatformTimeout: cfg.PlatformTimeout,
@@ -94,8 +101,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	h := httpapi.New(httpapi.Config{Sessions: svc, Logger: log, Now: now,
 		HandlerTimeout: cfg.PlatformTimeout + 5*time.Second,
 		Limits:         limits(cfg.Limits, limiterFor(now, shared)), TrustedProxies: cfg.HTTP.TrustedProxies,
-		Metrics: m})
-	return &Server{cfg: cfg, log: log, store: st, sessions: svc, tokens: tokens, handler: h, now: now}, nil
+		IPv6Prefix: cfg.HTTP.IPv6Prefix, Metrics: m})
+	return &Server{cfg: cfg, log: log, store: st, sessions: svc, tokens: tokens, handler: h, metrics: m, now: now}, nil
 }
 
 // Tokens is the platform access-token manager, for embedding.
@@ -111,8 +118,16 @@ func (s *Server) Sessions() *session.Service { return s.sessions }
 func (s *Server) Close() error { return s.store.Close() }
 
 // Serve answers on ln until ctx is done, then stops accepting, lets requests
-// in flight finish within the shutdown timeout, and returns nil.
+// in flight finish within the shutdown timeout, and returns nil. It keeps
+// the connections within http.max_connections and
+// http.max_connections_per_ip.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	h := s.cfg.HTTP
+	var lim *connLimiter
+	if h.MaxConnections > 0 || h.MaxConnectionsPerIP > 0 {
+		lim = newConnLimiter(ln, h.MaxConnections, h.MaxConnectionsPerIP, h.IPv6Prefix, s.trustedProxy, s.metrics, s.log)
+		ln = lim
+	}
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout,
@@ -122,6 +137,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if lim != nil {
+				lim.connState(c, st)
+			}
+			if s.onConnState != nil {
+				s.onConnState(c, st)
+			}
+		},
 	}
 	var wg sync.WaitGroup
 	jctx, stopJanitor := context.WithCancel(ctx)
@@ -129,6 +152,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { defer wg.Done(); s.janitor(jctx) }()
 	defer func() { stopJanitor(); wg.Wait() }()
 	return ServeHTTP(ctx, srv, ln, s.cfg.HTTP.ShutdownTimeout)
+}
+
+func (s *Server) trustedProxy(a netip.Addr) bool {
+	for _, p := range s.cfg.HTTP.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // ServeHTTP runs srv on ln until ctx is done, then shuts it down gracefully

@@ -15,8 +15,10 @@ import (
 // an error wrapping ErrNotSupported; platform failures are
 // *platform.Error.
 type API interface {
-	// PhoneNumber resolves a WeChat phone code (getuserphonenumber).
-	PhoneNumber(ctx context.Context, code string) (PhoneNumber, error)
+	// PhoneNumber resolves a WeChat phone code (getuserphonenumber) of the
+	// user openID, sending the openid with the code so that the platform
+	// refuses a code issued to another user (KindInvalidCode).
+	PhoneNumber(ctx context.Context, openID, code string) (PhoneNumber, error)
 	// CheckSessionKey asks the platform whether key is the user's current
 	// session key (WeChat checksession): true when it is.
 	CheckSessionKey(ctx context.Context, openID string, key secret.String) (bool, error)

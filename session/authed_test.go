@@ -88,7 +88,7 @@ func TestAuthenticatedCalls(t *testing.T) {
 			t.Errorf("%s Authed: %v, want invalid_token", name, err)
 		}
 	}
-	f.clock.Advance(session.DefaultPolicy.AccessTTL)
+	f.clock.Advance(session.DefaultPolicy.AccessTTL + mplogin.MaxClockSkew)
 	if _, err := f.svc.PhoneAuthed(ctx, a, session.PhoneInput{EncryptedData: in.EncryptedData, IV: in.IV}); code(t, err) != mplogin.CodeInvalidToken {
 		t.Errorf("expired: %v, want invalid_token", err)
 	}

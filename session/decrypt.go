@@ -114,7 +114,11 @@ func (s *Service) decrypt(ctx context.Context, sess store.Session, in DecryptInp
 		return nil, storeError("add decrypt failure", err)
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "decrypt failed",
-		slog.String("app", sess.App), slog.String("user", sess.UserID), slog.Int("failures", n))
+		slog.String("app", sess.App), slog.String("user", sess.UserID), slog.String("session", sess.ID), slog.Int("failures", n))
+	if n == MaxDecryptFailures {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "decrypt failure cap reached: the session decrypts nothing more",
+			slog.String("app", sess.App), slog.String("user", sess.UserID), slog.String("session", sess.ID))
+	}
 	return nil, ErrDecryptFailed
 }
 

@@ -281,7 +281,7 @@ func TestDecryptPreviousKeyWithinGrace(t *testing.T) {
 		t.Fatalf("previous-key data signed with the previous key: %v", err)
 	}
 
-	f.clock.Advance(5 * time.Minute)
+	f.clock.Advance(5*time.Minute + mplogin.MaxClockSkew)
 	out, err = f.svc.Decrypt(ctx, second.AccessToken.Reveal(), old)
 	wantDecryptFailed(t, "previous key after grace", out, err)
 	if _, err := f.svc.Decrypt(ctx, second.AccessToken.Reveal(), cur); err != nil {

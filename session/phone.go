@@ -78,7 +78,7 @@ func (s *Service) phone(ctx context.Context, sess store.Session, in PhoneInput) 
 	)
 	if in.Code != "" {
 		source = store.PhoneFromPlatform
-		if p, err = s.phoneByCode(ctx, app, in.Code); err != nil {
+		if p, err = s.phoneByCode(ctx, app, sess.OpenID, in.Code); err != nil {
 			return PhoneNumber{}, err
 		}
 	} else {
@@ -111,13 +111,16 @@ func (s *Service) phone(ctx context.Context, sess store.Session, in PhoneInput) 
 	return p, nil
 }
 
-func (s *Service) phoneByCode(ctx context.Context, app *App, code string) (PhoneNumber, error) {
+// phoneByCode trades a phone code of the session's user openID. The openid
+// goes with the code: without it, a code obtained from someone else would
+// bind their number to this user.
+func (s *Service) phoneByCode(ctx context.Context, app *App, openID, code string) (PhoneNumber, error) {
 	if app.API == nil {
 		return PhoneNumber{}, notSupported("phone codes")
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.policy.PlatformTimeout)
 	defer cancel()
-	p, err := app.API.PhoneNumber(pctx, code)
+	p, err := app.API.PhoneNumber(pctx, openID, code)
 	switch {
 	case errors.Is(err, ErrNotSupported):
 		return PhoneNumber{}, notSupported("phone codes")
@@ -130,7 +133,7 @@ func (s *Service) phoneByCode(ctx context.Context, app *App, code string) (Phone
 	s.log.LogAttrs(ctx, slog.LevelInfo, "platform phone number failed", slog.String("app", app.Name), slog.Any("error", err))
 	if k := platform.KindOf(err); k == platform.KindInvalidCode || k == platform.KindCodeUsed {
 		return PhoneNumber{}, &mplogin.Error{Code: mplogin.CodeInvalidCode,
-			Message: "the platform rejected the phone code (invalid, expired or already used)", Err: err}
+			Message: "the platform rejected the phone code (invalid, expired, already used or another user's)", Err: err}
 	}
 	return PhoneNumber{}, platformError(err)
 }

@@ -39,6 +39,20 @@ func (s *Service) CheckPlatform(ctx context.Context, accessToken string) (*Info,
 	if err != nil {
 		return nil, err
 	}
+	return s.checkPlatform(ctx, info)
+}
+
+// CheckPlatformAuthed is CheckPlatform for a session Authenticate returned,
+// which it does not read again.
+func (s *Service) CheckPlatformAuthed(ctx context.Context, a *Authed) (*Info, error) {
+	if _, err := s.authed(a); err != nil {
+		return nil, err
+	}
+	info := a.Info()
+	return s.checkPlatform(ctx, &info)
+}
+
+func (s *Service) checkPlatform(ctx context.Context, info *Info) (*Info, error) {
 	app := s.apps[info.App]
 	if app.API == nil {
 		return nil, notSupported("session key checks")
@@ -103,7 +117,7 @@ func (s *Service) ResetSessionKey(ctx context.Context, appName, openID string) e
 	}
 	_, _, err = s.store.UpsertIdentity(ctx, store.IdentityUpsert{
 		Platform: app.Family, AppID: app.AppID, OpenID: openID,
-		SealedSessionKey: sealed, Now: s.now(), KeyGrace: s.policy.KeyGrace,
+		SealedSessionKey: sealed, Now: s.now(), KeyGrace: s.keyGrace(),
 	})
 	if err != nil {
 		// The platform has a new key we failed to keep: the user's next

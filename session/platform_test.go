@@ -23,10 +23,13 @@ import (
 )
 
 // fakeAPI is an app's platform calls beyond login. Phone codes "pc-<name>"
-// resolve to the number in phones; a code in errs fails with that kind.
+// resolve to the number in phones; a code in errs fails with that kind. A
+// code in owners belongs to that openid and, as on WeChat, is refused
+// (40003) when presented with another.
 type fakeAPI struct {
 	mu        sync.Mutex
 	phones    map[string]string
+	owners    map[string]string
 	errs      map[string]platform.Kind
 	validKey  string // CheckSessionKey answers true for this key only
 	newKey    string // what ResetSessionKey hands out
@@ -38,7 +41,7 @@ type fakeAPI struct {
 }
 
 func newFakeAPI() *fakeAPI {
-	return &fakeAPI{phones: map[string]string{}, errs: map[string]platform.Kind{}, unionIDs: map[string]string{}, calls: map[string]int{}}
+	return &fakeAPI{phones: map[string]string{}, owners: map[string]string{}, errs: map[string]platform.Kind{}, unionIDs: map[string]string{}, calls: map[string]int{}}
 }
 
 func (a *fakeAPI) count(name string) int { a.mu.Lock(); defer a.mu.Unlock(); return a.calls[name] }
@@ -53,10 +56,13 @@ func (a *fakeAPI) record(name, openID string, key secret.String) {
 	a.seenOpens = append(a.seenOpens, openID)
 }
 
-func (a *fakeAPI) PhoneNumber(_ context.Context, code string) (session.PhoneNumber, error) {
-	a.record("phone", "", secret.String{})
+func (a *fakeAPI) PhoneNumber(_ context.Context, openID, code string) (session.PhoneNumber, error) {
+	a.record("phone", openID, secret.String{})
 	if k, ok := a.errs[code]; ok {
 		return session.PhoneNumber{}, &platform.Error{Platform: "wechat", Kind: k, Code: "x"}
+	}
+	if owner, ok := a.owners[code]; ok && openID != "" && openID != owner {
+		return session.PhoneNumber{}, &platform.Error{Platform: "wechat", Kind: platform.KindInvalidCode, Code: "40003"}
 	}
 	n, ok := a.phones[code]
 	if !ok {
@@ -144,6 +150,11 @@ func TestPhoneByCode(t *testing.T) {
 	if err != nil || !ok || stored != p || source != store.PhoneFromPlatform {
 		t.Fatalf("StoredPhone = %+v %q %v %v", stored, source, ok, err)
 	}
+	// The code went to the platform with the session's openid, for it to
+	// check that the code is this user's.
+	if seen := f.api.seenOpens; len(seen) != 1 || seen[0] != tok.User.OpenID || seen[0] == "" {
+		t.Fatalf("openids sent with the code: %q, want [%q]", seen, tok.User.OpenID)
+	}
 	// The store holds it sealed.
 	u, err := f.store.GetUser(ctx, tok.User.ID)
 	if err != nil || bytes.Contains(u.Phone.Sealed, []byte("13800138000")) || u.Phone.App != "wx" {
@@ -173,6 +184,31 @@ func TestPhoneByCode(t *testing.T) {
 	bare := f.login(t, "bare", "bob", wxKey1)
 	if _, err := f.svc.Phone(ctx, bare.AccessToken.Reveal(), session.PhoneInput{Code: "pc-ann"}); code(t, err) != mplogin.CodeInvalidRequest || !errors.Is(err, session.ErrNotSupported) {
 		t.Errorf("app without API: %v", err)
+	}
+	if strings.Contains(f.logs.String(), "13800138000") {
+		t.Error("the phone number was logged")
+	}
+}
+
+// A phone code issued to another user is refused as an invalid code, and
+// nothing is recorded on the caller.
+func TestPhoneCodeOfAnotherUser(t *testing.T) {
+	f := newAPIFixture(t)
+	ctx := context.Background()
+	ann := f.login(t, "wx", "ann", wxKey1)
+	bob := f.login(t, "wx", "bob", wxKey2)
+	f.api.phones["pc-ann"] = "13800138000"
+	f.api.owners["pc-ann"] = ann.User.OpenID
+
+	_, err := f.svc.Phone(ctx, bob.AccessToken.Reveal(), session.PhoneInput{Code: "pc-ann"})
+	if code(t, err) != mplogin.CodeInvalidCode {
+		t.Fatalf("bob with ann's phone code: %v, want invalid_code", err)
+	}
+	if _, _, ok, err := f.svc.StoredPhone(ctx, bob.User.ID); ok || err != nil {
+		t.Fatalf("bob has a phone number: %v %v", ok, err)
+	}
+	if p, err := f.svc.Phone(ctx, ann.AccessToken.Reveal(), session.PhoneInput{Code: "pc-ann"}); err != nil || p.PhoneNumber != "13800138000" {
+		t.Fatalf("ann with her own code: %+v %v", p, err)
 	}
 	if strings.Contains(f.logs.String(), "13800138000") {
 		t.Error("the phone number was logged")
@@ -270,7 +306,7 @@ func TestResetSessionKey(t *testing.T) {
 			t.Fatalf("decrypt after reset: %v", err)
 		}
 	}
-	f.clock.Advance(session.DefaultPolicy.KeyGrace + time.Second)
+	f.clock.Advance(session.DefaultPolicy.KeyGrace + mplogin.MaxClockSkew + time.Second)
 	in := encWX(t, wxKey1, wxPlain(wxAppID, f.clock.Now()))
 	if _, err := f.svc.Decrypt(ctx, tok.AccessToken.Reveal(), in); err != session.ErrDecryptFailed {
 		t.Fatalf("old key after the grace period: %v", err)

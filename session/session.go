@@ -13,7 +13,13 @@
 //     both tokens and a spent refresh token presented again revokes the
 //     whole session;
 //   - every failure to decrypt user data is the one ErrDecryptFailed, and a
-//     session stops decrypting after MaxDecryptFailures of them (P2).
+//     session stops decrypting after MaxDecryptFailures of them (P2);
+//   - every end it stores (of an access or refresh token, a session, an
+//     exchanged code, a previous session key) is mplogin.MaxClockSkew after
+//     the lifetime the client is told, because another instance, whose
+//     clock may run that much ahead, compares it: the client is never
+//     refused early, and nothing outlives its lifetime by more than the
+//     skew. Revocation is not a time and takes effect at once.
 package session
 
 import (
@@ -57,7 +63,8 @@ type App struct {
 	FetchUnionID bool
 }
 
-// Policy holds lifetimes.
+// Policy holds lifetimes, as the client is told them; each is honoured for
+// mplogin.MaxClockSkew more (see the package comment).
 type Policy struct {
 	AccessTTL  time.Duration // access token lifetime
 	RefreshTTL time.Duration // idle limit: a refresh token unused this long expires
@@ -242,10 +249,10 @@ func (s *Service) identityForCode(ctx context.Context, app *App, code string, ha
 	}
 	upsert := store.IdentityUpsert{
 		Platform: app.Family, AppID: app.AppID, OpenID: login.OpenID, UnionID: login.UnionID,
-		SealedSessionKey: sealed, NewUserID: userID, Now: now, KeyGrace: s.policy.KeyGrace,
+		SealedSessionKey: sealed, NewUserID: userID, Now: now, KeyGrace: s.keyGrace(),
 	}
 	c := store.Code{Hash: hash, App: app.Name, Platform: app.Family, AppID: app.AppID,
-		OpenID: login.OpenID, ExpiresAt: now.Add(app.CodeTTL)}
+		OpenID: login.OpenID, ExpiresAt: deadline(now, app.CodeTTL)}
 
 	if lw, ok := s.store.(store.LoginWriter); ok {
 		// One commit for the identity, the code and a first session.
@@ -321,12 +328,12 @@ func (s *Service) mintSession(app *App, id store.Identity) (minted, error) {
 	sess := store.Session{
 		ID: sid, UserID: id.UserID, App: app.Name, Platform: id.Platform, AppID: id.AppID, OpenID: id.OpenID,
 		UnionID:    id.UnionID,
-		AccessHash: accessHash, AccessExpiresAt: now.Add(s.policy.AccessTTL),
+		AccessHash: accessHash, AccessExpiresAt: deadline(now, s.policy.AccessTTL),
 		RefreshHash: refreshHash, RefreshExpiresAt: s.refreshExpiry(now, time.Time{}),
 		CreatedAt: now, LastUsedAt: now,
 	}
 	if s.policy.MaxAge > 0 {
-		sess.ExpiresAt = now.Add(s.policy.MaxAge)
+		sess.ExpiresAt = deadline(now, s.policy.MaxAge)
 		sess.RefreshExpiresAt = s.refreshExpiry(now, sess.ExpiresAt)
 	}
 	return minted{sess: sess, access: access, refresh: refresh, expiresIn: s.policy.AccessTTL}, nil
@@ -336,7 +343,7 @@ func (s *Service) mintSession(app *App, id store.Identity) (minted, error) {
 func (m minted) tokens(created bool) *Tokens {
 	return &Tokens{
 		AccessToken: secret.New(m.access), RefreshToken: secret.New(m.refresh),
-		ExpiresIn: m.expiresIn, RefreshExpiresIn: m.sess.RefreshExpiresAt.Sub(m.sess.CreatedAt),
+		ExpiresIn: m.expiresIn, RefreshExpiresIn: left(m.sess.RefreshExpiresAt, m.sess.CreatedAt),
 		User: User{ID: m.sess.UserID, OpenID: m.sess.OpenID, UnionID: m.sess.UnionID, Created: created}, App: m.sess.App,
 	}
 }
@@ -345,13 +352,37 @@ func (s *Service) logLogin(ctx context.Context, app *App, id store.Identity, cre
 	s.log.LogAttrs(ctx, slog.LevelInfo, "login", slog.String("app", app.Name), slog.String("user", id.UserID), slog.Bool("created", created))
 }
 
-// refreshExpiry is the idle limit, but never past the absolute end.
+// refreshExpiry is the stored end of the idle limit, but never past the
+// absolute end (a stored end too).
 func (s *Service) refreshExpiry(now, end time.Time) time.Time {
-	t := now.Add(s.policy.RefreshTTL)
+	t := deadline(now, s.policy.RefreshTTL)
 	if !end.IsZero() && end.Before(t) {
 		return end
 	}
 	return t
+}
+
+// deadline is the end to store for something that lives d from now: an
+// instance whose clock runs up to mplogin.MaxClockSkew ahead of this one
+// must still honour it for all of d (see the package comment).
+func deadline(now time.Time, d time.Duration) time.Time {
+	return now.Add(d + mplogin.MaxClockSkew)
+}
+
+// left is what the client is told remains at now of something whose stored
+// end, as deadline made it, is end: never below zero, which a read within
+// the tolerance would give.
+func left(end, now time.Time) time.Duration {
+	return max(end.Sub(now)-mplogin.MaxClockSkew, 0)
+}
+
+// keyGrace is how long UpsertIdentity keeps a replaced session key, as a
+// stored end. No grace stays none.
+func (s *Service) keyGrace() time.Duration {
+	if s.policy.KeyGrace <= 0 {
+		return s.policy.KeyGrace
+	}
+	return s.policy.KeyGrace + mplogin.MaxClockSkew
 }
 
 // Check returns the session an access token belongs to.
@@ -369,7 +400,7 @@ func (s *Service) info(sess store.Session) Info {
 	return Info{
 		SessionID: sess.ID, App: sess.App,
 		User:      User{ID: sess.UserID, OpenID: sess.OpenID, UnionID: sess.UnionID},
-		ExpiresIn: sess.AccessExpiresAt.Sub(s.now()).Truncate(time.Second),
+		ExpiresIn: left(sess.AccessExpiresAt, s.now()).Truncate(time.Second),
 	}
 }
 
@@ -449,7 +480,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 	// The absolute end is not known before the lookup; the store keeps
 	// RefreshExpiresAt as given, so cap it after reading the session.
 	sess, err := s.store.RotateRefresh(ctx, store.Rotation{
-		OldRefreshHash: hash, NewAccessHash: accessHash, AccessExpiresAt: now.Add(s.policy.AccessTTL),
+		OldRefreshHash: hash, NewAccessHash: accessHash, AccessExpiresAt: deadline(now, s.policy.AccessTTL),
 		NewRefreshHash: refreshHash, RefreshExpiresAt: s.refreshExpiry(now, time.Time{}), Now: now,
 	})
 	switch {
@@ -464,10 +495,11 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 	if _, ok := s.apps[sess.App]; !ok {
 		return nil, errInvalidGrant
 	}
-	refreshIn := sess.RefreshExpiresAt.Sub(now)
-	if !sess.ExpiresAt.IsZero() && sess.ExpiresAt.Sub(now) < refreshIn {
-		refreshIn = sess.ExpiresAt.Sub(now)
+	end := sess.RefreshExpiresAt
+	if !sess.ExpiresAt.IsZero() && sess.ExpiresAt.Before(end) {
+		end = sess.ExpiresAt
 	}
+	refreshIn := left(end, now)
 	s.log.LogAttrs(ctx, slog.LevelInfo, "refresh", slog.String("app", sess.App), slog.String("user", sess.UserID))
 	return &Tokens{
 		AccessToken: secret.New(access), RefreshToken: secret.New(refresh),
@@ -485,7 +517,7 @@ func (s *Service) Logout(ctx context.Context, accessToken string) error {
 	if err := s.store.RevokeSession(ctx, sess.ID, s.now()); err != nil {
 		return storeError("revoke session", err)
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "logout", slog.String("app", sess.App), slog.String("user", sess.UserID))
+	s.log.LogAttrs(ctx, slog.LevelInfo, "logout", slog.String("app", sess.App), slog.String("user", sess.UserID), slog.String("session", sess.ID))
 	return nil
 }
 

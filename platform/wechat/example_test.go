@@ -70,7 +70,7 @@ func ExampleClient_PhoneNumber() {
 	defer srv.Close()
 
 	c, _ := wechat.New(wechat.Config{AppID: "wx0123456789abcdef", Secret: secret.New("app-secret"), Endpoint: srv.URL})
-	phone, err := c.PhoneNumber(context.Background(), secret.New("access-token"), "phone-code-from-the-button")
+	phone, err := c.PhoneNumber(context.Background(), secret.New("access-token"), "oUser", "phone-code-from-the-button")
 	if err != nil {
 		panic(err)
 	}

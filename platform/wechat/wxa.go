@@ -36,6 +36,17 @@ const SigMethod = "hmac_sha256"
 // replaced by a newer wx.login, or was never WeChat's (wechat.md §5.2, §9).
 const ErrCodeInvalidSignature = 87009
 
+// ErrCodeInvalidOpenID is WeChat's global errcode for an openid that is not
+// valid where it is used. getuserphonenumber takes an optional openid in its
+// body beside the code; given one, WeChat checks that the code was issued to
+// that user and refuses it otherwise
+// (https://developers.weixin.qq.com/miniprogram/dev/server/API/user-info/phone-number/api_getphonenumber.html).
+// The page names no errcode for that refusal, so this package and the
+// emulator take 40003 for it. On that path it is KindInvalidCode, as 40029
+// is, which WeChat may answer instead: either way the code is no good for
+// this user.
+const ErrCodeInvalidOpenID = 40003
+
 // ErrSessionKeyInvalid is what ResetSessionKey's error wraps when WeChat
 // rejects the signature (errcode 87009): the session key given is no longer
 // the user's, so it cannot be reset and the user must log in again. Test
@@ -129,13 +140,20 @@ func (c *Client) ResetSessionKey(ctx context.Context, accessToken secret.String,
 // the user's phone number (POST wxa/business/getuserphonenumber, wechat.md
 // §6). The answer's watermark appid must be this client's appid.
 //
+// openID is the user the caller holds a session for. It is sent with the
+// code, and WeChat then refuses a code issued to another user, so that a
+// code obtained from someone else cannot bind their number to this user
+// (ErrCodeInvalidOpenID). Pass it whenever it is known; "" sends the code
+// alone, unchecked.
+//
 // The code is single use: like a login code it is retried only when the
 // first attempt provably never reached WeChat or WeChat said it was busy
-// (platform.Caller.Once). An empty or oversized code, or one WeChat rejects
-// as invalid, expired or used (40029), is KindInvalidCode; a rejected access
-// token is KindTokenInvalid. The number never appears in an error.
-func (c *Client) PhoneNumber(ctx context.Context, accessToken secret.String, code string) (*Phone, error) {
-	return c.wxa().phoneNumber(ctx, accessToken, code)
+// (platform.Caller.Once). An empty or oversized code, one WeChat rejects as
+// invalid, expired or used (40029), or one of another user (40003) is
+// KindInvalidCode; a rejected access token is KindTokenInvalid. The number
+// never appears in an error.
+func (c *Client) PhoneNumber(ctx context.Context, accessToken secret.String, openID, code string) (*Phone, error) {
+	return c.wxa().phoneNumber(ctx, accessToken, openID, code)
 }
 
 // CheckSession is Client.CheckSession for a user of the authorizer mini
@@ -151,10 +169,11 @@ func (c *ComponentClient) ResetSessionKey(ctx context.Context, accessToken secre
 }
 
 // PhoneNumber is Client.PhoneNumber for a user of the authorizer mini
-// program; accessToken is its authorizer_access_token, and the watermark
-// must carry the authorizer's appid.
-func (c *ComponentClient) PhoneNumber(ctx context.Context, accessToken secret.String, code string) (*Phone, error) {
-	return c.wxa().phoneNumber(ctx, accessToken, code)
+// program; accessToken is its authorizer_access_token (WeChat takes the
+// same body, openid included, from a third-party platform), and the
+// watermark must carry the authorizer's appid.
+func (c *ComponentClient) PhoneNumber(ctx context.Context, accessToken secret.String, openID, code string) (*Phone, error) {
+	return c.wxa().phoneNumber(ctx, accessToken, openID, code)
 }
 
 // wxa is what the token-authenticated calls need of either client.
@@ -198,16 +217,20 @@ func (a wxa) resetSessionKey(ctx context.Context, tok secret.String, openID stri
 	return fresh, err
 }
 
-func (a wxa) phoneNumber(ctx context.Context, tok secret.String, code string) (*Phone, error) {
+func (a wxa) phoneNumber(ctx context.Context, tok secret.String, openID, code string) (*Phone, error) {
 	if err := platform.CheckCode("wechat", PathPhoneNumber, code); err != nil {
 		return nil, err
 	}
-	if tok.IsZero() {
+	switch {
+	case tok.IsZero():
 		return nil, missing(PathPhoneNumber, "access token")
+	case len(openID) > maxArgLen:
+		return nil, missing(PathPhoneNumber, "openid")
 	}
 	body, err := json.Marshal(struct {
-		Code string `json:"code"`
-	}{code})
+		Code   string `json:"code"`
+		OpenID string `json:"openid,omitempty"`
+	}{code, openID})
 	if err != nil {
 		return nil, buildError(PathPhoneNumber)
 	}
@@ -383,9 +406,10 @@ type phoneResponse struct {
 // the app appID. Success needs a 2xx status, phone_info with a phoneNumber
 // and a purePhoneNumber, and a watermark appid equal to appID (otherwise
 // KindUnknown: the number was issued to another app). An invalid, expired or
-// used code (40029) is KindInvalidCode. The scrub values (access token,
-// code) are removed from the platform's message, and no error ever carries
-// a value of the answer's phone fields.
+// used code (40029) and a code of another user than the openid sent
+// (ErrCodeInvalidOpenID) are KindInvalidCode. The scrub values (access
+// token, code) are removed from the platform's message, and no error ever
+// carries a value of the answer's phone fields.
 func ParsePhoneNumber(resp *platform.Response, appID string, scrub ...string) (*Phone, error) {
 	var r phoneResponse
 	if err := json.Unmarshal(resp.Body, &r); err != nil {
@@ -399,7 +423,13 @@ func ParsePhoneNumber(resp *platform.Response, appID string, scrub ...string) (*
 			Status: resp.Status, Err: fmt.Errorf("answer is not JSON: %w", err)}
 	}
 	if r.ErrCode != 0 {
-		return nil, APIError(PathPhoneNumber, resp.Status, int64(r.ErrCode), platform.Scrub(r.ErrMsg, scrub...), true)
+		pe := APIError(PathPhoneNumber, resp.Status, int64(r.ErrCode), platform.Scrub(r.ErrMsg, scrub...), true)
+		if r.ErrCode == ErrCodeInvalidOpenID {
+			// Here it is the code that does not fit the user: a user
+			// error, like 40029, not our configuration.
+			pe.Kind = platform.KindInvalidCode
+		}
+		return nil, pe
 	}
 	if resp.Status/100 != 2 {
 		return nil, platform.StatusError("wechat", PathPhoneNumber, resp)

@@ -3,7 +3,6 @@ package wechat_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -98,7 +97,7 @@ func (s noSource) Token(context.Context) (secret.String, error) {
 type wxaAPI interface {
 	CheckSession(ctx context.Context, accessToken secret.String, openID string, sessionKey secret.String) (bool, error)
 	ResetSessionKey(ctx context.Context, accessToken secret.String, openID string, sessionKey secret.String) (secret.String, error)
-	PhoneNumber(ctx context.Context, accessToken secret.String, code string) (*wechat.Phone, error)
+	PhoneNumber(ctx context.Context, accessToken secret.String, openID, code string) (*wechat.Phone, error)
 }
 
 // clients returns a Client and a ComponentClient for the same appid, both
@@ -272,6 +271,8 @@ func TestGoldenPhoneNumber(t *testing.T) {
 		{"wxa_42001.json", 200, platform.KindTokenInvalid, "42001", 1},
 		{"wxa_45011_string.json", 200, platform.KindRateLimited, "45011", 1},
 		{"token_40013.json", 200, platform.KindBadCredentials, "40013", 1},
+		// The openid sent is not the user the code was issued to.
+		{"wxa_40003.json", 200, platform.KindInvalidCode, "40003", 1},
 		// Busy proves the code was not used: one retry, as for login codes.
 		{"code2session_-1.json", 200, platform.KindBusy, "-1", 2},
 		{"phone_wrong_appid.json", 200, platform.KindUnknown, "", 1},
@@ -285,10 +286,11 @@ func TestGoldenPhoneNumber(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%s/%d", name, tc.file, tc.status), func(t *testing.T) {
 				ws := newWxaServer(t, tc.status, golden(t, tc.file))
 				c := clients(t, ws.URL, nil)[name]
-				phone, err := c.PhoneNumber(context.Background(), secret.New(wxaToken), wxaPhoneCode)
-				var body map[string]any
-				if err := json.Unmarshal(ws.body, &body); err != nil || len(body) != 1 || body["code"] != wxaPhoneCode {
-					t.Fatalf("body %q", ws.body)
+				phone, err := c.PhoneNumber(context.Background(), secret.New(wxaToken), wxaOpenID, wxaPhoneCode)
+				// The code with the session's openid, so that WeChat refuses
+				// a code issued to another user.
+				if want := golden(t, "phone_request.json"); !bytes.Equal(ws.body, bytes.TrimSpace(want)) {
+					t.Fatalf("body %s, want %s", ws.body, want)
 				}
 				if ws.method != http.MethodPost || ws.path != wechat.PathPhoneNumber || ws.query.Encode() != "access_token="+wxaToken ||
 					!strings.HasPrefix(ws.ctype, "application/json") {
@@ -320,6 +322,30 @@ func TestGoldenPhoneNumber(t *testing.T) {
 	}
 }
 
+// Without an openid the body is the code alone, as before WeChat took one:
+// nothing empty is sent for WeChat to compare.
+func TestPhoneNumberWithoutOpenID(t *testing.T) {
+	for name := range clients(t, "http://unused", nil) {
+		ws := newWxaServer(t, 200, golden(t, "phone_ok.json"))
+		c := clients(t, ws.URL, nil)[name]
+		if _, err := c.PhoneNumber(context.Background(), secret.New(wxaToken), "", wxaPhoneCode); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if want := golden(t, "phone_request_no_openid.json"); !bytes.Equal(ws.body, bytes.TrimSpace(want)) {
+			t.Fatalf("%s: body %s, want %s", name, ws.body, want)
+		}
+	}
+	// An openid no user can have is refused before any call.
+	ws := newWxaServer(t, 200, golden(t, "phone_ok.json"))
+	for name, c := range clients(t, ws.URL, nil) {
+		_, err := c.PhoneNumber(context.Background(), secret.New(wxaToken), strings.Repeat("o", 600), wxaPhoneCode)
+		wantErr(t, err, platform.KindBadCredentials, "")
+		if n := ws.calls.Load(); n != 0 {
+			t.Fatalf("%s: %d calls", name, n)
+		}
+	}
+}
+
 // The component client checks the watermark against the authorizer's appid.
 func TestComponentPhoneWatermark(t *testing.T) {
 	ws := newWxaServer(t, 200, golden(t, "phone_ok.json"))
@@ -328,7 +354,7 @@ func TestComponentPhoneWatermark(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = cc.PhoneNumber(context.Background(), secret.New(wxaToken), wxaPhoneCode)
+	_, err = cc.PhoneNumber(context.Background(), secret.New(wxaToken), wxaOpenID, wxaPhoneCode)
 	wantErr(t, err, platform.KindUnknown, "")
 }
 
@@ -365,7 +391,7 @@ func TestWxaUnusableAnswers(t *testing.T) {
 				if k := platform.KindOf(err); k != platform.KindUnavailable || !newKey.IsZero() {
 					t.Fatalf("%s ResetSessionKey: %v", cname, err)
 				}
-				phone, err := c.PhoneNumber(ctx, tok, wxaPhoneCode)
+				phone, err := c.PhoneNumber(ctx, tok, wxaOpenID, wxaPhoneCode)
 				if k := platform.KindOf(err); k != platform.KindUnavailable || phone != nil {
 					t.Fatalf("%s PhoneNumber: %v", cname, err)
 				}
@@ -397,7 +423,7 @@ func TestWxaErrorsCarryNoSecrets(t *testing.T) {
 				noLeak(t, err)
 			}
 			for _, c := range clients(t, phones.URL, nil) {
-				_, err := c.PhoneNumber(ctx, tok, wxaPhoneCode)
+				_, err := c.PhoneNumber(ctx, tok, wxaOpenID, wxaPhoneCode)
 				noLeak(t, err)
 			}
 		}
@@ -405,7 +431,7 @@ func TestWxaErrorsCarryNoSecrets(t *testing.T) {
 	// A number for another app is refused without showing it.
 	ws := newWxaServer(t, 200, golden(t, "phone_wrong_appid.json"))
 	for _, c := range clients(t, ws.URL, nil) {
-		_, err := c.PhoneNumber(context.Background(), secret.New(wxaToken), wxaPhoneCode)
+		_, err := c.PhoneNumber(context.Background(), secret.New(wxaToken), wxaOpenID, wxaPhoneCode)
 		wantErr(t, err, platform.KindUnknown, "")
 	}
 }
@@ -428,10 +454,10 @@ func TestWxaBadArguments(t *testing.T) {
 			wantErr(t, err, platform.KindBadCredentials, "")
 		}
 		for _, code := range []string{"", long} {
-			_, err := c.PhoneNumber(ctx, tok, code)
+			_, err := c.PhoneNumber(ctx, tok, wxaOpenID, code)
 			wantErr(t, err, platform.KindInvalidCode, "")
 		}
-		_, err := c.PhoneNumber(ctx, none, wxaPhoneCode)
+		_, err := c.PhoneNumber(ctx, none, wxaOpenID, wxaPhoneCode)
 		wantErr(t, err, platform.KindBadCredentials, "")
 		if n := ws.calls.Load(); n != 0 {
 			t.Fatalf("%s: %d calls", name, n)
@@ -460,7 +486,7 @@ func TestWxaDialFailureRetriedOnce(t *testing.T) {
 		calls := map[string]func() error{
 			"check": func() error { _, err := c.CheckSession(ctx, tok, wxaOpenID, key); return err },
 			"reset": func() error { _, err := c.ResetSessionKey(ctx, tok, wxaOpenID, key); return err },
-			"phone": func() error { _, err := c.PhoneNumber(ctx, tok, wxaPhoneCode); return err },
+			"phone": func() error { _, err := c.PhoneNumber(ctx, tok, wxaOpenID, wxaPhoneCode); return err },
 		}
 		for call, f := range calls {
 			dials.Store(0)
@@ -495,7 +521,7 @@ func TestWxaNoRetryAfterSend(t *testing.T) {
 		for call, f := range map[string]func() error{
 			"check": func() error { _, err := c.CheckSession(ctx, tok, wxaOpenID, key); return err },
 			"reset": func() error { _, err := c.ResetSessionKey(ctx, tok, wxaOpenID, key); return err },
-			"phone": func() error { _, err := c.PhoneNumber(ctx, tok, wxaPhoneCode); return err },
+			"phone": func() error { _, err := c.PhoneNumber(ctx, tok, wxaOpenID, wxaPhoneCode); return err },
 		} {
 			calls.Store(0)
 			err := f()
