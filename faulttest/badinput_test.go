@@ -104,7 +104,10 @@ var badInputs = []badInput{
 	{"logout: garbage token", "POST", "/v1/logout", "Bearer mpa_xyz", "", ``, 401, "invalid_token"},
 	{"logout: refresh token", "POST", "/v1/logout", "Bearer {refresh}", "", ``, 401, "invalid_token"},
 	{"logout: revoked token", "POST", "/v1/logout", "Bearer {revoked}", "", ``, 401, "invalid_token"},
-	{"logout: a body", "POST", "/v1/logout", "Bearer {access}", "", `{}`, 400, "invalid_request"},
+	{"logout: an unknown key", "POST", "/v1/logout", "Bearer {access}", "", `{"everything":true}`, 400, "invalid_request"},
+	{"logout: all not a boolean", "POST", "/v1/logout", "Bearer {access}", "", `{"all":"yes"}`, 400, "invalid_request"},
+	{"logout: all twice", "POST", "/v1/logout", "Bearer {access}", "", `{"all":false,"all":true}`, 400, "invalid_request"},
+	{"logout: a body not JSON", "POST", "/v1/logout", "Bearer {access}", "text/plain", `all`, 415, "unsupported_media_type"},
 
 	// POST /v1/userdata/decrypt.
 	{"decrypt: no Authorization", "POST", "/v1/userdata/decrypt", "", "", `{"encrypted_data":"AAAA","iv":"AAAA"}`, 401, "invalid_token"},

@@ -506,15 +506,47 @@ func (h *Handler) verify(req *request) func(context.Context, string) (*session.I
 	}
 }
 
+// logoutRequest is the optional body of a logout: {"all":true} ends every
+// session of the token's user, not only the token's own.
+type logoutRequest struct {
+	All bool `json:"all"`
+}
+
+func (*logoutRequest) known(key []byte) bool { return string(key) == "all" }
+
+// logoutBody reads a logout's body: none (or only white space, with or
+// without a Content-Type) is a logout of this session; else a strict JSON
+// logoutRequest.
+func logoutBody(req *request) (logoutRequest, error) {
+	var lr logoutRequest
+	b, err := io.ReadAll(req.r.Body)
+	if err != nil {
+		return lr, bodyError(err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return lr, nil
+	}
+	if err := jsonContentType(req.r.Header); err != nil {
+		return lr, err
+	}
+	return lr, decodeJSON(b, &lr)
+}
+
 func (h *Handler) logout(req *request) error {
-	if err := noBody(req); err != nil {
+	lr, err := logoutBody(req)
+	if err != nil {
 		return err
 	}
 	tok, err := bearer(req.r)
 	if err != nil {
 		return err
 	}
-	if err := h.sessions.Logout(req.r.Context(), tok); err != nil {
+	if lr.All {
+		_, err = h.sessions.LogoutAll(req.r.Context(), tok)
+	} else {
+		err = h.sessions.Logout(req.r.Context(), tok)
+	}
+	if err != nil {
 		return err
 	}
 	req.w.WriteHeader(http.StatusNoContent)

@@ -43,7 +43,7 @@ type switchStore struct {
 	store.Store
 	mu    sync.Mutex
 	fail  error
-	reads atomic.Int64 // SessionByAccess calls
+	reads atomic.Int64 // SessionByAccess and SessionForLogout calls
 }
 
 // set makes the store unavailable, or answer again.
@@ -67,6 +67,13 @@ func (s *switchStore) SessionByAccess(ctx context.Context, h []byte) (store.Sess
 		return store.Session{}, err
 	}
 	return s.Store.SessionByAccess(ctx, h)
+}
+func (s *switchStore) SessionForLogout(ctx context.Context, h []byte) (store.Session, error) {
+	s.reads.Add(1)
+	if err := s.err(); err != nil {
+		return store.Session{}, err
+	}
+	return s.Store.SessionForLogout(ctx, h)
 }
 func (s *switchStore) GetCode(ctx context.Context, h []byte, now time.Time) (store.Code, error) {
 	if err := s.err(); err != nil {
@@ -511,4 +518,67 @@ func TestStoreFailureIsInternalError(t *testing.T) {
 		t.Error("a store bug counted as an outage")
 	}
 	f.scanSecrets(t)
+}
+
+// A thief who refreshed first with a stolen refresh token holds the session
+// the victim's tokens no longer reach; the victim's logout of all sessions,
+// from a new login, ends it (access and refresh token), and no other user's
+// session. Without "all", a logout ends only its own session.
+func TestLogoutAllEndsThiefsSession(t *testing.T) {
+	f := newFixture(t)
+	victim := f.login("shop-wechat", f.mint("wechat", wxAppID, "alice"))
+	stolen := victim.body["refresh_token"].(string)
+	thief := f.do("POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+stolen+`"}`)
+	if thief.status != 200 {
+		t.Fatalf("thief's refresh: %d %s", thief.status, thief.raw)
+	}
+	thiefAccess, thiefRefresh := thief.body["access_token"].(string), thief.body["refresh_token"].(string)
+	bob := f.login("shop-wechat", f.mint("wechat", wxAppID, "bob")).body["access_token"].(string)
+
+	// Logouts of one session leave the thief's alone.
+	for _, body := range []string{"", `{"all":false}`, " \n"} {
+		access := f.login("shop-wechat", f.mint("wechat", wxAppID, "alice")).body["access_token"].(string)
+		if r := f.do("POST", "/v1/logout", access, body); r.status != 204 {
+			t.Fatalf("logout with body %q: %d %s", body, r.status, r.raw)
+		}
+		expectError(t, f.do("GET", "/v1/session", access, ""), 401, "invalid_token")
+		if r := f.do("GET", "/v1/session", thiefAccess, ""); r.status != 200 {
+			t.Fatalf("thief's session after a logout with body %q: %d %s", body, r.status, r.raw)
+		}
+	}
+
+	again := f.login("shop-wechat", f.mint("wechat", wxAppID, "alice")).body["access_token"].(string)
+	expectError(t, f.do("POST", "/v1/logout", again, `{"all":true,"everything":true}`), 400, "invalid_request")
+	expectError(t, f.do("POST", "/v1/logout", again, `{"all":1}`), 400, "invalid_request")
+	expectError(t, f.doHeader("POST", "/v1/logout", http.Header{"Authorization": {"Bearer " + again}}, `{"all":true}`),
+		415, "unsupported_media_type")
+	if r := f.do("POST", "/v1/logout", again, `{"all":true}`); r.status != 204 || r.raw != "" {
+		t.Fatalf("logout of all sessions: %d %q", r.status, r.raw)
+	}
+	expectError(t, f.do("GET", "/v1/session", again, ""), 401, "invalid_token")
+	expectError(t, f.do("GET", "/v1/session", thiefAccess, ""), 401, "invalid_token")
+	expectError(t, f.do("POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+thiefRefresh+`"}`), 400, "invalid_grant")
+	if r := f.do("GET", "/v1/session", bob, ""); r.status != 200 {
+		t.Fatalf("another user's session after the logout of all: %d %s", r.status, r.raw)
+	}
+}
+
+// A logout that lost a race with a refresh still ends the session: the
+// access token the refresh replaced logs out (204), though it no longer
+// passes a session check.
+func TestLogoutAfterRefreshRace(t *testing.T) {
+	f := newFixture(t)
+	login := f.login("shop-wechat", f.mint("wechat", wxAppID, "alice"))
+	old := login.body["access_token"].(string)
+	r := f.do("POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+login.body["refresh_token"].(string)+`"}`)
+	if r.status != 200 {
+		t.Fatalf("refresh: %d %s", r.status, r.raw)
+	}
+	expectError(t, f.do("GET", "/v1/session", old, ""), 401, "invalid_token")
+	if lo := f.do("POST", "/v1/logout", old, ""); lo.status != 204 {
+		t.Fatalf("logout by the replaced access token: %d %s", lo.status, lo.raw)
+	}
+	expectError(t, f.do("GET", "/v1/session", r.body["access_token"].(string), ""), 401, "invalid_token")
+	expectError(t, f.do("POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+r.body["refresh_token"].(string)+`"}`), 400, "invalid_grant")
+	expectError(t, f.do("POST", "/v1/logout", old, ""), 401, "invalid_token")
 }

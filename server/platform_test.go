@@ -72,22 +72,50 @@ func TestAccessTokenOneFetchAndRefetch(t *testing.T) {
 	}
 }
 
-// After an operator's reset, the platform holds a new key and so do we:
-// the check still says valid, and data under the new key opens.
+// After an operator's reset, the platform holds a new key and so do we;
+// the identity's sessions, a leaked key's logins, have ended (both of
+// them, a refreshed one too), another user's have not. In a new session the
+// check says valid, and data under the new key opens.
 func TestResetSessionKeyEndToEnd(t *testing.T) {
 	r := newRig(t)
 	login := r.login(t, "wechat", wxAppID, "w", "bob")
-	access := login["access_token"].(string)
 	openID := login["user"].(map[string]any)["openid"].(string)
+	second := r.login(t, "wechat", wxAppID, "w", "bob")
+	status, refreshed := r.call(t, "POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+second["refresh_token"].(string)+`"}`)
+	if status != 200 {
+		t.Fatalf("refresh: %d %v", status, refreshed)
+	}
+	other := r.login(t, "wechat", wxAppID, "w", "carol")["access_token"].(string)
 	before, _ := r.em.SessionKey("wechat", wxAppID, "bob")
 
-	if err := r.srv.Sessions().ResetSessionKey(t.Context(), "w", openID); err != nil {
+	n, err := r.srv.Sessions().ResetSessionKey(t.Context(), "w", openID)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Fatalf("ResetSessionKey ended %d sessions, want 2", n)
 	}
 	after, _ := r.em.SessionKey("wechat", wxAppID, "bob")
 	if after == before {
 		t.Fatal("the emulator's key did not change")
 	}
+	for _, tok := range []any{login["access_token"], refreshed["access_token"]} {
+		if status, v := r.call(t, "GET", "/v1/session", tok.(string), ""); status != 401 {
+			t.Fatalf("session of the reset identity: %d %v, want 401", status, v)
+		}
+	}
+	if status, v := r.call(t, "GET", "/v1/session", other, ""); status != 200 {
+		t.Fatalf("another user's session: %d %v", status, v)
+	}
+	code, err := r.em.Login("wechat", wxAppID, "bob", after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, relogin := r.call(t, "POST", "/v1/login", "", `{"app":"w","code":"`+code+`"}`)
+	if status != 200 {
+		t.Fatalf("login after reset: %d %v", status, relogin)
+	}
+	access := relogin["access_token"].(string)
 	if status, v := r.call(t, "GET", "/v1/session?verify=platform", access, ""); status != 200 || v["session_key_valid"] != true {
 		t.Fatalf("verify after reset: %d %v", status, v)
 	}

@@ -13,8 +13,10 @@ import (
 	"github.com/mplogin/mplogin/userdata"
 )
 
-// MaxDecryptFailures is how many failed decryptions a session may have.
-// From then on it decrypts nothing (security-requirements.md P2(c)): CBC
+// MaxDecryptFailures is how many failed decryptions an identity's session
+// key may have, whatever the sessions and however concurrent the requests.
+// From then on it decrypts nothing until a new login brings a new key
+// (security-requirements.md P2(c)): CBC
 // without a MAC lets a client with unlimited tries read and forge data under
 // the session key, one padding verdict at a time.
 const MaxDecryptFailures = 5
@@ -50,10 +52,12 @@ func (DecryptInput) String() string { return "[redacted]" }
 //
 // The current session key is tried first, then the previous one while its
 // grace period lasts, so that data made just before a re-login still opens
-// (P4). Every failure is ErrDecryptFailed and adds one to the session's
-// failure count; a session with MaxDecryptFailures failures gets
-// ErrDecryptFailed without any key being tried. A success does not reset the
-// count: a client could otherwise interleave good payloads with probes.
+// (P4). Every failure is ErrDecryptFailed and adds one to the failure count
+// of the identity's session key; once it has MaxDecryptFailures, every
+// session of the identity gets ErrDecryptFailed without any key being tried,
+// until a new login brings a new key. A success does not reset the count (a
+// client could otherwise interleave good payloads with probes); it only
+// gives back the one try it reserved.
 func (s *Service) Decrypt(ctx context.Context, accessToken string, in DecryptInput) ([]byte, error) {
 	if err := in.check(); err != nil {
 		return nil, err
@@ -90,27 +94,46 @@ func (in DecryptInput) check() error {
 }
 
 // decrypt is Decrypt for a session already checked to be active.
+//
+// The cap is the identity's, per session key (store.ReserveDecryptAttempt):
+// a try is reserved in the store before any key is tried, so that
+// concurrent requests cannot overshoot it, and sessions of the same key (a
+// replayed login code gives one) share it. A new login that brings a new
+// key starts a new count. A success gives its reservation back; a failure
+// keeps it, and nothing else lowers the count.
 func (s *Service) decrypt(ctx context.Context, sess store.Session, in DecryptInput) ([]byte, error) {
-	if sess.DecryptFailures >= MaxDecryptFailures {
-		return nil, ErrDecryptFailed
-	}
 	id, err := s.store.GetIdentity(ctx, sess.Platform, sess.AppID, sess.OpenID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, storeError("get identity", err)
-	}
-	// An unknown identity has no key; it fails like any other cause.
-	plain, ok, err := s.openUserdata(s.apps[sess.App], id, KeyAAD(sess.Platform, sess.AppID, sess.OpenID), in)
-	if err != nil {
-		return nil, err
-	}
-	if ok {
-		return plain, nil
-	}
-	n, err := s.store.AddDecryptFailure(ctx, sess.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, errInvalidToken // the session was swept meanwhile
+		return nil, ErrDecryptFailed // no key to try
 	case err != nil:
+		return nil, storeError("get identity", err)
+	}
+	n, ok, err := s.store.ReserveDecryptAttempt(ctx, sess.Platform, sess.AppID, sess.OpenID, MaxDecryptFailures)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrDecryptFailed
+	case err != nil:
+		return nil, storeError("reserve decrypt attempt", err)
+	case !ok:
+		return nil, ErrDecryptFailed // the key's tries are spent: none is made
+	}
+	plain, ok, err := s.openUserdata(s.apps[sess.App], id, KeyAAD(sess.Platform, sess.AppID, sess.OpenID), in)
+	if err != nil || ok {
+		// A success, or the server's fault (a sealed key that does not
+		// open): the reservation goes back. Should that fail, the try stays
+		// counted, which errs on the safe side.
+		if rerr := s.store.ReleaseDecryptAttempt(context.WithoutCancel(ctx), sess.Platform, sess.AppID, sess.OpenID); rerr != nil {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "giving back a decrypt reservation failed",
+				slog.String("app", sess.App), slog.String("user", sess.UserID), slog.Any("error", rerr))
+		}
+		if err != nil {
+			return nil, err
+		}
+		return plain, nil
+	}
+	// The session keeps a count of its own failures too, for the record.
+	if _, err := s.store.AddDecryptFailure(ctx, sess.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, storeError("add decrypt failure", err)
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "decrypt failed",
@@ -142,12 +165,19 @@ func (s *Service) openUserdata(app *App, id store.Identity, aad []byte, in Decry
 		}
 		key := secret.New(string(raw))
 		clear(raw)
+		if keyTried != nil {
+			keyTried()
+		}
 		if plain, ok := decryptWith(app, key, in, s.now); ok {
 			return plain, true, nil
 		}
 	}
 	return nil, false, nil
 }
+
+// keyTried, when set (by tests), is called each time a session key is
+// tried on user data.
+var keyTried func()
 
 // decryptWith decrypts and verifies in under one session key.
 func decryptWith(app *App, key secret.String, in DecryptInput, now func() time.Time) ([]byte, bool) {

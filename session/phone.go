@@ -32,7 +32,7 @@ func (PhoneInput) String() string { return "[redacted]" }
 // on the user, sealed, with where it came from (P3). A phone code is single
 // use and is sent to the platform once; a payload goes through Decrypt's
 // rules (current then previous key, one decrypt_failed for every cause,
-// counted against the session's MaxDecryptFailures).
+// counted against the session key's MaxDecryptFailures).
 func (s *Service) Phone(ctx context.Context, accessToken string, in PhoneInput) (PhoneNumber, error) {
 	if err := in.check(); err != nil {
 		return PhoneNumber{}, err

@@ -82,50 +82,60 @@ func (s *Service) checkPlatform(ctx context.Context, info *Info) (*Info, error) 
 // identity (appName, openID) and keeps it, the old one staying usable for
 // the grace period (WeChat resetusersessionkey). It is an operator's call:
 // after a suspected leak of a session key, it makes the leaked key useless.
+// A leaked key means a compromised login, so it then ends every session of
+// that identity (the user's sessions through that app and openid; other
+// identities of the user keep theirs) and returns how many it ended.
 // Nothing about either key is returned.
-func (s *Service) ResetSessionKey(ctx context.Context, appName, openID string) error {
+func (s *Service) ResetSessionKey(ctx context.Context, appName, openID string) (int, error) {
 	app, ok := s.apps[appName]
 	if !ok {
-		return mplogin.Errorf(mplogin.CodeUnknownApp, "app names no configured app")
+		return 0, mplogin.Errorf(mplogin.CodeUnknownApp, "app names no configured app")
 	}
 	if app.API == nil {
-		return notSupported("session key resets")
+		return 0, notSupported("session key resets")
 	}
 	key, err := s.sessionKey(ctx, app, openID)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if key.IsZero() {
-		return mplogin.Errorf(mplogin.CodeInvalidRequest, "the identity has no session key to reset")
+		return 0, mplogin.Errorf(mplogin.CodeInvalidRequest, "the identity has no session key to reset")
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.policy.PlatformTimeout)
 	fresh, err := app.API.ResetSessionKey(pctx, openID, key)
 	cancel()
 	switch {
 	case errors.Is(err, ErrNotSupported):
-		return notSupported("session key resets")
+		return 0, notSupported("session key resets")
 	case errors.Is(err, ErrSessionKeyRejected):
-		return mplogin.Wrap(mplogin.CodeInvalidRequest,
+		return 0, mplogin.Wrap(mplogin.CodeInvalidRequest,
 			"the platform no longer accepts this user's session key; the user's next login replaces it", err)
 	case err != nil:
 		s.log.LogAttrs(ctx, slog.LevelWarn, "platform session key reset failed", slog.String("app", app.Name), slog.Any("error", err))
-		return platformError(err)
+		return 0, platformError(err)
 	}
 	sealed, err := s.keys.Seal([]byte(fresh.Reveal()), KeyAAD(app.Family, app.AppID, openID))
 	if err != nil {
-		return mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
+		return 0, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
 	}
-	_, _, err = s.store.UpsertIdentity(ctx, store.IdentityUpsert{
+	id, _, err := s.store.UpsertIdentity(ctx, store.IdentityUpsert{
 		Platform: app.Family, AppID: app.AppID, OpenID: openID,
 		SealedSessionKey: sealed, Now: s.now(), KeyGrace: s.keyGrace(),
 	})
 	if err != nil {
 		// The platform has a new key we failed to keep: the user's next
 		// login brings it again.
-		return storeError("upsert identity", err)
+		return 0, storeError("upsert identity", err)
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "session key reset", slog.String("app", app.Name))
-	return nil
+	n, err := s.store.RevokeUserSessions(ctx, store.UserRevocation{UserID: id.UserID,
+		Platform: app.Family, AppID: app.AppID, OpenID: openID, Now: s.now()})
+	if err != nil {
+		// The key is reset; running the command again ends the sessions.
+		return 0, storeError("revoke user sessions", err)
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "session key reset", slog.String("app", app.Name),
+		slog.String("user", id.UserID), slog.Int("sessions", n))
+	return n, nil
 }
 
 // sessionKey opens the identity's current session key; zero when it has

@@ -291,20 +291,31 @@ func TestResetSessionKey(t *testing.T) {
 	f := newAPIFixture(t)
 	ctx := context.Background()
 	tok := f.login(t, "wx", "ann", wxKey1)
+	other := f.login(t, "wx", "bob", wxKey1)
 	f.api.newKey = wxKey2
-	if err := f.svc.ResetSessionKey(ctx, "wx", tok.User.OpenID); err != nil {
+	n, err := f.svc.ResetSessionKey(ctx, "wx", tok.User.OpenID)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(f.api.seenKeys) != 1 || f.api.seenKeys[0] != wxKey1 {
 		t.Fatalf("the platform was shown keys %v, want the current one", len(f.api.seenKeys))
 	}
-	// Data under the new key opens; under the old one too, for the grace period.
+	// A leaked key is a compromised login: the identity's session ended,
+	// another user's did not.
+	if n != 1 {
+		t.Fatalf("ResetSessionKey ended %d sessions, want 1", n)
+	}
+	if _, err := f.svc.Check(ctx, tok.AccessToken.Reveal()); code(t, err) != mplogin.CodeInvalidToken {
+		t.Fatalf("session of the reset identity: %v", err)
+	}
+	if _, err := f.svc.Check(ctx, other.AccessToken.Reveal()); err != nil {
+		t.Fatalf("another user's session: %v", err)
+	}
+	tok = f.login(t, "wx", "ann", wxKey2) // the platform's current key
+	// In a new session, data under the new key opens.
 	now := f.clock.Now()
-	for _, k := range []string{wxKey2, wxKey1} {
-		in := encWX(t, k, wxPlain(wxAppID, now))
-		if _, err := f.svc.Decrypt(ctx, tok.AccessToken.Reveal(), in); err != nil {
-			t.Fatalf("decrypt after reset: %v", err)
-		}
+	if _, err := f.svc.Decrypt(ctx, tok.AccessToken.Reveal(), encWX(t, wxKey2, wxPlain(wxAppID, now))); err != nil {
+		t.Fatalf("decrypt after reset: %v", err)
 	}
 	f.clock.Advance(session.DefaultPolicy.KeyGrace + mplogin.MaxClockSkew + time.Second)
 	in := encWX(t, wxKey1, wxPlain(wxAppID, f.clock.Now()))
@@ -312,10 +323,10 @@ func TestResetSessionKey(t *testing.T) {
 		t.Fatalf("old key after the grace period: %v", err)
 	}
 
-	if err := f.svc.ResetSessionKey(ctx, "wx", "nobody"); code(t, err) != mplogin.CodeInvalidRequest {
+	if _, err := f.svc.ResetSessionKey(ctx, "wx", "nobody"); code(t, err) != mplogin.CodeInvalidRequest {
 		t.Errorf("unknown openid: %v", err)
 	}
-	if err := f.svc.ResetSessionKey(ctx, "nope", tok.User.OpenID); code(t, err) != mplogin.CodeUnknownApp {
+	if _, err := f.svc.ResetSessionKey(ctx, "nope", tok.User.OpenID); code(t, err) != mplogin.CodeUnknownApp {
 		t.Errorf("unknown app: %v", err)
 	}
 	if strings.Contains(f.logs.String(), wxKey2) || strings.Contains(f.logs.String(), wxKey1) {

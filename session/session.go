@@ -12,8 +12,10 @@
 //   - tokens are opaque, typed and stored only as hashes; a refresh rotates
 //     both tokens and a spent refresh token presented again revokes the
 //     whole session;
-//   - every failure to decrypt user data is the one ErrDecryptFailed, and a
-//     session stops decrypting after MaxDecryptFailures of them (P2);
+//   - every failure to decrypt user data is the one ErrDecryptFailed, and an
+//     identity's session key stops being tried after MaxDecryptFailures of
+//     them, whatever the sessions and the concurrency, until a new login
+//     brings a new key (P2);
 //   - every end it stores (of an access or refresh token, a session, an
 //     exchanged code, a previous session key) is mplogin.MaxClockSkew after
 //     the lifetime the client is told, because another instance, whose
@@ -104,6 +106,9 @@ type Service struct {
 	rand   io.Reader
 	log    *slog.Logger
 	flight codeFlight
+	// sleep waits d or until ctx ends (then it returns ctx's error); tests
+	// replace it.
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // New returns a Service.
@@ -112,7 +117,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("session: a store and a keyring are required")
 	}
 	s := &Service{store: cfg.Store, keys: cfg.Keys, apps: make(map[string]*App), policy: cfg.Policy,
-		now: cfg.Now, rand: cfg.Rand, log: cfg.Logger}
+		now: cfg.Now, rand: cfg.Rand, log: cfg.Logger, sleep: sleepCtx}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -183,7 +188,7 @@ func (s *Service) Login(ctx context.Context, appName, code string) (*Tokens, err
 	// The exchange is shared by the logins with this code, and detached
 	// from this request's cancellation (see codeFlight).
 	r, left, err := s.flight.do(ctx, string(sum[:]), func() (*codeResult, error) {
-		return s.identityForCode(context.WithoutCancel(ctx), app, code, sum[:])
+		return s.identityForCode(context.WithoutCancel(ctx), ctx, app, code, sum[:])
 	})
 	if left {
 		return nil, mplogin.Wrap(mplogin.CodePlatformUnavailable, "the login did not finish in time", ctx.Err())
@@ -209,16 +214,16 @@ type codeResult struct {
 	claimed atomic.Bool
 }
 
-func (s *Service) identityForCode(ctx context.Context, app *App, code string, hash []byte) (*codeResult, error) {
+// identityForCode finds or creates the identity of a login code: a code
+// already exchanged is a replay; otherwise the platform exchanges it. ctx
+// runs to the end whatever the request; reqCtx is the request's, which
+// bounds only the wait for another instance (see awaitCode).
+func (s *Service) identityForCode(ctx, reqCtx context.Context, app *App, code string, hash []byte) (*codeResult, error) {
 	now := s.now()
 	prev, err := s.store.GetCode(ctx, hash, now)
 	switch {
 	case err == nil:
-		id, err := s.store.GetIdentity(ctx, prev.Platform, prev.AppID, prev.OpenID)
-		if err != nil {
-			return nil, storeError("get identity", err)
-		}
-		return &codeResult{identity: id}, nil
+		return s.replay(ctx, prev)
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, storeError("get code", err)
 	}
@@ -226,6 +231,19 @@ func (s *Service) identityForCode(ctx context.Context, app *App, code string, ha
 	pctx, cancel := context.WithTimeout(ctx, s.policy.PlatformTimeout)
 	login, err := app.Client.Exchange(pctx, platform.ExchangeRequest{Code: code})
 	cancel()
+	if err != nil && platform.KindOf(err) == platform.KindCodeUsed {
+		// Perhaps another instance exchanged this code a moment ago and
+		// is still recording it (a client retrying a slow login through a
+		// load balancer): wait for its record, and answer as a replay.
+		prev, found, gerr := s.awaitCode(ctx, reqCtx, hash)
+		if gerr != nil {
+			return nil, storeError("get code", gerr)
+		}
+		if found {
+			s.log.LogAttrs(ctx, slog.LevelInfo, "code exchanged by another instance: answered as a repeat", slog.String("app", app.Name))
+			return s.replay(ctx, prev)
+		}
+	}
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelInfo, "platform login failed", slog.String("app", app.Name), slog.Any("error", err))
 		return nil, platformError(err)
@@ -288,6 +306,61 @@ func (s *Service) identityForCode(ctx context.Context, app *App, code string, ha
 		s.log.LogAttrs(ctx, slog.LevelWarn, "remembering an exchanged code failed", slog.String("app", app.Name), slog.Any("error", err))
 	}
 	return &codeResult{identity: id, created: created}, nil
+}
+
+// sleepCtx waits d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// replay is the identity of an exchanged code's repeat.
+func (s *Service) replay(ctx context.Context, prev store.Code) (*codeResult, error) {
+	id, err := s.store.GetIdentity(ctx, prev.Platform, prev.AppID, prev.OpenID)
+	if err != nil {
+		return nil, storeError("get identity", err)
+	}
+	return &codeResult{identity: id}, nil
+}
+
+// CodeUsedWait bounds how long a login whose code the platform reports as
+// already used waits for the instance that exchanged it to record it (and
+// Policy.PlatformTimeout, when shorter, bounds it too: the other instance
+// had its answer from the platform before this one, and has only its store
+// write left).
+const CodeUsedWait = 2 * time.Second
+
+// awaitCode looks for the exchanged code hash in the store until it is
+// there, the wait is over (CodeUsedWait or PlatformTimeout) or reqCtx ends,
+// with waits that double from 50 ms. found is false when the code did not
+// come; err is set only when the store fails.
+func (s *Service) awaitCode(ctx, reqCtx context.Context, hash []byte) (c store.Code, found bool, err error) {
+	delay, waited := 50*time.Millisecond, time.Duration(0)
+	limit := min(CodeUsedWait, s.policy.PlatformTimeout)
+	for {
+		c, err := s.store.GetCode(ctx, hash, s.now())
+		switch {
+		case err == nil:
+			return c, true, nil
+		case !errors.Is(err, store.ErrNotFound):
+			return store.Code{}, false, err
+		}
+		if waited >= limit {
+			return store.Code{}, false, nil
+		}
+		d := min(delay, limit-waited)
+		if s.sleep(reqCtx, d) != nil {
+			return store.Code{}, false, nil // the request ended
+		}
+		waited += d
+		delay *= 2
+	}
 }
 
 // KeyAAD binds a sealed session key to its identity.
@@ -508,9 +581,38 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 	}, nil
 }
 
-// Logout revokes the session of an access token at once.
+// forLogout is active for a logout: the access token may also be the one
+// the session's last refresh replaced, so that a logout that lost a race
+// with a refresh (the client's own, or a thief's) still ends the session.
+// That token counts while the session is active and its successor has not
+// expired (the replaced token expired no later); a session check never
+// takes it.
+func (s *Service) forLogout(ctx context.Context, accessToken string) (store.Session, error) {
+	hash, ok := token.Parse(accessToken, token.Access)
+	if !ok {
+		return store.Session{}, errInvalidToken
+	}
+	sess, err := s.store.SessionForLogout(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Session{}, errInvalidToken
+	}
+	if err != nil {
+		return store.Session{}, storeError("session for logout", err)
+	}
+	now := s.now()
+	if !sess.Active(now) || !now.Before(sess.AccessExpiresAt) {
+		return store.Session{}, errInvalidToken
+	}
+	if _, ok := s.apps[sess.App]; !ok {
+		return store.Session{}, errInvalidToken
+	}
+	return sess, nil
+}
+
+// Logout revokes the session of an access token at once. The token may be
+// the one the session's last refresh replaced (see forLogout).
 func (s *Service) Logout(ctx context.Context, accessToken string) error {
-	sess, err := s.active(ctx, accessToken)
+	sess, err := s.forLogout(ctx, accessToken)
 	if err != nil {
 		return err
 	}
@@ -519,6 +621,25 @@ func (s *Service) Logout(ctx context.Context, accessToken string) error {
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "logout", slog.String("app", sess.App), slog.String("user", sess.UserID), slog.String("session", sess.ID))
 	return nil
+}
+
+// LogoutAll revokes, at once, every session of the access token's user:
+// in every app and of every identity of the user, since a user is one
+// person, sessions made by refreshes included (a thief's too). It returns
+// how many sessions it ended, the token's own included. Like Logout, it
+// takes the access token the session's last refresh replaced.
+func (s *Service) LogoutAll(ctx context.Context, accessToken string) (int, error) {
+	sess, err := s.forLogout(ctx, accessToken)
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.store.RevokeUserSessions(ctx, store.UserRevocation{UserID: sess.UserID, Now: s.now()})
+	if err != nil {
+		return 0, storeError("revoke user sessions", err)
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "logout of all sessions", slog.String("app", sess.App),
+		slog.String("user", sess.UserID), slog.String("session", sess.ID), slog.Int("sessions", n))
+	return n, nil
 }
 
 // Ready reports whether the store answers.

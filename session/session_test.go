@@ -560,3 +560,60 @@ func testIDsAreTimeOrdered(t *testing.T, f *fixture) {
 		t.Errorf("ids made a millisecond apart do not sort by time: users %q, sessions %q", users, sessions)
 	}
 }
+
+// A logout that lost a race with a refresh: its access token was replaced,
+// yet it ends the session (and LogoutAll takes it too). A session check does
+// not take the replaced token, nor does a logout the token two refreshes back.
+func TestLogoutByReplacedAccessToken(t *testing.T) {
+	allWritePaths(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		for _, all := range []bool{false, true} {
+			tok, err := f.svc.Login(ctx, "shop", fmt.Sprintf("alice.race.%v", all))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.clock.Advance(time.Minute)
+			next, err := f.svc.Refresh(ctx, tok.RefreshToken.Reveal())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.svc.Check(ctx, tok.AccessToken.Reveal()); code(t, err) != mplogin.CodeInvalidToken {
+				t.Fatalf("session check by the replaced token: %v", err)
+			}
+			if all {
+				n, err := f.svc.LogoutAll(ctx, tok.AccessToken.Reveal())
+				if err != nil || n != 1 {
+					t.Fatalf("LogoutAll by the replaced token = %d, %v", n, err)
+				}
+			} else if err := f.svc.Logout(ctx, tok.AccessToken.Reveal()); err != nil {
+				t.Fatalf("logout by the replaced token: %v", err)
+			}
+			if _, err := f.svc.Check(ctx, next.AccessToken.Reveal()); code(t, err) != mplogin.CodeInvalidToken {
+				t.Fatalf("the refreshed session after the logout: %v", err)
+			}
+			if _, err := f.svc.Refresh(ctx, next.RefreshToken.Reveal()); code(t, err) != mplogin.CodeInvalidGrant {
+				t.Fatalf("refresh after the logout: %v", err)
+			}
+		}
+
+		tok, err := f.svc.Login(ctx, "shop", "alice.twice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(time.Minute)
+		t1, err := f.svc.Refresh(ctx, tok.RefreshToken.Reveal())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t2, err := f.svc.Refresh(ctx, t1.RefreshToken.Reveal())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.svc.Logout(ctx, tok.AccessToken.Reveal()); code(t, err) != mplogin.CodeInvalidToken {
+			t.Fatalf("logout by the token two refreshes back: %v", err)
+		}
+		if _, err := f.svc.Check(ctx, t2.AccessToken.Reveal()); err != nil {
+			t.Fatalf("session after a refused logout: %v", err)
+		}
+	})
+}

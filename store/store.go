@@ -11,6 +11,7 @@
 // something under contention (UpsertIdentity, RotateRefresh) do so in one
 // transaction (or one script), so that concurrent callers cannot both win;
 // AddDecryptFailure increments atomically, so that no increment is lost;
+// ReserveDecryptAttempt checks and increments in one step;
 // DeleteAccessToken compares and deletes in one step; WriteLogin, where a
 // backend has it (LoginWriter), writes a login's three rows all or none.
 // The conformance suite in store/storetest checks all of this against every
@@ -43,7 +44,8 @@ type Users interface {
 	//   - It exists: if in.SealedSessionKey is non-empty and differs from the
 	//     current one, the current key moves to PrevSessionKey with
 	//     PrevKeyExpiresAt = in.Now + in.KeyGrace, and the new key becomes
-	//     current. A non-empty in.UnionID is recorded if the identity had none.
+	//     current, and the count of ReserveDecryptAttempt goes back to 0.
+	//     A non-empty in.UnionID is recorded if the identity had none.
 	//     UpdatedAt = in.Now. created is false.
 	//   - It is new and in.UnionID is non-empty and another identity of the
 	//     same Platform already carries that UnionID: the new identity joins
@@ -59,6 +61,21 @@ type Users interface {
 	// SetPhone records the user's phone number, replacing the one before;
 	// ErrNotFound when there is no such user.
 	SetPhone(ctx context.Context, userID string, p Phone) error
+	// ReserveDecryptAttempt reserves one try of the identity's session key
+	// at decrypting user data: if fewer than max tries were reserved since
+	// the identity got its current session key, it adds one and returns the
+	// new count and true; otherwise it changes nothing and returns the count
+	// and false. ErrNotFound when there is no such identity. The check and
+	// the increment are one atomic step, so that of concurrent callers at
+	// most max (less those before) get true: the count is what caps tries
+	// of a session key (security-requirements.md P2(c)), and a burst must
+	// not overshoot it. UpsertIdentity sets the count to 0 when it replaces
+	// the session key with a different one; nothing else lowers it.
+	ReserveDecryptAttempt(ctx context.Context, platform, appID, openID string, max int) (n int, ok bool, err error)
+	// ReleaseDecryptAttempt gives back one reservation (the caller's, whose
+	// try succeeded): the count goes down by one, never below 0. Unknown
+	// identity: ErrNotFound.
+	ReleaseDecryptAttempt(ctx context.Context, platform, appID, openID string) error
 }
 
 // Sessions holds sessions, their tokens and exchanged login codes.
@@ -69,6 +86,12 @@ type Sessions interface {
 	// to accessHash, whatever its state (the caller checks expiry and
 	// revocation against its clock); ErrNotFound when no session has it.
 	SessionByAccess(ctx context.Context, accessHash []byte) (Session, error)
+	// SessionForLogout is SessionByAccess for a logout: it also finds the
+	// session by the access token its last rotation replaced (the previous
+	// access hash, kept until the next rotation), so that a logout that
+	// lost a race with a refresh still ends the session. The caller tells
+	// which one matched by comparing the result's AccessHash.
+	SessionForLogout(ctx context.Context, accessHash []byte) (Session, error)
 	// SessionByID returns ErrNotFound when there is none.
 	SessionByID(ctx context.Context, id string) (Session, error)
 	// RotateRefresh spends the refresh token r.OldRefreshHash and gives its
@@ -88,6 +111,14 @@ type Sessions interface {
 	// tokens stop working at once. Revoking a revoked or unknown session is
 	// not an error.
 	RevokeSession(ctx context.Context, id string, now time.Time) error
+	// RevokeUserSessions marks every session of r.UserID not yet revoked
+	// revoked at r.Now (each keeps an earlier revocation time), whatever the
+	// app or identity, or only those of the identity (r.Platform, r.AppID,
+	// r.OpenID) when r.OpenID is set. Sessions created by rotation are the
+	// same sessions and end with them. It returns how many sessions it
+	// revoked; none is not an error. Like RevokeSession, it takes effect at
+	// once and, where a backend delays durability, returns once durable.
+	RevokeUserSessions(ctx context.Context, r UserRevocation) (int, error)
 	// AddDecryptFailure adds one to the session's DecryptFailures, whatever
 	// the session's state, and returns the new count; ErrNotFound when there
 	// is no such session. Concurrent calls lose no increment: the count is
@@ -240,6 +271,9 @@ func (p split) CreateSession(ctx context.Context, s Session) error {
 func (p split) SessionByAccess(ctx context.Context, h []byte) (Session, error) {
 	return p.s.SessionByAccess(ctx, h)
 }
+func (p split) SessionForLogout(ctx context.Context, h []byte) (Session, error) {
+	return p.s.SessionForLogout(ctx, h)
+}
 func (p split) SessionByID(ctx context.Context, id string) (Session, error) {
 	return p.s.SessionByID(ctx, id)
 }
@@ -248,6 +282,9 @@ func (p split) RotateRefresh(ctx context.Context, r Rotation) (Session, error) {
 }
 func (p split) RevokeSession(ctx context.Context, id string, now time.Time) error {
 	return p.s.RevokeSession(ctx, id, now)
+}
+func (p split) RevokeUserSessions(ctx context.Context, r UserRevocation) (int, error) {
+	return p.s.RevokeUserSessions(ctx, r)
 }
 func (p split) AddDecryptFailure(ctx context.Context, id string) (int, error) {
 	return p.s.AddDecryptFailure(ctx, id)
@@ -377,6 +414,15 @@ type Session struct {
 // Active reports whether the session can still be used at now.
 func (s Session) Active(now time.Time) bool {
 	return s.RevokedAt.IsZero() && (s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt))
+}
+
+// UserRevocation is the input of RevokeUserSessions.
+type UserRevocation struct {
+	UserID string
+	// Platform, AppID and OpenID, when OpenID is set, restrict the
+	// revocation to the sessions of that identity of the user.
+	Platform, AppID, OpenID string
+	Now                     time.Time
 }
 
 // Rotation is the input of RotateRefresh.

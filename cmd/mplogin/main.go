@@ -140,7 +140,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 
 // runResetSessionKey is the operator's call after a suspected leak of a
 // user's session key: the platform issues a new one, which replaces the old
-// in the store (the old one still opens data for the grace period).
+// in the store (the old one still opens data for the grace period), and the
+// identity's sessions end, since a leaked key means a compromised login.
 func runResetSessionKey(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) error {
 	fs := newFlags("reset-session-key", stderr)
 	path := fs.String("config", "", "configuration file (YAML) of the service")
@@ -161,10 +162,11 @@ func runResetSessionKey(ctx context.Context, args []string, stdout, stderr io.Wr
 		return err
 	}
 	defer srv.Close()
-	if err := srv.Sessions().ResetSessionKey(ctx, *app, *openID); err != nil {
+	n, err := srv.Sessions().ResetSessionKey(ctx, *app, *openID)
+	if err != nil {
 		return fmt.Errorf("reset-session-key: %w", err)
 	}
-	fmt.Fprintf(stdout, "the session key of %s in %s was reset\n", *openID, *app)
+	fmt.Fprintf(stdout, "the session key of %s in %s was reset and its %d session(s) in that app ended\n", *openID, *app, n)
 	return nil
 }
 

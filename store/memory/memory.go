@@ -26,8 +26,11 @@ type Store struct {
 	closed     bool
 	users      map[string]store.User
 	identities map[identityKey]store.Identity
+	attempts   map[identityKey]int // ReserveDecryptAttempt's counts
 	sessions   map[string]store.Session
 	byAccess   map[string]string        // access hash → session ID
+	byPrev     map[string]string        // previous access hash → session ID
+	prevOf     map[string]string        // session ID → previous access hash
 	refresh    map[string]*refreshToken // refresh hash → token
 	codes      map[string]store.Code    // code hash → code
 	tokens     map[string]store.AccessToken
@@ -57,8 +60,11 @@ func New() *Store {
 	return &Store{
 		users:      make(map[string]store.User),
 		identities: make(map[identityKey]store.Identity),
+		attempts:   make(map[identityKey]int),
 		sessions:   make(map[string]store.Session),
 		byAccess:   make(map[string]string),
+		byPrev:     make(map[string]string),
+		prevOf:     make(map[string]string),
 		refresh:    make(map[string]*refreshToken),
 		codes:      make(map[string]store.Code),
 		tokens:     make(map[string]store.AccessToken),
@@ -115,6 +121,7 @@ func (s *Store) upsertLocked(in store.IdentityUpsert) (store.Identity, bool, err
 				id.PrevKeyExpiresAt = norm(in.Now.Add(in.KeyGrace))
 			}
 			id.SessionKey = clone(in.SealedSessionKey)
+			delete(s.attempts, key) // a new key starts a new count
 		}
 		if id.UnionID == "" {
 			id.UnionID = in.UnionID
@@ -187,6 +194,42 @@ func (s *Store) GetIdentity(ctx context.Context, platform, appID, openID string)
 		return store.Identity{}, notFound(op)
 	}
 	return copyIdentity(id), nil
+}
+
+// ReserveDecryptAttempt implements store.Users.
+func (s *Store) ReserveDecryptAttempt(ctx context.Context, platform, appID, openID string, max int) (int, bool, error) {
+	const op = "reserve decrypt attempt"
+	if err := s.lock(ctx, op); err != nil {
+		return 0, false, err
+	}
+	defer s.mu.Unlock()
+	key := identityKey{platform, appID, openID}
+	if _, ok := s.identities[key]; !ok {
+		return 0, false, notFound(op)
+	}
+	n := s.attempts[key]
+	if n >= max {
+		return n, false, nil
+	}
+	s.attempts[key] = n + 1
+	return n + 1, true, nil
+}
+
+// ReleaseDecryptAttempt implements store.Users.
+func (s *Store) ReleaseDecryptAttempt(ctx context.Context, platform, appID, openID string) error {
+	const op = "release decrypt attempt"
+	if err := s.lock(ctx, op); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	key := identityKey{platform, appID, openID}
+	if _, ok := s.identities[key]; !ok {
+		return notFound(op)
+	}
+	if s.attempts[key] > 0 {
+		s.attempts[key]--
+	}
+	return nil
 }
 
 // GetUser implements store.Users.
@@ -303,6 +346,23 @@ func (s *Store) SessionByAccess(ctx context.Context, accessHash []byte) (store.S
 	return copySession(s.sessions[id]), nil
 }
 
+// SessionForLogout implements store.Sessions.
+func (s *Store) SessionForLogout(ctx context.Context, accessHash []byte) (store.Session, error) {
+	const op = "session for logout"
+	if err := s.lock(ctx, op); err != nil {
+		return store.Session{}, err
+	}
+	defer s.mu.Unlock()
+	id, ok := s.byAccess[string(accessHash)]
+	if !ok {
+		id, ok = s.byPrev[string(accessHash)]
+	}
+	if !ok {
+		return store.Session{}, notFound(op)
+	}
+	return copySession(s.sessions[id]), nil
+}
+
 // SessionByID implements store.Sessions.
 func (s *Store) SessionByID(ctx context.Context, id string) (store.Session, error) {
 	const op = "session by id"
@@ -354,6 +414,9 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Sess
 
 	tok.spent = true
 	delete(s.byAccess, string(sess.AccessHash))
+	delete(s.byPrev, s.prevOf[sess.ID])
+	s.byPrev[string(sess.AccessHash)] = sess.ID
+	s.prevOf[sess.ID] = string(sess.AccessHash)
 	sess.AccessHash = clone(r.NewAccessHash)
 	sess.AccessExpiresAt = norm(r.AccessExpiresAt)
 	sess.RefreshHash = clone(r.NewRefreshHash)
@@ -391,6 +454,28 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 		s.sessions[id] = sess
 	}
 	return nil
+}
+
+// RevokeUserSessions implements store.Sessions. It looks at every session:
+// the memory store is for tests and single small instances.
+func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) (int, error) {
+	if err := s.lock(ctx, "revoke user sessions"); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	n := 0
+	for id, sess := range s.sessions {
+		if sess.UserID != r.UserID || !sess.RevokedAt.IsZero() {
+			continue
+		}
+		if r.OpenID != "" && (sess.Platform != r.Platform || sess.AppID != r.AppID || sess.OpenID != r.OpenID) {
+			continue
+		}
+		sess.RevokedAt = norm(r.Now)
+		s.sessions[id] = sess
+		n++
+	}
+	return n, nil
 }
 
 // AddDecryptFailure implements store.Sessions.
@@ -481,6 +566,8 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		if dead(sess, now) {
 			delete(s.sessions, id)
 			delete(s.byAccess, string(sess.AccessHash))
+			delete(s.byPrev, s.prevOf[id])
+			delete(s.prevOf, id)
 			gone[id] = true
 			n++
 		}
@@ -512,8 +599,11 @@ func (s *Store) Close() error {
 	s.closed = true
 	clear(s.users)
 	clear(s.identities)
+	clear(s.attempts)
 	clear(s.sessions)
 	clear(s.byAccess)
+	clear(s.byPrev)
+	clear(s.prevOf)
 	clear(s.refresh)
 	clear(s.codes)
 	return nil

@@ -71,6 +71,8 @@ func TestQueryPlans(t *testing.T) {
 		{"rotate", rotateSQL, []any{h, "x", h, h, at, at, at}},
 		{"revoke", revokeSessionSQL, []any{"x", at}},
 		{"decrypt failure", addDecryptFailureSQL, []any{"x"}},
+		{"reserve decrypt attempt", reserveAttemptSQL, []any{"p", "a", "o", int32(5)}},
+		{"release decrypt attempt", releaseAttemptSQL, []any{"p", "a", "o"}},
 		{"code", getCodeSQL, []any{h, at}},
 		{"put code", putCodeSQL, []any{h, "a", "p", "a", "o", at}},
 		{"access token", getAccessTokenSQL, []any{"k"}},

@@ -45,6 +45,20 @@ func (s *Store) SessionByAccess(ctx context.Context, accessHash []byte) (store.S
 	return sess, nil
 }
 
+// SessionForLogout implements store.Sessions.
+func (s *Store) SessionForLogout(ctx context.Context, accessHash []byte) (store.Session, error) {
+	var sess store.Session
+	err := s.run(ctx, "session for logout", true, func() error {
+		var err error
+		sess, err = scanSession(s.pool.QueryRow(ctx, sessionForLogoutSQL, accessHash))
+		return err
+	})
+	if err != nil {
+		return store.Session{}, err
+	}
+	return sess, nil
+}
+
 // SessionByID implements store.Sessions.
 func (s *Store) SessionByID(ctx context.Context, id string) (store.Session, error) {
 	var sess store.Session
@@ -193,6 +207,21 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 		_, err := s.pool.Exec(ctx, revokeSessionSQL, id, ts(now))
 		return err
 	})
+}
+
+// RevokeUserSessions implements store.Sessions: one UPDATE. A retry after
+// a lost connection counts only what it revoked itself.
+func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) (int, error) {
+	var n int64
+	err := s.run(ctx, "revoke user sessions", false, func() error {
+		tag, err := s.pool.Exec(ctx, revokeUserSessionsSQL, r.UserID, ts(r.Now), r.OpenID, r.Platform, r.AppID)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
 }
 
 // AddDecryptFailure implements store.Sessions: one UPDATE … RETURNING.

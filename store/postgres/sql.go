@@ -63,6 +63,11 @@ const (
 	SELECT $8::bytea, s.id, $9::timestamptz FROM s`
 	sessionByAccessSQL = `SELECT ` + sessionCols + ` FROM sessions WHERE access_hash = $1`
 	sessionByIDSQL     = `SELECT ` + sessionCols + ` FROM sessions WHERE id = $1`
+	// By the current access hash, else the previous one; both by index.
+	sessionForLogoutSQL = `(SELECT ` + sessionCols + ` FROM sessions WHERE access_hash = $1)
+		UNION ALL
+		(SELECT ` + sessionCols + ` FROM sessions WHERE prev_access_hash = $1)
+		LIMIT 1`
 
 	// rotateSQL spends the old token, records the new one and gives the
 	// session its new tokens, under the locks taken by lockRefreshSQL.
@@ -71,12 +76,18 @@ const (
 	), fresh AS (
 		INSERT INTO refresh_tokens (hash, session_id, expires_at) VALUES ($4, $2, $5)
 	)
-	UPDATE sessions SET access_hash = $3, access_expires_at = $6, refresh_hash = $4,
+	UPDATE sessions SET prev_access_hash = access_hash, -- the row as it was
+		access_hash = $3, access_expires_at = $6, refresh_hash = $4,
 		refresh_expires_at = $5, last_used_at = $7
 	WHERE id = $2
 	RETURNING ` + sessionCols
 	// The first revocation time stays.
 	revokeSessionSQL = `UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`
+	// Every live session of a user, or of one identity of the user when $3
+	// (the open ID) is not empty; through sessions_user.
+	revokeUserSessionsSQL = `UPDATE sessions SET revoked_at = $2
+		WHERE user_id = $1 AND revoked_at IS NULL
+			AND ($3 = '' OR (open_id = $3 AND platform = $4 AND app_id = $5))`
 	// The row lock serialises concurrent increments; each reads the count
 	// the one before it left.
 	addDecryptFailureSQL = `UPDATE sessions SET decrypt_failures = decrypt_failures + 1
@@ -145,6 +156,8 @@ var (
 			prev_session_key = CASE WHEN session_key <> $5::bytea THEN session_key ELSE prev_session_key END,
 			prev_key_expires_at = CASE WHEN session_key <> $5::bytea THEN $8::timestamptz ELSE prev_key_expires_at END,
 			session_key = coalesce($5::bytea, session_key),
+			decrypt_attempts = CASE WHEN session_key IS DISTINCT FROM $5::bytea AND $5::bytea IS NOT NULL
+				THEN 0 ELSE decrypt_attempts END,
 			union_id = coalesce(union_id, $4::text),
 			updated_at = $7::timestamptz
 		WHERE platform = $1::text AND app_id = $2::text AND open_id = $3::text

@@ -234,3 +234,47 @@ func (s *Store) SetPhone(ctx context.Context, userID string, p store.Phone) erro
 		return err
 	})
 }
+
+// reserveAttemptSQL is ReserveDecryptAttempt in one statement: the
+// conditional UPDATE decides (a concurrent one waits for the row and
+// re-checks the condition), and when it changes nothing the SELECT reads
+// the count, or nothing for an unknown identity.
+const reserveAttemptSQL = `WITH upd AS (
+		UPDATE identities SET decrypt_attempts = decrypt_attempts + 1
+		WHERE platform = $1 AND app_id = $2 AND open_id = $3 AND decrypt_attempts < $4
+		RETURNING decrypt_attempts
+	)
+	SELECT true, decrypt_attempts FROM upd
+	UNION ALL
+	SELECT false, decrypt_attempts FROM identities
+	WHERE platform = $1 AND app_id = $2 AND open_id = $3 AND NOT EXISTS (SELECT FROM upd)`
+
+// ReserveDecryptAttempt implements store.Users: one conditional
+// UPDATE … RETURNING.
+func (s *Store) ReserveDecryptAttempt(ctx context.Context, platform, appID, openID string, max int) (int, bool, error) {
+	var (
+		ok bool
+		n  int32
+	)
+	err := s.run(ctx, "reserve decrypt attempt", false, func() error {
+		return s.pool.QueryRow(ctx, reserveAttemptSQL, platform, appID, openID, int32(max)).Scan(&ok, &n) // pgx.ErrNoRows: unknown identity
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return int(n), ok, nil
+}
+
+const releaseAttemptSQL = `UPDATE identities SET decrypt_attempts = greatest(decrypt_attempts - 1, 0)
+	WHERE platform = $1 AND app_id = $2 AND open_id = $3`
+
+// ReleaseDecryptAttempt implements store.Users: one UPDATE.
+func (s *Store) ReleaseDecryptAttempt(ctx context.Context, platform, appID, openID string) error {
+	return s.run(ctx, "release decrypt attempt", false, func() error {
+		tag, err := s.pool.Exec(ctx, releaseAttemptSQL, platform, appID, openID)
+		if err == nil && tag.RowsAffected() == 0 {
+			return pgx.ErrNoRows
+		}
+		return err
+	})
+}

@@ -16,13 +16,21 @@
 //	P s:<session id>     hash: the session, one field per store.Session
 //	                     field (id uid app pf aid oid un ah ax rh rx ca ex
 //	                     lu ra df; hashes in hex, times as decimal Unix
-//	                     microseconds, "" for the zero time), and fx, when
-//	                     its refresh-token keys expire (Unix ms)
+//	                     microseconds, "" for the zero time), fx, when
+//	                     its refresh-token keys expire (Unix ms), and pa,
+//	                     the access hash its last rotation replaced
 //	P a:<access hash>    string: the session, encoded (the fields above as
 //	                     <length>:<bytes>, in that order): SessionByAccess
 //	                     is one GET
 //	P r:<refresh hash>   string: "0" (current) or "1" (spent), then the
 //	                     session ID
+//	P p:<access hash>    string: the session ID, for the access hash its
+//	                     last rotation replaced (SessionForLogout); as long
+//	                     as the session's keys, deleted at the next rotation
+//	P u:<user id>        set: the IDs of the user's sessions, for
+//	                     RevokeUserSessions; as long as the longest-lived
+//	                     of them (members whose session is gone are dropped
+//	                     when read or swept)
 //	P f:<session id>     set: the hex hashes of all the session's refresh
 //	                     tokens, spent ones included, so that they can be
 //	                     extended and deleted together

@@ -226,6 +226,8 @@ func TestTTLs(t *testing.T) {
 	wantTTL(t, c, p+"a:"+hx(ended.AccessHash), 30*day+grace)
 	wantTTL(t, c, p+"r:"+hx(ended.RefreshHash), 90*day+grace)
 	wantTTL(t, c, p+"f:ended", 90*day+grace)
+	// The user's set of sessions: as long as the session.
+	wantTTL(t, c, p+"u:u-ended", 30*day+grace)
 
 	// A session without an end: refresh tokens for twice the session's TTL.
 	open := session("open", t0, true)
@@ -248,6 +250,9 @@ func TestTTLs(t *testing.T) {
 	}
 	wantTTL(t, c, p+"s:open", 30*day+grace)
 	wantTTL(t, c, p+"a:"+hx(r.NewAccessHash), 30*day+grace)
+	wantTTL(t, c, p+"u:u-open", 30*day+grace)
+	// The replaced access token names the session for a logout, as long.
+	wantTTL(t, c, p+"p:"+hx(open.AccessHash), 30*day+grace)
 	// (The fake clock moved, Redis's did not: the spent token's TTL is as
 	// set at creation, and the new token's ends at the same instant by the
 	// store's clock.)
@@ -330,7 +335,7 @@ func TestTTLs(t *testing.T) {
 		kind, _, _ := strings.Cut(strings.TrimPrefix(k, p), ":")
 		kinds[kind] = true
 	}
-	for _, k := range []string{"s", "a", "r", "f", "c", "dl", "cx"} {
+	for _, k := range []string{"s", "a", "r", "f", "c", "dl", "cx", "u"} {
 		if !kinds[k] {
 			t.Errorf("no %q key written; kinds: %v", k, kinds)
 		}
@@ -383,6 +388,11 @@ func TestDeleteExpired(t *testing.T) {
 		p + "f:live",
 		p + "r:" + hex.EncodeToString(live.RefreshHash),
 		p + "s:live",
+		// The user's set of session IDs: the live session's, and the gone
+		// one's, which its hash no longer names; that one expires on its
+		// own (and RevokeUserSessions drops members whose session is gone).
+		p + "u:u-gone",
+		p + "u:u-live",
 	}
 	if !slices.Equal(keys, want) {
 		t.Fatalf("keys after the sweep:\n%s\nwant\n%s", strings.Join(keys, "\n"), strings.Join(want, "\n"))

@@ -117,6 +117,15 @@ local function index(k, score, member, t)
   if redis.call('PTTL', k) < t then redis.call('PEXPIRE', k, ms(t)) end
 end
 
+-- userIndex records session id in the set of user uid's sessions (the
+-- key u:<uid>), which RevokeUserSessions reads, and makes the set live at
+-- least t ms, as long as the session's own keys.
+local function userIndex(uid, id, t)
+  local k = P .. 'u:' .. uid
+  redis.call('SADD', k, id)
+  if redis.call('PTTL', k) < t then redis.call('PEXPIRE', k, ms(t)) end
+end
+
 -- revoke marks the session revoked at now unless it already is, and
 -- shortens its keys' lives to match.
 local function revoke(sk, id, ah, ra, now)
@@ -127,6 +136,8 @@ local function revoke(sk, id, ah, ra, now)
   local ak = P .. 'a:' .. ah
   redis.call('SET', ak, encode(sk), 'XX', 'KEEPTTL')
   redis.call('PEXPIRE', ak, t, 'LT')
+  local pa = redis.call('HGET', sk, 'pa')
+  if pa then redis.call('PEXPIRE', P .. 'p:' .. pa, t, 'LT') end
   redis.call('ZADD', P .. 'dl', 'LT', now, id)
 end
 
@@ -170,6 +181,7 @@ local function createSession()
   redis.call('SADD', fk, rh)
   redis.call('PEXPIRE', fk, ms(ft))
   index(P .. 'dl', d, id, ft)
+  userIndex(ARGV[6], id, t)
   return 0
 end
 `
@@ -209,7 +221,7 @@ local v = redis.call('GET', rk)
 if not v then return 0 end
 local id = string.sub(v, 2)
 local sk = P .. 's:' .. id
-local s = redis.call('HMGET', sk, 'ah', 'rx', 'ex', 'ra', 'fx')
+local s = redis.call('HMGET', sk, 'ah', 'rx', 'ex', 'ra', 'fx', 'uid', 'pa')
 if not s[1] then return 0 end
 local now = ARGV[10]
 if string.sub(v, 1, 1) == '1' then
@@ -225,6 +237,10 @@ if redis.call('EXISTS', nrk) > 0 then return 3 end
 
 redis.call('SET', rk, '1' .. id, 'XX', 'KEEPTTL')
 redis.call('DEL', P .. 'a:' .. s[1])
+-- The access token replaced stays known for a logout (p:<hash> names the
+-- session, as long as the session lives), until the next rotation.
+if s[7] then redis.call('DEL', P .. 'p:' .. s[7]) end
+redis.call('HSET', sk, 'pa', s[1])
 redis.call('HSET', sk, 'ah', ARGV[6], 'ax', ARGV[7], 'rh', ARGV[8], 'rx', ARGV[9], 'lu', now)
 local d = deadline(ARGV[9], s[3], '')
 local t = ttl(d)
@@ -245,6 +261,8 @@ redis.call('SADD', fk, ARGV[8])
 redis.call('PEXPIRE', fk, ms(ft))
 redis.call('SET', nrk, '0' .. id, 'PX', ms(ft))
 redis.call('PEXPIRE', sk, ms(t))
+redis.call('SET', P .. 'p:' .. s[1], id, 'PX', ms(t))
+if s[6] then userIndex(s[6], id, t) end
 local blob = encode(sk)
 redis.call('SET', nak, blob, 'PX', ms(t))
 index(P .. 'dl', d, id, ft)
@@ -258,6 +276,28 @@ local sk = P .. 's:' .. id
 local s = redis.call('HMGET', sk, 'ah', 'ra')
 if s[1] then revoke(sk, id, s[1], s[2], ARGV[6]) end
 return 0
+`)
+
+// revokeUserScript: ARGV[5] user ID, ARGV[6] the caller's now, ARGV[7..9]
+// platform, app ID and open ID (the open ID "" for every identity).
+// Revokes the user's live sessions (of that identity) found through the
+// user's set, drops members whose session is gone, and returns how many
+// it revoked.
+var revokeUserScript = goredis.NewScript(prelude + `
+local uid, now, pf, aid, oid = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local uk = P .. 'u:' .. uid
+local n = 0
+for _, id in ipairs(redis.call('SMEMBERS', uk)) do
+  local sk = P .. 's:' .. id
+  local s = redis.call('HMGET', sk, 'ah', 'ra', 'uid', 'pf', 'aid', 'oid')
+  if not s[1] then
+    redis.call('SREM', uk, id)
+  elseif s[3] == uid and s[2] == '' and (oid == '' or (s[6] == oid and s[4] == pf and s[5] == aid)) then
+    revoke(sk, id, s[1], s[2], now)
+    n = n + 1
+  end
+end
+return n
 `)
 
 // decryptFailureScript: ARGV[5] session ID. Returns the new count, or -1
@@ -276,6 +316,18 @@ return n
 var sessionByIDScript = goredis.NewScript(prelude + `
 local sk = P .. 's:' .. ARGV[5]
 if redis.call('EXISTS', sk) == 0 then return false end
+return encode(sk)
+`)
+
+// sessionForLogoutScript: ARGV[5] access hash (hex). Returns the encoded
+// session whose current or previous access hash it is, or nil.
+var sessionForLogoutScript = goredis.NewScript(prelude + `
+local v = redis.call('GET', P .. 'a:' .. ARGV[5])
+if v then return v end
+local id = redis.call('GET', P .. 'p:' .. ARGV[5])
+if not id then return false end
+local sk = P .. 's:' .. id
+if redis.call('HGET', sk, 'pa') ~= ARGV[5] then return false end
 return encode(sk)
 `)
 
@@ -298,7 +350,7 @@ local ids = redis.call('ZRANGE', dl, '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumbe
 local removed, settled = 0, 0
 for _, id in ipairs(ids) do
   local sk = P .. 's:' .. id
-  local s = redis.call('HMGET', sk, 'ah', 'rx', 'ex', 'ra')
+  local s = redis.call('HMGET', sk, 'ah', 'rx', 'ex', 'ra', 'uid', 'pa')
   local d
   if s[1] then d = deadline(s[2], s[3], s[4]) end
   if s[1] and cmp(d, now) > 0 then
@@ -308,6 +360,8 @@ for _, id in ipairs(ids) do
   else
     if s[1] then
       redis.call('DEL', P .. 'a:' .. s[1], sk)
+      if s[5] then redis.call('SREM', P .. 'u:' .. s[5], id) end
+      if s[6] then redis.call('DEL', P .. 'p:' .. s[6]) end
       removed = removed + 1
     end
     dropFamily(id)

@@ -111,6 +111,25 @@ func (s *Store) SessionByAccess(ctx context.Context, accessHash []byte) (store.S
 	return sess, err
 }
 
+// SessionForLogout implements store.Sessions in one script.
+func (s *Store) SessionForLogout(ctx context.Context, accessHash []byte) (store.Session, error) {
+	const op = "session for logout"
+	if err := s.begin(ctx, op); err != nil {
+		return store.Session{}, err
+	}
+	if len(accessHash) == 0 {
+		return store.Session{}, notFound(op)
+	}
+	v, err := s.run(ctx, sessionForLogoutScript, hex.EncodeToString(accessHash)).Text()
+	if err != nil {
+		if errors.Is(err, goredis.Nil) {
+			return store.Session{}, notFound(op)
+		}
+		return store.Session{}, s.fail(ctx, op, err)
+	}
+	return decodeSession(op, v)
+}
+
 // SessionByID implements store.Sessions.
 func (s *Store) SessionByID(ctx context.Context, id string) (store.Session, error) {
 	const op = "session by id"
@@ -180,6 +199,24 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 		return nil
 	}
 	return s.fail(ctx, op, s.run(ctx, revokeScript, id, us(now)).Err())
+}
+
+// RevokeUserSessions implements store.Sessions in one script, through the
+// set of each user's session IDs. A zero r.Now revokes nothing, as in
+// RevokeSession.
+func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) (int, error) {
+	const op = "revoke user sessions"
+	if err := s.begin(ctx, op); err != nil {
+		return 0, err
+	}
+	if r.Now.IsZero() {
+		return 0, nil
+	}
+	n, err := s.run(ctx, revokeUserScript, r.UserID, us(r.Now), r.Platform, r.AppID, r.OpenID).Int64()
+	if err != nil {
+		return 0, s.fail(ctx, op, err)
+	}
+	return int(n), nil
 }
 
 // AddDecryptFailure implements store.Sessions with HINCRBY.

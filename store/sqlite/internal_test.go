@@ -67,14 +67,19 @@ func TestQueryPlans(t *testing.T) {
 	}{
 		{"identity", getIdentitySQL, []any{"p", "a", "o"}},
 		{"union user", unionUserSQL, []any{"p", "u"}},
-		{"update identity", updateIdentitySQL, []any{nil, nil, nil, nil, 1, "p", "a", "o"}},
+		{"update identity", updateIdentitySQL, []any{nil, nil, nil, nil, 1, false, "p", "a", "o"}},
+		{"reserve decrypt attempt", reserveAttemptSQL, []any{"p", "a", "o", 5}},
+		{"decrypt attempts", attemptsSQL, []any{"p", "a", "o"}},
+		{"release decrypt attempt", releaseAttemptSQL, []any{"p", "a", "o"}},
 		{"user", getUserSQL, []any{"u"}},
 		{"session by access", sessionByAccessSQL, []any{[]byte{1}}},
 		{"session by id", sessionByIDSQL, []any{"x"}},
+		{"session for logout", sessionForLogoutSQL, []any{[]byte{1}}},
 		{"refresh token", refreshSessionSQL, []any{[]byte{1}}},
 		{"spend", spendRefreshSQL, []any{[]byte{1}, "x"}},
 		{"rotate", rotateSessionSQL, []any{[]byte{1}, 1, []byte{2}, 1, 1, "x"}},
 		{"revoke", revokeSessionSQL, []any{1, "x"}},
+		{"revoke user", revokeUserSessionsSQL, []any{1, "u", "", "", ""}},
 		{"decrypt failure", addDecryptFailureSQL, []any{"x"}},
 		{"code", getCodeSQL, []any{[]byte{1}, 1}},
 		{"sweep codes", deleteCodesSQL, []any{1, 1000}},
@@ -453,5 +458,56 @@ func TestMigrationKeepsRefreshTokens(t *testing.T) {
 	var left int
 	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM spent_refresh`).Scan(&left); err != nil || left != 0 {
 		t.Fatalf("%d spent tokens left after the sweep (%v)", left, err)
+	}
+}
+
+// TestMigrationAddsPrevAccessHash opens a file written before migration
+// 0008 (no previous access hash): its session is found for a logout by its
+// current access token, and after a rotation by the replaced one too.
+func TestMigrationAddsPrevAccessHash(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "m.db")
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m migration) bool { return m.version == 8 })
+	if i < 0 {
+		t.Fatal("no migration 8")
+	}
+	db, err := sql.Open("sqlite", dsn(path, time.Second, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate(ctx, db, ms[:i], slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	if _, err := db.ExecContext(ctx, `INSERT INTO sessions (id, user_id, app, platform, app_id, open_id,
+		access_hash, access_expires_at, refresh_hash, refresh_expires_at, created_at)
+		VALUES ('s1', 'u1', 'main', 'wechat', 'wxA', 'o1', CAST('a1' AS BLOB), ?, CAST('r1' AS BLOB), ?, ?)`,
+		at.Add(time.Hour).UnixMicro(), at.Add(48*time.Hour).UnixMicro(), at.UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	if got, err := s.SessionForLogout(ctx, []byte("a1")); err != nil || got.ID != "s1" {
+		t.Fatalf("SessionForLogout(current token) of a migrated session = %+v, %v", got, err)
+	}
+	now := at.Add(time.Minute)
+	if _, err := s.RotateRefresh(ctx, store.Rotation{OldRefreshHash: []byte("r1"), NewAccessHash: []byte("a2"),
+		AccessExpiresAt: now.Add(time.Hour), NewRefreshHash: []byte("r2"), RefreshExpiresAt: now.Add(48 * time.Hour), Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SessionByAccess(ctx, []byte("a1")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SessionByAccess(replaced token) = %v, want ErrNotFound", err)
+	}
+	if got, err := s.SessionForLogout(ctx, []byte("a1")); err != nil || got.ID != "s1" || string(got.AccessHash) != "a2" {
+		t.Fatalf("SessionForLogout(replaced token) = %+v, %v", got, err)
 	}
 }

@@ -116,6 +116,16 @@ func (s *Store) dropCached(id string) {
 	}
 }
 
+// SessionForLogout implements store.Sessions, with a read of the
+// database: the cache knows only current access hashes.
+func (s *Store) SessionForLogout(ctx context.Context, accessHash []byte) (store.Session, error) {
+	sess, err := scanSession(s.r.sessionLogout.QueryRowContext(ctx, accessHash))
+	if err != nil {
+		return store.Session{}, s.fail(ctx, "session for logout", err)
+	}
+	return sess, nil
+}
+
 // SessionByID implements store.Sessions.
 func (s *Store) SessionByID(ctx context.Context, id string) (store.Session, error) {
 	sess, err := scanSession(s.r.sessionByID.QueryRowContext(ctx, id))
@@ -205,6 +215,37 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 		}})
 	s.dropCached(id)
 	return err
+}
+
+// RevokeUserSessions implements store.Sessions. Like RevokeSession, it
+// returns once the revocations are on disk (durable.go).
+func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) (int, error) {
+	var ids []string
+	err := s.write1(ctx, "revoke user sessions", &writeOp{ctx: ctx, done: make(chan error, 1), plain: true, durable: always,
+		fn: func(tx *sql.Tx) error {
+			ids = ids[:0] // a batch that runs again runs this again
+			rows, err := tx.StmtContext(ctx, s.w.revokeUser).QueryContext(ctx, micros(r.Now), r.UserID, r.OpenID, r.Platform, r.AppID)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				ids = append(ids, id)
+			}
+			return rows.Err()
+		}})
+	// Whatever the outcome, a session among ids may have changed.
+	for _, id := range ids {
+		s.dropCached(id)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return len(ids), nil
 }
 
 // AddDecryptFailure implements store.Sessions. It runs on the writer

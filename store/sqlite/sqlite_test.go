@@ -374,11 +374,12 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 	want := map[string][]string{
 		"users": {"id", "created_at", "phone", "phone_source", "phone_app", "phone_updated_at"},
 		"identities": {"platform", "app_id", "open_id", "union_id", "user_id",
-			"session_key", "prev_session_key", "prev_key_expires_at", "created_at", "updated_at"},
+			"session_key", "prev_session_key", "prev_key_expires_at", "created_at", "updated_at",
+			"decrypt_attempts"},
 		"sessions": {"id", "user_id", "app", "platform", "app_id", "open_id",
 			"access_hash", "access_expires_at", "refresh_hash", "refresh_expires_at",
 			"created_at", "expires_at", "last_used_at", "revoked_at", "decrypt_failures", "union_id",
-			"sweep_at"},
+			"sweep_at", "prev_access_hash"},
 		"spent_refresh":     {"hash", "session_id"},
 		"codes":             {"hash", "app", "platform", "app_id", "open_id", "expires_at"},
 		"access_tokens":     {"cache_key", "sealed", "expires_at", "refresh_at"},
@@ -391,6 +392,7 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 		"identities.prev_session_key": true, // sealed by the caller
 		"sessions.access_hash":        true, // SHA-256
 		"sessions.refresh_hash":       true, // SHA-256
+		"sessions.prev_access_hash":   true, // SHA-256
 		"spent_refresh.hash":          true, // SHA-256
 		"codes.hash":                  true, // SHA-256
 		"access_tokens.sealed":        true, // sealed by the caller

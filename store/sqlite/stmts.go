@@ -36,27 +36,41 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	updateIdentitySQL = `UPDATE identities
 		SET union_id = ?, session_key = ?, prev_session_key = ?,
-			prev_key_expires_at = ?, updated_at = ?
+			prev_key_expires_at = ?, updated_at = ?,
+			decrypt_attempts = CASE WHEN ? THEN 0 ELSE decrypt_attempts END
 		WHERE platform = ? AND app_id = ? AND open_id = ?`
 
 	insertSessionSQL = `INSERT INTO sessions (` + sessionCols + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sessionByAccessSQL = `SELECT ` + sessionCols + ` FROM sessions WHERE access_hash = ?`
 	sessionByIDSQL     = `SELECT ` + sessionCols + ` FROM sessions WHERE id = ?`
+	// By the current access hash, else the previous one; both by index.
+	sessionForLogoutSQL = `SELECT ` + sessionCols + ` FROM sessions WHERE access_hash = ?1
+		UNION ALL
+		SELECT ` + sessionCols + ` FROM sessions WHERE prev_access_hash = ?1
+		LIMIT 1`
 	// The current refresh token is the session's; a spent one is in
 	// spent_refresh. Both lookups are by index; at most one row comes back.
 	refreshSessionSQL = `SELECT 0, ` + sessionCols + ` FROM sessions WHERE refresh_hash = ?1
 		UNION ALL
 		SELECT 1, ` + sessionCols + ` FROM sessions
 			WHERE id = (SELECT session_id FROM spent_refresh WHERE hash = ?1)`
-	spendRefreshSQL  = `INSERT INTO spent_refresh (hash, session_id) VALUES (?, ?)`
+	spendRefreshSQL = `INSERT INTO spent_refresh (hash, session_id) VALUES (?, ?)`
+	// The access hash replaced becomes the previous one (the right-hand
+	// side reads the row as it was).
 	rotateSessionSQL = `UPDATE sessions
-		SET access_hash = ?, access_expires_at = ?, refresh_hash = ?,
+		SET prev_access_hash = access_hash, access_hash = ?, access_expires_at = ?, refresh_hash = ?,
 			refresh_expires_at = ?, last_used_at = ?
 		WHERE id = ?`
 	// The first revocation time stays.
 	revokeSessionSQL = `UPDATE sessions SET revoked_at = ?
 		WHERE id = ? AND revoked_at IS NULL`
+	// Every live session of a user, or of one identity of the user when
+	// ?3 (the open ID) is not empty; through sessions_user.
+	revokeUserSessionsSQL = `UPDATE sessions SET revoked_at = ?1
+		WHERE user_id = ?2 AND revoked_at IS NULL
+			AND (?3 = '' OR (open_id = ?3 AND platform = ?4 AND app_id = ?5))
+		RETURNING id`
 	// One statement: SQLite runs it under the write lock, so concurrent
 	// increments cannot read the same old value.
 	addDecryptFailureSQL = `UPDATE sessions SET decrypt_failures = decrypt_failures + 1
@@ -100,6 +114,7 @@ type readStmts struct {
 	getUser         *sql.Stmt
 	sessionByAccess *sql.Stmt
 	sessionByID     *sql.Stmt
+	sessionLogout   *sql.Stmt
 	getCode         *sql.Stmt
 	getAccessToken  *sql.Stmt
 }
@@ -118,6 +133,7 @@ type writeStmts struct {
 	spendRefresh   *sql.Stmt
 	rotateSession  *sql.Stmt
 	revokeSession  *sql.Stmt
+	revokeUser     *sql.Stmt
 	decryptFailure *sql.Stmt
 
 	putCode        *sql.Stmt
@@ -156,6 +172,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		getUser:         prep(s.read, getUserSQL),
 		sessionByAccess: prep(s.read, sessionByAccessSQL),
 		sessionByID:     prep(s.read, sessionByIDSQL),
+		sessionLogout:   prep(s.read, sessionForLogoutSQL),
 		getCode:         prep(s.read, getCodeSQL),
 		getAccessToken:  prep(s.read, getAccessTokenSQL),
 	}
@@ -170,6 +187,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		spendRefresh:   prep(s.write, spendRefreshSQL),
 		rotateSession:  prep(s.write, rotateSessionSQL),
 		revokeSession:  prep(s.write, revokeSessionSQL),
+		revokeUser:     prep(s.write, revokeUserSessionsSQL),
 		decryptFailure: prep(s.write, addDecryptFailureSQL),
 		putCode:        prep(s.write, putCodeSQL),
 		deleteCodes:    prep(s.write, deleteCodesSQL),

@@ -38,7 +38,8 @@ func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.Ide
 	id, err := scanIdentity(tx.StmtContext(ctx, w.getIdentity).QueryRowContext(ctx, in.Platform, in.AppID, in.OpenID))
 	switch {
 	case err == nil:
-		if len(in.SealedSessionKey) > 0 && !bytes.Equal(in.SealedSessionKey, id.SessionKey) {
+		newKey := len(in.SealedSessionKey) > 0 && !bytes.Equal(in.SealedSessionKey, id.SessionKey)
+		if newKey {
 			// With no current key there is nothing to keep for the grace period.
 			if len(id.SessionKey) > 0 {
 				id.PrevSessionKey = id.SessionKey
@@ -52,7 +53,7 @@ func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.Ide
 		id.UpdatedAt = now
 		_, err = tx.StmtContext(ctx, w.updateIdentity).ExecContext(ctx,
 			nullString(id.UnionID), blob(id.SessionKey), blob(id.PrevSessionKey),
-			micros(id.PrevKeyExpiresAt), micros(id.UpdatedAt),
+			micros(id.PrevKeyExpiresAt), micros(id.UpdatedAt), newKey,
 			id.Platform, id.AppID, id.OpenID)
 		if err != nil {
 			return store.Identity{}, false, fmt.Errorf("update identity: %w", err)
@@ -163,4 +164,50 @@ func scanIdentity(row scanner) (store.Identity, error) {
 	id.CreatedAt = fromMicros(created)
 	id.UpdatedAt = fromMicros(updated)
 	return id, nil
+}
+
+const (
+	// reserveAttemptSQL is the check and the increment in one statement,
+	// which SQLite runs under its write lock.
+	reserveAttemptSQL = `UPDATE identities SET decrypt_attempts = decrypt_attempts + 1
+		WHERE platform = ? AND app_id = ? AND open_id = ? AND decrypt_attempts < ?
+		RETURNING decrypt_attempts`
+	releaseAttemptSQL = `UPDATE identities
+		SET decrypt_attempts = max(decrypt_attempts - 1, 0)
+		WHERE platform = ? AND app_id = ? AND open_id = ?`
+	attemptsSQL = `SELECT decrypt_attempts FROM identities
+		WHERE platform = ? AND app_id = ? AND open_id = ?`
+)
+
+// ReserveDecryptAttempt implements store.Users. It runs on the writer
+// outside a transaction: the one UPDATE decides; when it changes no row, a
+// read tells a full count from an unknown identity.
+func (s *Store) ReserveDecryptAttempt(ctx context.Context, platform, appID, openID string, max int) (int, bool, error) {
+	const op = "reserve decrypt attempt"
+	var n int
+	err := s.write.QueryRowContext(ctx, reserveAttemptSQL, platform, appID, openID, max).Scan(&n)
+	if err == nil {
+		return n, true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, false, s.fail(ctx, op, err)
+	}
+	if err := s.write.QueryRowContext(ctx, attemptsSQL, platform, appID, openID).Scan(&n); err != nil {
+		return 0, false, s.fail(ctx, op, err) // sql.ErrNoRows: unknown identity
+	}
+	return n, false, nil
+}
+
+// ReleaseDecryptAttempt implements store.Users, on the writer like
+// ReserveDecryptAttempt.
+func (s *Store) ReleaseDecryptAttempt(ctx context.Context, platform, appID, openID string) error {
+	const op = "release decrypt attempt"
+	res, err := s.write.ExecContext(ctx, releaseAttemptSQL, platform, appID, openID)
+	if err != nil {
+		return s.fail(ctx, op, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return s.fail(ctx, op, sql.ErrNoRows)
+	}
+	return nil
 }

@@ -208,9 +208,20 @@ func calls(s store.Store) []struct {
 			return err
 		}},
 		{"RevokeSession", func(ctx context.Context) error { return s.RevokeSession(ctx, sess.ID, at(hour)) }},
+		{"RevokeUserSessions", func(ctx context.Context) error {
+			_, err := s.RevokeUserSessions(ctx, store.UserRevocation{UserID: sess.UserID, Now: at(hour)})
+			return err
+		}},
 		{"AddDecryptFailure", func(ctx context.Context) error {
 			_, err := s.AddDecryptFailure(ctx, sess.ID)
 			return err
+		}},
+		{"ReserveDecryptAttempt", func(ctx context.Context) error {
+			_, _, err := s.ReserveDecryptAttempt(ctx, "wechat", "wxA", "o1", 5)
+			return err
+		}},
+		{"ReleaseDecryptAttempt", func(ctx context.Context) error {
+			return s.ReleaseDecryptAttempt(ctx, "wechat", "wxA", "o1")
 		}},
 		{"PutCode", func(ctx context.Context) error { return s.PutCode(ctx, newCode("c2", at(hour))) }},
 		{"GetCode", func(ctx context.Context) error {

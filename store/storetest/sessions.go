@@ -29,6 +29,9 @@ var rotateTests = []test{
 var revokeTests = []test{
 	{"Revoke", testRevoke},
 	{"Idempotent", testRevokeIdempotent},
+	{"User", testRevokeUser},
+	{"PreviousAccessToken", testRevokeByPreviousAccess},
+	{"UserIdentity", testRevokeUserIdentity},
 }
 
 var decryptFailureTests = []test{
@@ -293,6 +296,135 @@ func testRevokeIdempotent(t *testing.T, s store.Store) {
 	if err := s.RevokeSession(t.Context(), "unknown", at(hour)); err != nil {
 		t.Fatalf("RevokeSession(unknown): %v", err)
 	}
+}
+
+// testRevokeByPreviousAccess: after a rotation, SessionForLogout finds the
+// session by the access token it replaced (for a logout that lost a race
+// with the refresh), while SessionByAccess does not; a second rotation
+// forgets the first token.
+func testRevokeByPreviousAccess(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	orig := newSession("s1")
+	mustCreateSession(t, s, orig)
+	mustCreateSession(t, s, newSession("s2"))
+	got, err := s.SessionForLogout(ctx, orig.AccessHash)
+	if err != nil || got.ID != "s1" {
+		t.Fatalf("SessionForLogout(current token) = %q, %v", got.ID, err)
+	}
+	r := rotation(orig.RefreshHash, "1", at(hour))
+	want := mustRotate(t, s, r)
+
+	_, err = s.SessionByAccess(ctx, orig.AccessHash)
+	wantErr(t, "SessionByAccess(previous token)", err, store.ErrNotFound)
+	for what, h := range map[string][]byte{"previous": orig.AccessHash, "current": r.NewAccessHash} {
+		got, err := s.SessionForLogout(ctx, h)
+		if err != nil {
+			t.Fatalf("SessionForLogout(%s token): %v", what, err)
+		}
+		wantEqual(t, "SessionForLogout("+what+" token)", want, got)
+	}
+	if err := s.RevokeSession(ctx, want.ID, at(2*hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.SessionForLogout(ctx, orig.AccessHash)
+	if err != nil || !got.RevokedAt.Equal(at(2*hour)) {
+		t.Fatalf("SessionForLogout(previous token) after revoking = %+v, %v", got, err)
+	}
+	wantEqual(t, "other session", newSession("s2"), mustSessionByID(t, s, "s2"))
+
+	// Two rotations: only the latest replaced token is kept.
+	other := newSession("s3")
+	mustCreateSession(t, s, other)
+	r1 := rotation(other.RefreshHash, "3a", at(hour))
+	mustRotate(t, s, r1)
+	mustRotate(t, s, rotation(r1.NewRefreshHash, "3b", at(2*hour)))
+	_, err = s.SessionForLogout(ctx, other.AccessHash)
+	wantErr(t, "SessionForLogout(token two rotations back)", err, store.ErrNotFound)
+	if got, err := s.SessionForLogout(ctx, r1.NewAccessHash); err != nil || got.ID != "s3" {
+		t.Fatalf("SessionForLogout(token one rotation back) = %q, %v", got.ID, err)
+	}
+	_, err = s.SessionForLogout(ctx, hash("unknown"))
+	wantErr(t, "SessionForLogout(unknown)", err, store.ErrNotFound)
+}
+
+// userSession returns newSession(id) of user uid, of identity openID in
+// app appID.
+func userSession(id, uid, appID, openID string) store.Session {
+	sess := newSession(id)
+	sess.UserID, sess.AppID, sess.OpenID = uid, appID, openID
+	return sess
+}
+
+// testRevokeUser: revoking a user's sessions ends every one of them, in any
+// app and identity, a session rotated since its login included, and no other
+// user's.
+func testRevokeUser(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	s1 := userSession("s1", "u1", "wxA", "oA")
+	s2 := userSession("s2", "u1", "wxB", "oB")
+	s3 := userSession("s3", "u1", "wxA", "oA")
+	other := userSession("s4", "u2", "wxA", "oC")
+	for _, sess := range []store.Session{s1, s2, s3, other} {
+		mustCreateSession(t, s, sess)
+	}
+	// s1 rotated: its current tokens are the rotation's.
+	r := rotation(s1.RefreshHash, "1", at(hour))
+	mustRotate(t, s, r)
+	// s3 was logged out before: its time stays, and it is not counted.
+	if err := s.RevokeSession(ctx, "s3", at(hour)); err != nil {
+		t.Fatalf("RevokeSession: %v", err)
+	}
+
+	n, err := s.RevokeUserSessions(ctx, store.UserRevocation{UserID: "u1", Now: at(2 * hour)})
+	if err != nil {
+		t.Fatalf("RevokeUserSessions: %v", err)
+	}
+	if n != 2 {
+		t.Fatalf("RevokeUserSessions revoked %d sessions, want 2", n)
+	}
+	got, err := s.SessionByAccess(ctx, r.NewAccessHash)
+	if err != nil {
+		t.Fatalf("SessionByAccess(rotated token): %v", err)
+	}
+	if !got.RevokedAt.Equal(at(2 * hour)) {
+		t.Fatalf("rotated session: RevokedAt = %v, want %v", got.RevokedAt, at(2*hour))
+	}
+	_, err = s.RotateRefresh(ctx, rotation(r.NewRefreshHash, "2", at(3*hour)))
+	wantErr(t, "RotateRefresh(rotated session's token) after revoking the user", err, store.ErrNotFound)
+	if got := mustSessionByID(t, s, "s2").RevokedAt; !got.Equal(at(2 * hour)) {
+		t.Fatalf("session of the user's other app: RevokedAt = %v, want %v", got, at(2*hour))
+	}
+	if got := mustSessionByID(t, s, "s3").RevokedAt; !got.Equal(at(hour)) {
+		t.Fatalf("session revoked before: RevokedAt = %v, want %v", got, at(hour))
+	}
+	wantEqual(t, "other user's session", other, mustSessionByID(t, s, "s4"))
+
+	// Again: nothing left to revoke; a user without sessions is no error.
+	for _, uid := range []string{"u1", "nobody"} {
+		n, err = s.RevokeUserSessions(ctx, store.UserRevocation{UserID: uid, Now: at(3 * hour)})
+		if err != nil || n != 0 {
+			t.Fatalf("RevokeUserSessions(%s) again = %d, %v; want 0, nil", uid, n, err)
+		}
+	}
+}
+
+// testRevokeUserIdentity: restricted to an identity, only that identity's
+// sessions end.
+func testRevokeUserIdentity(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	s1 := userSession("s1", "u1", "wxA", "oA")
+	s2 := userSession("s2", "u1", "wxB", "oB")
+	mustCreateSession(t, s, s1)
+	mustCreateSession(t, s, s2)
+	n, err := s.RevokeUserSessions(ctx, store.UserRevocation{UserID: "u1",
+		Platform: s1.Platform, AppID: "wxA", OpenID: "oA", Now: at(hour)})
+	if err != nil || n != 1 {
+		t.Fatalf("RevokeUserSessions(identity) = %d, %v; want 1, nil", n, err)
+	}
+	if got := mustSessionByID(t, s, "s1").RevokedAt; !got.Equal(at(hour)) {
+		t.Fatalf("the identity's session: RevokedAt = %v, want %v", got, at(hour))
+	}
+	wantEqual(t, "the user's session of another identity", s2, mustSessionByID(t, s, "s2"))
 }
 
 func mustAddDecryptFailure(t *testing.T, s store.Store, id string) int {

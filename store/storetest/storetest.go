@@ -2,8 +2,8 @@
 //
 // A backend's test calls Run with a constructor that returns a fresh, empty
 // store; Run checks the behaviour documented in package store, including the
-// atomicity of UpsertIdentity, RotateRefresh and AddDecryptFailure under
-// concurrent callers:
+// atomicity of UpsertIdentity, RotateRefresh, AddDecryptFailure and
+// ReserveDecryptAttempt under concurrent callers:
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) store.Store { return memory.New() })
@@ -68,6 +68,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RotateRefresh", rotateTests},
 		{"RevokeSession", revokeTests},
 		{"DecryptFailures", decryptFailureTests},
+		{"DecryptAttempts", attemptTests},
 		{"Code", codeTests},
 		{"WriteLogin", loginTests},
 		{"CreateLoginSession", loginSessionTests},

@@ -1,0 +1,4 @@
+-- Ending every session of a user (a logout of all sessions, a session key
+-- reset) finds them through this index instead of scanning the table while
+-- holding the write lock.
+CREATE INDEX sessions_user ON sessions (user_id);
