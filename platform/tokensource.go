@@ -41,6 +41,14 @@ func (s *URLTokenSource) Token(ctx context.Context) (secret.String, error) {
 	}
 	// Detached, so that one impatient caller cannot fail the fetch for all.
 	ch := s.flight.DoChan("", func() (any, error) {
+		// A fetch that ended between the check above and this flight has
+		// left its token: take it instead of fetching again.
+		s.mu.Lock()
+		tok, renew := s.tok, s.renew
+		s.mu.Unlock()
+		if !tok.IsZero() && s.now().Before(renew) {
+			return tok, nil
+		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		return s.fetch(fctx)
