@@ -16,7 +16,7 @@ import (
 // MaxDecryptFailures is how many failed decryptions an identity's session
 // key may have, whatever the sessions and however concurrent the requests.
 // From then on it decrypts nothing until a new login brings a new key
-// (security-requirements.md P2(c)): CBC
+// (docs/security.md, "Decrypting user data"): CBC
 // without a MAC lets a client with unlimited tries read and forge data under
 // the session key, one padding verdict at a time.
 const MaxDecryptFailures = 5

@@ -515,16 +515,22 @@ func (s *Service) authed(a *Authed) (store.Session, error) {
 var errInvalidToken = mplogin.Errorf(mplogin.CodeInvalidToken, "the access token is missing, malformed, expired or revoked")
 
 func (s *Service) active(ctx context.Context, accessToken string) (store.Session, error) {
+	return s.sessionOf(ctx, accessToken, "session by access token", s.store.SessionByAccess)
+}
+
+// sessionOf finds the active session of an access token with find, which
+// is one of the store's lookups by access-token hash.
+func (s *Service) sessionOf(ctx context.Context, accessToken, op string, find func(context.Context, []byte) (store.Session, error)) (store.Session, error) {
 	hash, ok := token.Parse(accessToken, token.Access)
 	if !ok {
 		return store.Session{}, errInvalidToken
 	}
-	sess, err := s.store.SessionByAccess(ctx, hash)
+	sess, err := find(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Session{}, errInvalidToken
 	}
 	if err != nil {
-		return store.Session{}, storeError("session by access token", err)
+		return store.Session{}, storeError(op, err)
 	}
 	now := s.now()
 	if !sess.Active(now) || !now.Before(sess.AccessExpiresAt) {
@@ -588,25 +594,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 // expired (the replaced token expired no later); a session check never
 // takes it.
 func (s *Service) forLogout(ctx context.Context, accessToken string) (store.Session, error) {
-	hash, ok := token.Parse(accessToken, token.Access)
-	if !ok {
-		return store.Session{}, errInvalidToken
-	}
-	sess, err := s.store.SessionForLogout(ctx, hash)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Session{}, errInvalidToken
-	}
-	if err != nil {
-		return store.Session{}, storeError("session for logout", err)
-	}
-	now := s.now()
-	if !sess.Active(now) || !now.Before(sess.AccessExpiresAt) {
-		return store.Session{}, errInvalidToken
-	}
-	if _, ok := s.apps[sess.App]; !ok {
-		return store.Session{}, errInvalidToken
-	}
-	return sess, nil
+	return s.sessionOf(ctx, accessToken, "session for logout", s.store.SessionForLogout)
 }
 
 // Logout revokes the session of an access token at once. The token may be

@@ -68,7 +68,7 @@ type Users interface {
 	// and false. ErrNotFound when there is no such identity. The check and
 	// the increment are one atomic step, so that of concurrent callers at
 	// most max (less those before) get true: the count is what caps tries
-	// of a session key (security-requirements.md P2(c)), and a burst must
+	// of a session key, and a burst must
 	// not overshoot it. UpsertIdentity sets the count to 0 when it replaces
 	// the session key with a different one; nothing else lowers it.
 	ReserveDecryptAttempt(ctx context.Context, platform, appID, openID string, max int) (n int, ok bool, err error)
