@@ -30,8 +30,17 @@ var (
 	// ErrNotFound: no such row, or it has expired.
 	ErrNotFound = errors.New("store: not found")
 	// ErrReused: a spent refresh token was presented again. The backend has
-	// already revoked the whole session when it returns this.
+	// already revoked the whole session when it returns this, and returns
+	// the session it revoked with it.
 	ErrReused = errors.New("store: refresh token reused")
+	// ErrRecentlySpent: the refresh token presented is the one the
+	// session's last rotation spent, again before that rotation's
+	// SuccessorUntil (see RotateRefresh). Nothing changed; the session is
+	// returned with it, carrying the Successor that rotation stored.
+	ErrRecentlySpent = errors.New("store: refresh token spent by the last rotation")
+	// ErrReplayRefused: a known login code may not be repeated now (see
+	// ClaimReplay). The code is returned with it.
+	ErrReplayRefused = errors.New("store: login code repeat refused")
 	// ErrUnavailable: the backend did not answer (connection refused, timeout,
 	// database locked for too long, closed). Wrap the driver's error with it.
 	ErrUnavailable = errors.New("store: unavailable")
@@ -97,15 +106,26 @@ type Sessions interface {
 	// RotateRefresh spends the refresh token r.OldRefreshHash and gives its
 	// session new access and refresh tokens, in one transaction:
 	//   - unknown token: ErrNotFound;
-	//   - token already spent: the session is revoked (RevokedAt = r.Now) and
-	//     ErrReused is returned;
+	//   - token already spent, and it is the token the session's last
+	//     rotation spent, that rotation stored a Successor, r.Now is before
+	//     that rotation's SuccessorUntil, and the session is rotatable (the
+	//     next point's conditions): nothing changes, and the session is
+	//     returned with ErrRecentlySpent and its Successor set;
+	//   - token already spent otherwise: the session is revoked (RevokedAt =
+	//     r.Now, or the earlier revocation time kept) and returned, with
+	//     ErrReused;
 	//   - session revoked, refresh token expired (RefreshExpiresAt <= r.Now)
 	//     or session past ExpiresAt (when set): ErrNotFound, nothing changes;
 	//   - otherwise the old token is marked spent (it stays known, so that a
 	//     replay is detected, until its session is deleted), the session's
 	//     AccessHash, AccessExpiresAt, RefreshHash, RefreshExpiresAt and
-	//     LastUsedAt (= r.Now) are replaced, and the updated session returned.
-	// Of concurrent rotations of the same token exactly one succeeds.
+	//     LastUsedAt (= r.Now) are replaced, r.Successor and
+	//     r.SuccessorUntil are kept with the session as the last rotation's
+	//     (replacing the previous rotation's; an empty Successor keeps
+	//     none), and the updated session returned.
+	// Of concurrent rotations of the same token exactly one succeeds; the
+	// others get ErrRecentlySpent (with the winner's Successor) or, when the
+	// winner stored none, ErrReused.
 	RotateRefresh(ctx context.Context, r Rotation) (Session, error)
 	// RevokeSession marks the session revoked at now; its access and refresh
 	// tokens stop working at once. Revoking a revoked or unknown session is
@@ -114,10 +134,17 @@ type Sessions interface {
 	// RevokeUserSessions marks every session of r.UserID not yet revoked
 	// revoked at r.Now (each keeps an earlier revocation time), whatever the
 	// app or identity, or only those of the identity (r.Platform, r.AppID,
-	// r.OpenID) when r.OpenID is set. Sessions created by rotation are the
-	// same sessions and end with them. It returns how many sessions it
-	// revoked; none is not an error. Like RevokeSession, it takes effect at
-	// once and, where a backend delays durability, returns once durable.
+	// r.OpenID) when r.OpenID is set, and only those born of the login
+	// r.Origin (the sessions whose Origin is r.Origin, and the session
+	// whose ID is r.Origin) when r.Origin is set. With r.Keep > 0 it spares
+	// the r.Keep most recently created (by CreatedAt, then ID) of the
+	// matching sessions that are still rotatable at r.Now (not revoked,
+	// RefreshExpiresAt and ExpiresAt, when set, after r.Now), and revokes
+	// only the other rotatable ones: a cap on live sessions. Sessions
+	// created by rotation are the same sessions and end with them. It
+	// returns how many sessions it revoked; none is not an error. Like
+	// RevokeSession, it takes effect at once and, where a backend delays
+	// durability, returns once durable.
 	RevokeUserSessions(ctx context.Context, r UserRevocation) (int, error)
 	// AddDecryptFailure adds one to the session's DecryptFailures, whatever
 	// the session's state, and returns the new count; ErrNotFound when there
@@ -132,6 +159,14 @@ type Sessions interface {
 	// GetCode returns the code, or ErrNotFound when unknown or expired
 	// (ExpiresAt <= now).
 	GetCode(ctx context.Context, hash []byte, now time.Time) (Code, error)
+	// ClaimReplay claims one repeat of a known login code, in one atomic
+	// step: unknown or expired code (ExpiresAt <= now): ErrNotFound;
+	// now not before ReplayUntil (a zero ReplayUntil included), or max
+	// repeats already claimed (Replays >= max): the code, unchanged, with
+	// ErrReplayRefused; otherwise Replays goes up by one and the code is
+	// returned with the new count. Of concurrent callers at most max
+	// (less those before) succeed.
+	ClaimReplay(ctx context.Context, hash []byte, now time.Time, max int) (Code, error)
 
 	// DeleteExpired removes codes past ExpiresAt and sessions that can no
 	// longer be used (revoked, or refresh token expired, or past ExpiresAt)
@@ -308,6 +343,9 @@ func (p split) CreateLoginSession(ctx context.Context, c Code, sess Session) err
 func (p split) GetCode(ctx context.Context, h []byte, now time.Time) (Code, error) {
 	return p.s.GetCode(ctx, h, now)
 }
+func (p split) ClaimReplay(ctx context.Context, h []byte, now time.Time, max int) (Code, error) {
+	return p.s.ClaimReplay(ctx, h, now, max)
+}
 
 func (p split) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	a, err := p.s.DeleteExpired(ctx, now)
@@ -409,6 +447,17 @@ type Session struct {
 	// CreateSession stores it as given (0 for a new login); after that only
 	// AddDecryptFailure changes it, and nothing resets it.
 	DecryptFailures int
+
+	// Origin is the ID of the session a login code's exchange made, for
+	// the sessions that repeats of the code made; "" (or its own ID) for
+	// that first session itself. A logout ends the sessions of one origin
+	// together (RevokeUserSessions with Origin).
+	Origin string
+
+	// Successor is what the last rotation stored as r.Successor (sealed by
+	// the caller; opaque here). Only RotateRefresh returns it, and only
+	// with ErrRecentlySpent; every other read leaves it empty.
+	Successor []byte
 }
 
 // Active reports whether the session can still be used at now.
@@ -422,7 +471,13 @@ type UserRevocation struct {
 	// Platform, AppID and OpenID, when OpenID is set, restrict the
 	// revocation to the sessions of that identity of the user.
 	Platform, AppID, OpenID string
-	Now                     time.Time
+	// Origin, when set, restricts it to the sessions born of one login:
+	// the session with that ID and the sessions whose Origin it is.
+	Origin string
+	// Keep, when more than 0, spares the Keep newest rotatable sessions
+	// among those matched.
+	Keep int
+	Now  time.Time
 }
 
 // Rotation is the input of RotateRefresh.
@@ -433,13 +488,29 @@ type Rotation struct {
 	NewRefreshHash   []byte
 	RefreshExpiresAt time.Time
 	Now              time.Time
+	// Successor, when not empty, is kept with the session (sealed by the
+	// caller) until SuccessorUntil: a repeat of OldRefreshHash before then
+	// gets it back with ErrRecentlySpent instead of revoking the session.
+	Successor      []byte
+	SuccessorUntil time.Time
 }
 
 // Code is a login code that was exchanged with the platform, remembered for
-// its lifetime so that a repeat gets a session for the same identity.
+// its lifetime: a repeat within ReplayUntil gets a session for the same
+// identity, and after it the code is known to be used without asking the
+// platform.
 type Code struct {
 	Hash                    []byte // SHA-256 of (app name, code)
 	App                     string
 	Platform, AppID, OpenID string
 	ExpiresAt               time.Time
+	// SessionID is the session the code's exchange made: the Origin of the
+	// sessions its repeats make.
+	SessionID string
+	// ReplayUntil ends the window in which a repeat is honoured; zero
+	// means never.
+	ReplayUntil time.Time
+	// Replays counts the repeats ClaimReplay granted. PutCode stores it as
+	// given (0 for a new code).
+	Replays int
 }

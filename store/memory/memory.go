@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ type Store struct {
 	byAccess   map[string]string        // access hash → session ID
 	byPrev     map[string]string        // previous access hash → session ID
 	prevOf     map[string]string        // session ID → previous access hash
+	last       map[string]lastRotation  // session ID → its last rotation's successor
 	refresh    map[string]*refreshToken // refresh hash → token
 	codes      map[string]store.Code    // code hash → code
 	tokens     map[string]store.AccessToken
@@ -49,6 +51,14 @@ type refreshToken struct {
 	spent     bool
 }
 
+// lastRotation is what a session's last rotation left for a repeat of the
+// token it spent (store.Rotation.Successor).
+type lastRotation struct {
+	spent     string // the refresh hash it spent
+	successor []byte
+	until     time.Time
+}
+
 var (
 	_ store.Store              = (*Store)(nil)
 	_ store.LoginWriter        = (*Store)(nil)
@@ -65,6 +75,7 @@ func New() *Store {
 		byAccess:   make(map[string]string),
 		byPrev:     make(map[string]string),
 		prevOf:     make(map[string]string),
+		last:       make(map[string]lastRotation),
 		refresh:    make(map[string]*refreshToken),
 		codes:      make(map[string]store.Code),
 		tokens:     make(map[string]store.AccessToken),
@@ -302,6 +313,7 @@ func (s *Store) checkNewSession(sess store.Session) error {
 
 func (s *Store) insertSession(sess store.Session) {
 	sess = normSession(sess)
+	sess.Successor = nil
 	s.sessions[sess.ID] = sess
 	s.byAccess[string(sess.AccessHash)] = sess.ID
 	s.refresh[string(sess.RefreshHash)] = &refreshToken{sessionID: sess.ID}
@@ -395,12 +407,18 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Sess
 	}
 	sess := s.sessions[tok.sessionID]
 	if tok.spent {
+		if l := s.last[sess.ID]; l.spent == string(r.OldRefreshHash) && len(l.successor) > 0 &&
+			now.Before(l.until) && rotatable(sess, now) {
+			out := copySession(sess)
+			out.Successor = clone(l.successor)
+			return out, fmt.Errorf("memory: %s: %w", op, store.ErrRecentlySpent)
+		}
 		// Keep the first revocation time: a later replay changes nothing.
 		if sess.RevokedAt.IsZero() {
 			sess.RevokedAt = now
 			s.sessions[sess.ID] = sess
 		}
-		return store.Session{}, fmt.Errorf("memory: %s: %w", op, store.ErrReused)
+		return copySession(sess), fmt.Errorf("memory: %s: %w", op, store.ErrReused)
 	}
 	if !rotatable(sess, now) {
 		return store.Session{}, notFound(op)
@@ -413,6 +431,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Sess
 	}
 
 	tok.spent = true
+	s.last[sess.ID] = lastRotation{spent: string(r.OldRefreshHash), successor: clone(r.Successor), until: norm(r.SuccessorUntil)}
 	delete(s.byAccess, string(sess.AccessHash))
 	delete(s.byPrev, s.prevOf[sess.ID])
 	s.byPrev[string(sess.AccessHash)] = sess.ID
@@ -463,19 +482,38 @@ func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) 
 		return 0, err
 	}
 	defer s.mu.Unlock()
-	n := 0
-	for id, sess := range s.sessions {
+	now := norm(r.Now)
+	var match []store.Session
+	for _, sess := range s.sessions {
 		if sess.UserID != r.UserID || !sess.RevokedAt.IsZero() {
 			continue
 		}
 		if r.OpenID != "" && (sess.Platform != r.Platform || sess.AppID != r.AppID || sess.OpenID != r.OpenID) {
 			continue
 		}
-		sess.RevokedAt = norm(r.Now)
-		s.sessions[id] = sess
-		n++
+		if r.Origin != "" && sess.ID != r.Origin && sess.Origin != r.Origin {
+			continue
+		}
+		if r.Keep > 0 && !rotatable(sess, now) {
+			continue
+		}
+		match = append(match, sess)
 	}
-	return n, nil
+	if r.Keep > 0 {
+		// Newest first; the first Keep are spared.
+		slices.SortFunc(match, func(a, b store.Session) int {
+			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+				return c
+			}
+			return cmp.Compare(b.ID, a.ID)
+		})
+		match = match[min(r.Keep, len(match)):]
+	}
+	for _, sess := range match {
+		sess.RevokedAt = now
+		s.sessions[sess.ID] = sess
+	}
+	return len(match), nil
 }
 
 // AddDecryptFailure implements store.Sessions.
@@ -529,6 +567,7 @@ func (s *Store) PutCode(ctx context.Context, c store.Code) error {
 func (s *Store) putCodeLocked(c store.Code) {
 	c.Hash = clone(c.Hash)
 	c.ExpiresAt = norm(c.ExpiresAt)
+	c.ReplayUntil = norm(c.ReplayUntil)
 	s.codes[string(c.Hash)] = c
 }
 
@@ -543,6 +582,28 @@ func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.
 	if !ok || !norm(now).Before(c.ExpiresAt) {
 		return store.Code{}, notFound(op)
 	}
+	c.Hash = clone(c.Hash)
+	return c, nil
+}
+
+// ClaimReplay implements store.Sessions.
+func (s *Store) ClaimReplay(ctx context.Context, hash []byte, now time.Time, max int) (store.Code, error) {
+	const op = "claim replay"
+	if err := s.lock(ctx, op); err != nil {
+		return store.Code{}, err
+	}
+	defer s.mu.Unlock()
+	now = norm(now)
+	c, ok := s.codes[string(hash)]
+	if !ok || !now.Before(c.ExpiresAt) {
+		return store.Code{}, notFound(op)
+	}
+	if !now.Before(c.ReplayUntil) || c.Replays >= max {
+		c.Hash = clone(c.Hash)
+		return c, fmt.Errorf("memory: %s: %w", op, store.ErrReplayRefused)
+	}
+	c.Replays++
+	s.codes[string(hash)] = c
 	c.Hash = clone(c.Hash)
 	return c, nil
 }
@@ -568,6 +629,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 			delete(s.byAccess, string(sess.AccessHash))
 			delete(s.byPrev, s.prevOf[id])
 			delete(s.prevOf, id)
+			delete(s.last, id)
 			gone[id] = true
 			n++
 		}

@@ -4,9 +4,12 @@
 // # What it stores
 //
 // The same logical tables as store/sqlite: users (with a sealed phone number
-// and its provenance), identities, sessions (with their unionid and count of
-// failed decryptions), refresh_tokens (every token a session was given, spent
-// ones kept so that a replay is recognised), codes, access_tokens and leases.
+// and its provenance), identities, sessions (with their unionid, count of
+// failed decryptions, origin, and the refresh hash their last rotation spent
+// with the sealed successor a repeat of it gets back), refresh_tokens (every
+// token a session was given, spent ones kept so that a replay is
+// recognised), codes (with their session, repeat window and count of
+// repeats), access_tokens and leases.
 // Times are timestamptz, which keeps microseconds, the precision the store
 // contract asks for; the zero time is NULL, and times come back in UTC.
 // Token and code hashes and sealed values are bytea, stored as given: no
@@ -31,9 +34,18 @@
 //   - RotateRefresh is one transaction that locks the session and refresh
 //     token rows (SELECT … FOR UPDATE), decides in Go and writes. Concurrent
 //     rotations of one token queue on the lock: the first spends the token,
-//     the others find it spent. A replayed token revokes the session, and the
-//     transaction commits before ErrReused is returned. BEGIN travels with the
-//     SELECT and COMMIT with the write, so it costs two round trips.
+//     the others find it spent. The token the last rotation spent, again
+//     within that rotation's grace, gets its successor and writes nothing
+//     (ErrRecentlySpent); any other replayed token revokes the session, and
+//     the transaction commits before ErrReused is returned. BEGIN travels
+//     with the SELECT and COMMIT with the write, so it costs two round trips.
+//   - ClaimReplay is one conditional UPDATE … RETURNING: concurrent claims
+//     queue on the code's row, and each re-checks the count the one before
+//     left, so at most max succeed.
+//   - RevokeUserSessions is one UPDATE. With Keep (the cap on an identity's
+//     live sessions, checked after every login) a read of the partial index
+//     sessions_identity_live comes first, and the UPDATE only runs when more
+//     than Keep sessions are live: nothing is written or locked otherwise.
 //   - AddDecryptFailure is UPDATE … RETURNING; DeleteAccessToken compares and
 //     deletes in one DELETE; AcquireLease is INSERT … ON CONFLICT DO UPDATE …
 //     WHERE (same holder or lease ended) RETURNING.
@@ -58,7 +70,8 @@
 //
 // # Failures
 //
-// Errors wrap store.ErrNotFound, store.ErrReused, or store.ErrUnavailable
+// Errors wrap store.ErrNotFound, store.ErrReused, store.ErrRecentlySpent,
+// store.ErrReplayRefused, or store.ErrUnavailable
 // (with the pgx error) when the server could not be reached or did not
 // answer: connection refused, lost or timed out, pool closed, server
 // shutting down, starting up or out of connections (SQLSTATE classes 08,
@@ -339,7 +352,8 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 		return nil
 	case errors.Is(err, pgx.ErrNoRows):
 		err = store.ErrNotFound
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrReused):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrReused),
+		errors.Is(err, store.ErrRecentlySpent), errors.Is(err, store.ErrReplayRefused):
 	default:
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 			// pgx reports a canceled statement in its own words.

@@ -134,9 +134,10 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 		"sessions": {"id", "user_id", "app", "platform", "app_id", "open_id",
 			"access_hash", "access_expires_at", "refresh_hash", "refresh_expires_at",
 			"created_at", "expires_at", "last_used_at", "revoked_at", "decrypt_failures", "union_id",
-			"prev_access_hash"},
-		"refresh_tokens":    {"hash", "session_id", "spent", "expires_at"},
-		"codes":             {"hash", "app", "platform", "app_id", "open_id", "expires_at"},
+			"prev_access_hash", "origin", "last_spent_hash", "successor", "successor_until"},
+		"refresh_tokens": {"hash", "session_id", "spent", "expires_at"},
+		"codes": {"hash", "app", "platform", "app_id", "open_id", "expires_at",
+			"session_id", "replay_until", "replays"},
 		"access_tokens":     {"cache_key", "sealed", "expires_at", "refresh_at"},
 		"schema_migrations": {"version", "name", "applied_at"},
 		"leases":            {"lease_key", "holder", "until"},
@@ -148,6 +149,8 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 		"sessions.access_hash":        true, // SHA-256
 		"sessions.refresh_hash":       true, // SHA-256
 		"sessions.prev_access_hash":   true, // SHA-256
+		"sessions.last_spent_hash":    true, // SHA-256
+		"sessions.successor":          true, // sealed by the caller
 		"refresh_tokens.hash":         true, // SHA-256
 		"codes.hash":                  true, // SHA-256
 		"access_tokens.sealed":        true, // sealed by the caller

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -26,7 +27,8 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 			sess.AccessHash, ts(sess.AccessExpiresAt),
 			sess.RefreshHash, ts(sess.RefreshExpiresAt),
 			ts(sess.CreatedAt), ts(sess.ExpiresAt),
-			ts(sess.LastUsedAt), ts(sess.RevokedAt), int32(sess.DecryptFailures), sess.UnionID)
+			ts(sess.LastUsedAt), ts(sess.RevokedAt), int32(sess.DecryptFailures), sess.UnionID,
+			text(sess.Origin))
 		return err
 	})
 }
@@ -76,8 +78,10 @@ func (s *Store) SessionByID(ctx context.Context, id string) (store.Session, erro
 // RotateRefresh implements store.Sessions in one transaction: lock the
 // session and the token's row (SELECT … FOR UPDATE), decide, write, commit.
 // Concurrent rotations of a token queue on the lock; the first spends the
-// token, and each later one finds it spent, revokes the session and commits
-// that before returning store.ErrReused.
+// token, and each later one finds it spent: with the first's successor
+// still current, it changes nothing and returns store.ErrRecentlySpent;
+// otherwise it revokes the session and commits that before returning
+// store.ErrReused.
 func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Session, error) {
 	const op = "rotate refresh"
 	if len(r.NewAccessHash) == 0 || len(r.NewRefreshHash) == 0 {
@@ -89,10 +93,10 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Sess
 		sess, err = s.rotate(ctx, r)
 		return err
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrReused) && !errors.Is(err, store.ErrRecentlySpent) {
 		return store.Session{}, err
 	}
-	return sess, nil
+	return sess, err
 }
 
 func (s *Store) rotate(ctx context.Context, r store.Rotation) (store.Session, error) {
@@ -112,23 +116,37 @@ func (s *Store) rotate(ctx context.Context, r store.Rotation) (store.Session, er
 	br := c.SendBatch(ctx, &b)
 	_, err = br.Exec()
 	var (
-		spent bool
-		cur   store.Session
+		spent, last bool
+		successor   []byte
+		until       pgtype.Timestamptz
+		cur         store.Session
 	)
 	if err == nil {
-		cur, err = scanSession(br.QueryRow(), &spent)
+		cur, err = scanSession(br.QueryRow(), &spent, &last, &successor, &until)
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
 	switch {
+	case err == nil && spent && last && len(successor) > 0 && now.Before(fromTS(until)) && rotatable(cur, now):
+		// The token the last rotation spent, again within its grace (a
+		// client that lost the answer, or raced itself): that rotation's
+		// successor, and nothing changes.
+		rollback(ctx, c)
+		cur.Successor = successor
+		return cur, store.ErrRecentlySpent
+	case err == nil && spent && !cur.RevokedAt.IsZero():
+		// Already revoked: the first revocation time stays.
+		rollback(ctx, c)
+		return cur, store.ErrReused
 	case err == nil && spent:
-		// A replay: revoke the session (keeping an earlier revocation
-		// time), and commit that before reporting the reuse.
+		// A replay: revoke the session, and commit that before reporting
+		// the reuse. The row is locked, so it is cur with the revocation.
 		if err := commitWith(ctx, c, nil, revokeSessionSQL, cur.ID, ts(now)); err != nil {
 			return store.Session{}, err
 		}
-		return store.Session{}, store.ErrReused
+		cur.RevokedAt = now
+		return cur, store.ErrReused
 	case err == nil && !rotatable(cur, now):
 		err = store.ErrNotFound
 	case err == nil:
@@ -138,7 +156,8 @@ func (s *Store) rotate(ctx context.Context, r store.Rotation) (store.Session, er
 			return err
 		}
 		err := commitWith(ctx, c, scan, rotateSQL, r.OldRefreshHash, cur.ID, r.NewAccessHash,
-			r.NewRefreshHash, ts(r.RefreshExpiresAt), ts(r.AccessExpiresAt), ts(now))
+			r.NewRefreshHash, ts(r.RefreshExpiresAt), ts(r.AccessExpiresAt), ts(now),
+			blob(r.Successor), ts(r.SuccessorUntil))
 		if err != nil {
 			return store.Session{}, err
 		}
@@ -209,12 +228,27 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 	})
 }
 
-// RevokeUserSessions implements store.Sessions: one UPDATE. A retry after
-// a lost connection counts only what it revoked itself.
+// RevokeUserSessions implements store.Sessions: one UPDATE. With r.Keep, a
+// read of the index sessions_identity_live comes first, and the UPDATE
+// runs only when more than r.Keep matching sessions are live: the cap,
+// checked after every login, is nearly always within its limit, and then
+// costs one indexed read and no write. A retry after a lost connection
+// counts only what it revoked itself.
 func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) (int, error) {
+	const op = "revoke user sessions"
+	count, revoke, args := userRevocationSQL(r)
+	if count != "" {
+		var over bool
+		err := s.run(ctx, op, true, func() error {
+			return s.pool.QueryRow(ctx, count, args...).Scan(&over)
+		})
+		if err != nil || !over {
+			return 0, err
+		}
+	}
 	var n int64
-	err := s.run(ctx, "revoke user sessions", false, func() error {
-		tag, err := s.pool.Exec(ctx, revokeUserSessionsSQL, r.UserID, ts(r.Now), r.OpenID, r.Platform, r.AppID)
+	err := s.run(ctx, op, false, func() error {
+		tag, err := s.pool.Exec(ctx, revoke, args...)
 		n = tag.RowsAffected()
 		return err
 	})
@@ -243,7 +277,7 @@ func (s *Store) PutCode(ctx context.Context, c store.Code) error {
 		return fmt.Errorf("postgres: %s: empty hash", op)
 	}
 	return s.run(ctx, op, false, func() error {
-		_, err := s.pool.Exec(ctx, putCodeSQL, c.Hash, c.App, c.Platform, c.AppID, c.OpenID, ts(c.ExpiresAt))
+		_, err := s.pool.Exec(ctx, putCodeSQL, codeArgs(c)...)
 		return err
 	})
 }
@@ -252,15 +286,33 @@ func (s *Store) PutCode(ctx context.Context, c store.Code) error {
 func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.Code, error) {
 	var c store.Code
 	err := s.run(ctx, "get code", true, func() error {
-		var exp pgtype.Timestamptz
-		c = store.Code{}
-		err := s.pool.QueryRow(ctx, getCodeSQL, hash, ts(trunc(now))).
-			Scan(&c.Hash, &c.App, &c.Platform, &c.AppID, &c.OpenID, &exp)
-		c.ExpiresAt = fromTS(exp)
+		var err error
+		c, err = scanCode(s.pool.QueryRow(ctx, getCodeSQL, hash, ts(trunc(now))))
 		return err
 	})
 	if err != nil {
 		return store.Code{}, err
+	}
+	return c, nil
+}
+
+// ClaimReplay implements store.Sessions: one conditional UPDATE … RETURNING
+// (claimReplaySQL).
+func (s *Store) ClaimReplay(ctx context.Context, hash []byte, now time.Time, max int) (store.Code, error) {
+	var (
+		c  store.Code
+		ok bool
+	)
+	err := s.run(ctx, "claim replay", false, func() error {
+		var err error
+		c, err = scanCode(s.pool.QueryRow(ctx, claimReplaySQL, hash, ts(trunc(now)), int32(min(max, 1<<30))), &ok)
+		return err // pgx.ErrNoRows: unknown or expired
+	})
+	switch {
+	case err != nil:
+		return store.Code{}, err
+	case !ok:
+		return c, fmt.Errorf("postgres: claim replay: %w", store.ErrReplayRefused)
 	}
 	return c, nil
 }

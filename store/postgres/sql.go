@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -21,8 +22,10 @@ const (
 		prev_session_key, prev_key_expires_at, created_at, updated_at`
 	sessionCols = `id, user_id, app, platform, app_id, open_id, access_hash,
 		access_expires_at, refresh_hash, refresh_expires_at, created_at,
-		expires_at, last_used_at, revoked_at, decrypt_failures, union_id`
-	codeCols  = `hash, app, platform, app_id, open_id, expires_at`
+		expires_at, last_used_at, revoked_at, decrypt_failures, union_id,
+		origin`
+	codeCols = `hash, app, platform, app_id, open_id, expires_at, session_id,
+		replay_until, replays`
 	tokenCols = `cache_key, sealed, expires_at, refresh_at`
 
 	// lockUnionSQL takes the transaction's advisory lock on a unionid of a
@@ -41,7 +44,7 @@ const (
 	// token's foreign key is checked at the end of the statement.
 	createSessionSQL = `WITH s AS (
 		INSERT INTO sessions (` + sessionCols + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 		RETURNING id
 	)
 	INSERT INTO refresh_tokens (hash, session_id, expires_at)
@@ -55,7 +58,7 @@ const (
 		INSERT INTO sessions (` + sessionCols + `)
 		SELECT $1::text, i.user_id, $2::text, $3::text, $4::text, $5::text, $6::bytea, $7::timestamptz,
 			$8::bytea, $9::timestamptz, $10::timestamptz, $11::timestamptz, $12::timestamptz,
-			$13::timestamptz, $14::integer, i.union_id
+			$13::timestamptz, $14::integer, i.union_id, $15::text
 		FROM i
 		RETURNING id
 	)
@@ -70,7 +73,9 @@ const (
 		LIMIT 1`
 
 	// rotateSQL spends the old token, records the new one and gives the
-	// session its new tokens, under the locks taken by lockRefreshSQL.
+	// session its new tokens, under the locks taken by lockRefreshSQL. The
+	// session keeps the token it spent and the successor ($8, NULL for
+	// none) for a repeat of that token until $9.
 	rotateSQL = `WITH spend AS (
 		UPDATE refresh_tokens SET spent = true WHERE hash = $1
 	), fresh AS (
@@ -78,25 +83,38 @@ const (
 	)
 	UPDATE sessions SET prev_access_hash = access_hash, -- the row as it was
 		access_hash = $3, access_expires_at = $6, refresh_hash = $4,
-		refresh_expires_at = $5, last_used_at = $7
+		refresh_expires_at = $5, last_used_at = $7,
+		last_spent_hash = $1, successor = $8, successor_until = $9
 	WHERE id = $2
 	RETURNING ` + sessionCols
 	// The first revocation time stays.
 	revokeSessionSQL = `UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`
-	// Every live session of a user, or of one identity of the user when $3
-	// (the open ID) is not empty; through sessions_user.
-	revokeUserSessionsSQL = `UPDATE sessions SET revoked_at = $2
-		WHERE user_id = $1 AND revoked_at IS NULL
-			AND ($3 = '' OR (open_id = $3 AND platform = $4 AND app_id = $5))`
 	// The row lock serialises concurrent increments; each reads the count
 	// the one before it left.
 	addDecryptFailureSQL = `UPDATE sessions SET decrypt_failures = decrypt_failures + 1
 		WHERE id = $1 RETURNING decrypt_failures`
 
-	putCodeSQL = `INSERT INTO codes (` + codeCols + `) VALUES ($1, $2, $3, $4, $5, $6)
+	putCodeSQL = `INSERT INTO codes (` + codeCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (hash) DO UPDATE SET app = excluded.app, platform = excluded.platform,
-			app_id = excluded.app_id, open_id = excluded.open_id, expires_at = excluded.expires_at`
+			app_id = excluded.app_id, open_id = excluded.open_id, expires_at = excluded.expires_at,
+			session_id = excluded.session_id, replay_until = excluded.replay_until,
+			replays = excluded.replays`
 	getCodeSQL = `SELECT ` + codeCols + ` FROM codes WHERE hash = $1 AND expires_at > $2`
+	// claimReplaySQL is ClaimReplay in one statement: the conditional
+	// UPDATE decides (a concurrent one waits for the row and re-checks the
+	// condition on the count the one before it left), and when it changes
+	// nothing the SELECT returns the live code, refused, or no row for an
+	// unknown or expired one. A NULL replay_until compares as not after $2:
+	// no window.
+	claimReplaySQL = `WITH upd AS (
+		UPDATE codes SET replays = replays + 1
+		WHERE hash = $1 AND expires_at > $2 AND replay_until > $2 AND replays < $3
+		RETURNING ` + codeCols + `
+	)
+	SELECT true, ` + codeCols + ` FROM upd
+	UNION ALL
+	SELECT false, ` + codeCols + ` FROM codes
+	WHERE hash = $1 AND expires_at > $2 AND NOT EXISTS (SELECT FROM upd)`
 
 	getAccessTokenSQL = `SELECT ` + tokenCols + ` FROM access_tokens WHERE cache_key = $1`
 	putAccessTokenSQL = `INSERT INTO access_tokens (` + tokenCols + `) VALUES ($1, $2, $3, $4)
@@ -190,11 +208,56 @@ var (
 	// come first in the FROM list, the order in which the sweep takes them
 	// (the session, then its tokens by cascade); should a deadlock happen
 	// anyway, the server breaks it and the rotation runs again.
-	lockRefreshSQL = `SELECT t.spent, ` + prefixed("s.", sessionCols) + `
+	// It also reads whether the token is the one the session's last
+	// rotation spent, and that rotation's successor.
+	lockRefreshSQL = `SELECT t.spent, coalesce(s.last_spent_hash = t.hash, false),
+		s.successor, s.successor_until, ` + prefixed("s.", sessionCols) + `
 		FROM sessions s JOIN refresh_tokens t ON t.session_id = s.id
 		WHERE t.hash = $1
 		FOR UPDATE`
 )
+
+// liveSQL is the condition of a session still rotatable at $2.
+const liveSQL = `revoked_at IS NULL AND refresh_expires_at > $2
+	AND (expires_at IS NULL OR expires_at > $2)`
+
+// userRevocationSQL returns RevokeUserSessions' statements for r, and their
+// arguments ($1 the user, $2 the time, then those of the filters r sets):
+// revoke, and with r.Keep, count, which reads whether more than r.Keep
+// matching sessions are live. Only the filters r sets are in the text, so
+// that each variant gets its own plan, which uses every column it can of
+// sessions_identity_live (with r.Keep) or sessions_user.
+func userRevocationSQL(r store.UserRevocation) (count, revoke string, args []any) {
+	args = []any{r.UserID, ts(trunc(r.Now))}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	where := "user_id = $1"
+	if r.OpenID != "" {
+		where += " AND platform = " + arg(r.Platform) + " AND app_id = " + arg(r.AppID) +
+			" AND open_id = " + arg(r.OpenID)
+	}
+	if r.Origin != "" {
+		o := arg(r.Origin)
+		where += " AND (id = " + o + " OR origin = " + o + ")"
+	}
+	if r.Keep <= 0 {
+		// The first revocation time stays.
+		return "", `UPDATE sessions SET revoked_at = $2 WHERE ` + where + ` AND revoked_at IS NULL`, args
+	}
+	// Newest first, as the index has them: all but the first Keep go. The
+	// UPDATE re-checks liveness on rows that changed meanwhile, so a
+	// session a concurrent call revoked is neither revoked again nor
+	// counted.
+	k := arg(int64(r.Keep))
+	count = `SELECT count(*) > ` + k + ` FROM (SELECT FROM sessions WHERE ` + where + ` AND ` + liveSQL + `
+		LIMIT ` + k + ` + 1) live`
+	revoke = `UPDATE sessions SET revoked_at = $2 WHERE ` + where + ` AND ` + liveSQL + ` AND id IN (
+		SELECT id FROM sessions WHERE ` + where + ` AND ` + liveSQL + `
+		ORDER BY created_at DESC NULLS LAST, id COLLATE "C" DESC OFFSET ` + k + `)`
+	return count, revoke, args
+}
 
 // unionLock is the first key of the advisory locks UpsertIdentity takes on
 // unionids (see migrationLock).
@@ -284,11 +347,12 @@ func scanSession(row pgx.Row, first ...any) (store.Session, error) {
 		accessExp, refreshExp, created pgtype.Timestamptz
 		expires, lastUsed, revoked     pgtype.Timestamptz
 		failures                       int32
+		origin                         pgtype.Text
 	)
 	dest := append(first,
 		&s.ID, &s.UserID, &s.App, &s.Platform, &s.AppID, &s.OpenID,
 		&s.AccessHash, &accessExp, &s.RefreshHash, &refreshExp,
-		&created, &expires, &lastUsed, &revoked, &failures, &s.UnionID)
+		&created, &expires, &lastUsed, &revoked, &failures, &s.UnionID, &origin)
 	if err := row.Scan(dest...); err != nil {
 		return store.Session{}, err
 	}
@@ -301,5 +365,32 @@ func scanSession(row pgx.Row, first ...any) (store.Session, error) {
 	s.LastUsedAt = fromTS(lastUsed)
 	s.RevokedAt = fromTS(revoked)
 	s.DecryptFailures = int(failures)
+	s.Origin = origin.String
 	return s, nil
+}
+
+// scanCode scans codeCols, after the destinations in first.
+func scanCode(row pgx.Row, first ...any) (store.Code, error) {
+	var (
+		c                store.Code
+		exp, replayUntil pgtype.Timestamptz
+		sessionID        pgtype.Text
+		replays          int32
+	)
+	dest := append(first, &c.Hash, &c.App, &c.Platform, &c.AppID, &c.OpenID, &exp,
+		&sessionID, &replayUntil, &replays)
+	if err := row.Scan(dest...); err != nil {
+		return store.Code{}, err
+	}
+	c.ExpiresAt = fromTS(exp)
+	c.SessionID = sessionID.String
+	c.ReplayUntil = fromTS(replayUntil)
+	c.Replays = int(replays)
+	return c, nil
+}
+
+// codeArgs are putCodeSQL's parameters.
+func codeArgs(c store.Code) []any {
+	return []any{c.Hash, c.App, c.Platform, c.AppID, c.OpenID, ts(c.ExpiresAt),
+		text(c.SessionID), ts(c.ReplayUntil), int32(c.Replays)}
 }

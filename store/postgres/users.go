@@ -95,10 +95,11 @@ func (s *Store) writeLogin(ctx context.Context, in store.LoginWrite) (store.Iden
 		b.Queue(lockUnionSQL, int32(unionLock), up.Platform, up.UnionID)
 	}
 	b.Queue(upsertIdentitySQL, upsertArgs(up)...)
-	b.Queue(putCodeSQL, code.Hash, code.App, code.Platform, code.AppID, code.OpenID, ts(code.ExpiresAt))
+	b.Queue(putCodeSQL, codeArgs(code)...)
 	b.Queue(loginSessionSQL, sess.ID, sess.App, up.Platform, up.AppID, up.OpenID,
 		sess.AccessHash, ts(sess.AccessExpiresAt), sess.RefreshHash, ts(sess.RefreshExpiresAt),
-		ts(sess.CreatedAt), ts(sess.ExpiresAt), ts(sess.LastUsedAt), ts(sess.RevokedAt), int32(sess.DecryptFailures))
+		ts(sess.CreatedAt), ts(sess.ExpiresAt), ts(sess.LastUsedAt), ts(sess.RevokedAt), int32(sess.DecryptFailures),
+		text(sess.Origin))
 	c, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return store.Identity{}, false, err

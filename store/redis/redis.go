@@ -15,13 +15,18 @@
 //
 //	P s:<session id>     hash: the session, one field per store.Session
 //	                     field (id uid app pf aid oid un ah ax rh rx ca ex
-//	                     lu ra df; hashes in hex, times as decimal Unix
-//	                     microseconds, "" for the zero time), fx, when
-//	                     its refresh-token keys expire (Unix ms), and pa,
-//	                     the access hash its last rotation replaced
-//	P a:<access hash>    string: the session, encoded (the fields above as
-//	                     <length>:<bytes>, in that order): SessionByAccess
-//	                     is one GET
+//	                     lu ra df or; hashes in hex, times as decimal Unix
+//	                     microseconds, "" for the zero time; sessions
+//	                     written before the origin lack or), fx, when
+//	                     its refresh-token keys expire (Unix ms), pa,
+//	                     the access hash its last rotation replaced, and
+//	                     ls, su and sx, the refresh hash its last rotation
+//	                     spent, that rotation's successor and its end (when
+//	                     it stored one)
+//	P a:<access hash>    string: the session, encoded (the fields id … or
+//	                     above as <length>:<bytes>, in that order; values
+//	                     written before the origin end at df):
+//	                     SessionByAccess is one GET
 //	P r:<refresh hash>   string: "0" (current) or "1" (spent), then the
 //	                     session ID
 //	P p:<access hash>    string: the session ID, for the access hash its
@@ -35,7 +40,9 @@
 //	                     tokens, spent ones included, so that they can be
 //	                     extended and deleted together
 //	P c:<code hash>      string: the code (ExpiresAt, App, Platform, AppID,
-//	                     OpenID, hash in hex, each as <length>:<bytes>)
+//	                     OpenID, hash in hex, SessionID, ReplayUntil,
+//	                     Replays, each as <length>:<bytes>; codes written
+//	                     before the last three end at the hash)
 //	P dl                 sorted set: session IDs scored by the time (Unix µs)
 //	                     each session stops being usable, for DeleteExpired
 //	P cx                 sorted set: code hashes scored by ExpiresAt
@@ -79,9 +86,15 @@
 // after a Redis restart), so it is atomic: CreateSession refuses a taken
 // ID, access hash or refresh hash; of concurrent RotateRefresh calls with
 // one token exactly one wins, and a spent token revokes the session in the
-// same step; RevokeSession keeps the first RevokedAt and rewrites the
-// encoded session under the access key, so every instance sees the
-// revocation at once; AddDecryptFailure is HINCRBY. Commands are never
+// same step unless it is the one the last rotation spent and that
+// rotation's successor still holds (the others get the successor);
+// RevokeSession keeps the first RevokedAt and rewrites the encoded session
+// under the access key, so every instance sees the revocation at once;
+// AddDecryptFailure is HINCRBY; ClaimReplay counts a repeat of a code only
+// while it is allowed. RevokeUserSessions with a Keep, called after every
+// login, answers a user with no more sessions than Keep in u:<uid> with
+// SCARD alone, and otherwise reads each session once and writes only when
+// more than Keep are still rotatable. Commands are never
 // retried by the client (a retried rotation whose first attempt ran would
 // read as a replay and revoke the session).
 //

@@ -805,3 +805,163 @@ func BenchmarkCreateSession(b *testing.B) {
 		}
 	})
 }
+
+// oldEncoding re-encodes the value v (fields as <length>:<bytes>) keeping
+// only its first n fields, as the previous version wrote it.
+func oldEncoding(t *testing.T, v string, n int) string {
+	t.Helper()
+	var b strings.Builder
+	for i := range n {
+		l, rest, ok := strings.Cut(v, ":")
+		var m int
+		if _, err := fmt.Sscan(l, &m); !ok || err != nil || m > len(rest) {
+			t.Fatalf("bad encoded value at field %d: %q", i, v)
+		}
+		fmt.Fprintf(&b, "%d:%s", m, rest[:m])
+		v = rest[m:]
+	}
+	return b.String()
+}
+
+// TestUpgrade: sessions and codes as the version before origins, successors
+// and repeats wrote them (a session hash without its origin, 16 encoded
+// fields under the access key, codes of 6 fields) keep working.
+func TestUpgrade(t *testing.T) {
+	s, p := openTest(t, redis.Options{})
+	c := rawClient(t, testURL(t))
+	ctx := t.Context()
+	now := time.Now().Truncate(time.Microsecond)
+	hx := hex.EncodeToString
+
+	sess := session("s1", now, false)
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	ak := p + "a:" + hx(sess.AccessHash)
+	if err := c.HDel(ctx, p+"s:s1", "or").Err(); err != nil {
+		t.Fatal(err)
+	}
+	v := c.Get(ctx, ak).Val()
+	if err := c.Set(ctx, ak, oldEncoding(t, v, 16), goredis.KeepTTL).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	check := func(what string, got store.Session, err error) {
+		t.Helper()
+		if err != nil || got.ID != "s1" || got.Origin != "" || got.UserID != "u-s1" || len(got.Successor) != 0 {
+			t.Fatalf("%s = %+v, %v", what, got, err)
+		}
+	}
+	got, err := s.SessionByAccess(ctx, sess.AccessHash)
+	check("SessionByAccess(old value)", got, err)
+	if !got.CreatedAt.Equal(sess.CreatedAt) || !bytes.Equal(got.RefreshHash, sess.RefreshHash) {
+		t.Fatalf("SessionByAccess(old value) = %+v", got)
+	}
+	got, err = s.SessionByID(ctx, "s1")
+	check("SessionByID(old hash)", got, err)
+	got, err = s.SessionForLogout(ctx, sess.AccessHash)
+	check("SessionForLogout(old value)", got, err)
+
+	// The origin filter and the cap see it as a session of no origin.
+	if n, err := s.RevokeUserSessions(ctx, store.UserRevocation{UserID: "u-s1", Origin: "s0", Now: now}); err != nil || n != 0 {
+		t.Fatalf("RevokeUserSessions(another origin) = %d, %v; want 0", n, err)
+	}
+	if n, err := s.RevokeUserSessions(ctx, store.UserRevocation{UserID: "u-s1", Origin: "s1", Keep: 1, Now: now}); err != nil || n != 0 {
+		t.Fatalf("RevokeUserSessions(own origin, keep 1) = %d, %v; want 0", n, err)
+	}
+
+	// A rotation rewrites it in the new encoding.
+	r := store.Rotation{
+		OldRefreshHash: sess.RefreshHash, NewAccessHash: sha("mpa_s1b"),
+		AccessExpiresAt: now.Add(time.Hour), NewRefreshHash: sha("mpr_s1b"),
+		RefreshExpiresAt: now.Add(30 * day), Now: now,
+	}
+	got, err = s.RotateRefresh(ctx, r)
+	check("RotateRefresh(old session)", got, err)
+	got, err = s.SessionByAccess(ctx, r.NewAccessHash)
+	check("SessionByAccess(after the rotation)", got, err)
+	// The first token, spent by a rotation that stored no successor: reuse.
+	r.NewAccessHash, r.NewRefreshHash = sha("x1"), sha("x2")
+	got, err = s.RotateRefresh(ctx, r)
+	if !errors.Is(err, store.ErrReused) || got.ID != "s1" || !got.RevokedAt.Equal(now) {
+		t.Fatalf("replay = %+v, %v; want the revoked session and ErrReused", got, err)
+	}
+
+	// A code of 6 fields: no session, window or repeats; no repeat allowed.
+	code := store.Code{Hash: sha("code:1"), App: "main", Platform: "wechat", AppID: "wxA",
+		OpenID: "o1", ExpiresAt: now.Add(5 * time.Minute)}
+	if err := s.PutCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	ck := p + "c:" + hx(code.Hash)
+	if err := c.Set(ctx, ck, oldEncoding(t, c.Get(ctx, ck).Val(), 6), goredis.KeepTTL).Err(); err != nil {
+		t.Fatal(err)
+	}
+	gc, err := s.GetCode(ctx, code.Hash, now)
+	if err != nil || gc.OpenID != "o1" || gc.SessionID != "" || !gc.ReplayUntil.IsZero() || gc.Replays != 0 {
+		t.Fatalf("GetCode(old value) = %+v, %v", gc, err)
+	}
+	gc, err = s.ClaimReplay(ctx, code.Hash, now, 3)
+	if !errors.Is(err, store.ErrReplayRefused) || gc.OpenID != "o1" || gc.Replays != 0 {
+		t.Fatalf("ClaimReplay(old value) = %+v, %v; want the code and ErrReplayRefused", gc, err)
+	}
+	if got := c.Get(ctx, ck).Val(); got != oldEncoding(t, got, 6) {
+		t.Fatalf("a refused claim rewrote the code: %q", got)
+	}
+}
+
+// TestSuccessorKeptApart: a rotation's successor stays in the session hash,
+// out of the access key's copy and of every read but a repeat's answer,
+// and a rotation without one drops it.
+func TestSuccessorKeptApart(t *testing.T) {
+	s, p := openTest(t, redis.Options{})
+	c := rawClient(t, testURL(t))
+	ctx := t.Context()
+	now := time.Now().Truncate(time.Microsecond)
+	sess := session("s1", now, false)
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	succ := []byte("sealed successor \x00\xff" + strings.Repeat("x", 130))
+	r := store.Rotation{
+		OldRefreshHash: sess.RefreshHash, NewAccessHash: sha("mpa_2"),
+		AccessExpiresAt: now.Add(time.Hour), NewRefreshHash: sha("mpr_2"),
+		RefreshExpiresAt: now.Add(30 * day), Now: now,
+		Successor: succ, SuccessorUntil: now.Add(30 * time.Second),
+	}
+	if got, err := s.RotateRefresh(ctx, r); err != nil || len(got.Successor) != 0 {
+		t.Fatalf("RotateRefresh = %+v, %v", got, err)
+	}
+	if v := c.Get(ctx, p+"a:"+hex.EncodeToString(r.NewAccessHash)).Val(); strings.Contains(v, "sealed") {
+		t.Fatalf("the access key holds the successor: %q", v)
+	}
+	if got := c.HGet(ctx, p+"s:s1", "su").Val(); got != string(succ) {
+		t.Fatalf("session hash su = %q, want the successor", got)
+	}
+	for _, read := range []func() (store.Session, error){
+		func() (store.Session, error) { return s.SessionByID(ctx, "s1") },
+		func() (store.Session, error) { return s.SessionByAccess(ctx, r.NewAccessHash) },
+		func() (store.Session, error) { return s.SessionForLogout(ctx, sess.AccessHash) },
+	} {
+		if got, err := read(); err != nil || len(got.Successor) != 0 {
+			t.Fatalf("read = %+v, %v; want no successor", got, err)
+		}
+	}
+	repeat := r
+	repeat.NewAccessHash, repeat.NewRefreshHash, repeat.Now = sha("x1"), sha("x2"), now.Add(time.Second)
+	if got, err := s.RotateRefresh(ctx, repeat); !errors.Is(err, store.ErrRecentlySpent) || !bytes.Equal(got.Successor, succ) {
+		t.Fatalf("repeat = %q, %v; want the successor, ErrRecentlySpent", got.Successor, err)
+	}
+
+	r2 := store.Rotation{
+		OldRefreshHash: r.NewRefreshHash, NewAccessHash: sha("mpa_3"),
+		AccessExpiresAt: now.Add(time.Hour), NewRefreshHash: sha("mpr_3"),
+		RefreshExpiresAt: now.Add(30 * day), Now: now.Add(2 * time.Second),
+	}
+	if _, err := s.RotateRefresh(ctx, r2); err != nil {
+		t.Fatal(err)
+	}
+	if c.HExists(ctx, p+"s:s1", "su").Val() {
+		t.Fatal("the successor outlived a rotation without one")
+	}
+}

@@ -90,8 +90,10 @@ local function famttl(d, ex)
   return t
 end
 
--- The session hash's fields, in the order of the encoded session.
-local F = {'id', 'uid', 'app', 'pf', 'aid', 'oid', 'un', 'ah', 'ax', 'rh', 'rx', 'ca', 'ex', 'lu', 'ra', 'df'}
+-- The session hash's fields, in the order of the encoded session. 'or'
+-- (the origin) came last, later: hashes written before it lack it, and
+-- values encoded before it have 16 fields (decodeSession takes both).
+local F = {'id', 'uid', 'app', 'pf', 'aid', 'oid', 'un', 'ah', 'ax', 'rh', 'rx', 'ca', 'ex', 'lu', 'ra', 'df', 'or'}
 
 -- encodeFrom returns the session whose fields (in the order of F) are
 -- v[first], v[first+1], ... as the string stored under its access key: each
@@ -141,6 +143,24 @@ local function revoke(sk, id, ah, ra, now)
   redis.call('ZADD', P .. 'dl', 'LT', now, id)
 end
 
+-- rotatable reports whether a session with refresh expiry rx, end ex and
+-- revocation ra can still be rotated at now.
+local function rotatable(rx, ex, ra, now)
+  return ra == '' and cmp(now, rx) < 0 and (ex == '' or cmp(now, ex) < 0)
+end
+
+-- fields splits v, a sequence of <length>:<bytes> fields, into a table.
+local function fields(v)
+  local out, i = {}, 1
+  while i <= #v do
+    local c = string.find(v, ':', i, true)
+    local n = tonumber(string.sub(v, i, c - 1))
+    out[#out + 1] = string.sub(v, c + 1, c + n)
+    i = c + n + 1
+  end
+  return out
+end
+
 -- dropFamily deletes every refresh token of session id and the set of them.
 local function dropFamily(id)
   local fk = P .. 'f:' .. id
@@ -152,7 +172,7 @@ end
 `
 
 // createSession stores the session whose fields, in the order of F, are
-// ARGV[5..20]. Returns 0, or 1/2/3 when the ID, access hash or refresh hash
+// ARGV[5..21]. Returns 0, or 1/2/3 when the ID, access hash or refresh hash
 // is taken; then it has written nothing.
 const createSession = `
 local function createSession()
@@ -195,42 +215,52 @@ local function putCode(h, v, exp)
 end
 `
 
-// createScript: ARGV[5..20] the session's fields in the order of F.
+// createScript: ARGV[5..21] the session's fields in the order of F.
 // Returns what createSession does.
 var createScript = goredis.NewScript(prelude + createSession + `
 return createSession()
 `)
 
-// loginScript: createScript's arguments, then ARGV[21] code hash (hex),
-// ARGV[22] encoded code, ARGV[23] its expiry. Stores the session and the
+// loginScript: createScript's arguments, then ARGV[22] code hash (hex),
+// ARGV[23] encoded code, ARGV[24] its expiry. Stores the session and the
 // code, or, when createSession refuses the session, neither; returns what
 // createSession does.
 var loginScript = goredis.NewScript(prelude + createSession + putCode + `
 local r = createSession()
-if r == 0 then putCode(ARGV[21], ARGV[22], ARGV[23]) end
+if r == 0 then putCode(ARGV[22], ARGV[23], ARGV[24]) end
 return r
 `)
 
 // rotateScript: ARGV[5] old refresh hash (hex), ARGV[6] new access hash,
 // ARGV[7] its expiry, ARGV[8] new refresh hash, ARGV[9] its expiry,
-// ARGV[10] the caller's now. Returns the encoded session on success, else
-// 0 (not found), 1 (reused; revoked), 2/3 (new access/refresh hash taken).
+// ARGV[10] the caller's now, ARGV[11] the successor ("" for none),
+// ARGV[12] its end. Returns the encoded session on success; {encoded
+// session, successor} when the old token is the one the last rotation
+// spent and its successor still holds; {encoded session} when the token
+// was spent otherwise (the session is then revoked); else 0 (not found),
+// 2/3 (new access/refresh hash taken).
+//
+// The last rotation's spent hash, successor and its end are the session
+// hash's fields ls, su and sx, outside F: no read but this one returns
+// them, and the access key's copy stays small.
 var rotateScript = goredis.NewScript(prelude + `
 local rk = P .. 'r:' .. ARGV[5]
 local v = redis.call('GET', rk)
 if not v then return 0 end
 local id = string.sub(v, 2)
 local sk = P .. 's:' .. id
-local s = redis.call('HMGET', sk, 'ah', 'rx', 'ex', 'ra', 'fx', 'uid', 'pa')
+local s = redis.call('HMGET', sk, 'ah', 'rx', 'ex', 'ra', 'fx', 'uid', 'pa', 'ls', 'su', 'sx')
 if not s[1] then return 0 end
 local now = ARGV[10]
 if string.sub(v, 1, 1) == '1' then
+  if s[8] == ARGV[5] and s[9] and s[9] ~= '' and s[10] and s[10] ~= '' and
+      cmp(now, s[10]) < 0 and rotatable(s[2], s[3], s[4], now) then
+    return {encode(sk), s[9]}
+  end
   revoke(sk, id, s[1], s[4], now)
-  return 1
+  return {encode(sk)}
 end
-if s[4] ~= '' or cmp(now, s[2]) >= 0 or (s[3] ~= '' and cmp(now, s[3]) >= 0) then
-  return 0
-end
+if not rotatable(s[2], s[3], s[4], now) then return 0 end
 local nak, nrk = P .. 'a:' .. ARGV[6], P .. 'r:' .. ARGV[8]
 if redis.call('EXISTS', nak) > 0 then return 2 end
 if redis.call('EXISTS', nrk) > 0 then return 3 end
@@ -242,6 +272,11 @@ redis.call('DEL', P .. 'a:' .. s[1])
 if s[7] then redis.call('DEL', P .. 'p:' .. s[7]) end
 redis.call('HSET', sk, 'pa', s[1])
 redis.call('HSET', sk, 'ah', ARGV[6], 'ax', ARGV[7], 'rh', ARGV[8], 'rx', ARGV[9], 'lu', now)
+if ARGV[11] ~= '' then
+  redis.call('HSET', sk, 'ls', ARGV[5], 'su', ARGV[11], 'sx', ARGV[12])
+elseif s[8] then
+  redis.call('HDEL', sk, 'ls', 'su', 'sx')
+end
 local d = deadline(ARGV[9], s[3], '')
 local t = ttl(d)
 local fk = P .. 'f:' .. id
@@ -279,25 +314,56 @@ return 0
 `)
 
 // revokeUserScript: ARGV[5] user ID, ARGV[6] the caller's now, ARGV[7..9]
-// platform, app ID and open ID (the open ID "" for every identity).
-// Revokes the user's live sessions (of that identity) found through the
-// user's set, drops members whose session is gone, and returns how many
-// it revoked.
+// platform, app ID and open ID (the open ID "" for every identity),
+// ARGV[10] origin ("" for any), ARGV[11] how many to keep (0: none
+// spared). Revokes the user's sessions not yet revoked (of that identity,
+// of that origin) found through the user's set, drops members whose
+// session is gone, and returns how many it revoked.
+//
+// With a Keep, only rotatable sessions count, and the Keep newest (by
+// creation time, then ID) are spared. A user with no more sessions than
+// that in the set is answered by SCARD alone; otherwise each session is
+// read once, and nothing is written unless more than Keep match.
 var revokeUserScript = goredis.NewScript(prelude + `
-local uid, now, pf, aid, oid = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local uid, now, pf, aid, oid, origin = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local keep = tonumber(ARGV[11])
 local uk = P .. 'u:' .. uid
-local n = 0
+if keep > 0 and redis.call('SCARD', uk) <= keep then return 0 end
+local match = {}
 for _, id in ipairs(redis.call('SMEMBERS', uk)) do
   local sk = P .. 's:' .. id
-  local s = redis.call('HMGET', sk, 'ah', 'ra', 'uid', 'pf', 'aid', 'oid')
+  local s = redis.call('HMGET', sk, 'ah', 'ra', 'uid', 'pf', 'aid', 'oid', 'or', 'rx', 'ex', 'ca')
   if not s[1] then
     redis.call('SREM', uk, id)
-  elseif s[3] == uid and s[2] == '' and (oid == '' or (s[6] == oid and s[4] == pf and s[5] == aid)) then
-    revoke(sk, id, s[1], s[2], now)
-    n = n + 1
+  elseif s[3] == uid and s[2] == '' and (oid == '' or (s[6] == oid and s[4] == pf and s[5] == aid)) and
+      (origin == '' or id == origin or s[7] == origin) and
+      (keep == 0 or rotatable(s[8], s[9], s[2], now)) then
+    match[#match + 1] = {id = id, ah = s[1], ca = s[10] or ''}
   end
 end
-return n
+if #match <= keep then return 0 end
+if keep > 0 then
+  -- Newest first: creation time, then ID, both descending. IDs compare
+  -- byte by byte (Lua's < follows Redis's locale).
+  local function newer(a, b)
+    if a.ca ~= b.ca then
+      if a.ca == '' or b.ca == '' then return b.ca == '' end
+      return cmp(a.ca, b.ca) > 0
+    end
+    local x, y = a.id, b.id
+    for i = 1, math.min(#x, #y) do
+      local p, q = string.byte(x, i), string.byte(y, i)
+      if p ~= q then return p > q end
+    end
+    return #x > #y
+  end
+  table.sort(match, newer)
+end
+for i = keep + 1, #match do
+  local m = match[i]
+  revoke(P .. 's:' .. m.id, m.id, m.ah, '', now)
+end
+return #match - keep
 `)
 
 // decryptFailureScript: ARGV[5] session ID. Returns the new count, or -1
@@ -336,6 +402,29 @@ return encode(sk)
 var putCodeScript = goredis.NewScript(prelude + putCode + `
 putCode(ARGV[5], ARGV[6], ARGV[7])
 return 0
+`)
+
+// claimReplayScript: ARGV[5] code hash (hex), ARGV[6] the caller's now,
+// ARGV[7] the most repeats. Returns nil for an unknown or expired code,
+// {1, code} when it counted one more repeat, {0, code} when it refused
+// one. Codes are encoded as codeArgs does: expiry, app, platform, app ID,
+// open ID, hash, session ID, replay end, repeats; the last three are
+// missing from codes written before them (no repeats then).
+var claimReplayScript = goredis.NewScript(prelude + `
+local ck = P .. 'c:' .. ARGV[5]
+local v = redis.call('GET', ck)
+if not v then return false end
+local f = fields(v)
+local now = ARGV[6]
+if cmp(now, f[1]) >= 0 then return false end
+local ru, n = f[8] or '', tonumber(f[9] or '0')
+if ru == '' or cmp(now, ru) >= 0 or n >= tonumber(ARGV[7]) then return {0, v} end
+for i = 7, 8 do f[i] = f[i] or '' end
+f[9] = string.format('%d', n + 1)
+for i = 1, 9 do f[i] = #f[i] .. ':' .. f[i] end
+v = table.concat(f)
+redis.call('SET', ck, v, 'XX', 'KEEPTTL')
+return {1, v}
 `)
 
 // sweepSessionsScript: ARGV[5] the caller's now, ARGV[6] chunk size.

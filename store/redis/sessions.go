@@ -65,7 +65,7 @@ func sessionArgs(sess store.Session) []any {
 		hex.EncodeToString(sess.AccessHash), us(sess.AccessExpiresAt),
 		hex.EncodeToString(sess.RefreshHash), us(sess.RefreshExpiresAt),
 		us(sess.CreatedAt), us(sess.ExpiresAt), us(sess.LastUsedAt), us(sess.RevokedAt),
-		strconv.Itoa(sess.DecryptFailures),
+		strconv.Itoa(sess.DecryptFailures), sess.Origin,
 	}
 }
 
@@ -165,7 +165,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Sess
 		hex.EncodeToString(r.OldRefreshHash),
 		hex.EncodeToString(r.NewAccessHash), us(r.AccessExpiresAt),
 		hex.EncodeToString(r.NewRefreshHash), us(r.RefreshExpiresAt),
-		us(r.Now),
+		us(r.Now), r.Successor, us(r.SuccessorUntil),
 	).Result()
 	if err != nil {
 		return store.Session{}, s.fail(ctx, op, err)
@@ -173,12 +173,33 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Sess
 	switch v := res.(type) {
 	case string:
 		return decodeSession(op, v)
+	case []any:
+		// A spent token: {session} when it revoked the session, {session,
+		// successor} within the last rotation's grace.
+		var blob, succ string
+		ok := len(v) == 1 || len(v) == 2
+		if ok {
+			blob, ok = v[0].(string)
+		}
+		if ok && len(v) == 2 {
+			succ, ok = v[1].(string)
+		}
+		if !ok {
+			break
+		}
+		sess, err := decodeSession(op, blob)
+		if err != nil {
+			return store.Session{}, err
+		}
+		if len(v) == 1 {
+			return sess, fmt.Errorf("redis: %s: %w", op, store.ErrReused)
+		}
+		sess.Successor = []byte(succ)
+		return sess, fmt.Errorf("redis: %s: %w", op, store.ErrRecentlySpent)
 	case int64:
 		switch v {
 		case 0:
 			return store.Session{}, notFound(op)
-		case 1:
-			return store.Session{}, fmt.Errorf("redis: %s: %w", op, store.ErrReused)
 		case 2:
 			return store.Session{}, fmt.Errorf("redis: %s: access hash already in use", op)
 		case 3:
@@ -212,7 +233,8 @@ func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) 
 	if r.Now.IsZero() {
 		return 0, nil
 	}
-	n, err := s.run(ctx, revokeUserScript, r.UserID, us(r.Now), r.Platform, r.AppID, r.OpenID).Int64()
+	n, err := s.run(ctx, revokeUserScript, r.UserID, us(r.Now), r.Platform, r.AppID, r.OpenID,
+		r.Origin, max(r.Keep, 0)).Int64()
 	if err != nil {
 		return 0, s.fail(ctx, op, err)
 	}
@@ -258,14 +280,67 @@ func checkCode(c store.Code) error {
 }
 
 // codeArgs are putCode's arguments: the hash (hex), the encoded code, the
-// expiry.
+// expiry. The last three fields came later: decodeCode also takes codes
+// written without them.
 func codeArgs(c store.Code) []any {
 	exp, h := us(c.ExpiresAt), hex.EncodeToString(c.Hash)
 	var b []byte
-	for _, f := range []string{exp, c.App, c.Platform, c.AppID, c.OpenID, h} {
+	for _, f := range []string{exp, c.App, c.Platform, c.AppID, c.OpenID, h,
+		c.SessionID, us(c.ReplayUntil), strconv.Itoa(c.Replays)} {
 		b = appendField(b, f)
 	}
 	return []any{h, b, exp}
+}
+
+// Indexes into an encoded code's fields, in codeArgs's order.
+const (
+	cExpiresAt = iota
+	cApp
+	cPlatform
+	cAppID
+	cOpenID
+	cHash
+	cSessionID // codes written before it came have only the fields above
+	cReplayUntil
+	cReplays
+	cFields
+)
+
+// decodeCode decodes the code codeArgs encoded, stored under hash.
+func decodeCode(op string, hash []byte, v string) (store.Code, error) {
+	var f [cFields]string
+	n, err := splitFields(v, f[:])
+	if err == nil && n != cSessionID && n != cFields {
+		err = fmt.Errorf("bad stored value: %d fields", n)
+	}
+	if err != nil {
+		return store.Code{}, fmt.Errorf("redis: %s: %w", op, err)
+	}
+	if f[cHash] != hex.EncodeToString(hash) {
+		return store.Code{}, fmt.Errorf("redis: %s: the code under the key has another hash", op)
+	}
+	exp, err := parseTime(f[cExpiresAt])
+	if err != nil || exp.IsZero() {
+		return store.Code{}, fmt.Errorf("redis: %s: bad stored expiry %q", op, f[cExpiresAt])
+	}
+	c := store.Code{
+		Hash:      clone(hash),
+		App:       f[cApp],
+		Platform:  f[cPlatform],
+		AppID:     f[cAppID],
+		OpenID:    f[cOpenID],
+		ExpiresAt: exp,
+		SessionID: f[cSessionID],
+	}
+	if n == cFields {
+		if c.ReplayUntil, err = parseTime(f[cReplayUntil]); err != nil {
+			return store.Code{}, fmt.Errorf("redis: %s: bad stored time %q", op, f[cReplayUntil])
+		}
+		if c.Replays, err = strconv.Atoi(f[cReplays]); err != nil {
+			return store.Code{}, fmt.Errorf("redis: %s: bad stored count %q", op, f[cReplays])
+		}
+	}
+	return c, nil
 }
 
 // GetCode implements store.Sessions in one GET; the expiry is compared with
@@ -285,28 +360,53 @@ func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.
 		}
 		return store.Code{}, s.fail(ctx, op, err)
 	}
-	var f [6]string
-	if err := splitFields(v, f[:]); err != nil {
-		return store.Code{}, fmt.Errorf("redis: %s: %w", op, err)
+	c, err := decodeCode(op, hash, v)
+	if err != nil {
+		return store.Code{}, err
 	}
-	if f[5] != hex.EncodeToString(hash) {
-		return store.Code{}, fmt.Errorf("redis: %s: the code under the key has another hash", op)
-	}
-	exp, err := parseTime(f[0])
-	if err != nil || exp.IsZero() {
-		return store.Code{}, fmt.Errorf("redis: %s: bad stored expiry %q", op, f[0])
-	}
-	if now.UnixMicro() >= exp.UnixMicro() {
+	if now.UnixMicro() >= c.ExpiresAt.UnixMicro() {
 		return store.Code{}, notFound(op)
 	}
-	return store.Code{
-		Hash:      clone(hash),
-		App:       f[1],
-		Platform:  f[2],
-		AppID:     f[3],
-		OpenID:    f[4],
-		ExpiresAt: exp,
-	}, nil
+	return c, nil
+}
+
+// ClaimReplay implements store.Sessions in one script.
+func (s *Store) ClaimReplay(ctx context.Context, hash []byte, now time.Time, max int) (store.Code, error) {
+	const op = "claim replay"
+	if err := s.begin(ctx, op); err != nil {
+		return store.Code{}, err
+	}
+	if len(hash) == 0 || now.IsZero() {
+		// Nothing is before the zero time, so no code is unexpired at it.
+		return store.Code{}, notFound(op)
+	}
+	res, err := s.run(ctx, claimReplayScript, hex.EncodeToString(hash), us(now), max).Slice()
+	if err != nil {
+		if errors.Is(err, goredis.Nil) {
+			return store.Code{}, notFound(op)
+		}
+		return store.Code{}, s.fail(ctx, op, err)
+	}
+	var v string
+	var won int64
+	ok := len(res) == 2
+	if ok {
+		won, ok = res[0].(int64)
+	}
+	if ok {
+		v, ok = res[1].(string)
+	}
+	if !ok {
+		return store.Code{}, fmt.Errorf("redis: %s: unexpected script result %v", op, res)
+	}
+	c, err := decodeCode(op, hash, v)
+	if err != nil {
+		return store.Code{}, err
+	}
+	if won != 1 {
+		return c, fmt.Errorf("redis: %s: %w", op, store.ErrReplayRefused)
+	}
+	return c, nil
 }
 
 // DeleteExpired implements store.Sessions: it deletes the codes and sessions
@@ -374,31 +474,35 @@ func appendField(b []byte, f string) []byte {
 	return append(b, f...)
 }
 
-// splitFields splits v, a sequence of <length>:<bytes> fields, into out,
-// which it must fill exactly. The fields share v's memory.
-func splitFields(v string, out []string) error {
+// splitFields splits v, a sequence of <length>:<bytes> fields, into out
+// and returns how many fields v had: at most len(out), as values written
+// before fields were added have fewer. The fields share v's memory.
+func splitFields(v string, out []string) (int, error) {
 	for i := range out {
+		if v == "" {
+			return i, nil
+		}
 		c := strings.IndexByte(v, ':')
 		if c <= 0 {
-			return fmt.Errorf("bad stored value: field %d", i)
+			return 0, fmt.Errorf("bad stored value: field %d", i)
 		}
 		n := 0
 		for _, d := range v[:c] {
 			if d < '0' || d > '9' || n > len(v) {
-				return fmt.Errorf("bad stored value: field %d length", i)
+				return 0, fmt.Errorf("bad stored value: field %d length", i)
 			}
 			n = n*10 + int(d-'0')
 		}
 		v = v[c+1:]
 		if n > len(v) {
-			return fmt.Errorf("bad stored value: field %d too long", i)
+			return 0, fmt.Errorf("bad stored value: field %d too long", i)
 		}
 		out[i], v = v[:n], v[n:]
 	}
 	if v != "" {
-		return errors.New("bad stored value: trailing bytes")
+		return 0, errors.New("bad stored value: trailing bytes")
 	}
-	return nil
+	return len(out), nil
 }
 
 // Indexes into an encoded session's fields, in the scripts' order F.
@@ -419,13 +523,19 @@ const (
 	fLastUsedAt
 	fRevokedAt
 	fDecryptFailures
+	fOrigin // values encoded before it came have only the fields above
 	nFields
 )
 
-// decodeSession decodes the session the scripts' encode produced.
+// decodeSession decodes the session the scripts' encode produced, or the
+// 16 fields they encoded before the origin was added (origin "").
 func decodeSession(op string, v string) (store.Session, error) {
 	var f [nFields]string
-	if err := splitFields(v, f[:]); err != nil {
+	n, err := splitFields(v, f[:])
+	if err == nil && n != fOrigin && n != nFields {
+		err = fmt.Errorf("bad stored value: %d fields", n)
+	}
+	if err != nil {
 		return store.Session{}, fmt.Errorf("redis: %s: %w", op, err)
 	}
 	sess := store.Session{
@@ -436,6 +546,7 @@ func decodeSession(op string, v string) (store.Session, error) {
 		AppID:    f[fAppID],
 		OpenID:   f[fOpenID],
 		UnionID:  f[fUnionID],
+		Origin:   f[fOrigin],
 	}
 	// Both hashes in one allocation, each capped so that appending to one
 	// cannot overwrite the other.
@@ -470,11 +581,11 @@ func decodeSession(op string, v string) (store.Session, error) {
 			return store.Session{}, fmt.Errorf("redis: %s: bad stored time %q", op, f[t.i])
 		}
 	}
-	n, err := strconv.Atoi(f[fDecryptFailures])
+	df, err := strconv.Atoi(f[fDecryptFailures])
 	if err != nil {
 		return store.Session{}, fmt.Errorf("redis: %s: bad stored count %q", op, f[fDecryptFailures])
 	}
-	sess.DecryptFailures = n
+	sess.DecryptFailures = df
 	return sess, nil
 }
 

@@ -48,8 +48,9 @@ func TestRevocationsWaitForSync(t *testing.T) {
 	noSync("CreateSession")
 	login := store.LoginWrite{
 		Identity: store.IdentityUpsert{Platform: "p", AppID: "x", OpenID: "o2", SealedSessionKey: []byte("k"), NewUserID: "u2", Now: at},
-		Code:     store.Code{Hash: []byte("c"), App: "a", Platform: "p", AppID: "x", OpenID: "o2", ExpiresAt: at.Add(time.Hour)},
-		Session:  sess("s2"),
+		Code: store.Code{Hash: []byte("c"), App: "a", Platform: "p", AppID: "x", OpenID: "o2", ExpiresAt: at.Add(time.Hour),
+			SessionID: "s2", ReplayUntil: at.Add(time.Minute)},
+		Session: sess("s2"),
 	}
 	if _, _, err := s.WriteLogin(ctx, login); err != nil {
 		t.Fatal(err)
@@ -61,6 +62,27 @@ func TestRevocationsWaitForSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	noSync("RotateRefresh")
+	// A repeat within the grace and a claimed repeat of a code revoke
+	// nothing.
+	g := sess("g")
+	g.UserID = "ug"
+	if err := s.CreateSession(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	grot := store.Rotation{OldRefreshHash: []byte("r-g"), NewAccessHash: []byte("a-g'"), NewRefreshHash: []byte("r-g'"),
+		AccessExpiresAt: at.Add(time.Hour), RefreshExpiresAt: at.Add(time.Hour), Now: at,
+		Successor: []byte("sealed"), SuccessorUntil: at.Add(time.Minute)}
+	if _, err := s.RotateRefresh(ctx, grot); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RotateRefresh(ctx, grot); !errors.Is(err, store.ErrRecentlySpent) {
+		t.Fatalf("repeat within the grace: %v, want ErrRecentlySpent", err)
+	}
+	noSync("a repeat within the grace")
+	if _, err := s.ClaimReplay(ctx, []byte("c"), at, 3); err != nil {
+		t.Fatal(err)
+	}
+	noSync("ClaimReplay")
 
 	// revokes runs call, which must revoke session id: it must not return
 	// before a sync that begins after the revocation committed.
@@ -93,6 +115,18 @@ func TestRevocationsWaitForSync(t *testing.T) {
 		}
 	}
 	revokes("RevokeSession", "s1", func() error { return s.RevokeSession(ctx, "s1", at) })
+	for _, id := range []string{"s3", "s4"} {
+		if err := s.CreateSession(ctx, sess(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	revokes("RevokeUserSessions with Keep", "s3", func() error {
+		n, err := s.RevokeUserSessions(ctx, store.UserRevocation{UserID: "u", Platform: "p", AppID: "x", OpenID: "o", Keep: 1, Now: at})
+		if err == nil && n != 1 {
+			return errors.New("want 1 revoked")
+		}
+		return err
+	})
 	revokes("a replayed refresh token", "s2", func() error {
 		_, err := s.RotateRefresh(ctx, rot)
 		if !errors.Is(err, store.ErrReused) {

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"log/slog"
@@ -77,11 +78,15 @@ func TestQueryPlans(t *testing.T) {
 		{"session for logout", sessionForLogoutSQL, []any{[]byte{1}}},
 		{"refresh token", refreshSessionSQL, []any{[]byte{1}}},
 		{"spend", spendRefreshSQL, []any{[]byte{1}, "x"}},
-		{"rotate", rotateSessionSQL, []any{[]byte{1}, 1, []byte{2}, 1, 1, "x"}},
+		{"rotate", rotateSessionSQL, []any{[]byte{1}, 1, []byte{2}, 1, 1, []byte{1}, []byte{3}, 1, "x"}},
 		{"revoke", revokeSessionSQL, []any{1, "x"}},
-		{"revoke user", revokeUserSessionsSQL, []any{1, "u", "", "", ""}},
+		{"revoke user", revokeUserSessionsSQL, []any{1, "u", "", "", "", ""}},
+		{"revoke user's origin", revokeUserSessionsSQL, []any{1, "u", "o", "p", "a", "s"}},
+		{"some rotatable", someRotatableSQL, []any{nil, "u", "o", "p", "a", "", 1, 21}},
+		{"revoke all but", revokeAllButSQL, []any{1, "u", "o", "p", "a", "", 1, 20}},
 		{"decrypt failure", addDecryptFailureSQL, []any{"x"}},
 		{"code", getCodeSQL, []any{[]byte{1}, 1}},
+		{"claim replay", claimReplaySQL, []any{[]byte{1}, 1, 3}},
 		{"sweep codes", deleteCodesSQL, []any{1, 1000}},
 		{"sweep sessions", deleteSessionsSQL, []any{1, 1000}},
 		{"access token", getAccessTokenSQL, []any{"k"}},
@@ -104,7 +109,9 @@ func TestQueryPlans(t *testing.T) {
 		}
 		rows.Close()
 		for _, step := range plan {
-			if strings.HasPrefix(step, "SCAN ") || strings.Contains(step, "TEMP B-TREE") {
+			// Only the cap sorts, one user's rotatable sessions.
+			sorts := q.sql == revokeAllButSQL && step == "USE TEMP B-TREE FOR ORDER BY"
+			if strings.HasPrefix(step, "SCAN ") || (strings.Contains(step, "TEMP B-TREE") && !sorts) {
 				t.Errorf("%s: plan %q has %q", q.name, plan, step)
 			}
 		}
@@ -509,5 +516,114 @@ func TestMigrationAddsPrevAccessHash(t *testing.T) {
 	}
 	if got, err := s.SessionForLogout(ctx, []byte("a1")); err != nil || got.ID != "s1" || string(got.AccessHash) != "a2" {
 		t.Fatalf("SessionForLogout(replaced token) = %+v, %v", got, err)
+	}
+}
+
+// TestMigrationAddsRepeats opens a file written before migration 0009: its
+// session has no origin and its spent token no successor (a repeat
+// revokes), and its code no repeat window (a claim is refused).
+func TestMigrationAddsRepeats(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "m.db")
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m migration) bool { return m.version == 9 })
+	if i < 0 {
+		t.Fatal("no migration 9")
+	}
+	db, err := sql.Open("sqlite", dsn(path, time.Second, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate(ctx, db, ms[:i], slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO sessions (id, user_id, app, platform, app_id, open_id,
+			access_hash, access_expires_at, refresh_hash, refresh_expires_at, created_at)
+			VALUES ('s1', 'u1', 'main', 'wechat', 'wxA', 'o1', CAST('a2' AS BLOB), ?1, CAST('r2' AS BLOB), ?2, ?3)`,
+			[]any{at.Add(time.Hour).UnixMicro(), at.Add(48 * time.Hour).UnixMicro(), at.UnixMicro()}},
+		{`INSERT INTO spent_refresh (hash, session_id) VALUES (CAST('r1' AS BLOB), 's1')`, nil},
+		{`INSERT INTO codes (hash, app, platform, app_id, open_id, expires_at)
+			VALUES (CAST('c1' AS BLOB), 'main', 'wechat', 'wxA', 'o1', ?)`, []any{at.Add(5 * time.Minute).UnixMicro()}},
+	} {
+		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	now := at.Add(time.Minute)
+	if got, err := s.SessionByID(ctx, "s1"); err != nil || got.Origin != "" || got.Successor != nil {
+		t.Fatalf("migrated session = %+v, %v", got, err)
+	}
+	want := store.Code{Hash: []byte("c1"), App: "main", Platform: "wechat", AppID: "wxA", OpenID: "o1", ExpiresAt: at.Add(5 * time.Minute)}
+	if got, err := s.GetCode(ctx, []byte("c1"), now); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("migrated code = %+v, %v; want %+v", got, err, want)
+	}
+	if got, err := s.ClaimReplay(ctx, []byte("c1"), now, 3); !errors.Is(err, store.ErrReplayRefused) || !reflect.DeepEqual(got, want) {
+		t.Fatalf("ClaimReplay(migrated code) = %+v, %v; want the code and ErrReplayRefused", got, err)
+	}
+	got, err := s.RotateRefresh(ctx, store.Rotation{OldRefreshHash: []byte("r1"), NewAccessHash: []byte("a3"),
+		AccessExpiresAt: now.Add(time.Hour), NewRefreshHash: []byte("r3"), RefreshExpiresAt: now.Add(48 * time.Hour), Now: now})
+	if !errors.Is(err, store.ErrReused) || got.ID != "s1" || !got.RevokedAt.Equal(now) || got.Successor != nil {
+		t.Fatalf("RotateRefresh(token spent before the migration) = %+v, %v; want the revoked session and ErrReused", got, err)
+	}
+}
+
+// TestKeepWithinLimitSkipsWriter: RevokeUserSessions with Keep, when no
+// more than Keep sessions are rotatable, answers without the writer, so
+// that the call after every login costs one read.
+func TestKeepWithinLimitSkipsWriter(t *testing.T) {
+	s := openInternal(t)
+	ctx := t.Context()
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		id := strconv.Itoa(i)
+		sess := store.Session{ID: "s" + id, UserID: "u1", App: "main", Platform: "wechat", AppID: "wxA", OpenID: "o1",
+			AccessHash: []byte("a" + id), AccessExpiresAt: at.Add(time.Hour),
+			RefreshHash: []byte("r" + id), RefreshExpiresAt: at.Add(48 * time.Hour),
+			CreatedAt: at.Add(time.Duration(i) * time.Minute)}
+		if err := s.CreateSession(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Hold the writer's one connection: a write now waits.
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := store.UserRevocation{UserID: "u1", Platform: "wechat", AppID: "wxA", OpenID: "o1", Keep: 3, Now: at.Add(time.Hour)}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	n, err := s.RevokeUserSessions(wctx, r)
+	cancel()
+	if err != nil || n != 0 {
+		t.Fatalf("RevokeUserSessions(keep 3 of 3) with the writer busy = %d, %v; want 0, nil", n, err)
+	}
+	// Over the limit it needs the writer.
+	r.Keep = 2
+	wctx, cancel = context.WithTimeout(ctx, 100*time.Millisecond)
+	_, err = s.RevokeUserSessions(wctx, r)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("RevokeUserSessions(keep 2 of 3) with the writer busy: %v, want a deadline", err)
+	}
+	conn.Close()
+	if n, err := s.RevokeUserSessions(ctx, r); err != nil || n != 1 {
+		t.Fatalf("RevokeUserSessions(keep 2 of 3) = %d, %v; want 1, nil", n, err)
+	}
+	if got, err := s.SessionByID(ctx, "s0"); err != nil || !got.RevokedAt.Equal(r.Now) {
+		t.Fatalf("oldest session after the cap = %+v, %v; want it revoked", got, err)
 	}
 }

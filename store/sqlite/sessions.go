@@ -33,7 +33,8 @@ func insertSession(ctx context.Context, tx *sql.Tx, w *writeStmts, sess store.Se
 		sess.AccessHash, micros(sess.AccessExpiresAt),
 		sess.RefreshHash, micros(sess.RefreshExpiresAt),
 		micros(sess.CreatedAt), micros(sess.ExpiresAt),
-		micros(sess.LastUsedAt), micros(sess.RevokedAt), sess.DecryptFailures, sess.UnionID)
+		micros(sess.LastUsedAt), micros(sess.RevokedAt), sess.DecryptFailures, sess.UnionID,
+		sess.Origin)
 	if err != nil {
 		return fmt.Errorf("insert session: %w", err)
 	}
@@ -145,33 +146,53 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Sess
 	}
 	var sess store.Session
 	var id string // of the session touched, whatever the outcome
-	// A replay's revocation is answered once on disk (durable.go).
+	// A replay's revocation is answered once on disk (durable.go); a
+	// repeat within the grace changes nothing, so it is neither kept nor
+	// synced.
 	err := s.write1(ctx, op, &writeOp{ctx: ctx, done: make(chan error, 1), durable: reused, fn: func(tx *sql.Tx) error {
 		var err error
 		sess, id, err = rotate(ctx, tx, &s.w, r)
 		return err
 	}})
-	s.dropCached(id)
-	if err != nil {
+	if !errors.Is(err, store.ErrRecentlySpent) {
+		s.dropCached(id)
+	}
+	// These two come with the session (and only from fn, so sess is set).
+	if err != nil && !errors.Is(err, store.ErrReused) && !errors.Is(err, store.ErrRecentlySpent) {
 		return store.Session{}, err
 	}
-	return sess, nil
+	return sess, err
 }
 
 func rotate(ctx context.Context, tx *sql.Tx, w *writeStmts, r store.Rotation) (_ store.Session, id string, _ error) {
 	now := trunc(r.Now)
-	var spent bool
-	sess, err := scanSession(tx.StmtContext(ctx, w.refreshSession).QueryRowContext(ctx, r.OldRefreshHash), &spent)
+	var (
+		spent     bool
+		successor []byte // the last rotation's, when it spent this token
+		until     sql.NullInt64
+	)
+	sess, err := scanSession(tx.StmtContext(ctx, w.refreshSession).QueryRowContext(ctx, r.OldRefreshHash),
+		&spent, &successor, &until)
 	if err != nil {
 		return store.Session{}, "", err // sql.ErrNoRows: unknown token
 	}
 	id = sess.ID
 	if spent {
+		if len(successor) > 0 && now.Before(fromMicros(until)) && rotatable(sess, now) {
+			// A repeat of the token just spent (a client that lost the
+			// answer, or concurrent refreshes): the successor, and nothing
+			// changes.
+			sess.Successor = successor
+			return sess, id, store.ErrRecentlySpent
+		}
 		// A replay: revoke the session (keeping an earlier revocation time).
 		if _, err := tx.StmtContext(ctx, w.revokeSession).ExecContext(ctx, micros(now), sess.ID); err != nil {
 			return store.Session{}, id, fmt.Errorf("revoke session: %w", err)
 		}
-		return store.Session{}, id, store.ErrReused
+		if sess.RevokedAt.IsZero() {
+			sess.RevokedAt = now
+		}
+		return sess, id, store.ErrReused
 	}
 	if !rotatable(sess, now) {
 		return store.Session{}, id, store.ErrNotFound
@@ -186,10 +207,14 @@ func rotate(ctx context.Context, tx *sql.Tx, w *writeStmts, r store.Rotation) (_
 	sess.RefreshHash = bytes.Clone(r.NewRefreshHash)
 	sess.RefreshExpiresAt = trunc(r.RefreshExpiresAt)
 	sess.LastUsedAt = now
+	var lastSpent, lastUntil any // NULL with no successor
+	if len(r.Successor) > 0 {
+		lastSpent, lastUntil = r.OldRefreshHash, micros(r.SuccessorUntil)
+	}
 	_, err = tx.StmtContext(ctx, w.rotateSession).ExecContext(ctx,
 		sess.AccessHash, micros(sess.AccessExpiresAt),
 		sess.RefreshHash, micros(sess.RefreshExpiresAt),
-		micros(sess.LastUsedAt), sess.ID)
+		micros(sess.LastUsedAt), lastSpent, blob(r.Successor), lastUntil, sess.ID)
 	if err != nil {
 		return store.Session{}, id, fmt.Errorf("update session: %w", err)
 	}
@@ -219,12 +244,34 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 
 // RevokeUserSessions implements store.Sessions. Like RevokeSession, it
 // returns once the revocations are on disk (durable.go).
+//
+// With r.Keep, called after every login, it first counts the matching
+// rotatable sessions on the read pool, through sessions_user and no
+// further than Keep + 1, and takes the writer only when there are more
+// than Keep; the writer then decides again, under the write lock, which to
+// revoke. A session committed after that count is caught by the call after
+// its own login.
 func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) (int, error) {
+	const op = "revoke user sessions"
+	args := []any{micros(r.Now), r.UserID, r.OpenID, r.Platform, r.AppID, r.Origin}
+	stmt := s.w.revokeUser
+	if r.Keep > 0 {
+		args = append(args, trunc(r.Now).UnixMicro(), r.Keep+1)
+		n, err := countRows(s.r.someRotatable.QueryContext(ctx, args...))
+		if err != nil {
+			return 0, s.fail(ctx, op, err)
+		}
+		if n <= r.Keep {
+			return 0, nil
+		}
+		args[len(args)-1] = r.Keep // the write spares Keep
+		stmt = s.w.revokeAllBut
+	}
 	var ids []string
-	err := s.write1(ctx, "revoke user sessions", &writeOp{ctx: ctx, done: make(chan error, 1), plain: true, durable: always,
+	err := s.write1(ctx, op, &writeOp{ctx: ctx, done: make(chan error, 1), plain: true, durable: always,
 		fn: func(tx *sql.Tx) error {
 			ids = ids[:0] // a batch that runs again runs this again
-			rows, err := tx.StmtContext(ctx, s.w.revokeUser).QueryContext(ctx, micros(r.Now), r.UserID, r.OpenID, r.Platform, r.AppID)
+			rows, err := tx.StmtContext(ctx, stmt).QueryContext(ctx, args...)
 			if err != nil {
 				return err
 			}
@@ -246,6 +293,19 @@ func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) 
 		return 0, err
 	}
 	return len(ids), nil
+}
+
+// countRows counts rows and closes them.
+func countRows(rows *sql.Rows, err error) (int, error) {
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	return n, rows.Err()
 }
 
 // AddDecryptFailure implements store.Sessions. It runs on the writer
@@ -275,7 +335,8 @@ func (s *Store) PutCode(ctx context.Context, c store.Code) error {
 }
 
 func putCode(ctx context.Context, tx *sql.Tx, w *writeStmts, c store.Code) error {
-	_, err := tx.StmtContext(ctx, w.putCode).ExecContext(ctx, c.Hash, c.App, c.Platform, c.AppID, c.OpenID, micros(c.ExpiresAt))
+	_, err := tx.StmtContext(ctx, w.putCode).ExecContext(ctx, c.Hash, c.App, c.Platform, c.AppID, c.OpenID,
+		micros(c.ExpiresAt), c.SessionID, micros(c.ReplayUntil), c.Replays)
 	if err != nil {
 		return fmt.Errorf("put code: %w", err)
 	}
@@ -284,23 +345,69 @@ func putCode(ctx context.Context, tx *sql.Tx, w *writeStmts, c store.Code) error
 
 // GetCode implements store.Sessions.
 func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.Code, error) {
-	if s.codes != nil && !s.codes.mayHold(hash, now) {
-		err := s.answerable(ctx)
-		if err == nil {
-			err = sql.ErrNoRows
-		}
-		return store.Code{}, s.fail(ctx, "get code", err)
+	const op = "get code"
+	if err := s.codeUnknown(ctx, hash, now); err != nil {
+		return store.Code{}, s.fail(ctx, op, err)
 	}
-	var (
-		c   store.Code
-		exp sql.NullInt64
-	)
-	err := s.r.getCode.QueryRowContext(ctx, hash, trunc(now).UnixMicro()).
-		Scan(&c.Hash, &c.App, &c.Platform, &c.AppID, &c.OpenID, &exp)
+	c, err := scanCode(s.r.getCode.QueryRowContext(ctx, hash, trunc(now).UnixMicro()))
 	if err != nil {
-		return store.Code{}, s.fail(ctx, "get code", err)
+		return store.Code{}, s.fail(ctx, op, err)
+	}
+	return c, nil
+}
+
+// codeUnknown is sql.ErrNoRows when the code filter knows hash was never
+// stored (or what a query would fail with first), so that no query is
+// needed; nil when a query must tell.
+func (s *Store) codeUnknown(ctx context.Context, hash []byte, now time.Time) error {
+	if s.codes == nil || s.codes.mayHold(hash, now) {
+		return nil
+	}
+	if err := s.answerable(ctx); err != nil {
+		return err
+	}
+	return sql.ErrNoRows
+}
+
+// ClaimReplay implements store.Sessions, through the writer: one UPDATE
+// checks and increments; when it changes nothing, a read in the same
+// transaction tells a refused code from an unknown one.
+func (s *Store) ClaimReplay(ctx context.Context, hash []byte, now time.Time, max int) (store.Code, error) {
+	const op = "claim replay"
+	if err := s.codeUnknown(ctx, hash, now); err != nil {
+		return store.Code{}, s.fail(ctx, op, err)
+	}
+	t := trunc(now).UnixMicro()
+	var c store.Code
+	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+		var err error
+		c, err = scanCode(tx.StmtContext(ctx, s.w.claimReplay).QueryRowContext(ctx, hash, t, max))
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if c, err = scanCode(tx.StmtContext(ctx, s.w.getCode).QueryRowContext(ctx, hash, t)); err != nil {
+			return err // sql.ErrNoRows: unknown or expired
+		}
+		return store.ErrReplayRefused
+	})
+	// A refused code comes with the error (and only from fn, so c is set).
+	if err != nil && !errors.Is(err, store.ErrReplayRefused) {
+		return store.Code{}, err
+	}
+	return c, err
+}
+
+func scanCode(row scanner) (store.Code, error) {
+	var (
+		c          store.Code
+		exp, until sql.NullInt64
+	)
+	err := row.Scan(&c.Hash, &c.App, &c.Platform, &c.AppID, &c.OpenID, &exp, &c.SessionID, &until, &c.Replays)
+	if err != nil {
+		return store.Code{}, err
 	}
 	c.ExpiresAt = fromMicros(exp)
+	c.ReplayUntil = fromMicros(until)
 	return c, nil
 }
 
@@ -399,7 +506,7 @@ func scanSession(row scanner, first ...any) (store.Session, error) {
 	dest := append(first,
 		&s.ID, &s.UserID, &s.App, &s.Platform, &s.AppID, &s.OpenID,
 		&s.AccessHash, &accessExp, &s.RefreshHash, &refreshExp,
-		&created, &expires, &lastUsed, &revoked, &s.DecryptFailures, &s.UnionID)
+		&created, &expires, &lastUsed, &revoked, &s.DecryptFailures, &s.UnionID, &s.Origin)
 	if err := row.Scan(dest...); err != nil {
 		return store.Session{}, err
 	}

@@ -6,9 +6,10 @@
 // crashing or being killed (kill -9), which is the failure we design for, but
 // the last commits may be lost if the machine itself loses power. Checkpoints
 // still fsync, so the file is never corrupted. Revocations are the
-// exception: RevokeSession, and a RotateRefresh that finds a replay, return
-// only once the WAL holding them is synced (durable.go), so that no
-// acknowledged logout is undone.
+// exception: RevokeSession, RevokeUserSessions, and a RotateRefresh that
+// finds a replay, return only once the WAL holding them is synced
+// (durable.go), so that no acknowledged logout is undone. A repeat of a
+// refresh token within its grace changes nothing and waits for no sync.
 //
 // One Store per file: Open locks PATH-lock (flock, where the system has
 // it) until Close, and a second Open of the file, from another process or
@@ -26,8 +27,10 @@
 // with SQLITE_BUSY against each other, and reads through a separate pool of
 // several read-only connections, which WAL lets run beside the writer without
 // waiting for it. The read-then-write transactions (UpsertIdentity,
-// RotateRefresh) begin IMMEDIATE on the writer, so that they hold the write
-// lock from their first read, even against another process.
+// RotateRefresh, ClaimReplay) begin IMMEDIATE on the writer, so that they
+// hold the write lock from their first read, even against another process.
+// RevokeUserSessions with a Keep cap reads on the read pool first and takes
+// the writer only when there is something to revoke.
 //
 // Times are stored as INTEGER Unix microseconds in UTC, the zero time as
 // NULL; they come back in UTC. Token and code hashes and sealed session keys
@@ -426,7 +429,8 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 		return nil
 	case errors.Is(err, sql.ErrNoRows):
 		err = store.ErrNotFound
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrReused):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrReused),
+		errors.Is(err, store.ErrRecentlySpent), errors.Is(err, store.ErrReplayRefused):
 	default:
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 			// The driver reports an interrupted statement in its own words.

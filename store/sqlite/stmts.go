@@ -16,8 +16,9 @@ const (
 		prev_session_key, prev_key_expires_at, created_at, updated_at`
 	sessionCols = `id, user_id, app, platform, app_id, open_id, access_hash,
 		access_expires_at, refresh_hash, refresh_expires_at, created_at,
-		expires_at, last_used_at, revoked_at, decrypt_failures, union_id`
-	codeCols  = `hash, app, platform, app_id, open_id, expires_at`
+		expires_at, last_used_at, revoked_at, decrypt_failures, union_id, origin`
+	codeCols = `hash, app, platform, app_id, open_id, expires_at, session_id,
+		replay_until, replays`
 	tokenCols = `cache_key, sealed, expires_at, refresh_at`
 
 	getIdentitySQL = `SELECT ` + identityCols + ` FROM identities
@@ -41,7 +42,7 @@ const (
 		WHERE platform = ? AND app_id = ? AND open_id = ?`
 
 	insertSessionSQL = `INSERT INTO sessions (` + sessionCols + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sessionByAccessSQL = `SELECT ` + sessionCols + ` FROM sessions WHERE access_hash = ?`
 	sessionByIDSQL     = `SELECT ` + sessionCols + ` FROM sessions WHERE id = ?`
 	// By the current access hash, else the previous one; both by index.
@@ -50,37 +51,66 @@ const (
 		SELECT ` + sessionCols + ` FROM sessions WHERE prev_access_hash = ?1
 		LIMIT 1`
 	// The current refresh token is the session's; a spent one is in
-	// spent_refresh. Both lookups are by index; at most one row comes back.
-	refreshSessionSQL = `SELECT 0, ` + sessionCols + ` FROM sessions WHERE refresh_hash = ?1
+	// spent_refresh, and comes with the last rotation's successor when that
+	// rotation spent it. Both lookups are by index; at most one row comes
+	// back.
+	refreshSessionSQL = `SELECT 0, NULL, NULL, ` + sessionCols + ` FROM sessions WHERE refresh_hash = ?1
 		UNION ALL
-		SELECT 1, ` + sessionCols + ` FROM sessions
-			WHERE id = (SELECT session_id FROM spent_refresh WHERE hash = ?1)`
+		SELECT 1, CASE WHEN last_spent_hash = ?1 THEN successor END, successor_until, ` + sessionCols + `
+			FROM sessions WHERE id = (SELECT session_id FROM spent_refresh WHERE hash = ?1)`
 	spendRefreshSQL = `INSERT INTO spent_refresh (hash, session_id) VALUES (?, ?)`
 	// The access hash replaced becomes the previous one (the right-hand
-	// side reads the row as it was).
+	// side reads the row as it was). The successor replaces the previous
+	// rotation's; all three are NULL when there is none.
 	rotateSessionSQL = `UPDATE sessions
 		SET prev_access_hash = access_hash, access_hash = ?, access_expires_at = ?, refresh_hash = ?,
-			refresh_expires_at = ?, last_used_at = ?
+			refresh_expires_at = ?, last_used_at = ?, last_spent_hash = ?, successor = ?,
+			successor_until = ?
 		WHERE id = ?`
 	// The first revocation time stays.
 	revokeSessionSQL = `UPDATE sessions SET revoked_at = ?
 		WHERE id = ? AND revoked_at IS NULL`
 	// Every live session of a user, or of one identity of the user when
-	// ?3 (the open ID) is not empty; through sessions_user.
+	// ?3 (the open ID) is not empty, or of one login when ?6 (the origin)
+	// is not empty; through sessions_user.
 	revokeUserSessionsSQL = `UPDATE sessions SET revoked_at = ?1
 		WHERE user_id = ?2 AND revoked_at IS NULL
 			AND (?3 = '' OR (open_id = ?3 AND platform = ?4 AND app_id = ?5))
+			AND (?6 = '' OR id = ?6 OR origin = ?6)
+		RETURNING id`
+	// The sessions of revokeUserSessionsSQL still rotatable at ?7; ?1 is
+	// not used, so that the read and the write below share their numbers.
+	rotatableOfUserSQL = `SELECT id FROM sessions
+		WHERE user_id = ?2 AND revoked_at IS NULL
+			AND refresh_expires_at > ?7 AND (expires_at IS NULL OR expires_at > ?7)
+			AND (?3 = '' OR (open_id = ?3 AND platform = ?4 AND app_id = ?5))
+			AND (?6 = '' OR id = ?6 OR origin = ?6)`
+	// No more than ?8 (Keep + 1) of them: the read, on the read pool, that
+	// tells whether the cap is exceeded.
+	someRotatableSQL = rotatableOfUserSQL + ` LIMIT ?8`
+	// Revokes all but the ?8 newest of them. The sort is of one user's
+	// rotatable sessions, a few dozen rows, in a temporary b-tree.
+	revokeAllButSQL = `UPDATE sessions SET revoked_at = ?1
+		WHERE id IN (` + rotatableOfUserSQL + ` ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?8)
 		RETURNING id`
 	// One statement: SQLite runs it under the write lock, so concurrent
 	// increments cannot read the same old value.
 	addDecryptFailureSQL = `UPDATE sessions SET decrypt_failures = decrypt_failures + 1
 		WHERE id = ? RETURNING decrypt_failures`
 
-	putCodeSQL = `INSERT INTO codes (` + codeCols + `) VALUES (?, ?, ?, ?, ?, ?)
+	putCodeSQL = `INSERT INTO codes (` + codeCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (hash) DO UPDATE SET app = excluded.app,
 			platform = excluded.platform, app_id = excluded.app_id,
-			open_id = excluded.open_id, expires_at = excluded.expires_at`
+			open_id = excluded.open_id, expires_at = excluded.expires_at,
+			session_id = excluded.session_id, replay_until = excluded.replay_until,
+			replays = excluded.replays`
 	getCodeSQL = `SELECT ` + codeCols + ` FROM codes WHERE hash = ? AND expires_at > ?`
+	// The check and the increment in one statement, under the write lock:
+	// of concurrent claims at most ?3 - replays succeed. A NULL
+	// replay_until (no window) compares false.
+	claimReplaySQL = `UPDATE codes SET replays = replays + 1
+		WHERE hash = ?1 AND expires_at > ?2 AND replay_until > ?2 AND replays < ?3
+		RETURNING ` + codeCols
 
 	getAccessTokenSQL = `SELECT ` + tokenCols + ` FROM access_tokens WHERE cache_key = ?`
 	putAccessTokenSQL = `INSERT INTO access_tokens (` + tokenCols + `) VALUES (?, ?, ?, ?)
@@ -117,6 +147,7 @@ type readStmts struct {
 	sessionLogout   *sql.Stmt
 	getCode         *sql.Stmt
 	getAccessToken  *sql.Stmt
+	someRotatable   *sql.Stmt
 }
 
 // writeStmts run on the writer, inside transactions through tx.StmtContext,
@@ -134,9 +165,12 @@ type writeStmts struct {
 	rotateSession  *sql.Stmt
 	revokeSession  *sql.Stmt
 	revokeUser     *sql.Stmt
+	revokeAllBut   *sql.Stmt
 	decryptFailure *sql.Stmt
 
 	putCode        *sql.Stmt
+	getCode        *sql.Stmt
+	claimReplay    *sql.Stmt
 	deleteCodes    *sql.Stmt
 	deleteSessions *sql.Stmt
 
@@ -175,6 +209,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		sessionLogout:   prep(s.read, sessionForLogoutSQL),
 		getCode:         prep(s.read, getCodeSQL),
 		getAccessToken:  prep(s.read, getAccessTokenSQL),
+		someRotatable:   prep(s.read, someRotatableSQL),
 	}
 	s.w = writeStmts{
 		getIdentity:    prep(s.write, getIdentitySQL),
@@ -188,8 +223,11 @@ func (s *Store) prepare(ctx context.Context) error {
 		rotateSession:  prep(s.write, rotateSessionSQL),
 		revokeSession:  prep(s.write, revokeSessionSQL),
 		revokeUser:     prep(s.write, revokeUserSessionsSQL),
+		revokeAllBut:   prep(s.write, revokeAllButSQL),
 		decryptFailure: prep(s.write, addDecryptFailureSQL),
 		putCode:        prep(s.write, putCodeSQL),
+		getCode:        prep(s.write, getCodeSQL),
+		claimReplay:    prep(s.write, claimReplaySQL),
 		deleteCodes:    prep(s.write, deleteCodesSQL),
 		deleteSessions: prep(s.write, deleteSessionsSQL),
 

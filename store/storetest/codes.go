@@ -25,6 +25,10 @@ func newCode(name string, expires time.Time) store.Code {
 		AppID:     "wxA",
 		OpenID:    "o-" + name,
 		ExpiresAt: expires,
+		SessionID: "s-" + name,
+		// A window inside the lifetime, of codes that live 5 minutes or
+		// more from base.
+		ReplayUntil: at(10 * time.Second),
 	}
 }
 

@@ -228,6 +228,10 @@ func calls(s store.Store) []struct {
 			_, err := s.GetCode(ctx, newCode("c1", time.Time{}).Hash, base)
 			return err
 		}},
+		{"ClaimReplay", func(ctx context.Context) error {
+			_, err := s.ClaimReplay(ctx, newCode("c1", time.Time{}).Hash, base, 3)
+			return err
+		}},
 		{"DeleteExpired", func(ctx context.Context) error {
 			_, err := s.DeleteExpired(ctx, at(365*day))
 			return err
