@@ -45,6 +45,22 @@ const (
 	DefaultMaxAge            = 2160 * time.Hour
 	DefaultSessionKeyGrace   = 5 * time.Minute
 	DefaultPlatformTimeout   = 5 * time.Second
+	// DefaultCodeReplayWindow covers a client that sends its login twice
+	// (a retry after a lost answer) and nothing much longer: a code seen
+	// in a log afterwards is no login.
+	DefaultCodeReplayWindow = 10 * time.Second
+	// DefaultMaxSessionsPerIdentity is more devices and reinstalls than one
+	// person has, and bounds what a stream of logins can store.
+	DefaultMaxSessionsPerIdentity = 20
+	// DefaultRefreshReuseGrace covers two requests of one client that
+	// refresh at once, and a retry after a lost answer.
+	DefaultRefreshReuseGrace = 30 * time.Second
+	// MaxRefreshReuseGrace bounds it: the longer the grace, the longer a
+	// stolen, just-spent refresh token is worth something.
+	MaxRefreshReuseGrace = time.Minute
+	// MaxCodeReplayWindow is WeChat's code lifetime, the shortest of the
+	// platforms': no repeat can come later.
+	MaxCodeReplayWindow = 5 * time.Minute
 	// DefaultUserdataMaxAge is what Parse gives a WeChat app without a
 	// userdata_max_age key. An App built in code gets no default: there,
 	// zero means the check is off.
@@ -168,6 +184,16 @@ type Policy struct {
 	RefreshTTL      time.Duration // idle expiry of a refresh token; slides with each refresh
 	MaxAge          time.Duration // absolute session lifetime; 0 = none
 	SessionKeyGrace time.Duration // how long the previous session key is still tried; 0 = not at all
+	// CodeReplayWindow is how long after its exchange a repeat of a login
+	// code gets a session; 0 = never.
+	CodeReplayWindow time.Duration
+	// MaxSessionsPerIdentity caps the live sessions of one identity; a
+	// login past it ends the oldest. 0 = no cap.
+	MaxSessionsPerIdentity int
+	// RefreshReuseGrace is how long the refresh token a refresh just spent
+	// still gets that refresh's tokens instead of revoking the session;
+	// 0 = never.
+	RefreshReuseGrace time.Duration
 }
 
 // App is one mini program.
@@ -275,10 +301,13 @@ func Default() Config {
 			IPv6Prefix:          DefaultIPv6Prefix,
 		},
 		Policy: Policy{
-			AccessTTL:       DefaultAccessTTL,
-			RefreshTTL:      DefaultRefreshTTL,
-			MaxAge:          DefaultMaxAge,
-			SessionKeyGrace: DefaultSessionKeyGrace,
+			AccessTTL:              DefaultAccessTTL,
+			RefreshTTL:             DefaultRefreshTTL,
+			MaxAge:                 DefaultMaxAge,
+			SessionKeyGrace:        DefaultSessionKeyGrace,
+			CodeReplayWindow:       DefaultCodeReplayWindow,
+			MaxSessionsPerIdentity: DefaultMaxSessionsPerIdentity,
+			RefreshReuseGrace:      DefaultRefreshReuseGrace,
 		},
 		PlatformTimeout: DefaultPlatformTimeout,
 		Limits:          DefaultLimits,
@@ -414,6 +443,15 @@ func (c *Config) validateTop() error {
 	}
 	if c.Policy.SessionKeyGrace < 0 {
 		return errorf("sessions_policy.session_key_grace", "must not be negative")
+	}
+	if w := c.Policy.CodeReplayWindow; w < 0 || w > MaxCodeReplayWindow {
+		return errorf("sessions_policy.code_replay_window", "must be 0 to %s (0 = a used code is never honoured again)", MaxCodeReplayWindow)
+	}
+	if c.Policy.MaxSessionsPerIdentity < 0 {
+		return errorf("sessions_policy.max_sessions_per_identity", "must not be negative (0 = no cap)")
+	}
+	if g := c.Policy.RefreshReuseGrace; g < 0 || g > MaxRefreshReuseGrace {
+		return errorf("sessions_policy.refresh_reuse_grace", "must be 0 to %s (0 = a spent refresh token always revokes the session)", MaxRefreshReuseGrace)
 	}
 	// A login waits for the platform; a write timeout shorter than that
 	// would cut every slow login off without an answer.

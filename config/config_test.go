@@ -110,6 +110,9 @@ sessions_policy:
   refresh_ttl: 168h
   max_age: 0
   session_key_grace: 1m
+  code_replay_window: 0s
+  max_sessions_per_identity: 5
+  refresh_reuse_grace: 1m
 platform_timeout: 3s
 rate_limits:
   login: {ip: 2.5, ip_burst: 5, app: 0}
@@ -167,7 +170,8 @@ apps:
 			},
 			MaxConnections: 500, MaxConnectionsPerIP: 0, IPv6Prefix: 64,
 		},
-		Policy:          Policy{AccessTTL: time.Hour, RefreshTTL: 168 * time.Hour, MaxAge: 0, SessionKeyGrace: time.Minute},
+		Policy: Policy{AccessTTL: time.Hour, RefreshTTL: 168 * time.Hour, MaxAge: 0, SessionKeyGrace: time.Minute,
+			CodeReplayWindow: 0, MaxSessionsPerIdentity: 5, RefreshReuseGrace: time.Minute},
 		PlatformTimeout: 3 * time.Second,
 		Limits: Limits{
 			Enabled: true,
@@ -278,7 +282,8 @@ func TestDefaultsApplied(t *testing.T) {
 	if !reflect.DeepEqual(c.HTTP, wantHTTP) {
 		t.Errorf("http = %+v", c.HTTP)
 	}
-	wantPolicy := Policy{AccessTTL: 2 * time.Hour, RefreshTTL: 720 * time.Hour, MaxAge: 2160 * time.Hour, SessionKeyGrace: 5 * time.Minute}
+	wantPolicy := Policy{AccessTTL: 2 * time.Hour, RefreshTTL: 720 * time.Hour, MaxAge: 2160 * time.Hour, SessionKeyGrace: 5 * time.Minute,
+		CodeReplayWindow: 10 * time.Second, MaxSessionsPerIdentity: 20, RefreshReuseGrace: 30 * time.Second}
 	if c.Policy != wantPolicy {
 		t.Errorf("policy = %+v", c.Policy)
 	}
@@ -746,6 +751,16 @@ func TestDurations(t *testing.T) {
 		{"zero grace", "sessions_policy: {session_key_grace: 0s}", ""},
 		{"negative max age", "sessions_policy: {max_age: -1s}", "config: sessions_policy.max_age: must not be negative (0 = no limit)"},
 		{"negative grace", "sessions_policy: {session_key_grace: -1s}", "config: sessions_policy.session_key_grace: must not be negative"},
+		{"replay window too long", "sessions_policy: {code_replay_window: 6m}",
+			"config: sessions_policy.code_replay_window: must be 0 to 5m0s (0 = a used code is never honoured again)"},
+		{"negative replay window", "sessions_policy: {code_replay_window: -1s}",
+			"config: sessions_policy.code_replay_window: must be 0 to 5m0s (0 = a used code is never honoured again)"},
+		{"no session cap", "sessions_policy: {max_sessions_per_identity: 0}", ""},
+		{"negative session cap", "sessions_policy: {max_sessions_per_identity: -1}",
+			"config: sessions_policy.max_sessions_per_identity: must be a whole number from 0 to 1000000"},
+		{"refresh grace too long", "sessions_policy: {refresh_reuse_grace: 61s}",
+			"config: sessions_policy.refresh_reuse_grace: must be 0 to 1m0s (0 = a spent refresh token always revokes the session)"},
+		{"no refresh grace", "sessions_policy: {refresh_reuse_grace: 0s}", ""},
 		{"write timeout not above platform timeout", "platform_timeout: 15s", "config: http.write_timeout: must be longer than platform_timeout (15s <= 15s)"},
 		{"negative userdata_max_age", "apps:\n  - {name: u, platform: wechat, appid: a, secret: s, userdata_max_age: -1m}", "config: apps[0] (u): userdata_max_age: must not be negative (0 = off)"},
 		{"bad userdata_max_age", "apps:\n  - {name: u, platform: wechat, appid: a, secret: s, userdata_max_age: 1 day}", "config: apps[0] (u): userdata_max_age: must be a duration such as 5s, 10m or 24h"},

@@ -39,6 +39,12 @@
 //	                                   #   each refresh; default 720h; more than 0
 //	  max_age: 2160h                   # absolute session lifetime; 0 = none; default 2160h
 //	  session_key_grace: 5m            # previous session key still tried this long; default 5m
+//	  code_replay_window: 10s          # a repeat of a used login code gets a session this long
+//	                                   #   after its exchange (3 at most); 0 = never; up to 5m
+//	  max_sessions_per_identity: 20    # live sessions per identity; a login past it ends the
+//	                                   #   oldest; 0 = no cap; default 20
+//	  refresh_reuse_grace: 30s         # the refresh token a refresh just spent gets that
+//	                                   #   refresh's tokens this long; 0 = never; up to 60s
 //	platform_timeout: 5s               # deadline of one platform call, its one retry
 //	                                   #   included; default 5s; more than 0
 //	apps:                              # at least one

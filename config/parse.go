@@ -504,6 +504,9 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 				{"refresh_ttl", d.duration(&c.Policy.RefreshTTL, nil)},
 				{"max_age", d.duration(&c.Policy.MaxAge, nil)},
 				{"session_key_grace", d.duration(&c.Policy.SessionKeyGrace, nil)},
+				{"code_replay_window", d.duration(&c.Policy.CodeReplayWindow, nil)},
+				{"max_sessions_per_identity", d.count(&c.Policy.MaxSessionsPerIdentity)},
+				{"refresh_reuse_grace", d.duration(&c.Policy.RefreshReuseGrace, nil)},
 			})
 		}},
 		{"platform_timeout", d.duration(&c.PlatformTimeout, nil)},

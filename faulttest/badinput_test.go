@@ -2,6 +2,7 @@ package faulttest
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -11,7 +12,8 @@ import (
 //
 //	{access}    the access token of a fresh session of app "shop"
 //	{refresh}   the refresh token of a fresh session
-//	{spent}     a refresh token already exchanged once
+//	{spent}     a refresh token two generations back (past the grace
+//	            that the immediately previous one gets)
 //	{revoked}   the access token of a session that logged out
 //	{baidu}     the access token of a fresh Baidu session
 //	{code}      a fresh login code of "shop"
@@ -170,10 +172,15 @@ func TestBadInput(t *testing.T) {
 				rep("{refresh}", func() string { return e.login(t, appShop, appidShop, "bi-refresh").RefreshToken })
 				rep("{spent}", func() string {
 					tk := e.login(t, appShop, appidShop, "bi-spent")
-					r := e.call(ctx, req{method: "POST", path: "/v1/token",
-						body: map[string]string{"grant_type": "refresh_token", "refresh_token": tk.RefreshToken}})
-					if r.status != 200 {
-						t.Fatalf("refresh: %s", r)
+					refresh := tk.RefreshToken
+					for range 2 {
+						var next tokens
+						r := e.call(ctx, req{method: "POST", path: "/v1/token",
+							body: map[string]string{"grant_type": "refresh_token", "refresh_token": refresh}})
+						if r.status != 200 || json.Unmarshal(r.body, &next) != nil {
+							t.Fatalf("refresh: %s", r)
+						}
+						refresh = next.RefreshToken
 					}
 					return tk.RefreshToken
 				})

@@ -232,8 +232,18 @@ func TestFlow(t *testing.T) {
 	if t2.status != 200 || t2.body["access_token"] == access {
 		t.Fatalf("refresh: %d %s", t2.status, t2.raw)
 	}
-	newAccess := t2.body["access_token"].(string)
 	expectError(t, f.do("GET", "/v1/session", access, ""), 401, "invalid_token")
+	// The just-spent refresh token again, within the grace: the same pair.
+	t2b := f.do("POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+refresh+`"}`)
+	if t2b.status != 200 || t2b.body["access_token"] != t2.body["access_token"] || t2b.body["refresh_token"] != t2.body["refresh_token"] {
+		t.Fatalf("refresh repeated within the grace: %d %s, want the same pair as %s", t2b.status, t2b.raw, t2.raw)
+	}
+	t3 := f.do("POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+t2.body["refresh_token"].(string)+`"}`)
+	if t3.status != 200 {
+		t.Fatalf("second refresh: %d %s", t3.status, t3.raw)
+	}
+	newAccess := t3.body["access_token"].(string)
+	// A token two refreshes back is theft.
 	expectError(t, f.do("POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+refresh+`"}`), 400, "invalid_grant")
 	// Reuse revoked the family.
 	expectError(t, f.do("GET", "/v1/session", newAccess, ""), 401, "invalid_token")

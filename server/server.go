@@ -92,6 +92,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		Policy: session.Policy{
 			AccessTTL: cfg.Policy.AccessTTL, RefreshTTL: cfg.Policy.RefreshTTL, MaxAge: cfg.Policy.MaxAge,
 			KeyGrace: cfg.Policy.SessionKeyGrace, PlatformTimeout: cfg.PlatformTimeout,
+			CodeReplayWindow: cfg.Policy.CodeReplayWindow, MaxSessionsPerIdentity: cfg.Policy.MaxSessionsPerIdentity,
+			RefreshReuseGrace: cfg.Policy.RefreshReuseGrace,
 		},
 	})
 	if err != nil {

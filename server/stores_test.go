@@ -6,16 +6,18 @@ import (
 	"testing"
 
 	"github.com/mplogin/mplogin/config"
+	"github.com/mplogin/mplogin/session"
 )
 
-// The service works the same on every store: PostgreSQL alone, PostgreSQL
-// with sessions in Redis, SQLite with sessions in Redis.
+// The service works the same on every store: SQLite, PostgreSQL alone,
+// PostgreSQL with sessions in Redis, SQLite with sessions in Redis.
 func TestServiceOnEveryStore(t *testing.T) {
 	pg, rd := os.Getenv("MPLOGIN_TEST_POSTGRES"), os.Getenv("MPLOGIN_TEST_REDIS")
 	for _, c := range []struct {
 		name, store, sessions string
 		need                  []string
 	}{
+		{"sqlite", "", "", nil},
 		{"postgres", pg, "", []string{pg}},
 		{"postgres+redis", pg, rd, []string{pg, rd}},
 		{"sqlite+redis", "", rd, []string{rd}},
@@ -31,6 +33,7 @@ func TestServiceOnEveryStore(t *testing.T) {
 					cfg.Store = c.store
 				}
 				cfg.Sessions = c.sessions
+				cfg.Policy.MaxSessionsPerIdentity = 4
 			})
 			user := fmt.Sprintf("store-%s-%d", c.name, os.Getpid())
 			login := r.login(t, "wechat", wxAppID, "w", user)
@@ -38,23 +41,57 @@ func TestServiceOnEveryStore(t *testing.T) {
 			if status, v := r.call(t, "GET", "/v1/session", access, ""); status != 200 || v["active"] != true {
 				t.Fatalf("check: %d %v", status, v)
 			}
-			status, v := r.call(t, "POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+refresh+`"}`)
-			if status != 200 {
-				t.Fatalf("refresh: %d %v", status, v)
+			var v map[string]any
+			for i, tok := 0, refresh; i < 2; i++ {
+				var status int
+				status, v = r.call(t, "POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+tok+`"}`)
+				if status != 200 {
+					t.Fatalf("refresh %d: %d %v", i, status, v)
+				}
+				tok = v["refresh_token"].(string)
 			}
-			// The spent refresh token, presented again, revokes the session.
+			// A refresh token two generations back, presented again, revokes
+			// the session (the one just before it would get a grace).
 			if status, _ := r.call(t, "POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+refresh+`"}`); status != 400 {
 				t.Fatalf("reuse: %d", status)
 			}
 			if status, _ := r.call(t, "GET", "/v1/session", v["access_token"].(string), ""); status != 401 {
 				t.Fatalf("check after reuse: %d, want 401", status)
 			}
-			// A repeated code within its lifetime: a new session, the same user.
+			// The immediately previous refresh token, within the grace: the
+			// very pair it got the first time.
+			next := r.login(t, "wechat", wxAppID, "w", user)["refresh_token"].(string)
+			_, rotated := r.call(t, "POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+next+`"}`)
+			status, same := r.call(t, "POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+next+`"}`)
+			if status != 200 || same["access_token"] != rotated["access_token"] || same["refresh_token"] != rotated["refresh_token"] {
+				t.Fatalf("refresh within the grace: %d, want the pair of the first", status)
+			}
+
+			// A repeated code within its window: a new session, the same
+			// user, MaxCodeReplays times; then invalid_code.
 			code, _ := r.em.Login("wechat", wxAppID, user, "")
-			a, _ := r.call(t, "POST", "/v1/login", "", `{"app":"w","code":"`+code+`"}`)
-			_, again := r.call(t, "POST", "/v1/login", "", `{"app":"w","code":"`+code+`"}`)
-			if a != 200 || again["user"].(map[string]any)["id"] != login["user"].(map[string]any)["id"] {
-				t.Fatalf("repeated code: %d %v", a, again)
+			status, first := r.call(t, "POST", "/v1/login", "", `{"app":"w","code":"`+code+`"}`)
+			if status != 200 {
+				t.Fatalf("login: %d %v", status, first)
+			}
+			var again map[string]any
+			for i := range session.MaxCodeReplays {
+				status, again = r.call(t, "POST", "/v1/login", "", `{"app":"w","code":"`+code+`"}`)
+				if status != 200 || again["user"].(map[string]any)["id"] != login["user"].(map[string]any)["id"] {
+					t.Fatalf("repeat %d: %d %v", i, status, again)
+				}
+			}
+			if status, v := r.call(t, "POST", "/v1/login", "", `{"app":"w","code":"`+code+`"}`); status != 401 || v["error"] != "invalid_code" {
+				t.Fatalf("repeat past the limit: %d %v", status, v)
+			}
+			// Five sessions live now (the refreshed one and four of the
+			// code); max_sessions_per_identity 4 ended the oldest, the
+			// refreshed one. The code's first still lives.
+			if status, _ := r.call(t, "GET", "/v1/session", rotated["access_token"].(string), ""); status != 401 {
+				t.Fatalf("oldest session past the cap: %d, want 401", status)
+			}
+			if status, _ := r.call(t, "GET", "/v1/session", first["access_token"].(string), ""); status != 200 {
+				t.Fatalf("code's first session: %d", status)
 			}
 			access = again["access_token"].(string)
 			pc, _ := r.em.PhoneCode(wxAppID, user)
@@ -66,6 +103,10 @@ func TestServiceOnEveryStore(t *testing.T) {
 			}
 			if status, _ := r.call(t, "GET", "/v1/session", access, ""); status != 401 {
 				t.Fatalf("check after logout: %d", status)
+			}
+			// Every session born of one code ends together.
+			if status, _ := r.call(t, "GET", "/v1/session", first["access_token"].(string), ""); status != 401 {
+				t.Fatalf("the code's first session after the logout of a repeat: %d, want 401", status)
 			}
 			if status, _ := r.call(t, "GET", "/readyz", "", ""); status != 200 {
 				t.Fatalf("readyz: %d", status)

@@ -3,15 +3,20 @@
 // out, and decrypts the user data a mini program got under the session's
 // platform session key.
 //
-// Rules it keeps (design.md §2, security-requirements.md S1, S6, T1–T5):
+// Rules it keeps (see docs/security.md):
 //   - concurrent logins with the same code share one platform call, and a
-//     repeat of an exchanged code within its lifetime gets a new session for
-//     the same identity instead of "code been used";
+//     repeat of an exchanged code gets a new session for the same identity
+//     instead of "code been used", but only within Policy.CodeReplayWindow
+//     of the exchange, MaxCodeReplays times, and while the code's first
+//     session is live; the sessions of one code end together;
+//   - an identity has at most Policy.MaxSessionsPerIdentity live sessions:
+//     a login past the cap ends the oldest;
 //   - the platform session key is sealed before it reaches the store and
 //     never leaves the server;
 //   - tokens are opaque, typed and stored only as hashes; a refresh rotates
 //     both tokens and a spent refresh token presented again revokes the
-//     whole session;
+//     whole session, except the one the last refresh spent, within
+//     Policy.RefreshReuseGrace, which gets that refresh's tokens again;
 //   - every failure to decrypt user data is the one ErrDecryptFailed, and an
 //     identity's session key stops being tried after MaxDecryptFailures of
 //     them, whatever the sessions and the concurrency, until a new login
@@ -25,6 +30,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -33,6 +39,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -74,16 +81,33 @@ type Policy struct {
 	KeyGrace   time.Duration // previous session key kept this long
 	// PlatformTimeout bounds one exchange with the platform, retry included.
 	PlatformTimeout time.Duration
+	// CodeReplayWindow is how long after its exchange a repeat of a login
+	// code gets a session; 0 = never. Like the lifetimes it is honoured
+	// for mplogin.MaxClockSkew more, so that a client retrying through
+	// another instance is not refused early.
+	CodeReplayWindow time.Duration
+	// MaxSessionsPerIdentity caps an identity's live sessions; 0 = no cap.
+	MaxSessionsPerIdentity int
+	// RefreshReuseGrace is how long the refresh token a refresh spent still
+	// gets that refresh's tokens; 0 = never.
+	RefreshReuseGrace time.Duration
 }
 
-// DefaultPolicy is the contract's defaults.
+// DefaultPolicy is the service's defaults.
 var DefaultPolicy = Policy{
-	AccessTTL:       2 * time.Hour,
-	RefreshTTL:      30 * 24 * time.Hour,
-	MaxAge:          90 * 24 * time.Hour,
-	KeyGrace:        5 * time.Minute,
-	PlatformTimeout: 5 * time.Second,
+	AccessTTL:              2 * time.Hour,
+	RefreshTTL:             30 * 24 * time.Hour,
+	MaxAge:                 90 * 24 * time.Hour,
+	KeyGrace:               5 * time.Minute,
+	PlatformTimeout:        5 * time.Second,
+	CodeReplayWindow:       10 * time.Second,
+	MaxSessionsPerIdentity: 20,
+	RefreshReuseGrace:      30 * time.Second,
 }
+
+// MaxCodeReplays is how many repeats of one login code get a session: a
+// client that sends its login again after a lost answer needs one or two.
+const MaxCodeReplays = 3
 
 // Config assembles a Service.
 type Config struct {
@@ -129,6 +153,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.policy.AccessTTL <= 0 || s.policy.RefreshTTL <= 0 || s.policy.PlatformTimeout <= 0 {
 		return nil, errors.New("session: access, refresh and platform timeouts must be positive")
+	}
+	if s.policy.CodeReplayWindow < 0 || s.policy.MaxSessionsPerIdentity < 0 || s.policy.RefreshReuseGrace < 0 {
+		return nil, errors.New("session: the code replay window, the session cap and the refresh grace must not be negative")
 	}
 	for i := range cfg.Apps {
 		a := cfg.Apps[i]
@@ -198,11 +225,99 @@ func (s *Service) Login(ctx context.Context, appName, code string) (*Tokens, err
 	}
 	if r.first != nil && r.claimed.CompareAndSwap(false, true) {
 		// The session written with the identity, for the first caller to
-		// take it; callers sharing the exchange get sessions of their own.
+		// take it; callers sharing the exchange, and repeats of the code,
+		// get sessions of their own.
 		s.logLogin(ctx, app, r.identity, r.created)
+		if r.capped {
+			s.logCapped(ctx, r.identity, r.ended)
+		} else {
+			s.capSessions(ctx, r.identity)
+		}
 		return r.first, nil
 	}
-	return s.newSession(ctx, app, r.identity, r.created)
+	return s.repeat(ctx, app, sum[:], r)
+}
+
+var errCodeUsed = mplogin.Errorf(mplogin.CodeInvalidCode, "the platform rejected the login code (invalid, expired or already used)")
+
+// repeat is a login with a code already exchanged: a session of its own,
+// born of the code's first session, if the code may be repeated now (see
+// Policy.CodeReplayWindow and MaxCodeReplays) and that session is live.
+func (s *Service) repeat(ctx context.Context, app *App, hash []byte, r *codeResult) (*Tokens, error) {
+	c, err := s.store.ClaimReplay(ctx, hash, s.now(), MaxCodeReplays)
+	switch {
+	case errors.Is(err, store.ErrReplayRefused) || errors.Is(err, store.ErrNotFound):
+		s.log.LogAttrs(ctx, slog.LevelInfo, "repeat of a used login code refused",
+			slog.String("app", app.Name), slog.String("user", r.identity.UserID), slog.Int("repeats", c.Replays))
+		return nil, errCodeUsed
+	case err != nil:
+		return nil, storeError("claim code repeat", err)
+	}
+	if live, err := s.originLive(ctx, c.SessionID); err != nil || !live {
+		if err == nil {
+			s.log.LogAttrs(ctx, slog.LevelInfo, "repeat of a login code whose session ended refused",
+				slog.String("app", app.Name), slog.String("user", r.identity.UserID), slog.String("session", c.SessionID))
+		}
+		return nil, cmp.Or[error](err, errCodeUsed)
+	}
+	m, err := s.mintSession(app, r.identity)
+	if err != nil {
+		return nil, err
+	}
+	m.sess.Origin = c.SessionID
+	if err := s.store.CreateSession(ctx, m.sess); err != nil {
+		return nil, storeError("create session", err)
+	}
+	// A logout of the code's sessions between the check above and the
+	// write did not see this one: look again, and end it if so.
+	if live, err := s.originLive(ctx, c.SessionID); err != nil || !live {
+		if rerr := s.store.RevokeSession(ctx, m.sess.ID, s.now()); rerr != nil {
+			return nil, storeError("revoke session", rerr)
+		}
+		return nil, cmp.Or[error](err, errCodeUsed)
+	}
+	s.logLogin(ctx, app, r.identity, r.created)
+	s.capSessions(ctx, r.identity)
+	return m.tokens(r.created), nil
+}
+
+// originLive reports whether the session id, the first of a login code,
+// is still live: its repeats get sessions only while it is.
+func (s *Service) originLive(ctx context.Context, id string) (bool, error) {
+	if id == "" {
+		return false, nil // a code stored without its session
+	}
+	sess, err := s.store.SessionByID(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, storeError("session by id", err)
+	}
+	return sess.Active(s.now()), nil
+}
+
+// capSessions ends the oldest live sessions of identity id past
+// Policy.MaxSessionsPerIdentity. The login stands whatever happens here.
+func (s *Service) capSessions(ctx context.Context, id store.Identity) {
+	if s.policy.MaxSessionsPerIdentity <= 0 {
+		return
+	}
+	n, err := s.store.RevokeUserSessions(ctx, store.UserRevocation{UserID: id.UserID,
+		Platform: id.Platform, AppID: id.AppID, OpenID: id.OpenID, Keep: s.policy.MaxSessionsPerIdentity, Now: s.now()})
+	if err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "ending sessions past the cap failed", slog.String("user", id.UserID), slog.Any("error", err))
+		return
+	}
+	s.logCapped(ctx, id, n)
+}
+
+// logCapped logs the n sessions of identity id the cap ended, if any.
+func (s *Service) logCapped(ctx context.Context, id store.Identity, n int) {
+	if n > 0 {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "oldest sessions ended: cap reached", slog.String("user", id.UserID),
+			slog.Int("sessions", n), slog.Int("cap", s.policy.MaxSessionsPerIdentity))
+	}
 }
 
 type codeResult struct {
@@ -212,6 +327,10 @@ type codeResult struct {
 	// with the code (store.LoginSessionWriter), for one caller.
 	first   *Tokens
 	claimed atomic.Bool
+	// capped: the store applied the cap on the identity's sessions when
+	// it wrote first (store.LoginWriter), ending ended of them.
+	capped bool
+	ended  int
 }
 
 // identityForCode finds or creates the identity of a login code: a code
@@ -223,6 +342,9 @@ func (s *Service) identityForCode(ctx, reqCtx context.Context, app *App, code st
 	prev, err := s.store.GetCode(ctx, hash, now)
 	switch {
 	case err == nil:
+		if !now.Before(prev.ReplayUntil) {
+			return nil, errCodeUsed // used, and its repeats are over
+		}
 		return s.replay(ctx, prev)
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, storeError("get code", err)
@@ -271,6 +393,9 @@ func (s *Service) identityForCode(ctx, reqCtx context.Context, app *App, code st
 	}
 	c := store.Code{Hash: hash, App: app.Name, Platform: app.Family, AppID: app.AppID,
 		OpenID: login.OpenID, ExpiresAt: deadline(now, app.CodeTTL)}
+	if s.policy.CodeReplayWindow > 0 {
+		c.ReplayUntil = deadline(now, s.policy.CodeReplayWindow)
+	}
 
 	if lw, ok := s.store.(store.LoginWriter); ok {
 		// One commit for the identity, the code and a first session.
@@ -278,12 +403,15 @@ func (s *Service) identityForCode(ctx, reqCtx context.Context, app *App, code st
 		if err != nil {
 			return nil, err
 		}
-		id, created, err := lw.WriteLogin(ctx, store.LoginWrite{Identity: upsert, Code: c, Session: m.sess})
+		c.SessionID = m.sess.ID
+		res, err := lw.WriteLogin(ctx, store.LoginWrite{Identity: upsert, Code: c, Session: m.sess,
+			Keep: max(s.policy.MaxSessionsPerIdentity, 0)})
 		if err != nil {
 			return nil, storeError("write login", err)
 		}
-		m.sess.UserID, m.sess.UnionID = id.UserID, id.UnionID
-		return &codeResult{identity: id, created: created, first: m.tokens(created)}, nil
+		m.sess.UserID, m.sess.UnionID = res.Identity.UserID, res.Identity.UnionID
+		return &codeResult{identity: res.Identity, created: res.Created, first: m.tokens(res.Created),
+			capped: true, ended: res.Ended}, nil
 	}
 
 	id, created, err := s.store.UpsertIdentity(ctx, upsert)
@@ -296,16 +424,25 @@ func (s *Service) identityForCode(ctx, reqCtx context.Context, app *App, code st
 		if err != nil {
 			return nil, err
 		}
+		c.SessionID = m.sess.ID
 		if err := w.CreateLoginSession(ctx, c, m.sess); err != nil {
 			return nil, storeError("create session", err)
 		}
 		return &codeResult{identity: id, created: created, first: m.tokens(created)}, nil
 	}
+	m, err := s.mintSession(app, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateSession(ctx, m.sess); err != nil {
+		return nil, storeError("create session", err)
+	}
+	c.SessionID = m.sess.ID
 	if err := s.store.PutCode(ctx, c); err != nil {
 		// The login itself stands; only a repeat of this code will fail.
 		s.log.LogAttrs(ctx, slog.LevelWarn, "remembering an exchanged code failed", slog.String("app", app.Name), slog.Any("error", err))
 	}
-	return &codeResult{identity: id, created: created}, nil
+	return &codeResult{identity: id, created: created, first: m.tokens(created)}, nil
 }
 
 // sleepCtx waits d, or until ctx ends.
@@ -366,18 +503,6 @@ func (s *Service) awaitCode(ctx, reqCtx context.Context, hash []byte) (c store.C
 // KeyAAD binds a sealed session key to its identity.
 func KeyAAD(family, appID, openID string) []byte {
 	return []byte(family + "\x00" + appID + "\x00" + openID)
-}
-
-func (s *Service) newSession(ctx context.Context, app *App, id store.Identity, created bool) (*Tokens, error) {
-	m, err := s.mintSession(app, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.store.CreateSession(ctx, m.sess); err != nil {
-		return nil, storeError("create session", err)
-	}
-	s.logLogin(ctx, app, id, created)
-	return m.tokens(created), nil
 }
 
 // minted is a new session and its tokens, not yet stored.
@@ -545,7 +670,11 @@ func (s *Service) sessionOf(ctx context.Context, accessToken, op string, find fu
 
 var errInvalidGrant = mplogin.Errorf(mplogin.CodeInvalidGrant, "the refresh token is unknown, expired, spent or revoked")
 
-// Refresh spends a refresh token for new tokens.
+// Refresh spends a refresh token for new tokens. The refresh token the
+// session's last refresh spent, presented again within
+// Policy.RefreshReuseGrace, gets that refresh's tokens again (two requests
+// of one client that refreshed at once, or a retry after a lost answer);
+// any other spent token revokes the session and the sessions of its login.
 func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, error) {
 	hash, ok := token.Parse(refreshToken, token.Refresh)
 	if !ok {
@@ -558,13 +687,26 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 	}
 	// The absolute end is not known before the lookup; the store keeps
 	// RefreshExpiresAt as given, so cap it after reading the session.
-	sess, err := s.store.RotateRefresh(ctx, store.Rotation{
+	rot := store.Rotation{
 		OldRefreshHash: hash, NewAccessHash: accessHash, AccessExpiresAt: deadline(now, s.policy.AccessTTL),
 		NewRefreshHash: refreshHash, RefreshExpiresAt: s.refreshExpiry(now, time.Time{}), Now: now,
-	})
+	}
+	if s.policy.RefreshReuseGrace > 0 {
+		// The new pair, sealed, for a repeat of the token spent here.
+		rot.Successor, err = s.keys.Seal([]byte(access+"\x00"+refresh), successorAAD(hash))
+		if err != nil {
+			return nil, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
+		}
+		rot.SuccessorUntil = deadline(now, s.policy.RefreshReuseGrace)
+	}
+	sess, err := s.store.RotateRefresh(ctx, rot)
 	switch {
+	case errors.Is(err, store.ErrRecentlySpent):
+		return s.successor(ctx, sess, hash, now)
 	case errors.Is(err, store.ErrReused):
-		s.log.LogAttrs(ctx, slog.LevelWarn, "refresh token reused: session revoked")
+		s.log.LogAttrs(ctx, slog.LevelWarn, "refresh token reused: session revoked",
+			slog.String("app", sess.App), slog.String("user", sess.UserID), slog.String("session", sess.ID))
+		s.endLogin(ctx, sess)
 		return nil, errInvalidGrant
 	case errors.Is(err, store.ErrNotFound):
 		return nil, errInvalidGrant
@@ -574,17 +716,70 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 	if _, ok := s.apps[sess.App]; !ok {
 		return nil, errInvalidGrant
 	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "refresh", slog.String("app", sess.App), slog.String("user", sess.UserID))
+	return &Tokens{
+		AccessToken: secret.New(access), RefreshToken: secret.New(refresh),
+		ExpiresIn: s.policy.AccessTTL, RefreshExpiresIn: s.refreshLeft(sess, now),
+		User: User{ID: sess.UserID, OpenID: sess.OpenID, UnionID: sess.UnionID}, App: sess.App,
+	}, nil
+}
+
+// successorAAD binds a sealed successor pair to the refresh token whose
+// rotation made it.
+func successorAAD(spent []byte) []byte {
+	return append([]byte("refresh successor\x00"), spent...)
+}
+
+// successor answers a repeat, within the grace, of the refresh token the
+// session's last refresh spent (hash): that refresh's tokens.
+func (s *Service) successor(ctx context.Context, sess store.Session, hash []byte, now time.Time) (*Tokens, error) {
+	if _, ok := s.apps[sess.App]; !ok {
+		return nil, errInvalidGrant
+	}
+	pair, err := s.keys.Open(sess.Successor, successorAAD(hash))
+	access, refresh, ok := strings.Cut(string(pair), "\x00")
+	if err != nil || !ok {
+		// Sealed under a key since retired, or damaged: no tokens to give.
+		s.log.LogAttrs(ctx, slog.LevelWarn, "a refresh repeated within the grace: its tokens do not open",
+			slog.String("app", sess.App), slog.String("session", sess.ID), slog.Any("error", err))
+		return nil, errInvalidGrant
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "refresh repeated within the grace: same tokens",
+		slog.String("app", sess.App), slog.String("user", sess.UserID), slog.String("session", sess.ID))
+	return &Tokens{
+		AccessToken: secret.New(access), RefreshToken: secret.New(refresh),
+		ExpiresIn: left(sess.AccessExpiresAt, now).Truncate(time.Second), RefreshExpiresIn: s.refreshLeft(sess, now),
+		User: User{ID: sess.UserID, OpenID: sess.OpenID, UnionID: sess.UnionID}, App: sess.App,
+	}, nil
+}
+
+// refreshLeft is what the client is told remains of sess's refresh token.
+func (s *Service) refreshLeft(sess store.Session, now time.Time) time.Duration {
 	end := sess.RefreshExpiresAt
 	if !sess.ExpiresAt.IsZero() && sess.ExpiresAt.Before(end) {
 		end = sess.ExpiresAt
 	}
-	refreshIn := left(end, now)
-	s.log.LogAttrs(ctx, slog.LevelInfo, "refresh", slog.String("app", sess.App), slog.String("user", sess.UserID))
-	return &Tokens{
-		AccessToken: secret.New(access), RefreshToken: secret.New(refresh),
-		ExpiresIn: s.policy.AccessTTL, RefreshExpiresIn: refreshIn,
-		User: User{ID: sess.UserID, OpenID: sess.OpenID, UnionID: sess.UnionID}, App: sess.App,
-	}, nil
+	return left(end, now)
+}
+
+// endLogin revokes the sessions born of the same login code as sess (the
+// replay of a spent refresh token revoked sess itself). Failure is logged:
+// sess is revoked already.
+func (s *Service) endLogin(ctx context.Context, sess store.Session) {
+	if sess.ID == "" {
+		return
+	}
+	if _, err := s.store.RevokeUserSessions(ctx, store.UserRevocation{UserID: sess.UserID, Origin: originOf(sess), Now: s.now()}); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "ending the sessions of a login failed", slog.String("session", sess.ID), slog.Any("error", err))
+	}
+}
+
+// originOf is the ID of the first session of sess's login.
+func originOf(sess store.Session) string {
+	if sess.Origin != "" {
+		return sess.Origin
+	}
+	return sess.ID
 }
 
 // forLogout is active for a logout: the access token may also be the one
@@ -597,14 +792,16 @@ func (s *Service) forLogout(ctx context.Context, accessToken string) (store.Sess
 	return s.sessionOf(ctx, accessToken, "session for logout", s.store.SessionForLogout)
 }
 
-// Logout revokes the session of an access token at once. The token may be
-// the one the session's last refresh replaced (see forLogout).
+// Logout revokes the session of an access token at once, with the sessions
+// born of the same login code (repeats of it). The token may be the one the
+// session's last refresh replaced (see forLogout).
 func (s *Service) Logout(ctx context.Context, accessToken string) error {
 	sess, err := s.forLogout(ctx, accessToken)
 	if err != nil {
 		return err
 	}
-	if err := s.store.RevokeSession(ctx, sess.ID, s.now()); err != nil {
+	// The sessions born of the same login code end with it.
+	if _, err := s.store.RevokeUserSessions(ctx, store.UserRevocation{UserID: sess.UserID, Origin: originOf(sess), Now: s.now()}); err != nil {
 		return storeError("revoke session", err)
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "logout", slog.String("app", sess.App), slog.String("user", sess.UserID), slog.String("session", sess.ID))

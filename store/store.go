@@ -186,9 +186,19 @@ type Sessions interface {
 type LoginWriter interface {
 	// WriteLogin does, in one transaction, UpsertIdentity(in.Identity), then
 	// PutCode(in.Code) and CreateSession(in.Session) with the session's
-	// UserID and UnionID replaced by those of the identity it returns. It
-	// returns what UpsertIdentity would. All three writes happen or none.
-	WriteLogin(ctx context.Context, in LoginWrite) (id Identity, created bool, err error)
+	// UserID and UnionID replaced by those of the identity it returns, and,
+	// with in.Keep > 0, what RevokeUserSessions would do for that identity
+	// with Keep in.Keep and Now in.Session.CreatedAt (the new session
+	// counted). It returns what UpsertIdentity would, and how many sessions
+	// the cap ended. All the writes happen or none.
+	WriteLogin(ctx context.Context, in LoginWrite) (LoginResult, error)
+}
+
+// LoginResult is the outcome of WriteLogin.
+type LoginResult struct {
+	Identity Identity
+	Created  bool // the identity is new
+	Ended    int  // sessions past LoginWrite.Keep ended
 }
 
 // LoginSessionWriter is implemented by a store that can record a login's
@@ -206,6 +216,16 @@ type LoginWrite struct {
 	Identity IdentityUpsert
 	Code     Code
 	Session  Session // UserID and UnionID are set by WriteLogin
+	// Keep, when more than 0, caps the identity's live sessions: the
+	// oldest past the Keep newest end with the login.
+	Keep int
+}
+
+// CapRevocation is the revocation that in.Keep asks of WriteLogin, once
+// the login's identity is id.
+func (in LoginWrite) CapRevocation(id Identity) UserRevocation {
+	return UserRevocation{UserID: id.UserID, Platform: id.Platform, AppID: id.AppID, OpenID: id.OpenID,
+		Keep: in.Keep, Now: in.Session.CreatedAt}
 }
 
 // Check says what in lacks that every backend needs, or nil.

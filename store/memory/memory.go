@@ -320,28 +320,32 @@ func (s *Store) insertSession(sess store.Session) {
 }
 
 // WriteLogin implements store.LoginWriter.
-func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Identity, bool, error) {
+func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.LoginResult, error) {
 	const op = "write login"
 	if err := in.Check(); err != nil {
-		return store.Identity{}, false, fmt.Errorf("memory: %s: %w", op, err)
+		return store.LoginResult{}, fmt.Errorf("memory: %s: %w", op, err)
 	}
 	if err := s.lock(ctx, op); err != nil {
-		return store.Identity{}, false, err
+		return store.LoginResult{}, err
 	}
 	defer s.mu.Unlock()
 	// Everything that can fail is checked before anything changes.
 	if err := s.checkNewSession(in.Session); err != nil {
-		return store.Identity{}, false, fmt.Errorf("memory: %s: %w", op, err)
+		return store.LoginResult{}, fmt.Errorf("memory: %s: %w", op, err)
 	}
 	id, created, err := s.upsertLocked(in.Identity)
 	if err != nil {
-		return store.Identity{}, false, fmt.Errorf("memory: %s: %w", op, err)
+		return store.LoginResult{}, fmt.Errorf("memory: %s: %w", op, err)
 	}
 	s.putCodeLocked(in.Code)
 	sess := in.Session
 	sess.UserID, sess.UnionID = id.UserID, id.UnionID
 	s.insertSession(sess)
-	return id, created, nil
+	res := store.LoginResult{Identity: id, Created: created}
+	if in.Keep > 0 {
+		res.Ended = s.revokeUserLocked(in.CapRevocation(id))
+	}
+	return res, nil
 }
 
 // SessionByAccess implements store.Sessions.
@@ -482,6 +486,11 @@ func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) 
 		return 0, err
 	}
 	defer s.mu.Unlock()
+	return s.revokeUserLocked(r), nil
+}
+
+// revokeUserLocked is RevokeUserSessions under s.mu.
+func (s *Store) revokeUserLocked(r store.UserRevocation) int {
 	now := norm(r.Now)
 	var match []store.Session
 	for _, sess := range s.sessions {
@@ -513,7 +522,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) 
 		sess.RevokedAt = now
 		s.sessions[sess.ID] = sess
 	}
-	return len(match), nil
+	return len(match)
 }
 
 // AddDecryptFailure implements store.Sessions.

@@ -175,3 +175,41 @@ func BenchmarkRotateRefresh(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSessionCap measures the cap on an identity's live sessions as a
+// login checks it: RevokeUserSessions with Keep, for identities within
+// their limit (two live sessions of 20), from parallel callers.
+func BenchmarkSessionCap(b *testing.B) {
+	s, admin, schema := openFresh(b)
+	ctx := b.Context()
+	const identities = 5_000
+	_, err := admin.Exec(ctx, `INSERT INTO `+table(schema, "sessions")+` (id, user_id, app, platform, app_id,
+			open_id, access_hash, access_expires_at, refresh_hash, refresh_expires_at, created_at, expires_at, last_used_at)
+		SELECT 'c' || i, 'u' || (i / 2), 'main', 'wechat', 'wxA', 'o' || (i / 2), sha256(('mpa_c' || i)::bytea),
+			$2::timestamptz + interval '1 hour', sha256(('mpr_c' || i)::bytea), $2::timestamptz + interval '30 days',
+			$2, $2::timestamptz + interval '90 days', $2
+		FROM generate_series(0, 2 * $1::int - 1) i`, identities, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `ANALYZE `+table(schema, "sessions")); err != nil {
+		b.Fatal(err)
+	}
+	var seq atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(benchParallelism)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := seq.Add(1) % identities
+			revoked, err := s.RevokeUserSessions(ctx, store.UserRevocation{
+				UserID: fmt.Sprint("u", i), Platform: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", i),
+				Keep: 20, Now: now,
+			})
+			if err != nil || revoked != 0 {
+				b.Errorf("RevokeUserSessions: %d, %v; want 0 revoked", revoked, err)
+				return
+			}
+		}
+	})
+}

@@ -56,20 +56,18 @@ func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (st
 
 // WriteLogin implements store.LoginWriter: BEGIN, the unionid's lock when
 // there is a unionid, the upsert, the code and the session go to the server
-// in one batch, and COMMIT follows once the upsert has its row: two round
-// trips and one commit, where the three calls take three of each.
-func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Identity, bool, error) {
+// in one batch, and COMMIT follows once the upsert has its row, after the
+// cap's UPDATE when in.Keep asks for it (it needs the user): two round
+// trips and one commit, where the separate calls take four of each.
+func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.LoginResult, error) {
 	const op = "write login"
 	if err := in.Check(); err != nil {
-		return store.Identity{}, false, fmt.Errorf("postgres: %s: %w", op, err)
+		return store.LoginResult{}, fmt.Errorf("postgres: %s: %w", op, err)
 	}
-	var (
-		id      store.Identity
-		created bool
-	)
+	var res store.LoginResult
 	err := s.run(ctx, op, false, func() error {
 		var err error
-		id, created, err = s.writeLogin(ctx, in)
+		res, err = s.writeLogin(ctx, in)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			// As in UpsertIdentity: another call created the identity
@@ -81,12 +79,12 @@ func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Iden
 		return err
 	})
 	if err != nil {
-		return store.Identity{}, false, err
+		return store.LoginResult{}, err
 	}
-	return id, created, nil
+	return res, nil
 }
 
-func (s *Store) writeLogin(ctx context.Context, in store.LoginWrite) (store.Identity, bool, error) {
+func (s *Store) writeLogin(ctx context.Context, in store.LoginWrite) (store.LoginResult, error) {
 	up, code, sess := in.Identity, in.Code, in.Session
 	locked := up.UnionID != ""
 	var b pgx.Batch
@@ -102,7 +100,7 @@ func (s *Store) writeLogin(ctx context.Context, in store.LoginWrite) (store.Iden
 		text(sess.Origin))
 	c, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return store.Identity{}, false, err
+		return store.LoginResult{}, err
 	}
 	defer c.Release()
 	defer rollback(ctx, c) // after a failure; nothing to do after the commit
@@ -130,10 +128,31 @@ func (s *Store) writeLogin(ctx context.Context, in store.LoginWrite) (store.Iden
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		_, err = c.Exec(ctx, "COMMIT")
+	res := store.LoginResult{Identity: id, Created: created}
+	if err != nil {
+		return res, err
 	}
-	return id, created, err
+	if in.Keep <= 0 {
+		_, err = c.Exec(ctx, "COMMIT")
+		return res, err
+	}
+	// The identity's row, locked by the upsert until the commit, orders
+	// concurrent logins of one identity: each sees the sessions of those
+	// before it.
+	_, revoke, args := userRevocationSQL(in.CapRevocation(id))
+	var end pgx.Batch
+	end.Queue(revoke, args...)
+	end.Queue("COMMIT")
+	br = c.SendBatch(ctx, &end)
+	tag, err := br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	res.Ended = int(tag.RowsAffected())
+	return res, err
 }
 
 // upsertArgs are upsertIdentitySQL's parameters.

@@ -99,7 +99,7 @@ func writeLogins(b *testing.B, s *sqlite.Store) {
 			sess.AccessHash = append([]byte(id[:6]), sess.AccessHash...)
 			sess.RefreshHash = append([]byte(id[:6]), sess.RefreshHash...)
 			sess.OpenID = open
-			_, _, err := s.WriteLogin(ctx, store.LoginWrite{
+			_, err := s.WriteLogin(ctx, store.LoginWrite{
 				Identity: store.IdentityUpsert{
 					Platform: "wechat", AppID: "wxA", OpenID: open,
 					UnionID:          fmt.Sprintf("%x", sum(fmt.Sprint("union", n))[:14]),
@@ -204,4 +204,44 @@ func createSessions(b *testing.B, s *sqlite.Store, prefix string, n int) {
 		})
 	}
 	wg.Wait()
+}
+
+// BenchmarkSessionCap measures the cap on an identity's live sessions as a
+// login checks it: RevokeUserSessions with Keep, for identities within
+// their limit (two live sessions of 20), from parallel callers.
+func BenchmarkSessionCap(b *testing.B) {
+	s := mustOpen(b, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{})
+	ctx := b.Context()
+	const identities = 5_000
+	var seq atomic.Int64
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for i := seq.Add(1) - 1; i < 2*identities; i = seq.Add(1) - 1 {
+				sess := session(fmt.Sprint("c", i))
+				sess.UserID, sess.OpenID = fmt.Sprint("u", i/2), fmt.Sprint("o", i/2)
+				if err := s.CreateSession(ctx, sess); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1) % identities
+			revoked, err := s.RevokeUserSessions(ctx, store.UserRevocation{
+				UserID: fmt.Sprint("u", i), Platform: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", i),
+				Keep: 20, Now: now,
+			})
+			if err != nil || revoked != 0 {
+				b.Errorf("RevokeUserSessions: %d, %v; want 0 revoked", revoked, err)
+				return
+			}
+		}
+	})
 }

@@ -52,7 +52,7 @@ func TestRevocationsWaitForSync(t *testing.T) {
 			SessionID: "s2", ReplayUntil: at.Add(time.Minute)},
 		Session: sess("s2"),
 	}
-	if _, _, err := s.WriteLogin(ctx, login); err != nil {
+	if _, err := s.WriteLogin(ctx, login); err != nil {
 		t.Fatal(err)
 	}
 	noSync("WriteLogin")
@@ -120,8 +120,17 @@ func TestRevocationsWaitForSync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	revokes("RevokeUserSessions with Keep", "s3", func() error {
-		n, err := s.RevokeUserSessions(ctx, store.UserRevocation{UserID: "u", Platform: "p", AppID: "x", OpenID: "o", Keep: 1, Now: at})
+	// The cap on an identity's sessions (Keep) ends s3, the older, and
+	// does not wait for the disk: a login must not.
+	if n, err := s.RevokeUserSessions(ctx, store.UserRevocation{UserID: "u", Platform: "p", AppID: "x", OpenID: "o", Keep: 1, Now: at}); err != nil || n != 1 {
+		t.Fatalf("RevokeUserSessions with Keep: %d, %v; want 1 revoked", n, err)
+	}
+	noSync("RevokeUserSessions with Keep")
+	if got, err := s.SessionByID(ctx, "s3"); err != nil || got.RevokedAt.IsZero() {
+		t.Fatalf("s3 after the cap: revoked %v, %v", got.RevokedAt, err)
+	}
+	revokes("RevokeUserSessions", "s4", func() error {
+		n, err := s.RevokeUserSessions(ctx, store.UserRevocation{UserID: "u", Now: at})
 		if err == nil && n != 1 {
 			return errors.New("want 1 revoked")
 		}

@@ -111,7 +111,9 @@ func TestQueryPlans(t *testing.T) {
 		for _, step := range plan {
 			// Only the cap sorts, one user's rotatable sessions.
 			sorts := q.sql == revokeAllButSQL && step == "USE TEMP B-TREE FOR ORDER BY"
-			if strings.HasPrefix(step, "SCAN ") || (strings.Contains(step, "TEMP B-TREE") && !sorts) {
+			// The cap's count reads the Keep + 1 rows its subquery found.
+			counts := q.sql == someRotatableSQL && step == "SCAN (subquery-1)"
+			if (strings.HasPrefix(step, "SCAN ") && !counts) || (strings.Contains(step, "TEMP B-TREE") && !sorts) {
 				t.Errorf("%s: plan %q has %q", q.name, plan, step)
 			}
 		}

@@ -41,38 +41,55 @@ func insertSession(ctx context.Context, tx *sql.Tx, w *writeStmts, sess store.Se
 	return nil
 }
 
-// WriteLogin implements store.LoginWriter: the identity, the code and the
-// session in one write of one batch, so a login waits for one commit.
-func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Identity, bool, error) {
+// WriteLogin implements store.LoginWriter: the identity, the code, the
+// session and the cap on the identity's sessions in one write of one batch,
+// so a login waits for one commit. The cap's revocations are not waited for
+// to be durable: a power loss that undid one would leave a session past the
+// cap, not a logout undone.
+func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.LoginResult, error) {
 	const op = "write login"
 	if err := in.Check(); err != nil {
-		return store.Identity{}, false, fmt.Errorf("sqlite: %s: %w", op, err)
+		return store.LoginResult{}, fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	if s.codes != nil {
 		s.codes.add(in.Code.Hash, in.Code.ExpiresAt)
 	}
 	var (
-		id      store.Identity
-		created bool
+		res   store.LoginResult
+		ended []string
 	)
 	// Plain: past Check above, only the database makes it fail (or a new
 	// identity without NewUserID, which costs its batch a second run).
 	err := s.inPlainTx(ctx, op, func(tx *sql.Tx) error {
-		var err error
-		if id, created, err = upsertIdentity(ctx, tx, &s.w, in.Identity); err != nil {
+		ended = ended[:0] // a batch that runs again runs this again
+		id, created, err := upsertIdentity(ctx, tx, &s.w, in.Identity)
+		if err != nil {
 			return err
 		}
+		res = store.LoginResult{Identity: id, Created: created}
 		if err := putCode(ctx, tx, &s.w, in.Code); err != nil {
 			return err
 		}
 		sess := in.Session
 		sess.UserID, sess.UnionID = id.UserID, id.UnionID
-		return insertSession(ctx, tx, &s.w, sess)
+		if err := insertSession(ctx, tx, &s.w, sess); err != nil {
+			return err
+		}
+		if in.Keep > 0 {
+			args, _ := revokeUserArgs(in.CapRevocation(id))
+			return revokeRows(ctx, tx.StmtContext(ctx, s.w.revokeAllBut), args, &ended)
+		}
+		return nil
 	})
-	if err != nil {
-		return store.Identity{}, false, err
+	// Whatever the outcome, a session among ended may have changed.
+	for _, id := range ended {
+		s.dropCached(id)
 	}
-	return id, created, nil
+	if err != nil {
+		return store.LoginResult{}, err
+	}
+	res.Ended = len(ended)
+	return res, nil
 }
 
 // SessionByAccess implements store.Sessions.
@@ -243,47 +260,41 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 }
 
 // RevokeUserSessions implements store.Sessions. Like RevokeSession, it
-// returns once the revocations are on disk (durable.go).
+// returns once the revocations are on disk (durable.go), except with
+// r.Keep: the cap ends sessions to bound what an identity holds, not
+// because anyone asked, and one that a power loss brings back is ended by
+// the identity's next login. A login does not wait for a disk sync.
 //
-// With r.Keep, called after every login, it first counts the matching
-// rotatable sessions on the read pool, through sessions_user and no
-// further than Keep + 1, and takes the writer only when there are more
-// than Keep; the writer then decides again, under the write lock, which to
-// revoke. A session committed after that count is caught by the call after
-// its own login.
+// With r.Keep (the cap after a login that WriteLogin did not write), it
+// first counts the matching rotatable sessions on the read pool, through
+// sessions_user_live and no further than Keep + 1, and takes the writer
+// only when there are more than Keep; the writer then decides again, under
+// the write lock, which to revoke. A session committed after that count is
+// caught by the cap of its own login.
 func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) (int, error) {
 	const op = "revoke user sessions"
-	args := []any{micros(r.Now), r.UserID, r.OpenID, r.Platform, r.AppID, r.Origin}
+	args, keep := revokeUserArgs(r)
 	stmt := s.w.revokeUser
-	if r.Keep > 0 {
-		args = append(args, trunc(r.Now).UnixMicro(), r.Keep+1)
-		n, err := countRows(s.r.someRotatable.QueryContext(ctx, args...))
-		if err != nil {
+	durable := always
+	if keep {
+		// A read on the read pool first: the cap is nearly always within
+		// its limit, and then costs no write.
+		var n int
+		over := append(args[:len(args)-1:len(args)-1], r.Keep+1)
+		if err := s.r.someRotatable.QueryRowContext(ctx, over...).Scan(&n); err != nil {
 			return 0, s.fail(ctx, op, err)
 		}
 		if n <= r.Keep {
 			return 0, nil
 		}
-		args[len(args)-1] = r.Keep // the write spares Keep
 		stmt = s.w.revokeAllBut
+		durable = nil // see WriteLogin
 	}
 	var ids []string
-	err := s.write1(ctx, op, &writeOp{ctx: ctx, done: make(chan error, 1), plain: true, durable: always,
+	err := s.write1(ctx, op, &writeOp{ctx: ctx, done: make(chan error, 1), plain: true, durable: durable,
 		fn: func(tx *sql.Tx) error {
 			ids = ids[:0] // a batch that runs again runs this again
-			rows, err := tx.StmtContext(ctx, stmt).QueryContext(ctx, args...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					return err
-				}
-				ids = append(ids, id)
-			}
-			return rows.Err()
+			return revokeRows(ctx, tx.StmtContext(ctx, stmt), args, &ids)
 		}})
 	// Whatever the outcome, a session among ids may have changed.
 	for _, id := range ids {
@@ -295,17 +306,32 @@ func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) 
 	return len(ids), nil
 }
 
-// countRows counts rows and closes them.
-func countRows(rows *sql.Rows, err error) (int, error) {
+// revokeUserArgs are the arguments of revokeUserSessionsSQL for r, or,
+// when keep, those of revokeAllButSQL.
+func revokeUserArgs(r store.UserRevocation) (args []any, keep bool) {
+	args = []any{micros(r.Now), r.UserID, r.OpenID, r.Platform, r.AppID, r.Origin}
+	if r.Keep <= 0 {
+		return args, false
+	}
+	return append(args, trunc(r.Now).UnixMicro(), r.Keep), true
+}
+
+// revokeRows runs a revocation that returns the ids it revoked, and
+// appends them to ids.
+func revokeRows(ctx context.Context, stmt *sql.Stmt, args []any, ids *[]string) error {
+	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer rows.Close()
-	n := 0
 	for rows.Next() {
-		n++
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		*ids = append(*ids, id)
 	}
-	return n, rows.Err()
+	return rows.Err()
 }
 
 // AddDecryptFailure implements store.Sessions. It runs on the writer

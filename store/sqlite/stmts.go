@@ -80,16 +80,18 @@ const (
 		RETURNING id`
 	// The sessions of revokeUserSessionsSQL still rotatable at ?7; ?1 is
 	// not used, so that the read and the write below share their numbers.
-	rotatableOfUserSQL = `SELECT id FROM sessions
+	// sessions_user_live holds every column this reads, for live sessions
+	// only: a user's revoked sessions are never visited.
+	rotatableOfUserSQL = `SELECT id FROM sessions INDEXED BY sessions_user_live
 		WHERE user_id = ?2 AND revoked_at IS NULL
 			AND refresh_expires_at > ?7 AND (expires_at IS NULL OR expires_at > ?7)
 			AND (?3 = '' OR (open_id = ?3 AND platform = ?4 AND app_id = ?5))
 			AND (?6 = '' OR id = ?6 OR origin = ?6)`
-	// No more than ?8 (Keep + 1) of them: the read, on the read pool, that
-	// tells whether the cap is exceeded.
-	someRotatableSQL = rotatableOfUserSQL + ` LIMIT ?8`
-	// Revokes all but the ?8 newest of them. The sort is of one user's
-	// rotatable sessions, a few dozen rows, in a temporary b-tree.
+	// How many of them, counting no further than ?8 (Keep + 1): the read, on
+	// the read pool, that tells whether the cap is exceeded. One row, so
+	// that the count costs no step per session.
+	someRotatableSQL = `SELECT count(*) FROM (` + rotatableOfUserSQL + ` LIMIT ?8)`
+	// Revokes all but the ?8 newest of them, in the index's order.
 	revokeAllButSQL = `UPDATE sessions SET revoked_at = ?1
 		WHERE id IN (` + rotatableOfUserSQL + ` ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?8)
 		RETURNING id`

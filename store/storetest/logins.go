@@ -41,10 +41,11 @@ func loginWrite(app, openID, unionID, newUser, sid string) store.LoginWrite {
 func testWriteLoginNew(t *testing.T, s store.Store) {
 	lw := loginWriter(t, s)
 	in := loginWrite("wxA", "o1", "un1", "u1", "s1")
-	id, created, err := lw.WriteLogin(t.Context(), in)
+	res, err := lw.WriteLogin(t.Context(), in)
 	if err != nil {
 		t.Fatalf("WriteLogin: %v", err)
 	}
+	id, created := res.Identity, res.Created
 	if !created || id.UserID != "u1" || id.UnionID != "un1" {
 		t.Fatalf("WriteLogin = %+v, created %v; want user u1, unionid un1, created", id, created)
 	}
@@ -67,10 +68,11 @@ func testWriteLoginNew(t *testing.T, s store.Store) {
 
 	// The same identity again: no new user, the new session key current.
 	again := loginWrite("wxA", "o1", "", "u2", "s2")
-	id, created, err = lw.WriteLogin(t.Context(), again)
+	res, err = lw.WriteLogin(t.Context(), again)
 	if err != nil {
 		t.Fatalf("WriteLogin again: %v", err)
 	}
+	id, created = res.Identity, res.Created
 	if created || id.UserID != "u1" || id.UnionID != "un1" || string(id.SessionKey) != string(sealed("k-s2")) {
 		t.Fatalf("WriteLogin again = %+v, created %v", id, created)
 	}
@@ -82,10 +84,11 @@ func testWriteLoginNew(t *testing.T, s store.Store) {
 func testWriteLoginUnion(t *testing.T, s store.Store) {
 	lw := loginWriter(t, s)
 	mustUpsert(t, s, upsert("wxA", "oA", "shared", sealed("k"), "uA", base))
-	id, created, err := lw.WriteLogin(t.Context(), loginWrite("wxB", "oB", "shared", "uB", "sB"))
+	res, err := lw.WriteLogin(t.Context(), loginWrite("wxB", "oB", "shared", "uB", "sB"))
 	if err != nil {
 		t.Fatalf("WriteLogin: %v", err)
 	}
+	id, created := res.Identity, res.Created
 	if created || id.UserID != "uA" {
 		t.Fatalf("WriteLogin = user %q, created %v; want uA's user, not created", id.UserID, created)
 	}
@@ -100,7 +103,7 @@ func testWriteLoginAtomic(t *testing.T, s store.Store) {
 	mustCreateSession(t, s, newSession("taken"))
 	in := loginWrite("wxA", "o-new", "", "u-new", "s-new")
 	in.Session.AccessHash = newSession("taken").AccessHash // already in use
-	if _, _, err := lw.WriteLogin(t.Context(), in); err == nil {
+	if _, err := lw.WriteLogin(t.Context(), in); err == nil {
 		t.Fatal("WriteLogin with an access hash in use: no error")
 	}
 	if _, err := s.GetIdentity(t.Context(), "wechat", "wxA", "o-new"); !isNotFound(err) {
@@ -133,8 +136,8 @@ func testWriteLoginConcurrent(t *testing.T, s store.Store) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			id, created, err := lw.WriteLogin(t.Context(), loginWrite("wxA", "o-race", "", fmt.Sprint("u", i), fmt.Sprint("s", i)))
-			results[i] = result{id, created, err}
+			res, err := lw.WriteLogin(t.Context(), loginWrite("wxA", "o-race", "", fmt.Sprint("u", i), fmt.Sprint("s", i)))
+			results[i] = result{res.Identity, res.Created, err}
 		})
 	}
 	close(start)

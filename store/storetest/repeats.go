@@ -41,6 +41,7 @@ var keepTests = []test{
 	{"Newest", testKeepNewest},
 	{"Ties", testKeepTies},
 	{"WithinLimit", testKeepWithinLimit},
+	{"WriteLogin", testKeepWriteLogin},
 }
 
 func claim(t *testing.T, s store.Store, h []byte, now time.Time, max int) (store.Code, error) {
@@ -418,5 +419,32 @@ func testKeepWithinLimit(t *testing.T, s store.Store) {
 		if got := mustSessionByID(t, s, fmt.Sprint("s", i)).RevokedAt; !got.IsZero() {
 			t.Fatalf("s%d revoked", i)
 		}
+	}
+}
+
+// WriteLogin with Keep caps the identity's live sessions as the login is
+// written, the new session counted.
+func testKeepWriteLogin(t *testing.T, s store.Store) {
+	lw := loginWriter(t, s)
+	other := userSession("h", "u1", "wxB", "oB") // the user's other identity
+	mustCreateSession(t, s, other)
+	for i, want := range []int{0, 0, 1, 1} {
+		in := loginWrite("wxA", "oA", "", "u1", fmt.Sprint("s", i))
+		in.Session.CreatedAt, in.Session.LastUsedAt = at(time.Duration(i)*time.Minute), at(time.Duration(i)*time.Minute)
+		in.Keep = 2
+		res, err := lw.WriteLogin(t.Context(), in)
+		if err != nil || res.Ended != want || res.Identity.UserID != "u1" {
+			t.Fatalf("login %d: WriteLogin(keep 2) = %+v, %v; want user u1, %d ended", i, res, err, want)
+		}
+	}
+	for id, want := range map[string]time.Time{"s0": at(2 * time.Minute), "s1": at(3 * time.Minute), "s2": {}, "s3": {}, "h": {}} {
+		if got := mustSessionByID(t, s, id).RevokedAt; !got.Equal(want) {
+			t.Fatalf("%s: RevokedAt = %v, want %v", id, got, want)
+		}
+	}
+	// Read by its token too, which a cache may have answered before.
+	got, err := s.SessionByAccess(t.Context(), loginWrite("wxA", "oA", "", "u1", "s0").Session.AccessHash)
+	if err != nil || !got.RevokedAt.Equal(at(2*time.Minute)) {
+		t.Fatalf("SessionByAccess of a session past the cap: RevokedAt %v, %v; want %v", got.RevokedAt, err, at(2*time.Minute))
 	}
 }

@@ -21,3 +21,11 @@ ALTER TABLE sessions ADD COLUMN successor_until INTEGER;
 ALTER TABLE codes ADD COLUMN session_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE codes ADD COLUMN replay_until INTEGER;
 ALTER TABLE codes ADD COLUMN replays INTEGER NOT NULL DEFAULT 0;
+
+-- The cap on an identity's live sessions is checked after every login:
+-- this index holds live sessions only, newest first, with every column the
+-- check and the revocation test, so that neither reads a table row nor
+-- the revoked sessions that pile up for a user who logs in often.
+CREATE INDEX sessions_user_live ON sessions
+	(user_id, created_at DESC, id DESC, open_id, platform, app_id, origin, refresh_expires_at, expires_at)
+	WHERE revoked_at IS NULL;
