@@ -1,0 +1,315 @@
+'use strict'
+// End-to-end: the client against the real mplogin binary (serve) and its platform
+// emulator (emulate), both on loopback. Needs MPLOGIN_BIN, the path of a built
+// mplogin; skipped without it.
+const { describe, it, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const { spawn } = require('node:child_process')
+const crypto = require('node:crypto')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const readline = require('node:readline')
+const { createClient, MploginError } = require('..')
+
+const BIN = process.env.MPLOGIN_BIN
+const WX_APPID = 'wx0123456789abcdef'
+const BD_APPKEY = 'y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7'
+const ACCESS_TTL = 2 // seconds: sessions_policy.access_ttl below
+
+let dir
+let emu // emulator URL
+let svc // service URL
+const procs = []
+const logs = []
+// The processes go with this one, however its tests end.
+process.on('exit', () => { for (const p of procs) p.kill('SIGKILL') })
+
+/** Starts the binary and resolves with the first stdout or stderr line for which pick gives a value. */
+function start(args, pick) {
+  const p = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  procs.push(p)
+  return new Promise((resolve, reject) => {
+    let found = false
+    const onLine = (line) => {
+      logs.push(line)
+      if (found) return
+      const v = pick(line)
+      if (v) {
+        found = true
+        resolve(v)
+      }
+    }
+    readline.createInterface({ input: p.stdout }).on('line', onLine)
+    readline.createInterface({ input: p.stderr }).on('line', onLine)
+    p.on('exit', (code) => {
+      if (!found) reject(new Error(`mplogin ${args[0]} exited with ${code}:\n${logs.join('\n')}`))
+    })
+  })
+}
+
+async function control(method, p, body) {
+  const res = await fetch(emu + p, {
+    method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  const text = await res.text()
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`)
+  return text ? JSON.parse(text) : undefined
+}
+
+/**
+ * A callback-style host (wx or swan) whose login mints a real code through the
+ * emulator's control API and whose request uses fetch. Every request is recorded.
+ * opts.bogusCodes: that many logins give a code the emulator never minted;
+ * opts.lose: {path: n} loses the answers of the first n requests to path.
+ */
+function fakeHost(kind, user, opts) {
+  opts = opts || {}
+  const store = new Map()
+  const h = {
+    store,
+    logins: 0,
+    requests: [], // {method, path, status}
+    getStorageSync: (k) => (store.has(k) ? store.get(k) : ''),
+    setStorageSync: (k, v) => { store.set(k, v) },
+    removeStorageSync: (k) => { store.delete(k) },
+    request(o) {
+      const rec = { method: o.method, path: new URL(o.url).pathname }
+      h.requests.push(rec)
+      fetch(o.url, { method: o.method, headers: o.header, body: o.data === undefined ? undefined : String(o.data) })
+        .then(async (res) => {
+          const text = await res.text()
+          let data = text
+          try { data = JSON.parse(text) } catch (e) { /* not JSON */ }
+          rec.status = res.status
+          if (opts.lose && opts.lose[rec.path] > 0) {
+            // The service answered; the answer is lost on the way back.
+            opts.lose[rec.path]--
+            rec.lost = data
+            o.fail({ errMsg: 'request:fail timeout' })
+            return
+          }
+          o.success({ statusCode: res.status, data, header: Object.fromEntries(res.headers), errMsg: 'request:ok' })
+        }, (e) => o.fail({ errMsg: 'request:fail ' + e.message }))
+    },
+  }
+  const login = (o) => {
+    h.logins++
+    if (opts.bogusCodes > 0) {
+      opts.bogusCodes--
+      setImmediate(() => o.success({ code: 'never-minted-' + h.logins, errMsg: 'login:ok' }))
+      return
+    }
+    const body = kind === 'swan'
+      ? { platform: 'baidu', appid: BD_APPKEY, user }
+      : { platform: 'wechat', appid: WX_APPID, user }
+    control('POST', '/_emulator/login', body).then((r) => o.success({ code: r.code, errMsg: 'login:ok' }),
+      (e) => o.fail({ errMsg: 'login:fail ' + e.message }))
+  }
+  if (kind === 'swan') h.getLoginCode = login
+  else h.login = login
+  return h
+}
+
+function client(host, extra) {
+  const auth = createClient(Object.assign({
+    baseURL: svc, app: host.getLoginCode ? 'shop-baidu' : 'shop-wechat', host,
+  }, extra))
+  auth.events = []
+  auth.onChange((e) => auth.events.push(e.state))
+  return auth
+}
+
+function count(host, method, p) {
+  return host.requests.filter((r) => r.method === method && r.path === p)
+}
+
+describe('e2e against the mplogin binary', { skip: !BIN && 'MPLOGIN_BIN is not set (the path of a built mplogin)' }, () => {
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mplogin-js-e2e-'))
+    emu = await start(['emulate', '--listen', '127.0.0.1:0'], (l) => {
+      const m = /mplogin emulator on (http:\/\/\S+)/.exec(l)
+      return m && m[1]
+    })
+    const cfg = path.join(dir, 'mplogin.yaml')
+    fs.writeFileSync(cfg, `listen: 127.0.0.1:0
+store: sqlite:${path.join(dir, 'mplogin.db')}
+master_key: ${crypto.randomBytes(32).toString('base64')}
+log: {level: info, format: json}
+rate_limits: {enabled: false}
+sessions_policy:
+  access_ttl: ${ACCESS_TTL}s
+apps:
+  - name: shop-wechat
+    platform: wechat
+    appid: ${WX_APPID}
+    secret: s3cret-for-tests
+    endpoint: ${emu}
+  - name: shop-baidu
+    platform: baidu
+    app_key: ${BD_APPKEY}
+    app_secret: s3cret-for-tests
+    endpoint: ${emu}
+`, { mode: 0o600 })
+    const addr = await start(['serve', '--config', cfg], (l) => {
+      try {
+        const j = JSON.parse(l)
+        return j.msg === 'serving' && j.addr
+      } catch (e) {
+        return undefined
+      }
+    })
+    svc = 'http://' + addr
+  })
+
+  after(() => {
+    for (const p of procs) p.kill('SIGTERM')
+    if (dir) fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('logs in through wx and checks the session', async () => {
+    const wx = fakeHost('wx', 'alice')
+    const auth = client(wx)
+    const user = await auth.login()
+    assert.match(user.id, /^[0-9a-f]{32}$/)
+    assert.ok(user.openid)
+    assert.equal(wx.logins, 1)
+    const s = await auth.checkSession()
+    assert.equal(s.active, true)
+    assert.equal(s.app, 'shop-wechat')
+    assert.equal(s.user.id, user.id)
+    assert.deepEqual(auth.events, ['logged-in'])
+  })
+
+  it('logs in through swan (getLoginCode) on the Baidu app', async () => {
+    const swan = fakeHost('swan', 'bob')
+    const auth = client(swan)
+    assert.equal(auth.hostName, 'swan')
+    const user = await auth.login()
+    assert.match(user.id, /^[0-9a-f]{32}$/)
+    assert.equal((await auth.checkSession()).app, 'shop-baidu')
+    assert.equal(swan.logins, 1)
+  })
+
+  it('20 concurrent requests across an access-token expiry make one refresh', async () => {
+    const wx = fakeHost('wx', 'dave')
+    const auth = client(wx)
+    await auth.login()
+    const stored = JSON.parse(wx.store.get(auth.storageKey))
+    assert.equal(stored.expiresIn, ACCESS_TTL, 'the service took access_ttl: 2s')
+    // Wait until the access token is expired on the client's clock, computed from receipt.
+    const expiresAt = stored.receivedAt + stored.expiresIn * 1000
+    await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now()) + 20))
+    assert.ok(Date.now() >= expiresAt)
+    const results = await Promise.all(Array.from({ length: 20 }, () => auth.request({ url: '/v1/session' })))
+    for (const r of results) {
+      assert.equal(r.statusCode, 200)
+      assert.equal(r.data.active, true)
+    }
+    const refreshes = count(wx, 'POST', '/v1/token')
+    assert.equal(refreshes.length, 1)
+    assert.equal(refreshes[0].status, 200)
+    assert.equal(count(wx, 'GET', '/v1/session').length, 20)
+    assert.deepEqual(auth.events, ['logged-in', 'refreshed'])
+    assert.equal(wx.logins, 1)
+  })
+
+  it('a refresh whose answer was lost is sent again within the grace and gets the same pair', async () => {
+    const wx = fakeHost('wx', 'gina', { lose: { '/v1/token': 1 } })
+    const auth = client(wx)
+    await auth.login()
+    const stored = JSON.parse(wx.store.get(auth.storageKey))
+    const expiresAt = stored.receivedAt + stored.expiresIn * 1000
+    await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now()) + 20))
+
+    // The refresh reaches the service, which rotates the tokens; its answer is lost.
+    await assert.rejects(auth.request({ url: '/v1/session' }), (e) => e.code === 'network_error')
+    assert.equal(JSON.parse(wx.store.get(auth.storageKey)).refreshToken, stored.refreshToken,
+      'a refresh without an answer keeps the tokens')
+    // The same refresh token again, within refresh_reuse_grace (30 s by default):
+    // the pair the lost answer carried, and the session lives on.
+    const res = await auth.request({ url: '/v1/session' })
+    assert.equal(res.statusCode, 200)
+    assert.equal(res.data.active, true)
+    const refreshes = count(wx, 'POST', '/v1/token')
+    assert.deepEqual(refreshes.map((r) => r.status), [200, 200])
+    const now = JSON.parse(wx.store.get(auth.storageKey))
+    assert.equal(now.accessToken, refreshes[0].lost.access_token)
+    assert.equal(now.refreshToken, refreshes[0].lost.refresh_token)
+    assert.equal(wx.logins, 1, 'no re-login')
+    assert.deepEqual(auth.events, ['logged-in', 'refreshed'])
+
+    // Rotated again, the first refresh token is two generations back: theft.
+    const old = stored.refreshToken
+    const r = await fetch(svc + '/v1/token', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'refresh_token', refresh_token: now.refreshToken }),
+    })
+    assert.equal(r.status, 200)
+    const again = await fetch(svc + '/v1/token', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'refresh_token', refresh_token: old }),
+    })
+    assert.equal(again.status, 400)
+    assert.equal((await again.json()).error, 'invalid_grant')
+  })
+
+  it('a session revoked elsewhere ends in one silent re-login', async () => {
+    const wx = fakeHost('wx', 'carol')
+    const auth = client(wx)
+    const user = await auth.login()
+    // The same person logs out everywhere from another device.
+    const other = client(fakeHost('wx', 'carol'))
+    assert.equal((await other.login()).id, user.id)
+    await other.logout({ all: true })
+    const res = await auth.request({ url: '/v1/session' })
+    assert.equal(res.statusCode, 200)
+    assert.equal(res.data.user.id, user.id)
+    const refreshes = count(wx, 'POST', '/v1/token')
+    assert.equal(refreshes.length, 1)
+    assert.equal(refreshes[0].status, 400, 'invalid_grant')
+    assert.equal(wx.logins, 2)
+    assert.equal(count(wx, 'POST', '/v1/login').length, 2)
+    assert.deepEqual(auth.events, ['logged-in', 'logged-in'])
+  })
+
+  it('invalid_code is retried once with a fresh code', async () => {
+    const wx = fakeHost('wx', 'erin', { bogusCodes: 1 })
+    const auth = client(wx)
+    await auth.login()
+    const logins = count(wx, 'POST', '/v1/login')
+    assert.deepEqual(logins.map((r) => r.status), [401, 200])
+    assert.equal(wx.logins, 2)
+  })
+
+  it('a platform outage: 503 with Retry-After, waited once; or rejected with retryAfter', async () => {
+    try {
+      // One failed exchange: the client waits Retry-After and sends the same code again.
+      await control('PUT', '/_emulator/faults', { path: '/sns/jscode2session', status: 500, times: 1 })
+      const wx = fakeHost('wx', 'frank')
+      const auth = client(wx)
+      const t0 = Date.now()
+      await auth.login()
+      const logins = count(wx, 'POST', '/v1/login')
+      assert.deepEqual(logins.map((r) => r.status), [503, 200])
+      assert.equal(wx.logins, 1)
+      assert.ok(Date.now() - t0 >= 1900, 'the Retry-After wait (2 s) was honoured')
+
+      // A lasting outage with waiting turned off: one call, an error carrying retryAfter.
+      await control('PUT', '/_emulator/faults', { path: '/sns/jscode2session', status: 500 })
+      const wx2 = fakeHost('wx', 'grace')
+      const auth2 = client(wx2, { maxRetryWait: 0 })
+      await assert.rejects(auth2.login(), (e) => {
+        assert.ok(e instanceof MploginError)
+        assert.equal(e.code, 'platform_unavailable')
+        assert.equal(e.status, 503)
+        assert.equal(e.retryAfter, 2)
+        return true
+      })
+      assert.equal(count(wx2, 'POST', '/v1/login').length, 1)
+      assert.equal(auth2.user, null)
+    } finally {
+      await control('DELETE', '/_emulator/faults')
+    }
+  })
+})
