@@ -124,7 +124,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch directory (config, database, logs)")
 	fs.DurationVar(&o.soak, "rss-soak", 0, "after the scenarios, run a steady login+session load this long, sampling the service's RSS every 10s")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "the service's log.level: debug, info, warn or error")
-	fs.IntVar(&o.users, "users", 1000, "returning users logged in before the session and login-returning scenarios")
+	fs.IntVar(&o.users, "users", 1000, "users in each of the two pools logged in first: one for session checks, one for the returning users' logins")
 	fs.DurationVar(&o.timeout, "timeout", 0, "bound on the whole run (0: computed from the durations)")
 	fs.StringVar(&o.mplogin, "mplogin", "", "use this mplogin binary instead of building ./cmd/mplogin")
 	fs.StringVar(&o.profile, "serve-cpuprofile", "", "run the service in-process in a child of the harness (same server package) and write its CPU profile here")

@@ -143,7 +143,7 @@ func (r *report) print(w io.Writer) {
 	if r.Sessions != "" {
 		where += ", sessions in Redis (PostgreSQL and Redis run on this machine and count as other CPU)"
 	}
-	fmt.Fprintf(w, "service:  mplogin serve on %s, log level %s; emulator mplogin emulate --open-codes (no added latency); %d pool users\n",
+	fmt.Fprintf(w, "service:  mplogin serve on %s, log level %s; emulator mplogin emulate --open-codes (no added latency); 2 × %d pool users\n",
 		where, r.LogLevel, r.Users)
 	fmt.Fprintln(w)
 
@@ -214,7 +214,7 @@ func (r *report) print(w io.Writer) {
 	if r.IdleRSS > 0 {
 		fmt.Fprintf(w, "\nRSS of mplogin serve: idle %s", mib(r.IdleRSS))
 		if r.RSSAfterPool > 0 {
-			fmt.Fprintf(w, ", after logging in %d pool users %s", r.Users, mib(r.RSSAfterPool))
+			fmt.Fprintf(w, ", after logging in 2 × %d pool users %s", r.Users, mib(r.RSSAfterPool))
 		}
 		fmt.Fprintln(w)
 	}

@@ -64,8 +64,11 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 		rep.IdleRSS = svc.idleRSS
 		logf("service ready at %s (log level %s); idle RSS %s", svc.base, o.logLevel, mib(svc.idleRSS))
 		if slices.Contains(o.scenarios, scSession) || slices.Contains(o.scenarios, scLoginReturning) || o.soak > 0 {
-			logf("logging in %d pool users", o.users)
-			if tokens, err = loginPool(ctx, svc.base, o.users); err != nil {
+			logf("logging in 2 × %d pool users", o.users)
+			if tokens, err = loginPool(ctx, svc.base, checkPool, o.users); err != nil {
+				return rep, err
+			}
+			if _, err = loginPool(ctx, svc.base, returningPool, o.users); err != nil {
 				return rep, err
 			}
 			rep.RSSAfterPool = svc.rss()

@@ -219,12 +219,22 @@ func newSessionCheck(ctx context.Context, base, token string) (*http.Request, er
 	return req, nil
 }
 
-// poolUser is the name of returning user k of the pool.
-func poolUser(k uint64) string { return fmt.Sprintf("p%d", k) }
+// The two pools of users logged in before the scenarios: the session
+// checks use the tokens of the first, and the returning users' logins go to
+// the second. They are apart because those logins soon reach the service's
+// cap on live sessions per user, which ends each user's oldest session: the
+// one whose token the checks would use.
+const (
+	checkPool     = "p"
+	returningPool = "r"
+)
 
-// loginPool logs in users pool users (p0, p1, …) and returns an access token
-// for each. Any failure is an error: the scenarios need every token.
-func loginPool(ctx context.Context, base string, users int) ([]string, error) {
+// poolUser is the name of user k of pool.
+func poolUser(pool string, k uint64) string { return fmt.Sprintf("%s%d", pool, k) }
+
+// loginPool logs in users users of pool (p0, p1, …) and returns an access
+// token for each. Any failure is an error: the scenarios need every user.
+func loginPool(ctx context.Context, base, pool string, users int) ([]string, error) {
 	const workers = 16
 	client := newClient(workers)
 	defer client.CloseIdleConnections()
@@ -242,7 +252,7 @@ func loginPool(ctx context.Context, base string, users int) ([]string, error) {
 				if k >= int64(users) || ctx.Err() != nil {
 					return
 				}
-				tok, err := loginOnce(ctx, client, base, loginBody(poolUser(uint64(k)), "pool"))
+				tok, err := loginOnce(ctx, client, base, loginBody(poolUser(pool, uint64(k)), "pool"))
 				if err != nil {
 					errOnce.Do(func() { first = fmt.Errorf("logging in pool user %d: %w", k, err) })
 					return
@@ -305,10 +315,11 @@ func loginNewRequests(base, tag string) makeRequest {
 	}
 }
 
-// loginReturningRequests: POST /v1/login with a fresh code of a pool user.
+// loginReturningRequests: POST /v1/login with a fresh code of a user of
+// the returning pool.
 func loginReturningRequests(base, tag string, users, workers int) makeRequest {
 	return func(ctx context.Context, w int, n uint64) (*http.Request, []byte, error) {
-		user := poolUser(spread(w, n, workers, users))
+		user := poolUser(returningPool, spread(w, n, workers, users))
 		req, err := newLogin(ctx, base, loginBody(user, fmt.Sprintf("%s-%d-%d", tag, w, n)))
 		return req, wantReturned, err
 	}

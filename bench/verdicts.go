@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// The targets of the issues: on SQLite (issue 3), and with sessions in
-// Redis or the store on PostgreSQL (issue 5).
+// The targets: on SQLite, and with sessions in Redis or the store on
+// PostgreSQL.
 const (
 	targetSessionRatio      = 0.5
 	targetSessionRatioRedis = 0.4
