@@ -1,9 +1,3 @@
-// Package mplogin holds what every part of the login service shares: the
-// closed set of errors a client can see.
-//
-// The packages: platform (the hosts' clients), emulator (a stand-in for the
-// hosts), session (login, check, refresh, logout), store (where state lives),
-// httpapi (the HTTP API), config, keyring and token; cmd/mplogin wires them.
 package mplogin
 
 import (
@@ -11,7 +5,7 @@ import (
 	"time"
 )
 
-// Code is an error code a client sees (contract section 4).
+// Code is an error code a client sees (docs/api.md, "Errors").
 type Code string
 
 // The closed set of codes.

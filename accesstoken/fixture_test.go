@@ -167,8 +167,8 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-// checkAfter holds for every test: no force_refresh was ever sent (K1, K4),
-// and no token handed out appears in the logs (K5, L1).
+// checkAfter holds for every test: no force_refresh was ever sent,
+// and no token handed out appears in the logs.
 func (f *fixture) checkAfter() {
 	f.rec.mu.Lock()
 	defer f.rec.mu.Unlock()

@@ -1,27 +1,27 @@
 // Package accesstoken manages the platforms' access tokens of our own apps
 // (WeChat stable_token, Baidu client_credentials), which the calls beyond
-// login need: phone numbers, unionids, session checks. It follows
-// security-requirements.md B11:
+// login need: phone numbers, unionids, session checks. The rules it keeps
+// (docs/security.md, "Platform access tokens"):
 //
-//   - One fetch at a time per key in a process (K2): callers that need a
+//   - One fetch at a time per key in a process: callers that need a
 //     fresh token share one fetch, which runs under a context detached from
 //     the first caller, with its own timeout; each caller waits only as long
 //     as its own context allows.
-//   - Early refresh (K3): a token is refreshed once 80% of its lifetime has
+//   - Early refresh: a token is refreshed once 80% of its lifetime has
 //     passed. If that refresh fails, the token is served until it expires.
-//   - Shared through the store (K3, K5): a fetched token is stored sealed
+//   - Shared through the store: a fetched token is stored sealed
 //     with the keyring, and a manager that finds a fresh one there (another
 //     instance's, or its own before a restart) fetches nothing.
-//   - One fetch at a time across instances (K3): with a store, the instance
+//   - One fetch at a time across instances: with a store, the instance
 //     that refreshes holds a lease on the key in the store; the others wait
 //     for its token to appear there, and take over only if the lease ends
 //     (its holder died) or was released without a token.
-//   - Invalidate and refetch once (K4): Do runs a call and, if the platform
+//   - Invalidate and refetch once: Do runs a call and, if the platform
 //     rejects the token, drops it and retries once with a freshly fetched
 //     one. Fetchers use stable_token's normal mode; nothing here ever asks
 //     for force_refresh.
 //   - Refreshes are logged at info with the key and expires_in; the token
-//     never appears in a log or an error (K5, L1).
+//     never appears in a log or an error.
 //   - Clocks may differ between instances by mplogin.MaxClockSkew: a token
 //     is taken for expired that much early (a token from the store was
 //     timed by another instance's clock), and a lease is held that much
@@ -241,7 +241,7 @@ func (m *Manager) Token(ctx context.Context, key string) (secret.String, error) 
 		ch := m.flight.DoChan(key, func() (any, error) {
 			n := m.flights.Add(1)
 			// Detached, so that the first caller giving up cannot fail the
-			// fetch for everyone else (K2); bounded by its own timeout.
+			// fetch for everyone else; bounded by its own timeout.
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.fetchTimeout)
 			defer cancel()
 			tok, err := m.refresh(fctx, key, a)
@@ -308,7 +308,7 @@ func (m *Manager) Invalidate(ctx context.Context, key string, tok secret.String)
 // Do runs call with key's token. If the call fails with
 // platform.KindTokenInvalid, the token is invalidated, a new one fetched
 // (normal mode: never force_refresh) and the call run once more; its result
-// is final (K4).
+// is final.
 func (m *Manager) Do(ctx context.Context, key string, call func(ctx context.Context, tok secret.String) error) error {
 	tok, err := m.Token(ctx, key)
 	if err != nil {

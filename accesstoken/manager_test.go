@@ -48,7 +48,7 @@ func crowd(t *testing.T, f *fixture, m *accesstoken.Manager, n int) []secret.Str
 	return got
 }
 
-// K2: many callers needing a token cause one fetch, and all get it.
+// Many callers needing a token cause one fetch, and all get it.
 func TestConcurrentCallersShareOneFetch(t *testing.T) {
 	f := newFixture(t)
 	m := f.manager(f.store)
@@ -74,7 +74,7 @@ func TestConcurrentCallersShareOneFetch(t *testing.T) {
 	}
 }
 
-// K2: the first caller giving up does not cancel the fetch the others wait for.
+// The first caller giving up does not cancel the fetch the others wait for.
 func TestCanceledCallerDoesNotCancelFetch(t *testing.T) {
 	f := newFixture(t)
 	m := f.manager(f.store)
@@ -112,7 +112,7 @@ func TestCanceledCallerDoesNotCancelFetch(t *testing.T) {
 	}
 }
 
-// K3: refresh at 80% of expires_in, not before.
+// Refresh at 80% of expires_in, not before.
 func TestRefreshAt80Percent(t *testing.T) {
 	f := newFixture(t)
 	m := f.manager(f.store)
@@ -177,8 +177,8 @@ func TestFailedRefreshServesValidToken(t *testing.T) {
 	}
 }
 
-// K3: a token in the store serves a second instance without a fetch; it
-// is stored sealed (K5).
+// A token in the store serves a second instance without a fetch; it
+// is stored sealed.
 func TestStoreSharedByInstances(t *testing.T) {
 	f := newFixture(t)
 	tok := mustToken(t, f.manager(f.store), wxKey)
@@ -282,7 +282,7 @@ func businessCall(f *fixture, calls *int) func(context.Context, secret.String) e
 	}
 }
 
-// K4: a rejected token is invalidated, one new one fetched, the call
+// A rejected token is invalidated, one new one fetched, the call
 // retried once.
 func TestDoRefetchesOnceOnInvalidToken(t *testing.T) {
 	f := newFixture(t)
@@ -434,7 +434,7 @@ func TestLogs(t *testing.T) {
 	// checkAfter scans the logs for the tokens themselves.
 }
 
-// K3 across instances: three instances sharing a store, 100 callers each,
+// Across instances: three instances sharing a store, 100 callers each,
 // all needing a token at once: the lease lets one instance fetch, and the
 // other two take its token from the store.
 func TestLeaseOneFetchAcrossInstances(t *testing.T) {

@@ -38,7 +38,7 @@ func (s *Source) Do(ctx context.Context, call func(ctx context.Context, tok secr
 }
 
 // Doer runs a call with a platform access token, refetching the token and
-// retrying once when the platform rejects it (K4). *Source is one; FromSource
+// retrying once when the platform rejects it. *Source is one; FromSource
 // makes one of any platform.TokenSource.
 type Doer interface {
 	Do(ctx context.Context, call func(ctx context.Context, tok secret.String) error) error

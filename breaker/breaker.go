@@ -1,4 +1,4 @@
-// Package breaker keeps one circuit breaker per platform endpoint (B10 H4),
+// Package breaker keeps one circuit breaker per platform endpoint,
 // so that a platform that is down or overloaded is answered at once with
 // "platform unavailable" instead of tying up a request, a connection and the
 // user's one-time login code for a whole timeout.
@@ -79,7 +79,7 @@ type Settings struct {
 	// it. Default 1.
 	HalfOpenMax uint32
 	// OnStateChange, if set, is told of every transition, so the caller can
-	// log it (B4 L2) and set the mplogin_breaker_state gauge.
+	// log it and set the mplogin_breaker_state gauge.
 	//
 	// It runs synchronously while the breaker's lock is held (that is how
 	// gobreaker calls it): it must be quick and must not call back into the

@@ -219,7 +219,8 @@ apps:
 	}
 }
 
-// The contract's own example (contract.md section 2), verbatim.
+// The first annotated example of a configuration, verbatim: files written
+// from it must keep parsing.
 func TestParseContractExample(t *testing.T) {
 	src := `listen: 127.0.0.1:8300
 store: sqlite:./mplogin.db            # or postgres://user@host:5432/db

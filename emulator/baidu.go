@@ -9,8 +9,8 @@ import (
 
 const baiduContentType = "application/json"
 
-// Baidu's errno values. Only 10010100 is documented (baidu.md §2.3); the
-// other two are the emulator's choice, next to it.
+// Baidu's errno values. Only 10010100 is documented (docs/platforms/baidu.md,
+// "Login code exchange"); the other two are the emulator's choice, next to it.
 const (
 	errnoParam  = 10010100
 	errnoClient = 10010101
@@ -87,8 +87,9 @@ func baiduForm(r *http.Request, errStatus int) (reply, bool) {
 	return reply{}, true
 }
 
-// baiduCode2SessionKey serves POST /oauth/jscode2sessionkey (spapi,
-// baidu.md §2) and the legacy POST /nalogin/getSessionKeyByCode (§3).
+// baiduCode2SessionKey serves POST /oauth/jscode2sessionkey (spapi) and the
+// legacy POST /nalogin/getSessionKeyByCode
+// (docs/platforms/baidu.md, "Login code exchange").
 func (e *Emulator) baiduCode2SessionKey(r *http.Request) reply {
 	if rep, ok := baiduForm(r, http.StatusOK); !ok {
 		return rep
@@ -111,7 +112,8 @@ func (e *Emulator) baiduCode2SessionKey(r *http.Request) reply {
 }
 
 // baiduThirdPartySessionKey serves GET /rest/2.0/oauth/getsessionkeybycode,
-// the third-party platform's exchange with an authorizer token (baidu.md §7.1).
+// the third-party platform's exchange with an authorizer token
+// (docs/platforms/baidu.md, "Third-party platform login").
 func (e *Emulator) baiduThirdPartySessionKey(r *http.Request) reply {
 	if rep, ok := baiduForm(r, http.StatusOK); !ok {
 		return rep

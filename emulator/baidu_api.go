@@ -7,16 +7,16 @@ import (
 	"strconv"
 )
 
-// Baidu's unionid APIs (baidu.md §6): getunionid for the app itself, with
-// the app's token from /oauth/2.0/token, and unionId/get for a third-party
-// platform, with the authorizer token that /rest/2.0/oauth/getsessionkeybycode
-// accepts. Both are openapi business paths: a refused token is the
-// gateway's {"error_code":110|111} (baidu.md §10.1), anything else an
-// {"errno":…} envelope with HTTP 200.
+// Baidu's unionid APIs (docs/platforms/baidu.md, "Unionids"): getunionid for
+// the app itself, with the app's token from /oauth/2.0/token, and unionId/get
+// for a third-party platform, with the authorizer token that
+// /rest/2.0/oauth/getsessionkeybycode accepts. Both are openapi business
+// paths: a refused token is the gateway's {"error_code":110|111} (same file,
+// "Answers and errors"), anything else an {"errno":…} envelope with HTTP 200.
 
 // errno values of the business envelopes: getunionid documents only 0 and
-// 1 ("异常返回"); 40001 (参数错误) is a generic third-party errno (baidu.md §6,
-// §10.4).
+// 1 ("异常返回"); 40001 (参数错误) is a generic third-party errno
+// (docs/platforms/baidu.md, "Unionids", "Error codes").
 const (
 	errnoUnionFailed = 1
 	errnoTPParam     = 40001
@@ -72,8 +72,9 @@ func (e *Emulator) requestID() string {
 }
 
 // baiduUnionID serves POST /rest/2.0/smartapp/getunionid?access_token=…
-// with the form field openid (baidu.md §6, own app). The openid must be
-// one the token's app gave out, to a user who exchanged a code.
+// with the form field openid (docs/platforms/baidu.md, "Unionids": the app's
+// own). The openid must be one the token's app gave out, to a user who
+// exchanged a code.
 func (e *Emulator) baiduUnionID(r *http.Request) reply {
 	if rep, ok := baiduForm(r, http.StatusBadRequest); !ok {
 		return rep
@@ -96,12 +97,12 @@ func (e *Emulator) baiduUnionID(r *http.Request) reply {
 }
 
 // baiduThirdPartyUnionID serves GET|POST /rest/2.0/smartapp/unionId/get
-// ?access_token=…&open_id=… (baidu.md §6, third party; openid is accepted
-// for open_id). The token must be one the openid's app accepts on the
-// third-party login path (App.ThirdPartyToken; any, without Config.Apps or
-// for an app without one). A token nobody accepts is the gateway's 110; an
-// authorizer token of another app, or an openid nobody logged in with, is
-// errno 40001.
+// ?access_token=…&open_id=… (docs/platforms/baidu.md, "Unionids": third
+// party; openid is accepted for open_id). The token must be one the
+// openid's app accepts on the third-party login path (App.ThirdPartyToken;
+// any, without Config.Apps or for an app without one). A token nobody
+// accepts is the gateway's 110; an authorizer token of another app, or an
+// openid nobody logged in with, is errno 40001.
 func (e *Emulator) baiduThirdPartyUnionID(r *http.Request) reply {
 	if rep, ok := baiduForm(r, http.StatusBadRequest); !ok {
 		return rep

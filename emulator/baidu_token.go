@@ -9,8 +9,8 @@ import (
 )
 
 // baiduToken serves GET|POST /oauth/2.0/token with client_credentials
-// (baidu.md §5). Its errors are OAuth's: HTTP 400 with error and
-// error_description, no errno.
+// (docs/platforms/baidu.md, "Access tokens"). Its errors are OAuth's: HTTP
+// 400 with error and error_description, no errno.
 func (e *Emulator) baiduToken(r *http.Request) reply {
 	if rep, ok := baiduForm(r, http.StatusBadRequest); !ok {
 		return rep

@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// Code lifetimes: wechat.md §2.4, baidu.md §11.
+// Code lifetimes: docs/platforms/wechat.md, "Login code exchange", and
+// docs/platforms/baidu.md, "Code and session-key lifetimes".
 const (
 	wechatCodeLife = 5 * time.Minute
 	baiduCodeLife  = 10 * time.Minute

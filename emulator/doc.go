@@ -42,16 +42,16 @@
 //   - WeChat business APIs, authenticated by a classic or stable access token
 //     (which names the app): GET /wxa/checksession and GET
 //     /wxa/resetusersessionkey (access_token, openid, signature,
-//     sig_method=hmac_sha256; wechat.md §5) and POST
+//     sig_method=hmac_sha256) and POST
 //     /wxa/business/getuserphonenumber?access_token=… with {"code":…} and
-//     an optional "openid" (§6);
-//     see "Business APIs" below.
+//     an optional "openid"; see "Business APIs" below.
 //   - Baidu unionid APIs: POST /rest/2.0/smartapp/getunionid?access_token=…
 //     with the form field openid (GET with the query accepted too; the app's
 //     own token from /oauth/2.0/token),
 //     and GET|POST /rest/2.0/smartapp/unionId/get?access_token=…&open_id=…
 //     (openid accepted too; a third-party platform's authorizer token, the
-//     one /rest/2.0/oauth/getsessionkeybycode accepts); baidu.md §6.
+//     one /rest/2.0/oauth/getsessionkeybycode accepts); see "Business APIs"
+//     below.
 //
 // Any other path answers in the error shape of the platform it looks like,
 // with HTTP 200 as that platform sends such errors: under /oauth/, /nalogin/
@@ -61,7 +61,8 @@
 //
 // # Access tokens
 //
-// Tokens follow the platforms' rules by Config.Now (wechat.md §4, baidu.md §5):
+// Tokens follow the platforms' rules by Config.Now (docs/platforms/wechat.md
+// and docs/platforms/baidu.md, "Access tokens"):
 //
 //   - GET /cgi-bin/token (grant_type=client_credential, appid, secret): every
 //     fetch issues a new token for 7200 s; the previous one stays valid for 5
@@ -99,12 +100,17 @@
 //
 // Every business API first checks access_token. WeChat: 41001 missing, 40001
 // unknown, of another platform, replaced by a newer fetch (after the
-// overlap) or expired with ExpireTokens, 42001 past its own 7200 s (wechat.md
-// §4.3); Baidu: the gateway's HTTP 200 {"error_code":110,…} for a missing or
-// unknown token (on unionId/get: one no app accepts), 111 for one past its
-// expiry (baidu.md §4, §10.4). The business APIs know a user by openid only
-// once the user has exchanged a code for that app (the openid is a hash),
-// and only while the emulator remembers the user's session key.
+// overlap) or expired with ExpireTokens, 42001 past its own 7200 s; Baidu:
+// the gateway's HTTP 200 {"error_code":110,…} for a missing or unknown token
+// (on unionId/get: one no app accepts), 111 for one past its expiry
+// (docs/platforms/wechat.md and docs/platforms/baidu.md, "Access tokens").
+// The business APIs know a user by openid only once the user has exchanged
+// a code for that app (the openid is a hash), and only while the emulator
+// remembers the user's session key. Their wire formats are those of
+// docs/platforms/wechat.md, "Checking a session key",
+// "Resetting a session key" and "Phone numbers", and of
+// docs/platforms/baidu.md, "Unionids" and
+// "Login with the app's access token".
 //
 //   - checksession: 43001 for a method other than GET, 41009 "missing
 //     openid", 87009 "invalid signature" for a signature missing or wrong or
@@ -112,17 +118,19 @@
 //     openid the token's app did not give out (or whose user never logged
 //     in). The signature is the lowercase hex HMAC-SHA256 keyed with the
 //     user's current session_key string itself (not its base64 decoding)
-//     over the empty string (wechat.md §5.1); a key replaced by a newer
-//     login or reset no longer signs. Success: {"errcode":0,"errmsg":"ok"}.
+//     over the empty string
+//     (docs/platforms/wechat.md, "Session-key signature"); a key replaced by
+//     a newer login or reset no longer signs. Success:
+//     {"errcode":0,"errmsg":"ok"}.
 //   - resetusersessionkey: the same checks with the current key; success
 //     gives the user a new random session key at once and answers
-//     {"errcode":0,"errmsg":"ok","openid":…,"session_key":…} (§5.3). Of
+//     {"errcode":0,"errmsg":"ok","openid":…,"session_key":…}. Of
 //     concurrent resets signed with one key, one wins; the others get 87009.
 //     No key expiry or reset quota is modelled (faults can give 45011).
 //   - getuserphonenumber: 43002 for a method other than POST, 47001 for a
 //     body that is not JSON, 41008 for no code, 40029 "invalid code" for a
 //     phone code that is unknown, used, expired (5 minutes), another app's
-//     or a login code (§6); with an "openid" that is not the code's user's,
+//     or a login code; with an "openid" that is not the code's user's,
 //     40003 "invalid openid" (WeChat checks it but documents no errcode),
 //     and the code is not spent. Success:
 //     {"errcode":0,"errmsg":"ok","phone_info":
@@ -210,16 +218,18 @@
 // package userdata's encryptors, so userdata.DecryptWeChat and DecryptBaidu
 // read it back:
 //
-//   - WeChat (wechat.md §7): AES-128-CBC, PKCS#7. userinfo is {"openId",
-//     "nickName","gender","language","city","province","country","avatarUrl",
-//     "unionId","watermark":{"timestamp","appid"}}, the timestamp Config.Now;
-//     raw_data is the public part {"nickName","gender","language","city",
-//     "province","country","avatarUrl"} and signature is hex sha1(raw_data +
-//     session_key) (§7.2). phone is {"phoneNumber","purePhoneNumber",
+//   - WeChat (docs/platforms/wechat.md, "Decrypting user data"): AES-128-CBC,
+//     PKCS#7. userinfo is {"openId","nickName","gender","language","city",
+//     "province","country","avatarUrl","unionId","watermark":{"timestamp",
+//     "appid"}}, the timestamp Config.Now; raw_data is the public part
+//     {"nickName","gender","language","city","province","country",
+//     "avatarUrl"} and signature is hex sha1(raw_data + session_key) (same
+//     file, "rawData signature"). phone is {"phoneNumber","purePhoneNumber",
 //     "countryCode":"86","watermark"} (countryCode a string, as in
 //     getuserphonenumber), with no raw_data or signature.
-//   - Baidu (baidu.md §8): AES-192-CBC with 16 random bytes, a 4-byte
-//     big-endian length, the JSON and the app key, PKCS#7 to 32 bytes.
+//   - Baidu (docs/platforms/baidu.md, "Decrypting user data"): AES-192-CBC
+//     with 16 random bytes, a 4-byte big-endian length, the JSON and the app
+//     key, PKCS#7 to 32 bytes.
 //     userinfo is {"openid","nickname","headimgurl","sex"} (sex a number, as
 //     in the official vector), phone is {"mobile":…}; never raw_data or
 //     signature, as Baidu has none.

@@ -44,7 +44,7 @@ type App struct {
 // Config configures an Emulator. The zero value is usable: any credentials,
 // real clock, crypto randomness, no logging.
 type Config struct {
-	Apps      []App            // empty: accept any credentials (contract: "without it, it accepts any")
+	Apps      []App            // empty: accept any credentials
 	OpenCodes bool             // --open-codes
 	Now       func() time.Time // nil = time.Now
 	Rand      io.Reader        // nil = crypto/rand.Reader

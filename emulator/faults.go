@@ -182,7 +182,8 @@ func (e *Emulator) writeFault(w http.ResponseWriter, rt *route, f *Fault) {
 	case f.Drop:
 		dropConn(w)
 	case f.Empty:
-		// What WeChat once sent for bad credentials (wechat.md §8).
+		// What WeChat once sent for bad credentials
+		// (docs/platforms/wechat.md, "Answers and errors").
 		writeReply(w, reply{status: status, contentType: "text/html; charset=gbk"})
 	case f.Garbage:
 		writeReply(w, garbage(status))
@@ -258,7 +259,8 @@ func baiduFaultError(errno int, name string) (int, string, string) {
 			errno = errnoGrant
 		}
 	}
-	// Descriptions from Baidu's OAuth error list (baidu.md §10.2).
+	// Descriptions from Baidu's OAuth error list
+	// (docs/platforms/baidu.md, "Error codes").
 	desc := name
 	switch name {
 	case "invalid_client":

@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// Access-token rules (wechat.md §4, baidu.md §5).
+// Access-token rules (docs/platforms/wechat.md and docs/platforms/baidu.md,
+// "Access tokens").
 const (
 	wechatTokenLife = 7200 * time.Second
 	baiduTokenLife  = 2592000 * time.Second // 30 days
@@ -20,7 +21,8 @@ const (
 )
 
 // tokenKind is one of the token series an app has. WeChat's classic and
-// stable tokens are isolated from each other (wechat.md §4.2).
+// stable tokens are isolated from each other
+// (docs/platforms/wechat.md, "Access tokens").
 type tokenKind uint8
 
 const (

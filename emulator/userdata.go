@@ -118,7 +118,8 @@ func profileOf(user string) profile {
 	}
 }
 
-// wechatRawData is the public user info, rawData (wechat.md §7.2, §11.2).
+// wechatRawData is the public user info, rawData
+// (docs/platforms/wechat.md, "rawData signature").
 type wechatRawData struct {
 	NickName  string `json:"nickName"`
 	Gender    int    `json:"gender"`
@@ -130,8 +131,9 @@ type wechatRawData struct {
 }
 
 // wechatUserData encrypts with AES-128-CBC under the session key
-// (wechat.md §7.1); the plaintexts follow the official example (§11.1) and
-// the legacy phone route (§6), where countryCode is a string.
+// (docs/platforms/wechat.md, "Decrypting user data"); the plaintexts follow
+// the official example (same file, "Test vectors") and the older phone
+// button (same file, "Phone numbers"), where countryCode is a string.
 func (e *Emulator) wechatUserData(u userKey, key, kind string) (UserData, error) {
 	pr := profileOf(u.user)
 	wm := watermark{e.now().Unix(), u.appid}
@@ -168,8 +170,8 @@ func (e *Emulator) wechatUserData(u userKey, key, kind string) (UserData, error)
 }
 
 // baiduUserData encrypts with Baidu's AES-192-CBC framing, the app key as
-// trailer (baidu.md §8.1); the plaintexts are those of §8.2, sex a number
-// as in the official vector.
+// trailer; the plaintexts are those Baidu documents, sex a number as in the
+// official vector (docs/platforms/baidu.md, "Decrypting user data").
 func (e *Emulator) baiduUserData(u userKey, key, kind string) (UserData, error) {
 	pr := profileOf(u.user)
 	var content []byte

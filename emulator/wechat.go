@@ -6,7 +6,7 @@ import (
 )
 
 // WeChat answers JSON as text/plain, errors included, with HTTP 200
-// (wechat.md §8).
+// (docs/platforms/wechat.md, "Answers and errors").
 const wechatContentType = "text/plain"
 
 // wechatMessage is the errmsg of the codes the emulator answers with or a
@@ -85,7 +85,8 @@ func (e *Emulator) wechatErrorMsg(errcode int, msg string) reply {
 	return reply{status: http.StatusOK, contentType: wechatContentType, body: body}
 }
 
-// wechatCode2Session serves GET /sns/jscode2session (wechat.md §2).
+// wechatCode2Session serves GET /sns/jscode2session
+// (docs/platforms/wechat.md, "Login code exchange").
 func (e *Emulator) wechatCode2Session(r *http.Request) reply {
 	if r.Method != http.MethodGet {
 		return e.wechatError(41002) // what WeChat answers a POST
@@ -114,7 +115,8 @@ func (e *Emulator) wechatCode2Session(r *http.Request) reply {
 }
 
 // wechatComponentCode2Session serves GET /sns/component/jscode2session, the
-// third-party platform's exchange for an authorizer app (wechat.md §3).
+// third-party platform's exchange for an authorizer app
+// (docs/platforms/wechat.md, "Third-party platform login").
 func (e *Emulator) wechatComponentCode2Session(r *http.Request) reply {
 	if r.Method != http.MethodGet {
 		return e.wechatError(41002)

@@ -10,16 +10,17 @@ import (
 	"github.com/mplogin/mplogin/userdata"
 )
 
-// WeChat's business APIs: checksession, resetusersessionkey (wechat.md §5)
-// and getuserphonenumber (§6). Each is called with an access token from
-// /cgi-bin/token or /cgi-bin/stable_token, which names the app.
+// WeChat's business APIs: checksession, resetusersessionkey and
+// getuserphonenumber (docs/platforms/wechat.md, "Checking a session key",
+// "Resetting a session key", "Phone numbers"). Each is called with an access
+// token from /cgi-bin/token or /cgi-bin/stable_token, which names the app.
 
 // wechatOK is the body of a plain success.
 var wechatOK = []byte(`{"errcode":0,"errmsg":"ok"}`)
 
 // wechatTokenApp checks access_token as WeChat's business APIs do
-// (wechat.md §4.3): 41001 missing, 40001 invalid or not latest, 42001
-// expired. It returns the app the token belongs to.
+// (docs/platforms/wechat.md, "Access tokens"): 41001 missing, 40001 invalid
+// or not latest, 42001 expired. It returns the app the token belongs to.
 func (e *Emulator) wechatTokenApp(r *http.Request) (string, reply, bool) {
 	appid, st := e.checkToken(wechat, r.URL.Query().Get("access_token"))
 	switch st {
@@ -64,15 +65,17 @@ func (e *Emulator) wechatSigned(r *http.Request) (string, userRecord, reply, boo
 	return openid, rec, reply{}, true
 }
 
-// sessionSignatureOK checks a signature made by the rule of wechat.md §5.1:
-// lowercase hex of HMAC-SHA256 keyed with the session_key string itself,
-// over the empty string (a GET has no body). It compares in constant time.
+// sessionSignatureOK checks a signature made by the rule of
+// docs/platforms/wechat.md, "Session-key signature": lowercase hex of
+// HMAC-SHA256 keyed with the session_key string itself, over the empty
+// string (a GET has no body). It compares in constant time.
 func sessionSignatureOK(sessionKey, sig string) bool {
 	want := userdata.SessionSignature(secret.New(sessionKey), "")
 	return hmac.Equal([]byte(want), []byte(sig))
 }
 
-// wechatCheckSession serves GET /wxa/checksession (wechat.md §5.2).
+// wechatCheckSession serves GET /wxa/checksession
+// (docs/platforms/wechat.md, "Checking a session key").
 func (e *Emulator) wechatCheckSession(r *http.Request) reply {
 	if _, _, rep, ok := e.wechatSigned(r); !ok {
 		return rep
@@ -80,9 +83,9 @@ func (e *Emulator) wechatCheckSession(r *http.Request) reply {
 	return reply{status: http.StatusOK, contentType: wechatContentType, body: wechatOK}
 }
 
-// wechatResetSessionKey serves GET /wxa/resetusersessionkey (wechat.md
-// §5.3): the signature is made with the current key, which is replaced at
-// once by a new one.
+// wechatResetSessionKey serves GET /wxa/resetusersessionkey
+// (docs/platforms/wechat.md, "Resetting a session key"): the signature is
+// made with the current key, which is replaced at once by a new one.
 func (e *Emulator) wechatResetSessionKey(r *http.Request) reply {
 	openid, rec, rep, ok := e.wechatSigned(r)
 	if !ok {
@@ -116,12 +119,13 @@ func (e *Emulator) wechatResetSessionKey(r *http.Request) reply {
 	return reply{status: http.StatusOK, contentType: wechatContentType, body: body}
 }
 
-// wechatPhoneNumber serves POST /wxa/business/getuserphonenumber (wechat.md
-// §6): a phone code from PhoneCode, single use, 5 minutes, of the token's
-// app; anything else is 40029. With an openid in the body, as WeChat checks
-// it, a good code issued to another user is refused with 40003 (WeChat
-// documents the check but no errcode for it) and is not spent; without
-// one, nothing is checked, as for clients older than the parameter.
+// wechatPhoneNumber serves POST /wxa/business/getuserphonenumber
+// (docs/platforms/wechat.md, "Phone numbers"): a phone code from PhoneCode,
+// single use, 5 minutes, of the token's app; anything else is 40029. With an
+// openid in the body, as WeChat checks it, a good code issued to another
+// user is refused with 40003 (WeChat documents the check but no errcode for
+// it) and is not spent; without one, nothing is checked, as for clients
+// older than the parameter.
 func (e *Emulator) wechatPhoneNumber(r *http.Request) reply {
 	if r.Method != http.MethodPost {
 		return e.wechatError(43002)

@@ -20,7 +20,8 @@ import (
 	"github.com/mplogin/mplogin/userdata"
 )
 
-// sig is the checksession / resetusersessionkey signature (wechat.md §5.1).
+// sig is the checksession / resetusersessionkey signature
+// (docs/platforms/wechat.md, "Session-key signature").
 func sig(sessionKey string) string {
 	return userdata.SessionSignature(secret.New(sessionKey), "")
 }
@@ -57,7 +58,8 @@ func wantWeChatOK(t *testing.T, r result) map[string]any {
 	return r.json(t)
 }
 
-// The signature rule against the vector of wechat.md §11.3.
+// The signature rule against the empty-message vector of
+// docs/platforms/wechat.md, "Test vectors".
 func TestSessionSignatureVector(t *testing.T) {
 	if got := sig("o0q0otL8aEzpcZL/FT9WsQ=="); got != "46e043c5525c2d817c44be603d30837a808a1d930d038f6fdc3e62a201fed128" {
 		t.Fatalf("signature %s", got)

@@ -37,7 +37,8 @@ func (e *Emulator) wechatTokenCredentials(appid, secret, grantType string) (repl
 	return reply{}, true
 }
 
-// wechatToken serves GET /cgi-bin/token (wechat.md §4.1).
+// wechatToken serves GET /cgi-bin/token
+// (docs/platforms/wechat.md, "Access tokens").
 func (e *Emulator) wechatToken(r *http.Request) reply {
 	if r.Method != http.MethodGet {
 		return e.wechatError(43001)
@@ -55,8 +56,9 @@ func (e *Emulator) wechatToken(r *http.Request) reply {
 	return wechatTokenReply(is)
 }
 
-// wechatStableToken serves POST /cgi-bin/stable_token (wechat.md §4.2); its
-// normal and force modes are described at issueStable.
+// wechatStableToken serves POST /cgi-bin/stable_token
+// (docs/platforms/wechat.md, "Access tokens"); its normal and force modes
+// are described at issueStable.
 func (e *Emulator) wechatStableToken(r *http.Request) reply {
 	if r.Method != http.MethodPost {
 		return e.wechatError(43002)

@@ -34,7 +34,7 @@ type loginFault struct {
 	// may be refused until the breaker closes.
 	mayTrip bool
 	// sends is how often each login must reach /sns/jscode2session (0: not
-	// checked): once, as a one-time code must (H3), or twice where the
+	// checked): once, as a one-time code must, or twice where the
 	// platform said it was busy and one retry is allowed.
 	sends int
 	// retry is the answer when the client sends the same codes again once

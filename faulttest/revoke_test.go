@@ -10,7 +10,7 @@ import (
 )
 
 // TestRevocationUnderLoad: a logout, and the replay of a spent refresh
-// token (which revokes the session, S1), take effect at once for every
+// token (which revokes the session), take effect at once for every
 // check that starts after the answer, while other checks of the same token
 // run concurrently (the service may answer checks from memory; a check that
 // raced the revocation must not leave the session valid).

@@ -119,7 +119,7 @@ func TestDecryptSuccess(t *testing.T) {
 }
 
 // Every cause of failure gives the same status, headers that matter and
-// body, byte for byte (P2(a)).
+// body, byte for byte.
 func TestDecryptFailuresAreIdentical(t *testing.T) {
 	f := newFixture(t)
 	now := time.Now()
@@ -250,7 +250,7 @@ func TestDecryptRequestErrors(t *testing.T) {
 }
 
 // scanDecryptLogs fails t if the log carries the payload, its iv, the
-// plaintext's values or a session key (L1), or misses the failure events.
+// plaintext's values or a session key, or misses the failure events.
 func (f *fixture) scanDecryptLogs(t *testing.T, in map[string]string, plain string) {
 	t.Helper()
 	f.scanSecrets(t)

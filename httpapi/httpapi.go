@@ -1,4 +1,4 @@
-// Package httpapi serves mplogin's HTTP API (contract sections 3 and 4):
+// Package httpapi serves mplogin's HTTP API (docs/api.md):
 // strict JSON in, one error shape out, a body limit on every route, a
 // request id and one structured log line per request that never carries a
 // token, a code, a key or user data.
@@ -555,7 +555,7 @@ func (h *Handler) logout(req *request) error {
 }
 
 // decryptRequest is the user data a mini program got from the platform.
-// Nothing of it is ever logged (L1).
+// Nothing of it is ever logged.
 type decryptRequest struct {
 	EncryptedData string `json:"encrypted_data"`
 	IV            string `json:"iv"`
@@ -627,7 +627,7 @@ func (h *Handler) authenticate(req *request, tok string) (*session.Authed, error
 }
 
 // phoneRequest is a phone code, or an encrypted phone payload. Nothing of
-// it is ever logged (L1).
+// it is ever logged.
 type phoneRequest struct {
 	Code          string `json:"code"`
 	EncryptedData string `json:"encrypted_data"`

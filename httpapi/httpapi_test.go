@@ -262,8 +262,8 @@ func TestFlow(t *testing.T) {
 	f.scanSecrets(t)
 }
 
-// Every row of contract section 4 that login, session, token and logout can
-// produce.
+// Every row of the errors table (docs/api.md) that login, session, token and
+// logout can produce.
 func TestErrors(t *testing.T) {
 	f := newFixture(t)
 	good := f.login("shop-wechat", f.mint("wechat", wxAppID, "carol"))

@@ -5,8 +5,8 @@
 // # Labels
 //
 // No label ever carries an openid, a unionid, a user id, a session or token
-// id, an IP address, a login code or any other per-user or secret value (B3
-// O5, B4 L1): every label value comes from a small closed set, and the
+// id, an IP address, a login code or any other per-user or secret value:
+// every label value comes from a small closed set, and the
 // recording methods enforce that rather than trusting callers:
 //
 //   - route: one of the route templates given to New ("/v1/login"), never a
@@ -274,8 +274,8 @@ func (m *Metrics) TokenRefresh(platform, result string) {
 	m.tokenRefreshes.WithLabelValues(m.platforms.value(platform), Result(result)).Inc()
 }
 
-// DecryptFailure records an encryptedData that failed to decrypt or verify
-// (B7 P2), for the configured app; never the session or the user.
+// DecryptFailure records an encryptedData that failed to decrypt or
+// verify, for the configured app; never the session or the user.
 func (m *Metrics) DecryptFailure(app string) {
 	if m == nil {
 		return

@@ -1,5 +1,5 @@
 // Package ratelimit limits how often one key (a client IP, an appid) may call
-// the login service: requirement N4. Keys are built by the caller, e.g.
+// the login service. Keys are built by the caller, e.g.
 // "login:ip:1.2.3.4" or "login:app:shop"; the caller should fold an IPv6
 // address to its prefix first (the service uses a /56), since one client
 // usually owns the whole prefix.

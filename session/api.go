@@ -47,7 +47,7 @@ type PhoneNumber struct {
 	CountryCode     string `json:"country_code"`
 }
 
-// LogValue keeps the number out of logs (L1).
+// LogValue keeps the number out of logs.
 func (PhoneNumber) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 
 // String keeps the number out of fmt output.

@@ -24,7 +24,7 @@ const MaxDecryptFailures = 5
 // ErrDecryptFailed is every failure to decrypt or verify user data, whatever
 // the cause (bad base64, wrong key, bad padding, wrong app id, stale
 // watermark, bad signature, a locked session): one code and one message, so
-// that a client cannot tell one cause from another (P2(a)). It carries no
+// that a client cannot tell one cause from another. It carries no
 // cause, so nothing about the payload reaches a log.
 var ErrDecryptFailed = mplogin.Errorf(mplogin.CodeDecryptFailed, "the user data could not be decrypted or verified")
 
@@ -40,7 +40,7 @@ type DecryptInput struct {
 	Signature string
 }
 
-// LogValue keeps the payload out of logs, should an input ever be logged (L1).
+// LogValue keeps the payload out of logs, should an input ever be logged.
 func (DecryptInput) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 
 // String keeps the payload out of fmt output, like LogValue.
@@ -51,8 +51,8 @@ func (DecryptInput) String() string { return "[redacted]" }
 // watermark included; Baidu: the content).
 //
 // The current session key is tried first, then the previous one while its
-// grace period lasts, so that data made just before a re-login still opens
-// (P4). Every failure is ErrDecryptFailed and adds one to the failure count
+// grace period lasts, so that data made just before a re-login still
+// opens. Every failure is ErrDecryptFailed and adds one to the failure count
 // of the identity's session key; once it has MaxDecryptFailures, every
 // session of the identity gets ErrDecryptFailed without any key being tried,
 // until a new login brings a new key. A success does not reset the count (a

@@ -25,7 +25,7 @@ import (
 	"github.com/mplogin/mplogin/userdata"
 )
 
-// The published WeChat vector (wechat.md §11.1).
+// The published WeChat vector (docs/platforms/wechat.md, "Test vectors").
 const (
 	vecAppID = "wx4f4bc4dec97d474b"
 	vecKey   = "tiihtNczf5v6AKRyjwEUhQ=="
@@ -361,7 +361,7 @@ func TestDecryptRequestAndTokenErrors(t *testing.T) {
 }
 
 // The log says that decryption failed, for whom and how often; never the
-// payload, the iv, the key or the plaintext (L1).
+// payload, the iv, the key or the plaintext.
 func TestDecryptLogsNoPayload(t *testing.T) {
 	f := newDecryptFixture(t, nil)
 	ctx := context.Background()

@@ -13,8 +13,8 @@ import (
 )
 
 // PhoneInput is what POST /v1/phone takes: a WeChat phone code from the
-// getPhoneNumber button (preferred: the number comes server to server,
-// security-requirements.md P3), or an encrypted payload (WeChat's legacy
+// getPhoneNumber button (preferred: the number comes server to server; see
+// docs/security.md, "Phone numbers"), or an encrypted payload (WeChat's legacy
 // button, Baidu) that the session key opens.
 type PhoneInput struct {
 	Code          string
@@ -22,14 +22,14 @@ type PhoneInput struct {
 	IV            string
 }
 
-// LogValue keeps the input out of logs (L1).
+// LogValue keeps the input out of logs.
 func (PhoneInput) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 
 // String keeps the input out of fmt output.
 func (PhoneInput) String() string { return "[redacted]" }
 
 // Phone resolves the phone number of the access token's user and records it
-// on the user, sealed, with where it came from (P3). A phone code is single
+// on the user, sealed, with where it came from. A phone code is single
 // use and is sent to the platform once; a payload goes through Decrypt's
 // rules (current then previous key, one decrypt_failed for every cause,
 // counted against the session key's MaxDecryptFailures).

@@ -17,8 +17,8 @@ import (
 	"github.com/mplogin/mplogin/store/memory"
 )
 
-// policyFixture is a fixture whose service has policy p and logs, as JSON,
-// to log.
+// policyFixture is a fixture whose service writes logins through path,
+// has policy p and the apps shop and shop2, and logs, as JSON, to log.
 func policyFixture(t *testing.T, path writePath, p session.Policy) (*fixture, *syncBuffer) {
 	t.Helper()
 	keys, err := keyring.New(nil, bytes.Repeat([]byte{7}, 32))
@@ -37,7 +37,8 @@ func policyFixture(t *testing.T, path writePath, p session.Policy) (*fixture, *s
 	f.svc, err = session.New(session.Config{
 		Store: st, Keys: keys, Policy: p, Now: f.clock.Now,
 		Logger: slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Apps:   []session.App{{Name: "shop", Family: "wechat", AppID: "wx1", Client: f.plat, CodeTTL: 5 * time.Minute}},
+		Apps: []session.App{{Name: "shop", Family: "wechat", AppID: "wx1", Client: f.plat, CodeTTL: 5 * time.Minute},
+			{Name: "shop2", Family: "wechat", AppID: "wx2", Client: f.plat, CodeTTL: 5 * time.Minute}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@
 //   - every failure to decrypt user data is the one ErrDecryptFailed, and an
 //     identity's session key stops being tried after MaxDecryptFailures of
 //     them, whatever the sessions and the concurrency, until a new login
-//     brings a new key (P2);
+//     brings a new key;
 //   - every end it stores (of an access or refresh token, a session, an
 //     exchanged code, a previous session key) is mplogin.MaxClockSkew after
 //     the lifetime the client is told, because another instance, whose

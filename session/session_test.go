@@ -101,26 +101,7 @@ func allWritePaths(t *testing.T, test func(*testing.T, *fixture)) {
 
 func newFixtureWrites(t *testing.T, path writePath) *fixture {
 	t.Helper()
-	keys, err := keyring.New(nil, bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{store: memory.New(), plat: &fakePlatform{}, clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, keys: keys}
-	var st store.Store = f.store
-	switch path {
-	case codeAndSession:
-		st = sessionWriterOnly{f.store, f.store}
-	case threeWrites:
-		st = noLoginWriter{f.store}
-	}
-	f.svc, err = session.New(session.Config{
-		Store: st, Keys: keys, Policy: session.DefaultPolicy, Now: f.clock.Now,
-		Apps: []session.App{{Name: "shop", Family: "wechat", AppID: "wx1", Client: f.plat, CodeTTL: 5 * time.Minute},
-			{Name: "shop2", Family: "wechat", AppID: "wx2", Client: f.plat, CodeTTL: 5 * time.Minute}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, _ := policyFixture(t, path, session.DefaultPolicy)
 	return f
 }
 

@@ -149,8 +149,8 @@ type Sessions interface {
 	// AddDecryptFailure adds one to the session's DecryptFailures, whatever
 	// the session's state, and returns the new count; ErrNotFound when there
 	// is no such session. Concurrent calls lose no increment: the count is
-	// what caps user data decryption per session (security-requirements.md
-	// P2(c)), so a burst of failures must not undercount.
+	// what caps user data decryption (docs/security.md, "Decrypting user
+	// data"), so a burst of failures must not undercount.
 	AddDecryptFailure(ctx context.Context, sessionID string) (int, error)
 
 	// PutCode remembers an exchanged login code until c.ExpiresAt. Putting a
@@ -244,10 +244,10 @@ func (in LoginWrite) Check() error {
 // AccessTokens caches the platforms' access tokens of our own apps (WeChat
 // stable_token, Baidu client_credentials), so that every instance of the
 // service shares one token per app instead of each fetching its own
-// (security-requirements.md K3). It is an interface of its own, not part of
-// Sessions, because it belongs with the durable store even when sessions
-// live in Redis. Values are sealed by the caller (K5); the store never sees
-// a token in clear.
+// (docs/security.md, "Platform access tokens"). It is an interface of its
+// own, not part of Sessions, because it belongs with the durable store even
+// when sessions live in Redis. Values are sealed by the caller; the store
+// never sees a token in clear.
 //
 // There is one row per key, replaced on each refresh, so DeleteExpired
 // leaves these alone. A lease (only one instance calls the platform when
@@ -271,7 +271,7 @@ type AccessTokens interface {
 	// its end to until. It reports whether holder has the lease; of
 	// concurrent callers at most one wins. The access-token manager takes
 	// the lease "refresh:<token key>" before calling the platform, so that
-	// one instance refreshes and the others wait for its result (K3).
+	// one instance refreshes and the others wait for its result.
 	AcquireLease(ctx context.Context, key, holder string, now, until time.Time) (bool, error)
 	// ReleaseLease ends holder's lease on key at once. A lease held by
 	// another holder, or none, is left alone and is not an error.
@@ -394,8 +394,8 @@ type User struct {
 	Phone     Phone // zero when no number is known
 }
 
-// Phone is a user's phone number and where it came from
-// (security-requirements.md P3: record the provenance of stored attributes).
+// Phone is a user's phone number and where it came from: the two sources
+// are not equally trustworthy (docs/security.md, "Phone numbers").
 type Phone struct {
 	// Sealed is the number, sealed by the caller: it is personal data, and
 	// a database dump must not list it.

@@ -5,7 +5,8 @@
 //
 // # WeChat
 //
-// DecryptWeChat implements wechat.md §7.1: key = base64(session_key), which
+// DecryptWeChat implements docs/platforms/wechat.md, "Decrypting user data":
+// key = base64(session_key), which
 // must be 16 bytes (AES-128); iv = base64(iv), 16 bytes; the ciphertext is
 // base64(encryptedData), a non-zero multiple of 16 bytes and at most
 // MaxCiphertext. AES-128-CBC, then strict PKCS#7 with a 16-byte block. The
@@ -17,11 +18,13 @@
 // VerifyRawData checks the rawData signature, sha1(rawData + session_key) in
 // hex. SessionSignature computes the checksession / resetusersessionkey
 // signature, hex(HMAC-SHA256) keyed with the session_key string's own bytes
-// (wechat.md §5.1: keying with the decoded 16 bytes is a known mistake).
+// (keying with the decoded 16 bytes is a known mistake; see
+// docs/platforms/wechat.md, "Session-key signature").
 //
 // # Baidu
 //
-// DecryptBaidu implements baidu.md §8.1: key = base64(session_key), 24 bytes
+// DecryptBaidu implements docs/platforms/baidu.md, "Decrypting user data":
+// key = base64(session_key), 24 bytes
 // (AES-192; the 32-character key is not hex); iv 16 bytes; AES-192-CBC; PKCS#7
 // with a 32-byte block (pad values 1..32); plaintext
 //
@@ -32,7 +35,8 @@
 // trailer must equal the app key, and the content must be JSON; the content
 // is returned. In CBC the iv only changes the first plaintext block, which
 // here is the random prefix, so a wrong iv goes unnoticed: the length and the
-// app key are what is checked. Use the client's iv anyway (baidu.md §12).
+// app key are what is checked. Use the client's iv anyway
+// (docs/platforms/baidu.md, "Test vectors").
 //
 // # One error
 //
@@ -42,18 +46,19 @@
 // app key, stale or future watermark, not JSON, a stale session key. CBC
 // without a MAC is malleable, and any difference between "bad padding" and
 // "bad JSON" is a padding oracle that lets a client holding a session
-// decrypt and forge data under that session's key (security-requirements.md
-// P2). The service must map ErrDecrypt to one response and count failures
-// per session (P2(c)); this package cannot do that for it.
+// decrypt and forge data under that session's key. The service must map
+// ErrDecrypt to one response and cap the failures of a session key
+// (docs/security.md, "Decrypting user data"); this package cannot do that
+// for it.
 //
 // # Constant-time choices
 //
 //   - Lengths (of the base64 strings, key, iv, ciphertext, app key) are
 //     public and checked first, with ordinary branches, before any cipher
-//     call; nothing can make crypto/cipher panic (P1).
+//     call; nothing can make crypto/cipher panic.
 //   - The padding check reads the pad byte n and then examines every one of
 //     the last 16 (Baidu: 32) bytes, masking with crypto/subtle, with no
-//     branch on their values (P2(b)).
+//     branch on their values.
 //   - The padding verdict is not acted on at once. WeChat: the JSON and
 //     watermark checks run in any case, on the whole buffer when the padding
 //     was bad, and the verdicts are combined at the end, so a bad pad takes
@@ -63,8 +68,8 @@
 //     field matched (otherwise an empty slice), and all verdicts are
 //     combined at the end.
 //   - The watermark appid is compared as SHA-256 digests with
-//     subtle.ConstantTimeCompare, so neither its bytes nor its length leak
-//     (C1, C3). The Baidu framing and trailer are checked with selects; the
+//     subtle.ConstantTimeCompare, so neither its bytes nor its length leak.
+//     The Baidu framing and trailer are checked with selects; the
 //     trailer is compared with subtle.ConstantTimeCompare over a slice of
 //     the app key's own (public) length.
 //   - The rawData signature is decoded from hex and compared with

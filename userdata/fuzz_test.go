@@ -10,7 +10,7 @@ import (
 	"github.com/mplogin/mplogin/userdata"
 )
 
-// checkResult is the property both decryptors share (P1, P2(a)): no panic,
+// checkResult is the property both decryptors share: no panic,
 // and either valid JSON with a nil error or a nil result with exactly
 // ErrDecrypt.
 func checkResult(t *testing.T, out []byte, err error, object bool) {

@@ -23,10 +23,10 @@ import (
 // returns: bad base64, a wrong key or iv length, a ciphertext that is empty,
 // not whole blocks or over MaxCiphertext, bad padding, bad framing, a wrong
 // app id or app_key, a stale watermark, or a plaintext that is not a JSON
-// object. Callers cannot tell the causes apart, and must not try to (P2(a)).
+// object. Callers cannot tell the causes apart, and must not try to.
 var ErrDecrypt = errors.New("userdata: cannot decrypt or verify")
 
-// MaxCiphertext is the largest decoded ciphertext accepted, in bytes (P1).
+// MaxCiphertext is the largest decoded ciphertext accepted, in bytes.
 // The encryptors refuse to produce anything longer.
 const MaxCiphertext = 16 << 10
 
@@ -192,7 +192,7 @@ func isZero64(x uint64) int {
 }
 
 // equalHashed compares a and b in constant time without leaking their
-// lengths (C1, C3): both are hashed first.
+// lengths: both are hashed first.
 func equalHashed(a, b []byte) int {
 	ha := sha256.Sum256(a)
 	hb := sha256.Sum256(b)

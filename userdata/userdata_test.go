@@ -20,7 +20,8 @@ import (
 	"github.com/mplogin/mplogin/userdata"
 )
 
-// The published WeChat vector (wechat.md §11.1), whitespace removed.
+// The published WeChat vector (docs/platforms/wechat.md, "Test vectors"),
+// whitespace removed.
 const (
 	wxAppID      = "wx4f4bc4dec97d474b"
 	wxSessionKey = "tiihtNczf5v6AKRyjwEUhQ=="
@@ -31,8 +32,8 @@ const (
 	wxTimestamp  = 1477314187
 )
 
-// The Baidu vector (baidu.md §12). Its iv equals key[:16]; the round trips
-// below use other ivs.
+// The Baidu vector (docs/platforms/baidu.md, "Test vectors"). Its iv equals
+// key[:16]; the round trips below use other ivs.
 const (
 	bdAppKey     = "y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7"
 	bdSessionKey = "1df09d0a1677dd72b8325aec59576e0c"

@@ -22,7 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// The demo's apps (contract section 1). Their secrets are not secret: the
+// The demo's apps, as the README's walkthrough names them. Their secrets are not secret: the
 // demo's own emulator is the only platform that knows them.
 const (
 	demoWeChatApp    = "demo-wechat"

@@ -224,7 +224,8 @@ func (e *Envelope) APIError(path string, status int, scrub ...string) *platform.
 	return pe
 }
 
-// Classify maps Baidu's error signals to a kind (baidu.md §10.5).
+// Classify maps Baidu's error signals to a kind
+// (docs/platforms/baidu.md, "Error codes").
 func (e *Envelope) Classify() platform.Kind {
 	switch e.Error {
 	case "invalid_grant":
@@ -240,8 +241,8 @@ func (e *Envelope) Classify() platform.Kind {
 		return platform.KindRateLimited
 	}
 	switch e.Errno {
-	case 10010100, // spapi: parameter is invalid (§2.3)
-		40001, // third-party APIs: 参数错误, parameter error (§6, §10.4)
+	case 10010100, // spapi: parameter is invalid
+		40001, // third-party APIs: 参数错误, parameter error
 		50032: // third-party APIs: 没有授权关系, the app has not authorised the platform
 		return platform.KindBadCredentials
 	}

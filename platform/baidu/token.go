@@ -12,7 +12,8 @@ import (
 	"github.com/mplogin/mplogin/secret"
 )
 
-// PathToken is the app access-token endpoint (baidu.md §5).
+// PathToken is the app access-token endpoint
+// (docs/platforms/baidu.md, "Access tokens").
 const PathToken = "/oauth/2.0/token"
 
 // TokenScope is the scope of the app's own client_credentials token.

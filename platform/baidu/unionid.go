@@ -12,7 +12,8 @@ import (
 	"github.com/mplogin/mplogin/secret"
 )
 
-// Paths of the unionid lookups (baidu.md §6), both on the openapi host.
+// Paths of the unionid lookups (docs/platforms/baidu.md, "Unionids"), both
+// on the openapi host.
 const (
 	PathUnionID   = "/rest/2.0/smartapp/getunionid"
 	PathTPUnionID = "/rest/2.0/smartapp/unionId/get"
@@ -20,8 +21,8 @@ const (
 
 // UnionID returns the user's unionid, the same for every smart program of
 // the developer's entity (POST rest/2.0/smartapp/getunionid with the form
-// field openid, baidu.md §6). accessToken is the app's own token (the "24."
-// token of FetchAccessToken).
+// field openid; docs/platforms/baidu.md, "Unionids"). accessToken is the
+// app's own token (the "24." token of FetchAccessToken).
 //
 // A rejected token (gateway error_code 110 or 111) is KindTokenInvalid, so
 // that the token manager refreshes it and calls again; a success answer
@@ -43,9 +44,10 @@ func (c *Client) UnionID(ctx context.Context, accessToken secret.String, openID 
 }
 
 // UnionID returns the unionid of a user of the authorised smart program
-// (GET rest/2.0/smartapp/unionId/get?open_id=…, baidu.md §6). accessToken
-// is the program's authorizer token (the "45." token); unlike Exchange, this
-// call takes it from the caller rather than from the TPConfig's source.
+// (GET rest/2.0/smartapp/unionId/get?open_id=…; docs/platforms/baidu.md,
+// "Unionids"). accessToken is the program's authorizer token (the "45."
+// token); unlike Exchange, this call takes it from the caller rather than
+// from the TPConfig's source.
 // Errors and retries are as for Client.UnionID.
 func (c *TPClient) UnionID(ctx context.Context, accessToken secret.String, openID string) (string, error) {
 	if err := checkUnionIDArgs(PathTPUnionID, accessToken, openID); err != nil {

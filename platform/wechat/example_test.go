@@ -38,8 +38,8 @@ func ExampleClient_Exchange() {
 }
 
 // The signature checksession and resetusersessionkey send: HMAC-SHA256 keyed
-// with the session_key string itself, over the empty payload (wechat.md
-// §5.1, §11.3).
+// with the session_key string itself, over the empty payload
+// (docs/platforms/wechat.md, "Session-key signature" and "Test vectors").
 func ExampleSessionSignature() {
 	fmt.Println(wechat.SessionSignature(secret.New("o0q0otL8aEzpcZL/FT9WsQ=="), ""))
 	// Output: 46e043c5525c2d817c44be603d30837a808a1d930d038f6fdc3e62a201fed128

@@ -13,7 +13,7 @@ import (
 	"github.com/mplogin/mplogin/secret"
 )
 
-// Paths of the access-token endpoints (wechat.md §4).
+// Paths of the access-token endpoints (docs/platforms/wechat.md, "Access tokens").
 const (
 	PathToken       = "/cgi-bin/token"
 	PathStableToken = "/cgi-bin/stable_token"
@@ -21,8 +21,9 @@ const (
 
 // FetchAccessToken gets the app's access token from cgi-bin/stable_token in
 // normal mode: WeChat hands every caller the same token while it is valid,
-// so instances fetching at once cannot invalidate each other
-// (security-requirements.md K1). It never asks for force_refresh (K4).
+// so instances fetching at once cannot invalidate each other. It never asks
+// for force_refresh, which would (docs/security.md, "Platform access
+// tokens").
 //
 // The call only reads, so it is retried once after a failed dial or a busy
 // answer. A wrong secret is KindBadCredentials (40001 here means the

@@ -84,7 +84,7 @@ func TestGoldenStableToken(t *testing.T) {
 				!strings.HasPrefix(ts.ctype, "application/json") {
 				t.Fatalf("sent %s %s?%s (%s)", ts.method, ts.path, ts.query, ts.ctype)
 			}
-			// Exactly these fields, force_refresh spelt out as false (K1).
+			// Exactly these fields, force_refresh spelt out as false.
 			var sent map[string]any
 			if err := json.Unmarshal(ts.body, &sent); err != nil {
 				t.Fatalf("body %q: %v", ts.body, err)

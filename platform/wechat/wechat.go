@@ -220,7 +220,8 @@ func APIError(path string, status int, errcode int64, errmsg string, tokenAuth b
 	}
 }
 
-// Classify maps a WeChat errcode to its kind (wechat.md §9).
+// Classify maps a WeChat errcode to its kind
+// (docs/platforms/wechat.md, "Error codes").
 func Classify(errcode int64, tokenAuth bool) platform.Kind {
 	switch errcode {
 	case 0:

@@ -19,8 +19,9 @@ import (
 	"github.com/mplogin/mplogin/secret"
 )
 
-// Paths of the mini-program APIs called with an access token (wechat.md
-// §5.2, §5.3, §6).
+// Paths of the mini-program APIs called with an access token
+// (docs/platforms/wechat.md, "Checking a session key",
+// "Resetting a session key", "Phone numbers").
 const (
 	PathCheckSession    = "/wxa/checksession"
 	PathResetSessionKey = "/wxa/resetusersessionkey"
@@ -28,12 +29,13 @@ const (
 )
 
 // SigMethod is the only signature method checksession and
-// resetusersessionkey accept (wechat.md §5.2).
+// resetusersessionkey accept (docs/platforms/wechat.md, "Session-key signature").
 const SigMethod = "hmac_sha256"
 
 // ErrCodeInvalidSignature is WeChat's errcode for a session-key signature
 // that does not match the user's current session key: the key is stale,
-// replaced by a newer wx.login, or was never WeChat's (wechat.md §5.2, §9).
+// replaced by a newer wx.login, or was never WeChat's
+// (docs/platforms/wechat.md, "Checking a session key", "Error codes").
 const ErrCodeInvalidSignature = 87009
 
 // ErrCodeInvalidOpenID is WeChat's global errcode for an openid that is not
@@ -59,7 +61,8 @@ const ErrCodeInvalidOpenID = 40003
 // exclude it as a user error.
 var ErrSessionKeyInvalid = errors.New("wechat: session key is invalid or expired")
 
-// SessionSignature is WeChat's user login-state signature (wechat.md §5.1):
+// SessionSignature is WeChat's user login-state signature
+// (docs/platforms/wechat.md, "Session-key signature"):
 // the lowercase hex of HMAC-SHA256 keyed with the bytes of the session_key
 // string as WeChat issued it (its base64 text, not the decoded 16 bytes)
 // over payload. checksession and resetusersessionkey sign the empty
@@ -72,9 +75,10 @@ func SessionSignature(sessionKey secret.String, payload string) string {
 }
 
 // Phone is the user's phone number as WeChat's getuserphonenumber returns it
-// (wechat.md §6). It is personal data: its String, GoString, Format and
-// LogValue methods print no number, so that a Phone logged or printed by
-// mistake leaks nothing (security-requirements.md L1). Read the fields.
+// (docs/platforms/wechat.md, "Phone numbers"). It is personal data: its
+// String, GoString, Format and LogValue methods print no number, so that a
+// Phone logged or printed by mistake leaks nothing (docs/security.md, "Logs
+// and answers"). Read the fields.
 type Phone struct {
 	// PhoneNumber includes the country code for foreign numbers.
 	PhoneNumber string
@@ -108,7 +112,8 @@ func (p Phone) LogValue() slog.Value {
 }
 
 // CheckSession asks WeChat whether sessionKey is still the user's current
-// session key (GET wxa/checksession, wechat.md §5.2). It sends
+// session key (GET wxa/checksession; docs/platforms/wechat.md,
+// "Checking a session key"). It sends
 // SessionSignature(sessionKey, "") with sig_method hmac_sha256, never the
 // key itself.
 //
@@ -123,7 +128,8 @@ func (c *Client) CheckSession(ctx context.Context, accessToken secret.String, op
 }
 
 // ResetSessionKey makes WeChat replace the user's session key and returns
-// the new one (GET wxa/resetusersessionkey, wechat.md §5.3). The old key
+// the new one (GET wxa/resetusersessionkey; docs/platforms/wechat.md,
+// "Resetting a session key"). The old key
 // stops working at once; the new one keeps the old one's expiry. sessionKey
 // is the current key, which signs the request as for CheckSession.
 //
@@ -137,8 +143,9 @@ func (c *Client) ResetSessionKey(ctx context.Context, accessToken secret.String,
 }
 
 // PhoneNumber trades a getPhoneNumber button code (not a wx.login code) for
-// the user's phone number (POST wxa/business/getuserphonenumber, wechat.md
-// §6). The answer's watermark appid must be this client's appid.
+// the user's phone number (POST wxa/business/getuserphonenumber;
+// docs/platforms/wechat.md, "Phone numbers"). The answer's watermark appid
+// must be this client's appid.
 //
 // openID is the user the caller holds a session for. It is sent with the
 // code, and WeChat then refuses a code issued to another user, so that a
@@ -471,7 +478,8 @@ func (s *phoneString) UnmarshalJSON(b []byte) error {
 }
 
 // countryCode is a country code that WeChat documents as a string but sends
-// as a number in its own example (wechat.md §6): either is accepted, as its
+// as a number in its own example (docs/platforms/wechat.md, "Phone numbers"):
+// either is accepted, as its
 // decimal text.
 type countryCode string
 

@@ -23,8 +23,8 @@ import (
 )
 
 // Fixtures of the token-authenticated calls. The session key is the one of
-// wechat.md §11.3, so the signature sent is that table's empty-message
-// vector.
+// the signature vectors (docs/platforms/wechat.md, "Test vectors"), so the
+// signature sent is that table's empty-message vector.
 const (
 	wxaAppID      = "wx4f4bc4dec97d474b"
 	wxaToken      = "86_ACCESS_TOKEN_VALUE_wxa_pqPZs0aB"
@@ -37,14 +37,15 @@ const (
 
 func TestSessionSignatureVectors(t *testing.T) {
 	key := secret.New(wxaSessionKey)
-	// wechat.md §11.3: the official worked example, and the checksession case.
+	// docs/platforms/wechat.md, "Test vectors": the official worked example,
+	// and the checksession case.
 	if got := wechat.SessionSignature(key, `{"foo":"bar"}`); got != "654571f79995b2ce1e149e53c0a33dc39c0a74090db514261454e8dbe432aa0b" {
 		t.Fatalf("worked example: %s", got)
 	}
 	if got := wechat.SessionSignature(key, ""); got != wxaSignature {
 		t.Fatalf("empty message: %s", got)
 	}
-	// Keying with the decoded 16 bytes is the mistake the spec warns of.
+	// Keying with the decoded 16 bytes is the mistake the docs warn of.
 	if got := wechat.SessionSignature(key, `{"foo":"bar"}`); got == "bfa6883695fed51bb7e5897ce895842574a58f8a9cc5c4343f47c515ab337b89" {
 		t.Fatal("keyed with the decoded session key")
 	}

@@ -362,6 +362,30 @@ func TestBatchFailureIsolated(t *testing.T) {
 	}
 }
 
+// openBefore opens a new database file with the migrations before version
+// applied, for a test to write rows in that schema and open the file with
+// this version.
+func openBefore(t *testing.T, version int) (string, *sql.DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "m.db")
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m migration) bool { return m.version == version })
+	if i < 0 {
+		t.Fatalf("no migration %d", version)
+	}
+	db, err := sql.Open("sqlite", dsn(path, time.Second, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate(t.Context(), db, ms[:i], slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	return path, db
+}
+
 // TestMigrationKeepsRefreshTokens writes sessions in the schema before
 // migration 0005 (every refresh token in refresh_tokens) and opens the file
 // with this version: the sessions read back whole, the current refresh
@@ -369,22 +393,7 @@ func TestBatchFailureIsolated(t *testing.T) {
 // takes a dead session's spent tokens with it.
 func TestMigrationKeepsRefreshTokens(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "m.db")
-	ms, err := loadMigrations(migrationFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(ms, func(m migration) bool { return m.version == 5 })
-	if i < 0 {
-		t.Fatal("no migration 5")
-	}
-	db, err := sql.Open("sqlite", dsn(path, time.Second, false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := migrate(ctx, db, ms[:i], slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	path, db := openBefore(t, 5)
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	us := func(d time.Duration) int64 { return at.Add(d).UnixMicro() }
 	// "rotated" was rotated once (r0 spent, r1 current); "revoked" was
@@ -475,22 +484,7 @@ func TestMigrationKeepsRefreshTokens(t *testing.T) {
 // current access token, and after a rotation by the replaced one too.
 func TestMigrationAddsPrevAccessHash(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "m.db")
-	ms, err := loadMigrations(migrationFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(ms, func(m migration) bool { return m.version == 8 })
-	if i < 0 {
-		t.Fatal("no migration 8")
-	}
-	db, err := sql.Open("sqlite", dsn(path, time.Second, false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := migrate(ctx, db, ms[:i], slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	path, db := openBefore(t, 8)
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	if _, err := db.ExecContext(ctx, `INSERT INTO sessions (id, user_id, app, platform, app_id, open_id,
 		access_hash, access_expires_at, refresh_hash, refresh_expires_at, created_at)
@@ -526,22 +520,7 @@ func TestMigrationAddsPrevAccessHash(t *testing.T) {
 // revokes), and its code no repeat window (a claim is refused).
 func TestMigrationAddsRepeats(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "m.db")
-	ms, err := loadMigrations(migrationFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(ms, func(m migration) bool { return m.version == 9 })
-	if i < 0 {
-		t.Fatal("no migration 9")
-	}
-	db, err := sql.Open("sqlite", dsn(path, time.Second, false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := migrate(ctx, db, ms[:i], slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	path, db := openBefore(t, 9)
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	for _, q := range []struct {
 		sql  string

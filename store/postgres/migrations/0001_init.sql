@@ -86,7 +86,8 @@ CREATE TABLE codes (
 CREATE INDEX codes_expires ON codes (expires_at);
 
 -- Platform access tokens of our own apps, shared by every instance
--- (security-requirements.md K3), sealed by the caller (K5). One row per key.
+-- (docs/security.md, "Platform access tokens"), sealed by the caller. One
+-- row per key.
 CREATE TABLE access_tokens (
 	cache_key  text NOT NULL PRIMARY KEY,
 	sealed     bytea NOT NULL,
@@ -95,7 +96,7 @@ CREATE TABLE access_tokens (
 );
 
 -- Leases let one instance refresh a platform access token while the others
--- wait (K3).
+-- wait.
 CREATE TABLE leases (
 	lease_key text NOT NULL PRIMARY KEY,
 	holder    text NOT NULL,

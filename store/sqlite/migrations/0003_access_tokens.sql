@@ -1,5 +1,5 @@
 -- Platform access tokens of our own apps, shared by every instance
--- (security-requirements.md K3). The token is sealed by the caller (K5): no
+-- (docs/security.md, "Platform access tokens"). The token is sealed by the caller: no
 -- column holds it in clear. One row per cache key; a lease for the instance
 -- that refreshes will be added in a later migration.
 

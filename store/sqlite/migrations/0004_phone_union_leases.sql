@@ -1,7 +1,8 @@
 -- A session carries its identity's unionid, so that a session check is one
 -- read; users carry a phone number (sealed by the caller: personal data)
 -- with where it came from; leases let one instance refresh a platform
--- access token while the others wait (security-requirements.md K3).
+-- access token while the others wait (docs/security.md, "Platform access
+-- tokens").
 
 ALTER TABLE sessions ADD COLUMN union_id TEXT NOT NULL DEFAULT '';
 
