@@ -2,6 +2,7 @@ package mplogin
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -47,8 +48,12 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Errorf returns an *Error without a cause.
-func Errorf(code Code, message string) *Error { return &Error{Code: code, Message: message} }
+// Errorf returns an *Error without a cause, its message formatted as by
+// fmt.Sprintf. The message is what the client reads: it must carry no
+// secret.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
 
 // Wrap returns an *Error with a cause for the log.
 func Wrap(code Code, message string, err error) *Error {

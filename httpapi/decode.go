@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -69,7 +68,7 @@ func decodeJSON(b []byte, v body) error {
 	if err := json.Unmarshal(b, v); err != nil {
 		var typ *json.UnmarshalTypeError
 		if errors.As(err, &typ) {
-			return mplogin.Errorf(mplogin.CodeInvalidRequest, fmt.Sprintf("field %q has the wrong type", typ.Field))
+			return mplogin.Errorf(mplogin.CodeInvalidRequest, "field %q has the wrong type", typ.Field)
 		}
 		return syntaxError(b)
 	}
@@ -101,11 +100,11 @@ func checkKeys(b []byte, v body) error {
 			key = []byte(s)
 		}
 		if !v.known(key) {
-			return mplogin.Errorf(mplogin.CodeInvalidRequest, fmt.Sprintf("unknown field %q", clip(key)))
+			return mplogin.Errorf(mplogin.CodeInvalidRequest, "unknown field %q", clip(key))
 		}
 		for _, k := range seen {
 			if bytes.Equal(k, key) {
-				return mplogin.Errorf(mplogin.CodeInvalidRequest, fmt.Sprintf("field %q is given twice", key))
+				return mplogin.Errorf(mplogin.CodeInvalidRequest, "field %q is given twice", key)
 			}
 		}
 		seen = append(seen, key)

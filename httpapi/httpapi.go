@@ -115,7 +115,7 @@ func New(cfg Config) *Handler {
 		if allow, ok := h.allow[r.URL.Path]; ok {
 			h.serve(w, r, r.URL.Path, EmptyBodyLimit, func(req *request) error {
 				req.w.Header().Set("Allow", allow)
-				return mplogin.Errorf(mplogin.CodeMethodNotAllowed, "this route takes "+allow)
+				return mplogin.Errorf(mplogin.CodeMethodNotAllowed, "this route takes %s", allow)
 			})
 			return
 		}
@@ -312,7 +312,7 @@ func bodyError(err error) error {
 	var syn *json.SyntaxError
 	switch {
 	case errors.As(err, &mbe):
-		return mplogin.Errorf(mplogin.CodeRequestTooLarge, fmt.Sprintf("the body is over this route's limit of %d bytes", mbe.Limit))
+		return mplogin.Errorf(mplogin.CodeRequestTooLarge, "the body is over this route's limit of %d bytes", mbe.Limit)
 	case errors.Is(err, io.EOF):
 		return mplogin.Errorf(mplogin.CodeInvalidRequest, "the body is empty; send a JSON object")
 	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):

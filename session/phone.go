@@ -63,7 +63,7 @@ func (in PhoneInput) check() error {
 		return mplogin.Errorf(mplogin.CodeInvalidRequest, `give either "code" or "encrypted_data" and "iv"`)
 	}
 	if len(in.Code) > MaxCodeLen {
-		return mplogin.Errorf(mplogin.CodeInvalidRequest, fmt.Sprintf("code must be 1 to %d bytes", MaxCodeLen))
+		return mplogin.Errorf(mplogin.CodeInvalidRequest, "code must be 1 to %d bytes", MaxCodeLen)
 	}
 	return nil
 }

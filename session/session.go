@@ -209,7 +209,7 @@ func (s *Service) Login(ctx context.Context, appName, code string) (*Tokens, err
 		return nil, mplogin.Errorf(mplogin.CodeUnknownApp, "app names no configured app")
 	}
 	if code == "" || len(code) > MaxCodeLen {
-		return nil, mplogin.Errorf(mplogin.CodeInvalidRequest, fmt.Sprintf("code must be 1 to %d bytes", MaxCodeLen))
+		return nil, mplogin.Errorf(mplogin.CodeInvalidRequest, "code must be 1 to %d bytes", MaxCodeLen)
 	}
 	sum := sha256.Sum256([]byte(app.Name + "\x00" + code))
 	// The exchange is shared by the logins with this code, and detached
