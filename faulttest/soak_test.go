@@ -3,6 +3,7 @@ package faulttest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mplogin/mplogin"
 )
 
 // Soak parameters.
@@ -54,7 +57,9 @@ var soakOps = []soakOp{
 	{"bad-json", 4, []string{"400 invalid_request"}},
 	// A token the client should no longer use: a refreshed-away or logged
 	// out access token, or a spent refresh token (whose reuse revokes its
-	// whole session, so later requests on it fail too).
+	// whole session, so later requests on it fail too). The refresh token a
+	// refresh just spent may instead get that refresh's tokens again, within
+	// the grace: see staleOK.
 	{"stale-token", 4, []string{"401 invalid_token", "400 invalid_grant"}},
 }
 
@@ -63,7 +68,7 @@ type soakWorker struct {
 	id       int
 	rng      *rand.Rand
 	sessions []tokens
-	retired  []tokens       // tokens replaced by a refresh or ended by a logout
+	retired  []retiredPair  // tokens replaced by a refresh or ended by a logout
 	counts   map[string]int // "op status code"
 	lat      []time.Duration
 	opLat    map[string][]time.Duration
@@ -309,11 +314,16 @@ func (w *soakWorker) run(e *env, op soakOp) {
 		op = soakOps[0]
 	}
 	pick := -1
-	var tk tokens
+	var (
+		tk    tokens
+		stale *retiredPair
+	)
 	switch op.name {
 	case "login", "bad-json":
 	case "stale-token":
-		tk = w.retired[w.rng.IntN(len(w.retired))]
+		old := w.retired[w.rng.IntN(len(w.retired))]
+		tk = old.tokens
+		stale = &old
 	default:
 		pick = w.rng.IntN(len(w.sessions))
 		tk = w.sessions[pick]
@@ -365,6 +375,10 @@ func (w *soakWorker) run(e *env, op soakOp) {
 	w.counts[op.name+" "+key]++
 	if err := contractError(rep); err != nil {
 		w.fail(op.name + ": " + err.Error())
+	} else if stale != nil && r.path == "/v1/token" && key == "200" {
+		if err := stale.graceOK(rep); err != nil {
+			w.fail("stale-token: " + err.Error())
+		}
 	} else if !slices.Contains(op.ok, key) {
 		w.fail(fmt.Sprintf("%s: not one of %q: %s", op.name, op.ok, rep))
 	}
@@ -378,7 +392,7 @@ func (w *soakWorker) run(e *env, op soakOp) {
 			return
 		}
 		if pick >= 0 {
-			w.retire(w.sessions[pick])
+			w.retire(retiredPair{tokens: w.sessions[pick], successor: fresh, at: time.Now()})
 			w.sessions[pick] = fresh
 		} else if len(w.sessions) < 64 {
 			w.sessions = append(w.sessions, fresh)
@@ -386,14 +400,14 @@ func (w *soakWorker) run(e *env, op soakOp) {
 			w.sessions[w.rng.IntN(len(w.sessions))] = fresh
 		}
 	case op.name == "logout", op.name == "refresh" && rep.status != 200:
-		w.retire(w.sessions[pick])
+		w.retire(retiredPair{tokens: w.sessions[pick], at: time.Now()})
 		w.sessions = slices.Delete(w.sessions, pick, pick+1)
 	}
 }
 
 // retire keeps a token pair the client must no longer use, for the
 // stale-token requests.
-func (w *soakWorker) retire(tk tokens) {
+func (w *soakWorker) retire(tk retiredPair) {
 	if len(w.retired) < 64 {
 		w.retired = append(w.retired, tk)
 	} else {
@@ -434,3 +448,33 @@ func fmtCounts(m map[string]int) string {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// retiredPair is a token pair the client must no longer use, and, when a
+// refresh replaced it, the pair that refresh gave.
+type retiredPair struct {
+	tokens
+	successor tokens // empty: ended by a logout or a failed refresh
+	at        time.Time
+}
+
+// soakGrace is how long after its refresh a spent refresh token may still
+// get that refresh's tokens: the service's default refresh_reuse_grace and
+// the clock skew it tolerates on top.
+const soakGrace = 30*time.Second + mplogin.MaxClockSkew
+
+// graceOK checks a 200 to a spent refresh token presented again: only the
+// token a refresh spent, within the grace, and only with the very pair that
+// refresh gave.
+func (p retiredPair) graceOK(rep reply) error {
+	if p.successor.RefreshToken == "" {
+		return fmt.Errorf("200 to a refresh token of a logged-out session: %s", rep)
+	}
+	if since := time.Since(p.at); since > soakGrace {
+		return fmt.Errorf("200 to a refresh token spent %v ago, past the grace", since.Round(time.Second))
+	}
+	var got tokens
+	if json.Unmarshal(rep.body, &got) != nil || got != p.successor {
+		return errors.New("200 to a just-spent refresh token, but not with the pair its refresh gave")
+	}
+	return nil
+}
