@@ -8,6 +8,7 @@ import (
 
 	"github.com/mplogin/mplogin/store"
 	"github.com/mplogin/mplogin/store/postgres"
+	"github.com/mplogin/mplogin/store/storetest"
 )
 
 // benchParallelism is the callers per GOMAXPROCS in the benchmarks: the
@@ -176,9 +177,8 @@ func BenchmarkRotateRefresh(b *testing.B) {
 	})
 }
 
-// BenchmarkSessionCap measures the cap on an identity's live sessions as a
-// login checks it: RevokeUserSessions with Keep, for identities within
-// their limit (two live sessions of 20), from parallel callers.
+// BenchmarkSessionCap: storetest.BenchSessionCap over 5,000 identities
+// with two live sessions each.
 func BenchmarkSessionCap(b *testing.B) {
 	s, admin, schema := openFresh(b)
 	ctx := b.Context()
@@ -195,21 +195,6 @@ func BenchmarkSessionCap(b *testing.B) {
 	if _, err := admin.Exec(ctx, `ANALYZE `+table(schema, "sessions")); err != nil {
 		b.Fatal(err)
 	}
-	var seq atomic.Int64
-	b.ReportAllocs()
 	b.SetParallelism(benchParallelism)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := seq.Add(1) % identities
-			revoked, err := s.RevokeUserSessions(ctx, store.UserRevocation{
-				UserID: fmt.Sprint("u", i), Platform: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", i),
-				Keep: 20, Now: now,
-			})
-			if err != nil || revoked != 0 {
-				b.Errorf("RevokeUserSessions: %d, %v; want 0 revoked", revoked, err)
-				return
-			}
-		}
-	})
+	storetest.BenchSessionCap(b, s, identities, now)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mplogin/mplogin/store"
 	"github.com/mplogin/mplogin/store/sqlite"
+	"github.com/mplogin/mplogin/store/storetest"
 )
 
 // BenchmarkUpsertIdentityAndCreateSession measures the write half of a first
@@ -206,9 +207,8 @@ func createSessions(b *testing.B, s *sqlite.Store, prefix string, n int) {
 	wg.Wait()
 }
 
-// BenchmarkSessionCap measures the cap on an identity's live sessions as a
-// login checks it: RevokeUserSessions with Keep, for identities within
-// their limit (two live sessions of 20), from parallel callers.
+// BenchmarkSessionCap: storetest.BenchSessionCap over 5,000 identities
+// with two live sessions each.
 func BenchmarkSessionCap(b *testing.B) {
 	s := mustOpen(b, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{})
 	ctx := b.Context()
@@ -228,20 +228,5 @@ func BenchmarkSessionCap(b *testing.B) {
 		})
 	}
 	wg.Wait()
-	var n atomic.Int64
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := n.Add(1) % identities
-			revoked, err := s.RevokeUserSessions(ctx, store.UserRevocation{
-				UserID: fmt.Sprint("u", i), Platform: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", i),
-				Keep: 20, Now: now,
-			})
-			if err != nil || revoked != 0 {
-				b.Errorf("RevokeUserSessions: %d, %v; want 0 revoked", revoked, err)
-				return
-			}
-		}
-	})
+	storetest.BenchSessionCap(b, s, identities, now)
 }
