@@ -19,16 +19,17 @@ type wechatCalls interface {
 	PhoneNumber(ctx context.Context, tok secret.String, openID, code string) (*wechat.Phone, error)
 }
 
-// wechatAPI is session.API for a WeChat app: each call runs with the app's
-// access token, refetched and retried once when WeChat rejects it.
-type wechatAPI struct {
+// wechatWithToken makes a WeChat app's calls beyond login
+// (session.PhoneResolver, session.SessionKeyChecker): each runs with the
+// app's access token, refetched and retried once when WeChat rejects it.
+type wechatWithToken struct {
 	c        wechatCalls
 	tokens   accesstoken.Doer
 	g        *guard
 	platform string
 }
 
-func (a wechatAPI) PhoneNumber(ctx context.Context, openID, code string) (session.PhoneNumber, error) {
+func (a wechatWithToken) PhoneNumber(ctx context.Context, openID, code string) (session.PhoneNumber, error) {
 	var p *wechat.Phone
 	// A rejected token is refused before WeChat looks at the code, so the
 	// retry with a fresh token does not spend the code twice.
@@ -42,7 +43,7 @@ func (a wechatAPI) PhoneNumber(ctx context.Context, openID, code string) (sessio
 	return session.PhoneNumber{PhoneNumber: p.PhoneNumber, PurePhoneNumber: p.PurePhoneNumber, CountryCode: p.CountryCode}, nil
 }
 
-func (a wechatAPI) CheckSessionKey(ctx context.Context, openID string, key secret.String) (bool, error) {
+func (a wechatWithToken) CheckSessionKey(ctx context.Context, openID string, key secret.String) (bool, error) {
 	var ok bool
 	err := a.g.withToken(ctx, a.tokens, a.platform, "checksession", func(ctx context.Context, tok secret.String) (err error) {
 		ok, err = a.c.CheckSession(ctx, tok, openID, key)
@@ -51,7 +52,7 @@ func (a wechatAPI) CheckSessionKey(ctx context.Context, openID string, key secre
 	return ok, err
 }
 
-func (a wechatAPI) ResetSessionKey(ctx context.Context, openID string, key secret.String) (secret.String, error) {
+func (a wechatWithToken) ResetSessionKey(ctx context.Context, openID string, key secret.String) (secret.String, error) {
 	var fresh secret.String
 	err := a.g.withToken(ctx, a.tokens, a.platform, "resetsessionkey", func(ctx context.Context, tok secret.String) (err error) {
 		fresh, err = a.c.ResetSessionKey(ctx, tok, openID, key)
@@ -63,37 +64,21 @@ func (a wechatAPI) ResetSessionKey(ctx context.Context, openID string, key secre
 	return fresh, err
 }
 
-func (wechatAPI) UnionID(context.Context, string) (string, error) {
-	// WeChat gives the unionid with the login, or not at all.
-	return "", session.ErrNotSupported
-}
-
 // baiduCalls is what *baidu.Client and *baidu.TPClient offer beyond login.
 type baiduCalls interface {
 	UnionID(ctx context.Context, tok secret.String, openID string) (string, error)
 }
 
-// baiduAPI is session.API for a Baidu app: only unionids.
-type baiduAPI struct {
+// baiduWithToken makes a Baidu app's one call beyond login
+// (session.UnionIDFetcher) with the app's access token.
+type baiduWithToken struct {
 	c        baiduCalls
 	tokens   accesstoken.Doer
 	g        *guard
 	platform string
 }
 
-func (baiduAPI) PhoneNumber(context.Context, string, string) (session.PhoneNumber, error) {
-	return session.PhoneNumber{}, session.ErrNotSupported
-}
-
-func (baiduAPI) CheckSessionKey(context.Context, string, secret.String) (bool, error) {
-	return false, session.ErrNotSupported
-}
-
-func (baiduAPI) ResetSessionKey(context.Context, string, secret.String) (secret.String, error) {
-	return secret.String{}, session.ErrNotSupported
-}
-
-func (a baiduAPI) UnionID(ctx context.Context, openID string) (string, error) {
+func (a baiduWithToken) UnionID(ctx context.Context, openID string) (string, error) {
 	var u string
 	err := a.g.withToken(ctx, a.tokens, a.platform, "unionid", func(ctx context.Context, tok secret.String) (err error) {
 		u, err = a.c.UnionID(ctx, tok, openID)
@@ -101,3 +86,9 @@ func (a baiduAPI) UnionID(ctx context.Context, openID string) (string, error) {
 	})
 	return u, err
 }
+
+var (
+	_ session.PhoneResolver     = wechatWithToken{}
+	_ session.SessionKeyChecker = wechatWithToken{}
+	_ session.UnionIDFetcher    = baiduWithToken{}
+)

@@ -298,14 +298,17 @@ func apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager, g *g
 			ttl = WeChatCodeTTL
 			h   = httpFor(a.Family())
 		)
-		var api session.API
+		var (
+			wapi *wechatWithToken // phone codes and session keys
+			bapi *baiduWithToken  // unionids
+		)
 		switch a.Platform {
 		case config.PlatformWeChat:
 			var wc *wechat.Client
 			if wc, err = wechat.New(wechat.Config{AppID: a.AppID, Secret: a.Secret, Endpoint: a.Endpoint, HTTP: h}); err == nil {
 				c = wc
 				if d := own(tokens, "wechat", a.AppID, g.fetcherFor(wechatFetcher(wc, a.TokenAPI), a.Platform)); d != nil {
-					api = wechatAPI{c: wc, tokens: d, g: g, platform: a.Platform}
+					wapi = &wechatWithToken{c: wc, tokens: d, g: g, platform: a.Platform}
 				}
 			}
 		case config.PlatformWeChatComponent:
@@ -326,7 +329,7 @@ func apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager, g *g
 					}
 				}
 				if d != nil {
-					api = wechatAPI{c: cc, tokens: d, g: g, platform: a.Platform}
+					wapi = &wechatWithToken{c: cc, tokens: d, g: g, platform: a.Platform}
 				}
 			}
 		case config.PlatformBaidu, config.PlatformBaiduLegacy:
@@ -347,7 +350,7 @@ func apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager, g *g
 			if bc, err = baidu.New(bcfg); err == nil {
 				c = bc
 				if d := own(tokens, "baidu", a.AppKey, g.fetcherFor(bc, a.Platform)); d != nil {
-					api = baiduAPI{c: bc, tokens: d, g: g, platform: a.Platform}
+					bapi = &baiduWithToken{c: bc, tokens: d, g: g, platform: a.Platform}
 				}
 			}
 		case config.PlatformBaiduTP:
@@ -356,7 +359,7 @@ func apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager, g *g
 			var tc *baidu.TPClient
 			if tc, err = baidu.NewTP(baidu.TPConfig{AppKey: a.AppKey, AuthorizerToken: src, Endpoint: a.Endpoint, HTTP: h}); err == nil {
 				c = tc
-				api = baiduAPI{c: tc, tokens: accesstoken.FromSource(src), g: g, platform: a.Platform}
+				bapi = &baiduWithToken{c: tc, tokens: accesstoken.FromSource(src), g: g, platform: a.Platform}
 			}
 		default:
 			err = fmt.Errorf("unknown platform %q", a.Platform)
@@ -367,8 +370,15 @@ func apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager, g *g
 		if g != nil {
 			c = g.client(c, a.Platform)
 		}
-		out = append(out, session.App{Name: a.Name, Family: a.Family(), AppID: a.ID(), Client: c, CodeTTL: ttl,
-			UserdataMaxAge: a.UserdataMaxAge, API: api, FetchUnionID: a.UnionID})
+		app := session.App{Name: a.Name, Family: a.Family(), AppID: a.ID(), Client: c, CodeTTL: ttl,
+			UserdataMaxAge: a.UserdataMaxAge, FetchUnionID: a.UnionID}
+		if wapi != nil {
+			app.Phones, app.SessionKeys = *wapi, *wapi
+		}
+		if bapi != nil {
+			app.UnionIDs = *bapi
+		}
+		out = append(out, app)
 	}
 	return out, nil
 }

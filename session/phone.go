@@ -115,12 +115,12 @@ func (s *Service) phone(ctx context.Context, sess store.Session, in PhoneInput) 
 // goes with the code: without it, a code obtained from someone else would
 // bind their number to this user.
 func (s *Service) phoneByCode(ctx context.Context, app *App, openID, code string) (PhoneNumber, error) {
-	if app.API == nil {
+	if app.Phones == nil {
 		return PhoneNumber{}, notSupported("phone codes")
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.policy.PlatformTimeout)
 	defer cancel()
-	p, err := app.API.PhoneNumber(pctx, openID, code)
+	p, err := app.Phones.PhoneNumber(pctx, openID, code)
 	switch {
 	case errors.Is(err, ErrNotSupported):
 		return PhoneNumber{}, notSupported("phone codes")

@@ -21,7 +21,7 @@ func (s *Service) fetchUnionID(ctx context.Context, app *App, openID string) str
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.policy.PlatformTimeout)
 	defer cancel()
-	u, err := app.API.UnionID(pctx, openID)
+	u, err := app.UnionIDs.UnionID(pctx, openID)
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "fetching the unionid failed; the login goes on without it",
 			slog.String("app", app.Name), slog.Any("error", err))
@@ -54,7 +54,7 @@ func (s *Service) CheckPlatformAuthed(ctx context.Context, a *Authed) (*Info, er
 
 func (s *Service) checkPlatform(ctx context.Context, info *Info) (*Info, error) {
 	app := s.apps[info.App]
-	if app.API == nil {
+	if app.SessionKeys == nil {
 		return nil, notSupported("session key checks")
 	}
 	key, err := s.sessionKey(ctx, app, info.User.OpenID)
@@ -64,7 +64,7 @@ func (s *Service) checkPlatform(ctx context.Context, info *Info) (*Info, error) 
 	valid := false
 	if !key.IsZero() {
 		pctx, cancel := context.WithTimeout(ctx, s.policy.PlatformTimeout)
-		valid, err = app.API.CheckSessionKey(pctx, info.User.OpenID, key)
+		valid, err = app.SessionKeys.CheckSessionKey(pctx, info.User.OpenID, key)
 		cancel()
 		switch {
 		case errors.Is(err, ErrNotSupported):
@@ -91,7 +91,7 @@ func (s *Service) ResetSessionKey(ctx context.Context, appName, openID string) (
 	if !ok {
 		return 0, mplogin.Errorf(mplogin.CodeUnknownApp, "app names no configured app")
 	}
-	if app.API == nil {
+	if app.SessionKeys == nil {
 		return 0, notSupported("session key resets")
 	}
 	key, err := s.sessionKey(ctx, app, openID)
@@ -102,7 +102,7 @@ func (s *Service) ResetSessionKey(ctx context.Context, appName, openID string) (
 		return 0, mplogin.Errorf(mplogin.CodeInvalidRequest, "the identity has no session key to reset")
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.policy.PlatformTimeout)
-	fresh, err := app.API.ResetSessionKey(pctx, openID, key)
+	fresh, err := app.SessionKeys.ResetSessionKey(pctx, openID, key)
 	cancel()
 	switch {
 	case errors.Is(err, ErrNotSupported):

@@ -22,9 +22,9 @@ import (
 	"github.com/mplogin/mplogin/userdata"
 )
 
-// fakeAPI is an app's platform calls beyond login. Phone codes "pc-<name>"
-// resolve to the number in phones; a code in errs fails with that kind. A
-// code in owners belongs to that openid and, as on WeChat, is refused
+// fakeAPI makes an app's platform calls beyond login, every capability.
+// Phone codes "pc-<name>" resolve to the number in phones; a code in errs
+// fails with that kind. A code in owners belongs to that openid and, as on WeChat, is refused
 // (40003) when presented with another.
 type fakeAPI struct {
 	mu        sync.Mutex
@@ -112,10 +112,10 @@ func newAPIFixture(t *testing.T) *apiFixture {
 		Store: f.store, Keys: keys, Policy: session.DefaultPolicy, Now: f.clock.Now,
 		Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Apps: []session.App{
-			{Name: "wx", Family: "wechat", AppID: wxAppID, Client: f.plat, CodeTTL: 5 * time.Minute, API: f.api},
+			{Name: "wx", Family: "wechat", AppID: wxAppID, Client: f.plat, CodeTTL: 5 * time.Minute, Phones: f.api, SessionKeys: f.api},
 			{Name: "bare", Family: "wechat", AppID: "wxbare", Client: f.plat, CodeTTL: 5 * time.Minute},
-			{Name: "bd", Family: "baidu", AppID: bdAppKey, Client: f.plat, CodeTTL: 10 * time.Minute, API: f.api, FetchUnionID: true},
-			{Name: "bd2", Family: "baidu", AppID: "bdkey2", Client: f.plat, CodeTTL: 10 * time.Minute, API: f.api, FetchUnionID: true},
+			{Name: "bd", Family: "baidu", AppID: bdAppKey, Client: f.plat, CodeTTL: 10 * time.Minute, UnionIDs: f.api, FetchUnionID: true},
+			{Name: "bd2", Family: "baidu", AppID: "bdkey2", Client: f.plat, CodeTTL: 10 * time.Minute, UnionIDs: f.api, FetchUnionID: true},
 		},
 	})
 	if err != nil {
@@ -183,7 +183,7 @@ func TestPhoneByCode(t *testing.T) {
 	// An app without an access token cannot resolve codes.
 	bare := f.login(t, "bare", "bob", wxKey1)
 	if _, err := f.svc.Phone(ctx, bare.AccessToken.Reveal(), session.PhoneInput{Code: "pc-ann"}); code(t, err) != mplogin.CodeInvalidRequest || !errors.Is(err, session.ErrNotSupported) {
-		t.Errorf("app without API: %v", err)
+		t.Errorf("app without phone codes: %v", err)
 	}
 	if strings.Contains(f.logs.String(), "13800138000") {
 		t.Error("the phone number was logged")
@@ -280,7 +280,7 @@ func TestCheckPlatform(t *testing.T) {
 	}
 	bare := f.login(t, "bare", "bob", wxKey1)
 	if _, err := f.svc.CheckPlatform(ctx, bare.AccessToken.Reveal()); !errors.Is(err, session.ErrNotSupported) {
-		t.Errorf("app without API: %v", err)
+		t.Errorf("app without session key checks: %v", err)
 	}
 	if _, err := f.svc.CheckPlatform(ctx, "mpa_x"); code(t, err) != mplogin.CodeInvalidToken {
 		t.Errorf("bad token: %v", err)

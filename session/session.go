@@ -64,11 +64,15 @@ type App struct {
 	// watermark timestamp; 0 = no age check. Baidu payloads carry no
 	// timestamp, so Baidu apps ignore it.
 	UserdataMaxAge time.Duration
-	// API makes the platform calls beyond login (phone codes, session key
-	// checks, unionids); nil when the app has no access token for them.
-	API API
-	// FetchUnionID asks API for the unionid at login when the platform did
-	// not give one with it (Baidu) and the identity has none yet.
+	// The platform calls beyond login, each nil when the app's platform
+	// or configuration has no such call (no access token, say): the
+	// service then answers not_supported.
+	Phones      PhoneResolver     // phone codes
+	SessionKeys SessionKeyChecker // session key checks and resets
+	UnionIDs    UnionIDFetcher    // unionids the login did not give
+	// FetchUnionID asks UnionIDs for the unionid at login when the
+	// platform did not give one with it (Baidu) and the identity has none
+	// yet.
 	FetchUnionID bool
 }
 
@@ -371,7 +375,7 @@ func (s *Service) identityForCode(ctx, reqCtx context.Context, app *App, code st
 		return nil, platformError(err)
 	}
 
-	if app.FetchUnionID && login.UnionID == "" && app.API != nil {
+	if app.FetchUnionID && login.UnionID == "" && app.UnionIDs != nil {
 		login.UnionID = s.fetchUnionID(ctx, app, login.OpenID)
 	}
 
