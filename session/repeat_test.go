@@ -27,11 +27,10 @@ func policyFixture(t *testing.T, path writePath, p session.Policy) (*fixture, *s
 	}
 	f := &fixture{store: memory.New(), plat: &fakePlatform{}, clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, keys: keys}
 	var st store.Store = f.store
-	switch path {
-	case codeAndSession:
-		st = sessionWriterOnly{f.store, f.store}
-	case threeWrites:
-		st = noLoginWriter{f.store}
+	if path == splitStore {
+		// One memory store as both halves: what a test reads of f.store
+		// is what the service wrote through the split.
+		st = store.Split(f.store, f.store)
 	}
 	log := &syncBuffer{}
 	f.svc, err = session.New(session.Config{
@@ -68,7 +67,7 @@ func eachWritePath(t *testing.T, p session.Policy, test func(t *testing.T, f *fi
 	for _, w := range []struct {
 		name string
 		path writePath
-	}{{"one commit", oneCommit}, {"code and session", codeAndSession}, {"three writes", threeWrites}} {
+	}{{"one store", oneStore}, {"split store", splitStore}} {
 		t.Run(w.name, func(t *testing.T) {
 			f, log := policyFixture(t, w.path, p)
 			test(t, f, log)
@@ -236,7 +235,7 @@ func TestSessionCap(t *testing.T) {
 
 // The default cap is 20: 30 logins leave the newest 20 live.
 func TestSessionCapDefault(t *testing.T) {
-	f, _ := policyFixture(t, oneCommit, session.DefaultPolicy)
+	f, _ := policyFixture(t, oneStore, session.DefaultPolicy)
 	var toks []*session.Tokens
 	for i := range 30 {
 		f.clock.Advance(time.Millisecond)
@@ -312,7 +311,7 @@ func TestRefreshGraceZero(t *testing.T) {
 // Concurrent refreshes with one token (four requests of a page that found
 // the access token expired) all get the same new tokens.
 func TestRefreshGraceConcurrent(t *testing.T) {
-	f, _ := policyFixture(t, oneCommit, session.DefaultPolicy)
+	f, _ := policyFixture(t, oneStore, session.DefaultPolicy)
 	tok := mustLogin(t, f, "alice.1")
 	const n = 20
 	res := make([]*session.Tokens, n)

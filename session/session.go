@@ -232,11 +232,7 @@ func (s *Service) Login(ctx context.Context, appName, code string) (*Tokens, err
 		// take it; callers sharing the exchange, and repeats of the code,
 		// get sessions of their own.
 		s.logLogin(ctx, app, r.identity, r.created)
-		if r.capped {
-			s.logCapped(ctx, r.identity, r.ended)
-		} else {
-			s.capSessions(ctx, r.identity)
-		}
+		s.logCapped(ctx, r.identity, r.ended)
 		return r.first, nil
 	}
 	return s.repeat(ctx, app, sum[:], r)
@@ -327,14 +323,12 @@ func (s *Service) logCapped(ctx context.Context, id store.Identity, n int) {
 type codeResult struct {
 	identity store.Identity
 	created  bool
-	// first is a session stored with the identity (store.LoginWriter) or
-	// with the code (store.LoginSessionWriter), for one caller.
+	// first is the session WriteLogin stored with the identity, for one
+	// caller; nil for a repeat of the code.
 	first   *Tokens
 	claimed atomic.Bool
-	// capped: the store applied the cap on the identity's sessions when
-	// it wrote first (store.LoginWriter), ending ended of them.
-	capped bool
-	ended  int
+	ended   int // sessions the cap ended when first was written
+
 }
 
 // identityForCode finds or creates the identity of a login code: a code
@@ -401,52 +395,19 @@ func (s *Service) identityForCode(ctx, reqCtx context.Context, app *App, code st
 		c.ReplayUntil = deadline(now, s.policy.CodeReplayWindow)
 	}
 
-	if lw, ok := s.store.(store.LoginWriter); ok {
-		// One commit for the identity, the code and a first session.
-		m, err := s.mintSession(app, store.Identity{Platform: app.Family, AppID: app.AppID, OpenID: login.OpenID})
-		if err != nil {
-			return nil, err
-		}
-		c.SessionID = m.sess.ID
-		res, err := lw.WriteLogin(ctx, store.LoginWrite{Identity: upsert, Code: c, Session: m.sess,
-			Keep: max(s.policy.MaxSessionsPerIdentity, 0)})
-		if err != nil {
-			return nil, storeError("write login", err)
-		}
-		m.sess.UserID, m.sess.UnionID = res.Identity.UserID, res.Identity.UnionID
-		return &codeResult{identity: res.Identity, created: res.Created, first: m.tokens(res.Created),
-			capped: true, ended: res.Ended}, nil
-	}
-
-	id, created, err := s.store.UpsertIdentity(ctx, upsert)
-	if err != nil {
-		return nil, storeError("upsert identity", err)
-	}
-	if w, ok := s.store.(store.LoginSessionWriter); ok {
-		// The code and a first session in one step.
-		m, err := s.mintSession(app, id)
-		if err != nil {
-			return nil, err
-		}
-		c.SessionID = m.sess.ID
-		if err := w.CreateLoginSession(ctx, c, m.sess); err != nil {
-			return nil, storeError("create session", err)
-		}
-		return &codeResult{identity: id, created: created, first: m.tokens(created)}, nil
-	}
-	m, err := s.mintSession(app, id)
+	// One write for the identity, the code, a first session and the cap.
+	m, err := s.mintSession(app, store.Identity{Platform: app.Family, AppID: app.AppID, OpenID: login.OpenID})
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateSession(ctx, m.sess); err != nil {
-		return nil, storeError("create session", err)
-	}
 	c.SessionID = m.sess.ID
-	if err := s.store.PutCode(ctx, c); err != nil {
-		// The login itself stands; only a repeat of this code will fail.
-		s.log.LogAttrs(ctx, slog.LevelWarn, "remembering an exchanged code failed", slog.String("app", app.Name), slog.Any("error", err))
+	res, err := s.store.WriteLogin(ctx, store.LoginWrite{Identity: upsert, Code: c, Session: m.sess,
+		Keep: max(s.policy.MaxSessionsPerIdentity, 0)})
+	if err != nil {
+		return nil, storeError("write login", err)
 	}
-	return &codeResult{identity: id, created: created, first: m.tokens(created)}, nil
+	m.sess = res.Session
+	return &codeResult{identity: res.Identity, created: res.Created, first: m.tokens(res.Created), ended: res.Ended}, nil
 }
 
 // sleepCtx waits d, or until ctx ends.

@@ -67,36 +67,20 @@ type fixture struct {
 	keys  *keyring.Keyring
 }
 
-func newFixture(t *testing.T) *fixture { return newFixtureWrites(t, oneCommit) }
+func newFixture(t *testing.T) *fixture { return newFixtureWrites(t, oneStore) }
 
-// noLoginWriter hides the store's WriteLogin and CreateLoginSession: the
-// service then writes a login's identity, code and session one call at a
-// time.
-type noLoginWriter struct{ store.Store }
-
-// sessionWriterOnly hides the store's WriteLogin but not its
-// CreateLoginSession, as store.Split does.
-type sessionWriterOnly struct {
-	store.Store
-	store.LoginSessionWriter
-}
-
-// writePath is how the service writes a login.
+// writePath is how the store writes a login.
 type writePath int
 
 const (
-	oneCommit      writePath = iota // store.LoginWriter
-	codeAndSession                  // UpsertIdentity, then store.LoginSessionWriter
-	threeWrites                     // UpsertIdentity, PutCode, CreateSession
+	oneStore   writePath = iota // one backend: WriteLogin in one transaction
+	splitStore                  // store.Split: the identity, then the code and session
 )
 
-// allWritePaths runs test against a store with store.LoginWriter (one
-// commit per login), one with only store.LoginSessionWriter, and one with
-// neither.
+// allWritePaths runs test against both.
 func allWritePaths(t *testing.T, test func(*testing.T, *fixture)) {
-	t.Run("one commit", func(t *testing.T) { test(t, newFixtureWrites(t, oneCommit)) })
-	t.Run("code and session", func(t *testing.T) { test(t, newFixtureWrites(t, codeAndSession)) })
-	t.Run("three writes", func(t *testing.T) { test(t, newFixtureWrites(t, threeWrites)) })
+	t.Run("one store", func(t *testing.T) { test(t, newFixtureWrites(t, oneStore)) })
+	t.Run("split store", func(t *testing.T) { test(t, newFixtureWrites(t, splitStore)) })
 }
 
 func newFixtureWrites(t *testing.T, path writePath) *fixture {

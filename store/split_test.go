@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/mplogin/mplogin/store"
 	"github.com/mplogin/mplogin/store/memory"
@@ -13,19 +14,7 @@ import (
 func TestSplitConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return store.Split(memory.New(), memory.New())
-	})
-}
-
-// sessionsOnly hides what a session store adds to store.SessionStore.
-type sessionsOnly struct{ store.SessionStore }
-
-// TestSplitConformanceTwoCalls runs the suite on a Split whose session
-// store cannot write a code and a session in one step: Split's
-// CreateLoginSession then makes two calls.
-func TestSplitConformanceTwoCalls(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		return store.Split(memory.New(), sessionsOnly{memory.New()})
-	})
+	}, storetest.SplitLogin())
 }
 
 // TestSplitRoutes checks that sessions and codes go to the session store
@@ -51,5 +40,43 @@ func TestSplitRoutes(t *testing.T) {
 	}
 	if _, err := sessions.GetUser(ctx, "u"); err == nil {
 		t.Error("the session store holds the user")
+	}
+}
+
+// TestSplitWriteLoginRoutes checks that a login's identity goes to the
+// durable store and its code and session to the session store.
+func TestSplitWriteLoginRoutes(t *testing.T) {
+	durable, sessions := memory.New(), memory.New()
+	s := store.Split(durable, sessions)
+	ctx := t.Context()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	res, err := s.WriteLogin(ctx, store.LoginWrite{
+		Identity: store.IdentityUpsert{Platform: "wechat", AppID: "a", OpenID: "o", NewUserID: "u", Now: now},
+		Code:     store.Code{Hash: []byte("code"), App: "main", Platform: "wechat", AppID: "a", OpenID: "o", SessionID: "s1", ExpiresAt: now.Add(time.Minute)},
+		Session: store.Session{ID: "s1", App: "main", Platform: "wechat", AppID: "a", OpenID: "o",
+			AccessHash: []byte{1}, RefreshHash: []byte{2}, CreatedAt: now,
+			AccessExpiresAt: now.Add(time.Hour), RefreshExpiresAt: now.Add(time.Hour)},
+		Keep: 5,
+	})
+	if err != nil || res.Session.UserID != "u" || !res.Created {
+		t.Fatalf("WriteLogin = %+v, %v; want a new identity of user u, its session", res, err)
+	}
+	if _, err := durable.GetUser(ctx, "u"); err != nil {
+		t.Errorf("the durable store does not hold the user: %v", err)
+	}
+	if _, err := sessions.GetUser(ctx, "u"); err == nil {
+		t.Error("the session store holds the user")
+	}
+	if got, err := sessions.SessionByID(ctx, "s1"); err != nil || got.UserID != "u" {
+		t.Errorf("the session store has session %+v, %v; want it, of user u", got, err)
+	}
+	if _, err := durable.SessionByID(ctx, "s1"); err == nil {
+		t.Error("the durable store holds the session")
+	}
+	if _, err := sessions.GetCode(ctx, []byte("code"), now); err != nil {
+		t.Errorf("the session store does not hold the code: %v", err)
+	}
+	if _, err := durable.GetCode(ctx, []byte("code"), now); err == nil {
+		t.Error("the durable store holds the code")
 	}
 }

@@ -12,8 +12,8 @@
 // transaction (or one script), so that concurrent callers cannot both win;
 // AddDecryptFailure increments atomically, so that no increment is lost;
 // ReserveDecryptAttempt checks and increments in one step;
-// DeleteAccessToken compares and deletes in one step; WriteLogin, where a
-// backend has it (LoginWriter), writes a login's three rows all or none.
+// DeleteAccessToken compares and deletes in one step; WriteLogin writes a
+// login's identity, code and session all or none (on Split, see there).
 // The conformance suite in store/storetest checks all of this against every
 // backend.
 package store
@@ -21,6 +21,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -177,38 +178,14 @@ type Sessions interface {
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 }
 
-// LoginWriter is implemented by a store that can record the writes of a
-// login in one transaction, so that a login waits for one commit instead of
-// three. It is optional: the session service uses it when the store has it,
-// and otherwise calls UpsertIdentity, PutCode and CreateSession in turn. A
-// store that keeps identities and sessions apart (store.Split) does not
-// implement it.
-type LoginWriter interface {
-	// WriteLogin does, in one transaction, UpsertIdentity(in.Identity), then
-	// PutCode(in.Code) and CreateSession(in.Session) with the session's
-	// UserID and UnionID replaced by those of the identity it returns, and,
-	// with in.Keep > 0, what RevokeUserSessions would do for that identity
-	// with Keep in.Keep and Now in.Session.CreatedAt (the new session
-	// counted). It returns what UpsertIdentity would, and how many sessions
-	// the cap ended. All the writes happen or none.
-	WriteLogin(ctx context.Context, in LoginWrite) (LoginResult, error)
-}
-
 // LoginResult is the outcome of WriteLogin.
 type LoginResult struct {
 	Identity Identity
 	Created  bool // the identity is new
-	Ended    int  // sessions past LoginWrite.Keep ended
-}
-
-// LoginSessionWriter is implemented by a store that can record a login's
-// exchanged code and its first session in one step: PutCode(c) and
-// CreateSession(sess), both or neither. It is optional, and it is what a
-// store without LoginWriter can offer: store.Split has it (one Redis script,
-// one round trip, where the two calls take two), and the session service
-// uses it after UpsertIdentity when the store has it.
-type LoginSessionWriter interface {
-	CreateLoginSession(ctx context.Context, c Code, sess Session) error
+	// Session is the session as stored: LoginWrite.Session with the
+	// identity's UserID and UnionID.
+	Session Session
+	Ended   int // sessions past LoginWrite.Keep ended
 }
 
 // LoginWrite is the input of WriteLogin.
@@ -295,6 +272,16 @@ type Store interface {
 	Users
 	Sessions
 	AccessTokens
+	// WriteLogin records a login in one transaction, so that a login
+	// waits for one commit instead of three: UpsertIdentity(in.Identity),
+	// then PutCode(in.Code) and CreateSession(in.Session) with the
+	// session's UserID and UnionID replaced by those of the identity, and,
+	// with in.Keep > 0, what RevokeUserSessions would do for that identity
+	// with Keep in.Keep and Now in.Session.CreatedAt (the new session
+	// counted). It returns the identity as UpsertIdentity would, the
+	// session as stored, and how many sessions the cap ended. All the
+	// writes happen or none.
+	WriteLogin(ctx context.Context, in LoginWrite) (LoginResult, error)
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 	Close() error
@@ -304,6 +291,10 @@ type Store interface {
 // codes (Redis), beside a durable Store that holds the rest.
 type SessionStore interface {
 	Sessions
+	// CreateLoginSession records a login's exchanged code and its first
+	// session in one step: PutCode(c) and CreateSession(sess), both or
+	// neither.
+	CreateLoginSession(ctx context.Context, c Code, sess Session) error
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -311,6 +302,13 @@ type SessionStore interface {
 // Split returns a Store that keeps users, identities and access tokens in
 // durable and sessions, refresh tokens and codes in sessions. Ping and
 // Close reach both; DeleteExpired sweeps both and adds their counts.
+//
+// Its WriteLogin cannot be one transaction across two backends. It writes
+// the identity to durable, then the code and the session in one step
+// (CreateLoginSession), then applies the cap. A failure at one step leaves
+// the steps before it, each harmless alone: an identity without a session
+// is a user whose session ended; a session whose client never got its
+// tokens expires unused.
 func Split(durable Store, sessions SessionStore) Store {
 	return split{Store: durable, s: sessions}
 }
@@ -346,20 +344,29 @@ func (p split) AddDecryptFailure(ctx context.Context, id string) (int, error) {
 }
 func (p split) PutCode(ctx context.Context, c Code) error { return p.s.PutCode(ctx, c) }
 
-// CreateLoginSession implements LoginSessionWriter: in one step when the
-// session store can, else CreateSession then PutCode. A session refused
-// (its ID or a hash taken) then stores nothing; only a failure of the
-// backend between the two leaves a session without its code, which expires
-// like any other.
-func (p split) CreateLoginSession(ctx context.Context, c Code, sess Session) error {
-	if w, ok := p.s.(LoginSessionWriter); ok {
-		return w.CreateLoginSession(ctx, c, sess)
+// WriteLogin implements Store; see Split.
+func (p split) WriteLogin(ctx context.Context, in LoginWrite) (LoginResult, error) {
+	if err := in.Check(); err != nil {
+		return LoginResult{}, fmt.Errorf("split: write login: %w", err)
 	}
-	if err := p.s.CreateSession(ctx, sess); err != nil {
-		return err
+	id, created, err := p.Store.UpsertIdentity(ctx, in.Identity)
+	if err != nil {
+		return LoginResult{}, err
 	}
-	return p.s.PutCode(ctx, c)
+	sess := in.Session
+	sess.UserID, sess.UnionID = id.UserID, id.UnionID
+	if err := p.s.CreateLoginSession(ctx, in.Code, sess); err != nil {
+		return LoginResult{}, err
+	}
+	res := LoginResult{Identity: id, Created: created, Session: sess}
+	if in.Keep > 0 {
+		if res.Ended, err = p.s.RevokeUserSessions(ctx, in.CapRevocation(id)); err != nil {
+			return LoginResult{}, err
+		}
+	}
+	return res, nil
 }
+
 func (p split) GetCode(ctx context.Context, h []byte, now time.Time) (Code, error) {
 	return p.s.GetCode(ctx, h, now)
 }

@@ -60,9 +60,8 @@ type lastRotation struct {
 }
 
 var (
-	_ store.Store              = (*Store)(nil)
-	_ store.LoginWriter        = (*Store)(nil)
-	_ store.LoginSessionWriter = (*Store)(nil)
+	_ store.Store        = (*Store)(nil)
+	_ store.SessionStore = (*Store)(nil) // the session half of a Split, in tests
 )
 
 // New returns an empty store.
@@ -319,7 +318,7 @@ func (s *Store) insertSession(sess store.Session) {
 	s.refresh[string(sess.RefreshHash)] = &refreshToken{sessionID: sess.ID}
 }
 
-// WriteLogin implements store.LoginWriter.
+// WriteLogin implements store.Store.
 func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.LoginResult, error) {
 	const op = "write login"
 	if err := in.Check(); err != nil {
@@ -341,7 +340,7 @@ func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Logi
 	sess := in.Session
 	sess.UserID, sess.UnionID = id.UserID, id.UnionID
 	s.insertSession(sess)
-	res := store.LoginResult{Identity: id, Created: created}
+	res := store.LoginResult{Identity: id, Created: created, Session: sess}
 	if in.Keep > 0 {
 		res.Ended = s.revokeUserLocked(in.CapRevocation(id))
 	}
@@ -541,7 +540,7 @@ func (s *Store) AddDecryptFailure(ctx context.Context, sessionID string) (int, e
 	return sess.DecryptFailures, nil
 }
 
-// CreateLoginSession implements store.LoginSessionWriter.
+// CreateLoginSession implements store.SessionStore.
 func (s *Store) CreateLoginSession(ctx context.Context, c store.Code, sess store.Session) error {
 	const op = "create login session"
 	if len(c.Hash) == 0 {

@@ -54,7 +54,7 @@ func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (st
 	return id, created, nil
 }
 
-// WriteLogin implements store.LoginWriter: BEGIN, the unionid's lock when
+// WriteLogin implements store.Store: BEGIN, the unionid's lock when
 // there is a unionid, the upsert, the code and the session go to the server
 // in one batch, and COMMIT follows once the upsert has its row, after the
 // cap's UPDATE when in.Keep asks for it (it needs the user): two round
@@ -128,7 +128,8 @@ func (s *Store) writeLogin(ctx context.Context, in store.LoginWrite) (store.Logi
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	res := store.LoginResult{Identity: id, Created: created}
+	sess.UserID, sess.UnionID = id.UserID, id.UnionID // as loginSessionSQL stores them
+	res := store.LoginResult{Identity: id, Created: created, Session: sess}
 	if err != nil {
 		return res, err
 	}

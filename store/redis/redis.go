@@ -229,10 +229,7 @@ type Store struct {
 	closeErr  error
 }
 
-var (
-	_ store.SessionStore       = (*Store)(nil)
-	_ store.LoginSessionWriter = (*Store)(nil)
-)
+var _ store.SessionStore = (*Store)(nil)
 
 // Open connects to the Redis rawURL names and checks that it answers and
 // is Redis 7 or later. An unreachable Redis fails with an error that wraps

@@ -141,7 +141,7 @@ func TestConformance(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) store.Store {
 				s, _ := openTest(t, m.opts)
 				return store.Split(memory.New(), s)
-			})
+			}, storetest.SplitLogin())
 		})
 	}
 }

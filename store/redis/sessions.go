@@ -32,7 +32,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	return s.created(ctx, op, n, err)
 }
 
-// CreateLoginSession implements store.LoginSessionWriter in one script.
+// CreateLoginSession implements store.SessionStore in one script.
 func (s *Store) CreateLoginSession(ctx context.Context, c store.Code, sess store.Session) error {
 	const op = "create login session"
 	if err := checkSession(sess); err != nil {

@@ -41,7 +41,7 @@ func insertSession(ctx context.Context, tx *sql.Tx, w *writeStmts, sess store.Se
 	return nil
 }
 
-// WriteLogin implements store.LoginWriter: the identity, the code, the
+// WriteLogin implements store.Store: the identity, the code, the
 // session and the cap on the identity's sessions in one write of one batch,
 // so a login waits for one commit. The cap's revocations are not waited for
 // to be durable: a power loss that undid one would leave a session past the
@@ -66,12 +66,12 @@ func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Logi
 		if err != nil {
 			return err
 		}
-		res = store.LoginResult{Identity: id, Created: created}
+		sess := in.Session
+		sess.UserID, sess.UnionID = id.UserID, id.UnionID
+		res = store.LoginResult{Identity: id, Created: created, Session: sess}
 		if err := putCode(ctx, tx, &s.w, in.Code); err != nil {
 			return err
 		}
-		sess := in.Session
-		sess.UserID, sess.UnionID = id.UserID, id.UnionID
 		if err := insertSession(ctx, tx, &s.w, sess); err != nil {
 			return err
 		}

@@ -113,12 +113,11 @@ func testAttemptsSameKey(t *testing.T, s store.Store) {
 }
 
 func testAttemptsWriteLogin(t *testing.T, s store.Store) {
-	lw := loginWriter(t, s)
-	if _, err := lw.WriteLogin(t.Context(), loginWrite("wxA", "o1", "", "u1", "s1")); err != nil {
+	if _, err := s.WriteLogin(t.Context(), loginWrite("wxA", "o1", "", "u1", "s1")); err != nil {
 		t.Fatalf("WriteLogin: %v", err)
 	}
 	reserveAll(t, s, "wxA", "o1", 1)
-	if _, err := lw.WriteLogin(t.Context(), loginWrite("wxA", "o1", "", "u1", "s2")); err != nil {
+	if _, err := s.WriteLogin(t.Context(), loginWrite("wxA", "o1", "", "u1", "s2")); err != nil {
 		t.Fatalf("WriteLogin again: %v", err)
 	}
 	reserveAll(t, s, "wxA", "o1", 1)

@@ -10,8 +10,8 @@ import (
 )
 
 // BenchSessionCap measures the cap on an identity's live sessions where it
-// runs apart from a login (after a repeat of a login code, and on stores
-// without store.LoginWriter): RevokeUserSessions with Keep 20, from parallel
+// runs apart from a login's own write (after a repeat of a login code, and
+// on store.Split): RevokeUserSessions with Keep 20, from parallel
 // callers, over identities (wechat, wxA, o<i>) of users u<i>, i below
 // identities. The caller has stored a few live sessions of each, fewer than
 // 20, so that nothing is revoked: the common case, one read and no write.

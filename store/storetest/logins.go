@@ -9,22 +9,13 @@ import (
 	"github.com/mplogin/mplogin/store"
 )
 
-// WriteLogin is optional (store.LoginWriter); these tests skip on a store
-// that does not implement it.
-var loginTests = []test{
-	{"NewIdentity", testWriteLoginNew},
-	{"JoinsUnionID", testWriteLoginUnion},
-	{"AllOrNothing", testWriteLoginAtomic},
-	{"Concurrent", testWriteLoginConcurrent},
-}
-
-func loginWriter(t *testing.T, s store.Store) store.LoginWriter {
-	t.Helper()
-	lw, ok := s.(store.LoginWriter)
-	if !ok {
-		t.Skipf("%T does not implement store.LoginWriter (optional)", s)
+func loginTests(o options) []test {
+	return []test{
+		{"NewIdentity", testWriteLoginNew},
+		{"JoinsUnionID", testWriteLoginUnion},
+		{"AllOrNothing", func(t *testing.T, s store.Store) { testWriteLoginAtomic(t, s, o) }},
+		{"Concurrent", testWriteLoginConcurrent},
 	}
-	return lw
 }
 
 // loginWrite is a login of the WeChat identity (app, openID) with a session
@@ -39,9 +30,8 @@ func loginWrite(app, openID, unionID, newUser, sid string) store.LoginWrite {
 }
 
 func testWriteLoginNew(t *testing.T, s store.Store) {
-	lw := loginWriter(t, s)
 	in := loginWrite("wxA", "o1", "un1", "u1", "s1")
-	res, err := lw.WriteLogin(t.Context(), in)
+	res, err := s.WriteLogin(t.Context(), in)
 	if err != nil {
 		t.Fatalf("WriteLogin: %v", err)
 	}
@@ -52,6 +42,12 @@ func testWriteLoginNew(t *testing.T, s store.Store) {
 	wantEqual(t, "identity", id, mustIdentity(t, s, "wechat", "wxA", "o1"))
 	want := in.Session
 	want.UserID, want.UnionID = "u1", "un1"
+	wantEqual(t, "the session WriteLogin returned", want, res.Session)
+	gc, err := s.GetCode(t.Context(), in.Code.Hash, base)
+	if err != nil {
+		t.Fatalf("GetCode: %v", err)
+	}
+	wantEqual(t, "code", in.Code, gc)
 	wantEqual(t, "session by ID", want, mustSessionByID(t, s, "s1"))
 	got, err := s.SessionByAccess(t.Context(), in.Session.AccessHash)
 	if err != nil {
@@ -68,7 +64,7 @@ func testWriteLoginNew(t *testing.T, s store.Store) {
 
 	// The same identity again: no new user, the new session key current.
 	again := loginWrite("wxA", "o1", "", "u2", "s2")
-	res, err = lw.WriteLogin(t.Context(), again)
+	res, err = s.WriteLogin(t.Context(), again)
 	if err != nil {
 		t.Fatalf("WriteLogin again: %v", err)
 	}
@@ -82,9 +78,8 @@ func testWriteLoginNew(t *testing.T, s store.Store) {
 }
 
 func testWriteLoginUnion(t *testing.T, s store.Store) {
-	lw := loginWriter(t, s)
 	mustUpsert(t, s, upsert("wxA", "oA", "shared", sealed("k"), "uA", base))
-	res, err := lw.WriteLogin(t.Context(), loginWrite("wxB", "oB", "shared", "uB", "sB"))
+	res, err := s.WriteLogin(t.Context(), loginWrite("wxB", "oB", "shared", "uB", "sB"))
 	if err != nil {
 		t.Fatalf("WriteLogin: %v", err)
 	}
@@ -97,20 +92,22 @@ func testWriteLoginUnion(t *testing.T, s store.Store) {
 	}
 }
 
-// A login whose session cannot be stored leaves no identity, user or code.
-func testWriteLoginAtomic(t *testing.T, s store.Store) {
-	lw := loginWriter(t, s)
+// A login whose session cannot be stored leaves no code, and no identity
+// or user unless the store writes the identity apart (SplitLogin).
+func testWriteLoginAtomic(t *testing.T, s store.Store, o options) {
 	mustCreateSession(t, s, newSession("taken"))
 	in := loginWrite("wxA", "o-new", "", "u-new", "s-new")
 	in.Session.AccessHash = newSession("taken").AccessHash // already in use
-	if _, err := lw.WriteLogin(t.Context(), in); err == nil {
+	if _, err := s.WriteLogin(t.Context(), in); err == nil {
 		t.Fatal("WriteLogin with an access hash in use: no error")
 	}
-	if _, err := s.GetIdentity(t.Context(), "wechat", "wxA", "o-new"); !isNotFound(err) {
-		t.Fatalf("GetIdentity after a failed WriteLogin: %v, want not found", err)
-	}
-	if _, err := s.GetUser(t.Context(), "u-new"); !isNotFound(err) {
-		t.Fatalf("GetUser after a failed WriteLogin: %v, want not found", err)
+	if !o.splitLogin {
+		if _, err := s.GetIdentity(t.Context(), "wechat", "wxA", "o-new"); !isNotFound(err) {
+			t.Fatalf("GetIdentity after a failed WriteLogin: %v, want not found", err)
+		}
+		if _, err := s.GetUser(t.Context(), "u-new"); !isNotFound(err) {
+			t.Fatalf("GetUser after a failed WriteLogin: %v, want not found", err)
+		}
 	}
 	if _, err := s.GetCode(t.Context(), in.Code.Hash, base); !isNotFound(err) {
 		t.Fatalf("GetCode after a failed WriteLogin: %v, want not found", err)
@@ -123,7 +120,6 @@ func testWriteLoginAtomic(t *testing.T, s store.Store) {
 // Concurrent logins of one new identity create one user, and every session
 // belongs to it.
 func testWriteLoginConcurrent(t *testing.T, s store.Store) {
-	lw := loginWriter(t, s)
 	const n = 16
 	type result struct {
 		id      store.Identity
@@ -136,7 +132,7 @@ func testWriteLoginConcurrent(t *testing.T, s store.Store) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			res, err := lw.WriteLogin(t.Context(), loginWrite("wxA", "o-race", "", fmt.Sprint("u", i), fmt.Sprint("s", i)))
+			res, err := s.WriteLogin(t.Context(), loginWrite("wxA", "o-race", "", fmt.Sprint("u", i), fmt.Sprint("s", i)))
 			results[i] = result{res.Identity, res.Created, err}
 		})
 	}
@@ -158,57 +154,5 @@ func testWriteLoginConcurrent(t *testing.T, s store.Store) {
 		if sess := mustSessionByID(t, s, fmt.Sprint("s", i)); sess.UserID != userID {
 			t.Errorf("session %d has user %q, want %q", i, sess.UserID, userID)
 		}
-	}
-}
-
-// CreateLoginSession is optional (store.LoginSessionWriter); these tests
-// skip on a store that does not implement it.
-var loginSessionTests = []test{
-	{"StoresBoth", testLoginSessionBoth},
-	{"RefusedStoresNeither", testLoginSessionRefused},
-}
-
-func loginSessionWriter(t *testing.T, s store.Store) store.LoginSessionWriter {
-	t.Helper()
-	w, ok := s.(store.LoginSessionWriter)
-	if !ok {
-		t.Skipf("%T does not implement store.LoginSessionWriter (optional)", s)
-	}
-	return w
-}
-
-func testLoginSessionBoth(t *testing.T, s store.Store) {
-	w := loginSessionWriter(t, s)
-	sess, c := newSession("s1"), newCode("c1", at(5*time.Minute))
-	if err := w.CreateLoginSession(t.Context(), c, sess); err != nil {
-		t.Fatalf("CreateLoginSession: %v", err)
-	}
-	wantEqual(t, "session by ID", sess, mustSessionByID(t, s, "s1"))
-	got, err := s.SessionByAccess(t.Context(), sess.AccessHash)
-	if err != nil {
-		t.Fatalf("SessionByAccess: %v", err)
-	}
-	wantEqual(t, "session by access hash", sess, got)
-	gc, err := s.GetCode(t.Context(), c.Hash, base)
-	if err != nil {
-		t.Fatalf("GetCode: %v", err)
-	}
-	wantEqual(t, "code", c, gc)
-}
-
-// A session that cannot be stored (its access hash in use) stores no code.
-func testLoginSessionRefused(t *testing.T, s store.Store) {
-	w := loginSessionWriter(t, s)
-	mustCreateSession(t, s, newSession("taken"))
-	sess, c := newSession("s-new"), newCode("c-new", at(5*time.Minute))
-	sess.AccessHash = newSession("taken").AccessHash
-	if err := w.CreateLoginSession(t.Context(), c, sess); err == nil {
-		t.Fatal("CreateLoginSession with an access hash in use: no error")
-	}
-	if _, err := s.GetCode(t.Context(), c.Hash, base); !isNotFound(err) {
-		t.Fatalf("GetCode after a refused CreateLoginSession: %v, want not found", err)
-	}
-	if _, err := s.SessionByID(t.Context(), "s-new"); !isNotFound(err) {
-		t.Fatalf("SessionByID after a refused CreateLoginSession: %v, want not found", err)
 	}
 }

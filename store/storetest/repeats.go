@@ -425,14 +425,13 @@ func testKeepWithinLimit(t *testing.T, s store.Store) {
 // WriteLogin with Keep caps the identity's live sessions as the login is
 // written, the new session counted.
 func testKeepWriteLogin(t *testing.T, s store.Store) {
-	lw := loginWriter(t, s)
 	other := userSession("h", "u1", "wxB", "oB") // the user's other identity
 	mustCreateSession(t, s, other)
 	for i, want := range []int{0, 0, 1, 1} {
 		in := loginWrite("wxA", "oA", "", "u1", fmt.Sprint("s", i))
 		in.Session.CreatedAt, in.Session.LastUsedAt = at(time.Duration(i)*time.Minute), at(time.Duration(i)*time.Minute)
 		in.Keep = 2
-		res, err := lw.WriteLogin(t.Context(), in)
+		res, err := s.WriteLogin(t.Context(), in)
 		if err != nil || res.Ended != want || res.Identity.UserID != "u1" {
 			t.Fatalf("login %d: WriteLogin(keep 2) = %+v, %v; want user u1, %d ended", i, res, err, want)
 		}
