@@ -145,8 +145,8 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clock: &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, store: memory.New(), logs: &testutil.Buffer{}}
 	f.em = emulator.New(emulator.Config{Now: f.clock.Now, Apps: []emulator.App{
-		{Platform: "wechat", AppID: wxApp, Secret: wxSecret},
-		{Platform: "baidu", AppID: bdApp, Secret: bdSecret},
+		{Family: "wechat", AppID: wxApp, Secret: wxSecret},
+		{Family: "baidu", AppID: bdApp, Secret: bdSecret},
 	}})
 	f.rec = &recorder{next: f.em}
 	srv := httptest.NewServer(f.rec)

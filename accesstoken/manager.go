@@ -82,7 +82,7 @@ var ErrUnknownKey = errors.New("accesstoken: no fetcher registered for this key"
 
 // Key is the conventional key of an app's token, e.g.
 // "wechat:wx0123456789abcdef". Instances sharing a store must agree on keys.
-func Key(platformName, appID string) string { return platformName + ":" + appID }
+func Key(family platform.Family, appID string) string { return string(family) + ":" + appID }
 
 // Config configures a Manager.
 type Config struct {

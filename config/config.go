@@ -13,22 +13,8 @@ import (
 	"unicode"
 
 	"github.com/mplogin/mplogin/internal/redact"
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
-)
-
-// Platforms, as written in an app's platform key.
-const (
-	PlatformWeChat          = "wechat"
-	PlatformWeChatComponent = "wechat-component"
-	PlatformBaidu           = "baidu"
-	PlatformBaiduLegacy     = "baidu-legacy"
-	PlatformBaiduTP         = "baidu-tp"
-)
-
-// Platform families, as returned by App.Family.
-const (
-	FamilyWeChat = "wechat"
-	FamilyBaidu  = "baidu"
 )
 
 // Defaults of the keys that have one.
@@ -198,8 +184,8 @@ type Policy struct {
 
 // App is one mini program.
 type App struct {
-	Name     string // what clients send as "app"
-	Platform string // one of the Platform constants
+	Name   string          // what clients send as "app"
+	Flavor platform.Flavor // the app's "platform" key
 
 	AppID  string        // wechat, wechat-component
 	Secret secret.String // wechat (required), wechat-component (optional)
@@ -259,22 +245,14 @@ const (
 // ID returns the platform's id of the app: AppID for WeChat apps, AppKey for
 // Baidu apps.
 func (a App) ID() string {
-	if a.Family() == FamilyBaidu {
+	if a.Family() == platform.FamilyBaidu {
 		return a.AppKey
 	}
 	return a.AppID
 }
 
-// Family returns "wechat" or "baidu", or "" for an unknown platform.
-func (a App) Family() string {
-	switch a.Platform {
-	case PlatformWeChat, PlatformWeChatComponent:
-		return FamilyWeChat
-	case PlatformBaidu, PlatformBaiduLegacy, PlatformBaiduTP:
-		return FamilyBaidu
-	}
-	return ""
-}
+// Family returns the family of the app's flavor, or "" for an unknown one.
+func (a App) Family() platform.Family { return a.Flavor.Family() }
 
 // TokenSource says where a platform access token comes from: exactly one of
 // a static Value or the URL of the owner's token service (GET, answering
@@ -516,26 +494,26 @@ func StoreKind(dsn string) (kind, target string, err error) {
 	return "", "", errorf("store", "unknown kind: use sqlite:PATH or postgres://user@host:5432/db")
 }
 
-// platformKeys returns the app keys that platform requires and those that do
+// platformKeys returns the app keys that flavor f requires and those that do
 // not belong to it; keys in neither list are optional. ok is false for an
-// unknown platform.
-func platformKeys(platform string) (required, forbidden []string, ok bool) {
-	switch platform {
-	case PlatformWeChat:
+// unknown flavor.
+func platformKeys(f platform.Flavor) (required, forbidden []string, ok bool) {
+	switch f {
+	case platform.FlavorWeChat:
 		return []string{"appid", "secret"},
 			[]string{"app_key", "app_secret", "component_appid", "component_token", "authorizer_token", "unionid", "login_api"}, true
-	case PlatformWeChatComponent:
+	case platform.FlavorWeChatComponent:
 		return []string{"appid", "component_appid", "component_token"},
 			[]string{"app_key", "app_secret", "unionid", "login_api"}, true
-	case PlatformBaidu:
+	case platform.FlavorBaidu:
 		return []string{"app_key", "app_secret"},
 			[]string{"appid", "secret", "component_appid", "component_token", "authorizer_token", "userdata_max_age", "token_api"}, true
-	case PlatformBaiduLegacy:
+	case platform.FlavorBaiduLegacy:
 		// The legacy endpoint is itself a login API: login_api has no say.
 		return []string{"app_key", "app_secret"},
 			[]string{"appid", "secret", "component_appid", "component_token", "authorizer_token", "userdata_max_age", "token_api",
 				"login_api"}, true
-	case PlatformBaiduTP:
+	case platform.FlavorBaiduTP:
 		return []string{"app_key", "authorizer_token"},
 			[]string{"appid", "secret", "component_appid", "component_token", "userdata_max_age", "token_api", "login_api"}, true
 	}
@@ -583,16 +561,16 @@ func validateAppName(ap, name string) error {
 
 // validate checks everything but the name.
 func (a *App) validate(ap string) error {
-	if a.Platform == "" {
+	if a.Flavor == "" {
 		return errorf(appKey(ap, "platform"), "required")
 	}
-	required, forbidden, ok := platformKeys(a.Platform)
+	required, forbidden, ok := platformKeys(a.Flavor)
 	if !ok {
 		return errorf(appKey(ap, "platform"), "must be one of wechat, wechat-component, baidu, baidu-legacy, baidu-tp")
 	}
 	for _, k := range forbidden {
 		if a.set(k) {
-			return errorf(appKey(ap, k), "not used by platform %s", a.Platform)
+			return errorf(appKey(ap, k), "not used by platform %s", a.Flavor)
 		}
 	}
 	for _, k := range required {

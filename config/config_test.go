@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 )
 
@@ -184,15 +185,15 @@ apps:
 				App: Limit{50, DefaultLimits.Phone.App.Burst}},
 		},
 		Apps: []App{
-			{Name: "shop-wechat", Platform: PlatformWeChat, AppID: "wx0123456789abcdef", Secret: secret.New("ws#1: x"),
+			{Name: "shop-wechat", Flavor: platform.FlavorWeChat, AppID: "wx0123456789abcdef", Secret: secret.New("ws#1: x"),
 				Endpoint: "http://127.0.0.1:9300", UserdataMaxAge: 0},
-			{Name: "shop-wechat-tp", Platform: PlatformWeChatComponent, AppID: "wx1123456789abcdef",
+			{Name: "shop-wechat-tp", Flavor: platform.FlavorWeChatComponent, AppID: "wx1123456789abcdef",
 				ComponentAppID: "wx2223456789abcdef", ComponentToken: &TokenSource{Value: secret.New("ctoken")},
 				UserdataMaxAge: DefaultUserdataMaxAge},
-			{Name: "shop-baidu", Platform: PlatformBaidu, AppKey: "y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7",
+			{Name: "shop-baidu", Flavor: platform.FlavorBaidu, AppKey: "y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7",
 				AppSecret: secret.New("bs"), UnionID: true},
-			{Name: "shop-baidu-legacy", Platform: PlatformBaiduLegacy, AppKey: "legacykey", AppSecret: secret.New("legacysecret")},
-			{Name: "shop-baidu-tp", Platform: PlatformBaiduTP, AppKey: "tpkey",
+			{Name: "shop-baidu-legacy", Flavor: platform.FlavorBaiduLegacy, AppKey: "legacykey", AppSecret: secret.New("legacysecret")},
+			{Name: "shop-baidu-tp", Flavor: platform.FlavorBaiduTP, AppKey: "tpkey",
 				AuthorizerToken: &TokenSource{URL: "https://owner.example/baidu-token?app=1"}},
 		},
 	}
@@ -317,7 +318,7 @@ func TestLoginAPI(t *testing.T) {
 	// Built in code, the same rules apply.
 	cfg := Default()
 	cfg.Store, cfg.MasterKey = "sqlite:./x.db", make([]byte, MasterKeySize)
-	cfg.Apps = []App{{Name: "l", Platform: PlatformBaiduLegacy, AppKey: "k", AppSecret: secret.New("s"), LoginAPI: LoginAPISpapi}}
+	cfg.Apps = []App{{Name: "l", Flavor: platform.FlavorBaiduLegacy, AppKey: "k", AppSecret: secret.New("s"), LoginAPI: LoginAPISpapi}}
 	if err := cfg.Validate(); err == nil || err.Error() != "config: apps[0] (l): login_api: not used by platform baidu-legacy" {
 		t.Errorf("Validate: %v", err)
 	}
@@ -955,9 +956,9 @@ func testConfig() Config {
 	c.Store = "sqlite:./demo.db"
 	c.MasterKey = bytes.Repeat([]byte{1}, MasterKeySize)
 	c.Apps = []App{
-		{Name: "demo-wechat", Platform: PlatformWeChat, AppID: "wxdemo0000000001", Secret: secret.New(demoSecret),
+		{Name: "demo-wechat", Flavor: platform.FlavorWeChat, AppID: "wxdemo0000000001", Secret: secret.New(demoSecret),
 			Endpoint: "http://127.0.0.1:9300", UserdataMaxAge: DefaultUserdataMaxAge},
-		{Name: "demo-baidu", Platform: PlatformBaidu, AppKey: "demobaiduappkey00000000000000001",
+		{Name: "demo-baidu", Flavor: platform.FlavorBaidu, AppKey: "demobaiduappkey00000000000000001",
 			AppSecret: secret.New(demoSecret), Endpoint: "http://127.0.0.1:9300"},
 	}
 	return c
@@ -989,7 +990,7 @@ func TestDefaultAndValidate(t *testing.T) {
 		{"wechat with app key", func(c *Config) { c.Apps[0].AppKey = "k" }, "config: apps[0] (demo-wechat): app_key: not used by platform wechat"},
 		{"baidu with userdata age", func(c *Config) { c.Apps[1].UserdataMaxAge = time.Hour }, "config: apps[1] (demo-baidu): userdata_max_age: not used by platform baidu"},
 		{"bad endpoint", func(c *Config) { c.Apps[1].Endpoint = "localhost:9300" }, "config: apps[1] (demo-baidu): endpoint: must be an absolute http or https URL"},
-		{"unset platform", func(c *Config) { c.Apps[1].Platform = "" }, "config: apps[1] (demo-baidu): platform: required"},
+		{"unset platform", func(c *Config) { c.Apps[1].Flavor = "" }, "config: apps[1] (demo-baidu): platform: required"},
 		{"no log format", func(c *Config) { c.Log.Format = "" }, "config: log.format: must be json or text"},
 		{"zero policy", func(c *Config) { c.Policy = Policy{} }, "config: sessions_policy.access_ttl: must be more than 0"},
 		{"zero platform timeout", func(c *Config) { c.PlatformTimeout = 0 }, "config: platform_timeout: must be more than 0"},
@@ -997,7 +998,7 @@ func TestDefaultAndValidate(t *testing.T) {
 		{"empty listen", func(c *Config) { c.Listen = "" }, "config: listen: required"},
 		{"random port", func(c *Config) { c.Listen = "127.0.0.1:0" }, ""},
 		{"empty token source", func(c *Config) {
-			c.Apps = append(c.Apps, App{Name: "tp", Platform: PlatformBaiduTP, AppKey: "k", AuthorizerToken: &TokenSource{}})
+			c.Apps = append(c.Apps, App{Name: "tp", Flavor: platform.FlavorBaiduTP, AppKey: "k", AuthorizerToken: &TokenSource{}})
 		}, "config: apps[2] (tp): authorizer_token: needs one of value or url"},
 	}
 	for _, tt := range tests {
@@ -1021,18 +1022,19 @@ func TestDefaultAndValidate(t *testing.T) {
 func TestAppMethods(t *testing.T) {
 	tests := []struct {
 		app          App
-		id, family   string
+		id           string
+		family       platform.Family
 		wantFoundKey bool
 	}{
-		{App{Platform: PlatformWeChat, AppID: "wx1", AppKey: "k"}, "wx1", "wechat", true},
-		{App{Platform: PlatformWeChatComponent, AppID: "wx2"}, "wx2", "wechat", true},
-		{App{Platform: PlatformBaidu, AppID: "a", AppKey: "bk"}, "bk", "baidu", true},
-		{App{Platform: PlatformBaiduLegacy, AppKey: "bl"}, "bl", "baidu", true},
-		{App{Platform: PlatformBaiduTP, AppKey: "bt"}, "bt", "baidu", true},
-		{App{Platform: "douyin", AppID: "d"}, "d", "", false},
+		{App{Flavor: platform.FlavorWeChat, AppID: "wx1", AppKey: "k"}, "wx1", "wechat", true},
+		{App{Flavor: platform.FlavorWeChatComponent, AppID: "wx2"}, "wx2", "wechat", true},
+		{App{Flavor: platform.FlavorBaidu, AppID: "a", AppKey: "bk"}, "bk", "baidu", true},
+		{App{Flavor: platform.FlavorBaiduLegacy, AppKey: "bl"}, "bl", "baidu", true},
+		{App{Flavor: platform.FlavorBaiduTP, AppKey: "bt"}, "bt", "baidu", true},
+		{App{Flavor: "douyin", AppID: "d"}, "d", "", false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.app.Platform, func(t *testing.T) {
+		t.Run(string(tt.app.Flavor), func(t *testing.T) {
 			if got := tt.app.ID(); got != tt.id {
 				t.Errorf("ID() = %q, want %q", got, tt.id)
 			}

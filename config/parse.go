@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 	"go.yaml.in/yaml/v3"
 )
@@ -292,6 +293,16 @@ func (d *decoder) str(dst *string) func(string, *yaml.Node) error {
 	}
 }
 
+func (d *decoder) flavor(dst *platform.Flavor) func(string, *yaml.Node) error {
+	return func(path string, n *yaml.Node) error {
+		v, ok, err := d.scalar(path, n)
+		if ok {
+			*dst = platform.Flavor(v)
+		}
+		return err
+	}
+}
+
 func (d *decoder) secretValue(dst *secret.String) func(string, *yaml.Node) error {
 	return func(path string, n *yaml.Node) error {
 		v, ok, err := d.scalar(path, n)
@@ -566,7 +577,7 @@ func (d *decoder) app(i int, n *yaml.Node) (App, error) {
 	var udGiven bool
 	err := d.mapping(ap, n, func(k string) string { return appKey(ap, k) }, []field{
 		{"name", d.str(&a.Name)},
-		{"platform", d.str(&a.Platform)},
+		{"platform", d.flavor(&a.Flavor)},
 		{"appid", d.str(&a.AppID)},
 		{"secret", d.secretValue(&a.Secret)},
 		{"app_key", d.str(&a.AppKey)},
@@ -589,7 +600,7 @@ func (d *decoder) app(i int, n *yaml.Node) (App, error) {
 	if err != nil {
 		return a, err
 	}
-	if !udGiven && a.Family() == FamilyWeChat {
+	if !udGiven && a.Family() == platform.FamilyWeChat {
 		a.UserdataMaxAge = DefaultUserdataMaxAge
 	}
 	return a, nil

@@ -14,12 +14,12 @@ import (
 // third-party authorized apps with their own authorizer tokens.
 func unionApps() []emulator.App {
 	return []emulator.App{
-		{Platform: "baidu", AppID: "bdacme1", Secret: "s1", Owner: "acme"},
-		{Platform: "baidu", AppID: "bdacme2", Secret: "s2", Owner: "acme"},
-		{Platform: "baidu", AppID: "bdother", Secret: "s3", Owner: "other"},
-		{Platform: "baidu", AppID: "bdtp1", ThirdPartyToken: "45.tp1", Owner: "acme"},
-		{Platform: "baidu", AppID: "bdtp2", ThirdPartyToken: "45.tp2"},
-		{Platform: "wechat", AppID: "wxacme", Secret: "wxs", Owner: "acme"},
+		{Family: "baidu", AppID: "bdacme1", Secret: "s1", Owner: "acme"},
+		{Family: "baidu", AppID: "bdacme2", Secret: "s2", Owner: "acme"},
+		{Family: "baidu", AppID: "bdother", Secret: "s3", Owner: "other"},
+		{Family: "baidu", AppID: "bdtp1", ThirdPartyToken: "45.tp1", Owner: "acme"},
+		{Family: "baidu", AppID: "bdtp2", ThirdPartyToken: "45.tp2"},
+		{Family: "wechat", AppID: "wxacme", Secret: "wxs", Owner: "acme"},
 	}
 }
 

@@ -15,9 +15,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mplogin/mplogin/platform"
 )
 
-// Platform names as they appear in App.Platform and in the control API.
+// Families as they appear in App.Family and in the control API's "platform".
 const (
 	wechat = "wechat"
 	baidu  = "baidu"
@@ -30,10 +32,10 @@ const maxPlatformBody = 64 << 10
 // App is one application the emulator knows. With Config.Apps set, only these
 // apps and their secrets are accepted.
 type App struct {
-	Platform string // "wechat" (also used by wechat-component authorizer apps) or "baidu"
-	AppID    string // WeChat appid, or Baidu app_key
-	Secret   string // WeChat secret / Baidu app_secret; "" means: any secret accepted for this app
-	Owner    string // unionid scope; "" = the default owner shared by all apps
+	Family platform.Family // wechat or baidu; a flavor (wechat-component, …) stands for its family
+	AppID  string          // WeChat appid, or Baidu app_key
+	Secret string          // WeChat secret / Baidu app_secret; "" means: any secret accepted for this app
+	Owner  string          // unionid scope; "" = the default owner shared by all apps
 
 	// Third-party platforms: when non-empty, the only component_access_token (WeChat)
 	// or authorizer access_token (Baidu third-party) accepted for this app's codes.
@@ -129,12 +131,12 @@ func New(cfg Config) *Emulator {
 	if len(cfg.Apps) > 0 {
 		e.apps = make(map[appKey]App, len(cfg.Apps))
 		for _, a := range cfg.Apps {
-			p, ok := normalizePlatform(a.Platform)
+			p, ok := normalizePlatform(string(a.Family))
 			if !ok {
-				e.log.Warn("emulator: skipping app with unknown platform", "platform", a.Platform, "appid", a.AppID)
+				e.log.Warn("emulator: skipping app with unknown platform", "platform", a.Family, "appid", a.AppID)
 				continue
 			}
-			a.Platform = p
+			a.Family = platform.Family(p)
 			k := appKey{p, a.AppID}
 			if _, dup := e.apps[k]; dup {
 				e.log.Warn("emulator: duplicate app, keeping the first", "platform", p, "appid", a.AppID)
@@ -170,13 +172,8 @@ func New(cfg Config) *Emulator {
 // normalizePlatform maps the configuration's platform names onto the two
 // wire formats the emulator speaks.
 func normalizePlatform(p string) (string, bool) {
-	switch p {
-	case wechat, "wechat-component":
-		return wechat, true
-	case baidu, "baidu-legacy", "baidu-tp":
-		return baidu, true
-	}
-	return "", false
+	f := platform.Flavor(p).Family()
+	return string(f), f != ""
 }
 
 // ServeHTTP serves the platform paths and the control API under /_emulator/.

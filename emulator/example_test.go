@@ -16,7 +16,7 @@ import (
 // under test exchanges the code at the emulator's URL.
 func Example() {
 	emu := emulator.New(emulator.Config{
-		Apps: []emulator.App{{Platform: "wechat", AppID: "wx0123456789abcdef", Secret: "s3cret"}},
+		Apps: []emulator.App{{Family: "wechat", AppID: "wx0123456789abcdef", Secret: "s3cret"}},
 	})
 	srv := httptest.NewServer(emu)
 	defer srv.Close()

@@ -80,12 +80,12 @@ func newEnv(t *testing.T, cfg emulator.Config) *env {
 // WeChat app and two Baidu apps.
 func testApps() []emulator.App {
 	return []emulator.App{
-		{Platform: "wechat", AppID: "wxapp1", Secret: "wxsecret1"},
-		{Platform: "wechat", AppID: "wxapp2", Secret: "wxsecret2"},
-		{Platform: "wechat", AppID: "wxauth1", ComponentAppID: "wxcomp", ThirdPartyToken: "ctoken"},
-		{Platform: "baidu", AppID: "bdkey1", Secret: "bdsecret1"},
-		{Platform: "baidu", AppID: "bdkey2", Secret: "bdsecret2"},
-		{Platform: "baidu", AppID: "bdtp", ThirdPartyToken: "45.tptoken"},
+		{Family: "wechat", AppID: "wxapp1", Secret: "wxsecret1"},
+		{Family: "wechat", AppID: "wxapp2", Secret: "wxsecret2"},
+		{Family: "wechat", AppID: "wxauth1", ComponentAppID: "wxcomp", ThirdPartyToken: "ctoken"},
+		{Family: "baidu", AppID: "bdkey1", Secret: "bdsecret1"},
+		{Family: "baidu", AppID: "bdkey2", Secret: "bdsecret2"},
+		{Family: "baidu", AppID: "bdtp", ThirdPartyToken: "45.tptoken"},
 	}
 }
 

@@ -128,8 +128,8 @@ func TestOpenIDs(t *testing.T) {
 // these identifiers, so they must not change across restarts or versions.
 func TestIdentifiersAreStable(t *testing.T) {
 	emu := emulator.New(emulator.Config{Apps: []emulator.App{
-		{Platform: "wechat", AppID: "wxapp1", Owner: "acme"},
-		{Platform: "baidu", AppID: "bdkey1", Owner: "acme"},
+		{Family: "wechat", AppID: "wxapp1", Owner: "acme"},
+		{Family: "baidu", AppID: "bdkey1", Owner: "acme"},
 	}})
 	tests := []struct{ name, got, want string }{
 		{"wechat openid", emu.OpenID("wechat", "wxapp1", "alice"), "opIM45bhfPnp0D3QNza2BHVHXCL4"},
@@ -148,14 +148,14 @@ func TestIdentifiersAreStable(t *testing.T) {
 
 func TestUnionIDs(t *testing.T) {
 	v := newEnv(t, emulator.Config{Apps: []emulator.App{
-		{Platform: "wechat", AppID: "acme1", Owner: "acme"},
-		{Platform: "wechat", AppID: "acme2", Owner: "acme"},
-		{Platform: "wechat", AppID: "other1", Owner: "other"},
-		{Platform: "wechat", AppID: "default1"},
-		{Platform: "wechat", AppID: "default2"},
-		{Platform: "baidu", AppID: "bdacme1", Owner: "acme"},
-		{Platform: "baidu", AppID: "bdacme2", Owner: "acme"},
-		{Platform: "baidu", AppID: "bdother", Owner: "other"},
+		{Family: "wechat", AppID: "acme1", Owner: "acme"},
+		{Family: "wechat", AppID: "acme2", Owner: "acme"},
+		{Family: "wechat", AppID: "other1", Owner: "other"},
+		{Family: "wechat", AppID: "default1"},
+		{Family: "wechat", AppID: "default2"},
+		{Family: "baidu", AppID: "bdacme1", Owner: "acme"},
+		{Family: "baidu", AppID: "bdacme2", Owner: "acme"},
+		{Family: "baidu", AppID: "bdother", Owner: "other"},
 	}})
 	unionid := func(appid string) string {
 		t.Helper()
@@ -382,10 +382,10 @@ func (r *seqReader) Read(b []byte) (int, error) {
 
 func TestAppPlatformAliases(t *testing.T) {
 	emu := emulator.New(emulator.Config{Apps: []emulator.App{
-		{Platform: "wechat-component", AppID: "wxauth"},
-		{Platform: "baidu-tp", AppID: "bdtp"},
-		{Platform: "baidu-legacy", AppID: "bdlegacy"},
-		{Platform: "douyin", AppID: "dy"}, // skipped
+		{Family: "wechat-component", AppID: "wxauth"},
+		{Family: "baidu-tp", AppID: "bdtp"},
+		{Family: "baidu-legacy", AppID: "bdlegacy"},
+		{Family: "douyin", AppID: "dy"}, // skipped
 	}})
 	for _, a := range [][2]string{{"wechat", "wxauth"}, {"baidu", "bdtp"}, {"baidu", "bdlegacy"}} {
 		if _, err := emu.Login(a[0], a[1], "alice", ""); err != nil {

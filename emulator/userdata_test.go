@@ -54,7 +54,7 @@ func TestWeChatUserDataRoundTrip(t *testing.T) {
 	for name, via := range map[string]userDataVia{"control": viaControl, "go": viaGo} {
 		t.Run(name, func(t *testing.T) {
 			v := newEnv(t, emulator.Config{Apps: []emulator.App{
-				{Platform: "wechat", AppID: "wxacme", Owner: "acme"},
+				{Family: "wechat", AppID: "wxacme", Owner: "acme"},
 			}})
 			wantWeChatSession(t, v.get(wxPath, wxQuery("wxacme", "s", v.login("wechat", "wxacme", "alice"))))
 			key, ok := v.emu.SessionKey("wechat", "wxacme", "alice")

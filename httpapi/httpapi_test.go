@@ -75,9 +75,9 @@ func (s *switchStore) SessionForLogout(ctx context.Context, h []byte) (store.Ses
 	}
 	return s.Store.SessionForLogout(ctx, h)
 }
-func (s *switchStore) GetCode(ctx context.Context, h []byte, now time.Time) (store.Code, error) {
+func (s *switchStore) GetCode(ctx context.Context, h []byte, now time.Time) (store.ExchangedCode, error) {
 	if err := s.err(); err != nil {
-		return store.Code{}, err
+		return store.ExchangedCode{}, err
 	}
 	return s.Store.GetCode(ctx, h, now)
 }
@@ -108,8 +108,8 @@ func newFixtureWith(t *testing.T, edit func(*httpapi.Config)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, logs: &testutil.Buffer{}, store: &switchStore{Store: memory.New()}}
 	f.em = emulator.New(emulator.Config{Apps: []emulator.App{
-		{Platform: "wechat", AppID: wxAppID, Secret: wxSecret},
-		{Platform: "baidu", AppID: bdAppKey, Secret: bdSecret},
+		{Family: "wechat", AppID: wxAppID, Secret: wxSecret},
+		{Family: "baidu", AppID: bdAppKey, Secret: bdSecret},
 	}})
 	emSrv := httptest.NewServer(f.em)
 	t.Cleanup(emSrv.Close)

@@ -254,24 +254,25 @@ func (r *route) statusCounter(vec *prometheus.CounterVec, code int) prometheus.C
 	return c.Counter
 }
 
-// PlatformCall records one call to a platform API. result is "ok" or the
-// platform.Kind name of the failure ("busy", "unavailable", …).
-func (m *Metrics) PlatformCall(platform, endpoint, result string, d time.Duration) {
+// PlatformCall records one call to a platform API. flavor is the app's
+// platform key ("wechat-component"), the "platform" label; result is "ok"
+// or the platform.Kind name of the failure ("busy", "unavailable", …).
+func (m *Metrics) PlatformCall(flavor, endpoint, result string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	p, e := m.platforms.value(platform), m.endpoints.value(endpoint)
+	p, e := m.platforms.value(flavor), m.endpoints.value(endpoint)
 	m.platformCalls.WithLabelValues(p, e, Result(result)).Inc()
 	m.platformDuration.WithLabelValues(p, e).Observe(d.Seconds())
 }
 
-// TokenRefresh records one refresh of a platform access token; result as for
-// PlatformCall.
-func (m *Metrics) TokenRefresh(platform, result string) {
+// TokenRefresh records one refresh of a platform access token; flavor and
+// result as for PlatformCall.
+func (m *Metrics) TokenRefresh(flavor, result string) {
 	if m == nil {
 		return
 	}
-	m.tokenRefreshes.WithLabelValues(m.platforms.value(platform), Result(result)).Inc()
+	m.tokenRefreshes.WithLabelValues(m.platforms.value(flavor), Result(result)).Inc()
 }
 
 // DecryptFailure records an encryptedData that failed to decrypt or

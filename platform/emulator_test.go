@@ -46,10 +46,10 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{em: emulator.New(emulator.Config{Apps: []emulator.App{
-		{Platform: "wechat", AppID: wxAppID, Secret: wxSecret},
-		{Platform: "wechat", AppID: wxTPAppID, ComponentAppID: compAppID, ThirdPartyToken: compToken},
-		{Platform: "baidu", AppID: bdAppKey, Secret: bdSecret},
-		{Platform: "baidu", AppID: bdTPAppKey, ThirdPartyToken: bdAuthToken},
+		{Family: "wechat", AppID: wxAppID, Secret: wxSecret},
+		{Family: "wechat", AppID: wxTPAppID, ComponentAppID: compAppID, ThirdPartyToken: compToken},
+		{Family: "baidu", AppID: bdAppKey, Secret: bdSecret},
+		{Family: "baidu", AppID: bdTPAppKey, ThirdPartyToken: bdAuthToken},
 	}})}
 	e.srv = httptest.NewServer(e.em)
 	e.hc = platform.NewHTTPClient(platform.HTTPConfig{})

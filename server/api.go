@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/mplogin/mplogin/accesstoken"
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/platform/wechat"
 	"github.com/mplogin/mplogin/secret"
 	"github.com/mplogin/mplogin/session"
@@ -23,17 +24,17 @@ type wechatCalls interface {
 // (session.PhoneResolver, session.SessionKeyChecker): each runs with the
 // app's access token, refetched and retried once when WeChat rejects it.
 type wechatWithToken struct {
-	c        wechatCalls
-	tokens   accesstoken.Doer
-	g        *guard
-	platform string
+	c      wechatCalls
+	tokens accesstoken.Doer
+	g      *guard
+	flavor platform.Flavor
 }
 
 func (a wechatWithToken) PhoneNumber(ctx context.Context, openID, code string) (session.PhoneNumber, error) {
 	var p *wechat.Phone
 	// A rejected token is refused before WeChat looks at the code, so the
 	// retry with a fresh token does not spend the code twice.
-	err := a.g.withToken(ctx, a.tokens, a.platform, "phone", func(ctx context.Context, tok secret.String) (err error) {
+	err := a.g.withToken(ctx, a.tokens, a.flavor, "phone", func(ctx context.Context, tok secret.String) (err error) {
 		p, err = a.c.PhoneNumber(ctx, tok, openID, code)
 		return err
 	})
@@ -45,7 +46,7 @@ func (a wechatWithToken) PhoneNumber(ctx context.Context, openID, code string) (
 
 func (a wechatWithToken) CheckSessionKey(ctx context.Context, openID string, key secret.String) (bool, error) {
 	var ok bool
-	err := a.g.withToken(ctx, a.tokens, a.platform, "checksession", func(ctx context.Context, tok secret.String) (err error) {
+	err := a.g.withToken(ctx, a.tokens, a.flavor, "checksession", func(ctx context.Context, tok secret.String) (err error) {
 		ok, err = a.c.CheckSession(ctx, tok, openID, key)
 		return err
 	})
@@ -54,7 +55,7 @@ func (a wechatWithToken) CheckSessionKey(ctx context.Context, openID string, key
 
 func (a wechatWithToken) ResetSessionKey(ctx context.Context, openID string, key secret.String) (secret.String, error) {
 	var fresh secret.String
-	err := a.g.withToken(ctx, a.tokens, a.platform, "resetsessionkey", func(ctx context.Context, tok secret.String) (err error) {
+	err := a.g.withToken(ctx, a.tokens, a.flavor, "resetsessionkey", func(ctx context.Context, tok secret.String) (err error) {
 		fresh, err = a.c.ResetSessionKey(ctx, tok, openID, key)
 		return err
 	})
@@ -72,15 +73,15 @@ type baiduCalls interface {
 // baiduWithToken makes a Baidu app's one call beyond login
 // (session.UnionIDFetcher) with the app's access token.
 type baiduWithToken struct {
-	c        baiduCalls
-	tokens   accesstoken.Doer
-	g        *guard
-	platform string
+	c      baiduCalls
+	tokens accesstoken.Doer
+	g      *guard
+	flavor platform.Flavor
 }
 
 func (a baiduWithToken) UnionID(ctx context.Context, openID string) (string, error) {
 	var u string
-	err := a.g.withToken(ctx, a.tokens, a.platform, "unionid", func(ctx context.Context, tok secret.String) (err error) {
+	err := a.g.withToken(ctx, a.tokens, a.flavor, "unionid", func(ctx context.Context, tok secret.String) (err error) {
 		u, err = a.c.UnionID(ctx, tok, openID)
 		return err
 	})

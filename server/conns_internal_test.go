@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mplogin/mplogin/config"
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 )
 
@@ -31,7 +32,7 @@ func newConnRig(t *testing.T, change func(*config.HTTP)) *connRig {
 	cfg := config.Default()
 	cfg.Store = "sqlite:" + filepath.Join(t.TempDir(), "mplogin.db")
 	cfg.MasterKey = bytes.Repeat([]byte{42}, 32)
-	cfg.Apps = []config.App{{Name: "w", Platform: config.PlatformWeChat, AppID: "wx0123456789abcdef",
+	cfg.Apps = []config.App{{Name: "w", Flavor: platform.FlavorWeChat, AppID: "wx0123456789abcdef",
 		Secret: secret.New("s"), Endpoint: "http://127.0.0.1:9"}}
 	change(&cfg.HTTP)
 	if err := cfg.Validate(); err != nil {

@@ -30,11 +30,11 @@ func newGuard(m *metrics.Metrics, log *slog.Logger) *guard {
 	})}
 }
 
-// do runs call through the breaker called platformName+":"+endpoint.
-func (g *guard) do(ctx context.Context, platformName, endpoint string, call func(ctx context.Context) error) error {
+// do runs call through the breaker called flavor+":"+endpoint.
+func (g *guard) do(ctx context.Context, flavor platform.Flavor, endpoint string, call func(ctx context.Context) error) error {
 	start := time.Now()
-	err := g.breakers.Do(ctx, platformName+":"+endpoint, call)
-	g.metrics.PlatformCall(platformName, endpoint, result(err), time.Since(start))
+	err := g.breakers.Do(ctx, string(flavor)+":"+endpoint, call)
+	g.metrics.PlatformCall(string(flavor), endpoint, result(err), time.Since(start))
 	return err
 }
 
@@ -50,19 +50,19 @@ func result(err error) string {
 }
 
 // client puts a login client behind the guard.
-func (g *guard) client(c platform.Client, platformName string) platform.Client {
-	return guardedClient{Client: c, g: g, platform: platformName}
+func (g *guard) client(c platform.Client, flavor platform.Flavor) platform.Client {
+	return guardedClient{Client: c, g: g, flavor: flavor}
 }
 
 type guardedClient struct {
 	platform.Client
-	g        *guard
-	platform string
+	g      *guard
+	flavor platform.Flavor
 }
 
 func (c guardedClient) Exchange(ctx context.Context, req platform.ExchangeRequest) (*platform.Login, error) {
 	var login *platform.Login
-	err := c.g.do(ctx, c.platform, "login", func(ctx context.Context) (err error) {
+	err := c.g.do(ctx, c.flavor, "login", func(ctx context.Context) (err error) {
 		login, err = c.Client.Exchange(ctx, req)
 		return err
 	})
@@ -71,28 +71,28 @@ func (c guardedClient) Exchange(ctx context.Context, req platform.ExchangeReques
 
 // fetcherFor puts an access-token fetcher behind the guard; g nil leaves it
 // bare.
-func (g *guard) fetcherFor(f accesstoken.Fetcher, platformName string) accesstoken.Fetcher {
+func (g *guard) fetcherFor(f accesstoken.Fetcher, flavor platform.Flavor) accesstoken.Fetcher {
 	if g == nil {
 		return f
 	}
 	return accesstoken.FetcherFunc(func(ctx context.Context) (tok secret.String, life time.Duration, err error) {
-		err = g.do(ctx, platformName, "token", func(ctx context.Context) (err error) {
+		err = g.do(ctx, flavor, "token", func(ctx context.Context) (err error) {
 			tok, life, err = f.FetchAccessToken(ctx)
 			return err
 		})
-		g.metrics.TokenRefresh(platformName, result(err))
+		g.metrics.TokenRefresh(string(flavor), result(err))
 		return tok, life, err
 	})
 }
 
 // withToken runs call with the token from tokens, through the guard of
-// (platformName, endpoint); g nil runs it bare.
-func (g *guard) withToken(ctx context.Context, tokens accesstoken.Doer, platformName, endpoint string,
+// (flavor, endpoint); g nil runs it bare.
+func (g *guard) withToken(ctx context.Context, tokens accesstoken.Doer, flavor platform.Flavor, endpoint string,
 	call func(ctx context.Context, tok secret.String) error) error {
 	if g == nil {
 		return tokens.Do(ctx, call)
 	}
 	return tokens.Do(ctx, func(ctx context.Context, tok secret.String) error {
-		return g.do(ctx, platformName, endpoint, func(ctx context.Context) error { return call(ctx, tok) })
+		return g.do(ctx, flavor, endpoint, func(ctx context.Context) error { return call(ctx, tok) })
 	})
 }

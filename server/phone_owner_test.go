@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/mplogin/mplogin/config"
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 )
 
@@ -13,7 +14,7 @@ import (
 // trade her code afterwards.
 func TestPhoneCodeOfAnotherUser(t *testing.T) {
 	const authAppID = "wxauthorizer00001"
-	r := newRig(t, config.App{Name: "wc", Platform: config.PlatformWeChatComponent, AppID: authAppID,
+	r := newRig(t, config.App{Name: "wc", Flavor: platform.FlavorWeChatComponent, AppID: authAppID,
 		ComponentAppID: "wxcomponent000001", ComponentToken: &config.TokenSource{Value: secret.New("component-token")},
 		Secret: secret.New("authorizer-secret")})
 	for _, app := range []struct{ name, appid string }{{"w", wxAppID}, {"wc", authAppID}} {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mplogin/mplogin/config"
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/platform/baidu"
 	"github.com/mplogin/mplogin/platform/wechat"
 	"github.com/mplogin/mplogin/secret"
@@ -145,7 +146,7 @@ func TestResetSessionKeyEndToEnd(t *testing.T) {
 // person in two of the owner's apps is one user.
 func TestBaiduUnionIDLinksApps(t *testing.T) {
 	const otherKey = "otherbaiduappkey000000000000002"
-	r := newRig(t, config.App{Name: "b2", Platform: config.PlatformBaidu, AppKey: otherKey,
+	r := newRig(t, config.App{Name: "b2", Flavor: platform.FlavorBaidu, AppKey: otherKey,
 		AppSecret: secret.New("other-baidu-secret"), UnionID: true})
 	a := r.login(t, "baidu", bdAppKey, "b", "carol")["user"].(map[string]any)
 	b := r.login(t, "baidu", otherKey, "b2", "carol")["user"].(map[string]any)
@@ -166,7 +167,7 @@ func TestBaiduUnionIDLinksApps(t *testing.T) {
 // and shares with the unionid lookup; the secret never goes to spapi.
 func TestBaiduLoginWithAccessToken(t *testing.T) {
 	const key = "tokenbaiduappkey00000000000003"
-	r := newRig(t, config.App{Name: "bt", Platform: config.PlatformBaidu, AppKey: key,
+	r := newRig(t, config.App{Name: "bt", Flavor: platform.FlavorBaidu, AppKey: key,
 		AppSecret: secret.New("token-baidu-secret"), LoginAPI: config.LoginAPIAccessToken, UnionID: true})
 	for _, user := range []string{"dave", "erin"} {
 		u := r.login(t, "baidu", key, "bt", user)["user"].(map[string]any)

@@ -278,8 +278,8 @@ func Apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager) ([]s
 
 // apps is Apps with every platform call behind g (nil: none).
 func apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager, g *guard) ([]session.App, error) {
-	clients := map[string]*http.Client{}
-	httpFor := func(family string) *http.Client {
+	clients := map[platform.Family]*http.Client{}
+	httpFor := func(family platform.Family) *http.Client {
 		if hc != nil {
 			return hc
 		}
@@ -302,16 +302,16 @@ func apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager, g *g
 			wapi *wechatWithToken // phone codes and session keys
 			bapi *baiduWithToken  // unionids
 		)
-		switch a.Platform {
-		case config.PlatformWeChat:
+		switch a.Flavor {
+		case platform.FlavorWeChat:
 			var wc *wechat.Client
 			if wc, err = wechat.New(wechat.Config{AppID: a.AppID, Secret: a.Secret, Endpoint: a.Endpoint, HTTP: h}); err == nil {
 				c = wc
-				if d := own(tokens, "wechat", a.AppID, g.fetcherFor(wechatFetcher(wc, a.TokenAPI), a.Platform)); d != nil {
-					wapi = &wechatWithToken{c: wc, tokens: d, g: g, platform: a.Platform}
+				if d := own(tokens, platform.FamilyWeChat, a.AppID, g.fetcherFor(wechatFetcher(wc, a.TokenAPI), a.Flavor)); d != nil {
+					wapi = &wechatWithToken{c: wc, tokens: d, g: g, flavor: a.Flavor}
 				}
 			}
-		case config.PlatformWeChatComponent:
+		case platform.FlavorWeChatComponent:
 			var cc *wechat.ComponentClient
 			cc, err = wechat.NewComponent(wechat.ComponentConfig{AppID: a.AppID, ComponentAppID: a.ComponentAppID,
 				ComponentToken: tokenSource(a.ComponentToken, h), Endpoint: a.Endpoint, HTTP: h})
@@ -325,17 +325,17 @@ func apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager, g *g
 					// The authorizer's own token, with its own secret.
 					var wc *wechat.Client
 					if wc, err = wechat.New(wechat.Config{AppID: a.AppID, Secret: a.Secret, Endpoint: a.Endpoint, HTTP: h}); err == nil {
-						d = own(tokens, "wechat", a.AppID, g.fetcherFor(wechatFetcher(wc, a.TokenAPI), a.Platform))
+						d = own(tokens, platform.FamilyWeChat, a.AppID, g.fetcherFor(wechatFetcher(wc, a.TokenAPI), a.Flavor))
 					}
 				}
 				if d != nil {
-					wapi = &wechatWithToken{c: cc, tokens: d, g: g, platform: a.Platform}
+					wapi = &wechatWithToken{c: cc, tokens: d, g: g, flavor: a.Flavor}
 				}
 			}
-		case config.PlatformBaidu, config.PlatformBaiduLegacy:
+		case platform.FlavorBaidu, platform.FlavorBaiduLegacy:
 			ttl = BaiduCodeTTL
 			bcfg := baidu.Config{AppKey: a.AppKey, AppSecret: a.AppSecret,
-				Legacy: a.Platform == config.PlatformBaiduLegacy, Endpoint: a.Endpoint, HTTP: h}
+				Legacy: a.Flavor == platform.FlavorBaiduLegacy, Endpoint: a.Endpoint, HTTP: h}
 			if a.LoginAPI == config.LoginAPIAccessToken {
 				if tokens == nil {
 					err = errors.New("login_api access_token needs an access-token manager")
@@ -344,31 +344,31 @@ func apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager, g *g
 				// The manager fetches this token with the client made here
 				// (registered by own below); a Source needs no registration
 				// to be made, so one client both fetches and uses it.
-				bcfg.AccessToken = tokens.Source(accesstoken.Key("baidu", a.AppKey))
+				bcfg.AccessToken = tokens.Source(accesstoken.Key(platform.FamilyBaidu, a.AppKey))
 			}
 			var bc *baidu.Client
 			if bc, err = baidu.New(bcfg); err == nil {
 				c = bc
-				if d := own(tokens, "baidu", a.AppKey, g.fetcherFor(bc, a.Platform)); d != nil {
-					bapi = &baiduWithToken{c: bc, tokens: d, g: g, platform: a.Platform}
+				if d := own(tokens, platform.FamilyBaidu, a.AppKey, g.fetcherFor(bc, a.Flavor)); d != nil {
+					bapi = &baiduWithToken{c: bc, tokens: d, g: g, flavor: a.Flavor}
 				}
 			}
-		case config.PlatformBaiduTP:
+		case platform.FlavorBaiduTP:
 			ttl = BaiduCodeTTL
 			src := tokenSource(a.AuthorizerToken, h)
 			var tc *baidu.TPClient
 			if tc, err = baidu.NewTP(baidu.TPConfig{AppKey: a.AppKey, AuthorizerToken: src, Endpoint: a.Endpoint, HTTP: h}); err == nil {
 				c = tc
-				bapi = &baiduWithToken{c: tc, tokens: accesstoken.FromSource(src), g: g, platform: a.Platform}
+				bapi = &baiduWithToken{c: tc, tokens: accesstoken.FromSource(src), g: g, flavor: a.Flavor}
 			}
 		default:
-			err = fmt.Errorf("unknown platform %q", a.Platform)
+			err = fmt.Errorf("unknown platform %q", a.Flavor)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("apps %s: %w", a.Name, err)
 		}
 		if g != nil {
-			c = g.client(c, a.Platform)
+			c = g.client(c, a.Flavor)
 		}
 		app := session.App{Name: a.Name, Family: a.Family(), AppID: a.ID(), Client: c, CodeTTL: ttl,
 			UserdataMaxAge: a.UserdataMaxAge, FetchUnionID: a.UnionID}
@@ -386,11 +386,11 @@ func apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager, g *g
 // own registers an app's own access token with the manager (once per key:
 // two configured apps may share a platform app) and returns its Doer; nil
 // without a manager.
-func own(m *accesstoken.Manager, platformName, appID string, f accesstoken.Fetcher) accesstoken.Doer {
+func own(m *accesstoken.Manager, family platform.Family, appID string, f accesstoken.Fetcher) accesstoken.Doer {
 	if m == nil {
 		return nil
 	}
-	key := accesstoken.Key(platformName, appID)
+	key := accesstoken.Key(family, appID)
 	// The key and fetcher are set, so the only possible error is a second
 	// registration, and the first one's fetcher serves both apps.
 	_ = m.Register(key, f)

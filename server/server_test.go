@@ -24,6 +24,7 @@ import (
 	"github.com/mplogin/mplogin/config"
 	"github.com/mplogin/mplogin/emulator"
 	"github.com/mplogin/mplogin/internal/testutil"
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 	"github.com/mplogin/mplogin/server"
 	"github.com/mplogin/mplogin/session"
@@ -58,15 +59,15 @@ func newRigWith(t *testing.T, change func(*config.Config), more ...config.App) *
 	t.Helper()
 	r := &rig{dir: t.TempDir(), logs: &testutil.Buffer{}}
 	emApps := []emulator.App{
-		{Platform: "wechat", AppID: wxAppID, Secret: wxSecret},
-		{Platform: "baidu", AppID: bdAppKey, Secret: bdSecret},
+		{Family: "wechat", AppID: wxAppID, Secret: wxSecret},
+		{Family: "baidu", AppID: bdAppKey, Secret: bdSecret},
 	}
 	for _, a := range more {
 		sec := a.Secret
-		if a.Family() == config.FamilyBaidu {
+		if a.Family() == platform.FamilyBaidu {
 			sec = a.AppSecret
 		}
-		emApps = append(emApps, emulator.App{Platform: a.Family(), AppID: a.ID(), Secret: sec.Reveal()})
+		emApps = append(emApps, emulator.App{Family: a.Family(), AppID: a.ID(), Secret: sec.Reveal()})
 	}
 	r.em = emulator.New(emulator.Config{Apps: emApps})
 	emSrv := httptest.NewServer(r.em)
@@ -75,8 +76,8 @@ func newRigWith(t *testing.T, change func(*config.Config), more ...config.App) *
 	cfg.Store = "sqlite:" + filepath.Join(r.dir, "mplogin.db")
 	cfg.MasterKey = bytes.Repeat([]byte{42}, 32)
 	cfg.Apps = []config.App{
-		{Name: "w", Platform: config.PlatformWeChat, AppID: wxAppID, Secret: secret.New(wxSecret), Endpoint: emSrv.URL},
-		{Name: "b", Platform: config.PlatformBaidu, AppKey: bdAppKey, AppSecret: secret.New(bdSecret), Endpoint: emSrv.URL, UnionID: true},
+		{Name: "w", Flavor: platform.FlavorWeChat, AppID: wxAppID, Secret: secret.New(wxSecret), Endpoint: emSrv.URL},
+		{Name: "b", Flavor: platform.FlavorBaidu, AppKey: bdAppKey, AppSecret: secret.New(bdSecret), Endpoint: emSrv.URL, UnionID: true},
 	}
 	for _, a := range more {
 		a.Endpoint = emSrv.URL
@@ -283,9 +284,9 @@ func TestAppsCarryUserdataMaxAge(t *testing.T) {
 	cfg := config.Default()
 	cfg.MasterKey = bytes.Repeat([]byte{42}, 32)
 	cfg.Apps = []config.App{
-		{Name: "w", Platform: config.PlatformWeChat, AppID: wxAppID, Secret: secret.New(wxSecret), UserdataMaxAge: time.Hour},
-		{Name: "w0", Platform: config.PlatformWeChat, AppID: "wx1111111111111111", Secret: secret.New(wxSecret)},
-		{Name: "b", Platform: config.PlatformBaidu, AppKey: bdAppKey, AppSecret: secret.New(bdSecret)},
+		{Name: "w", Flavor: platform.FlavorWeChat, AppID: wxAppID, Secret: secret.New(wxSecret), UserdataMaxAge: time.Hour},
+		{Name: "w0", Flavor: platform.FlavorWeChat, AppID: "wx1111111111111111", Secret: secret.New(wxSecret)},
+		{Name: "b", Flavor: platform.FlavorBaidu, AppKey: bdAppKey, AppSecret: secret.New(bdSecret)},
 	}
 	apps, err := server.Apps(&cfg, nil, nil)
 	if err != nil {
@@ -306,7 +307,7 @@ func TestAppsCarryUserdataMaxAge(t *testing.T) {
 // manager that keeps that token.
 func TestAppsAccessTokenLoginNeedsManager(t *testing.T) {
 	cfg := config.Default()
-	cfg.Apps = []config.App{{Name: "bt", Platform: config.PlatformBaidu, AppKey: bdAppKey, AppSecret: secret.New(bdSecret),
+	cfg.Apps = []config.App{{Name: "bt", Flavor: platform.FlavorBaidu, AppKey: bdAppKey, AppSecret: secret.New(bdSecret),
 		LoginAPI: config.LoginAPIAccessToken}}
 	_, err := server.Apps(&cfg, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "apps bt: login_api access_token") || strings.Contains(err.Error(), bdSecret) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mplogin/mplogin/config"
 	"github.com/mplogin/mplogin/emulator"
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 	"github.com/mplogin/mplogin/server"
 )
@@ -31,7 +32,7 @@ func TestInstancesWithSkewedClocks(t *testing.T) {
 	if pg == "" || rd == "" {
 		t.Skip("set MPLOGIN_TEST_POSTGRES and MPLOGIN_TEST_REDIS (e.g. postgres://root@127.0.0.1:5432/test?sslmode=disable, redis://127.0.0.1:6379/0) to run this test")
 	}
-	em := emulator.New(emulator.Config{Apps: []emulator.App{{Platform: "wechat", AppID: wxAppID, Secret: wxSecret}}})
+	em := emulator.New(emulator.Config{Apps: []emulator.App{{Family: "wechat", AppID: wxAppID, Secret: wxSecret}}})
 	emSrv := httptest.NewServer(em)
 	t.Cleanup(emSrv.Close)
 	// An app name of its own, so that its per-app buckets in the shared
@@ -43,7 +44,7 @@ func TestInstancesWithSkewedClocks(t *testing.T) {
 		cfg := config.Default()
 		cfg.Store, cfg.Sessions = pg, rd
 		cfg.MasterKey = bytes.Repeat([]byte{42}, 32)
-		cfg.Apps = []config.App{{Name: app, Platform: config.PlatformWeChat, AppID: wxAppID, Secret: secret.New(wxSecret), Endpoint: emSrv.URL}}
+		cfg.Apps = []config.App{{Name: app, Flavor: platform.FlavorWeChat, AppID: wxAppID, Secret: secret.New(wxSecret), Endpoint: emSrv.URL}}
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}

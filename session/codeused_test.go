@@ -44,7 +44,7 @@ func TestSameCodeOnTwoInstances(t *testing.T) {
 		appID = "wx0123456789abcdef"
 		key   = "AAECAwQFBgcICQoLDA0ODw=="
 	)
-	em := emulator.New(emulator.Config{Apps: []emulator.App{{Platform: "wechat", AppID: appID, Secret: "s3cret"}}})
+	em := emulator.New(emulator.Config{Apps: []emulator.App{{Family: "wechat", AppID: appID, Secret: "s3cret"}}})
 	srv := httptest.NewServer(em)
 	t.Cleanup(srv.Close)
 	hc := platform.NewHTTPClient(platform.HTTPConfig{})

@@ -102,14 +102,14 @@ func (in DecryptInput) check() error {
 // key starts a new count. A success gives its reservation back; a failure
 // keeps it, and nothing else lowers the count.
 func (s *Service) decrypt(ctx context.Context, sess store.Session, in DecryptInput) ([]byte, error) {
-	id, err := s.store.GetIdentity(ctx, sess.Platform, sess.AppID, sess.OpenID)
+	id, err := s.store.GetIdentity(ctx, sess.Family, sess.AppID, sess.OpenID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, ErrDecryptFailed // no key to try
 	case err != nil:
 		return nil, storeError("get identity", err)
 	}
-	n, ok, err := s.store.ReserveDecryptAttempt(ctx, sess.Platform, sess.AppID, sess.OpenID, MaxDecryptFailures)
+	n, ok, err := s.store.ReserveDecryptAttempt(ctx, sess.Family, sess.AppID, sess.OpenID, MaxDecryptFailures)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, ErrDecryptFailed
@@ -118,12 +118,12 @@ func (s *Service) decrypt(ctx context.Context, sess store.Session, in DecryptInp
 	case !ok:
 		return nil, ErrDecryptFailed // the key's tries are spent: none is made
 	}
-	plain, ok, err := s.openUserdata(s.apps[sess.App], id, KeyAAD(sess.Platform, sess.AppID, sess.OpenID), in)
+	plain, ok, err := s.openUserdata(s.apps[sess.App], id, KeyAAD(sess.Family, sess.AppID, sess.OpenID), in)
 	if err != nil || ok {
 		// A success, or the server's fault (a sealed key that does not
 		// open): the reservation goes back. Should that fail, the try stays
 		// counted, which errs on the safe side.
-		if rerr := s.store.ReleaseDecryptAttempt(context.WithoutCancel(ctx), sess.Platform, sess.AppID, sess.OpenID); rerr != nil {
+		if rerr := s.store.ReleaseDecryptAttempt(context.WithoutCancel(ctx), sess.Family, sess.AppID, sess.OpenID); rerr != nil {
 			s.log.LogAttrs(ctx, slog.LevelWarn, "giving back a decrypt reservation failed",
 				slog.String("app", sess.App), slog.String("user", sess.UserID), slog.Any("error", rerr))
 		}

@@ -407,7 +407,7 @@ func (s *failStore) set(identity, failed bool) {
 	s.mu.Unlock()
 }
 
-func (s *failStore) GetIdentity(ctx context.Context, p, a, o string) (store.Identity, error) {
+func (s *failStore) GetIdentity(ctx context.Context, p platform.Family, a, o string) (store.Identity, error) {
 	s.mu.Lock()
 	down := s.identity
 	s.mu.Unlock()

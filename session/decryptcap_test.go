@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/session"
 	"github.com/mplogin/mplogin/store"
 )
@@ -25,7 +26,7 @@ type gateStore struct {
 	arrive sync.WaitGroup
 }
 
-func (g *gateStore) GetIdentity(ctx context.Context, p, a, o string) (store.Identity, error) {
+func (g *gateStore) GetIdentity(ctx context.Context, p platform.Family, a, o string) (store.Identity, error) {
 	if g.armed.Load() {
 		g.arrive.Done()
 		g.arrive.Wait()

@@ -140,7 +140,7 @@ func (s *Service) phoneByCode(ctx context.Context, app *App, openID, code string
 
 // parsePhone reads a decrypted phone payload: WeChat's
 // {"phoneNumber","purePhoneNumber","countryCode",…}, Baidu's {"mobile"}.
-func parsePhone(family string, plain []byte) (PhoneNumber, bool) {
+func parsePhone(family platform.Family, plain []byte) (PhoneNumber, bool) {
 	var v struct {
 		PhoneNumber     string `json:"phoneNumber"`
 		PurePhoneNumber string `json:"purePhoneNumber"`

@@ -119,7 +119,7 @@ func (s *Service) ResetSessionKey(ctx context.Context, appName, openID string) (
 		return 0, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
 	}
 	id, _, err := s.store.UpsertIdentity(ctx, store.IdentityUpsert{
-		Platform: app.Family, AppID: app.AppID, OpenID: openID,
+		Family: app.Family, AppID: app.AppID, OpenID: openID,
 		SealedSessionKey: sealed, Now: s.now(), KeyGrace: s.keyGrace(),
 	})
 	if err != nil {
@@ -128,7 +128,7 @@ func (s *Service) ResetSessionKey(ctx context.Context, appName, openID string) (
 		return 0, storeError("upsert identity", err)
 	}
 	n, err := s.store.RevokeUserSessions(ctx, store.UserRevocation{UserID: id.UserID,
-		Platform: app.Family, AppID: app.AppID, OpenID: openID, Now: s.now()})
+		Family: app.Family, AppID: app.AppID, OpenID: openID, Now: s.now()})
 	if err != nil {
 		// The key is reset; running the command again ends the sessions.
 		return 0, storeError("revoke user sessions", err)

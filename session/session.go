@@ -53,9 +53,9 @@ import (
 
 // App is one configured mini program.
 type App struct {
-	Name   string // what clients send as "app"
-	Family string // "wechat", "baidu": the namespace of openids and unionids
-	AppID  string // WeChat appid, Baidu app_key
+	Name   string          // what clients send as "app"
+	Family platform.Family // whose openids and unionids: the flavor of Client decides it
+	AppID  string          // WeChat appid, Baidu app_key
 	Client platform.Client
 	// CodeTTL is how long the platform's login codes live (WeChat 5 min,
 	// Baidu 10 min): how long a repeat of an exchanged code is honoured.
@@ -304,7 +304,7 @@ func (s *Service) capSessions(ctx context.Context, id store.Identity) {
 		return
 	}
 	n, err := s.store.RevokeUserSessions(ctx, store.UserRevocation{UserID: id.UserID,
-		Platform: id.Platform, AppID: id.AppID, OpenID: id.OpenID, Keep: s.policy.MaxSessionsPerIdentity, Now: s.now()})
+		Family: id.Family, AppID: id.AppID, OpenID: id.OpenID, Keep: s.policy.MaxSessionsPerIdentity, Now: s.now()})
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "ending sessions past the cap failed", slog.String("user", id.UserID), slog.Any("error", err))
 		return
@@ -386,17 +386,17 @@ func (s *Service) identityForCode(ctx, reqCtx context.Context, app *App, code st
 		return nil, err
 	}
 	upsert := store.IdentityUpsert{
-		Platform: app.Family, AppID: app.AppID, OpenID: login.OpenID, UnionID: login.UnionID,
+		Family: app.Family, AppID: app.AppID, OpenID: login.OpenID, UnionID: login.UnionID,
 		SealedSessionKey: sealed, NewUserID: userID, Now: now, KeyGrace: s.keyGrace(),
 	}
-	c := store.Code{Hash: hash, App: app.Name, Platform: app.Family, AppID: app.AppID,
+	c := store.ExchangedCode{Hash: hash, App: app.Name, Family: app.Family, AppID: app.AppID,
 		OpenID: login.OpenID, ExpiresAt: deadline(now, app.CodeTTL)}
 	if s.policy.CodeReplayWindow > 0 {
 		c.ReplayUntil = deadline(now, s.policy.CodeReplayWindow)
 	}
 
 	// One write for the identity, the code, a first session and the cap.
-	m, err := s.mintSession(app, store.Identity{Platform: app.Family, AppID: app.AppID, OpenID: login.OpenID})
+	m, err := s.mintSession(app, store.Identity{Family: app.Family, AppID: app.AppID, OpenID: login.OpenID})
 	if err != nil {
 		return nil, err
 	}
@@ -423,8 +423,8 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // replay is the identity of an exchanged code's repeat.
-func (s *Service) replay(ctx context.Context, prev store.Code) (*codeResult, error) {
-	id, err := s.store.GetIdentity(ctx, prev.Platform, prev.AppID, prev.OpenID)
+func (s *Service) replay(ctx context.Context, prev store.ExchangedCode) (*codeResult, error) {
+	id, err := s.store.GetIdentity(ctx, prev.Family, prev.AppID, prev.OpenID)
 	if err != nil {
 		return nil, storeError("get identity", err)
 	}
@@ -442,7 +442,7 @@ const CodeUsedWait = 2 * time.Second
 // there, the wait is over (CodeUsedWait or PlatformTimeout) or reqCtx ends,
 // with waits that double from 50 ms. found is false when the code did not
 // come; err is set only when the store fails.
-func (s *Service) awaitCode(ctx, reqCtx context.Context, hash []byte) (c store.Code, found bool, err error) {
+func (s *Service) awaitCode(ctx, reqCtx context.Context, hash []byte) (c store.ExchangedCode, found bool, err error) {
 	delay, waited := 50*time.Millisecond, time.Duration(0)
 	limit := min(CodeUsedWait, s.policy.PlatformTimeout)
 	for {
@@ -451,14 +451,14 @@ func (s *Service) awaitCode(ctx, reqCtx context.Context, hash []byte) (c store.C
 		case err == nil:
 			return c, true, nil
 		case !errors.Is(err, store.ErrNotFound):
-			return store.Code{}, false, err
+			return store.ExchangedCode{}, false, err
 		}
 		if waited >= limit {
-			return store.Code{}, false, nil
+			return store.ExchangedCode{}, false, nil
 		}
 		d := min(delay, limit-waited)
 		if s.sleep(reqCtx, d) != nil {
-			return store.Code{}, false, nil // the request ended
+			return store.ExchangedCode{}, false, nil // the request ended
 		}
 		waited += d
 		delay *= 2
@@ -466,8 +466,8 @@ func (s *Service) awaitCode(ctx, reqCtx context.Context, hash []byte) (c store.C
 }
 
 // KeyAAD binds a sealed session key to its identity.
-func KeyAAD(family, appID, openID string) []byte {
-	return []byte(family + "\x00" + appID + "\x00" + openID)
+func KeyAAD(family platform.Family, appID, openID string) []byte {
+	return []byte(string(family) + "\x00" + appID + "\x00" + openID)
 }
 
 // minted is a new session and its tokens, not yet stored.
@@ -489,7 +489,7 @@ func (s *Service) mintSession(app *App, id store.Identity) (minted, error) {
 		return minted{}, err
 	}
 	sess := store.Session{
-		ID: sid, UserID: id.UserID, App: app.Name, Platform: id.Platform, AppID: id.AppID, OpenID: id.OpenID,
+		ID: sid, UserID: id.UserID, App: app.Name, Family: id.Family, AppID: id.AppID, OpenID: id.OpenID,
 		UnionID:    id.UnionID,
 		AccessHash: accessHash, AccessExpiresAt: deadline(now, s.policy.AccessTTL),
 		RefreshHash: refreshHash, RefreshExpiresAt: s.refreshExpiry(now, time.Time{}),

@@ -399,8 +399,8 @@ func TestPlatformErrorMapping(t *testing.T) {
 // A store that fails gives store_unavailable, never internal_error.
 type failingStore struct{ store.Store }
 
-func (failingStore) GetCode(context.Context, []byte, time.Time) (store.Code, error) {
-	return store.Code{}, store.ErrUnavailable
+func (failingStore) GetCode(context.Context, []byte, time.Time) (store.ExchangedCode, error) {
+	return store.ExchangedCode{}, store.ErrUnavailable
 }
 func (failingStore) SessionByAccess(context.Context, []byte) (store.Session, error) {
 	return store.Session{}, store.ErrUnavailable
@@ -433,8 +433,8 @@ type errStore struct {
 	err error
 }
 
-func (s errStore) GetCode(context.Context, []byte, time.Time) (store.Code, error) {
-	return store.Code{}, s.err
+func (s errStore) GetCode(context.Context, []byte, time.Time) (store.ExchangedCode, error) {
+	return store.ExchangedCode{}, s.err
 }
 func (s errStore) SessionByAccess(context.Context, []byte) (store.Session, error) {
 	return store.Session{}, s.err

@@ -32,7 +32,7 @@ func TestSplitRoutes(t *testing.T) {
 	if _, err := durable.SessionByID(ctx, "s1"); err == nil {
 		t.Error("the durable store holds the session")
 	}
-	if _, _, err := s.UpsertIdentity(ctx, store.IdentityUpsert{Platform: "wechat", AppID: "a", OpenID: "o", NewUserID: "u"}); err != nil {
+	if _, _, err := s.UpsertIdentity(ctx, store.IdentityUpsert{Family: "wechat", AppID: "a", OpenID: "o", NewUserID: "u"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := durable.GetUser(ctx, "u"); err != nil {
@@ -51,9 +51,9 @@ func TestSplitWriteLoginRoutes(t *testing.T) {
 	ctx := t.Context()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	res, err := s.WriteLogin(ctx, store.LoginWrite{
-		Identity: store.IdentityUpsert{Platform: "wechat", AppID: "a", OpenID: "o", NewUserID: "u", Now: now},
-		Code:     store.Code{Hash: []byte("code"), App: "main", Platform: "wechat", AppID: "a", OpenID: "o", SessionID: "s1", ExpiresAt: now.Add(time.Minute)},
-		Session: store.Session{ID: "s1", App: "main", Platform: "wechat", AppID: "a", OpenID: "o",
+		Identity: store.IdentityUpsert{Family: "wechat", AppID: "a", OpenID: "o", NewUserID: "u", Now: now},
+		Code:     store.ExchangedCode{Hash: []byte("code"), App: "main", Family: "wechat", AppID: "a", OpenID: "o", SessionID: "s1", ExpiresAt: now.Add(time.Minute)},
+		Session: store.Session{ID: "s1", App: "main", Family: "wechat", AppID: "a", OpenID: "o",
 			AccessHash: []byte{1}, RefreshHash: []byte{2}, CreatedAt: now,
 			AccessExpiresAt: now.Add(time.Hour), RefreshExpiresAt: now.Add(time.Hour)},
 		Keep: 5,

@@ -23,6 +23,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/mplogin/mplogin/platform"
 )
 
 // Errors a backend returns. Backends wrap them with %w; callers test them
@@ -49,7 +51,7 @@ var (
 
 // Users holds users and their platform identities.
 type Users interface {
-	// UpsertIdentity finds the identity (Platform, AppID, OpenID) or creates it,
+	// UpsertIdentity finds the identity (Family, AppID, OpenID) or creates it,
 	// in one transaction:
 	//   - It exists: if in.SealedSessionKey is non-empty and differs from the
 	//     current one, the current key moves to PrevSessionKey with
@@ -58,14 +60,14 @@ type Users interface {
 	//     A non-empty in.UnionID is recorded if the identity had none.
 	//     UpdatedAt = in.Now. created is false.
 	//   - It is new and in.UnionID is non-empty and another identity of the
-	//     same Platform already carries that UnionID: the new identity joins
+	//     same Family already carries that UnionID: the new identity joins
 	//     that identity's user. created is false.
 	//   - Otherwise a user with ID in.NewUserID is created with it. created
 	//     is true.
 	// Concurrent calls for the same new identity create exactly one user.
 	UpsertIdentity(ctx context.Context, in IdentityUpsert) (id Identity, created bool, err error)
 	// GetIdentity returns ErrNotFound when there is none.
-	GetIdentity(ctx context.Context, platform, appID, openID string) (Identity, error)
+	GetIdentity(ctx context.Context, family platform.Family, appID, openID string) (Identity, error)
 	// GetUser returns ErrNotFound when there is none.
 	GetUser(ctx context.Context, id string) (User, error)
 	// SetPhone records the user's phone number, replacing the one before;
@@ -81,11 +83,11 @@ type Users interface {
 	// of a session key, and a burst must
 	// not overshoot it. UpsertIdentity sets the count to 0 when it replaces
 	// the session key with a different one; nothing else lowers it.
-	ReserveDecryptAttempt(ctx context.Context, platform, appID, openID string, max int) (n int, ok bool, err error)
+	ReserveDecryptAttempt(ctx context.Context, family platform.Family, appID, openID string, max int) (n int, ok bool, err error)
 	// ReleaseDecryptAttempt gives back one reservation (the caller's, whose
 	// try succeeded): the count goes down by one, never below 0. Unknown
 	// identity: ErrNotFound.
-	ReleaseDecryptAttempt(ctx context.Context, platform, appID, openID string) error
+	ReleaseDecryptAttempt(ctx context.Context, family platform.Family, appID, openID string) error
 }
 
 // Sessions holds sessions, their tokens and exchanged login codes.
@@ -134,7 +136,7 @@ type Sessions interface {
 	RevokeSession(ctx context.Context, id string, now time.Time) error
 	// RevokeUserSessions marks every session of r.UserID not yet revoked
 	// revoked at r.Now (each keeps an earlier revocation time), whatever the
-	// app or identity, or only those of the identity (r.Platform, r.AppID,
+	// app or identity, or only those of the identity (r.Family, r.AppID,
 	// r.OpenID) when r.OpenID is set, and only those born of the login
 	// r.Origin (the sessions whose Origin is r.Origin, and the session
 	// whose ID is r.Origin) when r.Origin is set. With r.Keep > 0 it spares
@@ -156,10 +158,10 @@ type Sessions interface {
 
 	// PutCode remembers an exchanged login code until c.ExpiresAt. Putting a
 	// code hash that is already known replaces it.
-	PutCode(ctx context.Context, c Code) error
+	PutCode(ctx context.Context, c ExchangedCode) error
 	// GetCode returns the code, or ErrNotFound when unknown or expired
 	// (ExpiresAt <= now).
-	GetCode(ctx context.Context, hash []byte, now time.Time) (Code, error)
+	GetCode(ctx context.Context, hash []byte, now time.Time) (ExchangedCode, error)
 	// ClaimReplay claims one repeat of a known login code, in one atomic
 	// step: unknown or expired code (ExpiresAt <= now): ErrNotFound;
 	// now not before ReplayUntil (a zero ReplayUntil included), or max
@@ -167,7 +169,7 @@ type Sessions interface {
 	// ErrReplayRefused; otherwise Replays goes up by one and the code is
 	// returned with the new count. Of concurrent callers at most max
 	// (less those before) succeed.
-	ClaimReplay(ctx context.Context, hash []byte, now time.Time, max int) (Code, error)
+	ClaimReplay(ctx context.Context, hash []byte, now time.Time, max int) (ExchangedCode, error)
 
 	// DeleteExpired removes codes past ExpiresAt and sessions that can no
 	// longer be used (revoked, or refresh token expired, or past ExpiresAt)
@@ -191,7 +193,7 @@ type LoginResult struct {
 // LoginWrite is the input of WriteLogin.
 type LoginWrite struct {
 	Identity IdentityUpsert
-	Code     Code
+	Code     ExchangedCode
 	Session  Session // UserID and UnionID are set by WriteLogin
 	// Keep, when more than 0, caps the identity's live sessions: the
 	// oldest past the Keep newest end with the login.
@@ -201,15 +203,15 @@ type LoginWrite struct {
 // CapRevocation is the revocation that in.Keep asks of WriteLogin, once
 // the login's identity is id.
 func (in LoginWrite) CapRevocation(id Identity) UserRevocation {
-	return UserRevocation{UserID: id.UserID, Platform: id.Platform, AppID: id.AppID, OpenID: id.OpenID,
+	return UserRevocation{UserID: id.UserID, Family: id.Family, AppID: id.AppID, OpenID: id.OpenID,
 		Keep: in.Keep, Now: in.Session.CreatedAt}
 }
 
 // Check says what in lacks that every backend needs, or nil.
 func (in LoginWrite) Check() error {
 	switch {
-	case in.Identity.Platform == "" || in.Identity.AppID == "" || in.Identity.OpenID == "":
-		return errors.New("empty platform, app ID or open ID")
+	case in.Identity.Family == "" || in.Identity.AppID == "" || in.Identity.OpenID == "":
+		return errors.New("empty family, app ID or open ID")
 	case len(in.Code.Hash) == 0:
 		return errors.New("empty code hash")
 	case in.Session.ID == "" || len(in.Session.AccessHash) == 0 || len(in.Session.RefreshHash) == 0:
@@ -294,7 +296,7 @@ type SessionStore interface {
 	// CreateLoginSession records a login's exchanged code and its first
 	// session in one step: PutCode(c) and CreateSession(sess), both or
 	// neither.
-	CreateLoginSession(ctx context.Context, c Code, sess Session) error
+	CreateLoginSession(ctx context.Context, c ExchangedCode, sess Session) error
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -342,7 +344,7 @@ func (p split) RevokeUserSessions(ctx context.Context, r UserRevocation) (int, e
 func (p split) AddDecryptFailure(ctx context.Context, id string) (int, error) {
 	return p.s.AddDecryptFailure(ctx, id)
 }
-func (p split) PutCode(ctx context.Context, c Code) error { return p.s.PutCode(ctx, c) }
+func (p split) PutCode(ctx context.Context, c ExchangedCode) error { return p.s.PutCode(ctx, c) }
 
 // WriteLogin implements Store; see Split.
 func (p split) WriteLogin(ctx context.Context, in LoginWrite) (LoginResult, error) {
@@ -367,10 +369,10 @@ func (p split) WriteLogin(ctx context.Context, in LoginWrite) (LoginResult, erro
 	return res, nil
 }
 
-func (p split) GetCode(ctx context.Context, h []byte, now time.Time) (Code, error) {
+func (p split) GetCode(ctx context.Context, h []byte, now time.Time) (ExchangedCode, error) {
 	return p.s.GetCode(ctx, h, now)
 }
-func (p split) ClaimReplay(ctx context.Context, h []byte, now time.Time, max int) (Code, error) {
+func (p split) ClaimReplay(ctx context.Context, h []byte, now time.Time, max int) (ExchangedCode, error) {
 	return p.s.ClaimReplay(ctx, h, now, max)
 }
 
@@ -424,13 +426,13 @@ const (
 	PhoneFromUserData = "userdata"
 )
 
-// Identity is one account on one platform's app: (Platform, AppID, OpenID).
+// Identity is one account on one platform's app: (Family, AppID, OpenID).
 type Identity struct {
-	Platform string // platform family: "wechat", "baidu", …
-	AppID    string // WeChat appid, Baidu app_key
-	OpenID   string
-	UnionID  string // "" when unknown
-	UserID   string
+	Family  platform.Family // whose openids: "wechat", "baidu", …
+	AppID   string          // WeChat appid, Baidu app_key
+	OpenID  string
+	UnionID string // "" when unknown
+	UserID  string
 	// Session keys, sealed by the caller; the store treats them as opaque.
 	SessionKey       []byte
 	PrevSessionKey   []byte
@@ -441,12 +443,13 @@ type Identity struct {
 
 // IdentityUpsert is the input of UpsertIdentity.
 type IdentityUpsert struct {
-	Platform, AppID, OpenID string
-	UnionID                 string
-	SealedSessionKey        []byte // nil or empty keeps the current key
-	NewUserID               string // used only when a user is created
-	Now                     time.Time
-	KeyGrace                time.Duration
+	Family           platform.Family
+	AppID, OpenID    string
+	UnionID          string
+	SealedSessionKey []byte // nil or empty keeps the current key
+	NewUserID        string // used only when a user is created
+	Now              time.Time
+	KeyGrace         time.Duration
 }
 
 // Session is one login of one identity through one configured app.
@@ -455,7 +458,8 @@ type Session struct {
 	UserID string
 	App    string // the configured app name it was issued for
 	// The identity it belongs to.
-	Platform, AppID, OpenID string
+	Family        platform.Family
+	AppID, OpenID string
 	// UnionID is the identity's unionid when the session was created (""
 	// when unknown then), kept here so that a session check is one read.
 	UnionID string
@@ -495,9 +499,10 @@ func (s Session) Active(now time.Time) bool {
 // UserRevocation is the input of RevokeUserSessions.
 type UserRevocation struct {
 	UserID string
-	// Platform, AppID and OpenID, when OpenID is set, restrict the
+	// Family, AppID and OpenID, when OpenID is set, restrict the
 	// revocation to the sessions of that identity of the user.
-	Platform, AppID, OpenID string
+	Family        platform.Family
+	AppID, OpenID string
 	// Origin, when set, restricts it to the sessions born of one login:
 	// the session with that ID and the sessions whose Origin it is.
 	Origin string
@@ -522,15 +527,16 @@ type Rotation struct {
 	SuccessorUntil time.Time
 }
 
-// Code is a login code that was exchanged with the platform, remembered for
-// its lifetime: a repeat within ReplayUntil gets a session for the same
-// identity, and after it the code is known to be used without asking the
-// platform.
-type Code struct {
-	Hash                    []byte // SHA-256 of (app name, code)
-	App                     string
-	Platform, AppID, OpenID string
-	ExpiresAt               time.Time
+// ExchangedCode is a login code that was exchanged with the platform,
+// remembered for its lifetime: a repeat within ReplayUntil gets a session
+// for the same identity, and after it the code is known to be used without
+// asking the platform. Only its hash is kept.
+type ExchangedCode struct {
+	Hash          []byte // SHA-256 of (app name, code)
+	App           string
+	Family        platform.Family
+	AppID, OpenID string
+	ExpiresAt     time.Time
 	// SessionID is the session the code's exchange made: the Origin of the
 	// sessions its repeats make.
 	SessionID string

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mplogin/mplogin/config"
 	"github.com/mplogin/mplogin/emulator"
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 	"github.com/mplogin/mplogin/server"
 	"golang.org/x/sync/errgroup"
@@ -72,9 +73,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Store = "sqlite:" + filepath.Join(*data, "mplogin.db")
 	cfg.MasterKey = key
 	cfg.Apps = []config.App{
-		{Name: demoWeChatApp, Platform: config.PlatformWeChat, AppID: demoWeChatAppID, Secret: secret.New(demoWeChatSecret),
+		{Name: demoWeChatApp, Flavor: platform.FlavorWeChat, AppID: demoWeChatAppID, Secret: secret.New(demoWeChatSecret),
 			Endpoint: emuURL, UserdataMaxAge: config.DefaultUserdataMaxAge},
-		{Name: demoBaiduApp, Platform: config.PlatformBaidu, AppKey: demoBaiduAppKey, AppSecret: secret.New(demoBaiduSecret),
+		{Name: demoBaiduApp, Flavor: platform.FlavorBaidu, AppKey: demoBaiduAppKey, AppSecret: secret.New(demoBaiduSecret),
 			Endpoint: emuURL, UnionID: true},
 	}
 	if err := cfg.Validate(); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mplogin/mplogin/config"
 	"github.com/mplogin/mplogin/emulator"
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/server"
 )
 
@@ -215,19 +216,19 @@ func emulatorServer(h http.Handler, log *slog.Logger) *http.Server {
 func emulatorApps(apps []config.App) []emulator.App {
 	var out []emulator.App
 	for _, a := range apps {
-		e := emulator.App{Platform: a.Family(), AppID: a.ID()}
-		switch a.Platform {
-		case config.PlatformWeChat:
+		e := emulator.App{Family: a.Family(), AppID: a.ID()}
+		switch a.Flavor {
+		case platform.FlavorWeChat:
 			e.Secret = a.Secret.Reveal()
-		case config.PlatformWeChatComponent:
+		case platform.FlavorWeChatComponent:
 			e.Secret = a.Secret.Reveal()
 			e.ComponentAppID = a.ComponentAppID
 			if a.ComponentToken != nil {
 				e.ThirdPartyToken = a.ComponentToken.Value.Reveal()
 			}
-		case config.PlatformBaidu, config.PlatformBaiduLegacy:
+		case platform.FlavorBaidu, platform.FlavorBaiduLegacy:
 			e.Secret = a.AppSecret.Reveal()
-		case config.PlatformBaiduTP:
+		case platform.FlavorBaiduTP:
 			e.Secret = a.AppSecret.Reveal()
 			if a.AuthorizerToken != nil {
 				e.ThirdPartyToken = a.AuthorizerToken.Value.Reveal()

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/store"
 )
 
@@ -29,12 +30,12 @@ type Store struct {
 	identities map[identityKey]store.Identity
 	attempts   map[identityKey]int // ReserveDecryptAttempt's counts
 	sessions   map[string]store.Session
-	byAccess   map[string]string        // access hash → session ID
-	byPrev     map[string]string        // previous access hash → session ID
-	prevOf     map[string]string        // session ID → previous access hash
-	last       map[string]lastRotation  // session ID → its last rotation's successor
-	refresh    map[string]*refreshToken // refresh hash → token
-	codes      map[string]store.Code    // code hash → code
+	byAccess   map[string]string              // access hash → session ID
+	byPrev     map[string]string              // previous access hash → session ID
+	prevOf     map[string]string              // session ID → previous access hash
+	last       map[string]lastRotation        // session ID → its last rotation's successor
+	refresh    map[string]*refreshToken       // refresh hash → token
+	codes      map[string]store.ExchangedCode // code hash → code
 	tokens     map[string]store.AccessToken
 	leases     map[string]lease
 }
@@ -44,7 +45,10 @@ type lease struct {
 	until  time.Time
 }
 
-type identityKey struct{ platform, appID, openID string }
+type identityKey struct {
+	family        platform.Family
+	appID, openID string
+}
 
 type refreshToken struct {
 	sessionID string
@@ -76,7 +80,7 @@ func New() *Store {
 		prevOf:     make(map[string]string),
 		last:       make(map[string]lastRotation),
 		refresh:    make(map[string]*refreshToken),
-		codes:      make(map[string]store.Code),
+		codes:      make(map[string]store.ExchangedCode),
 		tokens:     make(map[string]store.AccessToken),
 		leases:     make(map[string]lease),
 	}
@@ -104,8 +108,8 @@ func notFound(op string) error { return fmt.Errorf("memory: %s: %w", op, store.E
 // UpsertIdentity implements store.Users.
 func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (store.Identity, bool, error) {
 	const op = "upsert identity"
-	if in.Platform == "" || in.AppID == "" || in.OpenID == "" {
-		return store.Identity{}, false, fmt.Errorf("memory: %s: empty platform, app ID or open ID", op)
+	if in.Family == "" || in.AppID == "" || in.OpenID == "" {
+		return store.Identity{}, false, fmt.Errorf("memory: %s: empty family, app ID or open ID", op)
 	}
 	if err := s.lock(ctx, op); err != nil {
 		return store.Identity{}, false, err
@@ -122,7 +126,7 @@ func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (st
 // changed nothing.
 func (s *Store) upsertLocked(in store.IdentityUpsert) (store.Identity, bool, error) {
 	now := norm(in.Now)
-	key := identityKey{in.Platform, in.AppID, in.OpenID}
+	key := identityKey{in.Family, in.AppID, in.OpenID}
 	if id, ok := s.identities[key]; ok {
 		if len(in.SealedSessionKey) > 0 && !bytes.Equal(in.SealedSessionKey, id.SessionKey) {
 			// With no current key there is nothing to keep for the grace period.
@@ -141,7 +145,7 @@ func (s *Store) upsertLocked(in store.IdentityUpsert) (store.Identity, bool, err
 		return copyIdentity(id), false, nil
 	}
 
-	userID, created := s.unionUser(in.Platform, in.UnionID), false
+	userID, created := s.unionUser(in.Family, in.UnionID), false
 	if userID == "" {
 		if in.NewUserID == "" {
 			return store.Identity{}, false, errors.New("empty new user ID")
@@ -153,7 +157,7 @@ func (s *Store) upsertLocked(in store.IdentityUpsert) (store.Identity, bool, err
 		s.users[userID] = store.User{ID: userID, CreatedAt: now}
 	}
 	id := store.Identity{
-		Platform:   in.Platform,
+		Family:     in.Family,
 		AppID:      in.AppID,
 		OpenID:     in.OpenID,
 		UnionID:    in.UnionID,
@@ -166,16 +170,16 @@ func (s *Store) upsertLocked(in store.IdentityUpsert) (store.Identity, bool, err
 	return copyIdentity(id), created, nil
 }
 
-// unionUser returns the user of the oldest identity on platform that carries
+// unionUser returns the user of the oldest identity of family that carries
 // unionID (ties broken by app ID, then open ID, as the SQL backends do), or
 // "" when there is none. The caller holds the mutex.
-func (s *Store) unionUser(platform, unionID string) string {
+func (s *Store) unionUser(family platform.Family, unionID string) string {
 	if unionID == "" {
 		return ""
 	}
 	var first *store.Identity
 	for _, id := range s.identities {
-		if id.Platform != platform || id.UnionID != unionID {
+		if id.Family != family || id.UnionID != unionID {
 			continue
 		}
 		if first == nil || cmp.Or(
@@ -193,13 +197,13 @@ func (s *Store) unionUser(platform, unionID string) string {
 }
 
 // GetIdentity implements store.Users.
-func (s *Store) GetIdentity(ctx context.Context, platform, appID, openID string) (store.Identity, error) {
+func (s *Store) GetIdentity(ctx context.Context, family platform.Family, appID, openID string) (store.Identity, error) {
 	const op = "get identity"
 	if err := s.lock(ctx, op); err != nil {
 		return store.Identity{}, err
 	}
 	defer s.mu.Unlock()
-	id, ok := s.identities[identityKey{platform, appID, openID}]
+	id, ok := s.identities[identityKey{family, appID, openID}]
 	if !ok {
 		return store.Identity{}, notFound(op)
 	}
@@ -207,13 +211,13 @@ func (s *Store) GetIdentity(ctx context.Context, platform, appID, openID string)
 }
 
 // ReserveDecryptAttempt implements store.Users.
-func (s *Store) ReserveDecryptAttempt(ctx context.Context, platform, appID, openID string, max int) (int, bool, error) {
+func (s *Store) ReserveDecryptAttempt(ctx context.Context, family platform.Family, appID, openID string, max int) (int, bool, error) {
 	const op = "reserve decrypt attempt"
 	if err := s.lock(ctx, op); err != nil {
 		return 0, false, err
 	}
 	defer s.mu.Unlock()
-	key := identityKey{platform, appID, openID}
+	key := identityKey{family, appID, openID}
 	if _, ok := s.identities[key]; !ok {
 		return 0, false, notFound(op)
 	}
@@ -226,13 +230,13 @@ func (s *Store) ReserveDecryptAttempt(ctx context.Context, platform, appID, open
 }
 
 // ReleaseDecryptAttempt implements store.Users.
-func (s *Store) ReleaseDecryptAttempt(ctx context.Context, platform, appID, openID string) error {
+func (s *Store) ReleaseDecryptAttempt(ctx context.Context, family platform.Family, appID, openID string) error {
 	const op = "release decrypt attempt"
 	if err := s.lock(ctx, op); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	key := identityKey{platform, appID, openID}
+	key := identityKey{family, appID, openID}
 	if _, ok := s.identities[key]; !ok {
 		return notFound(op)
 	}
@@ -496,7 +500,7 @@ func (s *Store) revokeUserLocked(r store.UserRevocation) int {
 		if sess.UserID != r.UserID || !sess.RevokedAt.IsZero() {
 			continue
 		}
-		if r.OpenID != "" && (sess.Platform != r.Platform || sess.AppID != r.AppID || sess.OpenID != r.OpenID) {
+		if r.OpenID != "" && (sess.Family != r.Family || sess.AppID != r.AppID || sess.OpenID != r.OpenID) {
 			continue
 		}
 		if r.Origin != "" && sess.ID != r.Origin && sess.Origin != r.Origin {
@@ -541,7 +545,7 @@ func (s *Store) AddDecryptFailure(ctx context.Context, sessionID string) (int, e
 }
 
 // CreateLoginSession implements store.SessionStore.
-func (s *Store) CreateLoginSession(ctx context.Context, c store.Code, sess store.Session) error {
+func (s *Store) CreateLoginSession(ctx context.Context, c store.ExchangedCode, sess store.Session) error {
 	const op = "create login session"
 	if len(c.Hash) == 0 {
 		return fmt.Errorf("memory: %s: empty code hash", op)
@@ -559,7 +563,7 @@ func (s *Store) CreateLoginSession(ctx context.Context, c store.Code, sess store
 }
 
 // PutCode implements store.Sessions.
-func (s *Store) PutCode(ctx context.Context, c store.Code) error {
+func (s *Store) PutCode(ctx context.Context, c store.ExchangedCode) error {
 	const op = "put code"
 	if len(c.Hash) == 0 {
 		return fmt.Errorf("memory: %s: empty hash", op)
@@ -572,7 +576,7 @@ func (s *Store) PutCode(ctx context.Context, c store.Code) error {
 	return nil
 }
 
-func (s *Store) putCodeLocked(c store.Code) {
+func (s *Store) putCodeLocked(c store.ExchangedCode) {
 	c.Hash = clone(c.Hash)
 	c.ExpiresAt = norm(c.ExpiresAt)
 	c.ReplayUntil = norm(c.ReplayUntil)
@@ -580,31 +584,31 @@ func (s *Store) putCodeLocked(c store.Code) {
 }
 
 // GetCode implements store.Sessions.
-func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.Code, error) {
+func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.ExchangedCode, error) {
 	const op = "get code"
 	if err := s.lock(ctx, op); err != nil {
-		return store.Code{}, err
+		return store.ExchangedCode{}, err
 	}
 	defer s.mu.Unlock()
 	c, ok := s.codes[string(hash)]
 	if !ok || !norm(now).Before(c.ExpiresAt) {
-		return store.Code{}, notFound(op)
+		return store.ExchangedCode{}, notFound(op)
 	}
 	c.Hash = clone(c.Hash)
 	return c, nil
 }
 
 // ClaimReplay implements store.Sessions.
-func (s *Store) ClaimReplay(ctx context.Context, hash []byte, now time.Time, max int) (store.Code, error) {
+func (s *Store) ClaimReplay(ctx context.Context, hash []byte, now time.Time, max int) (store.ExchangedCode, error) {
 	const op = "claim replay"
 	if err := s.lock(ctx, op); err != nil {
-		return store.Code{}, err
+		return store.ExchangedCode{}, err
 	}
 	defer s.mu.Unlock()
 	now = norm(now)
 	c, ok := s.codes[string(hash)]
 	if !ok || !now.Before(c.ExpiresAt) {
-		return store.Code{}, notFound(op)
+		return store.ExchangedCode{}, notFound(op)
 	}
 	if !now.Before(c.ReplayUntil) || c.Replays >= max {
 		c.Hash = clone(c.Hash)

@@ -30,7 +30,7 @@ func BenchmarkUpsertIdentityAndCreateSession(b *testing.B) {
 		for pb.Next() {
 			n := seq.Add(1)
 			id, _, err := s.UpsertIdentity(ctx, store.IdentityUpsert{
-				Platform: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", n),
+				Family: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", n),
 				SealedSessionKey: key, NewUserID: fmt.Sprint("u", n),
 				Now: now, KeyGrace: 5 * time.Minute,
 			})
@@ -73,7 +73,7 @@ func benchLoginOn(b *testing.B, s *postgres.Store) {
 				return
 			}
 			id, _, err := s.UpsertIdentity(ctx, store.IdentityUpsert{
-				Platform: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", n),
+				Family: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", n),
 				SealedSessionKey: key, NewUserID: fmt.Sprint("u", n),
 				Now: now, KeyGrace: 5 * time.Minute,
 			})
@@ -81,7 +81,7 @@ func benchLoginOn(b *testing.B, s *postgres.Store) {
 				b.Error(err)
 				return
 			}
-			if err := s.PutCode(ctx, store.Code{Hash: code, App: "main", Platform: "wechat", AppID: "wxA",
+			if err := s.PutCode(ctx, store.ExchangedCode{Hash: code, App: "main", Family: "wechat", AppID: "wxA",
 				OpenID: id.OpenID, ExpiresAt: now.Add(5 * time.Minute)}); err != nil {
 				b.Error(err)
 				return

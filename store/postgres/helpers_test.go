@@ -105,7 +105,7 @@ func sum(s string) []byte {
 
 func session(id string) store.Session {
 	return store.Session{
-		ID: id, UserID: "u1", App: "main", Platform: "wechat", AppID: "wxA", OpenID: "o1",
+		ID: id, UserID: "u1", App: "main", Family: "wechat", AppID: "wxA", OpenID: "o1",
 		AccessHash:       sum("mpa_" + id),
 		AccessExpiresAt:  now.Add(time.Hour),
 		RefreshHash:      sum("mpr_" + id),

@@ -72,9 +72,9 @@ func TestQueryPlans(t *testing.T) {
 		r    store.UserRevocation
 	}{
 		{"user", store.UserRevocation{UserID: "u"}},
-		{"identity", store.UserRevocation{UserID: "u", Platform: "p", AppID: "a", OpenID: "o"}},
+		{"identity", store.UserRevocation{UserID: "u", Family: "p", AppID: "a", OpenID: "o"}},
 		{"origin", store.UserRevocation{UserID: "u", Origin: "x"}},
-		{"keep", store.UserRevocation{UserID: "u", Platform: "p", AppID: "a", OpenID: "o", Keep: 20}},
+		{"keep", store.UserRevocation{UserID: "u", Family: "p", AppID: "a", OpenID: "o", Keep: 20}},
 	} {
 		r.r.Now = at.Time
 		count, revoke, args := userRevocationSQL(r.r)
@@ -98,7 +98,7 @@ func TestQueryPlans(t *testing.T) {
 		{"reserve decrypt attempt", reserveAttemptSQL, []any{"p", "a", "o", int32(5)}},
 		{"release decrypt attempt", releaseAttemptSQL, []any{"p", "a", "o"}},
 		{"code", getCodeSQL, []any{h, at}},
-		{"put code", putCodeSQL, codeArgs(store.Code{Hash: h, ExpiresAt: at.Time, ReplayUntil: at.Time})},
+		{"put code", putCodeSQL, codeArgs(store.ExchangedCode{Hash: h, ExpiresAt: at.Time, ReplayUntil: at.Time})},
 		{"claim replay", claimReplaySQL, []any{h, at, int32(3)}},
 		{"access token", getAccessTokenSQL, []any{"k"}},
 		{"delete access token", deleteAccessTokenSQL, []any{"k", h}},
@@ -224,7 +224,7 @@ func TestUpgradeKeepsRows(t *testing.T) {
 	if got, err := s.RotateRefresh(ctx, r); !errors.Is(err, store.ErrReused) || got.ID != "s1" {
 		t.Fatalf("RotateRefresh(spent) = %+v, %v; want s1, ErrReused", got, err)
 	}
-	n, err := s.RevokeUserSessions(ctx, store.UserRevocation{UserID: "u", Platform: "p", AppID: "a", OpenID: "o",
+	n, err := s.RevokeUserSessions(ctx, store.UserRevocation{UserID: "u", Family: "p", AppID: "a", OpenID: "o",
 		Keep: 1, Now: now})
 	if err != nil || n != 1 {
 		t.Fatalf("RevokeUserSessions(keep 1) = %d, %v; want 1 (s2), nil", n, err)

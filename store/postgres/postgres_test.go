@@ -216,7 +216,7 @@ func TestStoresWhatItWasGiven(t *testing.T) {
 	s, admin, schema := openFresh(t)
 	sealedKey := []byte("\x01sealed-session-key-fixture\x00\xfe\xff")
 	if _, _, err := s.UpsertIdentity(ctx, store.IdentityUpsert{
-		Platform: "wechat", AppID: "wxA", OpenID: "o1",
+		Family: "wechat", AppID: "wxA", OpenID: "o1",
 		SealedSessionKey: sealedKey, NewUserID: "u1", Now: now,
 	}); err != nil {
 		t.Fatalf("UpsertIdentity: %v", err)
@@ -723,7 +723,7 @@ func TestUnionIDRace(t *testing.T) {
 			wg.Go(func() {
 				<-start
 				id, created, err := s.UpsertIdentity(t.Context(), store.IdentityUpsert{
-					Platform: "wechat", AppID: fmt.Sprint("wx", i), OpenID: fmt.Sprint("o", round, "-", i),
+					Family: "wechat", AppID: fmt.Sprint("wx", i), OpenID: fmt.Sprint("o", round, "-", i),
 					UnionID: unionID, NewUserID: fmt.Sprint("u", round, "-", i), Now: now,
 				})
 				results[i] = result{id, created, err}

@@ -23,7 +23,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	}
 	return s.run(ctx, op, false, func() error {
 		_, err := s.pool.Exec(ctx, createSessionSQL,
-			sess.ID, sess.UserID, sess.App, sess.Platform, sess.AppID, sess.OpenID,
+			sess.ID, sess.UserID, sess.App, sess.Family, sess.AppID, sess.OpenID,
 			sess.AccessHash, ts(sess.AccessExpiresAt),
 			sess.RefreshHash, ts(sess.RefreshExpiresAt),
 			ts(sess.CreatedAt), ts(sess.ExpiresAt),
@@ -271,7 +271,7 @@ func (s *Store) AddDecryptFailure(ctx context.Context, sessionID string) (int, e
 }
 
 // PutCode implements store.Sessions.
-func (s *Store) PutCode(ctx context.Context, c store.Code) error {
+func (s *Store) PutCode(ctx context.Context, c store.ExchangedCode) error {
 	const op = "put code"
 	if len(c.Hash) == 0 {
 		return fmt.Errorf("postgres: %s: empty hash", op)
@@ -283,24 +283,24 @@ func (s *Store) PutCode(ctx context.Context, c store.Code) error {
 }
 
 // GetCode implements store.Sessions.
-func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.Code, error) {
-	var c store.Code
+func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.ExchangedCode, error) {
+	var c store.ExchangedCode
 	err := s.run(ctx, "get code", true, func() error {
 		var err error
 		c, err = scanCode(s.pool.QueryRow(ctx, getCodeSQL, hash, ts(trunc(now))))
 		return err
 	})
 	if err != nil {
-		return store.Code{}, err
+		return store.ExchangedCode{}, err
 	}
 	return c, nil
 }
 
 // ClaimReplay implements store.Sessions: one conditional UPDATE … RETURNING
 // (claimReplaySQL).
-func (s *Store) ClaimReplay(ctx context.Context, hash []byte, now time.Time, max int) (store.Code, error) {
+func (s *Store) ClaimReplay(ctx context.Context, hash []byte, now time.Time, max int) (store.ExchangedCode, error) {
 	var (
-		c  store.Code
+		c  store.ExchangedCode
 		ok bool
 	)
 	err := s.run(ctx, "claim replay", false, func() error {
@@ -310,7 +310,7 @@ func (s *Store) ClaimReplay(ctx context.Context, hash []byte, now time.Time, max
 	})
 	switch {
 	case err != nil:
-		return store.Code{}, err
+		return store.ExchangedCode{}, err
 	case !ok:
 		return c, fmt.Errorf("postgres: claim replay: %w", store.ErrReplayRefused)
 	}

@@ -235,7 +235,7 @@ func userRevocationSQL(r store.UserRevocation) (count, revoke string, args []any
 	}
 	where := "user_id = $1"
 	if r.OpenID != "" {
-		where += " AND platform = " + arg(r.Platform) + " AND app_id = " + arg(r.AppID) +
+		where += " AND platform = " + arg(r.Family) + " AND app_id = " + arg(r.AppID) +
 			" AND open_id = " + arg(r.OpenID)
 	}
 	if r.Origin != "" {
@@ -326,7 +326,7 @@ func scanIdentity(row pgx.Row, first ...any) (store.Identity, error) {
 		union                     pgtype.Text
 		prevExp, created, updated pgtype.Timestamptz
 	)
-	dest := append(first, &id.Platform, &id.AppID, &id.OpenID, &union, &id.UserID,
+	dest := append(first, &id.Family, &id.AppID, &id.OpenID, &union, &id.UserID,
 		&id.SessionKey, &id.PrevSessionKey, &prevExp, &created, &updated)
 	if err := row.Scan(dest...); err != nil {
 		return store.Identity{}, err
@@ -350,7 +350,7 @@ func scanSession(row pgx.Row, first ...any) (store.Session, error) {
 		origin                         pgtype.Text
 	)
 	dest := append(first,
-		&s.ID, &s.UserID, &s.App, &s.Platform, &s.AppID, &s.OpenID,
+		&s.ID, &s.UserID, &s.App, &s.Family, &s.AppID, &s.OpenID,
 		&s.AccessHash, &accessExp, &s.RefreshHash, &refreshExp,
 		&created, &expires, &lastUsed, &revoked, &failures, &s.UnionID, &origin)
 	if err := row.Scan(dest...); err != nil {
@@ -370,17 +370,17 @@ func scanSession(row pgx.Row, first ...any) (store.Session, error) {
 }
 
 // scanCode scans codeCols, after the destinations in first.
-func scanCode(row pgx.Row, first ...any) (store.Code, error) {
+func scanCode(row pgx.Row, first ...any) (store.ExchangedCode, error) {
 	var (
-		c                store.Code
+		c                store.ExchangedCode
 		exp, replayUntil pgtype.Timestamptz
 		sessionID        pgtype.Text
 		replays          int32
 	)
-	dest := append(first, &c.Hash, &c.App, &c.Platform, &c.AppID, &c.OpenID, &exp,
+	dest := append(first, &c.Hash, &c.App, &c.Family, &c.AppID, &c.OpenID, &exp,
 		&sessionID, &replayUntil, &replays)
 	if err := row.Scan(dest...); err != nil {
-		return store.Code{}, err
+		return store.ExchangedCode{}, err
 	}
 	c.ExpiresAt = fromTS(exp)
 	c.SessionID = sessionID.String
@@ -390,7 +390,7 @@ func scanCode(row pgx.Row, first ...any) (store.Code, error) {
 }
 
 // codeArgs are putCodeSQL's parameters.
-func codeArgs(c store.Code) []any {
-	return []any{c.Hash, c.App, c.Platform, c.AppID, c.OpenID, ts(c.ExpiresAt),
+func codeArgs(c store.ExchangedCode) []any {
+	return []any{c.Hash, c.App, c.Family, c.AppID, c.OpenID, ts(c.ExpiresAt),
 		text(c.SessionID), ts(c.ReplayUntil), int32(c.Replays)}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/store"
 )
 
@@ -23,8 +24,8 @@ import (
 // joins its user instead of creating another.
 func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (store.Identity, bool, error) {
 	const op = "upsert identity"
-	if in.Platform == "" || in.AppID == "" || in.OpenID == "" {
-		return store.Identity{}, false, fmt.Errorf("postgres: %s: empty platform, app ID or open ID", op)
+	if in.Family == "" || in.AppID == "" || in.OpenID == "" {
+		return store.Identity{}, false, fmt.Errorf("postgres: %s: empty family, app ID or open ID", op)
 	}
 	args := upsertArgs(in)
 	var (
@@ -36,7 +37,7 @@ func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (st
 		if in.UnionID == "" {
 			id, err = scanIdentity(s.pool.QueryRow(ctx, upsertIdentitySQL, args...), &created)
 		} else {
-			id, created, err = s.upsertLocked(ctx, in.Platform, in.UnionID, args)
+			id, created, err = s.upsertLocked(ctx, in.Family, in.UnionID, args)
 		}
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
@@ -90,11 +91,11 @@ func (s *Store) writeLogin(ctx context.Context, in store.LoginWrite) (store.Logi
 	var b pgx.Batch
 	b.Queue("BEGIN")
 	if locked {
-		b.Queue(lockUnionSQL, int32(unionLock), up.Platform, up.UnionID)
+		b.Queue(lockUnionSQL, int32(unionLock), up.Family, up.UnionID)
 	}
 	b.Queue(upsertIdentitySQL, upsertArgs(up)...)
 	b.Queue(putCodeSQL, codeArgs(code)...)
-	b.Queue(loginSessionSQL, sess.ID, sess.App, up.Platform, up.AppID, up.OpenID,
+	b.Queue(loginSessionSQL, sess.ID, sess.App, up.Family, up.AppID, up.OpenID,
 		sess.AccessHash, ts(sess.AccessExpiresAt), sess.RefreshHash, ts(sess.RefreshExpiresAt),
 		ts(sess.CreatedAt), ts(sess.ExpiresAt), ts(sess.LastUsedAt), ts(sess.RevokedAt), int32(sess.DecryptFailures),
 		text(sess.Origin))
@@ -158,7 +159,7 @@ func (s *Store) writeLogin(ctx context.Context, in store.LoginWrite) (store.Logi
 
 // upsertArgs are upsertIdentitySQL's parameters.
 func upsertArgs(in store.IdentityUpsert) []any {
-	return []any{in.Platform, in.AppID, in.OpenID, text(in.UnionID), blob(in.SealedSessionKey),
+	return []any{in.Family, in.AppID, in.OpenID, text(in.UnionID), blob(in.SealedSessionKey),
 		text(in.NewUserID), ts(trunc(in.Now)), ts(trunc(in.Now.Add(in.KeyGrace)))}
 }
 
@@ -168,7 +169,7 @@ func upsertArgs(in store.IdentityUpsert) []any {
 // statement runs once the lock is held, with a snapshot taken then, so it
 // sees what the previous holder committed. It returns pgx.ErrNoRows when
 // the statement lost the race to create the identity.
-func (s *Store) upsertLocked(ctx context.Context, platform, unionID string, args []any) (store.Identity, bool, error) {
+func (s *Store) upsertLocked(ctx context.Context, family platform.Family, unionID string, args []any) (store.Identity, bool, error) {
 	c, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return store.Identity{}, false, err
@@ -176,7 +177,7 @@ func (s *Store) upsertLocked(ctx context.Context, platform, unionID string, args
 	defer c.Release()
 	var b pgx.Batch
 	b.Queue("BEGIN")
-	b.Queue(lockUnionSQL, int32(unionLock), platform, unionID)
+	b.Queue(lockUnionSQL, int32(unionLock), family, unionID)
 	b.Queue(upsertIdentitySQL, args...)
 	b.Queue("COMMIT")
 	br := c.SendBatch(ctx, &b)
@@ -205,11 +206,11 @@ func (s *Store) upsertLocked(ctx context.Context, platform, unionID string, args
 }
 
 // GetIdentity implements store.Users.
-func (s *Store) GetIdentity(ctx context.Context, platform, appID, openID string) (store.Identity, error) {
+func (s *Store) GetIdentity(ctx context.Context, family platform.Family, appID, openID string) (store.Identity, error) {
 	var id store.Identity
 	err := s.run(ctx, "get identity", true, func() error {
 		var err error
-		id, err = scanIdentity(s.pool.QueryRow(ctx, getIdentitySQL, platform, appID, openID))
+		id, err = scanIdentity(s.pool.QueryRow(ctx, getIdentitySQL, family, appID, openID))
 		return err
 	})
 	if err != nil {
@@ -272,13 +273,13 @@ const reserveAttemptSQL = `WITH upd AS (
 
 // ReserveDecryptAttempt implements store.Users: one conditional
 // UPDATE … RETURNING.
-func (s *Store) ReserveDecryptAttempt(ctx context.Context, platform, appID, openID string, max int) (int, bool, error) {
+func (s *Store) ReserveDecryptAttempt(ctx context.Context, family platform.Family, appID, openID string, max int) (int, bool, error) {
 	var (
 		ok bool
 		n  int32
 	)
 	err := s.run(ctx, "reserve decrypt attempt", false, func() error {
-		return s.pool.QueryRow(ctx, reserveAttemptSQL, platform, appID, openID, int32(max)).Scan(&ok, &n) // pgx.ErrNoRows: unknown identity
+		return s.pool.QueryRow(ctx, reserveAttemptSQL, family, appID, openID, int32(max)).Scan(&ok, &n) // pgx.ErrNoRows: unknown identity
 	})
 	if err != nil {
 		return 0, false, err
@@ -290,9 +291,9 @@ const releaseAttemptSQL = `UPDATE identities SET decrypt_attempts = greatest(dec
 	WHERE platform = $1 AND app_id = $2 AND open_id = $3`
 
 // ReleaseDecryptAttempt implements store.Users: one UPDATE.
-func (s *Store) ReleaseDecryptAttempt(ctx context.Context, platform, appID, openID string) error {
+func (s *Store) ReleaseDecryptAttempt(ctx context.Context, family platform.Family, appID, openID string) error {
 	return s.run(ctx, "release decrypt attempt", false, func() error {
-		tag, err := s.pool.Exec(ctx, releaseAttemptSQL, platform, appID, openID)
+		tag, err := s.pool.Exec(ctx, releaseAttemptSQL, family, appID, openID)
 		if err == nil && tag.RowsAffected() == 0 {
 			return pgx.ErrNoRows
 		}

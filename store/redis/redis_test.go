@@ -176,7 +176,7 @@ const day = 24 * time.Hour
 // named after id.
 func session(id string, now time.Time, noEnd bool) store.Session {
 	s := store.Session{
-		ID: id, UserID: "u-" + id, App: "main", Platform: "wechat", AppID: "wxA",
+		ID: id, UserID: "u-" + id, App: "main", Family: "wechat", AppID: "wxA",
 		OpenID: "o-" + id, UnionID: "un-" + id,
 		AccessHash:       sha("mpa_" + id),
 		AccessExpiresAt:  now.Add(2 * time.Hour),
@@ -298,7 +298,7 @@ func TestTTLs(t *testing.T) {
 	wantTTL(t, c, p+"a:"+hx(ended.AccessHash), time.Hour+grace)
 
 	// Codes until ExpiresAt + grace; one already expired for the grace.
-	code := store.Code{Hash: sha("code:1"), App: "main", Platform: "wechat", AppID: "wxA",
+	code := store.ExchangedCode{Hash: sha("code:1"), App: "main", Family: "wechat", AppID: "wxA",
 		OpenID: "o1", ExpiresAt: t0.Add(5 * time.Minute)}
 	if err := s.PutCode(ctx, code); err != nil {
 		t.Fatal(err)
@@ -358,8 +358,8 @@ func TestDeleteExpired(t *testing.T) {
 		}
 	}
 	for i := range nCodes {
-		if err := s.PutCode(ctx, store.Code{Hash: sha(fmt.Sprint("code", i)), App: "main",
-			Platform: "wechat", AppID: "wxA", OpenID: "o", ExpiresAt: now.Add(-time.Second)}); err != nil {
+		if err := s.PutCode(ctx, store.ExchangedCode{Hash: sha(fmt.Sprint("code", i)), App: "main",
+			Family: "wechat", AppID: "wxA", OpenID: "o", ExpiresAt: now.Add(-time.Second)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -430,8 +430,8 @@ func TestNoSecretsStored(t *testing.T) {
 	if _, err := s.RotateRefresh(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutCode(ctx, store.Code{Hash: sha("main\x00" + secrets[4]), App: "main",
-		Platform: "wechat", AppID: "wxA", OpenID: "o1", ExpiresAt: now.Add(time.Minute)}); err != nil {
+	if err := s.PutCode(ctx, store.ExchangedCode{Hash: sha("main\x00" + secrets[4]), App: "main",
+		Family: "wechat", AppID: "wxA", OpenID: "o1", ExpiresAt: now.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AddDecryptFailure(ctx, "s1"); err != nil {
@@ -692,8 +692,8 @@ func TestConcurrentReads(t *testing.T) {
 				if err := s.CreateSession(ctx, session(id, now, false)); err != nil {
 					t.Fatal(err)
 				}
-				if err := s.PutCode(ctx, store.Code{Hash: sha("code:" + id), App: "main",
-					Platform: "wechat", AppID: "wxA", OpenID: "o-" + id, ExpiresAt: now.Add(time.Hour)}); err != nil {
+				if err := s.PutCode(ctx, store.ExchangedCode{Hash: sha("code:" + id), App: "main",
+					Family: "wechat", AppID: "wxA", OpenID: "o-" + id, ExpiresAt: now.Add(time.Hour)}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -888,7 +888,7 @@ func TestUpgrade(t *testing.T) {
 	}
 
 	// A code of 6 fields: no session, window or repeats; no repeat allowed.
-	code := store.Code{Hash: sha("code:1"), App: "main", Platform: "wechat", AppID: "wxA",
+	code := store.ExchangedCode{Hash: sha("code:1"), App: "main", Family: "wechat", AppID: "wxA",
 		OpenID: "o1", ExpiresAt: now.Add(5 * time.Minute)}
 	if err := s.PutCode(ctx, code); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/store"
 )
 
@@ -33,7 +34,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 }
 
 // CreateLoginSession implements store.SessionStore in one script.
-func (s *Store) CreateLoginSession(ctx context.Context, c store.Code, sess store.Session) error {
+func (s *Store) CreateLoginSession(ctx context.Context, c store.ExchangedCode, sess store.Session) error {
 	const op = "create login session"
 	if err := checkSession(sess); err != nil {
 		return fmt.Errorf("redis: %s: %w", op, err)
@@ -61,7 +62,7 @@ func checkSession(sess store.Session) error {
 // sessionArgs are the fields of sess in the scripts' order F.
 func sessionArgs(sess store.Session) []any {
 	return []any{
-		sess.ID, sess.UserID, sess.App, sess.Platform, sess.AppID, sess.OpenID, sess.UnionID,
+		sess.ID, sess.UserID, sess.App, string(sess.Family), sess.AppID, sess.OpenID, sess.UnionID,
 		hex.EncodeToString(sess.AccessHash), us(sess.AccessExpiresAt),
 		hex.EncodeToString(sess.RefreshHash), us(sess.RefreshExpiresAt),
 		us(sess.CreatedAt), us(sess.ExpiresAt), us(sess.LastUsedAt), us(sess.RevokedAt),
@@ -233,7 +234,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) 
 	if r.Now.IsZero() {
 		return 0, nil
 	}
-	n, err := s.run(ctx, revokeUserScript, r.UserID, us(r.Now), r.Platform, r.AppID, r.OpenID,
+	n, err := s.run(ctx, revokeUserScript, r.UserID, us(r.Now), string(r.Family), r.AppID, r.OpenID,
 		r.Origin, max(r.Keep, 0)).Int64()
 	if err != nil {
 		return 0, s.fail(ctx, op, err)
@@ -258,7 +259,7 @@ func (s *Store) AddDecryptFailure(ctx context.Context, sessionID string) (int, e
 }
 
 // PutCode implements store.Sessions.
-func (s *Store) PutCode(ctx context.Context, c store.Code) error {
+func (s *Store) PutCode(ctx context.Context, c store.ExchangedCode) error {
 	const op = "put code"
 	if err := checkCode(c); err != nil {
 		return fmt.Errorf("redis: %s: %w", op, err)
@@ -269,7 +270,7 @@ func (s *Store) PutCode(ctx context.Context, c store.Code) error {
 	return s.fail(ctx, op, s.run(ctx, putCodeScript, codeArgs(c)...).Err())
 }
 
-func checkCode(c store.Code) error {
+func checkCode(c store.ExchangedCode) error {
 	switch {
 	case len(c.Hash) == 0:
 		return errors.New("empty code hash")
@@ -282,10 +283,10 @@ func checkCode(c store.Code) error {
 // codeArgs are putCode's arguments: the hash (hex), the encoded code, the
 // expiry. The last three fields came later: decodeCode also takes codes
 // written without them.
-func codeArgs(c store.Code) []any {
+func codeArgs(c store.ExchangedCode) []any {
 	exp, h := us(c.ExpiresAt), hex.EncodeToString(c.Hash)
 	var b []byte
-	for _, f := range []string{exp, c.App, c.Platform, c.AppID, c.OpenID, h,
+	for _, f := range []string{exp, c.App, string(c.Family), c.AppID, c.OpenID, h,
 		c.SessionID, us(c.ReplayUntil), strconv.Itoa(c.Replays)} {
 		b = appendField(b, f)
 	}
@@ -296,7 +297,7 @@ func codeArgs(c store.Code) []any {
 const (
 	cExpiresAt = iota
 	cApp
-	cPlatform
+	cFamily
 	cAppID
 	cOpenID
 	cHash
@@ -307,26 +308,26 @@ const (
 )
 
 // decodeCode decodes the code codeArgs encoded, stored under hash.
-func decodeCode(op string, hash []byte, v string) (store.Code, error) {
+func decodeCode(op string, hash []byte, v string) (store.ExchangedCode, error) {
 	var f [cFields]string
 	n, err := splitFields(v, f[:])
 	if err == nil && n != cSessionID && n != cFields {
 		err = fmt.Errorf("bad stored value: %d fields", n)
 	}
 	if err != nil {
-		return store.Code{}, fmt.Errorf("redis: %s: %w", op, err)
+		return store.ExchangedCode{}, fmt.Errorf("redis: %s: %w", op, err)
 	}
 	if f[cHash] != hex.EncodeToString(hash) {
-		return store.Code{}, fmt.Errorf("redis: %s: the code under the key has another hash", op)
+		return store.ExchangedCode{}, fmt.Errorf("redis: %s: the code under the key has another hash", op)
 	}
 	exp, err := parseTime(f[cExpiresAt])
 	if err != nil || exp.IsZero() {
-		return store.Code{}, fmt.Errorf("redis: %s: bad stored expiry %q", op, f[cExpiresAt])
+		return store.ExchangedCode{}, fmt.Errorf("redis: %s: bad stored expiry %q", op, f[cExpiresAt])
 	}
-	c := store.Code{
+	c := store.ExchangedCode{
 		Hash:      clone(hash),
 		App:       f[cApp],
-		Platform:  f[cPlatform],
+		Family:    platform.Family(f[cFamily]),
 		AppID:     f[cAppID],
 		OpenID:    f[cOpenID],
 		ExpiresAt: exp,
@@ -334,10 +335,10 @@ func decodeCode(op string, hash []byte, v string) (store.Code, error) {
 	}
 	if n == cFields {
 		if c.ReplayUntil, err = parseTime(f[cReplayUntil]); err != nil {
-			return store.Code{}, fmt.Errorf("redis: %s: bad stored time %q", op, f[cReplayUntil])
+			return store.ExchangedCode{}, fmt.Errorf("redis: %s: bad stored time %q", op, f[cReplayUntil])
 		}
 		if c.Replays, err = strconv.Atoi(f[cReplays]); err != nil {
-			return store.Code{}, fmt.Errorf("redis: %s: bad stored count %q", op, f[cReplays])
+			return store.ExchangedCode{}, fmt.Errorf("redis: %s: bad stored count %q", op, f[cReplays])
 		}
 	}
 	return c, nil
@@ -345,47 +346,47 @@ func decodeCode(op string, hash []byte, v string) (store.Code, error) {
 
 // GetCode implements store.Sessions in one GET; the expiry is compared with
 // now whatever the key's TTL.
-func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.Code, error) {
+func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.ExchangedCode, error) {
 	const op = "get code"
 	if err := s.begin(ctx, op); err != nil {
-		return store.Code{}, err
+		return store.ExchangedCode{}, err
 	}
 	if len(hash) == 0 {
-		return store.Code{}, notFound(op)
+		return store.ExchangedCode{}, notFound(op)
 	}
 	v, err := s.get(ctx, hexKey(s.codePrefix, hash))
 	if err != nil {
 		if errors.Is(err, goredis.Nil) {
-			return store.Code{}, notFound(op)
+			return store.ExchangedCode{}, notFound(op)
 		}
-		return store.Code{}, s.fail(ctx, op, err)
+		return store.ExchangedCode{}, s.fail(ctx, op, err)
 	}
 	c, err := decodeCode(op, hash, v)
 	if err != nil {
-		return store.Code{}, err
+		return store.ExchangedCode{}, err
 	}
 	if now.UnixMicro() >= c.ExpiresAt.UnixMicro() {
-		return store.Code{}, notFound(op)
+		return store.ExchangedCode{}, notFound(op)
 	}
 	return c, nil
 }
 
 // ClaimReplay implements store.Sessions in one script.
-func (s *Store) ClaimReplay(ctx context.Context, hash []byte, now time.Time, max int) (store.Code, error) {
+func (s *Store) ClaimReplay(ctx context.Context, hash []byte, now time.Time, max int) (store.ExchangedCode, error) {
 	const op = "claim replay"
 	if err := s.begin(ctx, op); err != nil {
-		return store.Code{}, err
+		return store.ExchangedCode{}, err
 	}
 	if len(hash) == 0 || now.IsZero() {
 		// Nothing is before the zero time, so no code is unexpired at it.
-		return store.Code{}, notFound(op)
+		return store.ExchangedCode{}, notFound(op)
 	}
 	res, err := s.run(ctx, claimReplayScript, hex.EncodeToString(hash), us(now), max).Slice()
 	if err != nil {
 		if errors.Is(err, goredis.Nil) {
-			return store.Code{}, notFound(op)
+			return store.ExchangedCode{}, notFound(op)
 		}
-		return store.Code{}, s.fail(ctx, op, err)
+		return store.ExchangedCode{}, s.fail(ctx, op, err)
 	}
 	var v string
 	var won int64
@@ -397,11 +398,11 @@ func (s *Store) ClaimReplay(ctx context.Context, hash []byte, now time.Time, max
 		v, ok = res[1].(string)
 	}
 	if !ok {
-		return store.Code{}, fmt.Errorf("redis: %s: unexpected script result %v", op, res)
+		return store.ExchangedCode{}, fmt.Errorf("redis: %s: unexpected script result %v", op, res)
 	}
 	c, err := decodeCode(op, hash, v)
 	if err != nil {
-		return store.Code{}, err
+		return store.ExchangedCode{}, err
 	}
 	if won != 1 {
 		return c, fmt.Errorf("redis: %s: %w", op, store.ErrReplayRefused)
@@ -510,7 +511,7 @@ const (
 	fID = iota
 	fUserID
 	fApp
-	fPlatform
+	fFamily
 	fAppID
 	fOpenID
 	fUnionID
@@ -539,14 +540,14 @@ func decodeSession(op string, v string) (store.Session, error) {
 		return store.Session{}, fmt.Errorf("redis: %s: %w", op, err)
 	}
 	sess := store.Session{
-		ID:       f[fID],
-		UserID:   f[fUserID],
-		App:      f[fApp],
-		Platform: f[fPlatform],
-		AppID:    f[fAppID],
-		OpenID:   f[fOpenID],
-		UnionID:  f[fUnionID],
-		Origin:   f[fOrigin],
+		ID:      f[fID],
+		UserID:  f[fUserID],
+		App:     f[fApp],
+		Family:  platform.Family(f[fFamily]),
+		AppID:   f[fAppID],
+		OpenID:  f[fOpenID],
+		UnionID: f[fUnionID],
+		Origin:  f[fOrigin],
 	}
 	// Both hashes in one allocation, each capped so that appending to one
 	// cannot overwrite the other.

@@ -27,7 +27,7 @@ func BenchmarkUpsertIdentityAndCreateSession(b *testing.B) {
 		for pb.Next() {
 			n := seq.Add(1)
 			id, _, err := s.UpsertIdentity(ctx, store.IdentityUpsert{
-				Platform: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", n),
+				Family: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", n),
 				SealedSessionKey: key, NewUserID: fmt.Sprint("u", n),
 				Now: now, KeyGrace: 5 * time.Minute,
 			})
@@ -102,13 +102,13 @@ func writeLogins(b *testing.B, s *sqlite.Store) {
 			sess.OpenID = open
 			_, err := s.WriteLogin(ctx, store.LoginWrite{
 				Identity: store.IdentityUpsert{
-					Platform: "wechat", AppID: "wxA", OpenID: open,
+					Family: "wechat", AppID: "wxA", OpenID: open,
 					UnionID:          fmt.Sprintf("%x", sum(fmt.Sprint("union", n))[:14]),
 					SealedSessionKey: key, NewUserID: "u" + id,
 					Now: t, KeyGrace: 5 * time.Minute,
 				},
-				Code: store.Code{Hash: sum(fmt.Sprint("code", n)), App: "main",
-					Platform: "wechat", AppID: "wxA", OpenID: open, ExpiresAt: t.Add(5 * time.Minute)},
+				Code: store.ExchangedCode{Hash: sum(fmt.Sprint("code", n)), App: "main",
+					Family: "wechat", AppID: "wxA", OpenID: open, ExpiresAt: t.Add(5 * time.Minute)},
 				Session: sess,
 			})
 			if err != nil {

@@ -25,7 +25,7 @@ func TestRevokedTakesTheReadPath(t *testing.T) {
 	at := time.Now().UTC().Truncate(time.Microsecond)
 	hash := func(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
 	sess := func(id string) store.Session {
-		return store.Session{ID: id, UserID: "u", App: "a", Platform: "p", AppID: "x", OpenID: "o",
+		return store.Session{ID: id, UserID: "u", App: "a", Family: "p", AppID: "x", OpenID: "o",
 			AccessHash: hash("mpa_" + id), AccessExpiresAt: at.Add(time.Hour),
 			RefreshHash: hash("mpr_" + id), RefreshExpiresAt: at.Add(24 * time.Hour),
 			CreatedAt: at, LastUsedAt: at}

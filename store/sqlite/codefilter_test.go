@@ -119,7 +119,7 @@ func TestFilterCodesStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code := store.Code{Hash: codeHash(1), App: "main", Platform: "wechat", AppID: "wxA", OpenID: "o1", ExpiresAt: now.Add(5 * time.Minute)}
+	code := store.ExchangedCode{Hash: codeHash(1), App: "main", Family: "wechat", AppID: "wxA", OpenID: "o1", ExpiresAt: now.Add(5 * time.Minute)}
 	if err := s.PutCode(ctx, code); err != nil {
 		t.Fatal(err)
 	}

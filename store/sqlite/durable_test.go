@@ -38,7 +38,7 @@ func TestRevocationsWaitForSync(t *testing.T) {
 	}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	sess := func(id string) store.Session {
-		return store.Session{ID: id, UserID: "u", App: "a", Platform: "p", AppID: "x", OpenID: "o",
+		return store.Session{ID: id, UserID: "u", App: "a", Family: "p", AppID: "x", OpenID: "o",
 			AccessHash: []byte("a-" + id), RefreshHash: []byte("r-" + id),
 			RefreshExpiresAt: at.Add(time.Hour), CreatedAt: at, LastUsedAt: at}
 	}
@@ -47,8 +47,8 @@ func TestRevocationsWaitForSync(t *testing.T) {
 	}
 	noSync("CreateSession")
 	login := store.LoginWrite{
-		Identity: store.IdentityUpsert{Platform: "p", AppID: "x", OpenID: "o2", SealedSessionKey: []byte("k"), NewUserID: "u2", Now: at},
-		Code: store.Code{Hash: []byte("c"), App: "a", Platform: "p", AppID: "x", OpenID: "o2", ExpiresAt: at.Add(time.Hour),
+		Identity: store.IdentityUpsert{Family: "p", AppID: "x", OpenID: "o2", SealedSessionKey: []byte("k"), NewUserID: "u2", Now: at},
+		Code: store.ExchangedCode{Hash: []byte("c"), App: "a", Family: "p", AppID: "x", OpenID: "o2", ExpiresAt: at.Add(time.Hour),
 			SessionID: "s2", ReplayUntil: at.Add(time.Minute)},
 		Session: sess("s2"),
 	}
@@ -122,7 +122,7 @@ func TestRevocationsWaitForSync(t *testing.T) {
 	}
 	// The cap on an identity's sessions (Keep) ends s3, the older, and
 	// does not wait for the disk: a login must not.
-	if n, err := s.RevokeUserSessions(ctx, store.UserRevocation{UserID: "u", Platform: "p", AppID: "x", OpenID: "o", Keep: 1, Now: at}); err != nil || n != 1 {
+	if n, err := s.RevokeUserSessions(ctx, store.UserRevocation{UserID: "u", Family: "p", AppID: "x", OpenID: "o", Keep: 1, Now: at}); err != nil || n != 1 {
 		t.Fatalf("RevokeUserSessions with Keep: %d, %v; want 1 revoked", n, err)
 	}
 	noSync("RevokeUserSessions with Keep")
@@ -153,7 +153,7 @@ func TestFailedSyncFailsRevocation(t *testing.T) {
 	ctx := t.Context()
 	s.wal.sync = func() error { return errors.New("input/output error") }
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	if err := s.CreateSession(ctx, store.Session{ID: "s1", UserID: "u", App: "a", Platform: "p", AppID: "x", OpenID: "o",
+	if err := s.CreateSession(ctx, store.Session{ID: "s1", UserID: "u", App: "a", Family: "p", AppID: "x", OpenID: "o",
 		AccessHash: []byte("a"), RefreshHash: []byte("r"), RefreshExpiresAt: at.Add(time.Hour), CreatedAt: at}); err != nil {
 		t.Fatal(err)
 	}

@@ -137,7 +137,7 @@ func TestCheckpointer(t *testing.T) {
 		}
 	}
 	now := time.Now()
-	if err := s.PutCode(t.Context(), store.Code{Hash: []byte("h"), App: "a", Platform: "p", AppID: "i", OpenID: "o", ExpiresAt: now.Add(time.Minute)}); err != nil {
+	if err := s.PutCode(t.Context(), store.ExchangedCode{Hash: []byte("h"), App: "a", Family: "p", AppID: "i", OpenID: "o", ExpiresAt: now.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -171,7 +171,7 @@ func TestCheckpointerSyncs(t *testing.T) {
 			return ""
 		}
 	}
-	c := store.Code{Hash: []byte("h"), App: "a", Platform: "p", AppID: "i", OpenID: "o", ExpiresAt: time.Now().Add(time.Minute)}
+	c := store.ExchangedCode{Hash: []byte("h"), App: "a", Family: "p", AppID: "i", OpenID: "o", ExpiresAt: time.Now().Add(time.Minute)}
 	if err := s.PutCode(t.Context(), c); err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestWALRewinds(t *testing.T) {
 	ctx := t.Context()
 	write := func(i byte) result {
 		t.Helper()
-		c := store.Code{Hash: []byte{i}, App: "a", Platform: "p", AppID: "i", OpenID: "o", ExpiresAt: time.Now().Add(time.Minute)}
+		c := store.ExchangedCode{Hash: []byte{i}, App: "a", Family: "p", AppID: "i", OpenID: "o", ExpiresAt: time.Now().Add(time.Minute)}
 		if err := s.PutCode(ctx, c); err != nil {
 			t.Fatal(err)
 		}
@@ -314,7 +314,7 @@ func TestBatchFailureIsolated(t *testing.T) {
 	ctx := t.Context()
 	sess := func(id string) store.Session {
 		at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		return store.Session{ID: id, UserID: "u", App: "a", Platform: "p", AppID: "x", OpenID: "o",
+		return store.Session{ID: id, UserID: "u", App: "a", Family: "p", AppID: "x", OpenID: "o",
 			AccessHash: []byte("a-" + id), RefreshHash: []byte("r-" + id),
 			RefreshExpiresAt: at.Add(time.Hour), CreatedAt: at, LastUsedAt: at}
 	}
@@ -433,7 +433,7 @@ func TestMigrationKeepsRefreshTokens(t *testing.T) {
 	}
 	defer s.Close()
 	want := store.Session{
-		ID: "rotated", UserID: "u1", App: "main", Platform: "wechat", AppID: "wxA", OpenID: "o1",
+		ID: "rotated", UserID: "u1", App: "main", Family: "wechat", AppID: "wxA", OpenID: "o1",
 		AccessHash: []byte("a1"), AccessExpiresAt: at.Add(time.Hour),
 		RefreshHash: []byte("r1"), RefreshExpiresAt: at.Add(48 * time.Hour),
 		CreatedAt: at, LastUsedAt: at.Add(time.Minute), DecryptFailures: 2, UnionID: "un1",
@@ -549,7 +549,7 @@ func TestMigrationAddsRepeats(t *testing.T) {
 	if got, err := s.SessionByID(ctx, "s1"); err != nil || got.Origin != "" || got.Successor != nil {
 		t.Fatalf("migrated session = %+v, %v", got, err)
 	}
-	want := store.Code{Hash: []byte("c1"), App: "main", Platform: "wechat", AppID: "wxA", OpenID: "o1", ExpiresAt: at.Add(5 * time.Minute)}
+	want := store.ExchangedCode{Hash: []byte("c1"), App: "main", Family: "wechat", AppID: "wxA", OpenID: "o1", ExpiresAt: at.Add(5 * time.Minute)}
 	if got, err := s.GetCode(ctx, []byte("c1"), now); err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("migrated code = %+v, %v; want %+v", got, err, want)
 	}
@@ -572,7 +572,7 @@ func TestKeepWithinLimitSkipsWriter(t *testing.T) {
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	for i := range 3 {
 		id := strconv.Itoa(i)
-		sess := store.Session{ID: "s" + id, UserID: "u1", App: "main", Platform: "wechat", AppID: "wxA", OpenID: "o1",
+		sess := store.Session{ID: "s" + id, UserID: "u1", App: "main", Family: "wechat", AppID: "wxA", OpenID: "o1",
 			AccessHash: []byte("a" + id), AccessExpiresAt: at.Add(time.Hour),
 			RefreshHash: []byte("r" + id), RefreshExpiresAt: at.Add(48 * time.Hour),
 			CreatedAt: at.Add(time.Duration(i) * time.Minute)}
@@ -585,7 +585,7 @@ func TestKeepWithinLimitSkipsWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := store.UserRevocation{UserID: "u1", Platform: "wechat", AppID: "wxA", OpenID: "o1", Keep: 3, Now: at.Add(time.Hour)}
+	r := store.UserRevocation{UserID: "u1", Family: "wechat", AppID: "wxA", OpenID: "o1", Keep: 3, Now: at.Add(time.Hour)}
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	n, err := s.RevokeUserSessions(wctx, r)
 	cancel()

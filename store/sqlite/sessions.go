@@ -29,7 +29,7 @@ func checkSession(sess store.Session) error {
 
 func insertSession(ctx context.Context, tx *sql.Tx, w *writeStmts, sess store.Session) error {
 	_, err := tx.StmtContext(ctx, w.insertSession).ExecContext(ctx,
-		sess.ID, sess.UserID, sess.App, sess.Platform, sess.AppID, sess.OpenID,
+		sess.ID, sess.UserID, sess.App, sess.Family, sess.AppID, sess.OpenID,
 		sess.AccessHash, micros(sess.AccessExpiresAt),
 		sess.RefreshHash, micros(sess.RefreshExpiresAt),
 		micros(sess.CreatedAt), micros(sess.ExpiresAt),
@@ -309,7 +309,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) 
 // revokeUserArgs are the arguments of revokeUserSessionsSQL for r, or,
 // when keep, those of revokeAllButSQL.
 func revokeUserArgs(r store.UserRevocation) (args []any, keep bool) {
-	args = []any{micros(r.Now), r.UserID, r.OpenID, r.Platform, r.AppID, r.Origin}
+	args = []any{micros(r.Now), r.UserID, r.OpenID, r.Family, r.AppID, r.Origin}
 	if r.Keep <= 0 {
 		return args, false
 	}
@@ -347,7 +347,7 @@ func (s *Store) AddDecryptFailure(ctx context.Context, sessionID string) (int, e
 }
 
 // PutCode implements store.Sessions.
-func (s *Store) PutCode(ctx context.Context, c store.Code) error {
+func (s *Store) PutCode(ctx context.Context, c store.ExchangedCode) error {
 	const op = "put code"
 	if len(c.Hash) == 0 {
 		return fmt.Errorf("sqlite: %s: empty hash", op)
@@ -360,8 +360,8 @@ func (s *Store) PutCode(ctx context.Context, c store.Code) error {
 	return s.inPlainTx(ctx, op, func(tx *sql.Tx) error { return putCode(ctx, tx, &s.w, c) })
 }
 
-func putCode(ctx context.Context, tx *sql.Tx, w *writeStmts, c store.Code) error {
-	_, err := tx.StmtContext(ctx, w.putCode).ExecContext(ctx, c.Hash, c.App, c.Platform, c.AppID, c.OpenID,
+func putCode(ctx context.Context, tx *sql.Tx, w *writeStmts, c store.ExchangedCode) error {
+	_, err := tx.StmtContext(ctx, w.putCode).ExecContext(ctx, c.Hash, c.App, c.Family, c.AppID, c.OpenID,
 		micros(c.ExpiresAt), c.SessionID, micros(c.ReplayUntil), c.Replays)
 	if err != nil {
 		return fmt.Errorf("put code: %w", err)
@@ -370,14 +370,14 @@ func putCode(ctx context.Context, tx *sql.Tx, w *writeStmts, c store.Code) error
 }
 
 // GetCode implements store.Sessions.
-func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.Code, error) {
+func (s *Store) GetCode(ctx context.Context, hash []byte, now time.Time) (store.ExchangedCode, error) {
 	const op = "get code"
 	if err := s.codeUnknown(ctx, hash, now); err != nil {
-		return store.Code{}, s.fail(ctx, op, err)
+		return store.ExchangedCode{}, s.fail(ctx, op, err)
 	}
 	c, err := scanCode(s.r.getCode.QueryRowContext(ctx, hash, trunc(now).UnixMicro()))
 	if err != nil {
-		return store.Code{}, s.fail(ctx, op, err)
+		return store.ExchangedCode{}, s.fail(ctx, op, err)
 	}
 	return c, nil
 }
@@ -398,13 +398,13 @@ func (s *Store) codeUnknown(ctx context.Context, hash []byte, now time.Time) err
 // ClaimReplay implements store.Sessions, through the writer: one UPDATE
 // checks and increments; when it changes nothing, a read in the same
 // transaction tells a refused code from an unknown one.
-func (s *Store) ClaimReplay(ctx context.Context, hash []byte, now time.Time, max int) (store.Code, error) {
+func (s *Store) ClaimReplay(ctx context.Context, hash []byte, now time.Time, max int) (store.ExchangedCode, error) {
 	const op = "claim replay"
 	if err := s.codeUnknown(ctx, hash, now); err != nil {
-		return store.Code{}, s.fail(ctx, op, err)
+		return store.ExchangedCode{}, s.fail(ctx, op, err)
 	}
 	t := trunc(now).UnixMicro()
-	var c store.Code
+	var c store.ExchangedCode
 	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
 		var err error
 		c, err = scanCode(tx.StmtContext(ctx, s.w.claimReplay).QueryRowContext(ctx, hash, t, max))
@@ -418,19 +418,19 @@ func (s *Store) ClaimReplay(ctx context.Context, hash []byte, now time.Time, max
 	})
 	// A refused code comes with the error (and only from fn, so c is set).
 	if err != nil && !errors.Is(err, store.ErrReplayRefused) {
-		return store.Code{}, err
+		return store.ExchangedCode{}, err
 	}
 	return c, err
 }
 
-func scanCode(row scanner) (store.Code, error) {
+func scanCode(row scanner) (store.ExchangedCode, error) {
 	var (
-		c          store.Code
+		c          store.ExchangedCode
 		exp, until sql.NullInt64
 	)
-	err := row.Scan(&c.Hash, &c.App, &c.Platform, &c.AppID, &c.OpenID, &exp, &c.SessionID, &until, &c.Replays)
+	err := row.Scan(&c.Hash, &c.App, &c.Family, &c.AppID, &c.OpenID, &exp, &c.SessionID, &until, &c.Replays)
 	if err != nil {
-		return store.Code{}, err
+		return store.ExchangedCode{}, err
 	}
 	c.ExpiresAt = fromMicros(exp)
 	c.ReplayUntil = fromMicros(until)
@@ -530,7 +530,7 @@ func scanSession(row scanner, first ...any) (store.Session, error) {
 		expires, lastUsed, revoked     sql.NullInt64
 	)
 	dest := append(first,
-		&s.ID, &s.UserID, &s.App, &s.Platform, &s.AppID, &s.OpenID,
+		&s.ID, &s.UserID, &s.App, &s.Family, &s.AppID, &s.OpenID,
 		&s.AccessHash, &accessExp, &s.RefreshHash, &refreshExp,
 		&created, &expires, &lastUsed, &revoked, &s.DecryptFailures, &s.UnionID, &s.Origin)
 	if err := row.Scan(dest...); err != nil {

@@ -123,7 +123,7 @@ func sum(s string) []byte {
 
 func session(id string) store.Session {
 	return store.Session{
-		ID: id, UserID: "u1", App: "main", Platform: "wechat", AppID: "wxA", OpenID: "o1",
+		ID: id, UserID: "u1", App: "main", Family: "wechat", AppID: "wxA", OpenID: "o1",
 		AccessHash:       sum("mpa_" + id),
 		AccessExpiresAt:  now.Add(time.Hour),
 		RefreshHash:      sum("mpr_" + id),
@@ -294,7 +294,7 @@ func TestReopen(t *testing.T) {
 	s := mustOpen(t, path, sqlite.Options{})
 
 	id, _, err := s.UpsertIdentity(ctx, store.IdentityUpsert{
-		Platform: "wechat", AppID: "wxA", OpenID: "o1", UnionID: "un1",
+		Family: "wechat", AppID: "wxA", OpenID: "o1", UnionID: "un1",
 		SealedSessionKey: []byte("k1"), NewUserID: "u1", Now: now, KeyGrace: time.Minute,
 	})
 	if err != nil {
@@ -316,7 +316,7 @@ func TestReopen(t *testing.T) {
 	if sess.DecryptFailures, err = s.AddDecryptFailure(ctx, "s1"); err != nil || sess.DecryptFailures != 1 {
 		t.Fatalf("AddDecryptFailure = %d, %v; want 1", sess.DecryptFailures, err)
 	}
-	code := store.Code{Hash: sum("c1"), App: "main", Platform: "wechat", AppID: "wxA", OpenID: "o1", ExpiresAt: now.Add(time.Hour)}
+	code := store.ExchangedCode{Hash: sum("c1"), App: "main", Family: "wechat", AppID: "wxA", OpenID: "o1", ExpiresAt: now.Add(time.Hour)}
 	if err := s.PutCode(ctx, code); err != nil {
 		t.Fatalf("PutCode: %v", err)
 	}
@@ -347,7 +347,7 @@ func TestReopen(t *testing.T) {
 }
 
 func identityEqual(a, b store.Identity) bool {
-	return a.Platform == b.Platform && a.AppID == b.AppID && a.OpenID == b.OpenID &&
+	return a.Family == b.Family && a.AppID == b.AppID && a.OpenID == b.OpenID &&
 		a.UnionID == b.UnionID && a.UserID == b.UserID &&
 		bytes.Equal(a.SessionKey, b.SessionKey) && bytes.Equal(a.PrevSessionKey, b.PrevSessionKey) &&
 		a.PrevKeyExpiresAt.Equal(b.PrevKeyExpiresAt) && a.CreatedAt.Equal(b.CreatedAt) && a.UpdatedAt.Equal(b.UpdatedAt)
@@ -355,7 +355,7 @@ func identityEqual(a, b store.Identity) bool {
 
 func sessionEqual(a, b store.Session) bool {
 	return a.ID == b.ID && a.UserID == b.UserID && a.App == b.App &&
-		a.Platform == b.Platform && a.AppID == b.AppID && a.OpenID == b.OpenID &&
+		a.Family == b.Family && a.AppID == b.AppID && a.OpenID == b.OpenID &&
 		bytes.Equal(a.AccessHash, b.AccessHash) && a.AccessExpiresAt.Equal(b.AccessExpiresAt) &&
 		bytes.Equal(a.RefreshHash, b.RefreshHash) && a.RefreshExpiresAt.Equal(b.RefreshExpiresAt) &&
 		a.CreatedAt.Equal(b.CreatedAt) && a.ExpiresAt.Equal(b.ExpiresAt) &&
@@ -460,7 +460,7 @@ func TestFileHoldsOnlyWhatItWasGiven(t *testing.T) {
 	sealedKey := []byte("\x01sealed-session-key-fixture\x00\xfe\xff")
 	accessHash := sum("mpa_fixture_access_token")
 	if _, _, err := s.UpsertIdentity(ctx, store.IdentityUpsert{
-		Platform: "wechat", AppID: "wxA", OpenID: "o1",
+		Family: "wechat", AppID: "wxA", OpenID: "o1",
 		SealedSessionKey: sealedKey, NewUserID: "u1", Now: now,
 	}); err != nil {
 		t.Fatalf("UpsertIdentity: %v", err)
@@ -594,7 +594,7 @@ func TestDeleteExpiredInChunks(t *testing.T) {
 			exp = base.Add(time.Hour)
 		}
 		h := sha256.Sum256([]byte(fmt.Sprint(i)))
-		if err := s.PutCode(ctx, store.Code{Hash: h[:], App: "a", Platform: "wechat", AppID: "wx", OpenID: "o", ExpiresAt: exp}); err != nil {
+		if err := s.PutCode(ctx, store.ExchangedCode{Hash: h[:], App: "a", Family: "wechat", AppID: "wx", OpenID: "o", ExpiresAt: exp}); err != nil {
 			t.Fatal(err)
 		}
 	}

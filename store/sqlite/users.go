@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/store"
 )
 
@@ -15,8 +16,8 @@ import (
 // same new identity are serialised and only the first creates a user.
 func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (store.Identity, bool, error) {
 	const op = "upsert identity"
-	if in.Platform == "" || in.AppID == "" || in.OpenID == "" {
-		return store.Identity{}, false, fmt.Errorf("sqlite: %s: empty platform, app ID or open ID", op)
+	if in.Family == "" || in.AppID == "" || in.OpenID == "" {
+		return store.Identity{}, false, fmt.Errorf("sqlite: %s: empty family, app ID or open ID", op)
 	}
 	var (
 		id      store.Identity
@@ -35,7 +36,7 @@ func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (st
 
 func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.IdentityUpsert) (store.Identity, bool, error) {
 	now := trunc(in.Now)
-	id, err := scanIdentity(tx.StmtContext(ctx, w.getIdentity).QueryRowContext(ctx, in.Platform, in.AppID, in.OpenID))
+	id, err := scanIdentity(tx.StmtContext(ctx, w.getIdentity).QueryRowContext(ctx, in.Family, in.AppID, in.OpenID))
 	switch {
 	case err == nil:
 		newKey := len(in.SealedSessionKey) > 0 && !bytes.Equal(in.SealedSessionKey, id.SessionKey)
@@ -54,7 +55,7 @@ func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.Ide
 		_, err = tx.StmtContext(ctx, w.updateIdentity).ExecContext(ctx,
 			nullString(id.UnionID), blob(id.SessionKey), blob(id.PrevSessionKey),
 			micros(id.PrevKeyExpiresAt), micros(id.UpdatedAt), newKey,
-			id.Platform, id.AppID, id.OpenID)
+			id.Family, id.AppID, id.OpenID)
 		if err != nil {
 			return store.Identity{}, false, fmt.Errorf("update identity: %w", err)
 		}
@@ -66,7 +67,7 @@ func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.Ide
 	// A new identity: join the user of its unionid, or create one.
 	var userID string
 	if in.UnionID != "" {
-		err := tx.StmtContext(ctx, w.unionUser).QueryRowContext(ctx, in.Platform, in.UnionID).Scan(&userID)
+		err := tx.StmtContext(ctx, w.unionUser).QueryRowContext(ctx, in.Family, in.UnionID).Scan(&userID)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return store.Identity{}, false, fmt.Errorf("find unionid: %w", err)
 		}
@@ -82,7 +83,7 @@ func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.Ide
 		}
 	}
 	id = store.Identity{
-		Platform:   in.Platform,
+		Family:     in.Family,
 		AppID:      in.AppID,
 		OpenID:     in.OpenID,
 		UnionID:    in.UnionID,
@@ -92,7 +93,7 @@ func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.Ide
 		UpdatedAt:  now,
 	}
 	_, err = tx.StmtContext(ctx, w.insertIdentity).ExecContext(ctx,
-		id.Platform, id.AppID, id.OpenID, nullString(id.UnionID), id.UserID,
+		id.Family, id.AppID, id.OpenID, nullString(id.UnionID), id.UserID,
 		blob(id.SessionKey), nil, nil, micros(id.CreatedAt), micros(id.UpdatedAt))
 	if err != nil {
 		return store.Identity{}, false, fmt.Errorf("insert identity: %w", err)
@@ -101,8 +102,8 @@ func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.Ide
 }
 
 // GetIdentity implements store.Users.
-func (s *Store) GetIdentity(ctx context.Context, platform, appID, openID string) (store.Identity, error) {
-	id, err := scanIdentity(s.r.getIdentity.QueryRowContext(ctx, platform, appID, openID))
+func (s *Store) GetIdentity(ctx context.Context, family platform.Family, appID, openID string) (store.Identity, error) {
+	id, err := scanIdentity(s.r.getIdentity.QueryRowContext(ctx, family, appID, openID))
 	if err != nil {
 		return store.Identity{}, s.fail(ctx, "get identity", err)
 	}
@@ -152,7 +153,7 @@ func scanIdentity(row scanner) (store.Identity, error) {
 		union                     sql.NullString
 		prevExp, created, updated sql.NullInt64
 	)
-	err := row.Scan(&id.Platform, &id.AppID, &id.OpenID, &union, &id.UserID,
+	err := row.Scan(&id.Family, &id.AppID, &id.OpenID, &union, &id.UserID,
 		&id.SessionKey, &id.PrevSessionKey, &prevExp, &created, &updated)
 	if err != nil {
 		return store.Identity{}, err
@@ -182,17 +183,17 @@ const (
 // ReserveDecryptAttempt implements store.Users. It runs on the writer
 // outside a transaction: the one UPDATE decides; when it changes no row, a
 // read tells a full count from an unknown identity.
-func (s *Store) ReserveDecryptAttempt(ctx context.Context, platform, appID, openID string, max int) (int, bool, error) {
+func (s *Store) ReserveDecryptAttempt(ctx context.Context, family platform.Family, appID, openID string, max int) (int, bool, error) {
 	const op = "reserve decrypt attempt"
 	var n int
-	err := s.write.QueryRowContext(ctx, reserveAttemptSQL, platform, appID, openID, max).Scan(&n)
+	err := s.write.QueryRowContext(ctx, reserveAttemptSQL, family, appID, openID, max).Scan(&n)
 	if err == nil {
 		return n, true, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, false, s.fail(ctx, op, err)
 	}
-	if err := s.write.QueryRowContext(ctx, attemptsSQL, platform, appID, openID).Scan(&n); err != nil {
+	if err := s.write.QueryRowContext(ctx, attemptsSQL, family, appID, openID).Scan(&n); err != nil {
 		return 0, false, s.fail(ctx, op, err) // sql.ErrNoRows: unknown identity
 	}
 	return n, false, nil
@@ -200,9 +201,9 @@ func (s *Store) ReserveDecryptAttempt(ctx context.Context, platform, appID, open
 
 // ReleaseDecryptAttempt implements store.Users, on the writer like
 // ReserveDecryptAttempt.
-func (s *Store) ReleaseDecryptAttempt(ctx context.Context, platform, appID, openID string) error {
+func (s *Store) ReleaseDecryptAttempt(ctx context.Context, family platform.Family, appID, openID string) error {
 	const op = "release decrypt attempt"
-	res, err := s.write.ExecContext(ctx, releaseAttemptSQL, platform, appID, openID)
+	res, err := s.write.ExecContext(ctx, releaseAttemptSQL, family, appID, openID)
 	if err != nil {
 		return s.fail(ctx, op, err)
 	}

@@ -23,7 +23,7 @@ func BenchSessionCap(b *testing.B, s store.Store, identities int, now time.Time)
 		for pb.Next() {
 			i := seq.Add(1) % int64(identities)
 			revoked, err := s.RevokeUserSessions(b.Context(), store.UserRevocation{
-				UserID: fmt.Sprint("u", i), Platform: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", i),
+				UserID: fmt.Sprint("u", i), Family: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", i),
 				Keep: 20, Now: now,
 			})
 			if err != nil || revoked != 0 {

@@ -17,11 +17,11 @@ var deleteTests = []test{
 	{"Sweep", testDeleteExpired},
 }
 
-func newCode(name string, expires time.Time) store.Code {
-	return store.Code{
+func newCode(name string, expires time.Time) store.ExchangedCode {
+	return store.ExchangedCode{
 		Hash:      hash("code:" + name),
 		App:       "main",
-		Platform:  "wechat",
+		Family:    "wechat",
 		AppID:     "wxA",
 		OpenID:    "o-" + name,
 		ExpiresAt: expires,
@@ -32,7 +32,7 @@ func newCode(name string, expires time.Time) store.Code {
 	}
 }
 
-func mustPutCode(t *testing.T, s store.Store, c store.Code) {
+func mustPutCode(t *testing.T, s store.Store, c store.ExchangedCode) {
 	t.Helper()
 	if err := s.PutCode(t.Context(), c); err != nil {
 		t.Fatalf("PutCode: %v", err)
@@ -93,7 +93,7 @@ func testDeleteExpired(t *testing.T, s store.Store) {
 	codeLive := newCode("live", now.Add(time.Minute))
 	codeDead := newCode("dead", now.Add(-time.Minute))
 	codeEdge := newCode("edge", now) // ExpiresAt <= now is expired
-	for _, c := range []store.Code{codeLive, codeDead, codeEdge} {
+	for _, c := range []store.ExchangedCode{codeLive, codeDead, codeEdge} {
 		mustPutCode(t, s, c)
 	}
 
@@ -141,7 +141,7 @@ func testDeleteExpired(t *testing.T, s store.Store) {
 	wantEqual(t, "session without end", noEnd, mustSessionByID(t, s, "no-end"))
 
 	// What was dead is gone, with its tokens.
-	for _, c := range []store.Code{codeDead, codeEdge} {
+	for _, c := range []store.ExchangedCode{codeDead, codeEdge} {
 		// Asked at an earlier time, so that only deletion explains ErrNotFound.
 		_, err := s.GetCode(ctx, c.Hash, base)
 		wantErr(t, "GetCode("+c.OpenID+") after sweep", err, store.ErrNotFound)

@@ -32,7 +32,7 @@ func testTimes(t *testing.T, s store.Store) {
 	}
 
 	want := store.Session{
-		ID: "s1", UserID: "u1", App: "main", Platform: "wechat", AppID: "wxA", OpenID: "o1",
+		ID: "s1", UserID: "u1", App: "main", Family: "wechat", AppID: "wxA", OpenID: "o1",
 		AccessHash:       hash("a"),
 		AccessExpiresAt:  in(beijing, 2*hour+time.Microsecond),
 		RefreshHash:      hash("r"),

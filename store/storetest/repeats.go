@@ -44,7 +44,7 @@ var keepTests = []test{
 	{"WriteLogin", testKeepWriteLogin},
 }
 
-func claim(t *testing.T, s store.Store, h []byte, now time.Time, max int) (store.Code, error) {
+func claim(t *testing.T, s store.Store, h []byte, now time.Time, max int) (store.ExchangedCode, error) {
 	t.Helper()
 	return s.ClaimReplay(t.Context(), h, now, max)
 }
@@ -381,7 +381,7 @@ func testKeepNewest(t *testing.T, s store.Store) {
 	mustRotate(t, s, rotation(sessions[0].RefreshHash, "a1", at(90*time.Minute)))
 
 	now := at(2 * time.Hour)
-	n, err := s.RevokeUserSessions(ctx, store.UserRevocation{UserID: "u1", Platform: "wechat", AppID: "wxA", OpenID: "oA", Keep: 2, Now: now})
+	n, err := s.RevokeUserSessions(ctx, store.UserRevocation{UserID: "u1", Family: "wechat", AppID: "wxA", OpenID: "oA", Keep: 2, Now: now})
 	if err != nil || n != 3 {
 		t.Fatalf("RevokeUserSessions(keep 2) = %d, %v; want 3 (a, b, d), nil", n, err)
 	}
@@ -396,7 +396,7 @@ func testKeepTies(t *testing.T, s store.Store) {
 	for _, id := range []string{"s1", "s3", "s2"} {
 		mustCreateSession(t, s, keepSession(id, time.Minute))
 	}
-	n, err := s.RevokeUserSessions(t.Context(), store.UserRevocation{UserID: "u1", Platform: "wechat", AppID: "wxA", OpenID: "oA", Keep: 2, Now: at(time.Hour)})
+	n, err := s.RevokeUserSessions(t.Context(), store.UserRevocation{UserID: "u1", Family: "wechat", AppID: "wxA", OpenID: "oA", Keep: 2, Now: at(time.Hour)})
 	if err != nil || n != 1 {
 		t.Fatalf("RevokeUserSessions(keep 2) = %d, %v; want 1, nil", n, err)
 	}
@@ -410,7 +410,7 @@ func testKeepWithinLimit(t *testing.T, s store.Store) {
 		mustCreateSession(t, s, keepSession(fmt.Sprint("s", i), time.Duration(i)*time.Minute))
 	}
 	for _, keep := range []int{3, 20} {
-		n, err := s.RevokeUserSessions(t.Context(), store.UserRevocation{UserID: "u1", Platform: "wechat", AppID: "wxA", OpenID: "oA", Keep: keep, Now: at(time.Hour)})
+		n, err := s.RevokeUserSessions(t.Context(), store.UserRevocation{UserID: "u1", Family: "wechat", AppID: "wxA", OpenID: "oA", Keep: keep, Now: at(time.Hour)})
 		if err != nil || n != 0 {
 			t.Fatalf("RevokeUserSessions(keep %d) = %d, %v; want 0, nil", keep, n, err)
 		}

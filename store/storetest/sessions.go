@@ -417,7 +417,7 @@ func testRevokeUserIdentity(t *testing.T, s store.Store) {
 	mustCreateSession(t, s, s1)
 	mustCreateSession(t, s, s2)
 	n, err := s.RevokeUserSessions(ctx, store.UserRevocation{UserID: "u1",
-		Platform: s1.Platform, AppID: "wxA", OpenID: "oA", Now: at(hour)})
+		Family: s1.Family, AppID: "wxA", OpenID: "oA", Now: at(hour)})
 	if err != nil || n != 1 {
 		t.Fatalf("RevokeUserSessions(identity) = %d, %v; want 1, nil", n, err)
 	}

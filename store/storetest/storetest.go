@@ -34,6 +34,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/store"
 )
 
@@ -132,7 +133,7 @@ func newSession(id string) store.Session {
 		ID:               id,
 		UserID:           "user-" + id,
 		App:              "main",
-		Platform:         "wechat",
+		Family:           "wechat",
 		AppID:            "wx0123456789",
 		OpenID:           "open-" + id,
 		UnionID:          "union-" + id,
@@ -172,16 +173,16 @@ func mustUpsert(t *testing.T, s store.Store, in store.IdentityUpsert) (store.Ide
 	t.Helper()
 	id, created, err := s.UpsertIdentity(t.Context(), in)
 	if err != nil {
-		t.Fatalf("UpsertIdentity(%s/%s/%s): %v", in.Platform, in.AppID, in.OpenID, err)
+		t.Fatalf("UpsertIdentity(%s/%s/%s): %v", in.Family, in.AppID, in.OpenID, err)
 	}
 	return id, created
 }
 
-func mustIdentity(t *testing.T, s store.Store, platform, appID, openID string) store.Identity {
+func mustIdentity(t *testing.T, s store.Store, family platform.Family, appID, openID string) store.Identity {
 	t.Helper()
-	id, err := s.GetIdentity(t.Context(), platform, appID, openID)
+	id, err := s.GetIdentity(t.Context(), family, appID, openID)
 	if err != nil {
-		t.Fatalf("GetIdentity(%s/%s/%s): %v", platform, appID, openID, err)
+		t.Fatalf("GetIdentity(%s/%s/%s): %v", family, appID, openID, err)
 	}
 	return id
 }

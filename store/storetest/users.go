@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/store"
 )
 
@@ -17,7 +18,7 @@ const rounds = 10
 // upsert returns an IdentityUpsert of the WeChat identity (app, openID) at now.
 func upsert(app, openID, unionID string, key []byte, newUser string, now time.Time) store.IdentityUpsert {
 	return store.IdentityUpsert{
-		Platform:         "wechat",
+		Family:           "wechat",
 		AppID:            app,
 		OpenID:           openID,
 		UnionID:          unionID,
@@ -52,7 +53,7 @@ func testUpsertCreate(t *testing.T, s store.Store) {
 		t.Fatal("created = false for a new identity")
 	}
 	want := store.Identity{
-		Platform:   "wechat",
+		Family:     "wechat",
 		AppID:      "wxA",
 		OpenID:     "o1",
 		UnionID:    "un1",
@@ -94,7 +95,7 @@ func testUpsertKeyRotation(t *testing.T, s store.Store) {
 	// A new key: the current one moves to Prev with a grace period.
 	got, _ := mustUpsert(t, s, upsert("wxA", "o1", "", sealed("k2"), "", at(hour)))
 	want := store.Identity{
-		Platform: "wechat", AppID: "wxA", OpenID: "o1", UserID: "u1",
+		Family: "wechat", AppID: "wxA", OpenID: "o1", UserID: "u1",
 		SessionKey:       sealed("k2"),
 		PrevSessionKey:   sealed("k1"),
 		PrevKeyExpiresAt: at(hour + grace),
@@ -135,7 +136,7 @@ func testUpsertEmptyKey(t *testing.T, s store.Store) {
 	// The first real key has no predecessor to keep.
 	got, _ = mustUpsert(t, s, upsert("wxA", "o1", "", sealed("k1"), "", at(hour)))
 	want := store.Identity{
-		Platform: "wechat", AppID: "wxA", OpenID: "o1", UserID: "u1",
+		Family: "wechat", AppID: "wxA", OpenID: "o1", UserID: "u1",
 		SessionKey: sealed("k1"),
 		CreatedAt:  base,
 		UpdatedAt:  at(hour),
@@ -177,7 +178,7 @@ func testUpsertUnionJoins(t *testing.T, s store.Store) {
 		t.Fatal("created = true for a new identity with a known unionid")
 	}
 	want := store.Identity{
-		Platform: "wechat", AppID: "wxB", OpenID: "o2", UnionID: "un1", UserID: a.UserID,
+		Family: "wechat", AppID: "wxB", OpenID: "o2", UnionID: "un1", UserID: a.UserID,
 		SessionKey: sealed("kb"),
 		CreatedAt:  at(hour),
 		UpdatedAt:  at(hour),
@@ -195,7 +196,7 @@ func testUpsertUnionOtherPlatform(t *testing.T, s store.Store) {
 	mustUpsert(t, s, upsert("wxA", "o1", "un1", nil, "u1", base))
 
 	in := upsert("bdA", "o1", "un1", nil, "u2", at(hour))
-	in.Platform = "baidu"
+	in.Family = "baidu"
 	got, created := mustUpsert(t, s, in)
 	if !created || got.UserID != "u2" {
 		t.Fatalf("same unionid on another platform: created %v, UserID %q; want true, u2", created, got.UserID)
@@ -293,7 +294,7 @@ func testGetIdentityNotFound(t *testing.T, s store.Store) {
 		{"wechat", "wxB", "o1"},
 		{"wechat", "wxA", "o2"},
 	} {
-		_, err := s.GetIdentity(t.Context(), k[0], k[1], k[2])
+		_, err := s.GetIdentity(t.Context(), platform.Family(k[0]), k[1], k[2])
 		wantErr(t, fmt.Sprintf("GetIdentity(%s/%s/%s)", k[0], k[1], k[2]), err, store.ErrNotFound)
 	}
 }
