@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mplogin/mplogin/internal/hostcall"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/platform/baidu"
 	"github.com/mplogin/mplogin/secret"
@@ -71,7 +72,7 @@ func TestGoldenAppToken(t *testing.T) {
 
 // An error that echoes the secret does not carry it on.
 func TestAppTokenErrorScrubbed(t *testing.T) {
-	resp := &platform.Response{Status: 400, Body: []byte(`{"error":"invalid_client ` + testSecret + `","error_description":"bad secret ` + testSecret + `"}`)}
+	resp := &hostcall.Response{Status: 400, Body: []byte(`{"error":"invalid_client ` + testSecret + `","error_description":"bad secret ` + testSecret + `"}`)}
 	_, _, err := baidu.ParseAccessToken(baidu.PathToken, resp, testSecret)
 	if platform.KindOf(err) != platform.KindUnknown || strings.Contains(err.Error(), testSecret) {
 		t.Fatalf("got %v", err)

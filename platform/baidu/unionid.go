@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/mplogin/mplogin/internal/hostcall"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 )
@@ -78,7 +79,7 @@ func checkUnionIDArgs(path string, tok secret.String, openID string) error {
 		Err: errors.New(what + " is empty or too long")}
 }
 
-func unionID(ctx context.Context, caller *platform.Caller, path string, tok secret.String, newReq func(context.Context) (*http.Request, error)) (string, error) {
+func unionID(ctx context.Context, caller *hostcall.Caller, path string, tok secret.String, newReq func(context.Context) (*http.Request, error)) (string, error) {
 	var out string
 	err := caller.Once(ctx, func(ctx context.Context) error {
 		req, err := newReq(ctx)
@@ -114,16 +115,16 @@ type unionIDData struct {
 // spelling) or data.union_id (unionId/get's); either spelling is accepted on
 // either path. The scrub values (the access token) are removed from the
 // platform's message.
-func ParseUnionID(path string, resp *platform.Response, scrub ...string) (string, error) {
+func ParseUnionID(path string, resp *hostcall.Response, scrub ...string) (string, error) {
 	var r unionIDResponse
-	if err := platform.DecodeJSON("baidu", path, resp, &r); err != nil {
+	if err := hostcall.DecodeJSON("baidu", path, resp, &r); err != nil {
 		return "", err
 	}
 	if r.Failed() {
 		return "", r.APIError(path, resp.Status, scrub...)
 	}
 	if resp.Status/100 != 2 {
-		return "", platform.StatusError("baidu", path, resp)
+		return "", hostcall.StatusError("baidu", path, resp)
 	}
 	var d unionIDData
 	if len(r.Data) > 0 {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mplogin/mplogin/internal/hostcall"
+	"github.com/mplogin/mplogin/internal/wire"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/platform/wechat"
 )
@@ -20,7 +22,7 @@ func FuzzParseCode2Session(f *testing.F) {
 		f.Add(200, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		login, err := wechat.ParseCode2Session(wechat.PathCode2Session, &platform.Response{Status: status, Body: body}, "CODE", false)
+		login, err := wechat.ParseCode2Session(wechat.PathCode2Session, &hostcall.Response{Status: status, Body: body}, "CODE", false)
 		if err == nil {
 			if login == nil || login.OpenID == "" || login.SessionKey.IsZero() {
 				t.Fatalf("success without identity: %+v", login)
@@ -47,9 +49,9 @@ func FuzzParseAccessToken(f *testing.F) {
 		f.Add(200, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		tok, life, err := wechat.ParseAccessToken(wechat.PathStableToken, &platform.Response{Status: status, Body: body}, "SECRET")
+		tok, life, err := wechat.ParseAccessToken(wechat.PathStableToken, &hostcall.Response{Status: status, Body: body}, "SECRET")
 		if err == nil {
-			if tok.IsZero() || life <= 0 || life > platform.MaxTokenLifetime {
+			if tok.IsZero() || life <= 0 || life > wire.MaxTokenLifetime {
 				t.Fatalf("success with token %v for %v", tok, life)
 			}
 			return
@@ -76,7 +78,7 @@ func FuzzParseCheckSession(f *testing.F) {
 		f.Add(200, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		valid, err := wechat.ParseCheckSession(&platform.Response{Status: status, Body: body}, "TOKEN")
+		valid, err := wechat.ParseCheckSession(&hostcall.Response{Status: status, Body: body}, "TOKEN")
 		if err == nil {
 			if valid && (status/100 != 2 || !hasErrcode(body)) {
 				t.Fatalf("valid from %d %q", status, body)
@@ -120,7 +122,7 @@ func FuzzParseResetSessionKey(f *testing.F) {
 		f.Add(200, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		key, err := wechat.ParseResetSessionKey(&platform.Response{Status: status, Body: body}, "o1", "OLDKEY")
+		key, err := wechat.ParseResetSessionKey(&hostcall.Response{Status: status, Body: body}, "o1", "OLDKEY")
 		if err == nil {
 			k, derr := base64.StdEncoding.DecodeString(key.Reveal())
 			if derr != nil || len(k) != wechat.SessionKeyLen {
@@ -158,7 +160,7 @@ func FuzzParsePhoneNumber(f *testing.F) {
 		f.Add(200, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		phone, err := wechat.ParsePhoneNumber(&platform.Response{Status: status, Body: body}, "wxapp", "CODE")
+		phone, err := wechat.ParsePhoneNumber(&hostcall.Response{Status: status, Body: body}, "wxapp", "CODE")
 		if err == nil {
 			if phone == nil || phone.PhoneNumber == "" || phone.PurePhoneNumber == "" || phone.WatermarkAppID != "wxapp" {
 				t.Fatalf("incomplete success from %q", body)
