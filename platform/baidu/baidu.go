@@ -193,8 +193,8 @@ func (c *TPClient) Exchange(ctx context.Context, req platform.ExchangeRequest) (
 	return login, err
 }
 
-// Envelope holds every error field Baidu uses, in any of its shapes.
-type Envelope struct {
+// envelope holds every error field Baidu uses, in any of its shapes.
+type envelope struct {
 	Errno            wire.Int `json:"errno"`
 	Error            string   `json:"error"`
 	ErrorDescription string   `json:"error_description"`
@@ -204,12 +204,12 @@ type Envelope struct {
 	ErrMsg           string   `json:"errmsg"`
 }
 
-// Failed reports whether the envelope carries an error.
-func (e *Envelope) Failed() bool { return e.Errno != 0 || e.Error != "" || e.ErrorCode != 0 }
+// failed reports whether the envelope carries an error.
+func (e *envelope) failed() bool { return e.Errno != 0 || e.Error != "" || e.ErrorCode != 0 }
 
-// APIError builds the error for a failed envelope.
-func (e *Envelope) APIError(path string, status int, scrub ...string) *platform.Error {
-	pe := &platform.Error{Platform: "baidu", Endpoint: path, Kind: e.Classify(), Status: status}
+// apiError builds the error for a failed envelope.
+func (e *envelope) apiError(path string, status int, scrub ...string) *platform.Error {
+	pe := &platform.Error{Platform: "baidu", Endpoint: path, Kind: e.classify(), Status: status}
 	switch {
 	case e.Error != "":
 		pe.Code, pe.Message = e.Error, e.ErrorDescription
@@ -226,9 +226,9 @@ func (e *Envelope) APIError(path string, status int, scrub ...string) *platform.
 	return pe
 }
 
-// Classify maps Baidu's error signals to a kind
+// classify maps Baidu's error signals to a kind
 // (docs/platforms/baidu.md, "Error codes").
-func (e *Envelope) Classify() platform.Kind {
+func (e *envelope) classify() platform.Kind {
 	switch e.Error {
 	case "invalid_grant":
 		return platform.KindInvalidCode
@@ -252,7 +252,7 @@ func (e *Envelope) Classify() platform.Kind {
 }
 
 type sessionResponse struct {
-	Envelope
+	envelope
 	OpenID     string `json:"openid"`
 	SessionKey string `json:"session_key"`
 }
@@ -281,18 +281,18 @@ func exchange(ctx context.Context, caller *hostcall.Caller, path string, parse f
 // sessionParser reads the flat answer of spapi, the legacy endpoint and the
 // third-party exchange.
 func sessionParser(path, code string) func(*hostcall.Response) (*platform.Login, error) {
-	return func(resp *hostcall.Response) (*platform.Login, error) { return ParseSession(path, resp, code) }
+	return func(resp *hostcall.Response) (*platform.Login, error) { return parseSession(path, resp, code) }
 }
 
-// ParseSession reads an answer of any of the three code exchanges. code is
+// parseSession reads an answer of any of the three code exchanges. code is
 // scrubbed from the platform's message.
-func ParseSession(path string, resp *hostcall.Response, code string) (*platform.Login, error) {
+func parseSession(path string, resp *hostcall.Response, code string) (*platform.Login, error) {
 	var r sessionResponse
 	if err := hostcall.DecodeJSON("baidu", path, resp, &r); err != nil {
 		return nil, err
 	}
-	if r.Failed() {
-		return nil, r.APIError(path, resp.Status, code)
+	if r.failed() {
+		return nil, r.apiError(path, resp.Status, code)
 	}
 	if resp.Status/100 != 2 {
 		return nil, hostcall.StatusError("baidu", path, resp)

@@ -1,4 +1,4 @@
-package baidu_test
+package baidu
 
 import (
 	"errors"
@@ -8,7 +8,6 @@ import (
 	"github.com/mplogin/mplogin/internal/hostcall"
 	"github.com/mplogin/mplogin/internal/wire"
 	"github.com/mplogin/mplogin/platform"
-	"github.com/mplogin/mplogin/platform/baidu"
 )
 
 func FuzzParseSession(f *testing.F) {
@@ -17,7 +16,7 @@ func FuzzParseSession(f *testing.F) {
 		f.Add(400, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		login, err := baidu.ParseSession(baidu.PathJSCode2SessionKey, &hostcall.Response{Status: status, Body: body}, "CODE")
+		login, err := parseSession(PathJSCode2SessionKey, &hostcall.Response{Status: status, Body: body}, "CODE")
 		if err == nil {
 			if login == nil || login.OpenID == "" || login.SessionKey.IsZero() {
 				t.Fatalf("success without identity: %+v", login)
@@ -42,7 +41,7 @@ func FuzzParseAccessToken(f *testing.F) {
 		f.Add(400, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		tok, life, err := baidu.ParseAccessToken(baidu.PathToken, &hostcall.Response{Status: status, Body: body}, "SECRET")
+		tok, life, err := parseAccessToken(PathToken, &hostcall.Response{Status: status, Body: body}, "SECRET")
 		if err == nil {
 			if tok.IsZero() || life <= 0 || life > wire.MaxTokenLifetime {
 				t.Fatalf("success with token %v for %v", tok, life)
@@ -72,8 +71,8 @@ func FuzzParseUnionID(f *testing.F) {
 		f.Add(200, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		for _, path := range []string{baidu.PathUnionID, baidu.PathTPUnionID} {
-			id, err := baidu.ParseUnionID(path, &hostcall.Response{Status: status, Body: body}, "TOKEN")
+		for _, path := range []string{PathUnionID, PathTPUnionID} {
+			id, err := parseUnionID(path, &hostcall.Response{Status: status, Body: body}, "TOKEN")
 			if err == nil {
 				if id == "" {
 					t.Fatal("success without unionid")
@@ -107,7 +106,7 @@ func FuzzParseGetSessionKey(f *testing.F) {
 		f.Add(200, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		login, err := baidu.ParseGetSessionKey(baidu.PathGetSessionKey, &hostcall.Response{Status: status, Body: body}, "CODE", "TOKEN")
+		login, err := parseGetSessionKey(PathGetSessionKey, &hostcall.Response{Status: status, Body: body}, "CODE", "TOKEN")
 		if err == nil {
 			if login == nil || login.OpenID == "" || login.SessionKey.IsZero() {
 				t.Fatalf("success without identity: %+v", login)

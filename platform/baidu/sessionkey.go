@@ -32,7 +32,7 @@ func (c *Client) exchangeByToken(ctx context.Context, code string) (*platform.Lo
 	}
 	u := c.openAPI + PathGetSessionKey + "?" + url.Values{"access_token": {tok.Reveal()}, "code": {code}}.Encode()
 	parse := func(resp *hostcall.Response) (*platform.Login, error) {
-		return ParseGetSessionKey(PathGetSessionKey, resp, code, tok.Reveal())
+		return parseGetSessionKey(PathGetSessionKey, resp, code, tok.Reveal())
 	}
 	login, err := exchange(ctx, c.caller, PathGetSessionKey, parse, func(ctx context.Context) (*http.Request, error) {
 		return http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
@@ -46,7 +46,7 @@ func (c *Client) exchangeByToken(ctx context.Context, code string) (*platform.Lo
 }
 
 type getSessionKeyResponse struct {
-	Envelope
+	envelope
 	// Raw: on errors Baidu's envelopes may carry data of another shape
 	// ([] or ""), which must not hide the error.
 	Data json.RawMessage `json:"data"`
@@ -58,24 +58,24 @@ type getSessionKeyData struct {
 	SessionKey string `json:"session_key"`
 }
 
-// ParseGetSessionKey reads an answer of getsessionkey: the envelope
+// parseGetSessionKey reads an answer of getsessionkey: the envelope
 // {"errno":0,"errmsg":"succ","request_id":…,"data":{"open_id":…,
 // "session_key":…}} (msg is read for errmsg, openid for open_id), or any of
-// Baidu's error shapes (Envelope), whatever the HTTP status. Success needs
+// Baidu's error shapes (envelope), whatever the HTTP status. Success needs
 // no error field set, a 2xx status, an openid and a session key that is
-// base64 of SessionKeyLen bytes. A business errno that Envelope.Classify
+// base64 of SessionKeyLen bytes. A business errno that envelope.classify
 // does not know is KindInvalidCode. The scrub values (the code, the token)
 // are removed from the platform's message.
-func ParseGetSessionKey(path string, resp *hostcall.Response, scrub ...string) (*platform.Login, error) {
+func parseGetSessionKey(path string, resp *hostcall.Response, scrub ...string) (*platform.Login, error) {
 	var r getSessionKeyResponse
 	if err := hostcall.DecodeJSON("baidu", path, resp, &r); err != nil {
 		return nil, err
 	}
-	if r.Failed() {
-		pe := r.APIError(path, resp.Status, scrub...)
+	if r.failed() {
+		pe := r.apiError(path, resp.Status, scrub...)
 		// Past the gateway, whose error_code is about the token, the code
 		// is all getsessionkey judges, and Baidu documents no errno for
-		// refusing one: an errno Classify does not know is taken as a
+		// refusing one: an errno classify does not know is taken as a
 		// refused code. So bad codes count as the user's, and cannot open
 		// the login breaker the way platform failures do.
 		if pe.Kind == platform.KindUnknown && r.Error == "" && r.ErrorCode == 0 {

@@ -91,14 +91,14 @@ func unionID(ctx context.Context, caller *hostcall.Caller, path string, tok secr
 		if err != nil {
 			return err
 		}
-		out, err = ParseUnionID(path, resp, tok.Reveal())
+		out, err = parseUnionID(path, resp, tok.Reveal())
 		return err
 	})
 	return out, err
 }
 
 type unionIDResponse struct {
-	Envelope
+	envelope
 	// Raw: on errors Baidu's envelopes may carry data of another shape
 	// ([] or ""), which must not hide the error.
 	Data json.RawMessage `json:"data"`
@@ -109,19 +109,19 @@ type unionIDData struct {
 	UnionID2 string `json:"union_id"` // unionId/get
 }
 
-// ParseUnionID reads an answer of getunionid or unionId/get: the envelope
+// parseUnionID reads an answer of getunionid or unionId/get: the envelope
 // {"errno","errmsg"/"msg","data":{…}} or a gateway error. Success needs no
 // error field set, a 2xx status and a non-empty data.unionid (getunionid's
 // spelling) or data.union_id (unionId/get's); either spelling is accepted on
 // either path. The scrub values (the access token) are removed from the
 // platform's message.
-func ParseUnionID(path string, resp *hostcall.Response, scrub ...string) (string, error) {
+func parseUnionID(path string, resp *hostcall.Response, scrub ...string) (string, error) {
 	var r unionIDResponse
 	if err := hostcall.DecodeJSON("baidu", path, resp, &r); err != nil {
 		return "", err
 	}
-	if r.Failed() {
-		return "", r.APIError(path, resp.Status, scrub...)
+	if r.failed() {
+		return "", r.apiError(path, resp.Status, scrub...)
 	}
 	if resp.Status/100 != 2 {
 		return "", hostcall.StatusError("baidu", path, resp)

@@ -183,21 +183,21 @@ func exchange(ctx context.Context, caller *hostcall.Caller, base, path string, q
 		if err != nil {
 			return err
 		}
-		out, err = ParseCode2Session(path, resp, code, tokenAuth)
+		out, err = parseCode2Session(path, resp, code, tokenAuth)
 		return err
 	})
 	return out, err
 }
 
-// ParseCode2Session reads an answer of jscode2session or its component
+// parseCode2Session reads an answer of jscode2session or its component
 // variant. code is scrubbed from the platform's message.
-func ParseCode2Session(path string, resp *hostcall.Response, code string, tokenAuth bool) (*platform.Login, error) {
+func parseCode2Session(path string, resp *hostcall.Response, code string, tokenAuth bool) (*platform.Login, error) {
 	var r code2SessionResponse
 	if err := decode(path, resp, &r); err != nil {
 		return nil, err
 	}
 	if r.ErrCode != 0 {
-		return nil, APIError(path, resp.Status, int64(r.ErrCode), hostcall.Scrub(r.ErrMsg, code), tokenAuth)
+		return nil, apiError(path, resp.Status, int64(r.ErrCode), hostcall.Scrub(r.ErrMsg, code), tokenAuth)
 	}
 	if resp.Status/100 != 2 {
 		return nil, hostcall.StatusError("wechat", path, resp)
@@ -212,19 +212,19 @@ func decode(path string, resp *hostcall.Response, v any) error {
 	return hostcall.DecodeJSON("wechat", path, resp, v)
 }
 
-// APIError builds the error for a WeChat errcode. tokenAuth says whether the
+// apiError builds the error for a WeChat errcode. tokenAuth says whether the
 // call was authenticated by an access token (then 40001 means the token is
 // bad, not the secret).
-func APIError(path string, status int, errcode int64, errmsg string, tokenAuth bool) *platform.Error {
+func apiError(path string, status int, errcode int64, errmsg string, tokenAuth bool) *platform.Error {
 	return &platform.Error{
-		Platform: "wechat", Endpoint: path, Kind: Classify(errcode, tokenAuth),
+		Platform: "wechat", Endpoint: path, Kind: classify(errcode, tokenAuth),
 		Code: strconv.FormatInt(errcode, 10), Message: errmsg, Status: status,
 	}
 }
 
-// Classify maps a WeChat errcode to its kind
+// classify maps a WeChat errcode to its kind
 // (docs/platforms/wechat.md, "Error codes").
-func Classify(errcode int64, tokenAuth bool) platform.Kind {
+func classify(errcode int64, tokenAuth bool) platform.Kind {
 	switch errcode {
 	case 0:
 		return platform.KindUnknown

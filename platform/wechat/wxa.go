@@ -203,7 +203,7 @@ func (a wxa) checkSession(ctx context.Context, tok secret.String, openID string,
 	err := a.do(ctx, PathCheckSession, true, func(ctx context.Context) (*http.Request, error) {
 		return http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	}, func(resp *hostcall.Response) (err error) {
-		valid, err = ParseCheckSession(resp, tok.Reveal(), key.Reveal(), sig)
+		valid, err = parseCheckSession(resp, tok.Reveal(), key.Reveal(), sig)
 		return err
 	})
 	return valid, err
@@ -219,7 +219,7 @@ func (a wxa) resetSessionKey(ctx context.Context, tok secret.String, openID stri
 	err := a.do(ctx, PathResetSessionKey, false, func(ctx context.Context) (*http.Request, error) {
 		return http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	}, func(resp *hostcall.Response) (err error) {
-		fresh, err = ParseResetSessionKey(resp, openID, tok.Reveal(), key.Reveal(), sig)
+		fresh, err = parseResetSessionKey(resp, openID, tok.Reveal(), key.Reveal(), sig)
 		return err
 	})
 	return fresh, err
@@ -251,7 +251,7 @@ func (a wxa) phoneNumber(ctx context.Context, tok secret.String, openID, code st
 		}
 		return req, err
 	}, func(resp *hostcall.Response) (err error) {
-		phone, err = ParsePhoneNumber(resp, a.appID, tok.Reveal(), code)
+		phone, err = parsePhoneNumber(resp, a.appID, tok.Reveal(), code)
 		return err
 	})
 	return phone, err
@@ -327,13 +327,13 @@ type checkSessionResponse struct {
 	ErrMsg  string    `json:"errmsg"`
 }
 
-// ParseCheckSession reads an answer of wxa/checksession: true for errcode 0
+// parseCheckSession reads an answer of wxa/checksession: true for errcode 0
 // with a 2xx status, false for 87009 (the session key is not the user's
 // current one), a *platform.Error otherwise. Unlike a login answer, this one
 // must carry its errcode: an answer without one is KindUnknown, never
 // "valid". The scrub values (access token, session key, signature) are
 // removed from the platform's message.
-func ParseCheckSession(resp *hostcall.Response, scrub ...string) (bool, error) {
+func parseCheckSession(resp *hostcall.Response, scrub ...string) (bool, error) {
 	var r checkSessionResponse
 	if err := decode(PathCheckSession, resp, &r); err != nil {
 		return false, err
@@ -350,7 +350,7 @@ func ParseCheckSession(resp *hostcall.Response, scrub ...string) (bool, error) {
 	case ErrCodeInvalidSignature:
 		return false, nil
 	default:
-		return false, APIError(PathCheckSession, resp.Status, code, hostcall.Scrub(r.ErrMsg, scrub...), true)
+		return false, apiError(PathCheckSession, resp.Status, code, hostcall.Scrub(r.ErrMsg, scrub...), true)
 	}
 	if resp.Status/100 != 2 {
 		return false, hostcall.StatusError("wechat", PathCheckSession, resp)
@@ -365,19 +365,19 @@ type resetSessionKeyResponse struct {
 	ErrMsg     string   `json:"errmsg"`
 }
 
-// ParseResetSessionKey reads an answer of wxa/resetusersessionkey for the
+// parseResetSessionKey reads an answer of wxa/resetusersessionkey for the
 // user openID. Success needs a new session_key that is base64 of 16 bytes,
 // and an openid, when the answer has one, equal to openID. 87009 is an
 // error wrapping ErrSessionKeyInvalid. The scrub values (access token, old
 // session key, signature) are removed from the platform's message; the new
 // key never appears in an error.
-func ParseResetSessionKey(resp *hostcall.Response, openID string, scrub ...string) (secret.String, error) {
+func parseResetSessionKey(resp *hostcall.Response, openID string, scrub ...string) (secret.String, error) {
 	var r resetSessionKeyResponse
 	if err := decode(PathResetSessionKey, resp, &r); err != nil {
 		return secret.String{}, err
 	}
 	if r.ErrCode != 0 {
-		pe := APIError(PathResetSessionKey, resp.Status, int64(r.ErrCode), hostcall.Scrub(r.ErrMsg, scrub...), true)
+		pe := apiError(PathResetSessionKey, resp.Status, int64(r.ErrCode), hostcall.Scrub(r.ErrMsg, scrub...), true)
 		if r.ErrCode == ErrCodeInvalidSignature {
 			pe.Err = ErrSessionKeyInvalid
 		}
@@ -410,7 +410,7 @@ type phoneResponse struct {
 	} `json:"phone_info"`
 }
 
-// ParsePhoneNumber reads an answer of wxa/business/getuserphonenumber for
+// parsePhoneNumber reads an answer of wxa/business/getuserphonenumber for
 // the app appID. Success needs a 2xx status, phone_info with a phoneNumber
 // and a purePhoneNumber, and a watermark appid equal to appID (otherwise
 // KindUnknown: the number was issued to another app). An invalid, expired or
@@ -418,7 +418,7 @@ type phoneResponse struct {
 // (ErrCodeInvalidOpenID) are KindInvalidCode. The scrub values (access
 // token, code) are removed from the platform's message, and no error ever
 // carries a value of the answer's phone fields.
-func ParsePhoneNumber(resp *hostcall.Response, appID string, scrub ...string) (*Phone, error) {
+func parsePhoneNumber(resp *hostcall.Response, appID string, scrub ...string) (*Phone, error) {
 	var r phoneResponse
 	if err := json.Unmarshal(resp.Body, &r); err != nil {
 		// A syntax error names one character; any other decoding error may
@@ -431,7 +431,7 @@ func ParsePhoneNumber(resp *hostcall.Response, appID string, scrub ...string) (*
 			Status: resp.Status, Err: fmt.Errorf("answer is not JSON: %w", err)}
 	}
 	if r.ErrCode != 0 {
-		pe := APIError(PathPhoneNumber, resp.Status, int64(r.ErrCode), hostcall.Scrub(r.ErrMsg, scrub...), true)
+		pe := apiError(PathPhoneNumber, resp.Status, int64(r.ErrCode), hostcall.Scrub(r.ErrMsg, scrub...), true)
 		if r.ErrCode == ErrCodeInvalidOpenID {
 			// Here it is the code that does not fit the user: a user
 			// error, like 40029, not our configuration.
