@@ -1,12 +1,17 @@
-// Package platform is what every mini-program host implements: exchanging a
-// login code for an identity and a session key, with the host's errors sorted
-// into one closed set of kinds.
+// Package platform is what a login service needs of a mini-program host,
+// whichever host it is: a Client that exchanges the login code a mini
+// program sent (ExchangeRequest) for the user's identity and session key
+// (Login), and an Error whose Kind (KindOf), one of a closed set, says what
+// to tell the user or whether the host is failing.
 //
-// Hosts live in sub-packages (platform/wechat, platform/baidu). They share the
-// careful HTTP caller of this package: per-platform timeouts, a capped body,
-// Content-Type ignored, in-body errors checked, and at most one retry of a
-// code exchange, only when the request provably never reached the platform or
-// the platform said it was busy.
+// The clients live in the host packages (platform/wechat, platform/baidu).
+// Each takes an *http.Client, by default one of NewHTTPClient, which sets
+// every timeout and refuses redirects; and, where a host's calls need a
+// token that someone else manages, a TokenSource: StaticToken,
+// URLTokenSource, or your own. Every client reads answers through a size
+// cap, looks at the body before the status, and sends a login code a second
+// time only when the first attempt provably never reached the host or the
+// host said it was busy.
 package platform
 
 import (
@@ -26,6 +31,10 @@ type Client interface {
 	// retries once the code may have reached the platform. Errors are *Error.
 	Exchange(ctx context.Context, req ExchangeRequest) (*Login, error)
 }
+
+// MaxCodeLen bounds what is sent as a login code; real codes are about 32
+// bytes. Clients refuse a longer one before any call.
+const MaxCodeLen = 512
 
 // ExchangeRequest is what the mini program sent. Hosts use the fields they
 // know: Douyin also takes an anonymous code, for users who are not logged in.

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/mplogin/mplogin/internal/wire"
 	"github.com/mplogin/mplogin/secret"
 )
 
@@ -79,27 +80,27 @@ func (s *URLTokenSource) fetch(ctx context.Context) (secret.String, error) {
 	if hc == nil {
 		hc = NewHTTPClient(HTTPConfig{})
 	}
-	c := &Caller{Platform: "token-service", HTTP: hc, MaxBody: 64 << 10}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL, nil)
 	if err != nil {
 		return secret.String{}, errors.New("token service: bad URL")
 	}
-	resp, err := c.Send(ctx, req)
+	status, raw, err := wire.Do(ctx, hc, req, 64<<10)
 	if err != nil {
-		return secret.String{}, fmt.Errorf("token service: %w", err)
+		return secret.String{}, fmt.Errorf("token service: %w",
+			&Error{Platform: "token-service", Endpoint: req.URL.Path, Kind: KindUnavailable, Status: status, Err: err})
 	}
-	if resp.Status/100 != 2 {
-		return secret.String{}, fmt.Errorf("token service: HTTP status %d", resp.Status)
+	if status/100 != 2 {
+		return secret.String{}, fmt.Errorf("token service: HTTP status %d", status)
 	}
 	var body struct {
-		AccessToken string `json:"access_token"`
-		ExpiresIn   Int    `json:"expires_in"`
+		AccessToken string   `json:"access_token"`
+		ExpiresIn   wire.Int `json:"expires_in"`
 	}
-	if err := json.Unmarshal(resp.Body, &body); err != nil {
+	if err := json.Unmarshal(raw, &body); err != nil {
 		return secret.String{}, errors.New("token service: answer is not JSON")
 	}
 	// The lifetime is capped, so that a huge expires_in cannot overflow.
-	life, ok := TokenLifetime(body.ExpiresIn)
+	life, ok := wire.TokenLifetime(body.ExpiresIn)
 	if body.AccessToken == "" || !ok {
 		return secret.String{}, errors.New("token service: answer lacks access_token or a positive expires_in")
 	}

@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mplogin/mplogin/internal/hostcall"
+	"github.com/mplogin/mplogin/internal/wire"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 )
@@ -70,7 +72,7 @@ type Client struct {
 	openAPI   string // the openapi host's base URL
 	legacy    bool
 	tokens    platform.TokenSource // nil: spapi or legacy, with the secret
-	caller    *platform.Caller
+	caller    *hostcall.Caller
 }
 
 var _ platform.Client = (*Client)(nil)
@@ -90,11 +92,11 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Legacy {
 		host, path = DefaultOpenAPIEndpoint, PathGetSessionKeyByCode
 	}
-	base, err := platform.BaseURL(cfg.Endpoint, host)
+	base, err := hostcall.BaseURL(cfg.Endpoint, host)
 	if err != nil {
 		return nil, fmt.Errorf("baidu: %w", err)
 	}
-	openAPI, err := platform.BaseURL(cfg.Endpoint, DefaultOpenAPIEndpoint)
+	openAPI, err := hostcall.BaseURL(cfg.Endpoint, DefaultOpenAPIEndpoint)
 	if err != nil {
 		return nil, fmt.Errorf("baidu: %w", err)
 	}
@@ -118,7 +120,7 @@ func (c *Client) Exchange(ctx context.Context, req platform.ExchangeRequest) (*p
 	if c.tokens != nil {
 		return c.exchangeByToken(ctx, req.Code)
 	}
-	if err := platform.CheckCode("baidu", c.path, req.Code); err != nil {
+	if err := hostcall.CheckCode("baidu", c.path, req.Code); err != nil {
 		return nil, err
 	}
 	form := url.Values{"code": {req.Code}, "client_id": {c.appKey}, "sk": {c.appSecret.Reveal()}}.Encode()
@@ -148,7 +150,7 @@ type TPConfig struct {
 type TPClient struct {
 	tokens    platform.TokenSource
 	base, url string
-	caller    *platform.Caller
+	caller    *hostcall.Caller
 }
 
 var _ platform.Client = (*TPClient)(nil)
@@ -158,7 +160,7 @@ func NewTP(cfg TPConfig) (*TPClient, error) {
 	if cfg.AuthorizerToken == nil {
 		return nil, errors.New("baidu third-party: an authorizer token source is required")
 	}
-	base, err := platform.BaseURL(cfg.Endpoint, DefaultOpenAPIEndpoint)
+	base, err := hostcall.BaseURL(cfg.Endpoint, DefaultOpenAPIEndpoint)
 	if err != nil {
 		return nil, fmt.Errorf("baidu third-party: %w", err)
 	}
@@ -171,7 +173,7 @@ func (c *TPClient) Platform() string { return "baidu-tp" }
 // Exchange implements platform.Client. A rejected token is reported to the
 // token source (if it caches); the code is not sent again.
 func (c *TPClient) Exchange(ctx context.Context, req platform.ExchangeRequest) (*platform.Login, error) {
-	if err := platform.CheckCode("baidu", PathTPGetSessionKey, req.Code); err != nil {
+	if err := hostcall.CheckCode("baidu", PathTPGetSessionKey, req.Code); err != nil {
 		return nil, err
 	}
 	tok, err := c.tokens.Token(ctx)
@@ -191,23 +193,23 @@ func (c *TPClient) Exchange(ctx context.Context, req platform.ExchangeRequest) (
 	return login, err
 }
 
-// Envelope holds every error field Baidu uses, in any of its shapes.
-type Envelope struct {
-	Errno            platform.Int `json:"errno"`
-	Error            string       `json:"error"`
-	ErrorDescription string       `json:"error_description"`
-	ErrorCode        platform.Int `json:"error_code"`
-	ErrorMsg         string       `json:"error_msg"`
-	Msg              string       `json:"msg"`
-	ErrMsg           string       `json:"errmsg"`
+// envelope holds every error field Baidu uses, in any of its shapes.
+type envelope struct {
+	Errno            wire.Int `json:"errno"`
+	Error            string   `json:"error"`
+	ErrorDescription string   `json:"error_description"`
+	ErrorCode        wire.Int `json:"error_code"`
+	ErrorMsg         string   `json:"error_msg"`
+	Msg              string   `json:"msg"`
+	ErrMsg           string   `json:"errmsg"`
 }
 
-// Failed reports whether the envelope carries an error.
-func (e *Envelope) Failed() bool { return e.Errno != 0 || e.Error != "" || e.ErrorCode != 0 }
+// failed reports whether the envelope carries an error.
+func (e *envelope) failed() bool { return e.Errno != 0 || e.Error != "" || e.ErrorCode != 0 }
 
-// APIError builds the error for a failed envelope.
-func (e *Envelope) APIError(path string, status int, scrub ...string) *platform.Error {
-	pe := &platform.Error{Platform: "baidu", Endpoint: path, Kind: e.Classify(), Status: status}
+// apiError builds the error for a failed envelope.
+func (e *envelope) apiError(path string, status int, scrub ...string) *platform.Error {
+	pe := &platform.Error{Platform: "baidu", Endpoint: path, Kind: e.classify(), Status: status}
 	switch {
 	case e.Error != "":
 		pe.Code, pe.Message = e.Error, e.ErrorDescription
@@ -220,13 +222,13 @@ func (e *Envelope) APIError(path string, status int, scrub ...string) *platform.
 		pe.Code, pe.Message = strconv.FormatInt(int64(e.Errno), 10), firstOf(e.Msg, e.ErrMsg, e.ErrorDescription)
 	}
 	// Baidu's error strings are free text too: scrub both.
-	pe.Code, pe.Message = platform.Scrub(pe.Code, scrub...), platform.Scrub(pe.Message, scrub...)
+	pe.Code, pe.Message = hostcall.Scrub(pe.Code, scrub...), hostcall.Scrub(pe.Message, scrub...)
 	return pe
 }
 
-// Classify maps Baidu's error signals to a kind
+// classify maps Baidu's error signals to a kind
 // (docs/platforms/baidu.md, "Error codes").
-func (e *Envelope) Classify() platform.Kind {
+func (e *envelope) classify() platform.Kind {
 	switch e.Error {
 	case "invalid_grant":
 		return platform.KindInvalidCode
@@ -250,14 +252,14 @@ func (e *Envelope) Classify() platform.Kind {
 }
 
 type sessionResponse struct {
-	Envelope
+	envelope
 	OpenID     string `json:"openid"`
 	SessionKey string `json:"session_key"`
 }
 
-// exchange sends a code exchange, retried only as platform.Caller.Once
+// exchange sends a code exchange, retried only as hostcall.Caller.Once
 // allows, and reads the answer with parse.
-func exchange(ctx context.Context, caller *platform.Caller, path string, parse func(*platform.Response) (*platform.Login, error),
+func exchange(ctx context.Context, caller *hostcall.Caller, path string, parse func(*hostcall.Response) (*platform.Login, error),
 	newReq func(context.Context) (*http.Request, error)) (*platform.Login, error) {
 	var out *platform.Login
 	err := caller.Once(ctx, func(ctx context.Context) error {
@@ -278,34 +280,34 @@ func exchange(ctx context.Context, caller *platform.Caller, path string, parse f
 
 // sessionParser reads the flat answer of spapi, the legacy endpoint and the
 // third-party exchange.
-func sessionParser(path, code string) func(*platform.Response) (*platform.Login, error) {
-	return func(resp *platform.Response) (*platform.Login, error) { return ParseSession(path, resp, code) }
+func sessionParser(path, code string) func(*hostcall.Response) (*platform.Login, error) {
+	return func(resp *hostcall.Response) (*platform.Login, error) { return parseSession(path, resp, code) }
 }
 
-// ParseSession reads an answer of any of the three code exchanges. code is
+// parseSession reads an answer of any of the three code exchanges. code is
 // scrubbed from the platform's message.
-func ParseSession(path string, resp *platform.Response, code string) (*platform.Login, error) {
+func parseSession(path string, resp *hostcall.Response, code string) (*platform.Login, error) {
 	var r sessionResponse
-	if err := platform.DecodeJSON("baidu", path, resp, &r); err != nil {
+	if err := hostcall.DecodeJSON("baidu", path, resp, &r); err != nil {
 		return nil, err
 	}
-	if r.Failed() {
-		return nil, r.APIError(path, resp.Status, code)
+	if r.failed() {
+		return nil, r.apiError(path, resp.Status, code)
 	}
 	if resp.Status/100 != 2 {
-		return nil, platform.StatusError("baidu", path, resp)
+		return nil, hostcall.StatusError("baidu", path, resp)
 	}
-	if err := platform.CheckLogin("baidu", path, resp.Status, r.OpenID, r.SessionKey, SessionKeyLen); err != nil {
+	if err := hostcall.CheckLogin("baidu", path, resp.Status, r.OpenID, r.SessionKey, SessionKeyLen); err != nil {
 		return nil, err
 	}
 	return &platform.Login{OpenID: r.OpenID, SessionKey: secret.New(r.SessionKey)}, nil
 }
 
-func newCaller(c *http.Client) *platform.Caller {
+func newCaller(c *http.Client) *hostcall.Caller {
 	if c == nil {
 		c = platform.NewHTTPClient(platform.HTTPConfig{})
 	}
-	return &platform.Caller{Platform: "baidu", HTTP: c}
+	return &hostcall.Caller{Platform: "baidu", HTTP: c}
 }
 
 func firstOf(s ...string) string {

@@ -1,12 +1,13 @@
-package baidu_test
+package baidu
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
+	"github.com/mplogin/mplogin/internal/hostcall"
+	"github.com/mplogin/mplogin/internal/wire"
 	"github.com/mplogin/mplogin/platform"
-	"github.com/mplogin/mplogin/platform/baidu"
 )
 
 func FuzzParseSession(f *testing.F) {
@@ -15,7 +16,7 @@ func FuzzParseSession(f *testing.F) {
 		f.Add(400, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		login, err := baidu.ParseSession(baidu.PathJSCode2SessionKey, &platform.Response{Status: status, Body: body}, "CODE")
+		login, err := parseSession(PathJSCode2SessionKey, &hostcall.Response{Status: status, Body: body}, "CODE")
 		if err == nil {
 			if login == nil || login.OpenID == "" || login.SessionKey.IsZero() {
 				t.Fatalf("success without identity: %+v", login)
@@ -40,9 +41,9 @@ func FuzzParseAccessToken(f *testing.F) {
 		f.Add(400, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		tok, life, err := baidu.ParseAccessToken(baidu.PathToken, &platform.Response{Status: status, Body: body}, "SECRET")
+		tok, life, err := parseAccessToken(PathToken, &hostcall.Response{Status: status, Body: body}, "SECRET")
 		if err == nil {
-			if tok.IsZero() || life <= 0 || life > platform.MaxTokenLifetime {
+			if tok.IsZero() || life <= 0 || life > wire.MaxTokenLifetime {
 				t.Fatalf("success with token %v for %v", tok, life)
 			}
 			return
@@ -70,8 +71,8 @@ func FuzzParseUnionID(f *testing.F) {
 		f.Add(200, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		for _, path := range []string{baidu.PathUnionID, baidu.PathTPUnionID} {
-			id, err := baidu.ParseUnionID(path, &platform.Response{Status: status, Body: body}, "TOKEN")
+		for _, path := range []string{PathUnionID, PathTPUnionID} {
+			id, err := parseUnionID(path, &hostcall.Response{Status: status, Body: body}, "TOKEN")
 			if err == nil {
 				if id == "" {
 					t.Fatal("success without unionid")
@@ -105,7 +106,7 @@ func FuzzParseGetSessionKey(f *testing.F) {
 		f.Add(200, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		login, err := baidu.ParseGetSessionKey(baidu.PathGetSessionKey, &platform.Response{Status: status, Body: body}, "CODE", "TOKEN")
+		login, err := parseGetSessionKey(PathGetSessionKey, &hostcall.Response{Status: status, Body: body}, "CODE", "TOKEN")
 		if err == nil {
 			if login == nil || login.OpenID == "" || login.SessionKey.IsZero() {
 				t.Fatalf("success without identity: %+v", login)

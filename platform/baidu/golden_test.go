@@ -1,4 +1,4 @@
-package baidu_test
+package baidu
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/mplogin/mplogin/platform"
-	"github.com/mplogin/mplogin/platform/baidu"
 	"github.com/mplogin/mplogin/secret"
 )
 
@@ -88,16 +87,16 @@ func TestGoldenSpapiAndLegacy(t *testing.T) {
 		for _, tc := range goldenCases {
 			t.Run(fmt.Sprintf("legacy=%v/%s/%d", legacy, tc.file, tc.status), func(t *testing.T) {
 				srv, s := canned(t, tc.status, tc.file)
-				c, err := baidu.New(baidu.Config{AppKey: "y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7", AppSecret: secret.New(testSecret),
+				c, err := New(Config{AppKey: "y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7", AppSecret: secret.New(testSecret),
 					Legacy: legacy, Endpoint: srv.URL})
 				if err != nil {
 					t.Fatal(err)
 				}
 				// A code with '@' routes to an open-source host: it must arrive intact.
 				login, err := c.Exchange(context.Background(), platform.ExchangeRequest{Code: "a1b2+c3@host/x=y&z"})
-				wantPath := baidu.PathJSCode2SessionKey
+				wantPath := PathJSCode2SessionKey
 				if legacy {
-					wantPath = baidu.PathGetSessionKeyByCode
+					wantPath = PathGetSessionKeyByCode
 				}
 				if s.method != http.MethodPost || s.path != wantPath || s.ctype != "application/x-www-form-urlencoded" {
 					t.Fatalf("sent %s %s %s", s.method, s.path, s.ctype)
@@ -131,12 +130,12 @@ func TestGoldenThirdParty(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/%d", tc.file, tc.status), func(t *testing.T) {
 			srv, s := canned(t, tc.status, tc.file)
 			src := &countingSource{tok: "45.authorizer-token"}
-			c, err := baidu.NewTP(baidu.TPConfig{AppKey: "k", AuthorizerToken: src, Endpoint: srv.URL})
+			c, err := NewTP(TPConfig{AppKey: "k", AuthorizerToken: src, Endpoint: srv.URL})
 			if err != nil {
 				t.Fatal(err)
 			}
 			login, err := c.Exchange(context.Background(), platform.ExchangeRequest{Code: "tp@code"})
-			if s.method != http.MethodGet || s.path != baidu.PathTPGetSessionKey ||
+			if s.method != http.MethodGet || s.path != PathTPGetSessionKey ||
 				s.query.Get("access_token") != "45.authorizer-token" || s.query.Get("code") != "tp@code" ||
 				s.query.Get("grant_type") != "authorization_code" {
 				t.Fatalf("sent %s %s %v", s.method, s.path, s.query)
@@ -162,7 +161,7 @@ func TestSessionKeyMustBe24Bytes(t *testing.T) {
 		_, _ = w.Write([]byte(`{"openid":"o","session_key":"tiihtNczf5v6AKRyjwEUhQ=="}`))
 	}))
 	defer srv.Close()
-	c, _ := baidu.New(baidu.Config{AppKey: "k", AppSecret: secret.New("s"), Endpoint: srv.URL})
+	c, _ := New(Config{AppKey: "k", AppSecret: secret.New("s"), Endpoint: srv.URL})
 	_, err := c.Exchange(context.Background(), platform.ExchangeRequest{Code: "c"})
 	if platform.KindOf(err) != platform.KindUnknown {
 		t.Fatalf("got %v", err)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/mplogin/mplogin/internal/hostcall"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 )
@@ -21,7 +22,7 @@ const PathGetSessionKey = "/rest/2.0/smartapp/getsessionkey"
 // reported to the token source, so that the next login gets a new one; this
 // login fails, as the code is never sent twice.
 func (c *Client) exchangeByToken(ctx context.Context, code string) (*platform.Login, error) {
-	if err := platform.CheckCode("baidu", PathGetSessionKey, code); err != nil {
+	if err := hostcall.CheckCode("baidu", PathGetSessionKey, code); err != nil {
 		return nil, err
 	}
 	tok, err := c.tokens.Token(ctx)
@@ -30,8 +31,8 @@ func (c *Client) exchangeByToken(ctx context.Context, code string) (*platform.Lo
 			Kind: platform.KindUnavailable, Err: fmt.Errorf("access token: %w", err)}
 	}
 	u := c.openAPI + PathGetSessionKey + "?" + url.Values{"access_token": {tok.Reveal()}, "code": {code}}.Encode()
-	parse := func(resp *platform.Response) (*platform.Login, error) {
-		return ParseGetSessionKey(PathGetSessionKey, resp, code, tok.Reveal())
+	parse := func(resp *hostcall.Response) (*platform.Login, error) {
+		return parseGetSessionKey(PathGetSessionKey, resp, code, tok.Reveal())
 	}
 	login, err := exchange(ctx, c.caller, PathGetSessionKey, parse, func(ctx context.Context) (*http.Request, error) {
 		return http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
@@ -45,7 +46,7 @@ func (c *Client) exchangeByToken(ctx context.Context, code string) (*platform.Lo
 }
 
 type getSessionKeyResponse struct {
-	Envelope
+	envelope
 	// Raw: on errors Baidu's envelopes may carry data of another shape
 	// ([] or ""), which must not hide the error.
 	Data json.RawMessage `json:"data"`
@@ -57,24 +58,24 @@ type getSessionKeyData struct {
 	SessionKey string `json:"session_key"`
 }
 
-// ParseGetSessionKey reads an answer of getsessionkey: the envelope
+// parseGetSessionKey reads an answer of getsessionkey: the envelope
 // {"errno":0,"errmsg":"succ","request_id":…,"data":{"open_id":…,
 // "session_key":…}} (msg is read for errmsg, openid for open_id), or any of
-// Baidu's error shapes (Envelope), whatever the HTTP status. Success needs
+// Baidu's error shapes (envelope), whatever the HTTP status. Success needs
 // no error field set, a 2xx status, an openid and a session key that is
-// base64 of SessionKeyLen bytes. A business errno that Envelope.Classify
+// base64 of SessionKeyLen bytes. A business errno that envelope.classify
 // does not know is KindInvalidCode. The scrub values (the code, the token)
 // are removed from the platform's message.
-func ParseGetSessionKey(path string, resp *platform.Response, scrub ...string) (*platform.Login, error) {
+func parseGetSessionKey(path string, resp *hostcall.Response, scrub ...string) (*platform.Login, error) {
 	var r getSessionKeyResponse
-	if err := platform.DecodeJSON("baidu", path, resp, &r); err != nil {
+	if err := hostcall.DecodeJSON("baidu", path, resp, &r); err != nil {
 		return nil, err
 	}
-	if r.Failed() {
-		pe := r.APIError(path, resp.Status, scrub...)
+	if r.failed() {
+		pe := r.apiError(path, resp.Status, scrub...)
 		// Past the gateway, whose error_code is about the token, the code
 		// is all getsessionkey judges, and Baidu documents no errno for
-		// refusing one: an errno Classify does not know is taken as a
+		// refusing one: an errno classify does not know is taken as a
 		// refused code. So bad codes count as the user's, and cannot open
 		// the login breaker the way platform failures do.
 		if pe.Kind == platform.KindUnknown && r.Error == "" && r.ErrorCode == 0 {
@@ -83,14 +84,14 @@ func ParseGetSessionKey(path string, resp *platform.Response, scrub ...string) (
 		return nil, pe
 	}
 	if resp.Status/100 != 2 {
-		return nil, platform.StatusError("baidu", path, resp)
+		return nil, hostcall.StatusError("baidu", path, resp)
 	}
 	var d getSessionKeyData
 	if len(r.Data) > 0 && json.Unmarshal(r.Data, &d) != nil {
 		d = getSessionKeyData{} // CheckLogin refuses it
 	}
 	openID := firstOf(d.OpenID, d.OpenID2)
-	if err := platform.CheckLogin("baidu", path, resp.Status, openID, d.SessionKey, SessionKeyLen); err != nil {
+	if err := hostcall.CheckLogin("baidu", path, resp.Status, openID, d.SessionKey, SessionKeyLen); err != nil {
 		return nil, err
 	}
 	return &platform.Login{OpenID: openID, SessionKey: secret.New(d.SessionKey)}, nil

@@ -1,4 +1,4 @@
-package baidu_test
+package baidu
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/mplogin/mplogin/platform"
-	"github.com/mplogin/mplogin/platform/baidu"
 	"github.com/mplogin/mplogin/secret"
 )
 
@@ -47,7 +46,7 @@ func TestGoldenGetSessionKey(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/%d", tc.file, tc.status), func(t *testing.T) {
 			srv, s := canned(t, tc.status, tc.file)
 			src := &countingSource{tok: bdAppToken}
-			c, err := baidu.New(baidu.Config{AppKey: "y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7", AppSecret: secret.New(testSecret),
+			c, err := New(Config{AppKey: "y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7", AppSecret: secret.New(testSecret),
 				AccessToken: src, Endpoint: srv.URL})
 			if err != nil {
 				t.Fatal(err)
@@ -56,7 +55,7 @@ func TestGoldenGetSessionKey(t *testing.T) {
 			login, err := c.Exchange(context.Background(), platform.ExchangeRequest{Code: code})
 			// Both in the query of a POST, as Baidu's SDKs send them; the
 			// secret is not sent at all.
-			if s.method != http.MethodPost || s.path != baidu.PathGetSessionKey || s.rawBody != "" || len(s.query) != 2 ||
+			if s.method != http.MethodPost || s.path != PathGetSessionKey || s.rawBody != "" || len(s.query) != 2 ||
 				s.query.Get("access_token") != bdAppToken || s.query.Get("code") != code {
 				t.Fatalf("sent %s %s?%v %q", s.method, s.path, s.query, s.rawBody)
 			}
@@ -101,7 +100,7 @@ func TestGetSessionKeyErrorsCarryNoSecrets(t *testing.T) {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.WriteString(w, strings.NewReplacer("TOKEN", bdAppToken, "CODE", code).Replace(body))
 		}))
-		c, _ := baidu.New(baidu.Config{AppKey: "k", AppSecret: secret.New(testSecret), Endpoint: srv.URL,
+		c, _ := New(Config{AppKey: "k", AppSecret: secret.New(testSecret), Endpoint: srv.URL,
 			AccessToken: platform.StaticToken(secret.New(bdAppToken))})
 		_, err := c.Exchange(context.Background(), platform.ExchangeRequest{Code: code})
 		var pe *platform.Error
@@ -125,7 +124,7 @@ func TestGetSessionKeyWithoutToken(t *testing.T) {
 	calls := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls++ }))
 	defer srv.Close()
-	c, _ := baidu.New(baidu.Config{AppKey: "k", AppSecret: secret.New(testSecret), Endpoint: srv.URL, AccessToken: failingSource{}})
+	c, _ := New(Config{AppKey: "k", AppSecret: secret.New(testSecret), Endpoint: srv.URL, AccessToken: failingSource{}})
 	_, err := c.Exchange(context.Background(), platform.ExchangeRequest{Code: "c"})
 	if platform.KindOf(err) != platform.KindUnavailable || calls != 0 {
 		t.Fatalf("%d calls, %v", calls, err)
@@ -139,14 +138,14 @@ func TestGetSessionKeyHost(t *testing.T) {
 		called = r.URL.Scheme + "://" + r.URL.Host + r.URL.Path
 		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(`{"errno":0,"data":{"open_id":"o","session_key":"981ce8b151c0599acf7ad1a673c6ff5e"}}`)), Request: r}, nil
 	})}
-	c, err := baidu.New(baidu.Config{AppKey: "k", AppSecret: secret.New("s"), HTTP: hc, AccessToken: platform.StaticToken(secret.New("t"))})
+	c, err := New(Config{AppKey: "k", AppSecret: secret.New("s"), HTTP: hc, AccessToken: platform.StaticToken(secret.New("t"))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Exchange(context.Background(), platform.ExchangeRequest{Code: "c"}); err != nil {
 		t.Fatal(err)
 	}
-	if want := baidu.DefaultOpenAPIEndpoint + baidu.PathGetSessionKey; called != want {
+	if want := DefaultOpenAPIEndpoint + PathGetSessionKey; called != want {
 		t.Fatalf("called %s, want %s", called, want)
 	}
 	if c.Platform() != "baidu" {
@@ -156,7 +155,7 @@ func TestGetSessionKeyHost(t *testing.T) {
 
 // The legacy endpoint takes the secret; it cannot be combined with a token.
 func TestGetSessionKeyNotLegacy(t *testing.T) {
-	_, err := baidu.New(baidu.Config{AppKey: "k", AppSecret: secret.New("s"), Legacy: true, AccessToken: platform.StaticToken(secret.New("t"))})
+	_, err := New(Config{AppKey: "k", AppSecret: secret.New("s"), Legacy: true, AccessToken: platform.StaticToken(secret.New("t"))})
 	if err == nil {
 		t.Fatal("New accepted Legacy with an AccessToken")
 	}

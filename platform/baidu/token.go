@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mplogin/mplogin/internal/hostcall"
+	"github.com/mplogin/mplogin/internal/wire"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 )
@@ -46,32 +48,32 @@ func (c *Client) FetchAccessToken(ctx context.Context) (secret.String, time.Dura
 		if err != nil {
 			return err
 		}
-		tok, life, err = ParseAccessToken(PathToken, resp, c.appSecret.Reveal())
+		tok, life, err = parseAccessToken(PathToken, resp, c.appSecret.Reveal())
 		return err
 	})
 	return tok, life, err
 }
 
 type tokenResponse struct {
-	Envelope
-	AccessToken string       `json:"access_token"`
-	ExpiresIn   platform.Int `json:"expires_in"`
+	envelope
+	AccessToken string   `json:"access_token"`
+	ExpiresIn   wire.Int `json:"expires_in"`
 }
 
-// ParseAccessToken reads an answer of oauth/2.0/token. Success needs a
+// parseAccessToken reads an answer of oauth/2.0/token. Success needs a
 // non-empty access_token and a positive expires_in; errors come in any of
-// Baidu's shapes (Envelope), often with HTTP 400. The scrub values (the
+// Baidu's shapes (envelope), often with HTTP 400. The scrub values (the
 // secret) are removed from the platform's message.
-func ParseAccessToken(path string, resp *platform.Response, scrub ...string) (secret.String, time.Duration, error) {
+func parseAccessToken(path string, resp *hostcall.Response, scrub ...string) (secret.String, time.Duration, error) {
 	var r tokenResponse
-	if err := platform.DecodeJSON("baidu", path, resp, &r); err != nil {
+	if err := hostcall.DecodeJSON("baidu", path, resp, &r); err != nil {
 		return secret.String{}, 0, err
 	}
-	if r.Failed() {
-		return secret.String{}, 0, r.APIError(path, resp.Status, scrub...)
+	if r.failed() {
+		return secret.String{}, 0, r.apiError(path, resp.Status, scrub...)
 	}
 	if resp.Status/100 != 2 {
-		return secret.String{}, 0, platform.StatusError("baidu", path, resp)
+		return secret.String{}, 0, hostcall.StatusError("baidu", path, resp)
 	}
-	return platform.CheckAccessToken("baidu", path, resp.Status, r.AccessToken, r.ExpiresIn)
+	return hostcall.CheckAccessToken("baidu", path, resp.Status, r.AccessToken, r.ExpiresIn)
 }

@@ -1,4 +1,4 @@
-package baidu_test
+package baidu
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mplogin/mplogin/internal/hostcall"
 	"github.com/mplogin/mplogin/platform"
-	"github.com/mplogin/mplogin/platform/baidu"
 	"github.com/mplogin/mplogin/secret"
 )
 
@@ -35,13 +35,13 @@ func TestGoldenAppToken(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/%d", tc.file, tc.status), func(t *testing.T) {
 			srv, s := canned(t, tc.status, tc.file)
 			// Legacy or not, the token lives on the openapi host.
-			c, err := baidu.New(baidu.Config{AppKey: "y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7", AppSecret: secret.New(testSecret),
+			c, err := New(Config{AppKey: "y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7", AppSecret: secret.New(testSecret),
 				Legacy: tc.status == 401, Endpoint: srv.URL})
 			if err != nil {
 				t.Fatal(err)
 			}
 			tok, life, err := c.FetchAccessToken(context.Background())
-			if s.method != "POST" || s.path != baidu.PathToken || s.ctype != "application/x-www-form-urlencoded" || len(s.query) != 0 {
+			if s.method != "POST" || s.path != PathToken || s.ctype != "application/x-www-form-urlencoded" || len(s.query) != 0 {
 				t.Fatalf("sent %s %s?%v (%s)", s.method, s.path, s.query, s.ctype)
 			}
 			want := url.Values{"grant_type": {"client_credentials"}, "client_id": {"y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7"},
@@ -71,8 +71,8 @@ func TestGoldenAppToken(t *testing.T) {
 
 // An error that echoes the secret does not carry it on.
 func TestAppTokenErrorScrubbed(t *testing.T) {
-	resp := &platform.Response{Status: 400, Body: []byte(`{"error":"invalid_client ` + testSecret + `","error_description":"bad secret ` + testSecret + `"}`)}
-	_, _, err := baidu.ParseAccessToken(baidu.PathToken, resp, testSecret)
+	resp := &hostcall.Response{Status: 400, Body: []byte(`{"error":"invalid_client ` + testSecret + `","error_description":"bad secret ` + testSecret + `"}`)}
+	_, _, err := parseAccessToken(PathToken, resp, testSecret)
 	if platform.KindOf(err) != platform.KindUnknown || strings.Contains(err.Error(), testSecret) {
 		t.Fatalf("got %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/mplogin/mplogin/internal/hostcall"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 )
@@ -78,7 +79,7 @@ func checkUnionIDArgs(path string, tok secret.String, openID string) error {
 		Err: errors.New(what + " is empty or too long")}
 }
 
-func unionID(ctx context.Context, caller *platform.Caller, path string, tok secret.String, newReq func(context.Context) (*http.Request, error)) (string, error) {
+func unionID(ctx context.Context, caller *hostcall.Caller, path string, tok secret.String, newReq func(context.Context) (*http.Request, error)) (string, error) {
 	var out string
 	err := caller.Once(ctx, func(ctx context.Context) error {
 		req, err := newReq(ctx)
@@ -90,14 +91,14 @@ func unionID(ctx context.Context, caller *platform.Caller, path string, tok secr
 		if err != nil {
 			return err
 		}
-		out, err = ParseUnionID(path, resp, tok.Reveal())
+		out, err = parseUnionID(path, resp, tok.Reveal())
 		return err
 	})
 	return out, err
 }
 
 type unionIDResponse struct {
-	Envelope
+	envelope
 	// Raw: on errors Baidu's envelopes may carry data of another shape
 	// ([] or ""), which must not hide the error.
 	Data json.RawMessage `json:"data"`
@@ -108,22 +109,22 @@ type unionIDData struct {
 	UnionID2 string `json:"union_id"` // unionId/get
 }
 
-// ParseUnionID reads an answer of getunionid or unionId/get: the envelope
+// parseUnionID reads an answer of getunionid or unionId/get: the envelope
 // {"errno","errmsg"/"msg","data":{…}} or a gateway error. Success needs no
 // error field set, a 2xx status and a non-empty data.unionid (getunionid's
 // spelling) or data.union_id (unionId/get's); either spelling is accepted on
 // either path. The scrub values (the access token) are removed from the
 // platform's message.
-func ParseUnionID(path string, resp *platform.Response, scrub ...string) (string, error) {
+func parseUnionID(path string, resp *hostcall.Response, scrub ...string) (string, error) {
 	var r unionIDResponse
-	if err := platform.DecodeJSON("baidu", path, resp, &r); err != nil {
+	if err := hostcall.DecodeJSON("baidu", path, resp, &r); err != nil {
 		return "", err
 	}
-	if r.Failed() {
-		return "", r.APIError(path, resp.Status, scrub...)
+	if r.failed() {
+		return "", r.apiError(path, resp.Status, scrub...)
 	}
 	if resp.Status/100 != 2 {
-		return "", platform.StatusError("baidu", path, resp)
+		return "", hostcall.StatusError("baidu", path, resp)
 	}
 	var d unionIDData
 	if len(r.Data) > 0 {

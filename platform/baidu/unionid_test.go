@@ -1,4 +1,4 @@
-package baidu_test
+package baidu
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/mplogin/mplogin/platform"
-	"github.com/mplogin/mplogin/platform/baidu"
 	"github.com/mplogin/mplogin/secret"
 )
 
@@ -73,13 +72,13 @@ func TestGoldenUnionID(t *testing.T) {
 		for _, tc := range unionIDCases {
 			t.Run(fmt.Sprintf("legacy=%v/%s/%d", legacy, tc.file, tc.status), func(t *testing.T) {
 				srv, s := canned(t, tc.status, tc.file)
-				c, err := baidu.New(baidu.Config{AppKey: "y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7", AppSecret: secret.New(testSecret),
+				c, err := New(Config{AppKey: "y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7", AppSecret: secret.New(testSecret),
 					Legacy: legacy, Endpoint: srv.URL})
 				if err != nil {
 					t.Fatal(err)
 				}
 				got, err := c.UnionID(context.Background(), secret.New(bdAppToken), bdOpenID)
-				if s.method != http.MethodPost || s.path != baidu.PathUnionID || s.ctype != "application/x-www-form-urlencoded" ||
+				if s.method != http.MethodPost || s.path != PathUnionID || s.ctype != "application/x-www-form-urlencoded" ||
 					s.query.Encode() != "access_token="+bdAppToken || s.rawBody != "openid="+bdOpenID {
 					t.Fatalf("sent %s %s?%v (%s) %q", s.method, s.path, s.query, s.ctype, s.rawBody)
 				}
@@ -94,12 +93,12 @@ func TestGoldenTPUnionID(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/%d", tc.file, tc.status), func(t *testing.T) {
 			srv, s := canned(t, tc.status, tc.file)
 			src := &countingSource{tok: "45.exchange-token"}
-			c, err := baidu.NewTP(baidu.TPConfig{AppKey: "k", AuthorizerToken: src, Endpoint: srv.URL})
+			c, err := NewTP(TPConfig{AppKey: "k", AuthorizerToken: src, Endpoint: srv.URL})
 			if err != nil {
 				t.Fatal(err)
 			}
 			got, err := c.UnionID(context.Background(), secret.New(bdAuthToken), bdOpenID)
-			if s.method != http.MethodGet || s.path != baidu.PathTPUnionID || s.rawBody != "" ||
+			if s.method != http.MethodGet || s.path != PathTPUnionID || s.rawBody != "" ||
 				s.query.Get("access_token") != bdAuthToken || s.query.Get("open_id") != bdOpenID || len(s.query) != 2 {
 				t.Fatalf("sent %s %s?%v %q", s.method, s.path, s.query, s.rawBody)
 			}
@@ -124,15 +123,15 @@ func TestUnionIDHost(t *testing.T) {
 		hosts = append(hosts, r.URL.Scheme+"://"+r.URL.Host+r.URL.Path)
 		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(`{"errno":0,"data":{"unionid":"u"}}`)), Request: r}, nil
 	})}
-	c, _ := baidu.New(baidu.Config{AppKey: "k", AppSecret: secret.New("s"), HTTP: hc})
-	tp, _ := baidu.NewTP(baidu.TPConfig{AuthorizerToken: platform.StaticToken(secret.New("t")), HTTP: hc})
+	c, _ := New(Config{AppKey: "k", AppSecret: secret.New("s"), HTTP: hc})
+	tp, _ := NewTP(TPConfig{AuthorizerToken: platform.StaticToken(secret.New("t")), HTTP: hc})
 	if _, err := c.UnionID(context.Background(), secret.New("t"), "o"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tp.UnionID(context.Background(), secret.New("t"), "o"); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{baidu.DefaultOpenAPIEndpoint + baidu.PathUnionID, baidu.DefaultOpenAPIEndpoint + baidu.PathTPUnionID}
+	want := []string{DefaultOpenAPIEndpoint + PathUnionID, DefaultOpenAPIEndpoint + PathTPUnionID}
 	if fmt.Sprint(hosts) != fmt.Sprint(want) {
 		t.Fatalf("called %v, want %v", hosts, want)
 	}
@@ -156,8 +155,8 @@ func TestUnionIDUnusableAnswers(t *testing.T) {
 				_, _ = io.WriteString(w, tc.body)
 			}))
 			defer srv.Close()
-			c, _ := baidu.New(baidu.Config{AppKey: "k", AppSecret: secret.New(testSecret), Endpoint: srv.URL})
-			tp, _ := baidu.NewTP(baidu.TPConfig{AuthorizerToken: platform.StaticToken(secret.New("t")), Endpoint: srv.URL})
+			c, _ := New(Config{AppKey: "k", AppSecret: secret.New(testSecret), Endpoint: srv.URL})
+			tp, _ := NewTP(TPConfig{AuthorizerToken: platform.StaticToken(secret.New("t")), Endpoint: srv.URL})
 			for _, lookup := range []func(context.Context, secret.String, string) (string, error){c.UnionID, tp.UnionID} {
 				id, err := lookup(context.Background(), secret.New(bdAppToken), bdOpenID)
 				if platform.KindOf(err) != platform.KindUnavailable || id != "" {
@@ -179,8 +178,8 @@ func TestUnionIDErrorsCarryNoToken(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				_, _ = io.WriteString(w, strings.ReplaceAll(body, "TOKEN", tok))
 			}))
-			c, _ := baidu.New(baidu.Config{AppKey: "k", AppSecret: secret.New(testSecret), Endpoint: srv.URL})
-			tp, _ := baidu.NewTP(baidu.TPConfig{AuthorizerToken: platform.StaticToken(secret.New("t")), Endpoint: srv.URL})
+			c, _ := New(Config{AppKey: "k", AppSecret: secret.New(testSecret), Endpoint: srv.URL})
+			tp, _ := NewTP(TPConfig{AuthorizerToken: platform.StaticToken(secret.New("t")), Endpoint: srv.URL})
 			for _, lookup := range []func(context.Context, secret.String, string) (string, error){c.UnionID, tp.UnionID} {
 				_, err := lookup(context.Background(), secret.New(tok), bdOpenID)
 				if err == nil || strings.Contains(fmt.Sprintf("%v %+v %#v", err, err, err), tok) {
@@ -196,8 +195,8 @@ func TestUnionIDBadArguments(t *testing.T) {
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
 	defer srv.Close()
-	c, _ := baidu.New(baidu.Config{AppKey: "k", AppSecret: secret.New(testSecret), Endpoint: srv.URL})
-	tp, _ := baidu.NewTP(baidu.TPConfig{AuthorizerToken: platform.StaticToken(secret.New("t")), Endpoint: srv.URL})
+	c, _ := New(Config{AppKey: "k", AppSecret: secret.New(testSecret), Endpoint: srv.URL})
+	tp, _ := NewTP(TPConfig{AuthorizerToken: platform.StaticToken(secret.New("t")), Endpoint: srv.URL})
 	for _, lookup := range []func(context.Context, secret.String, string) (string, error){c.UnionID, tp.UnionID} {
 		for _, args := range []struct {
 			tok    secret.String
@@ -228,8 +227,8 @@ func TestUnionIDDialRetry(t *testing.T) {
 		dials.Add(1)
 		return dial(ctx, network, a)
 	}
-	c, _ := baidu.New(baidu.Config{AppKey: "k", AppSecret: secret.New(testSecret), Endpoint: base, HTTP: hc})
-	tp, _ := baidu.NewTP(baidu.TPConfig{AuthorizerToken: platform.StaticToken(secret.New("t")), Endpoint: base, HTTP: hc})
+	c, _ := New(Config{AppKey: "k", AppSecret: secret.New(testSecret), Endpoint: base, HTTP: hc})
+	tp, _ := NewTP(TPConfig{AuthorizerToken: platform.StaticToken(secret.New("t")), Endpoint: base, HTTP: hc})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, lookup := range []func(context.Context, secret.String, string) (string, error){c.UnionID, tp.UnionID} {

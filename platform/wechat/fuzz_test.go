@@ -1,4 +1,4 @@
-package wechat_test
+package wechat
 
 import (
 	"encoding/base64"
@@ -8,8 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mplogin/mplogin/internal/hostcall"
+	"github.com/mplogin/mplogin/internal/wire"
 	"github.com/mplogin/mplogin/platform"
-	"github.com/mplogin/mplogin/platform/wechat"
 )
 
 // Any answer gives either a complete login or a *platform.Error, never a
@@ -20,7 +21,7 @@ func FuzzParseCode2Session(f *testing.F) {
 		f.Add(200, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		login, err := wechat.ParseCode2Session(wechat.PathCode2Session, &platform.Response{Status: status, Body: body}, "CODE", false)
+		login, err := parseCode2Session(PathCode2Session, &hostcall.Response{Status: status, Body: body}, "CODE", false)
 		if err == nil {
 			if login == nil || login.OpenID == "" || login.SessionKey.IsZero() {
 				t.Fatalf("success without identity: %+v", login)
@@ -47,9 +48,9 @@ func FuzzParseAccessToken(f *testing.F) {
 		f.Add(200, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		tok, life, err := wechat.ParseAccessToken(wechat.PathStableToken, &platform.Response{Status: status, Body: body}, "SECRET")
+		tok, life, err := parseAccessToken(PathStableToken, &hostcall.Response{Status: status, Body: body}, "SECRET")
 		if err == nil {
-			if tok.IsZero() || life <= 0 || life > platform.MaxTokenLifetime {
+			if tok.IsZero() || life <= 0 || life > wire.MaxTokenLifetime {
 				t.Fatalf("success with token %v for %v", tok, life)
 			}
 			return
@@ -76,7 +77,7 @@ func FuzzParseCheckSession(f *testing.F) {
 		f.Add(200, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		valid, err := wechat.ParseCheckSession(&platform.Response{Status: status, Body: body}, "TOKEN")
+		valid, err := parseCheckSession(&hostcall.Response{Status: status, Body: body}, "TOKEN")
 		if err == nil {
 			if valid && (status/100 != 2 || !hasErrcode(body)) {
 				t.Fatalf("valid from %d %q", status, body)
@@ -120,10 +121,10 @@ func FuzzParseResetSessionKey(f *testing.F) {
 		f.Add(200, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		key, err := wechat.ParseResetSessionKey(&platform.Response{Status: status, Body: body}, "o1", "OLDKEY")
+		key, err := parseResetSessionKey(&hostcall.Response{Status: status, Body: body}, "o1", "OLDKEY")
 		if err == nil {
 			k, derr := base64.StdEncoding.DecodeString(key.Reveal())
-			if derr != nil || len(k) != wechat.SessionKeyLen {
+			if derr != nil || len(k) != SessionKeyLen {
 				t.Fatalf("success with an unusable key from %q", body)
 			}
 			return
@@ -138,7 +139,7 @@ func FuzzParseResetSessionKey(f *testing.F) {
 		if strings.Contains(pe.Message, "OLDKEY") {
 			t.Fatalf("old key in message: %q", pe.Message)
 		}
-		if errors.Is(err, wechat.ErrSessionKeyInvalid) != (pe.Code == "87009") {
+		if errors.Is(err, ErrSessionKeyInvalid) != (pe.Code == "87009") {
 			t.Fatalf("ErrSessionKeyInvalid with code %q", pe.Code)
 		}
 	})
@@ -158,7 +159,7 @@ func FuzzParsePhoneNumber(f *testing.F) {
 		f.Add(200, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		phone, err := wechat.ParsePhoneNumber(&platform.Response{Status: status, Body: body}, "wxapp", "CODE")
+		phone, err := parsePhoneNumber(&hostcall.Response{Status: status, Body: body}, "wxapp", "CODE")
 		if err == nil {
 			if phone == nil || phone.PhoneNumber == "" || phone.PurePhoneNumber == "" || phone.WatermarkAppID != "wxapp" {
 				t.Fatalf("incomplete success from %q", body)

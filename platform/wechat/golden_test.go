@@ -1,4 +1,4 @@
-package wechat_test
+package wechat
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/mplogin/mplogin/platform"
-	"github.com/mplogin/mplogin/platform/wechat"
 	"github.com/mplogin/mplogin/secret"
 )
 
@@ -61,13 +60,13 @@ func TestGoldenCode2Session(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("%s/%d", tc.file, tc.status), func(t *testing.T) {
 			srv, seen := canned(t, tc.status, "text/plain", tc.file)
-			c, err := wechat.New(wechat.Config{AppID: "wx4f4bc4dec97d474b", Secret: secret.New(testSecret), Endpoint: srv.URL,
+			c, err := New(Config{AppID: "wx4f4bc4dec97d474b", Secret: secret.New(testSecret), Endpoint: srv.URL,
 				HTTP: platform.NewHTTPClient(platform.HTTPConfig{})})
 			if err != nil {
 				t.Fatal(err)
 			}
 			login, err := c.Exchange(context.Background(), platform.ExchangeRequest{Code: "061abcDEF"})
-			if seen.URL.Path != wechat.PathCode2Session || seen.Method != http.MethodGet {
+			if seen.URL.Path != PathCode2Session || seen.Method != http.MethodGet {
 				t.Fatalf("sent %s %s", seen.Method, seen.URL.Path)
 			}
 			q := seen.URL.Query()
@@ -130,14 +129,14 @@ func TestGoldenComponent(t *testing.T) {
 		t.Run(tc.file, func(t *testing.T) {
 			srv, seen := canned(t, 200, "text/plain", tc.file)
 			src := &staticSource{tok: "component-token-value"}
-			c, err := wechat.NewComponent(wechat.ComponentConfig{AppID: "wxauthorizer", ComponentAppID: "wxcomponent",
+			c, err := NewComponent(ComponentConfig{AppID: "wxauthorizer", ComponentAppID: "wxcomponent",
 				ComponentToken: src, Endpoint: srv.URL})
 			if err != nil {
 				t.Fatal(err)
 			}
 			_, err = c.Exchange(context.Background(), platform.ExchangeRequest{Code: "081code"})
 			q := seen.URL.Query()
-			if seen.URL.Path != wechat.PathComponentCode2Session || q.Get("appid") != "wxauthorizer" ||
+			if seen.URL.Path != PathComponentCode2Session || q.Get("appid") != "wxauthorizer" ||
 				q.Get("component_appid") != "wxcomponent" || q.Get("component_access_token") != "component-token-value" ||
 				q.Get("js_code") != "081code" || q.Get("grant_type") != "authorization_code" || q.Has("secret") {
 				t.Fatalf("sent %s?%v", seen.URL.Path, q)
@@ -184,7 +183,7 @@ func TestUnusableAnswers(t *testing.T) {
 				_, _ = w.Write([]byte(tc.body))
 			}))
 			defer srv.Close()
-			c, _ := wechat.New(wechat.Config{AppID: "wx1", Secret: secret.New(testSecret), Endpoint: srv.URL})
+			c, _ := New(Config{AppID: "wx1", Secret: secret.New(testSecret), Endpoint: srv.URL})
 			_, err := c.Exchange(context.Background(), platform.ExchangeRequest{Code: "c1"})
 			if k := platform.KindOf(err); k != platform.KindUnavailable {
 				t.Fatalf("kind %v, want unavailable (%v)", k, err)
@@ -200,7 +199,7 @@ func TestOversizedBodyIsCut(t *testing.T) {
 		_, _ = w.Write([]byte(`"}`))
 	}))
 	defer srv.Close()
-	c, _ := wechat.New(wechat.Config{AppID: "wx1", Secret: secret.New(testSecret), Endpoint: srv.URL})
+	c, _ := New(Config{AppID: "wx1", Secret: secret.New(testSecret), Endpoint: srv.URL})
 	_, err := c.Exchange(context.Background(), platform.ExchangeRequest{Code: "c1"})
 	if k := platform.KindOf(err); k != platform.KindUnavailable || !strings.Contains(err.Error(), "body over") {
 		t.Fatalf("got %v", err)
@@ -221,7 +220,7 @@ func TestDialFailureRetriedOnceAndScrubbed(t *testing.T) {
 		dials++
 		return dial(ctx, network, a) // refused: the server is closed
 	}
-	c, _ := wechat.New(wechat.Config{AppID: "wx1", Secret: secret.New(testSecret), Endpoint: addr, HTTP: hc})
+	c, _ := New(Config{AppID: "wx1", Secret: secret.New(testSecret), Endpoint: addr, HTTP: hc})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := c.Exchange(ctx, platform.ExchangeRequest{Code: "code-value-123"})

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/mplogin/mplogin/internal/hostcall"
+	"github.com/mplogin/mplogin/internal/wire"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 )
@@ -77,7 +79,7 @@ func (c *Client) fetchToken(ctx context.Context, path string, newReq func(contex
 		if err != nil {
 			return err
 		}
-		tok, life, err = ParseAccessToken(path, resp, c.secret.Reveal())
+		tok, life, err = parseAccessToken(path, resp, c.secret.Reveal())
 		return err
 	})
 	return tok, life, err
@@ -88,26 +90,26 @@ func buildError(path string) *platform.Error {
 }
 
 type tokenResponse struct {
-	AccessToken string       `json:"access_token"`
-	ExpiresIn   platform.Int `json:"expires_in"`
-	ErrCode     platform.Int `json:"errcode"`
-	ErrMsg      string       `json:"errmsg"`
+	AccessToken string   `json:"access_token"`
+	ExpiresIn   wire.Int `json:"expires_in"`
+	ErrCode     wire.Int `json:"errcode"`
+	ErrMsg      string   `json:"errmsg"`
 }
 
-// ParseAccessToken reads an answer of cgi-bin/token or cgi-bin/stable_token.
+// parseAccessToken reads an answer of cgi-bin/token or cgi-bin/stable_token.
 // Success needs a non-empty access_token and a positive expires_in. The
 // scrub values (the secret) are removed from the platform's message. On a
 // token fetch 40001 means a wrong secret: KindBadCredentials.
-func ParseAccessToken(path string, resp *platform.Response, scrub ...string) (secret.String, time.Duration, error) {
+func parseAccessToken(path string, resp *hostcall.Response, scrub ...string) (secret.String, time.Duration, error) {
 	var r tokenResponse
 	if err := decode(path, resp, &r); err != nil {
 		return secret.String{}, 0, err
 	}
 	if r.ErrCode != 0 {
-		return secret.String{}, 0, APIError(path, resp.Status, int64(r.ErrCode), platform.Scrub(r.ErrMsg, scrub...), false)
+		return secret.String{}, 0, apiError(path, resp.Status, int64(r.ErrCode), hostcall.Scrub(r.ErrMsg, scrub...), false)
 	}
 	if resp.Status/100 != 2 {
-		return secret.String{}, 0, platform.StatusError("wechat", path, resp)
+		return secret.String{}, 0, hostcall.StatusError("wechat", path, resp)
 	}
-	return platform.CheckAccessToken("wechat", path, resp.Status, r.AccessToken, r.ExpiresIn)
+	return hostcall.CheckAccessToken("wechat", path, resp.Status, r.AccessToken, r.ExpiresIn)
 }

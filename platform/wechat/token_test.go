@@ -1,4 +1,4 @@
-package wechat_test
+package wechat
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/mplogin/mplogin/platform"
-	"github.com/mplogin/mplogin/platform/wechat"
 	"github.com/mplogin/mplogin/secret"
 )
 
@@ -26,7 +25,7 @@ type tokenServer struct {
 	calls                      atomic.Int32
 }
 
-func newTokenServer(t *testing.T, status int, file string) (*tokenServer, *wechat.Client) {
+func newTokenServer(t *testing.T, status int, file string) (*tokenServer, *Client) {
 	t.Helper()
 	answer, err := os.ReadFile("testdata/" + file)
 	if err != nil {
@@ -42,7 +41,7 @@ func newTokenServer(t *testing.T, status int, file string) (*tokenServer, *wecha
 		_, _ = w.Write(answer)
 	}))
 	t.Cleanup(srv.Close)
-	c, err := wechat.New(wechat.Config{AppID: "wx4f4bc4dec97d474b", Secret: secret.New(testSecret), Endpoint: srv.URL})
+	c, err := New(Config{AppID: "wx4f4bc4dec97d474b", Secret: secret.New(testSecret), Endpoint: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +79,7 @@ func TestGoldenStableToken(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/%d", tc.file, tc.status), func(t *testing.T) {
 			ts, c := newTokenServer(t, tc.status, tc.file)
 			tok, life, err := c.FetchAccessToken(context.Background())
-			if ts.method != http.MethodPost || ts.path != wechat.PathStableToken || ts.query != "" ||
+			if ts.method != http.MethodPost || ts.path != PathStableToken || ts.query != "" ||
 				!strings.HasPrefix(ts.ctype, "application/json") {
 				t.Fatalf("sent %s %s?%s (%s)", ts.method, ts.path, ts.query, ts.ctype)
 			}
@@ -106,7 +105,7 @@ func TestGoldenClassicToken(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/%d", tc.file, tc.status), func(t *testing.T) {
 			ts, c := newTokenServer(t, tc.status, tc.file)
 			tok, life, err := c.FetchClassicAccessToken(context.Background())
-			if ts.method != http.MethodGet || ts.path != wechat.PathToken ||
+			if ts.method != http.MethodGet || ts.path != PathToken ||
 				ts.query != "appid=wx4f4bc4dec97d474b&grant_type=client_credential&secret="+testSecret {
 				t.Fatalf("sent %s %s?%s", ts.method, ts.path, ts.query)
 			}
@@ -147,7 +146,7 @@ func TestTokenRefusedConnection(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	base := srv.URL
 	srv.Close()
-	c, _ := wechat.New(wechat.Config{AppID: "wx1", Secret: secret.New(testSecret), Endpoint: base})
+	c, _ := New(Config{AppID: "wx1", Secret: secret.New(testSecret), Endpoint: base})
 	for name, fetch := range map[string]func(context.Context) (secret.String, time.Duration, error){
 		"stable": c.FetchAccessToken, "classic": c.FetchClassicAccessToken,
 	} {

@@ -18,6 +18,8 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/mplogin/mplogin/internal/hostcall"
+	"github.com/mplogin/mplogin/internal/wire"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 )
@@ -51,7 +53,7 @@ type Client struct {
 	appID  string
 	secret secret.String
 	base   string
-	caller *platform.Caller
+	caller *hostcall.Caller
 }
 
 var _ platform.Client = (*Client)(nil)
@@ -64,7 +66,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Secret.IsZero() {
 		return nil, errors.New("wechat: secret is required")
 	}
-	base, err := platform.BaseURL(cfg.Endpoint, DefaultEndpoint)
+	base, err := hostcall.BaseURL(cfg.Endpoint, DefaultEndpoint)
 	if err != nil {
 		return nil, fmt.Errorf("wechat: %w", err)
 	}
@@ -76,7 +78,7 @@ func (c *Client) Platform() string { return "wechat" }
 
 // Exchange implements platform.Client.
 func (c *Client) Exchange(ctx context.Context, req platform.ExchangeRequest) (*platform.Login, error) {
-	if err := platform.CheckCode("wechat", PathCode2Session, req.Code); err != nil {
+	if err := hostcall.CheckCode("wechat", PathCode2Session, req.Code); err != nil {
 		return nil, err
 	}
 	q := url.Values{
@@ -106,7 +108,7 @@ type ComponentClient struct {
 	appID, componentAppID string
 	tokens                platform.TokenSource
 	base                  string
-	caller                *platform.Caller
+	caller                *hostcall.Caller
 }
 
 var _ platform.Client = (*ComponentClient)(nil)
@@ -121,7 +123,7 @@ func NewComponent(cfg ComponentConfig) (*ComponentClient, error) {
 	case cfg.ComponentToken == nil:
 		return nil, errors.New("wechat component: a component token source is required")
 	}
-	base, err := platform.BaseURL(cfg.Endpoint, DefaultEndpoint)
+	base, err := hostcall.BaseURL(cfg.Endpoint, DefaultEndpoint)
 	if err != nil {
 		return nil, fmt.Errorf("wechat: %w", err)
 	}
@@ -138,7 +140,7 @@ func (c *ComponentClient) Platform() string { return "wechat-component" }
 // token, the token source is told (if it caches) and the error is returned:
 // the code is not sent a second time.
 func (c *ComponentClient) Exchange(ctx context.Context, req platform.ExchangeRequest) (*platform.Login, error) {
-	if err := platform.CheckCode("wechat", PathComponentCode2Session, req.Code); err != nil {
+	if err := hostcall.CheckCode("wechat", PathComponentCode2Session, req.Code); err != nil {
 		return nil, err
 	}
 	tok, err := c.tokens.Token(ctx)
@@ -163,14 +165,14 @@ func (c *ComponentClient) Exchange(ctx context.Context, req platform.ExchangeReq
 }
 
 type code2SessionResponse struct {
-	OpenID     string       `json:"openid"`
-	SessionKey string       `json:"session_key"`
-	UnionID    string       `json:"unionid"`
-	ErrCode    platform.Int `json:"errcode"`
-	ErrMsg     string       `json:"errmsg"`
+	OpenID     string   `json:"openid"`
+	SessionKey string   `json:"session_key"`
+	UnionID    string   `json:"unionid"`
+	ErrCode    wire.Int `json:"errcode"`
+	ErrMsg     string   `json:"errmsg"`
 }
 
-func exchange(ctx context.Context, caller *platform.Caller, base, path string, q url.Values, code string, tokenAuth bool) (*platform.Login, error) {
+func exchange(ctx context.Context, caller *hostcall.Caller, base, path string, q url.Values, code string, tokenAuth bool) (*platform.Login, error) {
 	var out *platform.Login
 	err := caller.Once(ctx, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path+"?"+q.Encode(), nil)
@@ -181,48 +183,48 @@ func exchange(ctx context.Context, caller *platform.Caller, base, path string, q
 		if err != nil {
 			return err
 		}
-		out, err = ParseCode2Session(path, resp, code, tokenAuth)
+		out, err = parseCode2Session(path, resp, code, tokenAuth)
 		return err
 	})
 	return out, err
 }
 
-// ParseCode2Session reads an answer of jscode2session or its component
+// parseCode2Session reads an answer of jscode2session or its component
 // variant. code is scrubbed from the platform's message.
-func ParseCode2Session(path string, resp *platform.Response, code string, tokenAuth bool) (*platform.Login, error) {
+func parseCode2Session(path string, resp *hostcall.Response, code string, tokenAuth bool) (*platform.Login, error) {
 	var r code2SessionResponse
 	if err := decode(path, resp, &r); err != nil {
 		return nil, err
 	}
 	if r.ErrCode != 0 {
-		return nil, APIError(path, resp.Status, int64(r.ErrCode), platform.Scrub(r.ErrMsg, code), tokenAuth)
+		return nil, apiError(path, resp.Status, int64(r.ErrCode), hostcall.Scrub(r.ErrMsg, code), tokenAuth)
 	}
 	if resp.Status/100 != 2 {
-		return nil, platform.StatusError("wechat", path, resp)
+		return nil, hostcall.StatusError("wechat", path, resp)
 	}
-	if err := platform.CheckLogin("wechat", path, resp.Status, r.OpenID, r.SessionKey, SessionKeyLen); err != nil {
+	if err := hostcall.CheckLogin("wechat", path, resp.Status, r.OpenID, r.SessionKey, SessionKeyLen); err != nil {
 		return nil, err
 	}
 	return &platform.Login{OpenID: r.OpenID, UnionID: r.UnionID, SessionKey: secret.New(r.SessionKey)}, nil
 }
 
-func decode(path string, resp *platform.Response, v any) error {
-	return platform.DecodeJSON("wechat", path, resp, v)
+func decode(path string, resp *hostcall.Response, v any) error {
+	return hostcall.DecodeJSON("wechat", path, resp, v)
 }
 
-// APIError builds the error for a WeChat errcode. tokenAuth says whether the
+// apiError builds the error for a WeChat errcode. tokenAuth says whether the
 // call was authenticated by an access token (then 40001 means the token is
 // bad, not the secret).
-func APIError(path string, status int, errcode int64, errmsg string, tokenAuth bool) *platform.Error {
+func apiError(path string, status int, errcode int64, errmsg string, tokenAuth bool) *platform.Error {
 	return &platform.Error{
-		Platform: "wechat", Endpoint: path, Kind: Classify(errcode, tokenAuth),
+		Platform: "wechat", Endpoint: path, Kind: classify(errcode, tokenAuth),
 		Code: strconv.FormatInt(errcode, 10), Message: errmsg, Status: status,
 	}
 }
 
-// Classify maps a WeChat errcode to its kind
+// classify maps a WeChat errcode to its kind
 // (docs/platforms/wechat.md, "Error codes").
-func Classify(errcode int64, tokenAuth bool) platform.Kind {
+func classify(errcode int64, tokenAuth bool) platform.Kind {
 	switch errcode {
 	case 0:
 		return platform.KindUnknown
@@ -250,9 +252,9 @@ func Classify(errcode int64, tokenAuth bool) platform.Kind {
 	return platform.KindUnknown
 }
 
-func newCaller(c *http.Client) *platform.Caller {
+func newCaller(c *http.Client) *hostcall.Caller {
 	if c == nil {
 		c = platform.NewHTTPClient(platform.HTTPConfig{})
 	}
-	return &platform.Caller{Platform: "wechat", HTTP: c}
+	return &hostcall.Caller{Platform: "wechat", HTTP: c}
 }

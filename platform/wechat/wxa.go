@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mplogin/mplogin/internal/hostcall"
+	"github.com/mplogin/mplogin/internal/wire"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 )
@@ -154,10 +156,9 @@ func (c *Client) ResetSessionKey(ctx context.Context, accessToken secret.String,
 // alone, unchecked.
 //
 // The code is single use: like a login code it is retried only when the
-// first attempt provably never reached WeChat or WeChat said it was busy
-// (platform.Caller.Once). An empty or oversized code, one WeChat rejects as
-// invalid, expired or used (40029), or one of another user (40003) is
-// KindInvalidCode; a rejected access token is KindTokenInvalid. The number
+// first attempt provably never reached WeChat or WeChat said it was busy.
+// An empty or oversized code, one WeChat rejects as invalid, expired or used
+// (40029), or one of another user (40003) is KindInvalidCode; a rejected access token is KindTokenInvalid. The number
 // never appears in an error.
 func (c *Client) PhoneNumber(ctx context.Context, accessToken secret.String, openID, code string) (*Phone, error) {
 	return c.wxa().phoneNumber(ctx, accessToken, openID, code)
@@ -186,7 +187,7 @@ func (c *ComponentClient) PhoneNumber(ctx context.Context, accessToken secret.St
 // wxa is what the token-authenticated calls need of either client.
 type wxa struct {
 	appID, base string
-	caller      *platform.Caller
+	caller      *hostcall.Caller
 }
 
 func (c *Client) wxa() wxa          { return wxa{appID: c.appID, base: c.base, caller: c.caller} }
@@ -201,8 +202,8 @@ func (a wxa) checkSession(ctx context.Context, tok secret.String, openID string,
 	var valid bool
 	err := a.do(ctx, PathCheckSession, true, func(ctx context.Context) (*http.Request, error) {
 		return http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	}, func(resp *platform.Response) (err error) {
-		valid, err = ParseCheckSession(resp, tok.Reveal(), key.Reveal(), sig)
+	}, func(resp *hostcall.Response) (err error) {
+		valid, err = parseCheckSession(resp, tok.Reveal(), key.Reveal(), sig)
 		return err
 	})
 	return valid, err
@@ -217,15 +218,15 @@ func (a wxa) resetSessionKey(ctx context.Context, tok secret.String, openID stri
 	var fresh secret.String
 	err := a.do(ctx, PathResetSessionKey, false, func(ctx context.Context) (*http.Request, error) {
 		return http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	}, func(resp *platform.Response) (err error) {
-		fresh, err = ParseResetSessionKey(resp, openID, tok.Reveal(), key.Reveal(), sig)
+	}, func(resp *hostcall.Response) (err error) {
+		fresh, err = parseResetSessionKey(resp, openID, tok.Reveal(), key.Reveal(), sig)
 		return err
 	})
 	return fresh, err
 }
 
 func (a wxa) phoneNumber(ctx context.Context, tok secret.String, openID, code string) (*Phone, error) {
-	if err := platform.CheckCode("wechat", PathPhoneNumber, code); err != nil {
+	if err := hostcall.CheckCode("wechat", PathPhoneNumber, code); err != nil {
 		return nil, err
 	}
 	switch {
@@ -249,8 +250,8 @@ func (a wxa) phoneNumber(ctx context.Context, tok secret.String, openID, code st
 			req.Header.Set("Content-Type", "application/json")
 		}
 		return req, err
-	}, func(resp *platform.Response) (err error) {
-		phone, err = ParsePhoneNumber(resp, a.appID, tok.Reveal(), code)
+	}, func(resp *hostcall.Response) (err error) {
+		phone, err = parsePhoneNumber(resp, a.appID, tok.Reveal(), code)
 		return err
 	})
 	return phone, err
@@ -265,13 +266,13 @@ func (a wxa) sessionURL(path string, tok secret.String, openID, sig string) stri
 	}.Encode()
 }
 
-// errNoRetry stops platform.Caller.Once from retrying a busy answer.
+// errNoRetry stops hostcall.Caller.Once from retrying a busy answer.
 var errNoRetry = errors.New("no retry")
 
-// do sends one request through platform.Caller.Once. With busyRetry false,
+// do sends one request through hostcall.Caller.Once. With busyRetry false,
 // a busy answer is not retried either: only a dial that failed is, for a
 // call that must not reach WeChat twice.
-func (a wxa) do(ctx context.Context, path string, busyRetry bool, newReq func(context.Context) (*http.Request, error), parse func(*platform.Response) error) error {
+func (a wxa) do(ctx context.Context, path string, busyRetry bool, newReq func(context.Context) (*http.Request, error), parse func(*hostcall.Response) error) error {
 	var busy error
 	err := a.caller.Once(ctx, func(ctx context.Context) error {
 		req, err := newReq(ctx)
@@ -322,24 +323,24 @@ func missing(path, what string) *platform.Error {
 type checkSessionResponse struct {
 	// A pointer: an answer without errcode (even "null" or "{}") must not
 	// pass for "valid".
-	ErrCode *platform.Int `json:"errcode"`
-	ErrMsg  string        `json:"errmsg"`
+	ErrCode *wire.Int `json:"errcode"`
+	ErrMsg  string    `json:"errmsg"`
 }
 
-// ParseCheckSession reads an answer of wxa/checksession: true for errcode 0
+// parseCheckSession reads an answer of wxa/checksession: true for errcode 0
 // with a 2xx status, false for 87009 (the session key is not the user's
 // current one), a *platform.Error otherwise. Unlike a login answer, this one
 // must carry its errcode: an answer without one is KindUnknown, never
 // "valid". The scrub values (access token, session key, signature) are
 // removed from the platform's message.
-func ParseCheckSession(resp *platform.Response, scrub ...string) (bool, error) {
+func parseCheckSession(resp *hostcall.Response, scrub ...string) (bool, error) {
 	var r checkSessionResponse
 	if err := decode(PathCheckSession, resp, &r); err != nil {
 		return false, err
 	}
 	if r.ErrCode == nil {
 		if resp.Status/100 != 2 {
-			return false, platform.StatusError("wechat", PathCheckSession, resp)
+			return false, hostcall.StatusError("wechat", PathCheckSession, resp)
 		}
 		return false, &platform.Error{Platform: "wechat", Endpoint: PathCheckSession, Kind: platform.KindUnknown,
 			Status: resp.Status, Err: errors.New("answer without errcode")}
@@ -349,67 +350,67 @@ func ParseCheckSession(resp *platform.Response, scrub ...string) (bool, error) {
 	case ErrCodeInvalidSignature:
 		return false, nil
 	default:
-		return false, APIError(PathCheckSession, resp.Status, code, platform.Scrub(r.ErrMsg, scrub...), true)
+		return false, apiError(PathCheckSession, resp.Status, code, hostcall.Scrub(r.ErrMsg, scrub...), true)
 	}
 	if resp.Status/100 != 2 {
-		return false, platform.StatusError("wechat", PathCheckSession, resp)
+		return false, hostcall.StatusError("wechat", PathCheckSession, resp)
 	}
 	return true, nil
 }
 
 type resetSessionKeyResponse struct {
-	OpenID     string       `json:"openid"`
-	SessionKey string       `json:"session_key"`
-	ErrCode    platform.Int `json:"errcode"`
-	ErrMsg     string       `json:"errmsg"`
+	OpenID     string   `json:"openid"`
+	SessionKey string   `json:"session_key"`
+	ErrCode    wire.Int `json:"errcode"`
+	ErrMsg     string   `json:"errmsg"`
 }
 
-// ParseResetSessionKey reads an answer of wxa/resetusersessionkey for the
+// parseResetSessionKey reads an answer of wxa/resetusersessionkey for the
 // user openID. Success needs a new session_key that is base64 of 16 bytes,
 // and an openid, when the answer has one, equal to openID. 87009 is an
 // error wrapping ErrSessionKeyInvalid. The scrub values (access token, old
 // session key, signature) are removed from the platform's message; the new
 // key never appears in an error.
-func ParseResetSessionKey(resp *platform.Response, openID string, scrub ...string) (secret.String, error) {
+func parseResetSessionKey(resp *hostcall.Response, openID string, scrub ...string) (secret.String, error) {
 	var r resetSessionKeyResponse
 	if err := decode(PathResetSessionKey, resp, &r); err != nil {
 		return secret.String{}, err
 	}
 	if r.ErrCode != 0 {
-		pe := APIError(PathResetSessionKey, resp.Status, int64(r.ErrCode), platform.Scrub(r.ErrMsg, scrub...), true)
+		pe := apiError(PathResetSessionKey, resp.Status, int64(r.ErrCode), hostcall.Scrub(r.ErrMsg, scrub...), true)
 		if r.ErrCode == ErrCodeInvalidSignature {
 			pe.Err = ErrSessionKeyInvalid
 		}
 		return secret.String{}, pe
 	}
 	if resp.Status/100 != 2 {
-		return secret.String{}, platform.StatusError("wechat", PathResetSessionKey, resp)
+		return secret.String{}, hostcall.StatusError("wechat", PathResetSessionKey, resp)
 	}
 	if r.OpenID != "" && r.OpenID != openID {
 		return secret.String{}, &platform.Error{Platform: "wechat", Endpoint: PathResetSessionKey, Kind: platform.KindUnknown,
 			Status: resp.Status, Err: errors.New("answer is for another openid")}
 	}
-	if err := platform.CheckLogin("wechat", PathResetSessionKey, resp.Status, openID, r.SessionKey, SessionKeyLen); err != nil {
+	if err := hostcall.CheckLogin("wechat", PathResetSessionKey, resp.Status, openID, r.SessionKey, SessionKeyLen); err != nil {
 		return secret.String{}, err
 	}
 	return secret.New(r.SessionKey), nil
 }
 
 type phoneResponse struct {
-	ErrCode   platform.Int `json:"errcode"`
-	ErrMsg    string       `json:"errmsg"`
+	ErrCode   wire.Int `json:"errcode"`
+	ErrMsg    string   `json:"errmsg"`
 	PhoneInfo *struct {
 		PhoneNumber     phoneString `json:"phoneNumber"`
 		PurePhoneNumber phoneString `json:"purePhoneNumber"`
 		CountryCode     countryCode `json:"countryCode"`
 		Watermark       struct {
-			Timestamp platform.Int `json:"timestamp"`
-			AppID     string       `json:"appid"`
+			Timestamp wire.Int `json:"timestamp"`
+			AppID     string   `json:"appid"`
 		} `json:"watermark"`
 	} `json:"phone_info"`
 }
 
-// ParsePhoneNumber reads an answer of wxa/business/getuserphonenumber for
+// parsePhoneNumber reads an answer of wxa/business/getuserphonenumber for
 // the app appID. Success needs a 2xx status, phone_info with a phoneNumber
 // and a purePhoneNumber, and a watermark appid equal to appID (otherwise
 // KindUnknown: the number was issued to another app). An invalid, expired or
@@ -417,7 +418,7 @@ type phoneResponse struct {
 // (ErrCodeInvalidOpenID) are KindInvalidCode. The scrub values (access
 // token, code) are removed from the platform's message, and no error ever
 // carries a value of the answer's phone fields.
-func ParsePhoneNumber(resp *platform.Response, appID string, scrub ...string) (*Phone, error) {
+func parsePhoneNumber(resp *hostcall.Response, appID string, scrub ...string) (*Phone, error) {
 	var r phoneResponse
 	if err := json.Unmarshal(resp.Body, &r); err != nil {
 		// A syntax error names one character; any other decoding error may
@@ -430,7 +431,7 @@ func ParsePhoneNumber(resp *platform.Response, appID string, scrub ...string) (*
 			Status: resp.Status, Err: fmt.Errorf("answer is not JSON: %w", err)}
 	}
 	if r.ErrCode != 0 {
-		pe := APIError(PathPhoneNumber, resp.Status, int64(r.ErrCode), platform.Scrub(r.ErrMsg, scrub...), true)
+		pe := apiError(PathPhoneNumber, resp.Status, int64(r.ErrCode), hostcall.Scrub(r.ErrMsg, scrub...), true)
 		if r.ErrCode == ErrCodeInvalidOpenID {
 			// Here it is the code that does not fit the user: a user
 			// error, like 40029, not our configuration.
@@ -439,7 +440,7 @@ func ParsePhoneNumber(resp *platform.Response, appID string, scrub ...string) (*
 		return nil, pe
 	}
 	if resp.Status/100 != 2 {
-		return nil, platform.StatusError("wechat", PathPhoneNumber, resp)
+		return nil, hostcall.StatusError("wechat", PathPhoneNumber, resp)
 	}
 	fail := func(msg string) error {
 		return &platform.Error{Platform: "wechat", Endpoint: PathPhoneNumber, Kind: platform.KindUnknown,

@@ -1,4 +1,4 @@
-package wechat_test
+package wechat
 
 import (
 	"bytes"
@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/mplogin/mplogin/platform"
-	"github.com/mplogin/mplogin/platform/wechat"
 	"github.com/mplogin/mplogin/secret"
 )
 
@@ -39,14 +38,14 @@ func TestSessionSignatureVectors(t *testing.T) {
 	key := secret.New(wxaSessionKey)
 	// docs/platforms/wechat.md, "Test vectors": the official worked example,
 	// and the checksession case.
-	if got := wechat.SessionSignature(key, `{"foo":"bar"}`); got != "654571f79995b2ce1e149e53c0a33dc39c0a74090db514261454e8dbe432aa0b" {
+	if got := SessionSignature(key, `{"foo":"bar"}`); got != "654571f79995b2ce1e149e53c0a33dc39c0a74090db514261454e8dbe432aa0b" {
 		t.Fatalf("worked example: %s", got)
 	}
-	if got := wechat.SessionSignature(key, ""); got != wxaSignature {
+	if got := SessionSignature(key, ""); got != wxaSignature {
 		t.Fatalf("empty message: %s", got)
 	}
 	// Keying with the decoded 16 bytes is the mistake the docs warn of.
-	if got := wechat.SessionSignature(key, `{"foo":"bar"}`); got == "bfa6883695fed51bb7e5897ce895842574a58f8a9cc5c4343f47c515ab337b89" {
+	if got := SessionSignature(key, `{"foo":"bar"}`); got == "bfa6883695fed51bb7e5897ce895842574a58f8a9cc5c4343f47c515ab337b89" {
 		t.Fatal("keyed with the decoded session key")
 	}
 }
@@ -98,18 +97,18 @@ func (s noSource) Token(context.Context) (secret.String, error) {
 type wxaAPI interface {
 	CheckSession(ctx context.Context, accessToken secret.String, openID string, sessionKey secret.String) (bool, error)
 	ResetSessionKey(ctx context.Context, accessToken secret.String, openID string, sessionKey secret.String) (secret.String, error)
-	PhoneNumber(ctx context.Context, accessToken secret.String, openID, code string) (*wechat.Phone, error)
+	PhoneNumber(ctx context.Context, accessToken secret.String, openID, code string) (*Phone, error)
 }
 
 // clients returns a Client and a ComponentClient for the same appid, both
 // pointed at base.
 func clients(t *testing.T, base string, hc *http.Client) map[string]wxaAPI {
 	t.Helper()
-	c, err := wechat.New(wechat.Config{AppID: wxaAppID, Secret: secret.New(testSecret), Endpoint: base, HTTP: hc})
+	c, err := New(Config{AppID: wxaAppID, Secret: secret.New(testSecret), Endpoint: base, HTTP: hc})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc, err := wechat.NewComponent(wechat.ComponentConfig{AppID: wxaAppID, ComponentAppID: "wxcomponent",
+	cc, err := NewComponent(ComponentConfig{AppID: wxaAppID, ComponentAppID: "wxcomponent",
 		ComponentToken: noSource{t}, Endpoint: base, HTTP: hc})
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +178,7 @@ func TestGoldenCheckSession(t *testing.T) {
 				c := clients(t, ws.URL, nil)[name]
 				valid, err := c.CheckSession(context.Background(), secret.New(wxaToken), wxaOpenID, secret.New(wxaSessionKey))
 				want := url.Values{"access_token": {wxaToken}, "openid": {wxaOpenID}, "signature": {wxaSignature}, "sig_method": {"hmac_sha256"}}
-				if ws.method != http.MethodGet || ws.path != wechat.PathCheckSession || ws.query.Encode() != want.Encode() || len(ws.body) != 0 {
+				if ws.method != http.MethodGet || ws.path != PathCheckSession || ws.query.Encode() != want.Encode() || len(ws.body) != 0 {
 					t.Fatalf("sent %s %s?%v %q", ws.method, ws.path, ws.query, ws.body)
 				}
 				if n := ws.calls.Load(); n != tc.calls {
@@ -230,7 +229,7 @@ func TestGoldenResetSessionKey(t *testing.T) {
 				c := clients(t, ws.URL, nil)[name]
 				key, err := c.ResetSessionKey(context.Background(), secret.New(wxaToken), wxaOpenID, secret.New(wxaSessionKey))
 				want := url.Values{"access_token": {wxaToken}, "openid": {wxaOpenID}, "signature": {wxaSignature}, "sig_method": {"hmac_sha256"}}
-				if ws.method != http.MethodGet || ws.path != wechat.PathResetSessionKey || ws.query.Encode() != want.Encode() {
+				if ws.method != http.MethodGet || ws.path != PathResetSessionKey || ws.query.Encode() != want.Encode() {
 					t.Fatalf("sent %s %s?%v", ws.method, ws.path, ws.query)
 				}
 				if n := ws.calls.Load(); n != 1 {
@@ -246,7 +245,7 @@ func TestGoldenResetSessionKey(t *testing.T) {
 					t.Fatal("a key came with an error")
 				}
 				wantErr(t, err, tc.wantKind, tc.wantCode)
-				if errors.Is(err, wechat.ErrSessionKeyInvalid) != tc.invalid {
+				if errors.Is(err, ErrSessionKeyInvalid) != tc.invalid {
 					t.Fatalf("errors.Is(ErrSessionKeyInvalid) = %v: %v", !tc.invalid, err)
 				}
 			})
@@ -293,7 +292,7 @@ func TestGoldenPhoneNumber(t *testing.T) {
 				if want := golden(t, "phone_request.json"); !bytes.Equal(ws.body, bytes.TrimSpace(want)) {
 					t.Fatalf("body %s, want %s", ws.body, want)
 				}
-				if ws.method != http.MethodPost || ws.path != wechat.PathPhoneNumber || ws.query.Encode() != "access_token="+wxaToken ||
+				if ws.method != http.MethodPost || ws.path != PathPhoneNumber || ws.query.Encode() != "access_token="+wxaToken ||
 					!strings.HasPrefix(ws.ctype, "application/json") {
 					t.Fatalf("sent %s %s?%v (%s)", ws.method, ws.path, ws.query, ws.ctype)
 				}
@@ -304,7 +303,7 @@ func TestGoldenPhoneNumber(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					want := wechat.Phone{PhoneNumber: wxaPhone, PurePhoneNumber: wxaPhone, CountryCode: "86",
+					want := Phone{PhoneNumber: wxaPhone, PurePhoneNumber: wxaPhone, CountryCode: "86",
 						WatermarkAppID: wxaAppID, WatermarkTimestamp: 1637744274}
 					if strings.Contains(tc.file, "string_country") {
 						want.PhoneNumber, want.PurePhoneNumber, want.CountryCode = "+85261234567", "61234567", "852"
@@ -350,7 +349,7 @@ func TestPhoneNumberWithoutOpenID(t *testing.T) {
 // The component client checks the watermark against the authorizer's appid.
 func TestComponentPhoneWatermark(t *testing.T) {
 	ws := newWxaServer(t, 200, golden(t, "phone_ok.json"))
-	cc, err := wechat.NewComponent(wechat.ComponentConfig{AppID: "wxauthorizer", ComponentAppID: "wxcomponent",
+	cc, err := NewComponent(ComponentConfig{AppID: "wxauthorizer", ComponentAppID: "wxcomponent",
 		ComponentToken: noSource{t}, Endpoint: ws.URL})
 	if err != nil {
 		t.Fatal(err)
@@ -536,7 +535,7 @@ func TestWxaNoRetryAfterSend(t *testing.T) {
 
 // A Phone printed or logged by mistake shows no number.
 func TestPhoneRedactsItself(t *testing.T) {
-	p := &wechat.Phone{PhoneNumber: "+85261234567", PurePhoneNumber: "61234567", CountryCode: "852", WatermarkAppID: wxaAppID}
+	p := &Phone{PhoneNumber: "+85261234567", PurePhoneNumber: "61234567", CountryCode: "852", WatermarkAppID: wxaAppID}
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("bound", "phone", p, "value", *p)
 	text := fmt.Sprintf("%v %+v %#v %s %d %x %q", p, *p, *p, p, *p, *p, p) + fmt.Sprint(p, *p) + buf.String()
