@@ -197,15 +197,20 @@ func TestLogsCarryClientAndIDs(t *testing.T) {
 
 	lines := r.logLines(t)
 	byMsg := map[string]map[string]any{}
+	requests := 0
 	for _, l := range lines {
 		msg, _ := l["msg"].(string)
 		if msg == "request" {
+			requests++
 			if l["client"] != "127.0.0.1" {
 				t.Errorf("request line without the client: %v", l)
 			}
 			continue
 		}
 		byMsg[msg] = l
+	}
+	if requests == 0 {
+		t.Error("no request lines: their client went unchecked")
 	}
 	hexID := regexp.MustCompile(`^[0-9a-f]{32}$`)
 	for _, want := range []struct {
