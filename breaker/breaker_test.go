@@ -8,15 +8,17 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/mplogin/mplogin/platform"
 )
 
-// wait bounds every wait on real time in these tests: gobreaker reads
-// time.Now and cannot be given a clock, so tests wait for an event with a
-// generous limit rather than sleep a fixed time.
-const wait = 5 * time.Second
+// The tests that build a Set run in a synctest bubble. gobreaker reads
+// time.Now and cannot be given a clock, but inside a bubble time.Now is the
+// bubble's fake clock: it stands still while the test runs and moves only
+// when the test sleeps, so OpenFor passes exactly when a test sleeps past
+// it, and nothing waits on real time.
 
 func perr(k platform.Kind) error {
 	return &platform.Error{Platform: "wechat", Endpoint: "/sns/jscode2session", Kind: k, Code: "x"}
@@ -36,6 +38,9 @@ func recorder(s *Settings) <-chan transition {
 	return ch
 }
 
+// expectTransition takes the next transition without waiting: OnStateChange
+// runs inside the Do or State call that causes it, so the transition is on
+// the channel by the time that call returns, or it did not happen.
 func expectTransition(t *testing.T, ch <-chan transition, want transition) {
 	t.Helper()
 	select {
@@ -43,7 +48,7 @@ func expectTransition(t *testing.T, ch <-chan transition, want transition) {
 		if got != want {
 			t.Fatalf("transition = %+v, want %+v", got, want)
 		}
-	case <-time.After(wait):
+	default:
 		t.Fatalf("no transition, want %+v", want)
 	}
 }
@@ -57,17 +62,22 @@ func expectNoTransition(t *testing.T, ch <-chan transition) {
 	}
 }
 
-// waitState polls until the breaker reports want: open→half-open happens
-// only when someone asks.
-func waitState(t *testing.T, s *Set, name string, want State) {
+// sleepOpenFor sleeps the bubble's clock through the open period of the
+// breaker called name, which opened at the current fake time: a nanosecond
+// before the period ends the breaker is still open, a nanosecond after it
+// it is half-open (noticed when asked, so State is asked).
+func sleepOpenFor(t *testing.T, s *Set, name string, ch <-chan transition) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for s.State(name) != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("state of %q = %v, want %v", name, s.State(name), want)
-		}
-		time.Sleep(time.Millisecond)
+	time.Sleep(s.st.OpenFor - time.Nanosecond)
+	if got := s.State(name); got != Open {
+		t.Fatalf("state of %q = %v a nanosecond before OpenFor ends, want open", name, got)
 	}
+	expectNoTransition(t, ch)
+	time.Sleep(2 * time.Nanosecond)
+	if got := s.State(name); got != HalfOpen {
+		t.Fatalf("state of %q = %v a nanosecond after OpenFor, want half-open", name, got)
+	}
+	expectTransition(t, ch, transition{name, Open, HalfOpen})
 }
 
 // counted returns a call that returns err and counts how often it ran.
@@ -129,289 +139,375 @@ func TestClassification(t *testing.T) {
 }
 
 func TestUserErrorsNeverOpen(t *testing.T) {
-	st := Settings{Failures: 2, OpenFor: time.Hour}
-	ch := recorder(&st)
-	s := NewSet(st)
-	ctx := context.Background()
-	kinds := []platform.Kind{
-		platform.KindInvalidCode, platform.KindCodeUsed, platform.KindUserBlocked,
-		platform.KindRateLimited, platform.KindBadCredentials, platform.KindTokenInvalid,
-	}
-	var n atomic.Int32
-	for i := range 100 {
-		want := perr(kinds[i%len(kinds)])
-		if err := s.Do(ctx, "ep", counted(&n, want)); err != want {
-			t.Fatalf("Do = %v, want the call's own error %v", err, want)
+	synctest.Test(t, func(t *testing.T) {
+		st := Settings{Failures: 2, OpenFor: time.Hour}
+		ch := recorder(&st)
+		s := NewSet(st)
+		ctx := context.Background()
+		kinds := []platform.Kind{
+			platform.KindInvalidCode, platform.KindCodeUsed, platform.KindUserBlocked,
+			platform.KindRateLimited, platform.KindBadCredentials, platform.KindTokenInvalid,
 		}
-	}
-	if n.Load() != 100 {
-		t.Fatalf("call ran %d times, want 100", n.Load())
-	}
-	if got := s.State("ep"); got != Closed {
-		t.Fatalf("state = %v, want closed", got)
-	}
-	expectNoTransition(t, ch)
+		var n atomic.Int32
+		for i := range 100 {
+			want := perr(kinds[i%len(kinds)])
+			if err := s.Do(ctx, "ep", counted(&n, want)); err != want {
+				t.Fatalf("Do = %v, want the call's own error %v", err, want)
+			}
+		}
+		if n.Load() != 100 {
+			t.Fatalf("call ran %d times, want 100", n.Load())
+		}
+		if got := s.State("ep"); got != Closed {
+			t.Fatalf("state = %v, want closed", got)
+		}
+		expectNoTransition(t, ch)
+	})
 }
 
 func TestUserErrorsBreakTheFailureRun(t *testing.T) {
-	s := NewSet(Settings{Failures: 3, OpenFor: time.Hour})
-	ctx := context.Background()
-	var n atomic.Int32
-	for range 10 {
-		_ = s.Do(ctx, "ep", counted(&n, perr(platform.KindBusy)))
-		_ = s.Do(ctx, "ep", counted(&n, perr(platform.KindUnavailable)))
-		_ = s.Do(ctx, "ep", counted(&n, perr(platform.KindInvalidCode)))
-	}
-	if got := s.State("ep"); got != Closed {
-		t.Fatalf("state = %v, want closed: failures were never 3 in a row", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		s := NewSet(Settings{Failures: 3, OpenFor: time.Hour})
+		ctx := context.Background()
+		var n atomic.Int32
+		for range 10 {
+			_ = s.Do(ctx, "ep", counted(&n, perr(platform.KindBusy)))
+			_ = s.Do(ctx, "ep", counted(&n, perr(platform.KindUnavailable)))
+			_ = s.Do(ctx, "ep", counted(&n, perr(platform.KindInvalidCode)))
+		}
+		if got := s.State("ep"); got != Closed {
+			t.Fatalf("state = %v, want closed: failures were never 3 in a row", got)
+		}
+		if n.Load() != 30 {
+			t.Fatalf("call ran %d times, want 30", n.Load())
+		}
+	})
 }
 
 func TestFailuresOpenAndFailFast(t *testing.T) {
-	st := Settings{Failures: 3, OpenFor: time.Hour}
-	ch := recorder(&st)
-	s := NewSet(st)
-	ctx := context.Background()
-	var n atomic.Int32
-	fails := []error{perr(platform.KindBusy), perr(platform.KindUnknown), errors.New("dial tcp: refused")}
-	for i, want := range fails {
-		if got := s.State("ep"); got != Closed {
-			t.Fatalf("after %d failures state = %v, want closed", i, got)
+	synctest.Test(t, func(t *testing.T) {
+		st := Settings{Failures: 3, OpenFor: time.Hour}
+		ch := recorder(&st)
+		s := NewSet(st)
+		ctx := context.Background()
+		var n atomic.Int32
+		fails := []error{perr(platform.KindBusy), perr(platform.KindUnknown), errors.New("dial tcp: refused")}
+		for i, want := range fails {
+			if got := s.State("ep"); got != Closed {
+				t.Fatalf("after %d failures state = %v, want closed", i, got)
+			}
+			if err := s.Do(ctx, "ep", counted(&n, want)); err != want {
+				t.Fatalf("Do = %v, want %v", err, want)
+			}
 		}
-		if err := s.Do(ctx, "ep", counted(&n, want)); err != want {
-			t.Fatalf("Do = %v, want %v", err, want)
+		expectTransition(t, ch, transition{"ep", Closed, Open})
+		if got := s.State("ep"); got != Open {
+			t.Fatalf("state = %v, want open", got)
 		}
-	}
-	expectTransition(t, ch, transition{"ep", Closed, Open})
-	if got := s.State("ep"); got != Open {
-		t.Fatalf("state = %v, want open", got)
-	}
 
-	before := n.Load()
-	for range 10 {
-		err := s.Do(ctx, "ep", counted(&n, nil))
-		if !errors.Is(err, ErrOpen) {
-			t.Fatalf("Do = %v, want ErrOpen", err)
+		before := n.Load()
+		for range 10 {
+			err := s.Do(ctx, "ep", counted(&n, nil))
+			if !errors.Is(err, ErrOpen) {
+				t.Fatalf("Do = %v, want ErrOpen", err)
+			}
+			var pe *platform.Error
+			if !errors.As(err, &pe) || pe.Kind != platform.KindUnavailable || pe.Endpoint != "ep" {
+				t.Fatalf("Do = %#v, want *platform.Error KindUnavailable for ep", err)
+			}
+			if platform.KindOf(err) != platform.KindUnavailable {
+				t.Fatalf("KindOf = %v", platform.KindOf(err))
+			}
 		}
-		var pe *platform.Error
-		if !errors.As(err, &pe) || pe.Kind != platform.KindUnavailable || pe.Endpoint != "ep" {
-			t.Fatalf("Do = %#v, want *platform.Error KindUnavailable for ep", err)
+		if n.Load() != before {
+			t.Fatalf("open breaker called through %d times", n.Load()-before)
 		}
-		if platform.KindOf(err) != platform.KindUnavailable {
-			t.Fatalf("KindOf = %v", platform.KindOf(err))
-		}
-	}
-	if n.Load() != before {
-		t.Fatalf("open breaker called through %d times", n.Load()-before)
-	}
-	expectNoTransition(t, ch)
+		expectNoTransition(t, ch)
+	})
 }
 
 func TestHalfOpenTrialCloses(t *testing.T) {
-	st := Settings{Failures: 1, OpenFor: 20 * time.Millisecond}
-	ch := recorder(&st)
-	s := NewSet(st)
-	ctx := context.Background()
-	var n atomic.Int32
+	synctest.Test(t, func(t *testing.T) {
+		st := Settings{Failures: 1, OpenFor: 20 * time.Millisecond}
+		ch := recorder(&st)
+		s := NewSet(st)
+		ctx := context.Background()
+		var n atomic.Int32
 
-	_ = s.Do(ctx, "ep", counted(&n, perr(platform.KindUnavailable)))
-	expectTransition(t, ch, transition{"ep", Closed, Open})
+		_ = s.Do(ctx, "ep", counted(&n, perr(platform.KindUnavailable)))
+		expectTransition(t, ch, transition{"ep", Closed, Open})
+		sleepOpenFor(t, s, "ep", ch)
 
-	waitState(t, s, "ep", HalfOpen)
-	expectTransition(t, ch, transition{"ep", Open, HalfOpen})
-
-	before := n.Load()
-	// A user error is a success: the platform answered.
-	if err := s.Do(ctx, "ep", counted(&n, perr(platform.KindCodeUsed))); platform.KindOf(err) != platform.KindCodeUsed {
-		t.Fatalf("trial Do = %v", err)
-	}
-	if n.Load() != before+1 {
-		t.Fatal("trial call did not run")
-	}
-	expectTransition(t, ch, transition{"ep", HalfOpen, Closed})
-	if got := s.State("ep"); got != Closed {
-		t.Fatalf("state = %v, want closed", got)
-	}
+		before := n.Load()
+		// A user error is a success: the platform answered.
+		if err := s.Do(ctx, "ep", counted(&n, perr(platform.KindCodeUsed))); platform.KindOf(err) != platform.KindCodeUsed {
+			t.Fatalf("trial Do = %v", err)
+		}
+		if n.Load() != before+1 {
+			t.Fatal("trial call did not run")
+		}
+		expectTransition(t, ch, transition{"ep", HalfOpen, Closed})
+		if got := s.State("ep"); got != Closed {
+			t.Fatalf("state = %v, want closed", got)
+		}
+	})
 }
 
 func TestHalfOpenTrialFailureReopens(t *testing.T) {
-	st := Settings{Failures: 1, OpenFor: 20 * time.Millisecond}
-	ch := recorder(&st)
-	s := NewSet(st)
-	ctx := context.Background()
-	var n atomic.Int32
+	synctest.Test(t, func(t *testing.T) {
+		st := Settings{Failures: 1, OpenFor: 20 * time.Millisecond}
+		ch := recorder(&st)
+		s := NewSet(st)
+		ctx := context.Background()
+		var n atomic.Int32
 
-	_ = s.Do(ctx, "ep", counted(&n, perr(platform.KindBusy)))
-	expectTransition(t, ch, transition{"ep", Closed, Open})
-	waitState(t, s, "ep", HalfOpen)
-	expectTransition(t, ch, transition{"ep", Open, HalfOpen})
+		_ = s.Do(ctx, "ep", counted(&n, perr(platform.KindBusy)))
+		expectTransition(t, ch, transition{"ep", Closed, Open})
+		sleepOpenFor(t, s, "ep", ch)
 
-	_ = s.Do(ctx, "ep", counted(&n, perr(platform.KindBusy)))
-	expectTransition(t, ch, transition{"ep", HalfOpen, Open})
-	if err := s.Do(ctx, "ep", counted(&n, nil)); !errors.Is(err, ErrOpen) {
-		t.Fatalf("Do after failed trial = %v, want ErrOpen", err)
-	}
+		_ = s.Do(ctx, "ep", counted(&n, perr(platform.KindBusy)))
+		expectTransition(t, ch, transition{"ep", HalfOpen, Open})
+		if err := s.Do(ctx, "ep", counted(&n, nil)); !errors.Is(err, ErrOpen) {
+			t.Fatalf("Do after failed trial = %v, want ErrOpen", err)
+		}
+		// Reopened, it refuses for a whole OpenFor again, from the failed trial.
+		sleepOpenFor(t, s, "ep", ch)
+	})
 }
 
 func TestHalfOpenSaturated(t *testing.T) {
-	st := Settings{Failures: 1, OpenFor: 20 * time.Millisecond, HalfOpenMax: 1}
-	ch := recorder(&st)
-	s := NewSet(st)
-	ctx := context.Background()
-	var n atomic.Int32
+	synctest.Test(t, func(t *testing.T) {
+		st := Settings{Failures: 1, OpenFor: 20 * time.Millisecond, HalfOpenMax: 1}
+		ch := recorder(&st)
+		s := NewSet(st)
+		ctx := context.Background()
+		var n atomic.Int32
 
-	_ = s.Do(ctx, "ep", counted(&n, perr(platform.KindUnavailable)))
-	expectTransition(t, ch, transition{"ep", Closed, Open})
-	waitState(t, s, "ep", HalfOpen)
-	expectTransition(t, ch, transition{"ep", Open, HalfOpen})
+		_ = s.Do(ctx, "ep", counted(&n, perr(platform.KindUnavailable)))
+		expectTransition(t, ch, transition{"ep", Closed, Open})
+		sleepOpenFor(t, s, "ep", ch)
 
-	started := make(chan struct{})
-	release := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- s.Do(ctx, "ep", func(context.Context) error {
-			close(started)
-			<-release
-			return nil
-		})
-	}()
-	<-started
+		started := make(chan struct{})
+		release := make(chan struct{})
+		// Released on every way out, so that a failed test does not leave
+		// the trial blocked and the bubble deadlocked.
+		releaseOnce := sync.OnceFunc(func() { close(release) })
+		defer releaseOnce()
+		done := make(chan error, 1)
+		go func() {
+			done <- s.Do(ctx, "ep", func(context.Context) error {
+				close(started)
+				<-release
+				return nil
+			})
+		}()
+		synctest.Wait() // the trial call is under way, blocked on release
+		select {
+		case <-started:
+		default:
+			t.Fatal("the trial call did not start")
+		}
 
-	before := n.Load()
-	err := s.Do(ctx, "ep", counted(&n, nil))
-	if !errors.Is(err, ErrOpen) || platform.KindOf(err) != platform.KindUnavailable {
-		t.Fatalf("second trial Do = %v, want ErrOpen/KindUnavailable", err)
-	}
-	if n.Load() != before {
-		t.Fatal("saturated half-open breaker called through")
-	}
+		before := n.Load()
+		err := s.Do(ctx, "ep", counted(&n, nil))
+		if !errors.Is(err, ErrOpen) || platform.KindOf(err) != platform.KindUnavailable {
+			t.Fatalf("second trial Do = %v, want ErrOpen/KindUnavailable", err)
+		}
+		if n.Load() != before {
+			t.Fatal("saturated half-open breaker called through")
+		}
 
-	close(release)
-	if err := <-done; err != nil {
-		t.Fatalf("trial Do = %v", err)
-	}
-	expectTransition(t, ch, transition{"ep", HalfOpen, Closed})
+		releaseOnce()
+		if err := <-done; err != nil {
+			t.Fatalf("trial Do = %v", err)
+		}
+		expectTransition(t, ch, transition{"ep", HalfOpen, Closed})
+	})
 }
 
 func TestCallerCancelCountsAsNeither(t *testing.T) {
-	st := Settings{Failures: 2, OpenFor: time.Hour}
-	ch := recorder(&st)
-	s := NewSet(st)
-	var n atomic.Int32
+	synctest.Test(t, func(t *testing.T) {
+		st := Settings{Failures: 2, OpenFor: time.Hour}
+		ch := recorder(&st)
+		s := NewSet(st)
+		var n atomic.Int32
 
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	// Canceled calls do not count as failures...
-	for range 10 {
-		want := &platform.Error{Kind: platform.KindUnavailable, Err: context.Canceled}
-		if err := s.Do(ctx, "ep", counted(&n, want)); err != want {
-			t.Fatalf("Do = %v, want the call's own error", err)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		// Canceled calls do not count as failures...
+		for range 10 {
+			want := &platform.Error{Kind: platform.KindUnavailable, Err: context.Canceled}
+			if err := s.Do(ctx, "ep", counted(&n, want)); err != want {
+				t.Fatalf("Do = %v, want the call's own error", err)
+			}
 		}
-	}
-	if got := s.State("ep"); got != Closed {
-		t.Fatalf("state = %v, want closed", got)
-	}
-	expectNoTransition(t, ch)
+		if got := s.State("ep"); got != Closed {
+			t.Fatalf("state = %v, want closed", got)
+		}
+		expectNoTransition(t, ch)
 
-	// ...nor as successes: they do not break a run of real failures.
-	bg := context.Background()
-	_ = s.Do(bg, "ep", counted(&n, perr(platform.KindBusy)))
-	_ = s.Do(ctx, "ep", counted(&n, &platform.Error{Kind: platform.KindUnavailable, Err: context.Canceled}))
-	_ = s.Do(bg, "ep", counted(&n, perr(platform.KindBusy)))
-	expectTransition(t, ch, transition{"ep", Closed, Open})
+		// ...nor as successes: they do not break a run of real failures.
+		bg := context.Background()
+		_ = s.Do(bg, "ep", counted(&n, perr(platform.KindBusy)))
+		_ = s.Do(ctx, "ep", counted(&n, &platform.Error{Kind: platform.KindUnavailable, Err: context.Canceled}))
+		_ = s.Do(bg, "ep", counted(&n, perr(platform.KindBusy)))
+		expectTransition(t, ch, transition{"ep", Closed, Open})
+	})
 }
 
 func TestCallerDeadlineCountsAsFailure(t *testing.T) {
-	s := NewSet(Settings{Failures: 2, OpenFor: time.Hour})
-	ctx, cancel := context.WithDeadline(context.Background(), time.Unix(0, 0))
-	defer cancel()
-	for range 2 {
-		_ = s.Do(ctx, "ep", func(ctx context.Context) error { return ctx.Err() })
-	}
-	if got := s.State("ep"); got != Open {
-		t.Fatalf("state = %v, want open: a platform that outlasts our deadline is failing", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		s := NewSet(Settings{Failures: 2, OpenFor: time.Hour})
+		ctx, cancel := context.WithDeadline(context.Background(), time.Unix(0, 0))
+		defer cancel()
+		for range 2 {
+			_ = s.Do(ctx, "ep", func(ctx context.Context) error { return ctx.Err() })
+		}
+		if got := s.State("ep"); got != Open {
+			t.Fatalf("state = %v, want open: a platform that outlasts our deadline is failing", got)
+		}
+	})
 }
 
 func TestNamesAreIndependent(t *testing.T) {
-	st := Settings{Failures: 1, OpenFor: time.Hour}
-	ch := recorder(&st)
-	s := NewSet(st)
-	ctx := context.Background()
-	var n atomic.Int32
+	synctest.Test(t, func(t *testing.T) {
+		st := Settings{Failures: 1, OpenFor: time.Hour}
+		ch := recorder(&st)
+		s := NewSet(st)
+		ctx := context.Background()
+		var n atomic.Int32
 
-	_ = s.Do(ctx, "wechat:jscode2session", counted(&n, perr(platform.KindUnavailable)))
-	expectTransition(t, ch, transition{"wechat:jscode2session", Closed, Open})
+		_ = s.Do(ctx, "wechat:jscode2session", counted(&n, perr(platform.KindUnavailable)))
+		expectTransition(t, ch, transition{"wechat:jscode2session", Closed, Open})
 
-	if got := s.State("wechat:jscode2session"); got != Open {
-		t.Fatalf("state = %v, want open", got)
-	}
-	if got := s.State("baidu:getsessionkey"); got != Closed {
-		t.Fatalf("other state = %v, want closed", got)
-	}
-	if got := s.State("never-used"); got != Closed {
-		t.Fatalf("unused state = %v, want closed", got)
-	}
-	before := n.Load()
-	if err := s.Do(ctx, "baidu:getsessionkey", counted(&n, nil)); err != nil {
-		t.Fatalf("other Do = %v", err)
-	}
-	if n.Load() != before+1 {
-		t.Fatal("other breaker did not call through")
-	}
+		if got := s.State("wechat:jscode2session"); got != Open {
+			t.Fatalf("state = %v, want open", got)
+		}
+		if got := s.State("baidu:getsessionkey"); got != Closed {
+			t.Fatalf("other state = %v, want closed", got)
+		}
+		if got := s.State("never-used"); got != Closed {
+			t.Fatalf("unused state = %v, want closed", got)
+		}
+		before := n.Load()
+		if err := s.Do(ctx, "baidu:getsessionkey", counted(&n, nil)); err != nil {
+			t.Fatalf("other Do = %v", err)
+		}
+		if n.Load() != before+1 {
+			t.Fatal("other breaker did not call through")
+		}
+	})
 }
 
 func TestDefaults(t *testing.T) {
-	s := NewSet(Settings{})
-	if s.st.Failures != DefaultFailures || s.st.OpenFor != DefaultOpenFor || s.st.HalfOpenMax != DefaultHalfOpenMax {
-		t.Fatalf("defaults = %+v", s.st)
-	}
-	ctx := context.Background()
-	var n atomic.Int32
-	for i := range DefaultFailures {
-		if got := s.State("ep"); got != Closed {
-			t.Fatalf("after %d failures state = %v", i, got)
+	synctest.Test(t, func(t *testing.T) {
+		s := NewSet(Settings{})
+		if s.st.Failures != DefaultFailures || s.st.OpenFor != DefaultOpenFor || s.st.HalfOpenMax != DefaultHalfOpenMax {
+			t.Fatalf("defaults = %+v", s.st)
 		}
-		_ = s.Do(ctx, "ep", counted(&n, perr(platform.KindBusy)))
-	}
-	if got := s.State("ep"); got != Open {
-		t.Fatalf("after %d failures state = %v, want open", DefaultFailures, got)
-	}
+		ctx := context.Background()
+		var n atomic.Int32
+		for i := range DefaultFailures {
+			if got := s.State("ep"); got != Closed {
+				t.Fatalf("after %d failures state = %v", i, got)
+			}
+			_ = s.Do(ctx, "ep", counted(&n, perr(platform.KindBusy)))
+		}
+		if got := s.State("ep"); got != Open {
+			t.Fatalf("after %d failures state = %v, want open", DefaultFailures, got)
+		}
+	})
 }
 
 func TestPanicCountsAsFailureAndRepanics(t *testing.T) {
-	s := NewSet(Settings{Failures: 1, OpenFor: time.Hour})
-	func() {
-		defer func() {
-			if recover() == nil {
-				t.Fatal("panic swallowed")
-			}
+	synctest.Test(t, func(t *testing.T) {
+		s := NewSet(Settings{Failures: 1, OpenFor: time.Hour})
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("panic swallowed")
+				}
+			}()
+			_ = s.Do(context.Background(), "ep", func(context.Context) error { panic("boom") })
 		}()
-		_ = s.Do(context.Background(), "ep", func(context.Context) error { panic("boom") })
-	}()
-	if got := s.State("ep"); got != Open {
-		t.Fatalf("state = %v, want open", got)
-	}
+		if got := s.State("ep"); got != Open {
+			t.Fatalf("state = %v, want open", got)
+		}
+	})
 }
 
+// TestConcurrent runs four breakers from 16 goroutines through every state
+// (with -race, it is also a data race check): each Do either runs its call
+// and returns its result or refuses with ErrOpen, and each breaker's
+// transitions form one chain from closed that ends in its current state.
 func TestConcurrent(t *testing.T) {
-	s := NewSet(Settings{Failures: 3, OpenFor: time.Millisecond})
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	for g := range 16 {
-		wg.Go(func() {
-			name := fmt.Sprintf("ep%d", g%4)
-			for i := range 200 {
-				var err error
-				if i%3 == 0 {
-					err = perr(platform.KindBusy)
+	synctest.Test(t, func(t *testing.T) {
+		const openFor = time.Millisecond
+		var mu sync.Mutex
+		chains := map[string][]transition{}
+		s := NewSet(Settings{Failures: 3, OpenFor: openFor, OnStateChange: func(name string, from, to State) {
+			mu.Lock()
+			chains[name] = append(chains[name], transition{name, from, to})
+			mu.Unlock()
+		}})
+		ctx := context.Background()
+		busy := perr(platform.KindBusy)
+		var ran, refused atomic.Int32
+		var wg sync.WaitGroup
+		for g := range 16 {
+			wg.Go(func() {
+				name := fmt.Sprintf("ep%d", g%4)
+				for i := range 200 {
+					// Blocks of ten calls: in even blocks four failures
+					// first, enough to open; odd blocks all succeed, so a
+					// trial may close the breaker again.
+					var want error
+					if (i/10)%2 == 0 && i%10 < 4 {
+						want = busy
+					}
+					err := s.Do(ctx, name, func(context.Context) error { ran.Add(1); return want })
+					if errors.Is(err, ErrOpen) {
+						refused.Add(1)
+					} else if err != want {
+						t.Errorf("Do = %v, want %v or a refusal", err, want)
+						return
+					}
+					_ = s.State(name)
+					if i%10 == 9 {
+						time.Sleep(2 * openFor) // past OpenFor: open breakers go half-open
+					}
 				}
-				_ = s.Do(ctx, name, func(context.Context) error { return err })
-				_ = s.State(name)
+			})
+		}
+		wg.Wait()
+		if got := ran.Load() + refused.Load(); got != 16*200 {
+			t.Fatalf("%d calls ran and %d were refused, want %d in all", ran.Load(), refused.Load(), 16*200)
+		}
+		opened := 0
+		for g := range 4 {
+			name := fmt.Sprintf("ep%d", g)
+			now := s.State(name) // may itself move open to half-open
+			mu.Lock()
+			chain := chains[name]
+			mu.Unlock()
+			last := Closed
+			for _, tr := range chain {
+				if tr.from != last || tr.from == tr.to {
+					t.Fatalf("%s: transitions %v do not chain", name, chain)
+				}
+				if tr.to == Open {
+					opened++
+				}
+				last = tr.to
 			}
-		})
-	}
-	wg.Wait()
+			if now != last {
+				t.Errorf("%s: state %v, but its last transition went to %v", name, now, last)
+			}
+		}
+		if opened == 0 {
+			t.Fatal("no breaker opened: the test did not exercise the states it is for")
+		}
+	})
 }
 
 type fakeClient struct {
@@ -431,55 +527,57 @@ func (f *fakeClient) Exchange(_ context.Context, req platform.ExchangeRequest) (
 }
 
 func TestClient(t *testing.T) {
-	s := NewSet(Settings{Failures: 2, OpenFor: time.Hour})
-	ctx := context.Background()
-	req := platform.ExchangeRequest{Code: "c"}
+	synctest.Test(t, func(t *testing.T) {
+		s := NewSet(Settings{Failures: 2, OpenFor: time.Hour})
+		ctx := context.Background()
+		req := platform.ExchangeRequest{Code: "c"}
 
-	ok := &fakeClient{login: &platform.Login{OpenID: "o"}}
-	c := Client(ok, s, "wechat:jscode2session")
-	if c.Platform() != "wechat" {
-		t.Fatalf("Platform() = %q", c.Platform())
-	}
-	login, err := c.Exchange(ctx, req)
-	if err != nil || login != ok.login {
-		t.Fatalf("Exchange = %v, %v", login, err)
-	}
-
-	// A user error passes through unchanged and does not trip the breaker.
-	used := &platform.Error{Platform: "wechat", Endpoint: "/sns/jscode2session", Kind: platform.KindCodeUsed, Code: "40163", Message: "code been used"}
-	bad := &fakeClient{err: used}
-	cb := Client(bad, s, "wechat:jscode2session")
-	for range 5 {
-		if _, err := cb.Exchange(ctx, req); err != used {
-			t.Fatalf("Exchange error = %v, want the platform's own", err)
+		ok := &fakeClient{login: &platform.Login{OpenID: "o"}}
+		c := Client(ok, s, "wechat:jscode2session")
+		if c.Platform() != "wechat" {
+			t.Fatalf("Platform() = %q", c.Platform())
 		}
-	}
-
-	// Platform failures open it; then the wrapped client is not called.
-	down := &fakeClient{err: perr(platform.KindUnavailable)}
-	cd := Client(down, s, "wechat:jscode2session")
-	for range 2 {
-		if _, err := cd.Exchange(ctx, req); err != down.err {
-			t.Fatalf("Exchange error = %v, want %v", err, down.err)
+		login, err := c.Exchange(ctx, req)
+		if err != nil || login != ok.login {
+			t.Fatalf("Exchange = %v, %v", login, err)
 		}
-	}
-	before := down.calls.Load()
-	login, err = cd.Exchange(ctx, req)
-	if login != nil || !errors.Is(err, ErrOpen) {
-		t.Fatalf("Exchange = %v, %v; want nil, ErrOpen", login, err)
-	}
-	var pe *platform.Error
-	if !errors.As(err, &pe) || pe.Platform != "wechat" || pe.Endpoint != "wechat:jscode2session" || pe.Kind != platform.KindUnavailable {
-		t.Fatalf("refusal = %#v", err)
-	}
-	if down.calls.Load() != before {
-		t.Fatal("open breaker called the platform")
-	}
-	// The breaker is per name, not per wrapper: the healthy wrapper on the
-	// same name is refused too.
-	if _, err := c.Exchange(ctx, req); !errors.Is(err, ErrOpen) {
-		t.Fatalf("Exchange on same name = %v, want ErrOpen", err)
-	}
+
+		// A user error passes through unchanged and does not trip the breaker.
+		used := &platform.Error{Platform: "wechat", Endpoint: "/sns/jscode2session", Kind: platform.KindCodeUsed, Code: "40163", Message: "code been used"}
+		bad := &fakeClient{err: used}
+		cb := Client(bad, s, "wechat:jscode2session")
+		for range 5 {
+			if _, err := cb.Exchange(ctx, req); err != used {
+				t.Fatalf("Exchange error = %v, want the platform's own", err)
+			}
+		}
+
+		// Platform failures open it; then the wrapped client is not called.
+		down := &fakeClient{err: perr(platform.KindUnavailable)}
+		cd := Client(down, s, "wechat:jscode2session")
+		for range 2 {
+			if _, err := cd.Exchange(ctx, req); err != down.err {
+				t.Fatalf("Exchange error = %v, want %v", err, down.err)
+			}
+		}
+		before := down.calls.Load()
+		login, err = cd.Exchange(ctx, req)
+		if login != nil || !errors.Is(err, ErrOpen) {
+			t.Fatalf("Exchange = %v, %v; want nil, ErrOpen", login, err)
+		}
+		var pe *platform.Error
+		if !errors.As(err, &pe) || pe.Platform != "wechat" || pe.Endpoint != "wechat:jscode2session" || pe.Kind != platform.KindUnavailable {
+			t.Fatalf("refusal = %#v", err)
+		}
+		if down.calls.Load() != before {
+			t.Fatal("open breaker called the platform")
+		}
+		// The breaker is per name, not per wrapper: the healthy wrapper on the
+		// same name is refused too.
+		if _, err := c.Exchange(ctx, req); !errors.Is(err, ErrOpen) {
+			t.Fatalf("Exchange on same name = %v, want ErrOpen", err)
+		}
+	})
 }
 
 func BenchmarkDoClosed(b *testing.B) {

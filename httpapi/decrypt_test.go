@@ -38,7 +38,7 @@ func (f *fixture) loginWithKey(app, plat, appid, user, key string) string {
 	if r.status != 200 {
 		f.t.Fatalf("login: %d %s", r.status, r.raw)
 	}
-	return r.body["access_token"].(string)
+	return r.tokens(f.t).AccessToken
 }
 
 func (f *fixture) decrypt(access string, in map[string]string) response {

@@ -207,11 +207,12 @@ func TestFlow(t *testing.T) {
 		r.body["refresh_expires_in"] != float64(2592000) || r.header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("login: %d %s %v\n%s", r.status, r.raw, r.header, f.logs.String())
 	}
-	user := r.body["user"].(map[string]any)
-	if user["created"] != true || user["openid"] != f.em.OpenID("wechat", wxAppID, "alice") || user["unionid"] == "" {
-		t.Fatalf("user %v", user)
+	tok := r.tokens(t)
+	user := tok.User
+	if !*user.Created || user.OpenID != f.em.OpenID("wechat", wxAppID, "alice") || user.UnionID == "" {
+		t.Fatalf("user in %s", r.raw)
 	}
-	access, refresh := r.body["access_token"].(string), r.body["refresh_token"].(string)
+	access, refresh := tok.AccessToken, tok.RefreshToken
 	if !strings.HasPrefix(access, "mpa_") || !strings.HasPrefix(refresh, "mpr_") {
 		t.Fatalf("tokens %q %q", access, refresh)
 	}
@@ -219,8 +220,12 @@ func TestFlow(t *testing.T) {
 	if exp, _ := s.body["expires_in"].(float64); s.status != 200 || s.body["active"] != true || s.body["app"] != "shop-wechat" || exp < 7190 || exp > 7200 {
 		t.Fatalf("session: %d %s", s.status, s.raw)
 	}
-	if su := s.body["user"].(map[string]any); su["id"] != user["id"] || su["openid"] != user["openid"] {
-		t.Fatalf("session user %v", su)
+	var sess struct {
+		User replyUser `json:"user"`
+	}
+	s.decode(t, &sess)
+	if sess.User.ID != user.ID || sess.User.OpenID != user.OpenID {
+		t.Fatalf("session user in %s", s.raw)
 	}
 	// Baidu gives no unionid: the field is left out.
 	rb := f.login("shop-baidu", f.mint("baidu", bdAppKey, "bob"))
@@ -238,21 +243,21 @@ func TestFlow(t *testing.T) {
 	if t2b.status != 200 || t2b.body["access_token"] != t2.body["access_token"] || t2b.body["refresh_token"] != t2.body["refresh_token"] {
 		t.Fatalf("refresh repeated within the grace: %d %s, want the same pair as %s", t2b.status, t2b.raw, t2.raw)
 	}
-	t3 := f.do("POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+t2.body["refresh_token"].(string)+`"}`)
+	t3 := f.do("POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+t2.tokens(t).RefreshToken+`"}`)
 	if t3.status != 200 {
 		t.Fatalf("second refresh: %d %s", t3.status, t3.raw)
 	}
-	newAccess := t3.body["access_token"].(string)
+	newAccess := t3.tokens(t).AccessToken
 	// A token two refreshes back is theft.
 	expectError(t, f.do("POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+refresh+`"}`), 400, "invalid_grant")
 	// Reuse revoked the family.
 	expectError(t, f.do("GET", "/v1/session", newAccess, ""), 401, "invalid_token")
 
 	r = f.login("shop-wechat", f.mint("wechat", wxAppID, "alice"))
-	if r.body["user"].(map[string]any)["created"] != false {
+	if tok = r.tokens(t); *tok.User.Created {
 		t.Fatalf("second login created a user: %s", r.raw)
 	}
-	access = r.body["access_token"].(string)
+	access = tok.AccessToken
 	lo := f.do("POST", "/v1/logout", access, "")
 	if lo.status != 204 || lo.raw != "" {
 		t.Fatalf("logout: %d %q", lo.status, lo.raw)
@@ -267,8 +272,8 @@ func TestFlow(t *testing.T) {
 func TestErrors(t *testing.T) {
 	f := newFixture(t)
 	good := f.login("shop-wechat", f.mint("wechat", wxAppID, "carol"))
-	refresh := good.body["refresh_token"].(string)
-	access := good.body["access_token"].(string)
+	refresh := good.tokens(t).RefreshToken
+	access := good.tokens(t).AccessToken
 	calls := func() int64 {
 		var n int64
 		for _, c := range f.em.Stats() {
@@ -398,7 +403,7 @@ func TestRepeatedCode(t *testing.T) {
 	code := f.mint("wechat", wxAppID, "gina")
 	a, b := f.login("shop-wechat", code), f.login("shop-wechat", code)
 	if a.status != 200 || b.status != 200 || a.body["access_token"] == b.body["access_token"] ||
-		a.body["user"].(map[string]any)["id"] != b.body["user"].(map[string]any)["id"] {
+		a.tokens(t).User.ID != b.tokens(t).User.ID {
 		t.Fatalf("%s\n%s", a.raw, b.raw)
 	}
 	if n := f.em.Stats()[wechat.PathCode2Session]; n != 1 {
@@ -483,7 +488,7 @@ func TestPanicIsInternalError(t *testing.T) {
 // apart from outages.
 func TestStoreFailureIsInternalError(t *testing.T) {
 	f := newFixtureWith(t, func(c *httpapi.Config) { c.Metrics = metrics.New(httpapi.Routes...) })
-	access := f.login("shop-wechat", f.mint("wechat", wxAppID, "olga")).body["access_token"].(string)
+	access := f.login("shop-wechat", f.mint("wechat", wxAppID, "olga")).tokens(t).AccessToken
 
 	f.store.setErr(errors.New("UNIQUE constraint failed: sessions.access_hash"))
 	r := f.do("GET", "/v1/session", access, "")
@@ -537,17 +542,17 @@ func TestStoreFailureIsInternalError(t *testing.T) {
 func TestLogoutAllEndsThiefsSession(t *testing.T) {
 	f := newFixture(t)
 	victim := f.login("shop-wechat", f.mint("wechat", wxAppID, "alice"))
-	stolen := victim.body["refresh_token"].(string)
+	stolen := victim.tokens(t).RefreshToken
 	thief := f.do("POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+stolen+`"}`)
 	if thief.status != 200 {
 		t.Fatalf("thief's refresh: %d %s", thief.status, thief.raw)
 	}
-	thiefAccess, thiefRefresh := thief.body["access_token"].(string), thief.body["refresh_token"].(string)
-	bob := f.login("shop-wechat", f.mint("wechat", wxAppID, "bob")).body["access_token"].(string)
+	thiefAccess, thiefRefresh := thief.tokens(t).AccessToken, thief.tokens(t).RefreshToken
+	bob := f.login("shop-wechat", f.mint("wechat", wxAppID, "bob")).tokens(t).AccessToken
 
 	// Logouts of one session leave the thief's alone.
 	for _, body := range []string{"", `{"all":false}`, " \n"} {
-		access := f.login("shop-wechat", f.mint("wechat", wxAppID, "alice")).body["access_token"].(string)
+		access := f.login("shop-wechat", f.mint("wechat", wxAppID, "alice")).tokens(t).AccessToken
 		if r := f.do("POST", "/v1/logout", access, body); r.status != 204 {
 			t.Fatalf("logout with body %q: %d %s", body, r.status, r.raw)
 		}
@@ -557,7 +562,7 @@ func TestLogoutAllEndsThiefsSession(t *testing.T) {
 		}
 	}
 
-	again := f.login("shop-wechat", f.mint("wechat", wxAppID, "alice")).body["access_token"].(string)
+	again := f.login("shop-wechat", f.mint("wechat", wxAppID, "alice")).tokens(t).AccessToken
 	expectError(t, f.do("POST", "/v1/logout", again, `{"all":true,"everything":true}`), 400, "invalid_request")
 	expectError(t, f.do("POST", "/v1/logout", again, `{"all":1}`), 400, "invalid_request")
 	expectError(t, f.doHeader("POST", "/v1/logout", http.Header{"Authorization": {"Bearer " + again}}, `{"all":true}`),
@@ -579,8 +584,8 @@ func TestLogoutAllEndsThiefsSession(t *testing.T) {
 func TestLogoutAfterRefreshRace(t *testing.T) {
 	f := newFixture(t)
 	login := f.login("shop-wechat", f.mint("wechat", wxAppID, "alice"))
-	old := login.body["access_token"].(string)
-	r := f.do("POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+login.body["refresh_token"].(string)+`"}`)
+	old := login.tokens(t).AccessToken
+	r := f.do("POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+login.tokens(t).RefreshToken+`"}`)
 	if r.status != 200 {
 		t.Fatalf("refresh: %d %s", r.status, r.raw)
 	}
@@ -588,7 +593,7 @@ func TestLogoutAfterRefreshRace(t *testing.T) {
 	if lo := f.do("POST", "/v1/logout", old, ""); lo.status != 204 {
 		t.Fatalf("logout by the replaced access token: %d %s", lo.status, lo.raw)
 	}
-	expectError(t, f.do("GET", "/v1/session", r.body["access_token"].(string), ""), 401, "invalid_token")
-	expectError(t, f.do("POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+r.body["refresh_token"].(string)+`"}`), 400, "invalid_grant")
+	expectError(t, f.do("GET", "/v1/session", r.tokens(t).AccessToken, ""), 401, "invalid_token")
+	expectError(t, f.do("POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+r.tokens(t).RefreshToken+`"}`), 400, "invalid_grant")
 	expectError(t, f.do("POST", "/v1/logout", old, ""), 401, "invalid_token")
 }

@@ -160,17 +160,24 @@ func TestForwardedForFromUntrustedPeerWarnsOnce(t *testing.T) {
 			t.Fatalf("healthz: %d", r.status)
 		}
 	}
-	warnings := 0
+	warnings, requests := 0, 0
 	for _, line := range logLines(t, f.logs.String()) {
 		if line["level"] == "WARN" && strings.Contains(fmt.Sprint(line["msg"]), "http.trusted_proxies") {
 			warnings++
 		}
-		if line["msg"] == "request" && line["client"] != "127.0.0.1" {
-			t.Errorf("request line with client %v, want the peer 127.0.0.1", line["client"])
+		if line["msg"] == "request" {
+			requests++
+			if line["client"] != "127.0.0.1" {
+				t.Errorf("request line with client %v, want the peer 127.0.0.1", line["client"])
+			}
 		}
 	}
 	if warnings != 1 {
 		t.Fatalf("%d warnings naming http.trusted_proxies, want 1:\n%s", warnings, f.logs.String())
+	}
+	// Else the check of the client above checked nothing.
+	if requests != 3 {
+		t.Fatalf("%d request lines, want 3:\n%s", requests, f.logs.String())
 	}
 }
 

@@ -90,7 +90,7 @@ func TestClientIPFromTrustedProxy(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	r := newRig(t)
 	login := r.login(t, "wechat", wxAppID, "w", "mia")
-	access := login["access_token"].(string)
+	access := login.AccessToken
 	r.call(t, "GET", "/v1/session", access, "")
 	r.call(t, "POST", "/v1/userdata/decrypt", access, `{"encrypted_data":"AAAA","iv":"AAAA"}`)
 	resp, err := http.Get(r.api.URL + "/metrics")
@@ -111,8 +111,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	user := login["user"].(map[string]any)
-	for _, secret := range []string{access, login["refresh_token"].(string), user["openid"].(string), user["id"].(string)} {
+	for _, secret := range []string{access, login.RefreshToken, login.User.OpenID, login.User.ID} {
 		if strings.Contains(text, secret) {
 			t.Errorf("metrics carry %q", secret)
 		}

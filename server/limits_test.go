@@ -51,8 +51,8 @@ func TestVerifyRateLimited(t *testing.T) {
 		c.Limits.Verify.Session = config.Limit{Rate: 0.0001, Burst: 3}
 		c.Limits.Verify.App = config.Limit{Rate: 0.0001, Burst: 5}
 	})
-	alice := r.login(t, "wechat", wxAppID, "w", "alice")["access_token"].(string)
-	bob := r.login(t, "wechat", wxAppID, "w", "bob")["access_token"].(string)
+	alice := r.login(t, "wechat", wxAppID, "w", "alice").AccessToken
+	bob := r.login(t, "wechat", wxAppID, "w", "bob").AccessToken
 	verify := func(access string) (int, map[string]any) {
 		t.Helper()
 		return r.call(t, "GET", "/v1/session?verify=platform", access, "")
@@ -107,7 +107,7 @@ func TestRateLimitedMetricNamesTheRoute(t *testing.T) {
 // under its app.
 func TestDecryptFailureNamesTheAppWithoutLimits(t *testing.T) {
 	r := newRigWith(t, func(c *config.Config) { c.Limits.Enabled = false })
-	access := r.login(t, "wechat", wxAppID, "w", "gus")["access_token"].(string)
+	access := r.login(t, "wechat", wxAppID, "w", "gus").AccessToken
 	if status, v := r.call(t, "POST", "/v1/userdata/decrypt", access, `{"encrypted_data":"AAAA","iv":"AAAA"}`); status != 422 {
 		t.Fatalf("decrypt: %d %v", status, v)
 	}
@@ -144,8 +144,8 @@ func TestLogsCarryClientAndIDs(t *testing.T) {
 	if status != 200 {
 		t.Fatal(status, v)
 	}
-	user := v["user"].(map[string]any)["id"].(string)
-	refresh := v["refresh_token"].(string)
+	login := tokensOf(t, v)
+	user, refresh := login.User.ID, login.RefreshToken
 	send := func(id, method, path, auth, body string) int {
 		t.Helper()
 		req, _ := http.NewRequest(method, r.api.URL+path, strings.NewReader(body))
@@ -171,7 +171,7 @@ func TestLogsCarryClientAndIDs(t *testing.T) {
 	}
 	// Rotated once more, the first token is two generations back: past the
 	// grace, presenting it is a replay.
-	if s := send("rotate", "POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+v["refresh_token"].(string)+`"}`); s != 200 {
+	if s := send("rotate", "POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+tokensOf(t, v).RefreshToken+`"}`); s != 200 {
 		t.Fatalf("second refresh: %d", s)
 	}
 	if s := send("replay", "POST", "/v1/token", "", grant); s != 400 {
@@ -180,7 +180,7 @@ func TestLogsCarryClientAndIDs(t *testing.T) {
 	// A new session for the decryptions and the logout.
 	code, _ = r.em.Login("wechat", wxAppID, "hal", key)
 	_, v = r.call(t, "POST", "/v1/login", "", `{"app":"w","code":"`+code+`"}`)
-	access := v["access_token"].(string)
+	access := tokensOf(t, v).AccessToken
 	plain := `{"openId":"o","watermark":{"timestamp":` + fmt.Sprint(time.Now().Unix()) + `,"appid":"` + wxAppID + `"}}`
 	data, iv, err := userdata.EncryptWeChat(secret.New(wrongKey), []byte(plain), nil)
 	if err != nil {
@@ -197,15 +197,20 @@ func TestLogsCarryClientAndIDs(t *testing.T) {
 
 	lines := r.logLines(t)
 	byMsg := map[string]map[string]any{}
+	requests := 0
 	for _, l := range lines {
 		msg, _ := l["msg"].(string)
 		if msg == "request" {
+			requests++
 			if l["client"] != "127.0.0.1" {
 				t.Errorf("request line without the client: %v", l)
 			}
 			continue
 		}
 		byMsg[msg] = l
+	}
+	if requests == 0 {
+		t.Error("no request lines: their client went unchecked")
 	}
 	hexID := regexp.MustCompile(`^[0-9a-f]{32}$`)
 	for _, want := range []struct {

@@ -25,15 +25,15 @@ func TestPhoneCodeOfAnotherUser(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			status, v := r.call(t, "POST", "/v1/phone", bob["access_token"].(string), `{"code":"`+pc+`"}`)
+			status, v := r.call(t, "POST", "/v1/phone", bob.AccessToken, `{"code":"`+pc+`"}`)
 			if status != 401 || v["error"] != "invalid_code" {
 				t.Fatalf("bob with alice's phone code: %d %v, want 401 invalid_code", status, v)
 			}
-			bobID := bob["user"].(map[string]any)["id"].(string)
+			bobID := bob.User.ID
 			if _, _, ok, err := r.srv.Sessions().StoredPhone(t.Context(), bobID); ok || err != nil {
 				t.Fatalf("a number was stored on bob: %v %v", ok, err)
 			}
-			status, v = r.call(t, "POST", "/v1/phone", alice["access_token"].(string), `{"code":"`+pc+`"}`)
+			status, v = r.call(t, "POST", "/v1/phone", alice.AccessToken, `{"code":"`+pc+`"}`)
 			if status != 200 || v["phone_number"] != r.em.PhoneNumber("alice") {
 				t.Fatalf("alice with her own code: %d %v", status, v)
 			}

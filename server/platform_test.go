@@ -13,7 +13,7 @@ import (
 	"github.com/mplogin/mplogin/secret"
 )
 
-func (r *rig) login(t *testing.T, platform, appid, app, user string) map[string]any {
+func (r *rig) login(t *testing.T, platform, appid, app, user string) tokenReply {
 	t.Helper()
 	code, err := r.em.Login(platform, appid, user, "")
 	if err != nil {
@@ -23,7 +23,7 @@ func (r *rig) login(t *testing.T, platform, appid, app, user string) map[string]
 	if status != 200 {
 		t.Fatalf("login %s: %d %v", user, status, v)
 	}
-	return v
+	return tokensOf(t, v)
 }
 
 // 200 concurrent requests that all need the app's access token, which
@@ -32,7 +32,7 @@ func (r *rig) login(t *testing.T, platform, appid, app, user string) map[string]
 func TestAccessTokenOneFetchAndRefetch(t *testing.T) {
 	// One session's 200 checks would be a flood to the verify limits.
 	r := newRigWith(t, func(c *config.Config) { c.Limits.Verify = config.RouteLimit{} })
-	access := r.login(t, "wechat", wxAppID, "w", "alice")["access_token"].(string)
+	access := r.login(t, "wechat", wxAppID, "w", "alice").AccessToken
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 200)
@@ -80,13 +80,13 @@ func TestAccessTokenOneFetchAndRefetch(t *testing.T) {
 func TestResetSessionKeyEndToEnd(t *testing.T) {
 	r := newRig(t)
 	login := r.login(t, "wechat", wxAppID, "w", "bob")
-	openID := login["user"].(map[string]any)["openid"].(string)
+	openID := login.User.OpenID
 	second := r.login(t, "wechat", wxAppID, "w", "bob")
-	status, refreshed := r.call(t, "POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+second["refresh_token"].(string)+`"}`)
+	status, refreshed := r.call(t, "POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+second.RefreshToken+`"}`)
 	if status != 200 {
 		t.Fatalf("refresh: %d %v", status, refreshed)
 	}
-	other := r.login(t, "wechat", wxAppID, "w", "carol")["access_token"].(string)
+	other := r.login(t, "wechat", wxAppID, "w", "carol").AccessToken
 	before, _ := r.em.SessionKey("wechat", wxAppID, "bob")
 
 	n, err := r.srv.Sessions().ResetSessionKey(t.Context(), "w", openID)
@@ -100,8 +100,8 @@ func TestResetSessionKeyEndToEnd(t *testing.T) {
 	if after == before {
 		t.Fatal("the emulator's key did not change")
 	}
-	for _, tok := range []any{login["access_token"], refreshed["access_token"]} {
-		if status, v := r.call(t, "GET", "/v1/session", tok.(string), ""); status != 401 {
+	for _, tok := range []string{login.AccessToken, tokensOf(t, refreshed).AccessToken} {
+		if status, v := r.call(t, "GET", "/v1/session", tok, ""); status != 401 {
 			t.Fatalf("session of the reset identity: %d %v, want 401", status, v)
 		}
 	}
@@ -116,7 +116,7 @@ func TestResetSessionKeyEndToEnd(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("login after reset: %d %v", status, relogin)
 	}
-	access := relogin["access_token"].(string)
+	access := tokensOf(t, relogin).AccessToken
 	if status, v := r.call(t, "GET", "/v1/session?verify=platform", access, ""); status != 200 || v["session_key_valid"] != true {
 		t.Fatalf("verify after reset: %d %v", status, v)
 	}
@@ -133,7 +133,7 @@ func TestResetSessionKeyEndToEnd(t *testing.T) {
 	}
 
 	// A Baidu app has no session-key check.
-	baidu := r.login(t, "baidu", bdAppKey, "b", "bob")["access_token"].(string)
+	baidu := r.login(t, "baidu", bdAppKey, "b", "bob").AccessToken
 	if status, v := r.call(t, "GET", "/v1/session?verify=platform", baidu, ""); status != 400 || v["error"] != "invalid_request" {
 		t.Fatalf("verify on baidu: %d %v", status, v)
 	}
@@ -148,16 +148,16 @@ func TestBaiduUnionIDLinksApps(t *testing.T) {
 	const otherKey = "otherbaiduappkey000000000000002"
 	r := newRig(t, config.App{Name: "b2", Flavor: platform.FlavorBaidu, AppKey: otherKey,
 		AppSecret: secret.New("other-baidu-secret"), UnionID: true})
-	a := r.login(t, "baidu", bdAppKey, "b", "carol")["user"].(map[string]any)
-	b := r.login(t, "baidu", otherKey, "b2", "carol")["user"].(map[string]any)
+	a := r.login(t, "baidu", bdAppKey, "b", "carol").User
+	b := r.login(t, "baidu", otherKey, "b2", "carol").User
 	want := r.em.UnionID("baidu", bdAppKey, "carol")
-	if a["unionid"] != want || b["unionid"] != want {
-		t.Fatalf("unionids %v and %v, want %s", a["unionid"], b["unionid"], want)
+	if want == "" || a.UnionID != want || b.UnionID != want {
+		t.Fatalf("unionids %q and %q, want %s", a.UnionID, b.UnionID, want)
 	}
-	if a["id"] != b["id"] || a["created"] != true || b["created"] != false {
-		t.Fatalf("users %v and %v: want one user", a, b)
+	if a.ID != b.ID || !*a.Created || *b.Created {
+		t.Fatalf("users %s (created %v) and %s (created %v): want one user, created by the first login", a.ID, *a.Created, b.ID, *b.Created)
 	}
-	if a["openid"] == b["openid"] {
+	if a.OpenID == b.OpenID {
 		t.Fatal("the two apps gave the same openid")
 	}
 }
@@ -170,9 +170,9 @@ func TestBaiduLoginWithAccessToken(t *testing.T) {
 	r := newRig(t, config.App{Name: "bt", Flavor: platform.FlavorBaidu, AppKey: key,
 		AppSecret: secret.New("token-baidu-secret"), LoginAPI: config.LoginAPIAccessToken, UnionID: true})
 	for _, user := range []string{"dave", "erin"} {
-		u := r.login(t, "baidu", key, "bt", user)["user"].(map[string]any)
-		if u["openid"] != r.em.OpenID("baidu", key, user) || u["unionid"] != r.em.UnionID("baidu", key, user) {
-			t.Fatalf("%s: user %v", user, u)
+		u := r.login(t, "baidu", key, "bt", user).User
+		if u.OpenID != r.em.OpenID("baidu", key, user) || u.UnionID == "" || u.UnionID != r.em.UnionID("baidu", key, user) {
+			t.Fatalf("%s: openid %q, unionid %q", user, u.OpenID, u.UnionID)
 		}
 	}
 	st := r.em.Stats()
@@ -182,7 +182,7 @@ func TestBaiduLoginWithAccessToken(t *testing.T) {
 			st[baidu.PathGetSessionKey], st[baidu.PathJSCode2SessionKey], st[baidu.PathGetSessionKeyByCode], st[baidu.PathToken], st[baidu.PathUnionID])
 	}
 	// The session key is the platform's: data under it opens.
-	access := r.login(t, "baidu", key, "bt", "dave")["access_token"].(string)
+	access := r.login(t, "baidu", key, "bt", "dave").AccessToken
 	ud, err := r.em.UserData("baidu", key, "dave", "userinfo")
 	if err != nil {
 		t.Fatal(err)

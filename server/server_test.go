@@ -147,7 +147,8 @@ func TestNothingSecretAtRest(t *testing.T) {
 			}
 			key, _ := r.em.SessionKey(p.plat, p.appid, u)
 			keys = append(keys, key)
-			access, refresh := v["access_token"].(string), v["refresh_token"].(string)
+			login := tokensOf(t, v)
+			access, refresh := login.AccessToken, login.RefreshToken
 			tokens = append(tokens, access, refresh)
 			if status, _ := r.call(t, "GET", "/v1/session", access, ""); status != 200 {
 				t.Fatal(status)
@@ -170,7 +171,8 @@ func TestNothingSecretAtRest(t *testing.T) {
 			if status != 200 {
 				t.Fatal(status, v)
 			}
-			tokens = append(tokens, v["access_token"].(string), v["refresh_token"].(string))
+			refreshed := tokensOf(t, v)
+			tokens = append(tokens, refreshed.AccessToken, refreshed.RefreshToken)
 		}
 	}
 	// The platform access tokens the service fetched (the Baidu one for
@@ -328,7 +330,7 @@ func TestDecryptThroughTheStore(t *testing.T) {
 	if status != 200 {
 		t.Fatal(status, v)
 	}
-	access := v["access_token"].(string)
+	access := tokensOf(t, v).AccessToken
 	payload := func(key string) string {
 		plain := `{"openId":"o","watermark":{"timestamp":` + fmt.Sprint(time.Now().Unix()) + `,"appid":"` + wxAppID + `"}}`
 		data, iv, err := userdata.EncryptWeChat(secret.New(key), []byte(plain), nil)

@@ -61,7 +61,7 @@ func TestInstancesWithSkewedClocks(t *testing.T) {
 
 	for _, dir := range []struct{ name, from, to string }{{"ahead to behind", ahead, behind}, {"behind to ahead", behind, ahead}} {
 		t.Run(dir.name, func(t *testing.T) {
-			login := func(base, user string) map[string]any {
+			login := func(base, user string) tokenReply {
 				t.Helper()
 				code, err := em.Login("wechat", wxAppID, user, "")
 				if err != nil {
@@ -71,15 +71,15 @@ func TestInstancesWithSkewedClocks(t *testing.T) {
 				if status != 200 {
 					t.Fatalf("login: %d %v", status, v)
 				}
-				return v
+				return tokensOf(t, v)
 			}
 			user := "skew-" + hex.EncodeToString(b[:]) + "-" + strings.ReplaceAll(dir.name, " ", "-")
 			first := login(dir.from, user)
 			second := login(dir.to, user)
-			if first["user"].(map[string]any)["id"] != second["user"].(map[string]any)["id"] {
+			if first.User.ID != second.User.ID {
 				t.Fatal("two users for one person")
 			}
-			access, refresh := first["access_token"].(string), first["refresh_token"].(string)
+			access, refresh := first.AccessToken, first.RefreshToken
 			if status, v := callBase(t, dir.to, "GET", "/v1/session", access, ""); status != 200 {
 				t.Fatalf("check: %d %v", status, v)
 			}
@@ -87,7 +87,7 @@ func TestInstancesWithSkewedClocks(t *testing.T) {
 			if status != 200 {
 				t.Fatalf("refresh: %d %v", status, v)
 			}
-			access = v["access_token"].(string)
+			access = tokensOf(t, v).AccessToken
 			if status, v := callBase(t, dir.from, "GET", "/v1/session", access, ""); status != 200 {
 				t.Fatalf("check after refresh: %d %v", status, v)
 			}

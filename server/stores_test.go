@@ -37,7 +37,7 @@ func TestServiceOnEveryStore(t *testing.T) {
 			})
 			user := fmt.Sprintf("store-%s-%d", c.name, os.Getpid())
 			login := r.login(t, "wechat", wxAppID, "w", user)
-			access, refresh := login["access_token"].(string), login["refresh_token"].(string)
+			access, refresh := login.AccessToken, login.RefreshToken
 			if status, v := r.call(t, "GET", "/v1/session", access, ""); status != 200 || v["active"] != true {
 				t.Fatalf("check: %d %v", status, v)
 			}
@@ -48,19 +48,19 @@ func TestServiceOnEveryStore(t *testing.T) {
 				if status != 200 {
 					t.Fatalf("refresh %d: %d %v", i, status, v)
 				}
-				tok = v["refresh_token"].(string)
+				tok = tokensOf(t, v).RefreshToken
 			}
 			// A refresh token two generations back, presented again, revokes
 			// the session (the one just before it would get a grace).
 			if status, _ := r.call(t, "POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+refresh+`"}`); status != 400 {
 				t.Fatalf("reuse: %d", status)
 			}
-			if status, _ := r.call(t, "GET", "/v1/session", v["access_token"].(string), ""); status != 401 {
+			if status, _ := r.call(t, "GET", "/v1/session", tokensOf(t, v).AccessToken, ""); status != 401 {
 				t.Fatalf("check after reuse: %d, want 401", status)
 			}
 			// The immediately previous refresh token, within the grace: the
 			// very pair it got the first time.
-			next := r.login(t, "wechat", wxAppID, "w", user)["refresh_token"].(string)
+			next := r.login(t, "wechat", wxAppID, "w", user).RefreshToken
 			_, rotated := r.call(t, "POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+next+`"}`)
 			status, same := r.call(t, "POST", "/v1/token", "", `{"grant_type":"refresh_token","refresh_token":"`+next+`"}`)
 			if status != 200 || same["access_token"] != rotated["access_token"] || same["refresh_token"] != rotated["refresh_token"] {
@@ -77,7 +77,7 @@ func TestServiceOnEveryStore(t *testing.T) {
 			var again map[string]any
 			for i := range session.MaxCodeReplays {
 				status, again = r.call(t, "POST", "/v1/login", "", `{"app":"w","code":"`+code+`"}`)
-				if status != 200 || again["user"].(map[string]any)["id"] != login["user"].(map[string]any)["id"] {
+				if status != 200 || tokensOf(t, again).User.ID != login.User.ID {
 					t.Fatalf("repeat %d: %d %v", i, status, again)
 				}
 			}
@@ -87,13 +87,13 @@ func TestServiceOnEveryStore(t *testing.T) {
 			// Five sessions live now (the refreshed one and four of the
 			// code); max_sessions_per_identity 4 ended the oldest, the
 			// refreshed one. The code's first still lives.
-			if status, _ := r.call(t, "GET", "/v1/session", rotated["access_token"].(string), ""); status != 401 {
+			if status, _ := r.call(t, "GET", "/v1/session", tokensOf(t, rotated).AccessToken, ""); status != 401 {
 				t.Fatalf("oldest session past the cap: %d, want 401", status)
 			}
-			if status, _ := r.call(t, "GET", "/v1/session", first["access_token"].(string), ""); status != 200 {
+			if status, _ := r.call(t, "GET", "/v1/session", tokensOf(t, first).AccessToken, ""); status != 200 {
 				t.Fatalf("code's first session: %d", status)
 			}
-			access = again["access_token"].(string)
+			access = tokensOf(t, again).AccessToken
 			pc, _ := r.em.PhoneCode(wxAppID, user)
 			if status, v := r.call(t, "POST", "/v1/phone", access, `{"code":"`+pc+`"}`); status != 200 || v["phone_number"] != r.em.PhoneNumber(user) {
 				t.Fatalf("phone: %d %v", status, v)
@@ -105,7 +105,7 @@ func TestServiceOnEveryStore(t *testing.T) {
 				t.Fatalf("check after logout: %d", status)
 			}
 			// Every session born of one code ends together.
-			if status, _ := r.call(t, "GET", "/v1/session", first["access_token"].(string), ""); status != 401 {
+			if status, _ := r.call(t, "GET", "/v1/session", tokensOf(t, first).AccessToken, ""); status != 401 {
 				t.Fatalf("the code's first session after the logout of a repeat: %d, want 401", status)
 			}
 			if status, _ := r.call(t, "GET", "/readyz", "", ""); status != 200 {

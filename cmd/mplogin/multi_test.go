@@ -165,7 +165,7 @@ func TestThreeInstancesSharePostgresAndRedis(t *testing.T) {
 		l := login(t, 0, mint(t, "alice-"+run))
 		access, refresh := l.str("access_token"), l.str("refresh_token")
 		s := mustOK(t, "check on B", c.do(ctx, "GET", base[1]+"/v1/session", access, ""), 200)
-		if s.user("id") != l.user("id") || s.user("openid") != l.user("openid") {
+		if l.user("id") == "" || l.user("openid") == "" || s.user("id") != l.user("id") || s.user("openid") != l.user("openid") {
 			t.Fatalf("check on B: user %s, want %s", s.body, l.body)
 		}
 		r := mustOK(t, "refresh on C", c.do(ctx, "POST", base[2]+"/v1/token", "",
