@@ -35,7 +35,7 @@ func ExampleManager_Do() {
 	err := m.Do(context.Background(), key, func(ctx context.Context, tok secret.String) error {
 		calls++
 		if !em.TokenValid("wechat", "wx0123456789abcdef", tok.Reveal()) {
-			return &platform.Error{Platform: "wechat", Kind: platform.KindTokenInvalid, Code: "40001"}
+			return &platform.Error{Host: "wechat", Kind: platform.KindTokenInvalid, Code: "40001"}
 		}
 		return nil
 	})

@@ -275,7 +275,7 @@ func businessCall(f *fixture, calls *int) func(context.Context, secret.String) e
 	return func(_ context.Context, tok secret.String) error {
 		*calls++
 		if !f.em.TokenValid("wechat", wxApp, tok.Reveal()) {
-			return &platform.Error{Platform: "wechat", Endpoint: "/wxa/business/getuserphonenumber",
+			return &platform.Error{Host: "wechat", Endpoint: "/wxa/business/getuserphonenumber",
 				Kind: platform.KindTokenInvalid, Code: "40001"}
 		}
 		return nil

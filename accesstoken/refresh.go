@@ -142,7 +142,7 @@ func platformError(key string, err error) error {
 	if _, ok := errors.AsType[*platform.Error](err); ok {
 		return err
 	}
-	return &platform.Error{Platform: "accesstoken", Endpoint: key, Kind: platform.KindUnavailable,
+	return &platform.Error{Host: "accesstoken", Endpoint: key, Kind: platform.KindUnavailable,
 		Err: fmt.Errorf("fetch: %w", err)}
 }
 

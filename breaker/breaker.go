@@ -124,8 +124,8 @@ func (s *Set) Do(ctx context.Context, name string, call func(ctx context.Context
 	return s.do(ctx, "", name, call)
 }
 
-// do is Do with the platform name to put into a refusal.
-func (s *Set) do(ctx context.Context, platformName, name string, call func(ctx context.Context) error) error {
+// do is Do with the host to name in a refusal.
+func (s *Set) do(ctx context.Context, host, name string, call func(ctx context.Context) error) error {
 	ran := false
 	_, err := s.breaker(name).Execute(func() (struct{}, error) {
 		ran = true
@@ -150,7 +150,7 @@ func (s *Set) do(ctx context.Context, platformName, name string, call func(ctx c
 			cause = fmt.Errorf("%w: half-open, trial calls under way", ErrOpen)
 		}
 		return &platform.Error{
-			Platform: platformName,
+			Host:     host,
 			Endpoint: name,
 			Kind:     platform.KindUnavailable,
 			Err:      cause,
@@ -247,7 +247,7 @@ func fromGobreaker(s gobreaker.State) State {
 }
 
 // Client wraps c so that every Exchange goes through the breaker called name
-// in set. Refusals are *platform.Error{Platform: c.Platform(), Endpoint:
+// in set. Refusals are *platform.Error{Host: the family of c.Flavor(), Endpoint:
 // name, Kind: KindUnavailable} wrapping ErrOpen; every other result is c's,
 // unchanged.
 func Client(c platform.Client, set *Set, name string) platform.Client {
@@ -260,11 +260,11 @@ type client struct {
 	name string
 }
 
-func (w *client) Platform() string { return w.c.Platform() }
+func (w *client) Flavor() platform.Flavor { return w.c.Flavor() }
 
 func (w *client) Exchange(ctx context.Context, req platform.ExchangeRequest) (*platform.Login, error) {
 	var login *platform.Login
-	err := w.set.do(ctx, w.c.Platform(), w.name, func(ctx context.Context) error {
+	err := w.set.do(ctx, string(w.c.Flavor().Family()), w.name, func(ctx context.Context) error {
 		var err error
 		login, err = w.c.Exchange(ctx, req)
 		return err

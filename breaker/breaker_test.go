@@ -21,7 +21,7 @@ import (
 // it, and nothing waits on real time.
 
 func perr(k platform.Kind) error {
-	return &platform.Error{Platform: "wechat", Endpoint: "/sns/jscode2session", Kind: k, Code: "x"}
+	return &platform.Error{Host: "wechat", Endpoint: "/sns/jscode2session", Kind: k, Code: "x"}
 }
 
 type transition struct {
@@ -516,7 +516,7 @@ type fakeClient struct {
 	err   error
 }
 
-func (f *fakeClient) Platform() string { return "wechat" }
+func (f *fakeClient) Flavor() platform.Flavor { return platform.FlavorWeChat }
 
 func (f *fakeClient) Exchange(_ context.Context, req platform.ExchangeRequest) (*platform.Login, error) {
 	f.calls.Add(1)
@@ -534,8 +534,8 @@ func TestClient(t *testing.T) {
 
 		ok := &fakeClient{login: &platform.Login{OpenID: "o"}}
 		c := Client(ok, s, "wechat:jscode2session")
-		if c.Platform() != "wechat" {
-			t.Fatalf("Platform() = %q", c.Platform())
+		if c.Flavor() != "wechat" {
+			t.Fatalf("Platform() = %q", c.Flavor())
 		}
 		login, err := c.Exchange(ctx, req)
 		if err != nil || login != ok.login {
@@ -543,7 +543,7 @@ func TestClient(t *testing.T) {
 		}
 
 		// A user error passes through unchanged and does not trip the breaker.
-		used := &platform.Error{Platform: "wechat", Endpoint: "/sns/jscode2session", Kind: platform.KindCodeUsed, Code: "40163", Message: "code been used"}
+		used := &platform.Error{Host: "wechat", Endpoint: "/sns/jscode2session", Kind: platform.KindCodeUsed, Code: "40163", Message: "code been used"}
 		bad := &fakeClient{err: used}
 		cb := Client(bad, s, "wechat:jscode2session")
 		for range 5 {
@@ -566,7 +566,7 @@ func TestClient(t *testing.T) {
 			t.Fatalf("Exchange = %v, %v; want nil, ErrOpen", login, err)
 		}
 		var pe *platform.Error
-		if !errors.As(err, &pe) || pe.Platform != "wechat" || pe.Endpoint != "wechat:jscode2session" || pe.Kind != platform.KindUnavailable {
+		if !errors.As(err, &pe) || pe.Host != "wechat" || pe.Endpoint != "wechat:jscode2session" || pe.Kind != platform.KindUnavailable {
 			t.Fatalf("refusal = %#v", err)
 		}
 		if down.calls.Load() != before {

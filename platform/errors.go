@@ -69,7 +69,10 @@ func (k Kind) UserError() bool {
 
 // Error is a failed platform call.
 type Error struct {
-	Platform string // "wechat", "baidu", …
+	// Host is who failed: a host's Family ("wechat", "baidu"), or
+	// "token-service" (URLTokenSource), or "accesstoken" (a shared token
+	// that could not be had).
+	Host     string
 	Endpoint string // the path called, without query: "/sns/jscode2session"
 	Kind     Kind
 	// Code and Message are the platform's own ("40029", "invalid code, rid:
@@ -81,7 +84,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	s := e.Platform + " " + e.Endpoint + ": " + e.Kind.String()
+	s := e.Host + " " + e.Endpoint + ": " + e.Kind.String()
 	if e.Code != "" {
 		s += " (" + e.Code
 		if e.Message != "" {

@@ -24,9 +24,9 @@ import (
 //
 // Implementations are safe for concurrent use.
 type Client interface {
-	// Platform names the host and flavour, e.g. "wechat", "wechat-component",
-	// "baidu", "baidu-legacy", "baidu-tp".
-	Platform() string
+	// Flavor says how the client talks to its host ("wechat-component");
+	// its Family follows from it.
+	Flavor() Flavor
 	// Exchange trades a one-time login code for the user's identity. It never
 	// retries once the code may have reached the platform. Errors are *Error.
 	Exchange(ctx context.Context, req ExchangeRequest) (*Login, error)

@@ -87,7 +87,7 @@ func (s *URLTokenSource) fetch(ctx context.Context) (secret.String, error) {
 	status, raw, err := wire.Do(ctx, hc, req, 64<<10)
 	if err != nil {
 		return secret.String{}, fmt.Errorf("token service: %w",
-			&Error{Platform: "token-service", Endpoint: req.URL.Path, Kind: KindUnavailable, Status: status, Err: err})
+			&Error{Host: "token-service", Endpoint: req.URL.Path, Kind: KindUnavailable, Status: status, Err: err})
 	}
 	if status/100 != 2 {
 		return secret.String{}, fmt.Errorf("token service: HTTP status %d", status)

@@ -48,7 +48,7 @@ type keyPlatform struct {
 	key string
 }
 
-func (p *keyPlatform) Platform() string { return "wechat" }
+func (p *keyPlatform) Flavor() platform.Flavor { return platform.FlavorWeChat }
 
 func (p *keyPlatform) setKey(k string) { p.mu.Lock(); p.key = k; p.mu.Unlock() }
 

@@ -59,14 +59,14 @@ func (a *fakeAPI) record(name, openID string, key secret.String) {
 func (a *fakeAPI) PhoneNumber(_ context.Context, openID, code string) (session.PhoneNumber, error) {
 	a.record("phone", openID, secret.String{})
 	if k, ok := a.errs[code]; ok {
-		return session.PhoneNumber{}, &platform.Error{Platform: "wechat", Kind: k, Code: "x"}
+		return session.PhoneNumber{}, &platform.Error{Host: "wechat", Kind: k, Code: "x"}
 	}
 	if owner, ok := a.owners[code]; ok && openID != "" && openID != owner {
-		return session.PhoneNumber{}, &platform.Error{Platform: "wechat", Kind: platform.KindInvalidCode, Code: "40003"}
+		return session.PhoneNumber{}, &platform.Error{Host: "wechat", Kind: platform.KindInvalidCode, Code: "40003"}
 	}
 	n, ok := a.phones[code]
 	if !ok {
-		return session.PhoneNumber{}, &platform.Error{Platform: "wechat", Kind: platform.KindInvalidCode, Code: "40029"}
+		return session.PhoneNumber{}, &platform.Error{Host: "wechat", Kind: platform.KindInvalidCode, Code: "40029"}
 	}
 	return session.PhoneNumber{PhoneNumber: n, PurePhoneNumber: n, CountryCode: "86"}, nil
 }
@@ -357,7 +357,7 @@ func TestUnionIDAtLogin(t *testing.T) {
 	}
 
 	// A failing lookup costs the login nothing.
-	f.api.unionErr = &platform.Error{Platform: "baidu", Kind: platform.KindUnavailable}
+	f.api.unionErr = &platform.Error{Host: "baidu", Kind: platform.KindUnavailable}
 	d := f.login(t, "bd", "dog", bdKey1)
 	if d.User.UnionID != "" || !d.User.Created {
 		t.Fatalf("login with a failing unionid lookup: %+v", d.User)

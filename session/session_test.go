@@ -32,7 +32,7 @@ type fakePlatform struct {
 	keyN    atomic.Int64
 }
 
-func (f *fakePlatform) Platform() string { return "wechat" }
+func (f *fakePlatform) Flavor() platform.Flavor { return platform.FlavorWeChat }
 
 func (f *fakePlatform) Exchange(ctx context.Context, req platform.ExchangeRequest) (*platform.Login, error) {
 	f.calls.Add(1)
@@ -43,7 +43,7 @@ func (f *fakePlatform) Exchange(ctx context.Context, req platform.ExchangeReques
 		<-f.gate
 	}
 	if k, ok := f.errs[req.Code]; ok {
-		return nil, &platform.Error{Platform: "wechat", Kind: k, Code: "x"}
+		return nil, &platform.Error{Host: "wechat", Kind: k, Code: "x"}
 	}
 	n := f.keyN.Add(1)
 	key := bytes.Repeat([]byte{byte(n)}, 16)

@@ -27,8 +27,8 @@ const DefaultMaxBody = 1 << 20
 // Caller sends requests to one platform. The zero value is not usable: set
 // Platform and HTTP.
 type Caller struct {
-	Platform string
-	HTTP     *http.Client
+	Host string
+	HTTP *http.Client
 	// MaxBody caps the answer's size; 0 means DefaultMaxBody.
 	MaxBody int64
 	// Backoff is the pause before the single retry; 0 means 100 ms. A
@@ -56,7 +56,7 @@ func (c *Caller) Send(ctx context.Context, req *http.Request) (*Response, error)
 	}
 	status, body, err := wire.Do(ctx, c.HTTP, req, max)
 	if err != nil {
-		return nil, &platform.Error{Platform: c.Platform, Endpoint: endpoint, Kind: platform.KindUnavailable, Status: status, Err: err}
+		return nil, &platform.Error{Host: c.Host, Endpoint: endpoint, Kind: platform.KindUnavailable, Status: status, Err: err}
 	}
 	return &Response{Status: status, Body: body}, nil
 }

@@ -18,7 +18,7 @@ import (
 // KindUnavailable: the platform gave no usable answer.
 func DecodeJSON(platformName, endpoint string, r *Response, v any) error {
 	if err := json.Unmarshal(r.Body, v); err != nil {
-		return &platform.Error{Platform: platformName, Endpoint: endpoint, Kind: platform.KindUnavailable, Status: r.Status,
+		return &platform.Error{Host: platformName, Endpoint: endpoint, Kind: platform.KindUnavailable, Status: r.Status,
 			Err: fmt.Errorf("answer is not JSON: %w", err)}
 	}
 	return nil
@@ -27,7 +27,7 @@ func DecodeJSON(platformName, endpoint string, r *Response, v any) error {
 // StatusError is the error for a well-formed answer with no known error
 // fields but a non-2xx status.
 func StatusError(platformName, endpoint string, r *Response) *platform.Error {
-	return &platform.Error{Platform: platformName, Endpoint: endpoint, Kind: platform.KindUnavailable, Status: r.Status,
+	return &platform.Error{Host: platformName, Endpoint: endpoint, Kind: platform.KindUnavailable, Status: r.Status,
 		Err: fmt.Errorf("HTTP status %d", r.Status)}
 }
 
@@ -48,7 +48,7 @@ func Scrub(msg string, values ...string) string {
 // CheckCode refuses an empty or oversized code before any call is made.
 func CheckCode(platformName, endpoint, code string) error {
 	if code == "" || len(code) > platform.MaxCodeLen {
-		return &platform.Error{Platform: platformName, Endpoint: endpoint, Kind: platform.KindInvalidCode,
+		return &platform.Error{Host: platformName, Endpoint: endpoint, Kind: platform.KindInvalidCode,
 			Err: errors.New("code is empty or too long")}
 	}
 	return nil
@@ -72,7 +72,7 @@ func BaseURL(endpoint, def string) (string, error) {
 // would fail every later decryption).
 func CheckLogin(platformName, endpoint string, status int, openID, sessionKey string, keyLen int) error {
 	fail := func(err error) error {
-		return &platform.Error{Platform: platformName, Endpoint: endpoint, Kind: platform.KindUnknown, Status: status, Err: err}
+		return &platform.Error{Host: platformName, Endpoint: endpoint, Kind: platform.KindUnknown, Status: status, Err: err}
 	}
 	if openID == "" || sessionKey == "" {
 		return fail(errors.New("answer without openid or session_key"))
@@ -89,7 +89,7 @@ func CheckLogin(platformName, endpoint string, status int, openID, sessionKey st
 func CheckAccessToken(platformName, endpoint string, status int, token string, expiresIn wire.Int) (secret.String, time.Duration, error) {
 	life, ok := wire.TokenLifetime(expiresIn)
 	if token == "" || !ok {
-		return secret.String{}, 0, &platform.Error{Platform: platformName, Endpoint: endpoint, Kind: platform.KindUnknown, Status: status,
+		return secret.String{}, 0, &platform.Error{Host: platformName, Endpoint: endpoint, Kind: platform.KindUnknown, Status: status,
 			Err: errors.New("answer without access_token or a positive expires_in")}
 	}
 	return secret.New(token), life, nil

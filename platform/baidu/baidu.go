@@ -105,12 +105,12 @@ func New(cfg Config) (*Client, error) {
 		caller: newCaller(cfg.HTTP)}, nil
 }
 
-// Platform implements platform.Client.
-func (c *Client) Platform() string {
+// Flavor implements platform.Client.
+func (c *Client) Flavor() platform.Flavor {
 	if c.legacy {
-		return "baidu-legacy"
+		return platform.FlavorBaiduLegacy
 	}
-	return "baidu"
+	return platform.FlavorBaidu
 }
 
 // Exchange implements platform.Client. The code is sent as given, URL-encoded
@@ -167,8 +167,8 @@ func NewTP(cfg TPConfig) (*TPClient, error) {
 	return &TPClient{tokens: cfg.AuthorizerToken, base: base, url: base + PathTPGetSessionKey, caller: newCaller(cfg.HTTP)}, nil
 }
 
-// Platform implements platform.Client.
-func (c *TPClient) Platform() string { return "baidu-tp" }
+// Flavor implements platform.Client.
+func (c *TPClient) Flavor() platform.Flavor { return platform.FlavorBaiduTP }
 
 // Exchange implements platform.Client. A rejected token is reported to the
 // token source (if it caches); the code is not sent again.
@@ -178,7 +178,7 @@ func (c *TPClient) Exchange(ctx context.Context, req platform.ExchangeRequest) (
 	}
 	tok, err := c.tokens.Token(ctx)
 	if err != nil {
-		return nil, &platform.Error{Platform: "baidu", Endpoint: PathTPGetSessionKey,
+		return nil, &platform.Error{Host: "baidu", Endpoint: PathTPGetSessionKey,
 			Kind: platform.KindUnavailable, Err: fmt.Errorf("authorizer token: %w", err)}
 	}
 	q := url.Values{"access_token": {tok.Reveal()}, "code": {req.Code}, "grant_type": {"authorization_code"}}.Encode()
@@ -209,7 +209,7 @@ func (e *envelope) failed() bool { return e.Errno != 0 || e.Error != "" || e.Err
 
 // apiError builds the error for a failed envelope.
 func (e *envelope) apiError(path string, status int, scrub ...string) *platform.Error {
-	pe := &platform.Error{Platform: "baidu", Endpoint: path, Kind: e.classify(), Status: status}
+	pe := &platform.Error{Host: "baidu", Endpoint: path, Kind: e.classify(), Status: status}
 	switch {
 	case e.Error != "":
 		pe.Code, pe.Message = e.Error, e.ErrorDescription
@@ -266,7 +266,7 @@ func exchange(ctx context.Context, caller *hostcall.Caller, path string, parse f
 		req, err := newReq(ctx)
 		if err != nil {
 			// Its text may hold the URL, and the URL the token.
-			return &platform.Error{Platform: "baidu", Endpoint: path, Kind: platform.KindUnknown, Err: errors.New("building request")}
+			return &platform.Error{Host: "baidu", Endpoint: path, Kind: platform.KindUnknown, Err: errors.New("building request")}
 		}
 		resp, err := caller.Send(ctx, req)
 		if err != nil {
@@ -307,7 +307,7 @@ func newCaller(c *http.Client) *hostcall.Caller {
 	if c == nil {
 		c = platform.NewHTTPClient(platform.HTTPConfig{})
 	}
-	return &hostcall.Caller{Platform: "baidu", HTTP: c}
+	return &hostcall.Caller{Host: "baidu", HTTP: c}
 }
 
 func firstOf(s ...string) string {

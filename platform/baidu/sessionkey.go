@@ -27,7 +27,7 @@ func (c *Client) exchangeByToken(ctx context.Context, code string) (*platform.Lo
 	}
 	tok, err := c.tokens.Token(ctx)
 	if err != nil {
-		return nil, &platform.Error{Platform: "baidu", Endpoint: PathGetSessionKey,
+		return nil, &platform.Error{Host: "baidu", Endpoint: PathGetSessionKey,
 			Kind: platform.KindUnavailable, Err: fmt.Errorf("access token: %w", err)}
 	}
 	u := c.openAPI + PathGetSessionKey + "?" + url.Values{"access_token": {tok.Reveal()}, "code": {code}}.Encode()

@@ -148,8 +148,8 @@ func TestGetSessionKeyHost(t *testing.T) {
 	if want := DefaultOpenAPIEndpoint + PathGetSessionKey; called != want {
 		t.Fatalf("called %s, want %s", called, want)
 	}
-	if c.Platform() != "baidu" {
-		t.Fatalf("Platform() = %q", c.Platform())
+	if c.Flavor() != "baidu" {
+		t.Fatalf("Platform() = %q", c.Flavor())
 	}
 }
 

@@ -41,7 +41,7 @@ func (c *Client) FetchAccessToken(ctx context.Context) (secret.String, time.Dura
 	err := c.caller.Once(ctx, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form))
 		if err != nil {
-			return &platform.Error{Platform: "baidu", Endpoint: PathToken, Kind: platform.KindUnknown, Err: errors.New("building request")}
+			return &platform.Error{Host: "baidu", Endpoint: PathToken, Kind: platform.KindUnknown, Err: errors.New("building request")}
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		resp, err := c.caller.Send(ctx, req)

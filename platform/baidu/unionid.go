@@ -75,7 +75,7 @@ func checkUnionIDArgs(path string, tok secret.String, openID string) error {
 	}
 	// A bug on our side, refused before any call: the kind Baidu gives a
 	// missing parameter.
-	return &platform.Error{Platform: "baidu", Endpoint: path, Kind: platform.KindBadCredentials,
+	return &platform.Error{Host: "baidu", Endpoint: path, Kind: platform.KindBadCredentials,
 		Err: errors.New(what + " is empty or too long")}
 }
 
@@ -85,7 +85,7 @@ func unionID(ctx context.Context, caller *hostcall.Caller, path string, tok secr
 		req, err := newReq(ctx)
 		if err != nil {
 			// Its text may hold the URL, token included.
-			return &platform.Error{Platform: "baidu", Endpoint: path, Kind: platform.KindUnknown, Err: errors.New("building request")}
+			return &platform.Error{Host: "baidu", Endpoint: path, Kind: platform.KindUnknown, Err: errors.New("building request")}
 		}
 		resp, err := caller.Send(ctx, req)
 		if err != nil {
@@ -134,7 +134,7 @@ func parseUnionID(path string, resp *hostcall.Response, scrub ...string) (string
 	}
 	id := firstOf(d.UnionID, d.UnionID2)
 	if id == "" {
-		return "", &platform.Error{Platform: "baidu", Endpoint: path, Kind: platform.KindUnknown, Status: resp.Status,
+		return "", &platform.Error{Host: "baidu", Endpoint: path, Kind: platform.KindUnknown, Status: resp.Status,
 			Err: errors.New("answer without unionid")}
 	}
 	return id, nil

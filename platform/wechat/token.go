@@ -86,7 +86,7 @@ func (c *Client) fetchToken(ctx context.Context, path string, newReq func(contex
 }
 
 func buildError(path string) *platform.Error {
-	return &platform.Error{Platform: "wechat", Endpoint: path, Kind: platform.KindUnknown, Err: errors.New("building request")}
+	return &platform.Error{Host: "wechat", Endpoint: path, Kind: platform.KindUnknown, Err: errors.New("building request")}
 }
 
 type tokenResponse struct {

@@ -73,8 +73,8 @@ func New(cfg Config) (*Client, error) {
 	return &Client{appID: cfg.AppID, secret: cfg.Secret, base: base, caller: newCaller(cfg.HTTP)}, nil
 }
 
-// Platform implements platform.Client.
-func (c *Client) Platform() string { return "wechat" }
+// Flavor implements platform.Client.
+func (c *Client) Flavor() platform.Flavor { return platform.FlavorWeChat }
 
 // Exchange implements platform.Client.
 func (c *Client) Exchange(ctx context.Context, req platform.ExchangeRequest) (*platform.Login, error) {
@@ -133,8 +133,8 @@ func NewComponent(cfg ComponentConfig) (*ComponentClient, error) {
 	}, nil
 }
 
-// Platform implements platform.Client.
-func (c *ComponentClient) Platform() string { return "wechat-component" }
+// Flavor implements platform.Client.
+func (c *ComponentClient) Flavor() platform.Flavor { return platform.FlavorWeChatComponent }
 
 // Exchange implements platform.Client. When WeChat rejects the component
 // token, the token source is told (if it caches) and the error is returned:
@@ -145,7 +145,7 @@ func (c *ComponentClient) Exchange(ctx context.Context, req platform.ExchangeReq
 	}
 	tok, err := c.tokens.Token(ctx)
 	if err != nil {
-		return nil, &platform.Error{Platform: "wechat", Endpoint: PathComponentCode2Session,
+		return nil, &platform.Error{Host: "wechat", Endpoint: PathComponentCode2Session,
 			Kind: platform.KindUnavailable, Err: fmt.Errorf("component token: %w", err)}
 	}
 	q := url.Values{
@@ -177,7 +177,7 @@ func exchange(ctx context.Context, caller *hostcall.Caller, base, path string, q
 	err := caller.Once(ctx, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path+"?"+q.Encode(), nil)
 		if err != nil {
-			return &platform.Error{Platform: "wechat", Endpoint: path, Kind: platform.KindUnknown, Err: errors.New("building request")}
+			return &platform.Error{Host: "wechat", Endpoint: path, Kind: platform.KindUnknown, Err: errors.New("building request")}
 		}
 		resp, err := caller.Send(ctx, req)
 		if err != nil {
@@ -217,7 +217,7 @@ func decode(path string, resp *hostcall.Response, v any) error {
 // bad, not the secret).
 func apiError(path string, status int, errcode int64, errmsg string, tokenAuth bool) *platform.Error {
 	return &platform.Error{
-		Platform: "wechat", Endpoint: path, Kind: classify(errcode, tokenAuth),
+		Host: "wechat", Endpoint: path, Kind: classify(errcode, tokenAuth),
 		Code: strconv.FormatInt(errcode, 10), Message: errmsg, Status: status,
 	}
 }
@@ -256,5 +256,5 @@ func newCaller(c *http.Client) *hostcall.Caller {
 	if c == nil {
 		c = platform.NewHTTPClient(platform.HTTPConfig{})
 	}
-	return &hostcall.Caller{Platform: "wechat", HTTP: c}
+	return &hostcall.Caller{Host: "wechat", HTTP: c}
 }

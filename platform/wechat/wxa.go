@@ -316,7 +316,7 @@ func checkSessionArgs(path string, tok secret.String, openID string, key secret.
 // our side, refused before any call, of the kind WeChat gives a missing
 // parameter (41001 and the like): KindBadCredentials.
 func missing(path, what string) *platform.Error {
-	return &platform.Error{Platform: "wechat", Endpoint: path, Kind: platform.KindBadCredentials,
+	return &platform.Error{Host: "wechat", Endpoint: path, Kind: platform.KindBadCredentials,
 		Err: errors.New(what + " is empty or too long")}
 }
 
@@ -342,7 +342,7 @@ func parseCheckSession(resp *hostcall.Response, scrub ...string) (bool, error) {
 		if resp.Status/100 != 2 {
 			return false, hostcall.StatusError("wechat", PathCheckSession, resp)
 		}
-		return false, &platform.Error{Platform: "wechat", Endpoint: PathCheckSession, Kind: platform.KindUnknown,
+		return false, &platform.Error{Host: "wechat", Endpoint: PathCheckSession, Kind: platform.KindUnknown,
 			Status: resp.Status, Err: errors.New("answer without errcode")}
 	}
 	switch code := int64(*r.ErrCode); code {
@@ -387,7 +387,7 @@ func parseResetSessionKey(resp *hostcall.Response, openID string, scrub ...strin
 		return secret.String{}, hostcall.StatusError("wechat", PathResetSessionKey, resp)
 	}
 	if r.OpenID != "" && r.OpenID != openID {
-		return secret.String{}, &platform.Error{Platform: "wechat", Endpoint: PathResetSessionKey, Kind: platform.KindUnknown,
+		return secret.String{}, &platform.Error{Host: "wechat", Endpoint: PathResetSessionKey, Kind: platform.KindUnknown,
 			Status: resp.Status, Err: errors.New("answer is for another openid")}
 	}
 	if err := hostcall.CheckLogin("wechat", PathResetSessionKey, resp.Status, openID, r.SessionKey, SessionKeyLen); err != nil {
@@ -427,7 +427,7 @@ func parsePhoneNumber(resp *hostcall.Response, appID string, scrub ...string) (*
 		if !errors.As(err, &se) {
 			err = errors.New("unexpected field types")
 		}
-		return nil, &platform.Error{Platform: "wechat", Endpoint: PathPhoneNumber, Kind: platform.KindUnavailable,
+		return nil, &platform.Error{Host: "wechat", Endpoint: PathPhoneNumber, Kind: platform.KindUnavailable,
 			Status: resp.Status, Err: fmt.Errorf("answer is not JSON: %w", err)}
 	}
 	if r.ErrCode != 0 {
@@ -443,7 +443,7 @@ func parsePhoneNumber(resp *hostcall.Response, appID string, scrub ...string) (*
 		return nil, hostcall.StatusError("wechat", PathPhoneNumber, resp)
 	}
 	fail := func(msg string) error {
-		return &platform.Error{Platform: "wechat", Endpoint: PathPhoneNumber, Kind: platform.KindUnknown,
+		return &platform.Error{Host: "wechat", Endpoint: PathPhoneNumber, Kind: platform.KindUnknown,
 			Status: resp.Status, Err: errors.New(msg)}
 	}
 	info := r.PhoneInfo
