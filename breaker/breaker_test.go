@@ -535,7 +535,7 @@ func TestClient(t *testing.T) {
 		ok := &fakeClient{login: &platform.Login{OpenID: "o"}}
 		c := Client(ok, s, "wechat:jscode2session")
 		if c.Flavor() != "wechat" {
-			t.Fatalf("Platform() = %q", c.Flavor())
+			t.Fatalf("Flavor() = %q", c.Flavor())
 		}
 		login, err := c.Exchange(ctx, req)
 		if err != nil || login != ok.login {

@@ -16,9 +16,9 @@ import (
 
 // DecodeJSON unmarshals an answer into v; a body that is not JSON is
 // KindUnavailable: the platform gave no usable answer.
-func DecodeJSON(platformName, endpoint string, r *Response, v any) error {
+func DecodeJSON(host, endpoint string, r *Response, v any) error {
 	if err := json.Unmarshal(r.Body, v); err != nil {
-		return &platform.Error{Host: platformName, Endpoint: endpoint, Kind: platform.KindUnavailable, Status: r.Status,
+		return &platform.Error{Host: host, Endpoint: endpoint, Kind: platform.KindUnavailable, Status: r.Status,
 			Err: fmt.Errorf("answer is not JSON: %w", err)}
 	}
 	return nil
@@ -26,8 +26,8 @@ func DecodeJSON(platformName, endpoint string, r *Response, v any) error {
 
 // StatusError is the error for a well-formed answer with no known error
 // fields but a non-2xx status.
-func StatusError(platformName, endpoint string, r *Response) *platform.Error {
-	return &platform.Error{Host: platformName, Endpoint: endpoint, Kind: platform.KindUnavailable, Status: r.Status,
+func StatusError(host, endpoint string, r *Response) *platform.Error {
+	return &platform.Error{Host: host, Endpoint: endpoint, Kind: platform.KindUnavailable, Status: r.Status,
 		Err: fmt.Errorf("HTTP status %d", r.Status)}
 }
 
@@ -46,9 +46,9 @@ func Scrub(msg string, values ...string) string {
 }
 
 // CheckCode refuses an empty or oversized code before any call is made.
-func CheckCode(platformName, endpoint, code string) error {
+func CheckCode(host, endpoint, code string) error {
 	if code == "" || len(code) > platform.MaxCodeLen {
-		return &platform.Error{Host: platformName, Endpoint: endpoint, Kind: platform.KindInvalidCode,
+		return &platform.Error{Host: host, Endpoint: endpoint, Kind: platform.KindInvalidCode,
 			Err: errors.New("code is empty or too long")}
 	}
 	return nil
@@ -70,9 +70,9 @@ func BaseURL(endpoint, def string) (string, error) {
 // CheckLogin refuses a success answer that lacks what a login needs: an
 // openid, and a session key that is base64 of keyLen bytes (anything else
 // would fail every later decryption).
-func CheckLogin(platformName, endpoint string, status int, openID, sessionKey string, keyLen int) error {
+func CheckLogin(host, endpoint string, status int, openID, sessionKey string, keyLen int) error {
 	fail := func(err error) error {
-		return &platform.Error{Host: platformName, Endpoint: endpoint, Kind: platform.KindUnknown, Status: status, Err: err}
+		return &platform.Error{Host: host, Endpoint: endpoint, Kind: platform.KindUnknown, Status: status, Err: err}
 	}
 	if openID == "" || sessionKey == "" {
 		return fail(errors.New("answer without openid or session_key"))
@@ -86,10 +86,10 @@ func CheckLogin(platformName, endpoint string, status int, openID, sessionKey st
 // CheckAccessToken turns the fields of a success answer to a token fetch
 // into the token and its lifetime, refusing an answer without a token or
 // without a positive expires_in.
-func CheckAccessToken(platformName, endpoint string, status int, token string, expiresIn wire.Int) (secret.String, time.Duration, error) {
+func CheckAccessToken(host, endpoint string, status int, token string, expiresIn wire.Int) (secret.String, time.Duration, error) {
 	life, ok := wire.TokenLifetime(expiresIn)
 	if token == "" || !ok {
-		return secret.String{}, 0, &platform.Error{Host: platformName, Endpoint: endpoint, Kind: platform.KindUnknown, Status: status,
+		return secret.String{}, 0, &platform.Error{Host: host, Endpoint: endpoint, Kind: platform.KindUnknown, Status: status,
 			Err: errors.New("answer without access_token or a positive expires_in")}
 	}
 	return secret.New(token), life, nil

@@ -149,7 +149,7 @@ func TestGetSessionKeyHost(t *testing.T) {
 		t.Fatalf("called %s, want %s", called, want)
 	}
 	if c.Flavor() != "baidu" {
-		t.Fatalf("Platform() = %q", c.Flavor())
+		t.Fatalf("Flavor() = %q", c.Flavor())
 	}
 }
 
