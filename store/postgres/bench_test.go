@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/mplogin/mplogin/store"
-	"github.com/mplogin/mplogin/store/postgres"
 	"github.com/mplogin/mplogin/store/storetest"
 )
 
@@ -48,52 +47,13 @@ func BenchmarkUpsertIdentityAndCreateSession(b *testing.B) {
 	})
 }
 
-// BenchmarkLogin measures every store call of a new user's login, as
-// package session makes them: GetCode (a miss), UpsertIdentity, PutCode,
-// CreateSession.
-func BenchmarkLogin(b *testing.B) {
+// BenchmarkWriteLogin: storetest.BenchWriteLogin, the store's share of a
+// new user's login: the upsert, code and session sent in one batch, and
+// one commit.
+func BenchmarkWriteLogin(b *testing.B) {
 	s, _, _ := openFresh(b)
 	b.SetParallelism(benchParallelism)
-	benchLoginOn(b, s)
-}
-
-func benchLoginOn(b *testing.B, s *postgres.Store) {
-	ctx := b.Context()
-	var seq atomic.Int64
-	seq.Store(time.Now().UnixNano()) // distinct from the IDs of an earlier run on s
-	key := make([]byte, 60)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			n := seq.Add(1)
-			code := sum(fmt.Sprint("code", n))
-			if _, err := s.GetCode(ctx, code, now); err == nil {
-				b.Error("GetCode found a new code")
-				return
-			}
-			id, _, err := s.UpsertIdentity(ctx, store.IdentityUpsert{
-				Platform: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", n),
-				SealedSessionKey: key, NewUserID: fmt.Sprint("u", n),
-				Now: now, KeyGrace: 5 * time.Minute,
-			})
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if err := s.PutCode(ctx, store.Code{Hash: code, App: "main", Platform: "wechat", AppID: "wxA",
-				OpenID: id.OpenID, ExpiresAt: now.Add(5 * time.Minute)}); err != nil {
-				b.Error(err)
-				return
-			}
-			sess := session(fmt.Sprint("s", n))
-			sess.UserID, sess.OpenID = id.UserID, id.OpenID
-			if err := s.CreateSession(ctx, sess); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	storetest.BenchWriteLogin(b, s, now)
 }
 
 // BenchmarkSessionByAccess measures the check of an access token, the most

@@ -73,50 +73,18 @@ func BenchmarkSessionByAccess(b *testing.B) {
 	})
 }
 
-// BenchmarkWriteLogin measures what the single writer does for a first login
-// (identity, user, code and session in one savepoint), from as many callers
-// as the service has logins in flight, so that batches form as they do under
-// load. Ids and token hashes are time-ordered and openids and code hashes
-// random, as in the service.
-func BenchmarkWriteLogin(b *testing.B) {
-	writeLogins(b, mustOpen(b, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{}))
-}
+// writeLoginParallelism is the callers per GOMAXPROCS of the login
+// benchmarks.
+const writeLoginParallelism = 16
 
-// writeLogins runs BenchmarkWriteLogin's logins on s.
-func writeLogins(b *testing.B, s *sqlite.Store) {
-	ctx := b.Context()
-	key := make([]byte, 60)
-	var seq atomic.Int64
-	b.SetParallelism(16)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			n := seq.Add(1)
-			t := now.Add(time.Duration(n) * time.Millisecond)
-			open := fmt.Sprintf("%x", sum(fmt.Sprint("open", n))[:14])
-			id := fmt.Sprintf("%013x%x", t.UnixMilli(), n)
-			sess := session("s" + id)
-			sess.AccessHash = append([]byte(id[:6]), sess.AccessHash...)
-			sess.RefreshHash = append([]byte(id[:6]), sess.RefreshHash...)
-			sess.OpenID = open
-			_, err := s.WriteLogin(ctx, store.LoginWrite{
-				Identity: store.IdentityUpsert{
-					Platform: "wechat", AppID: "wxA", OpenID: open,
-					UnionID:          fmt.Sprintf("%x", sum(fmt.Sprint("union", n))[:14]),
-					SealedSessionKey: key, NewUserID: "u" + id,
-					Now: t, KeyGrace: 5 * time.Minute,
-				},
-				Code: store.Code{Hash: sum(fmt.Sprint("code", n)), App: "main",
-					Platform: "wechat", AppID: "wxA", OpenID: open, ExpiresAt: t.Add(5 * time.Minute)},
-				Session: sess,
-			})
-			if err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+// BenchmarkWriteLogin: storetest.BenchWriteLogin, what the single writer
+// does for a first login (identity, user, code and session in one
+// savepoint), from as many callers as the service has logins in flight, so
+// that batches form as they do under load.
+func BenchmarkWriteLogin(b *testing.B) {
+	s := mustOpen(b, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{})
+	b.SetParallelism(writeLoginParallelism)
+	storetest.BenchWriteLogin(b, s, now)
 }
 
 // BenchmarkRevokeSession measures a logout's write, each revoking a
@@ -183,7 +151,8 @@ func BenchmarkWriteLoginBesideRevokes(b *testing.B) {
 			}
 		}
 	}()
-	writeLogins(b, s)
+	b.SetParallelism(writeLoginParallelism)
+	storetest.BenchWriteLogin(b, s, now)
 	close(stop)
 	b.ReportMetric(float64(<-revoked)/b.Elapsed().Seconds(), "revokes/s")
 }

@@ -120,18 +120,7 @@ func sum(s string) []byte {
 	return h[:]
 }
 
-func session(id string) store.Session {
-	return store.Session{
-		ID: id, UserID: "u1", App: "main", Platform: "wechat", AppID: "wxA", OpenID: "o1",
-		AccessHash:       sum("mpa_" + id),
-		AccessExpiresAt:  now.Add(time.Hour),
-		RefreshHash:      sum("mpr_" + id),
-		RefreshExpiresAt: now.Add(30 * 24 * time.Hour),
-		CreatedAt:        now,
-		ExpiresAt:        now.Add(90 * 24 * time.Hour),
-		LastUsedAt:       now,
-	}
-}
+func session(id string) store.Session { return storetest.Session(id, now) }
 
 func TestOpenRejectsMemory(t *testing.T) {
 	for _, p := range []string{"", ":memory:"} {

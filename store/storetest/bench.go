@@ -9,6 +9,63 @@ import (
 	"github.com/mplogin/mplogin/store"
 )
 
+// Session returns a live session of user u1 (openid o1 of wxA) created at
+// now, with the hashes of the tokens mpa_<id> and mpr_<id>: the session the
+// SQL backends' own tests and benchmarks store.
+func Session(id string, now time.Time) store.Session {
+	return store.Session{
+		ID: id, UserID: "u1", App: "main", Platform: "wechat", AppID: "wxA", OpenID: "o1",
+		AccessHash:       hash("mpa_" + id),
+		AccessExpiresAt:  now.Add(time.Hour),
+		RefreshHash:      hash("mpr_" + id),
+		RefreshExpiresAt: now.Add(30 * 24 * time.Hour),
+		CreatedAt:        now,
+		ExpiresAt:        now.Add(90 * 24 * time.Hour),
+		LastUsedAt:       now,
+	}
+}
+
+// BenchWriteLogin measures the store's share of a new user's login, the
+// one write package session makes of it (store.LoginWriter): identity,
+// user, code and session, from parallel callers (the caller sets how many).
+// Ids and token hashes are time-ordered and openids and code hashes random,
+// as in the service, so that the indexes grow as they do under load. Each
+// login is a millisecond after the previous one, from now.
+func BenchWriteLogin(b *testing.B, s store.LoginWriter, now time.Time) {
+	ctx := b.Context()
+	key := make([]byte, 60) // about the size of a sealed 16-byte key
+	var seq atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := seq.Add(1)
+			t := now.Add(time.Duration(n) * time.Millisecond)
+			open := fmt.Sprintf("%x", hash(fmt.Sprint("open", n))[:14])
+			id := fmt.Sprintf("%013x%x", t.UnixMilli(), n)
+			sess := Session("s"+id, now)
+			sess.AccessHash = append([]byte(id[:6]), sess.AccessHash...)
+			sess.RefreshHash = append([]byte(id[:6]), sess.RefreshHash...)
+			sess.OpenID = open
+			_, err := s.WriteLogin(ctx, store.LoginWrite{
+				Identity: store.IdentityUpsert{
+					Platform: "wechat", AppID: "wxA", OpenID: open,
+					UnionID:          fmt.Sprintf("%x", hash(fmt.Sprint("union", n))[:14]),
+					SealedSessionKey: key, NewUserID: "u" + id,
+					Now: t, KeyGrace: 5 * time.Minute,
+				},
+				Code: store.Code{Hash: hash(fmt.Sprint("code", n)), App: "main",
+					Platform: "wechat", AppID: "wxA", OpenID: open, ExpiresAt: t.Add(5 * time.Minute)},
+				Session: sess,
+			})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
 // BenchSessionCap measures the cap on an identity's live sessions where it
 // runs apart from a login (after a repeat of a login code, and on stores
 // without store.LoginWriter): RevokeUserSessions with Keep 20, from parallel
