@@ -63,7 +63,7 @@ type decryptFixture struct {
 	svc   *session.Service
 	store *memory.Store
 	plat  *keyPlatform
-	clock *clock
+	clock *testutil.Clock
 	logs  *testutil.Buffer
 }
 
@@ -77,7 +77,7 @@ func newDecryptFixture(t testing.TB, wrap func(store.Store) store.Store) *decryp
 		t.Fatal(err)
 	}
 	f := &decryptFixture{store: memory.New(), plat: &keyPlatform{}, logs: &testutil.Buffer{},
-		clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
+		clock: testutil.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
 	var st store.Store = f.store
 	if wrap != nil {
 		st = wrap(st)

@@ -94,7 +94,7 @@ type apiFixture struct {
 	store *memory.Store
 	plat  *keyPlatform
 	api   *fakeAPI
-	clock *clock
+	clock *testutil.Clock
 	logs  *testutil.Buffer
 }
 
@@ -107,7 +107,7 @@ func newAPIFixture(t *testing.T) *apiFixture {
 		t.Fatal(err)
 	}
 	f := &apiFixture{store: memory.New(), plat: &keyPlatform{}, api: newFakeAPI(), logs: &testutil.Buffer{},
-		clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
+		clock: testutil.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
 	f.svc, err = session.New(session.Config{
 		Store: f.store, Keys: keys, Policy: session.DefaultPolicy, Now: f.clock.Now,
 		Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mplogin/mplogin"
+	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/session"
 	"github.com/mplogin/mplogin/store"
@@ -25,7 +26,7 @@ func policyFixture(t *testing.T, path writePath, p session.Policy) (*fixture, *s
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{store: memory.New(), plat: &fakePlatform{}, clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, keys: keys}
+	f := &fixture{store: memory.New(), plat: &fakePlatform{}, clock: testutil.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), keys: keys}
 	var st store.Store = f.store
 	switch path {
 	case codeAndSession:

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mplogin/mplogin"
+	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
@@ -51,19 +52,11 @@ func (f *fakePlatform) Exchange(ctx context.Context, req platform.ExchangeReques
 		SessionKey: secret.New(string(key))}, nil
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 type fixture struct {
 	svc   *session.Service
 	store *memory.Store
 	plat  *fakePlatform
-	clock *clock
+	clock *testutil.Clock
 	keys  *keyring.Keyring
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mplogin/mplogin"
+	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/session"
 	"github.com/mplogin/mplogin/store/memory"
@@ -19,7 +20,7 @@ type instances struct {
 	fast, slow *session.Service
 	plat       *fakePlatform
 	keyPlat    *keyPlatform
-	clock      *clock // the true time, and fast's
+	clock      *testutil.Clock // the true time, and fast's
 }
 
 const lag = 10 * time.Second
@@ -30,7 +31,7 @@ func newInstances(t *testing.T) *instances {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &instances{plat: &fakePlatform{}, keyPlat: &keyPlatform{}, clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
+	in := &instances{plat: &fakePlatform{}, keyPlat: &keyPlatform{}, clock: testutil.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
 	st := memory.New()
 	mk := func(now func() time.Time) *session.Service {
 		svc, err := session.New(session.Config{Store: st, Keys: keys, Policy: session.DefaultPolicy, Now: now,

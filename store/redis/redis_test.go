@@ -22,6 +22,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/store"
 	"github.com/mplogin/mplogin/store/memory"
 	"github.com/mplogin/mplogin/store/redis"
@@ -151,24 +152,6 @@ func sha(s string) []byte {
 	return h[:]
 }
 
-// fixedClock is a settable clock for Options.Now.
-type fixedClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fixedClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fixedClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 const day = 24 * time.Hour
 
 // session returns a session created at now, refresh token valid for 30
@@ -208,7 +191,7 @@ func wantTTL(t *testing.T, c *goredis.Client, key string, want time.Duration) {
 // its thing stops being usable plus the grace, nothing lives forever, and
 // a time already past still gets the grace.
 func TestTTLs(t *testing.T) {
-	clock := &fixedClock{t: time.Now().Truncate(time.Microsecond)}
+	clock := testutil.NewClock(time.Now().Truncate(time.Microsecond))
 	const grace = 5 * time.Minute
 	s, p := openTest(t, redis.Options{Now: clock.Now, ExpiryGrace: grace})
 	c := rawClient(t, testURL(t))
