@@ -9,8 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -506,56 +504,6 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP connections to target until stopped.
-type proxy struct {
-	target string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  []net.Conn
-}
-
-func (p *proxy) start(t *testing.T, addr string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("proxy listen: %v", err)
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", p.target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, in, out)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(out, in); out.Close() }()
-			go func() { _, _ = io.Copy(in, out); in.Close() }()
-		}
-	}()
-	return ln.Addr().String()
-}
-
-func (p *proxy) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
 // TestReconnect: while Redis is unreachable calls fail with ErrUnavailable;
 // when it is back the store works again by itself.
 func TestReconnect(t *testing.T) {
@@ -573,10 +521,8 @@ func testReconnect(t *testing.T, opts redis.Options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	px := &proxy{target: pu.Host}
-	addr := px.start(t, "127.0.0.1:0")
-	t.Cleanup(px.stop)
-	pu.Host = addr
+	px := testutil.NewProxy(t, pu.Host)
+	pu.Host = px.Addr()
 	// The keys are cleaned up through the direct URL.
 	prefix := fmt.Sprintf("mplogin-test:%s:%d:", runID, prefixSeq.Add(1))
 	t.Cleanup(func() { deleteKeys(t, rawClient(t, u), prefix) })
@@ -619,7 +565,7 @@ func testReconnect(t *testing.T, opts redis.Options) {
 		}
 	}
 
-	px.stop()
+	px.Stop()
 	start := time.Now()
 	for _, call := range []func() error{
 		func() error { _, err := s.SessionByAccess(ctx, sess.AccessHash); return err },
@@ -640,7 +586,9 @@ func testReconnect(t *testing.T, opts redis.Options) {
 		t.Errorf("failing calls took %v", d)
 	}
 
-	px.start(t, addr)
+	if err := px.Start(); err != nil {
+		t.Fatalf("proxy listen: %v", err)
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		err := errors.Join(burst()...)
