@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -93,18 +92,15 @@ func TestThreeInstancesSharePostgresAndRedis(t *testing.T) {
 	redisProxy, redisDSN := throughProxy(t, redisURL, "redis")
 	pgDSN = withQuery(t, pgDSN, "search_path", schema)
 
-	emuAddr := freeAddr(t)
-	startEmulator(t, bin, emuAddr)
-	emu := "http://" + emuAddr
+	emu := "http://" + startEmulator(t, bin)
 
-	dir := t.TempDir()
-	var insts [3]*proc
+	cfg := filepath.Join(t.TempDir(), "mplogin.yaml")
+	writeMultiConfig(t, cfg, pgDSN, redisDSN, emu)
+	var insts [3]*testutil.Process
 	var base [3]string
 	for i := range insts {
-		addr := freeAddr(t)
-		cfg := filepath.Join(dir, fmt.Sprintf("mplogin-%c.yaml", 'a'+i))
-		writeMultiConfig(t, cfg, addr, pgDSN, redisDSN, emu)
-		insts[i] = serve(t, bin, cfg, addr)
+		var addr string
+		insts[i], addr = serve(t, bin, cfg)
 		base[i] = "http://" + addr
 	}
 	// The instances log at info, for their access-token refreshes; a
@@ -112,7 +108,7 @@ func TestThreeInstancesSharePostgresAndRedis(t *testing.T) {
 	logsAbout := func(words ...string) string {
 		var b strings.Builder
 		for i, p := range insts {
-			fmt.Fprintf(&b, "--- instance %c: log lines with %q ---\n%s", 'A'+i, words, grepTail(p.stderr.String(), words, 20))
+			fmt.Fprintf(&b, "--- instance %c: log lines with %q ---\n%s", 'A'+i, words, grepTail(p.Stderr(), words, 20))
 		}
 		return b.String()
 	}
@@ -449,11 +445,11 @@ func TestThreeInstancesSharePostgresAndRedis(t *testing.T) {
 	})
 }
 
-// writeMultiConfig writes one instance's configuration: everything but
-// listen is the same for all three.
-func writeMultiConfig(t *testing.T, path, addr, pgDSN, redisDSN, emu string) {
+// writeMultiConfig writes the configuration all three instances run, each
+// on a port of its own choosing (it says which once it listens).
+func writeMultiConfig(t *testing.T, path, pgDSN, redisDSN, emu string) {
 	t.Helper()
-	cfg := fmt.Sprintf(`listen: %s
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
 store: '%s'
 sessions: '%s'
 master_key: %s
@@ -469,7 +465,7 @@ apps:
     appid: %s
     secret: s3cret-for-tests
     endpoint: %s
-`, addr, pgDSN, redisDSN, multiMasterKey, multiAppID, emu)
+`, pgDSN, redisDSN, multiMasterKey, multiAppID, emu)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -545,31 +541,17 @@ func grepTail(s string, words []string, n int) string {
 	return strings.Join(out, "\n") + "\n"
 }
 
-// startEmulator runs `mplogin emulate --open-codes` on addr and waits until
-// it answers.
-func startEmulator(t *testing.T, bin, addr string) {
+// startEmulator runs `mplogin emulate --open-codes` on a port of its own
+// choosing and returns its address once it listens.
+func startEmulator(t *testing.T, bin string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "emulate", "--listen", addr, "--open-codes")
-	stderr := &testutil.Buffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
+	p := testutil.StartProcess(t, "mplogin emulate", bin, []string{"emulate", "--listen", "127.0.0.1:0", "--open-codes"},
+		testutil.ProcessOptions{Ready: testutil.EmulatorLine()})
+	m, err := p.WaitReady(20 * time.Second)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/_emulator/stats")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("emulator not answering: %v\n%s", err, stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond) // polling a process we do not control
-	}
+	return m[1]
 }
 
 func emulatorCalls(t *testing.T, c *multiClient, emu string) map[string]int64 {
