@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/mplogin/mplogin"
-	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
@@ -50,52 +49,6 @@ func (f *fakePlatform) Exchange(ctx context.Context, req platform.ExchangeReques
 	key := bytes.Repeat([]byte{byte(n)}, 16)
 	return &platform.Login{OpenID: "openid-" + req.Code[:5], UnionID: f.unionID,
 		SessionKey: secret.New(string(key))}, nil
-}
-
-type fixture struct {
-	svc   *session.Service
-	store *memory.Store
-	plat  *fakePlatform
-	clock *testutil.Clock
-	keys  *keyring.Keyring
-}
-
-func newFixture(t *testing.T) *fixture { return newFixtureWrites(t, oneCommit) }
-
-// noLoginWriter hides the store's WriteLogin and CreateLoginSession: the
-// service then writes a login's identity, code and session one call at a
-// time.
-type noLoginWriter struct{ store.Store }
-
-// sessionWriterOnly hides the store's WriteLogin but not its
-// CreateLoginSession, as store.Split does.
-type sessionWriterOnly struct {
-	store.Store
-	store.LoginSessionWriter
-}
-
-// writePath is how the service writes a login.
-type writePath int
-
-const (
-	oneCommit      writePath = iota // store.LoginWriter
-	codeAndSession                  // UpsertIdentity, then store.LoginSessionWriter
-	threeWrites                     // UpsertIdentity, PutCode, CreateSession
-)
-
-// allWritePaths runs test against a store with store.LoginWriter (one
-// commit per login), one with only store.LoginSessionWriter, and one with
-// neither.
-func allWritePaths(t *testing.T, test func(*testing.T, *fixture)) {
-	t.Run("one commit", func(t *testing.T) { test(t, newFixtureWrites(t, oneCommit)) })
-	t.Run("code and session", func(t *testing.T) { test(t, newFixtureWrites(t, codeAndSession)) })
-	t.Run("three writes", func(t *testing.T) { test(t, newFixtureWrites(t, threeWrites)) })
-}
-
-func newFixtureWrites(t *testing.T, path writePath) *fixture {
-	t.Helper()
-	f, _ := policyFixture(t, path, session.DefaultPolicy)
-	return f
 }
 
 func code(t *testing.T, err error) mplogin.Code {
