@@ -7,70 +7,29 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/mplogin/mplogin/store"
 	"github.com/mplogin/mplogin/store/sqlite"
 	"github.com/mplogin/mplogin/store/storetest"
 )
 
-// BenchmarkUpsertIdentityAndCreateSession measures the write half of a first
-// login: a new identity (and user) and its session, from parallel callers.
+// BenchmarkUpsertIdentityAndCreateSession:
+// storetest.BenchUpsertIdentityAndCreateSession.
 func BenchmarkUpsertIdentityAndCreateSession(b *testing.B) {
 	s := mustOpen(b, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{})
-	ctx := b.Context()
-	var seq atomic.Int64
-	key := make([]byte, 60) // about the size of a sealed 16-byte key
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			n := seq.Add(1)
-			id, _, err := s.UpsertIdentity(ctx, store.IdentityUpsert{
-				Platform: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", n),
-				SealedSessionKey: key, NewUserID: fmt.Sprint("u", n),
-				Now: now, KeyGrace: 5 * time.Minute,
-			})
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			sess := session(fmt.Sprint("s", n))
-			sess.UserID, sess.OpenID = id.UserID, id.OpenID
-			if err := s.CreateSession(ctx, sess); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	storetest.BenchUpsertIdentityAndCreateSession(b, s, now)
 }
 
-// BenchmarkSessionByAccess measures the check of an access token, the most
-// frequent call, from parallel callers over 10,000 sessions.
+// BenchmarkSessionByAccess: storetest.BenchSessionByAccess over 10,000
+// sessions.
 func BenchmarkSessionByAccess(b *testing.B) {
 	s := mustOpen(b, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{})
-	ctx := b.Context()
 	const n = 10_000
-	hashes := make([][]byte, n)
 	for i := range n {
-		sess := session(fmt.Sprint("s", i))
-		hashes[i] = sess.AccessHash
-		if err := s.CreateSession(ctx, sess); err != nil {
+		if err := s.CreateSession(b.Context(), session(fmt.Sprint("s", i))); err != nil {
 			b.Fatal(err)
 		}
 	}
-	var seq atomic.Int64
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			h := hashes[seq.Add(1)%n]
-			if _, err := s.SessionByAccess(ctx, h); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	storetest.BenchSessionByAccess(b, s, n, now)
 }
 
 // writeLoginParallelism is the callers per GOMAXPROCS of the login

@@ -90,3 +90,57 @@ func BenchSessionCap(b *testing.B, s store.Store, identities int, now time.Time)
 		}
 	})
 }
+
+// BenchUpsertIdentityAndCreateSession measures the write half of a first
+// login made one call at a time: a new identity (and user) and its
+// session, from parallel callers (the caller sets how many).
+func BenchUpsertIdentityAndCreateSession(b *testing.B, s store.Store, now time.Time) {
+	ctx := b.Context()
+	var seq atomic.Int64
+	key := make([]byte, 60) // about the size of a sealed 16-byte key
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := seq.Add(1)
+			id, _, err := s.UpsertIdentity(ctx, store.IdentityUpsert{
+				Platform: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", n),
+				SealedSessionKey: key, NewUserID: fmt.Sprint("u", n),
+				Now: now, KeyGrace: 5 * time.Minute,
+			})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			sess := Session(fmt.Sprint("s", n), now)
+			sess.UserID, sess.OpenID = id.UserID, id.OpenID
+			if err := s.CreateSession(ctx, sess); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchSessionByAccess measures the check of an access token, the most
+// frequent call, from parallel callers (the caller sets how many) over the
+// sessions s0 … s<n-1> (Session), which the caller has stored.
+func BenchSessionByAccess(b *testing.B, s store.Store, n int, now time.Time) {
+	ctx := b.Context()
+	hashes := make([][]byte, n)
+	for i := range n {
+		hashes[i] = Session(fmt.Sprint("s", i), now).AccessHash
+	}
+	var seq atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			h := hashes[seq.Add(1)%int64(n)]
+			if _, err := s.SessionByAccess(ctx, h); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
