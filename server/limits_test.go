@@ -148,21 +148,8 @@ func TestLogsCarryClientAndIDs(t *testing.T) {
 	refresh := v["refresh_token"].(string)
 	send := func(id, method, path, auth, body string) int {
 		t.Helper()
-		req, _ := http.NewRequest(method, r.api.URL+path, strings.NewReader(body))
-		req.Header.Set("X-Request-Id", id)
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		if auth != "" {
-			req.Header.Set("Authorization", "Bearer "+auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode
+		status, _ := callWith(t, r.api.URL, method, path, auth, body, http.Header{"X-Request-Id": {id}})
+		return status
 	}
 	grant := `{"grant_type":"refresh_token","refresh_token":"` + refresh + `"}`
 	status, v = r.call(t, "POST", "/v1/token", "", grant)

@@ -6,8 +6,11 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
@@ -141,6 +144,37 @@ func mustPrefix(t *testing.T, s string) netip.Prefix {
 func (r *rig) call(t *testing.T, method, path, auth, body string) (int, map[string]any) {
 	t.Helper()
 	return callBase(t, r.api.URL, method, path, auth, body)
+}
+
+// callBase sends a request to the service at base and returns the status
+// and the JSON body of its answer.
+func callBase(t *testing.T, base, method, path, auth, body string) (int, map[string]any) {
+	t.Helper()
+	return callWith(t, base, method, path, auth, body, nil)
+}
+
+// callWith is callBase with the headers h added to the request.
+func callWith(t *testing.T, base, method, path, auth, body string, h http.Header) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+	for k, vs := range h {
+		req.Header[k] = vs
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var v map[string]any
+	_ = json.Unmarshal(raw, &v)
+	return resp.StatusCode, v
 }
 
 // No session key, app secret, login code or token is kept in clear in the

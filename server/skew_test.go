@@ -3,9 +3,6 @@ package server_test
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -78,24 +75,4 @@ func TestInstancesWithSkewedClocks(t *testing.T) {
 			}
 		})
 	}
-}
-
-func callBase(t *testing.T, base, method, path, auth, body string) (int, map[string]any) {
-	t.Helper()
-	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", "Bearer "+auth)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var v map[string]any
-	_ = json.Unmarshal(raw, &v)
-	return resp.StatusCode, v
 }
