@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -150,51 +151,13 @@ func copyRepo(t *testing.T) string {
 	return dst
 }
 
-// shell is a command line run with sh in a process group of its own, so
+// startShell runs line with bash in dir, env added to the test's
+// environment, as a testutil.Process: in a process group of its own, so
 // that a `go run` and the program it runs stop together.
-type shell struct {
-	cmd     *exec.Cmd
-	stderr  *testutil.Buffer
-	done    chan error
-	stopped bool
-}
-
-// startShell runs line in dir with stdout to out, which it closes when the
-// shell ends.
-func startShell(t *testing.T, dir, line string, out io.WriteCloser, env ...string) *shell {
+func startShell(t *testing.T, dir, line string, o testutil.ProcessOptions, env ...string) *testutil.Process {
 	t.Helper()
-	s := &shell{cmd: exec.Command("bash", "-c", line), stderr: &testutil.Buffer{}, done: make(chan error, 1)}
-	s.cmd.Dir, s.cmd.Stdout, s.cmd.Stderr = dir, out, s.stderr
-	s.cmd.Env = append(os.Environ(), env...)
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { err := s.cmd.Wait(); out.Close(); s.done <- err }()
-	t.Cleanup(func() { s.stop(t, syscall.SIGKILL) })
-	return s
-}
-
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }
-
-// stop sends sig to the process group and returns how the shell ended;
-// after the first call it returns nil.
-func (s *shell) stop(t *testing.T, sig syscall.Signal) error {
-	if s.stopped {
-		return nil
-	}
-	s.stopped = true
-	_ = syscall.Kill(-s.cmd.Process.Pid, sig)
-	select {
-	case err := <-s.done:
-		return err
-	case <-time.After(30 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		t.Errorf("%q did not stop within 30 s of %v", s.cmd.Args, sig)
-		return <-s.done
-	}
+	o.Dir, o.Env = dir, append(os.Environ(), env...)
+	return testutil.StartProcess(t, fmt.Sprintf("%q", line), "bash", []string{"-c", line}, o)
 }
 
 // portFree fails the test when addr is taken: the README's commands use
@@ -223,7 +186,8 @@ func TestREADMEDemo(t *testing.T) {
 	}
 	dir := copyRepo(t)
 	pr, pw := io.Pipe()
-	sh := startShell(t, dir, run, pw)
+	sh := startShell(t, dir, run, testutil.ProcessOptions{Stdout: pw})
+	go func() { <-sh.Done(); pw.Close() }()
 	// Building takes a while on a cold cache; the demo prints the
 	// walkthrough once both listeners are open.
 	const begin, end = "# --- walkthrough: begin ---", "# --- walkthrough: end ---"
@@ -233,7 +197,7 @@ func TestREADMEDemo(t *testing.T) {
 		line, err := out.ReadString('\n')
 		text.WriteString(line)
 		if err != nil {
-			t.Fatalf("%q ended before its walkthrough: %v\nstdout:\n%s\nstderr:\n%s", run, err, text.String(), sh.stderr.String())
+			t.Fatalf("%q ended before its walkthrough: %v\nstdout:\n%s\nstderr:\n%s", run, err, text.String(), sh.Stderr())
 		}
 	}
 	go func() { _, _ = io.Copy(io.Discard, out) }()
@@ -241,7 +205,7 @@ func TestREADMEDemo(t *testing.T) {
 	script = script[strings.Index(script, begin):]
 	res, err := exec.Command("bash", "-e", "-o", "pipefail", "-c", script).CombinedOutput()
 	if err != nil {
-		t.Fatalf("the printed walkthrough failed: %v\n%s\nstderr:\n%s", err, res, sh.stderr.String())
+		t.Fatalf("the printed walkthrough failed: %v\n%s\nstderr:\n%s", err, res, sh.Stderr())
 	}
 	got := string(res)
 	phone := `"phone_number":"` + emulator.New(emulator.Config{}).PhoneNumber("alice") + `"`
@@ -256,9 +220,12 @@ func TestREADMEDemo(t *testing.T) {
 	}
 	// `go run` itself exits 1 after Ctrl-C, whatever the program does; the
 	// program's own failures are the lines main prints.
-	_ = sh.stop(t, syscall.SIGINT)
-	if failed.MatchString(sh.stderr.String()) {
-		t.Errorf("%q failed:\n%s", run, sh.stderr.String())
+	var exit *exec.ExitError
+	if err := sh.Stop(syscall.SIGINT, 30*time.Second); err != nil && !errors.As(err, &exit) {
+		t.Error(err)
+	}
+	if failed.MatchString(sh.Stderr()) {
+		t.Errorf("%q failed:\n%s", run, sh.Stderr())
 	}
 	for _, f := range []string{"mplogin-data/master.key", "mplogin-data/mplogin.db"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
@@ -306,29 +273,13 @@ func TestREADMEServe(t *testing.T) {
 		env = append(env, m[1]+"="+v)
 		secrets = append(secrets, v)
 	}
-	sh := startShell(t, dir, serve, nopCloser{io.Discard}, env...)
-
-	base := "http://" + listen[1]
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case err := <-sh.done:
-			sh.stopped = true
-			t.Fatalf("%q ended before it was ready: %v\nstderr:\n%s", serve, err, sh.stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%q did not become ready: %v\nstderr:\n%s", serve, err, sh.stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond) // polling a process we do not control
+	// The service says where it listens once it does (at the default log
+	// level, info).
+	sh := startShell(t, dir, serve, testutil.ProcessOptions{Stdout: io.Discard, Ready: testutil.ServingLine()}, env...)
+	if _, err := sh.WaitReady(60 * time.Second); err != nil {
+		t.Fatal(err)
 	}
+	base := "http://" + listen[1]
 	resp, err := http.Get(base + "/v1/session")
 	if err != nil {
 		t.Fatal(err)
@@ -337,8 +288,8 @@ func TestREADMEServe(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("GET /v1/session without a token: %d, want 401", resp.StatusCode)
 	}
-	if err := sh.stop(t, syscall.SIGTERM); err != nil {
-		t.Errorf("%q after SIGTERM: %v\nstderr:\n%s", serve, err, sh.stderr.String())
+	if err := sh.Stop(syscall.SIGTERM, 30*time.Second); err != nil {
+		t.Errorf("%q after SIGTERM: %v\nstderr:\n%s", serve, err, sh.Stderr())
 	}
 	if store := regexp.MustCompile(`(?m)^store:\s*sqlite:(\S+)`).FindStringSubmatch(yaml); store != nil {
 		if _, err := os.Stat(filepath.Join(dir, store[1])); err != nil {
@@ -346,7 +297,7 @@ func TestREADMEServe(t *testing.T) {
 		}
 	}
 	for _, s := range secrets {
-		if bytes.Contains([]byte(sh.stderr.String()), []byte(s)) {
+		if bytes.Contains([]byte(sh.Stderr()), []byte(s)) {
 			t.Errorf("the log carries a secret from the environment")
 		}
 	}

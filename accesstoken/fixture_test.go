@@ -36,24 +36,6 @@ var (
 	bdKey = accesstoken.Key("baidu", bdApp)
 )
 
-// clock is the injected time of the emulator and the managers.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // recorder stands in front of the emulator: it checks every stable_token
 // request for force_refresh, remembers every token handed out (to search
 // the logs for them), and can hold stable_token requests at a gate.
@@ -129,7 +111,7 @@ func (t *teeWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 // WeChat and one Baidu app, a shared store and keyring, and a log.
 type fixture struct {
 	t     *testing.T
-	clock *clock
+	clock *testutil.Clock // the injected time of the emulator and the managers
 	em    *emulator.Emulator
 	rec   *recorder
 	url   string
@@ -143,7 +125,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{t: t, clock: &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, store: memory.New(), logs: &testutil.Buffer{}}
+	f := &fixture{t: t, clock: testutil.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)), store: memory.New(), logs: &testutil.Buffer{}}
 	f.em = emulator.New(emulator.Config{Now: f.clock.Now, Apps: []emulator.App{
 		{Family: "wechat", AppID: wxApp, Secret: wxSecret},
 		{Family: "baidu", AppID: bdApp, Secret: bdSecret},

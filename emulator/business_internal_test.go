@@ -16,7 +16,7 @@ func TestPhoneCodeMemoryBounded(t *testing.T) {
 	if n := e.codes.minted.len(); n != 500 {
 		t.Fatalf("%d codes remembered, want 500", n)
 	}
-	c.t = c.t.Add(2 * maxCodeLife)
+	c.Advance(2 * maxCodeLife)
 	if _, err := e.PhoneCode("app", "last"); err != nil {
 		t.Fatal(err)
 	}

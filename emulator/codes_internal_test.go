@@ -6,16 +6,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mplogin/mplogin/internal/testutil"
 )
 
-// testClock is a bare settable clock; the tests here run on one goroutine.
-type testClock struct{ t time.Time }
-
-func (c *testClock) now() time.Time { return c.t }
-
-func newTestEmulator(cfg Config) (*Emulator, *testClock) {
-	c := &testClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-	cfg.Now = c.now
+func newTestEmulator(cfg Config) (*Emulator, *testutil.Clock) {
+	c := testutil.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
+	cfg.Now = c.Now
 	return New(cfg), c
 }
 
@@ -28,7 +25,7 @@ func openExchange(e *Emulator, platform, code string) outcome {
 // has moved to meanwhile.
 func TestOpenCodeRememberedForItsLifetime(t *testing.T) {
 	e, c := newTestEmulator(Config{OpenCodes: true})
-	start := c.t
+	start := c.Now()
 	steps := []struct {
 		at   time.Duration
 		code string
@@ -41,7 +38,7 @@ func TestOpenCodeRememberedForItsLifetime(t *testing.T) {
 		{19 * time.Minute, "alice.1", usedCode},
 	}
 	for _, s := range steps {
-		c.t = start.Add(s.at)
+		c.Set(start.Add(s.at))
 		if got := openExchange(e, baidu, s.code); got != s.want {
 			t.Errorf("at %v, %s: outcome %d, want %d", s.at, s.code, got, s.want)
 		}
@@ -61,7 +58,7 @@ func TestCodeMemoryBounded(t *testing.T) {
 	if n := e.codes.open.len() + e.codes.minted.len(); n != 2000 {
 		t.Fatalf("%d codes remembered, want 2000", n)
 	}
-	c.t = c.t.Add(2 * maxCodeLife)
+	c.Advance(2 * maxCodeLife)
 	openExchange(e, wechat, "last.x")
 	if n, m := e.codes.open.len(), e.codes.minted.len(); n != 1 || m != 0 {
 		t.Errorf("after every code expired: %d open and %d minted codes remembered, want 1 and 0", n, m)

@@ -9,11 +9,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mplogin/mplogin/emulator"
+	"github.com/mplogin/mplogin/internal/testutil"
 )
 
 // Paths under test.
@@ -36,37 +36,17 @@ const (
 	bdSKPath      = "/rest/2.0/smartapp/getsessionkey"
 )
 
-// clock is a settable clock for Config.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is an emulator behind a real HTTP server.
 type env struct {
 	t     *testing.T
 	emu   *emulator.Emulator
 	srv   *httptest.Server
-	clock *clock
+	clock *testutil.Clock
 }
 
 func newEnv(t *testing.T, cfg emulator.Config) *env {
 	t.Helper()
-	c := newClock()
+	c := testutil.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 	if cfg.Now == nil {
 		cfg.Now = c.Now
 	}

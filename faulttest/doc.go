@@ -14,18 +14,19 @@
 //
 // # The processes
 //
-// It holds tests only. TestMain builds ./cmd/mplogin once into a temporary
-// directory; without a binary every test fails, and with -short every test
-// skips. Each test starts its own pair of processes on loopback:
+// It holds tests only. The first test builds ./cmd/mplogin, once for the
+// run (testutil.Build); without a binary every test fails, and with -short
+// every test skips. Each test starts its own pair of processes on loopback
+// (testutil.Process), each on a port of its own choosing:
 //
 //   - mplogin emulate --listen 127.0.0.1:0 --config F (credentials checked;
 //     the soak adds --open-codes); the test reads the address it prints;
-//   - mplogin serve --config F on a port found free by listening and closing
-//     (retried if another process takes it first), with SQLite in a temporary
-//     directory, platform_timeout 2s, rate limits off (all load comes from
-//     one address), log level info (so that every request leaves a line for
-//     the secret scan), four WeChat apps and one Baidu app, all pointed at the
-//     emulator.
+//   - mplogin serve --config F with listen 127.0.0.1:0, SQLite in a
+//     temporary directory, platform_timeout 2s, rate limits off (all load
+//     comes from one address), log level info (so that every request leaves
+//     a line for the secret scan, and the test reads the address from the
+//     line that says it listens), four WeChat apps and one Baidu app, all
+//     pointed at the emulator.
 //
 // Fault rules go to the emulator with PUT /_emulator/faults and are removed
 // with DELETE after each case.
@@ -65,7 +66,7 @@
 // A goroutine in the test process wakes every 5 ms and records every gap
 // over 50 ms. An answer that takes longer than its bound fails the test
 // unless the machine was seen to stall at least as long while it was under
-// way; such allowances are logged. Polls of a child (ready, recovered,
-// goroutines settled) extend their bounds the same way. Nothing sleeps to
-// synchronise except these bounded polls.
+// way; such allowances are logged. Polls of a child (recovered, goroutines
+// settled) extend their bounds the same way. Nothing sleeps to synchronise
+// except these bounded polls.
 package faulttest

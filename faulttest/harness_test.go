@@ -1,7 +1,6 @@
 package faulttest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -9,13 +8,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -24,53 +21,27 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mplogin/mplogin/internal/testutil"
 )
 
-// The binary under test, built once by TestMain.
-var (
-	binPath  string
-	buildErr error
-)
-
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run()) // every test skips: see binary
-	}
-	if p := os.Getenv("MPLOGIN_FAULTTEST_BIN"); p != "" {
-		// A binary built elsewhere (another commit, another build mode).
-		binPath = p
-		if _, err := os.Stat(p); err != nil {
-			buildErr = err
-		}
-		os.Exit(m.Run())
-	}
-	dir, err := os.MkdirTemp("", "mplogin-faulttest-")
-	if err != nil {
-		buildErr = err
-		os.Exit(m.Run())
-	}
-	binPath = filepath.Join(dir, "mplogin")
-	out, err := exec.Command("go", "build", "-o", binPath, "github.com/mplogin/mplogin/cmd/mplogin").CombinedOutput()
-	if err != nil {
-		buildErr = fmt.Errorf("go build ./cmd/mplogin: %v\n%s", err, out)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// binary returns the built binary. Without one the test fails: a suite
-// that skipped itself would pass with the service unbuildable.
+// binary returns the binary under test: mplogin built once for the run,
+// or the one MPLOGIN_FAULTTEST_BIN names (another commit, another build
+// mode). Without one the test fails: a suite that skipped itself would pass
+// with the service unbuildable.
 func binary(t *testing.T) string {
 	t.Helper()
+	p := os.Getenv("MPLOGIN_FAULTTEST_BIN")
+	if p == "" {
+		return testutil.Build(t, testutil.Mplogin)
+	}
 	if testing.Short() {
-		t.Skip("builds and runs the real binary; skipped with -short")
+		t.Skip("runs the real binary; skipped with -short")
 	}
-	if buildErr != nil {
-		t.Fatalf("cannot run the real binary: %v", buildErr)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("cannot run the real binary: %v", err)
 	}
-	return binPath
+	return p
 }
 
 // The platform deadline every test configures, and the slack allowed on top
@@ -98,7 +69,8 @@ const (
 	appkeyBd  = "demobaiduappkey00000000000000001"
 	masterKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 	appSecret = "s3cret-for-faulttest"
-	// Info, so that every request's log line passes the secret scan.
+	// Info, so that every request's log line passes the secret scan, and
+	// the service says where it listens.
 	logLevel   = "info"
 	readyBound = 20 * time.Second
 )
@@ -284,91 +256,39 @@ func (w *logWatch) String() string {
 	return string(t)
 }
 
-// child is a process the test started, in a process group of its own, with
-// SIGKILL on the test's death.
+// child is a process the test started (see testutil.Process), its stderr
+// watched.
 type child struct {
+	*testutil.Process
 	name   string
-	cmd    *exec.Cmd
 	stderr *logWatch
-	first  chan string // first line on stdout
-	done   chan struct{}
-	err    error // Wait's result, once done is closed
 }
 
-func startChild(t testing.TB, name string, args ...string) *child {
+// startChild starts bin with args and waits up to readyBound for the line
+// ready matches, whose submatches it returns.
+func startChild(t testing.TB, name, bin string, ready *regexp.Regexp, args ...string) (*child, []string) {
 	t.Helper()
 	// Only the service's log is scanned for secrets: the emulator is the
 	// platform and knows them all.
-	c := &child{name: name, stderr: &logWatch{scanSecrets: name == "service"}, first: make(chan string, 1), done: make(chan struct{})}
-	c.cmd = exec.Command(binPath, args...)
-	c.cmd.Stderr = c.stderr
-	c.cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	out, err := c.cmd.StdoutPipe()
+	c := &child{name: name, stderr: &logWatch{scanSecrets: name == "service"}}
+	c.Process = testutil.StartProcess(t, name, bin, args, testutil.ProcessOptions{
+		Env:   append(os.Environ(), "GOTRACEBACK=all"),
+		Ready: ready, Stderr: c.stderr,
+	})
+	m, err := c.WaitReady(readyBound)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, c.stderr)
 	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		sent := false
-		for sc.Scan() {
-			if !sent {
-				c.first <- sc.Text()
-				sent = true
-			}
-		}
-		c.err = c.cmd.Wait()
-		close(c.done)
-	}()
-	return c
-}
-
-func (c *child) pid() int { return c.cmd.Process.Pid }
-
-func (c *child) exited() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
+	return c, m
 }
 
 // stop sends SIGTERM and waits up to 15 s for a clean exit, then kills the
 // group. It returns an error unless the child exited 0 on SIGTERM.
-func (c *child) stop() error {
-	if c.exited() {
-		return fmt.Errorf("%s had already exited: %v", c.name, c.err)
-	}
-	_ = syscall.Kill(-c.pid(), syscall.SIGTERM)
-	select {
-	case <-c.done:
-		_ = syscall.Kill(-c.pid(), syscall.SIGKILL) // anything it left in its group
-		if c.err != nil {
-			return fmt.Errorf("%s: exit after SIGTERM: %v", c.name, c.err)
-		}
-		return nil
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-c.pid(), syscall.SIGKILL)
-		<-c.done
-		return fmt.Errorf("%s did not stop within 15s of SIGTERM; killed", c.name)
-	}
-}
-
-// kill ends the child and its group at once, for cleanups after failures.
-func (c *child) kill() {
-	if !c.exited() {
-		_ = syscall.Kill(-c.pid(), syscall.SIGKILL)
-		<-c.done
-	}
-}
+func (c *child) stop() error { return c.Stop(syscall.SIGTERM, 15*time.Second) }
 
 // rss is the child's resident set size in bytes (VmRSS).
 func (c *child) rss() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.pid()))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.Pid()))
 	if err != nil {
 		return 0, err
 	}
@@ -401,13 +321,11 @@ type envOptions struct {
 	conns     int // idle connections the client keeps per host
 }
 
-// startEnv starts the emulator (on a port of its own choosing, which it
-// prints) and the service (on a port picked free here; a child cannot be
-// told 127.0.0.1:0 and report back without info logs, so a lost race for
-// the port is retried), and waits until the service is ready.
+// startEnv starts the emulator and the service, each on a port of its own
+// choosing, and waits until both listen.
 func startEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	binary(t)
+	bin := binary(t)
 	dir := t.TempDir()
 	e := &env{t: t, cfgPath: filepath.Join(dir, "mplogin.yaml")}
 	if o.conns <= 0 {
@@ -427,73 +345,14 @@ func startEnv(t *testing.T, o envOptions) *env {
 	if o.openCodes {
 		args = append(args, "--open-codes")
 	}
-	e.emu = startChild(t, "emulator", args...)
-	t.Cleanup(e.emu.kill)
-	select {
-	case line := <-e.emu.first:
-		m := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)`).FindStringSubmatch(line)
-		if m == nil {
-			t.Fatalf("emulator printed %q, no address", line)
-		}
-		e.emuURL = "http://" + m[1]
-	case <-e.emu.done:
-		t.Fatalf("emulator exited: %v\n%s", e.emu.err, e.emu.stderr)
-	case <-time.After(readyBound):
-		t.Fatalf("emulator printed no address within %v\n%s", readyBound, e.emu.stderr)
-	}
+	var m []string
+	e.emu, m = startChild(t, "emulator", bin, testutil.EmulatorLine(), args...)
+	e.emuURL = "http://" + m[1]
 
-	for attempt := 1; ; attempt++ {
-		addr := freeAddr(t)
-		writeConfig(t, e.cfgPath, addr, filepath.Join(dir, "mplogin.db"), e.emuURL)
-		svc := startChild(t, "service", "serve", "--config", e.cfgPath)
-		t.Cleanup(svc.kill)
-		err := e.waitReady(svc, "http://"+addr)
-		if err == nil {
-			e.svc, e.svcURL = svc, "http://"+addr
-			break
-		}
-		if attempt < 3 && strings.Contains(svc.stderr.String(), "address already in use") {
-			continue
-		}
-		t.Fatal(err)
-	}
+	writeConfig(t, e.cfgPath, "127.0.0.1:0", filepath.Join(dir, "mplogin.db"), e.emuURL)
+	e.svc, m = startChild(t, "service", bin, testutil.ServingLine(), "serve", "--config", e.cfgPath)
+	e.svcURL = "http://" + m[1]
 	return e
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// waitReady polls /readyz of a child we do not control, with a bound.
-func (e *env) waitReady(c *child, base string) error {
-	start := time.Now()
-	var last string
-	for {
-		resp, err := e.client.Get(base + "/readyz")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		if c.exited() {
-			return fmt.Errorf("%s exited before it was ready: %v\n%s", c.name, c.err, c.stderr)
-		}
-		if overdue(start, readyBound) {
-			return fmt.Errorf("%s not ready within %v (last: %s)\n%s", c.name, readyBound, last, c.stderr)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a child process, bounded above
-	}
 }
 
 // reply is one answer of the service.
@@ -837,8 +696,8 @@ func (e *env) settleGoroutines(t testing.TB, limit int) (int, bool) {
 func (e *env) checkHealthy(t testing.TB) {
 	t.Helper()
 	for _, c := range []*child{e.svc, e.emu} {
-		if c.exited() {
-			t.Fatalf("%s exited: %v\n%s", c.name, c.err, c.stderr)
+		if c.Exited() {
+			t.Fatalf("%s exited: %v\n%s", c.name, c.Err(), c.stderr)
 		}
 	}
 	for _, p := range []string{"/healthz", "/readyz"} {

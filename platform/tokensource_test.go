@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/platform"
 )
 
@@ -22,9 +23,8 @@ func TestURLTokenSource(t *testing.T) {
 		fmt.Fprintf(w, `{"access_token":"tok-%d","expires_in":"100"}`, n)
 	}))
 	defer srv.Close()
-	now := time.Unix(1000, 0)
-	var mu sync.Mutex
-	src := &platform.URLTokenSource{URL: srv.URL, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }}
+	clock := testutil.NewClock(time.Unix(1000, 0))
+	src := &platform.URLTokenSource{URL: srv.URL, Now: clock.Now}
 	var wg sync.WaitGroup
 	got := make([]string, 50)
 	for i := range got {
@@ -48,15 +48,11 @@ func TestURLTokenSource(t *testing.T) {
 			t.Fatalf("got %q", g)
 		}
 	}
-	mu.Lock()
-	now = now.Add(79 * time.Second)
-	mu.Unlock()
+	clock.Advance(79 * time.Second)
 	if tok, _ := src.Token(context.Background()); tok.Reveal() != "tok-1" || calls.Load() != 1 {
 		t.Fatal("refetched before 80% of the lifetime")
 	}
-	mu.Lock()
-	now = now.Add(time.Second)
-	mu.Unlock()
+	clock.Advance(time.Second)
 	if tok, _ := src.Token(context.Background()); tok.Reveal() != "tok-2" {
 		t.Fatalf("not renewed at 80%%: %q", tok.Reveal())
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/mplogin/mplogin/internal/testutil"
 )
 
 // redisEnv names the Redis the Redis tests use, e.g.
@@ -23,25 +25,9 @@ const redisEnv = "MPLOGIN_TEST_REDIS"
 // in round numbers.
 var t0 = time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
 
-// fakeClock is an injected clock that moves only when told to.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: t0} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newFakeClock returns an injected clock at t0 that moves only when told
+// to.
+func newFakeClock() *testutil.Clock { return testutil.NewClock(t0) }
 
 // implementation builds a fresh limiter with rate r and clock now, with no
 // state shared with any other test.

@@ -14,10 +14,10 @@ import (
 // Retry-After, before any platform call; another address is not affected.
 // X-Forwarded-For counts only from a trusted proxy.
 func TestLoginRateLimitPerIP(t *testing.T) {
-	r := newRigWith(t, func(c *config.Config) {
+	r := newRig(t, withConfig(func(c *config.Config) {
 		c.Limits.Login.IP = config.Limit{Rate: 0.001, Burst: 3}
 		c.HTTP.TrustedProxies = nil
-	})
+	}))
 	post := func(xff string) *http.Response {
 		t.Helper()
 		req, _ := http.NewRequest("POST", r.api.URL+"/v1/login", strings.NewReader(`{"app":"w","code":"nope"}`))
@@ -50,11 +50,11 @@ func TestLoginRateLimitPerIP(t *testing.T) {
 }
 
 func TestClientIPFromTrustedProxy(t *testing.T) {
-	r := newRigWith(t, func(c *config.Config) {
+	r := newRig(t, withConfig(func(c *config.Config) {
 		c.Limits.Login.IP = config.Limit{Rate: 0.001, Burst: 1}
 		// The test's requests come from 127.0.0.1: it is the proxy.
 		c.HTTP.TrustedProxies = append(c.HTTP.TrustedProxies, mustPrefix(t, "127.0.0.0/8"))
-	})
+	}))
 	status := func(xff string) int {
 		req, _ := http.NewRequest("POST", r.api.URL+"/v1/login", strings.NewReader(`{"app":"w","code":"nope"}`))
 		req.Header.Set("Content-Type", "application/json")

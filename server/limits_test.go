@@ -47,10 +47,10 @@ func (r *rig) logLines(t *testing.T) []map[string]any {
 // app: the flood stops before it reaches WeChat. Plain session checks are
 // not limited.
 func TestVerifyRateLimited(t *testing.T) {
-	r := newRigWith(t, func(c *config.Config) {
+	r := newRig(t, withConfig(func(c *config.Config) {
 		c.Limits.Verify.Session = config.Limit{Rate: 0.0001, Burst: 3}
 		c.Limits.Verify.App = config.Limit{Rate: 0.0001, Burst: 5}
-	})
+	}))
 	alice := r.login(t, "wechat", wxAppID, "w", "alice").AccessToken
 	bob := r.login(t, "wechat", wxAppID, "w", "bob").AccessToken
 	verify := func(access string) (int, map[string]any) {
@@ -91,7 +91,7 @@ func TestVerifyRateLimited(t *testing.T) {
 
 // Rate-limit refusals are counted under the route that refused them.
 func TestRateLimitedMetricNamesTheRoute(t *testing.T) {
-	r := newRigWith(t, func(c *config.Config) { c.Limits.Login.IP = config.Limit{Rate: 0.0001, Burst: 1} })
+	r := newRig(t, withConfig(func(c *config.Config) { c.Limits.Login.IP = config.Limit{Rate: 0.0001, Burst: 1} }))
 	for i, want := range []int{401, 429} {
 		if status, v := r.call(t, "POST", "/v1/login", "", `{"app":"w","code":"never-minted"}`); status != want {
 			t.Fatalf("login %d: %d %v, want %d", i, status, v, want)
@@ -106,7 +106,7 @@ func TestRateLimitedMetricNamesTheRoute(t *testing.T) {
 // With the rate limits off, a failed decryption is still counted and logged
 // under its app.
 func TestDecryptFailureNamesTheAppWithoutLimits(t *testing.T) {
-	r := newRigWith(t, func(c *config.Config) { c.Limits.Enabled = false })
+	r := newRig(t, withConfig(func(c *config.Config) { c.Limits.Enabled = false }))
 	access := r.login(t, "wechat", wxAppID, "w", "gus").AccessToken
 	if status, v := r.call(t, "POST", "/v1/userdata/decrypt", access, `{"encrypted_data":"AAAA","iv":"AAAA"}`); status != 422 {
 		t.Fatalf("decrypt: %d %v", status, v)
@@ -148,21 +148,8 @@ func TestLogsCarryClientAndIDs(t *testing.T) {
 	user, refresh := login.User.ID, login.RefreshToken
 	send := func(id, method, path, auth, body string) int {
 		t.Helper()
-		req, _ := http.NewRequest(method, r.api.URL+path, strings.NewReader(body))
-		req.Header.Set("X-Request-Id", id)
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		if auth != "" {
-			req.Header.Set("Authorization", "Bearer "+auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode
+		status, _ := callWith(t, r.api.URL, method, path, auth, body, http.Header{"X-Request-Id": {id}})
+		return status
 	}
 	grant := `{"grant_type":"refresh_token","refresh_token":"` + refresh + `"}`
 	status, v = r.call(t, "POST", "/v1/token", "", grant)

@@ -14,9 +14,9 @@ import (
 // trade her code afterwards.
 func TestPhoneCodeOfAnotherUser(t *testing.T) {
 	const authAppID = "wxauthorizer00001"
-	r := newRig(t, config.App{Name: "wc", Flavor: platform.FlavorWeChatComponent, AppID: authAppID,
+	r := newRig(t, withApps(config.App{Name: "wc", Flavor: platform.FlavorWeChatComponent, AppID: authAppID,
 		ComponentAppID: "wxcomponent000001", ComponentToken: &config.TokenSource{Value: secret.New("component-token")},
-		Secret: secret.New("authorizer-secret")})
+		Secret: secret.New("authorizer-secret")}))
 	for _, app := range []struct{ name, appid string }{{"w", wxAppID}, {"wc", authAppID}} {
 		t.Run(app.name, func(t *testing.T) {
 			alice := r.login(t, "wechat", app.appid, app.name, "alice")

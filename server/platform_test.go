@@ -31,7 +31,7 @@ func (r *rig) login(t *testing.T, platform, appid, app, user string) tokenReply 
 // token invalid, the service fetches once more and the call succeeds.
 func TestAccessTokenOneFetchAndRefetch(t *testing.T) {
 	// One session's 200 checks would be a flood to the verify limits.
-	r := newRigWith(t, func(c *config.Config) { c.Limits.Verify = config.RouteLimit{} })
+	r := newRig(t, withConfig(func(c *config.Config) { c.Limits.Verify = config.RouteLimit{} }))
 	access := r.login(t, "wechat", wxAppID, "w", "alice").AccessToken
 
 	var wg sync.WaitGroup
@@ -146,8 +146,8 @@ func TestResetSessionKeyEndToEnd(t *testing.T) {
 // person in two of the owner's apps is one user.
 func TestBaiduUnionIDLinksApps(t *testing.T) {
 	const otherKey = "otherbaiduappkey000000000000002"
-	r := newRig(t, config.App{Name: "b2", Flavor: platform.FlavorBaidu, AppKey: otherKey,
-		AppSecret: secret.New("other-baidu-secret"), UnionID: true})
+	r := newRig(t, withApps(config.App{Name: "b2", Flavor: platform.FlavorBaidu, AppKey: otherKey,
+		AppSecret: secret.New("other-baidu-secret"), UnionID: true}))
 	a := r.login(t, "baidu", bdAppKey, "b", "carol").User
 	b := r.login(t, "baidu", otherKey, "b2", "carol").User
 	want := r.em.UnionID("baidu", bdAppKey, "carol")
@@ -167,8 +167,8 @@ func TestBaiduUnionIDLinksApps(t *testing.T) {
 // and shares with the unionid lookup; the secret never goes to spapi.
 func TestBaiduLoginWithAccessToken(t *testing.T) {
 	const key = "tokenbaiduappkey00000000000003"
-	r := newRig(t, config.App{Name: "bt", Flavor: platform.FlavorBaidu, AppKey: key,
-		AppSecret: secret.New("token-baidu-secret"), LoginAPI: config.LoginAPIAccessToken, UnionID: true})
+	r := newRig(t, withApps(config.App{Name: "bt", Flavor: platform.FlavorBaidu, AppKey: key,
+		AppSecret: secret.New("token-baidu-secret"), LoginAPI: config.LoginAPIAccessToken, UnionID: true}))
 	for _, user := range []string{"dave", "erin"} {
 		u := r.login(t, "baidu", key, "bt", user).User
 		if u.OpenID != r.em.OpenID("baidu", key, user) || u.UnionID == "" || u.UnionID != r.em.UnionID("baidu", key, user) {

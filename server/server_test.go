@@ -39,59 +39,92 @@ const (
 )
 
 type rig struct {
-	em   *emulator.Emulator
-	api  *httptest.Server
-	srv  *server.Server
-	dir  string
-	logs *testutil.Buffer
+	em    *emulator.Emulator
+	emURL string
+	api   *httptest.Server
+	srv   *server.Server
+	dir   string
+	logs  *testutil.Buffer
 }
 
-// newRig starts an emulator and the service with apps "w" (WeChat) and
-// "b" (Baidu, unionid at login); more adds apps, each also known to the
-// emulator with the same credentials.
-func newRig(t *testing.T, more ...config.App) *rig {
-	t.Helper()
-	return newRigWith(t, nil, more...)
+// rigOptions are what a rigOption changes; newRig says the defaults.
+type rigOptions struct {
+	change func(*config.Config)
+	more   []config.App
+	em     *rig
+	now    func() time.Time
 }
 
-// newRigWith is newRig with a change to the configuration before it starts.
-func newRigWith(t *testing.T, change func(*config.Config), more ...config.App) *rig {
+type rigOption func(*rigOptions)
+
+// withConfig has change change the configuration before the service
+// starts.
+func withConfig(change func(*config.Config)) rigOption {
+	return func(o *rigOptions) { o.change = change }
+}
+
+// withApps adds apps, each also known to the emulator with the same
+// credentials.
+func withApps(apps ...config.App) rigOption {
+	return func(o *rigOptions) { o.more = append(o.more, apps...) }
+}
+
+// withEmulatorOf has the service use other's emulator instead of one of
+// its own: two instances of the service, one platform.
+func withEmulatorOf(other *rig) rigOption { return func(o *rigOptions) { o.em = other } }
+
+// withNow gives the service the clock now.
+func withNow(now func() time.Time) rigOption { return func(o *rigOptions) { o.now = now } }
+
+// newRig starts an emulator and the service, on SQLite in a directory of
+// its own, with apps "w" (WeChat) and "b" (Baidu, unionid at login), logging
+// JSON at debug level to logs.
+func newRig(t *testing.T, opts ...rigOption) *rig {
 	t.Helper()
+	var o rigOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	r := &rig{dir: t.TempDir(), logs: &testutil.Buffer{}}
-	emApps := []emulator.App{
-		{Family: "wechat", AppID: wxAppID, Secret: wxSecret},
-		{Family: "baidu", AppID: bdAppKey, Secret: bdSecret},
-	}
-	for _, a := range more {
-		sec := a.Secret
-		if a.Family() == platform.FamilyBaidu {
-			sec = a.AppSecret
+	if o.em != nil {
+		r.em, r.emURL = o.em.em, o.em.emURL
+	} else {
+		emApps := []emulator.App{
+			{Family: "wechat", AppID: wxAppID, Secret: wxSecret},
+			{Family: "baidu", AppID: bdAppKey, Secret: bdSecret},
 		}
-		emApps = append(emApps, emulator.App{Family: a.Family(), AppID: a.ID(), Secret: sec.Reveal()})
+		for _, a := range o.more {
+			sec := a.Secret
+			if a.Family() == platform.FamilyBaidu {
+				sec = a.AppSecret
+			}
+			emApps = append(emApps, emulator.App{Family: a.Family(), AppID: a.ID(), Secret: sec.Reveal()})
+		}
+		r.em = emulator.New(emulator.Config{Apps: emApps})
+		emSrv := httptest.NewServer(r.em)
+		t.Cleanup(emSrv.Close)
+		r.emURL = emSrv.URL
 	}
-	r.em = emulator.New(emulator.Config{Apps: emApps})
-	emSrv := httptest.NewServer(r.em)
-	t.Cleanup(emSrv.Close)
 	cfg := config.Default()
 	cfg.Store = "sqlite:" + filepath.Join(r.dir, "mplogin.db")
 	cfg.MasterKey = bytes.Repeat([]byte{42}, 32)
 	cfg.Apps = []config.App{
-		{Name: "w", Flavor: platform.FlavorWeChat, AppID: wxAppID, Secret: secret.New(wxSecret), Endpoint: emSrv.URL},
-		{Name: "b", Flavor: platform.FlavorBaidu, AppKey: bdAppKey, AppSecret: secret.New(bdSecret), Endpoint: emSrv.URL, UnionID: true},
+		{Name: "w", Flavor: platform.FlavorWeChat, AppID: wxAppID, Secret: secret.New(wxSecret), Endpoint: r.emURL},
+		{Name: "b", Flavor: platform.FlavorBaidu, AppKey: bdAppKey, AppSecret: secret.New(bdSecret), Endpoint: r.emURL, UnionID: true},
 	}
-	for _, a := range more {
-		a.Endpoint = emSrv.URL
+	for _, a := range o.more {
+		a.Endpoint = r.emURL
 		cfg.Apps = append(cfg.Apps, a)
 	}
-	if change != nil {
-		change(&cfg)
+	if o.change != nil {
+		o.change(&cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error
-	r.srv, err = server.New(context.Background(), &cfg, server.Options{Logger: log})
+	r.srv, err = server.New(context.Background(), &cfg, server.Options{Logger: log, Now: o.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +144,23 @@ func mustPrefix(t *testing.T, s string) netip.Prefix {
 
 func (r *rig) call(t *testing.T, method, path, auth, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, r.api.URL+path, strings.NewReader(body))
+	return callBase(t, r.api.URL, method, path, auth, body)
+}
+
+// callBase sends a request to the service at base and returns the status
+// and the JSON body of its answer.
+func callBase(t *testing.T, base, method, path, auth, body string) (int, map[string]any) {
+	t.Helper()
+	return callWith(t, base, method, path, auth, body, nil)
+}
+
+// callWith is callBase with the headers h added to the request.
+func callWith(t *testing.T, base, method, path, auth, body string, h http.Header) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+	for k, vs := range h {
+		req.Header[k] = vs
+	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -1,25 +1,14 @@
 package server_test
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mplogin/mplogin/config"
-	"github.com/mplogin/mplogin/emulator"
-	"github.com/mplogin/mplogin/platform"
-	"github.com/mplogin/mplogin/secret"
-	"github.com/mplogin/mplogin/server"
 )
 
 // Two instances over one PostgreSQL and one Redis, one's clock 10 s behind
@@ -32,32 +21,19 @@ func TestInstancesWithSkewedClocks(t *testing.T) {
 	if pg == "" || rd == "" {
 		t.Skip("set MPLOGIN_TEST_POSTGRES and MPLOGIN_TEST_REDIS (e.g. postgres://root@127.0.0.1:5432/test?sslmode=disable, redis://127.0.0.1:6379/0) to run this test")
 	}
-	em := emulator.New(emulator.Config{Apps: []emulator.App{{Family: "wechat", AppID: wxAppID, Secret: wxSecret}}})
-	emSrv := httptest.NewServer(em)
-	t.Cleanup(emSrv.Close)
 	// An app name of its own, so that its per-app buckets in the shared
 	// Redis are this test's alone.
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	app := "skew" + hex.EncodeToString(b[:])
-	start := func(now func() time.Time) string {
-		cfg := config.Default()
-		cfg.Store, cfg.Sessions = pg, rd
-		cfg.MasterKey = bytes.Repeat([]byte{42}, 32)
-		cfg.Apps = []config.App{{Name: app, Flavor: platform.FlavorWeChat, AppID: wxAppID, Secret: secret.New(wxSecret), Endpoint: emSrv.URL}}
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		srv, err := server.New(context.Background(), &cfg, server.Options{Now: now, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		api := httptest.NewServer(srv.Handler())
-		t.Cleanup(func() { api.Close(); srv.Close() })
-		return api.URL
-	}
-	ahead := start(time.Now)
-	behind := start(func() time.Time { return time.Now().Add(-10 * time.Second) })
+	shared := withConfig(func(c *config.Config) {
+		c.Store, c.Sessions = pg, rd
+		c.Apps = c.Apps[:1] // "w", the WeChat app
+		c.Apps[0].Name = app
+	})
+	aheadRig := newRig(t, shared)
+	behindRig := newRig(t, shared, withEmulatorOf(aheadRig), withNow(func() time.Time { return time.Now().Add(-10 * time.Second) }))
+	em, ahead, behind := aheadRig.em, aheadRig.api.URL, behindRig.api.URL
 
 	for _, dir := range []struct{ name, from, to string }{{"ahead to behind", ahead, behind}, {"behind to ahead", behind, ahead}} {
 		t.Run(dir.name, func(t *testing.T) {
@@ -99,24 +75,4 @@ func TestInstancesWithSkewedClocks(t *testing.T) {
 			}
 		})
 	}
-}
-
-func callBase(t *testing.T, base, method, path, auth, body string) (int, map[string]any) {
-	t.Helper()
-	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", "Bearer "+auth)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var v map[string]any
-	_ = json.Unmarshal(raw, &v)
-	return resp.StatusCode, v
 }

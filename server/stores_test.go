@@ -28,13 +28,13 @@ func TestServiceOnEveryStore(t *testing.T) {
 					t.Skip("set MPLOGIN_TEST_POSTGRES and MPLOGIN_TEST_REDIS (e.g. postgres://root@127.0.0.1:5432/test?sslmode=disable, redis://127.0.0.1:6379/0) to run this test")
 				}
 			}
-			r := newRigWith(t, func(cfg *config.Config) {
+			r := newRig(t, withConfig(func(cfg *config.Config) {
 				if c.store != "" {
 					cfg.Store = c.store
 				}
 				cfg.Sessions = c.sessions
 				cfg.Policy.MaxSessionsPerIdentity = 4
-			})
+			}))
 			user := fmt.Sprintf("store-%s-%d", c.name, os.Getpid())
 			login := r.login(t, "wechat", wxAppID, "w", user)
 			access, refresh := login.AccessToken, login.RefreshToken

@@ -29,7 +29,7 @@ func (s *readCounter) SessionByAccess(ctx context.Context, h []byte) (store.Sess
 // session no more, and take the same input rules as the token forms.
 func TestAuthenticatedCalls(t *testing.T) {
 	var rc *readCounter
-	f := newDecryptFixture(t, func(st store.Store) store.Store { rc = &readCounter{Store: st}; return rc })
+	f := newFixture(t, withApps(decryptApps), wrapStore(func(st store.Store) store.Store { rc = &readCounter{Store: st}; return rc }))
 	ctx := context.Background()
 	tok := f.login(t, "wx", "amy", wxKey1)
 

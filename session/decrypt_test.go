@@ -15,13 +15,11 @@ import (
 	"time"
 
 	"github.com/mplogin/mplogin"
-	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 	"github.com/mplogin/mplogin/session"
 	"github.com/mplogin/mplogin/store"
-	"github.com/mplogin/mplogin/store/memory"
 	"github.com/mplogin/mplogin/userdata"
 )
 
@@ -59,70 +57,6 @@ func (p *keyPlatform) Exchange(_ context.Context, req platform.ExchangeRequest) 
 	return &platform.Login{OpenID: "openid-" + user, SessionKey: secret.New(p.key)}, nil
 }
 
-type decryptFixture struct {
-	svc   *session.Service
-	store *memory.Store
-	plat  *keyPlatform
-	clock *clock
-	logs  *testutil.Buffer
-}
-
-// Apps: "vector" (the published vector's appid, no age check: the vector is
-// from 2016), "wx" (24h age check) and "bd" (Baidu).
-// wrap, when set, stands between the service and the memory store.
-func newDecryptFixture(t testing.TB, wrap func(store.Store) store.Store) *decryptFixture {
-	t.Helper()
-	keys, err := keyring.New(nil, bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &decryptFixture{store: memory.New(), plat: &keyPlatform{}, logs: &testutil.Buffer{},
-		clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
-	var st store.Store = f.store
-	if wrap != nil {
-		st = wrap(st)
-	}
-	f.svc, err = session.New(session.Config{
-		Store: st, Keys: keys, Policy: session.DefaultPolicy, Now: f.clock.Now,
-		Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Apps: []session.App{
-			{Name: "vector", Family: "wechat", AppID: vecAppID, Client: f.plat, CodeTTL: 5 * time.Minute},
-			{Name: "wx", Family: "wechat", AppID: wxAppID, Client: f.plat, CodeTTL: 5 * time.Minute, UserdataMaxAge: 24 * time.Hour},
-			{Name: "bd", Family: "baidu", AppID: bdAppKey, Client: f.plat, CodeTTL: 10 * time.Minute},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
-// login logs user into app with the platform handing out key; each call
-// uses a fresh code.
-func (f *decryptFixture) login(t testing.TB, app, user, key string) *session.Tokens {
-	t.Helper()
-	f.plat.setKey(key)
-	tok, err := f.svc.Login(context.Background(), app, fmt.Sprintf("%s.%d", user, f.clock.Now().UnixNano()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.clock.Advance(time.Millisecond) // the next login gets another code
-	return tok
-}
-
-func (f *decryptFixture) failures(t *testing.T, tok *session.Tokens) int {
-	t.Helper()
-	info, err := f.svc.Check(context.Background(), tok.AccessToken.Reveal())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := f.store.SessionByID(context.Background(), info.SessionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sess.DecryptFailures
-}
-
 // wxPlain is a WeChat payload for appid stamped at ts.
 func wxPlain(appid string, ts time.Time) string {
 	return fmt.Sprintf(`{"openId":"o1","nickName":"Ann","watermark":{"timestamp":%d,"appid":%q}}`, ts.Unix(), appid)
@@ -151,7 +85,7 @@ func wantDecryptFailed(t *testing.T, what string, out []byte, err error) {
 }
 
 func TestDecryptWeChatVector(t *testing.T) {
-	f := newDecryptFixture(t, nil)
+	f := newFixture(t, withApps(decryptApps))
 	ctx := context.Background()
 	tok := f.login(t, "vector", "ann", vecKey)
 	in := session.DecryptInput{EncryptedData: vecData, IV: vecIV}
@@ -187,7 +121,7 @@ func TestDecryptWeChatVector(t *testing.T) {
 }
 
 func TestDecryptWeChatRoundTripAndAge(t *testing.T) {
-	f := newDecryptFixture(t, nil)
+	f := newFixture(t, withApps(decryptApps))
 	ctx := context.Background()
 	tok := f.login(t, "wx", "bea", wxKey1)
 	now := f.clock.Now()
@@ -219,7 +153,7 @@ func TestDecryptWeChatRoundTripAndAge(t *testing.T) {
 }
 
 func TestDecryptBaidu(t *testing.T) {
-	f := newDecryptFixture(t, nil)
+	f := newFixture(t, withApps(decryptApps))
 	ctx := context.Background()
 	tok := f.login(t, "bd", "cat", bdKey1)
 	// Over 255 bytes, so that a reader of the length's low byte only fails;
@@ -256,7 +190,7 @@ func TestDecryptBaidu(t *testing.T) {
 // A second login rotates the session key; data made under the first opens
 // until the grace period (5 min) ends.
 func TestDecryptPreviousKeyWithinGrace(t *testing.T) {
-	f := newDecryptFixture(t, nil)
+	f := newFixture(t, withApps(decryptApps))
 	ctx := context.Background()
 	first := f.login(t, "wx", "dan", wxKey1)
 	old := encWX(t, wxKey1, wxPlain(wxAppID, f.clock.Now()))
@@ -290,7 +224,7 @@ func TestDecryptPreviousKeyWithinGrace(t *testing.T) {
 }
 
 func TestDecryptLocksAfterFailures(t *testing.T) {
-	f := newDecryptFixture(t, nil)
+	f := newFixture(t, withApps(decryptApps))
 	ctx := context.Background()
 	tok := f.login(t, "wx", "eve", wxKey1)
 	good := encWX(t, wxKey1, wxPlain(wxAppID, f.clock.Now()))
@@ -327,7 +261,7 @@ func TestDecryptLocksAfterFailures(t *testing.T) {
 }
 
 func TestDecryptRequestAndTokenErrors(t *testing.T) {
-	f := newDecryptFixture(t, nil)
+	f := newFixture(t, withApps(decryptApps))
 	ctx := context.Background()
 	tok := f.login(t, "wx", "fay", wxKey1)
 	good := encWX(t, wxKey1, wxPlain(wxAppID, f.clock.Now()))
@@ -363,7 +297,7 @@ func TestDecryptRequestAndTokenErrors(t *testing.T) {
 // The log says that decryption failed, for whom and how often; never the
 // payload, the iv, the key or the plaintext.
 func TestDecryptLogsNoPayload(t *testing.T) {
-	f := newDecryptFixture(t, nil)
+	f := newFixture(t, withApps(decryptApps))
 	ctx := context.Background()
 	tok := f.login(t, "wx", "gus", wxKey1)
 	plain := wxPlain(wxAppID, f.clock.Now())
@@ -429,7 +363,7 @@ func (s *failStore) AddDecryptFailure(ctx context.Context, id string) (int, erro
 
 func TestDecryptStoreUnavailable(t *testing.T) {
 	var fs *failStore
-	f := newDecryptFixture(t, func(st store.Store) store.Store { fs = &failStore{Store: st}; return fs })
+	f := newFixture(t, withApps(decryptApps), wrapStore(func(st store.Store) store.Store { fs = &failStore{Store: st}; return fs }))
 	ctx := context.Background()
 	tok := f.login(t, "wx", "hal", wxKey1)
 	good := encWX(t, wxKey1, wxPlain(wxAppID, f.clock.Now()))
@@ -453,12 +387,12 @@ func TestDecryptStoreUnavailable(t *testing.T) {
 // A sealed key that the keyring cannot open is the server's fault (a master
 // key dropped from the configuration): internal_error, not counted.
 func TestDecryptUnopenableKey(t *testing.T) {
-	f := newDecryptFixture(t, nil)
+	f := newFixture(t, withApps(decryptApps))
 	ctx := context.Background()
 	tok := f.login(t, "wx", "ivy", wxKey1)
 	otherKeys, _ := keyring.New(nil, bytes.Repeat([]byte{8}, 32))
 	svc, err := session.New(session.Config{Store: f.store, Keys: otherKeys, Policy: session.DefaultPolicy, Now: f.clock.Now,
-		Apps: []session.App{{Name: "wx", Family: "wechat", AppID: wxAppID, Client: f.plat, CodeTTL: time.Minute}}})
+		Apps: []session.App{{Name: "wx", Family: "wechat", AppID: wxAppID, Client: f.keyPlat, CodeTTL: time.Minute}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +414,7 @@ func (noCount) AddDecryptFailure(context.Context, string) (int, error) { return 
 // Whatever a client sends, Decrypt does not panic, and answers the
 // plaintext, invalid_request (a shape error) or exactly ErrDecryptFailed.
 func FuzzDecrypt(f *testing.F) {
-	fx := newDecryptFixture(f, func(st store.Store) store.Store { return noCount{st} })
+	fx := newFixture(f, withApps(decryptApps), wrapStore(func(st store.Store) store.Store { return noCount{st} }))
 	wx := fx.svc
 	wxTok := fx.login(f, "vector", "ann", vecKey).AccessToken.Reveal()
 	bdTok := fx.login(f, "bd", "bob", bdKey1).AccessToken.Reveal()

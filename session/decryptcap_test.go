@@ -39,7 +39,7 @@ func (g *gateStore) GetIdentity(ctx context.Context, p platform.Family, a, o str
 func TestDecryptCapHoldsUnderConcurrency(t *testing.T) {
 	const n = 100
 	gate := &gateStore{}
-	f := newDecryptFixture(t, func(st store.Store) store.Store { gate.Store = st; return gate })
+	f := newFixture(t, withApps(decryptApps), wrapStore(func(st store.Store) store.Store { gate.Store = st; return gate }))
 	tries := countTries(t)
 	tok := f.login(t, "wx", "mallory", wxKey1)
 	bad := encWX(t, wxKey2, wxPlain(wxAppID, f.clock.Now()))
@@ -75,10 +75,10 @@ func TestDecryptCapHoldsUnderConcurrency(t *testing.T) {
 // the same session key: it does not get tries of its own. A new login, with
 // a new key, starts a new count.
 func TestDecryptCapSurvivesCodeReplay(t *testing.T) {
-	f := newDecryptFixture(t, nil)
+	f := newFixture(t, withApps(decryptApps))
 	tries := countTries(t)
 	ctx := context.Background()
-	f.plat.setKey(wxKey1)
+	f.keyPlat.setKey(wxKey1)
 	const code = "mallory.replayed"
 	first, err := f.svc.Login(ctx, "wx", code)
 	if err != nil {
@@ -116,7 +116,7 @@ func TestDecryptCapSurvivesCodeReplay(t *testing.T) {
 
 // Good payloads do not use up the cap: each gives its reservation back.
 func TestDecryptSuccessesDoNotSpendTheCap(t *testing.T) {
-	f := newDecryptFixture(t, nil)
+	f := newFixture(t, withApps(decryptApps))
 	ctx := context.Background()
 	tok := f.login(t, "wx", "ann", wxKey1)
 	good := encWX(t, wxKey1, wxPlain(wxAppID, f.clock.Now()))

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,13 +11,10 @@ import (
 	"time"
 
 	"github.com/mplogin/mplogin"
-	"github.com/mplogin/mplogin/internal/testutil"
-	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 	"github.com/mplogin/mplogin/session"
 	"github.com/mplogin/mplogin/store"
-	"github.com/mplogin/mplogin/store/memory"
 	"github.com/mplogin/mplogin/userdata"
 )
 
@@ -89,54 +85,8 @@ func (a *fakeAPI) UnionID(_ context.Context, openID string) (string, error) {
 	return a.unionIDs[openID], nil
 }
 
-type apiFixture struct {
-	svc   *session.Service
-	store *memory.Store
-	plat  *keyPlatform
-	api   *fakeAPI
-	clock *clock
-	logs  *testutil.Buffer
-}
-
-// Apps: "wx" (WeChat with an API), "bare" (WeChat without one), "bd"
-// (Baidu, unionid at login) and "bd2" (another Baidu app of the owner).
-func newAPIFixture(t *testing.T) *apiFixture {
-	t.Helper()
-	keys, err := keyring.New(nil, bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &apiFixture{store: memory.New(), plat: &keyPlatform{}, api: newFakeAPI(), logs: &testutil.Buffer{},
-		clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
-	f.svc, err = session.New(session.Config{
-		Store: f.store, Keys: keys, Policy: session.DefaultPolicy, Now: f.clock.Now,
-		Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Apps: []session.App{
-			{Name: "wx", Family: "wechat", AppID: wxAppID, Client: f.plat, CodeTTL: 5 * time.Minute, Phones: f.api, SessionKeys: f.api},
-			{Name: "bare", Family: "wechat", AppID: "wxbare", Client: f.plat, CodeTTL: 5 * time.Minute},
-			{Name: "bd", Family: "baidu", AppID: bdAppKey, Client: f.plat, CodeTTL: 10 * time.Minute, UnionIDs: f.api, FetchUnionID: true},
-			{Name: "bd2", Family: "baidu", AppID: "bdkey2", Client: f.plat, CodeTTL: 10 * time.Minute, UnionIDs: f.api, FetchUnionID: true},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
-func (f *apiFixture) login(t *testing.T, app, user, key string) *session.Tokens {
-	t.Helper()
-	f.plat.setKey(key)
-	tok, err := f.svc.Login(context.Background(), app, user+"."+f.clock.Now().Format(time.RFC3339Nano))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.clock.Advance(time.Millisecond)
-	return tok
-}
-
 func TestPhoneByCode(t *testing.T) {
-	f := newAPIFixture(t)
+	f := newFixture(t, withApps(apiApps))
 	ctx := context.Background()
 	f.api.phones["pc-ann"] = "13800138000"
 	f.api.errs["pc-busy"] = platform.KindBusy
@@ -193,7 +143,7 @@ func TestPhoneByCode(t *testing.T) {
 // A phone code issued to another user is refused as an invalid code, and
 // nothing is recorded on the caller.
 func TestPhoneCodeOfAnotherUser(t *testing.T) {
-	f := newAPIFixture(t)
+	f := newFixture(t, withApps(apiApps))
 	ctx := context.Background()
 	ann := f.login(t, "wx", "ann", wxKey1)
 	bob := f.login(t, "wx", "bob", wxKey2)
@@ -216,7 +166,7 @@ func TestPhoneCodeOfAnotherUser(t *testing.T) {
 }
 
 func TestPhoneByPayload(t *testing.T) {
-	f := newAPIFixture(t)
+	f := newFixture(t, withApps(apiApps))
 	ctx := context.Background()
 
 	wx := f.login(t, "wx", "ann", wxKey1)
@@ -258,7 +208,7 @@ func TestPhoneByPayload(t *testing.T) {
 }
 
 func TestCheckPlatform(t *testing.T) {
-	f := newAPIFixture(t)
+	f := newFixture(t, withApps(apiApps))
 	ctx := context.Background()
 	tok := f.login(t, "wx", "ann", wxKey1)
 
@@ -288,7 +238,7 @@ func TestCheckPlatform(t *testing.T) {
 }
 
 func TestResetSessionKey(t *testing.T) {
-	f := newAPIFixture(t)
+	f := newFixture(t, withApps(apiApps))
 	ctx := context.Background()
 	tok := f.login(t, "wx", "ann", wxKey1)
 	other := f.login(t, "wx", "bob", wxKey1)
@@ -335,7 +285,7 @@ func TestResetSessionKey(t *testing.T) {
 }
 
 func TestUnionIDAtLogin(t *testing.T) {
-	f := newAPIFixture(t)
+	f := newFixture(t, withApps(apiApps))
 	f.api.unionIDs["openid-cat"] = "union-cat"
 	a := f.login(t, "bd", "cat", bdKey1)
 	if a.User.UnionID != "union-cat" || !a.User.Created {

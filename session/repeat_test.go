@@ -1,79 +1,16 @@
 package session_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mplogin/mplogin"
-	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/session"
-	"github.com/mplogin/mplogin/store"
-	"github.com/mplogin/mplogin/store/memory"
 )
-
-// policyFixture is a fixture whose service writes logins through path,
-// has policy p and the apps shop and shop2, and logs, as JSON, to log.
-func policyFixture(t *testing.T, path writePath, p session.Policy) (*fixture, *syncBuffer) {
-	t.Helper()
-	keys, err := keyring.New(nil, bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{store: memory.New(), plat: &fakePlatform{}, clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, keys: keys}
-	var st store.Store = f.store
-	if path == splitStore {
-		// One memory store as both halves: what a test reads of f.store
-		// is what the service wrote through the split.
-		st = store.Split(f.store, f.store)
-	}
-	log := &syncBuffer{}
-	f.svc, err = session.New(session.Config{
-		Store: st, Keys: keys, Policy: p, Now: f.clock.Now,
-		Logger: slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Apps: []session.App{{Name: "shop", Family: "wechat", AppID: "wx1", Client: f.plat, CodeTTL: 5 * time.Minute},
-			{Name: "shop2", Family: "wechat", AppID: "wx2", Client: f.plat, CodeTTL: 5 * time.Minute}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f, log
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// eachWritePath runs test with policy p on every way a login is written.
-func eachWritePath(t *testing.T, p session.Policy, test func(t *testing.T, f *fixture, log *syncBuffer)) {
-	for _, w := range []struct {
-		name string
-		path writePath
-	}{{"one store", oneStore}, {"split store", splitStore}} {
-		t.Run(w.name, func(t *testing.T) {
-			f, log := policyFixture(t, w.path, p)
-			test(t, f, log)
-		})
-	}
-}
 
 func mustLogin(t *testing.T, f *fixture, c string) *session.Tokens {
 	t.Helper()
@@ -92,7 +29,7 @@ func live(f *fixture, tok *session.Tokens) bool {
 // A repeat of a used code gets a session for MaxCodeReplays repeats within
 // the window, then none; the platform is asked once.
 func TestCodeRepeatLimits(t *testing.T) {
-	eachWritePath(t, session.DefaultPolicy, func(t *testing.T, f *fixture, _ *syncBuffer) {
+	allWritePaths(t, func(t *testing.T, f *fixture) {
 		first := mustLogin(t, f, "alice.1")
 		for i := range session.MaxCodeReplays {
 			f.clock.Advance(time.Second)
@@ -115,19 +52,19 @@ func TestCodeRepeatLimits(t *testing.T) {
 func TestCodeRepeatWindowZero(t *testing.T) {
 	p := session.DefaultPolicy
 	p.CodeReplayWindow = 0
-	eachWritePath(t, p, func(t *testing.T, f *fixture, _ *syncBuffer) {
+	allWritePaths(t, func(t *testing.T, f *fixture) {
 		mustLogin(t, f, "alice.1")
 		_, err := f.svc.Login(t.Context(), "shop", "alice.1")
 		if code(t, err) != mplogin.CodeInvalidCode || f.plat.calls.Load() != 1 {
 			t.Fatalf("immediate repeat without a window: %v, %d platform calls; want invalid_code, 1", err, f.plat.calls.Load())
 		}
-	})
+	}, withPolicy(p))
 }
 
 // A code whose session was logged out gets no new session, even within
 // the window: the victim's logout ends what a leaked code could give.
 func TestCodeRepeatAfterLogout(t *testing.T) {
-	eachWritePath(t, session.DefaultPolicy, func(t *testing.T, f *fixture, _ *syncBuffer) {
+	allWritePaths(t, func(t *testing.T, f *fixture) {
 		first := mustLogin(t, f, "alice.1")
 		if err := f.svc.Logout(t.Context(), first.AccessToken.Reveal()); err != nil {
 			t.Fatal(err)
@@ -144,7 +81,7 @@ func TestCodeRepeatAfterLogout(t *testing.T) {
 func TestCodeSessionsEndTogether(t *testing.T) {
 	for _, which := range []string{"first", "repeat"} {
 		t.Run(which, func(t *testing.T) {
-			eachWritePath(t, session.DefaultPolicy, func(t *testing.T, f *fixture, _ *syncBuffer) {
+			allWritePaths(t, func(t *testing.T, f *fixture) {
 				first := mustLogin(t, f, "alice.1")
 				again := mustLogin(t, f, "alice.1")
 				other := mustLogin(t, f, "alice.2") // same user, another code
@@ -174,7 +111,8 @@ func TestCodeSessionsEndTogether(t *testing.T) {
 // A spent refresh token replayed after the grace revokes its session and
 // the other sessions of its code, and the warning names them.
 func TestRefreshReuseEndsCodeSessions(t *testing.T) {
-	eachWritePath(t, session.DefaultPolicy, func(t *testing.T, f *fixture, log *syncBuffer) {
+	allWritePaths(t, func(t *testing.T, f *fixture) {
+		log := f.logs
 		first := mustLogin(t, f, "alice.1")
 		again := mustLogin(t, f, "alice.1")
 		if _, err := f.svc.Refresh(t.Context(), first.RefreshToken.Reveal()); err != nil {
@@ -210,7 +148,7 @@ func TestRefreshReuseEndsCodeSessions(t *testing.T) {
 func TestSessionCap(t *testing.T) {
 	p := session.DefaultPolicy
 	p.MaxSessionsPerIdentity = 3
-	eachWritePath(t, p, func(t *testing.T, f *fixture, _ *syncBuffer) {
+	allWritePaths(t, func(t *testing.T, f *fixture) {
 		var toks []*session.Tokens
 		for i := range 5 {
 			f.clock.Advance(time.Second)
@@ -230,12 +168,12 @@ func TestSessionCap(t *testing.T) {
 		if live(f, toks[2]) {
 			t.Fatal("the oldest session lives on past the cap after a repeat")
 		}
-	})
+	}, withPolicy(p))
 }
 
 // The default cap is 20: 30 logins leave the newest 20 live.
 func TestSessionCapDefault(t *testing.T) {
-	f, _ := policyFixture(t, oneStore, session.DefaultPolicy)
+	f := newFixture(t)
 	var toks []*session.Tokens
 	for i := range 30 {
 		f.clock.Advance(time.Millisecond)
@@ -255,7 +193,7 @@ func TestSessionCapDefault(t *testing.T) {
 // Within the grace, the refresh token a refresh just spent gets that
 // refresh's tokens again; the session lives on and rotates on.
 func TestRefreshGrace(t *testing.T) {
-	eachWritePath(t, session.DefaultPolicy, func(t *testing.T, f *fixture, _ *syncBuffer) {
+	allWritePaths(t, func(t *testing.T, f *fixture) {
 		tok := mustLogin(t, f, "alice.1")
 		next, err := f.svc.Refresh(t.Context(), tok.RefreshToken.Reveal())
 		if err != nil {
@@ -293,7 +231,7 @@ func TestRefreshGrace(t *testing.T) {
 func TestRefreshGraceZero(t *testing.T) {
 	p := session.DefaultPolicy
 	p.RefreshReuseGrace = 0
-	eachWritePath(t, p, func(t *testing.T, f *fixture, _ *syncBuffer) {
+	allWritePaths(t, func(t *testing.T, f *fixture) {
 		tok := mustLogin(t, f, "alice.1")
 		next, err := f.svc.Refresh(t.Context(), tok.RefreshToken.Reveal())
 		if err != nil {
@@ -305,13 +243,13 @@ func TestRefreshGraceZero(t *testing.T) {
 		if live(f, next) {
 			t.Fatal("session lives on")
 		}
-	})
+	}, withPolicy(p))
 }
 
 // Concurrent refreshes with one token (four requests of a page that found
 // the access token expired) all get the same new tokens.
 func TestRefreshGraceConcurrent(t *testing.T) {
-	f, _ := policyFixture(t, oneStore, session.DefaultPolicy)
+	f := newFixture(t)
 	tok := mustLogin(t, f, "alice.1")
 	const n = 20
 	res := make([]*session.Tokens, n)

@@ -51,44 +51,6 @@ func (f *fakePlatform) Exchange(ctx context.Context, req platform.ExchangeReques
 		SessionKey: secret.New(string(key))}, nil
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
-type fixture struct {
-	svc   *session.Service
-	store *memory.Store
-	plat  *fakePlatform
-	clock *clock
-	keys  *keyring.Keyring
-}
-
-func newFixture(t *testing.T) *fixture { return newFixtureWrites(t, oneStore) }
-
-// writePath is how the store writes a login.
-type writePath int
-
-const (
-	oneStore   writePath = iota // one backend: WriteLogin in one transaction
-	splitStore                  // store.Split: the identity, then the code and session
-)
-
-// allWritePaths runs test against both.
-func allWritePaths(t *testing.T, test func(*testing.T, *fixture)) {
-	t.Run("one store", func(t *testing.T) { test(t, newFixtureWrites(t, oneStore)) })
-	t.Run("split store", func(t *testing.T) { test(t, newFixtureWrites(t, splitStore)) })
-}
-
-func newFixtureWrites(t *testing.T, path writePath) *fixture {
-	t.Helper()
-	f, _ := policyFixture(t, path, session.DefaultPolicy)
-	return f
-}
-
 func code(t *testing.T, err error) mplogin.Code {
 	t.Helper()
 	if err == nil {

@@ -1,15 +1,13 @@
 package session_test
 
 import (
-	"bytes"
 	"context"
 	"testing"
 	"time"
 
 	"github.com/mplogin/mplogin"
-	"github.com/mplogin/mplogin/keyring"
+	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/session"
-	"github.com/mplogin/mplogin/store/memory"
 )
 
 // instances are two Services over one store, as two instances of the
@@ -19,33 +17,21 @@ type instances struct {
 	fast, slow *session.Service
 	plat       *fakePlatform
 	keyPlat    *keyPlatform
-	clock      *clock // the true time, and fast's
+	clock      *testutil.Clock // the true time, and fast's
 }
 
 const lag = 10 * time.Second
 
 func newInstances(t *testing.T) *instances {
 	t.Helper()
-	keys, err := keyring.New(nil, bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := &instances{plat: &fakePlatform{}, keyPlat: &keyPlatform{}, clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
-	st := memory.New()
-	mk := func(now func() time.Time) *session.Service {
-		svc, err := session.New(session.Config{Store: st, Keys: keys, Policy: session.DefaultPolicy, Now: now,
-			Apps: []session.App{
-				{Name: "shop", Family: "wechat", AppID: "wx1", Client: in.plat, CodeTTL: 5 * time.Minute},
-				{Name: "wx", Family: "wechat", AppID: wxAppID, Client: in.keyPlat, CodeTTL: 5 * time.Minute},
-			}})
-		if err != nil {
-			t.Fatal(err)
+	f := newFixture(t, withApps(func(f *fixture) []session.App {
+		return []session.App{
+			{Name: "shop", Family: "wechat", AppID: "wx1", Client: f.plat, CodeTTL: 5 * time.Minute},
+			{Name: "wx", Family: "wechat", AppID: wxAppID, Client: f.keyPlat, CodeTTL: 5 * time.Minute},
 		}
-		return svc
-	}
-	in.fast = mk(in.clock.Now)
-	in.slow = mk(func() time.Time { return in.clock.Now().Add(-lag) })
-	return in
+	}))
+	return &instances{fast: f.svc, slow: f.service(t, func() time.Time { return f.clock.Now().Add(-lag) }),
+		plat: f.plat, keyPlat: f.keyPlat, clock: f.clock}
 }
 
 // A session made on one instance works on the other, whichever clock is

@@ -4,7 +4,6 @@ package js_test
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"os"
 	"os/exec"
@@ -12,9 +11,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mplogin/mplogin/internal/testutil"
 )
 
 const nodeTimeout = 2 * time.Minute
@@ -23,7 +23,7 @@ const nodeTimeout = 2 * time.Minute
 var summary = regexp.MustCompile(`^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) `)
 
 func TestJS(t *testing.T) {
-	node := findNode(t)
+	nodePath := findNode(t)
 	files, err := filepath.Glob(filepath.Join("test", "*.test.js"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no test files under test/: %v", err)
@@ -32,42 +32,31 @@ func TestJS(t *testing.T) {
 	if testing.Short() {
 		t.Log("-short: the end-to-end suite is skipped (it builds and runs mplogin)")
 	} else {
-		bin := filepath.Join(t.TempDir(), "mplogin")
-		build := exec.Command("go", "build", "-o", bin, "github.com/mplogin/mplogin/cmd/mplogin")
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-		env = append(env, "MPLOGIN_BIN="+bin)
+		env = append(env, "MPLOGIN_BIN="+testutil.Build(t, testutil.Mplogin))
 	}
 
 	timeout := nodeTimeout
 	if d, ok := t.Deadline(); ok && time.Until(d)-10*time.Second < timeout {
 		timeout = time.Until(d) - 10*time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, append([]string{"--test"}, files...)...)
-	cmd.Env = env
-	// Its own process group, so that a timeout also ends the mplogin processes
-	// the end-to-end suite started.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	var out bytes.Buffer
+	// A process group of its own, so that a timeout also ends the mplogin
+	// processes the end-to-end suite started, and anything left behind is
+	// killed with it.
+	out := &testutil.Buffer{}
+	var w io.Writer = out
 	if testing.Verbose() {
-		cmd.Stdout = io.MultiWriter(&out, os.Stdout)
-	} else {
-		cmd.Stdout = &out
+		w = io.MultiWriter(out, os.Stdout)
 	}
-	cmd.Stderr = cmd.Stdout
-	err = cmd.Run()
-	if cmd.Process != nil {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // anything left behind
-	}
-	if ctx.Err() != nil {
+	node := testutil.StartProcess(t, "node --test", nodePath, append([]string{"--test"}, files...),
+		testutil.ProcessOptions{Env: env, Stdout: w, Stderr: w})
+	select {
+	case <-node.Done():
+	case <-time.After(timeout):
+		node.Kill()
 		t.Fatalf("node --test did not finish within %v:\n%s", timeout, out.String())
 	}
-	if err != nil {
+	node.Kill() // anything left behind
+	if err := node.Err(); err != nil {
 		t.Fatalf("node --test: %v\n%s", err, out.String())
 	}
 	for _, line := range strings.Split(out.String(), "\n") {

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -93,18 +92,15 @@ func TestThreeInstancesSharePostgresAndRedis(t *testing.T) {
 	redisProxy, redisDSN := throughProxy(t, redisURL, "redis")
 	pgDSN = withQuery(t, pgDSN, "search_path", schema)
 
-	emuAddr := freeAddr(t)
-	startEmulator(t, bin, emuAddr)
-	emu := "http://" + emuAddr
+	emu := "http://" + startEmulator(t, bin)
 
-	dir := t.TempDir()
-	var insts [3]*proc
+	cfg := filepath.Join(t.TempDir(), "mplogin.yaml")
+	writeMultiConfig(t, cfg, pgDSN, redisDSN, emu)
+	var insts [3]*testutil.Process
 	var base [3]string
 	for i := range insts {
-		addr := freeAddr(t)
-		cfg := filepath.Join(dir, fmt.Sprintf("mplogin-%c.yaml", 'a'+i))
-		writeMultiConfig(t, cfg, addr, pgDSN, redisDSN, emu)
-		insts[i] = serve(t, bin, cfg, addr)
+		var addr string
+		insts[i], addr = serve(t, bin, cfg)
 		base[i] = "http://" + addr
 	}
 	// The instances log at info, for their access-token refreshes; a
@@ -112,7 +108,7 @@ func TestThreeInstancesSharePostgresAndRedis(t *testing.T) {
 	logsAbout := func(words ...string) string {
 		var b strings.Builder
 		for i, p := range insts {
-			fmt.Fprintf(&b, "--- instance %c: log lines with %q ---\n%s", 'A'+i, words, grepTail(p.stderr.String(), words, 20))
+			fmt.Fprintf(&b, "--- instance %c: log lines with %q ---\n%s", 'A'+i, words, grepTail(p.Stderr(), words, 20))
 		}
 		return b.String()
 	}
@@ -308,12 +304,12 @@ func TestThreeInstancesSharePostgresAndRedis(t *testing.T) {
 		var phases []*outagePhase
 		for _, o := range []struct {
 			name  string
-			proxy *tcpProxy
+			proxy *testutil.Proxy
 		}{{"redis", redisProxy}, {"postgres", pgProxy}} {
 			ph := &outagePhase{name: o.name}
 			phases = append(phases, ph)
 			ph.cut = time.Now()
-			o.proxy.stop()
+			o.proxy.Stop()
 			// The outage has begun once every forwarded connection is
 			// closed: what started before may still have been answered.
 			ph.down = time.Now()
@@ -326,7 +322,7 @@ func TestThreeInstancesSharePostgresAndRedis(t *testing.T) {
 			}
 			<-time.After(time.Until(ph.down.Add(multiOutage))) // the outage's length, not a synchronisation
 			ph.up = time.Now()
-			if err := o.proxy.start(); err != nil {
+			if err := o.proxy.Start(); err != nil {
 				lg.stop()
 				t.Fatalf("%s proxy: listening again: %v", o.name, err)
 			}
@@ -449,11 +445,11 @@ func TestThreeInstancesSharePostgresAndRedis(t *testing.T) {
 	})
 }
 
-// writeMultiConfig writes one instance's configuration: everything but
-// listen is the same for all three.
-func writeMultiConfig(t *testing.T, path, addr, pgDSN, redisDSN, emu string) {
+// writeMultiConfig writes the configuration all three instances run, each
+// on a port of its own choosing (it says which once it listens).
+func writeMultiConfig(t *testing.T, path, pgDSN, redisDSN, emu string) {
 	t.Helper()
-	cfg := fmt.Sprintf(`listen: %s
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
 store: '%s'
 sessions: '%s'
 master_key: %s
@@ -469,7 +465,7 @@ apps:
     appid: %s
     secret: s3cret-for-tests
     endpoint: %s
-`, addr, pgDSN, redisDSN, multiMasterKey, multiAppID, emu)
+`, pgDSN, redisDSN, multiMasterKey, multiAppID, emu)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -477,7 +473,7 @@ apps:
 
 // throughProxy starts a proxy to the server of a postgres:// or redis://
 // URL and returns it with the URL pointed at it.
-func throughProxy(t *testing.T, raw, what string) (*tcpProxy, string) {
+func throughProxy(t *testing.T, raw, what string) (*testutil.Proxy, string) {
 	t.Helper()
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.Opaque != "" {
@@ -490,8 +486,8 @@ func throughProxy(t *testing.T, raw, what string) (*tcpProxy, string) {
 	if host == "" {
 		host = "127.0.0.1"
 	}
-	p := newTCPProxy(t, net.JoinHostPort(host, port))
-	u.Host = p.addr
+	p := testutil.NewProxy(t, net.JoinHostPort(host, port))
+	u.Host = p.Addr()
 	return p, u.String()
 }
 
@@ -545,31 +541,17 @@ func grepTail(s string, words []string, n int) string {
 	return strings.Join(out, "\n") + "\n"
 }
 
-// startEmulator runs `mplogin emulate --open-codes` on addr and waits until
-// it answers.
-func startEmulator(t *testing.T, bin, addr string) {
+// startEmulator runs `mplogin emulate --open-codes` on a port of its own
+// choosing and returns its address once it listens.
+func startEmulator(t *testing.T, bin string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "emulate", "--listen", addr, "--open-codes")
-	stderr := &testutil.Buffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
+	p := testutil.StartProcess(t, "mplogin emulate", bin, []string{"emulate", "--listen", "127.0.0.1:0", "--open-codes"},
+		testutil.ProcessOptions{Ready: testutil.EmulatorLine()})
+	m, err := p.WaitReady(20 * time.Second)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/_emulator/stats")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("emulator not answering: %v\n%s", err, stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond) // polling a process we do not control
-	}
+	return m[1]
 }
 
 func emulatorCalls(t *testing.T, c *multiClient, emu string) map[string]int64 {
@@ -653,140 +635,6 @@ func (c *multiClient) do(ctx context.Context, method, u, token, body string) res
 		}
 	}
 	return r
-}
-
-// tcpProxy forwards a loopback port to a server. stop closes the listener
-// and every forwarded connection (both sides); start listens again on the
-// same port.
-type tcpProxy struct {
-	addr, target string
-	mu           sync.Mutex
-	ln           net.Listener // nil while stopped
-	conns        map[net.Conn]struct{}
-	wg           sync.WaitGroup
-}
-
-// newTCPProxy listens on a loopback port below the kernel's ephemeral
-// range, so that no outgoing connection of another process takes the port
-// as its source while the proxy is stopped.
-func newTCPProxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil && n > 2000 {
-				low = n
-			}
-		}
-	}
-	p := &tcpProxy{target: target, conns: map[net.Conn]struct{}{}}
-	for try := 0; ; try++ {
-		var b [2]byte
-		_, _ = rand.Read(b[:])
-		port := 1024 + (int(b[0])<<8|int(b[1]))%(low-1024)
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err == nil {
-			p.addr = ln.Addr().String()
-			p.serve(ln)
-			break
-		}
-		if try == 50 {
-			t.Fatalf("proxy: no free port below %d: %v", low, err)
-		}
-	}
-	t.Cleanup(func() { p.stop(); p.wg.Wait() })
-	return p
-}
-
-func (p *tcpProxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return // stopped
-			}
-			p.wg.Add(1)
-			go p.forward(ln, c)
-		}
-	}()
-}
-
-// start listens again on the proxy's port. The port was ours until stop;
-// should something hold it for a moment, try again briefly.
-func (p *tcpProxy) start() error {
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		ln, err := net.Listen("tcp", p.addr)
-		if err == nil {
-			p.serve(ln)
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(10 * time.Millisecond) // the kernel, not a process of ours, holds the port
-	}
-}
-
-func (p *tcpProxy) stop() {
-	p.mu.Lock()
-	ln, conns := p.ln, p.conns
-	p.ln, p.conns = nil, map[net.Conn]struct{}{}
-	p.mu.Unlock()
-	if ln != nil {
-		ln.Close()
-	}
-	for c := range conns {
-		c.Close()
-	}
-}
-
-// track registers c as forwarded through ln; false when ln has been
-// stopped meanwhile (then c must be closed, not forwarded).
-func (p *tcpProxy) track(ln net.Listener, c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != ln {
-		return false
-	}
-	p.conns[c] = struct{}{}
-	return true
-}
-
-func (p *tcpProxy) untrack(c net.Conn) {
-	p.mu.Lock()
-	delete(p.conns, c)
-	p.mu.Unlock()
-}
-
-func (p *tcpProxy) forward(ln net.Listener, c net.Conn) {
-	defer p.wg.Done()
-	defer c.Close()
-	if !p.track(ln, c) {
-		return
-	}
-	defer p.untrack(c)
-	u, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-	if err != nil {
-		return
-	}
-	defer u.Close()
-	if !p.track(ln, u) {
-		return
-	}
-	defer p.untrack(u)
-	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(u, c); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(c, u); done <- struct{}{} }()
-	<-done
-	c.Close()
-	u.Close()
-	<-done
 }
 
 // load is a steady light load on every instance: a login, a check of the

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,84 +19,23 @@ import (
 	"github.com/mplogin/mplogin/internal/testutil"
 )
 
-// buildBinary builds mplogin once per test binary run.
-var buildOnce struct {
-	sync.Once
-	path string
-	err  error
-}
-
-// TestMain removes the binary that the tests built, if any.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildOnce.path != "" {
-		os.RemoveAll(filepath.Dir(buildOnce.path))
-	}
-	os.Exit(code)
-}
-
+// binary is mplogin, built once for the tests that run it.
 func binary(t *testing.T) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the real binary; skipped with -short")
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "mplogin-bin-")
-		if err != nil {
-			buildOnce.err = err
-			return
-		}
-		buildOnce.path = filepath.Join(dir, "mplogin")
-		out, err := exec.Command("go", "build", "-o", buildOnce.path, ".").CombinedOutput()
-		if err != nil {
-			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildOnce.err != nil {
-		t.Fatal(buildOnce.err)
-	}
-	return buildOnce.path
+	return testutil.Build(t, testutil.Mplogin)
 }
 
-func freeAddr(t *testing.T) string {
+// serve starts `mplogin serve` on cfgPath, which must log at level info,
+// and returns it with its address once it listens.
+func serve(t *testing.T, bin, cfgPath string) (*testutil.Process, string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p := testutil.StartProcess(t, "mplogin serve", bin, []string{"serve", "--config", cfgPath},
+		testutil.ProcessOptions{Ready: testutil.ServingLine()})
+	m, err := p.WaitReady(20 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-type proc struct {
-	cmd    *exec.Cmd
-	stderr *testutil.Buffer
-	addr   string
-}
-
-// serve starts `mplogin serve` on cfgPath and waits until /readyz answers.
-func serve(t *testing.T, bin, cfgPath, addr string) *proc {
-	t.Helper()
-	p := &proc{cmd: exec.Command(bin, "serve", "--config", cfgPath), stderr: &testutil.Buffer{}, addr: addr}
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("service not ready: %v\n%s", err, p.stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond) // polling a process we do not control
-	}
+	return p, m[1]
 }
 
 func writeConfig(t *testing.T, dir, addr, emuURL string) string {
@@ -108,7 +45,7 @@ func writeConfig(t *testing.T, dir, addr, emuURL string) string {
 store: sqlite:%s
 master_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
 log:
-  level: warn
+  level: info # the line that says it listens
 rate_limits: {enabled: false} # the login load comes from one address
 apps:
   - name: shop
@@ -130,9 +67,7 @@ func TestKill9LosesNoAcknowledgedSession(t *testing.T) {
 	em := httptest.NewServer(emulator.New(emulator.Config{OpenCodes: true}))
 	defer em.Close()
 	dir := t.TempDir()
-	addr := freeAddr(t)
-	cfg := writeConfig(t, dir, addr, em.URL)
-	p := serve(t, bin, cfg, addr)
+	p, addr := serve(t, bin, writeConfig(t, dir, "127.0.0.1:0", em.URL))
 
 	var (
 		mu     sync.Mutex
@@ -170,7 +105,7 @@ func TestKill9LosesNoAcknowledgedSession(t *testing.T) {
 					tokens = append(tokens, out.AccessToken)
 					mu.Unlock()
 					if n.Add(1) == killAt {
-						_ = p.cmd.Process.Signal(syscall.SIGKILL)
+						_ = p.Signal(syscall.SIGKILL)
 						close(killed)
 					}
 				}
@@ -180,15 +115,16 @@ func TestKill9LosesNoAcknowledgedSession(t *testing.T) {
 	select {
 	case <-killed:
 	case <-time.After(60 * time.Second):
-		t.Fatalf("only %d logins in 60s\n%s", n.Load(), p.stderr.String())
+		t.Fatalf("only %d logins in 60s\n%s", n.Load(), p.Stderr())
 	}
 	wg.Wait()
-	_ = p.cmd.Wait()
+	<-p.Done()
 	if len(tokens) < int(killAt) {
 		t.Fatalf("%d tokens", len(tokens))
 	}
 
-	serve(t, bin, cfg, addr)
+	// Again on the same address, where the clients' tokens were issued.
+	serve(t, bin, writeConfig(t, dir, addr, em.URL))
 	lost := 0
 	for _, tok := range tokens {
 		req, _ := http.NewRequest("GET", "http://"+addr+"/v1/session", nil)
@@ -213,13 +149,8 @@ func TestServeGracefulShutdown(t *testing.T) {
 	bin := binary(t)
 	em := httptest.NewServer(emulator.New(emulator.Config{OpenCodes: true}))
 	defer em.Close()
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	p := serve(t, bin, writeConfig(t, dir, addr, em.URL), addr)
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Wait(); err != nil {
-		t.Fatalf("exit: %v\n%s", err, p.stderr.String())
+	p, _ := serve(t, bin, writeConfig(t, t.TempDir(), "127.0.0.1:0", em.URL))
+	if err := p.Stop(syscall.SIGTERM, 15*time.Second); err != nil {
+		t.Fatalf("exit: %v\n%s", err, p.Stderr())
 	}
 }

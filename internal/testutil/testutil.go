@@ -20,8 +20,11 @@ func (b *Buffer) Write(p []byte) (int, error) {
 	return b.b.Write(p)
 }
 
-// String returns everything written so far.
+// String returns everything written so far; "" for a nil Buffer.
 func (b *Buffer) String() string {
+	if b == nil {
+		return ""
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/mplogin/mplogin/store"
-	"github.com/mplogin/mplogin/store/postgres"
 	"github.com/mplogin/mplogin/store/storetest"
 )
 
@@ -16,88 +15,25 @@ import (
 // pool are only exercised by concurrent callers.
 const benchParallelism = 8
 
-// BenchmarkUpsertIdentityAndCreateSession measures the writes of a first
-// login: a new identity (and user) and its session, from parallel callers.
+// BenchmarkUpsertIdentityAndCreateSession:
+// storetest.BenchUpsertIdentityAndCreateSession.
 func BenchmarkUpsertIdentityAndCreateSession(b *testing.B) {
 	s, _, _ := openFresh(b)
-	ctx := b.Context()
-	var seq atomic.Int64
-	key := make([]byte, 60) // about the size of a sealed 16-byte key
-	b.ReportAllocs()
 	b.SetParallelism(benchParallelism)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			n := seq.Add(1)
-			id, _, err := s.UpsertIdentity(ctx, store.IdentityUpsert{
-				Family: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", n),
-				SealedSessionKey: key, NewUserID: fmt.Sprint("u", n),
-				Now: now, KeyGrace: 5 * time.Minute,
-			})
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			sess := session(fmt.Sprint("s", n))
-			sess.UserID, sess.OpenID = id.UserID, id.OpenID
-			if err := s.CreateSession(ctx, sess); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	storetest.BenchUpsertIdentityAndCreateSession(b, s, now)
 }
 
-// BenchmarkLogin measures every store call of a new user's login, as
-// package session makes them: GetCode (a miss), UpsertIdentity, PutCode,
-// CreateSession.
-func BenchmarkLogin(b *testing.B) {
+// BenchmarkWriteLogin: storetest.BenchWriteLogin, the store's share of a
+// new user's login: the upsert, code and session sent in one batch, and
+// one commit.
+func BenchmarkWriteLogin(b *testing.B) {
 	s, _, _ := openFresh(b)
 	b.SetParallelism(benchParallelism)
-	benchLoginOn(b, s)
+	storetest.BenchWriteLogin(b, s, now)
 }
 
-func benchLoginOn(b *testing.B, s *postgres.Store) {
-	ctx := b.Context()
-	var seq atomic.Int64
-	seq.Store(time.Now().UnixNano()) // distinct from the IDs of an earlier run on s
-	key := make([]byte, 60)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			n := seq.Add(1)
-			code := sum(fmt.Sprint("code", n))
-			if _, err := s.GetCode(ctx, code, now); err == nil {
-				b.Error("GetCode found a new code")
-				return
-			}
-			id, _, err := s.UpsertIdentity(ctx, store.IdentityUpsert{
-				Family: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", n),
-				SealedSessionKey: key, NewUserID: fmt.Sprint("u", n),
-				Now: now, KeyGrace: 5 * time.Minute,
-			})
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if err := s.PutCode(ctx, store.ExchangedCode{Hash: code, App: "main", Family: "wechat", AppID: "wxA",
-				OpenID: id.OpenID, ExpiresAt: now.Add(5 * time.Minute)}); err != nil {
-				b.Error(err)
-				return
-			}
-			sess := session(fmt.Sprint("s", n))
-			sess.UserID, sess.OpenID = id.UserID, id.OpenID
-			if err := s.CreateSession(ctx, sess); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-}
-
-// BenchmarkSessionByAccess measures the check of an access token, the most
-// frequent call, from parallel callers over 10,000 sessions.
+// BenchmarkSessionByAccess: storetest.BenchSessionByAccess over 10,000
+// sessions.
 func BenchmarkSessionByAccess(b *testing.B) {
 	s, admin, schema := openFresh(b)
 	ctx := b.Context()
@@ -114,26 +50,11 @@ func BenchmarkSessionByAccess(b *testing.B) {
 	if _, err := admin.Exec(ctx, `ANALYZE `+table(schema, "sessions")); err != nil {
 		b.Fatal(err)
 	}
-	hashes := make([][]byte, n)
-	for i := range n {
-		hashes[i] = session(fmt.Sprint("s", i)).AccessHash
-	}
-	if _, err := s.SessionByAccess(ctx, hashes[n-1]); err != nil {
+	if _, err := s.SessionByAccess(ctx, session(fmt.Sprint("s", n-1)).AccessHash); err != nil {
 		b.Fatal(err)
 	}
-	var seq atomic.Int64
-	b.ReportAllocs()
 	b.SetParallelism(benchParallelism)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			h := hashes[seq.Add(1)%n]
-			if _, err := s.SessionByAccess(ctx, h); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	storetest.BenchSessionByAccess(b, s, n, now)
 }
 
 // BenchmarkRotateRefresh measures a refresh, one transaction of two round

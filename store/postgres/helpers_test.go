@@ -14,6 +14,7 @@ import (
 
 	"github.com/mplogin/mplogin/store"
 	"github.com/mplogin/mplogin/store/postgres"
+	"github.com/mplogin/mplogin/store/storetest"
 )
 
 // envDSN names the environment variable with the test server's URL.
@@ -103,15 +104,4 @@ func sum(s string) []byte {
 	return h[:]
 }
 
-func session(id string) store.Session {
-	return store.Session{
-		ID: id, UserID: "u1", App: "main", Family: "wechat", AppID: "wxA", OpenID: "o1",
-		AccessHash:       sum("mpa_" + id),
-		AccessExpiresAt:  now.Add(time.Hour),
-		RefreshHash:      sum("mpr_" + id),
-		RefreshExpiresAt: now.Add(30 * 24 * time.Hour),
-		CreatedAt:        now,
-		ExpiresAt:        now.Add(90 * 24 * time.Hour),
-		LastUsedAt:       now,
-	}
-}
+func session(id string) store.Session { return storetest.Session(id, now) }

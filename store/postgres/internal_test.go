@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mplogin/mplogin/internal/migrate"
 	"github.com/mplogin/mplogin/store"
 )
 
@@ -166,11 +167,11 @@ func TestUpgradeKeepsRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := migrate.Load(migrationFiles, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := migrate(ctx, old, schema, ms[:4], slog.New(slog.DiscardHandler)); err != nil {
+	if err := applyMigrations(ctx, old, schema, ms[:4], slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("migrate to 0004: %v", err)
 	}
 	t.Cleanup(func() {

@@ -4,15 +4,12 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mplogin/mplogin/internal/migrate"
 )
 
 // migrationFiles holds the schema: migrations/NNNN_name.sql, applied in
@@ -21,58 +18,23 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-type migration struct {
-	version int
-	name    string // file name, for the record and the log
-	sql     string
-}
-
-// loadMigrations reads the NNNN_name.sql files of fsys's migrations
-// directory, sorted by version; versions must be unique and positive.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("migrations: %w", err)
-	}
-	ms := make([]migration, 0, len(names))
-	for _, name := range names {
-		base := path.Base(name)
-		digits, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(digits)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migrations: %s: name is not NNNN_name.sql", base)
-		}
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, fmt.Errorf("migrations: %w", err)
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("migrations: %s and %s share version %d", ms[i-1].name, ms[i].name, ms[i].version)
-		}
-	}
-	return ms, nil
-}
-
 // migrationLock is the first key of the advisory lock Open takes while
 // migrating; the second is a hash of the schema's name, so that stores in
 // different schemas of one database do not wait for each other.
 const migrationLock = 0x6d706c67 // "mplg"
 
-// migrate applies the migrations the database lacks, in order, in one
-// transaction that holds an advisory lock on the schema: instances starting
-// together take turns, and each migration is applied once. The lock is
-// transaction-level, so it is released by the commit or rollback, or by the
-// server if the connection breaks. A failed migration leaves the schema as it
-// was (DDL is transactional). migrate refuses a database that has a migration
-// this binary does not know, since it was written by a newer version.
+// applyMigrations applies the migrations the database lacks, in order, in
+// one transaction that holds an advisory lock on the schema: instances
+// starting together take turns, and each migration is applied once. The lock
+// is transaction-level, so it is released by the commit or rollback, or by
+// the server if the connection breaks. A failed migration leaves the schema
+// as it was (DDL is transactional). It refuses a database that has a
+// migration this binary does not know, since it was written by a newer
+// version.
 //
 // schema, when not empty, is created if missing; the connection's search_path
 // already names it.
-func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, ms []migration, log *slog.Logger) error {
+func applyMigrations(ctx context.Context, pool *pgxpool.Pool, schema string, ms []migrate.Migration, log *slog.Logger) error {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return err
@@ -119,41 +81,30 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, ms []migrat
 	if err != nil {
 		return fmt.Errorf("read schema_migrations: %w", err)
 	}
-	applied := make(map[int]bool, len(versions))
-	for _, v := range versions {
-		applied[int(v)] = true
+	applied := make([]int, len(versions))
+	for i, v := range versions {
+		applied[i] = int(v)
 	}
-	known := make(map[int]bool, len(ms))
-	for _, m := range ms {
-		known[m.version] = true
+	todo, err := migrate.Pending(ms, applied)
+	if err != nil {
+		return err
 	}
-	for v := range applied {
-		if !known[v] {
-			return fmt.Errorf("database has migration %d, unknown to this version of mplogin", v)
-		}
-	}
-
-	var done []migration
-	for _, m := range ms {
-		if applied[m.version] {
-			continue
-		}
+	for _, m := range todo {
 		// No arguments: pgx sends it with the simple protocol, which runs
 		// every statement of the file.
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name)
+		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
 		if err != nil {
-			return fmt.Errorf("record migration %s: %w", m.name, err)
+			return fmt.Errorf("record migration %s: %w", m.Name, err)
 		}
-		done = append(done, m)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit migrations: %w", err)
 	}
-	for _, m := range done {
-		log.InfoContext(ctx, "postgres: applied migration", "version", m.version, "name", m.name,
+	for _, m := range todo {
+		log.InfoContext(ctx, "postgres: applied migration", "version", m.Version, "name", m.Name,
 			"schema", schema)
 	}
 	return nil

@@ -125,6 +125,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mplogin/mplogin/internal/migrate"
 	"github.com/mplogin/mplogin/internal/redact"
 	"github.com/mplogin/mplogin/store"
 )
@@ -185,7 +186,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := migrate.Load(migrationFiles, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
@@ -228,7 +229,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, s.fail(ctx, "open", err)
 	}
-	if err := migrate(ctx, s.pool, opts.Schema, ms, s.log); err != nil {
+	if err := applyMigrations(ctx, s.pool, opts.Schema, ms, s.log); err != nil {
 		s.pool.Close()
 		return nil, s.fail(ctx, "open: migrate", err)
 	}

@@ -9,8 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -22,6 +20,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/store"
 	"github.com/mplogin/mplogin/store/memory"
 	"github.com/mplogin/mplogin/store/redis"
@@ -151,24 +150,6 @@ func sha(s string) []byte {
 	return h[:]
 }
 
-// fixedClock is a settable clock for Options.Now.
-type fixedClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fixedClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fixedClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 const day = 24 * time.Hour
 
 // session returns a session created at now, refresh token valid for 30
@@ -208,7 +189,7 @@ func wantTTL(t *testing.T, c *goredis.Client, key string, want time.Duration) {
 // its thing stops being usable plus the grace, nothing lives forever, and
 // a time already past still gets the grace.
 func TestTTLs(t *testing.T) {
-	clock := &fixedClock{t: time.Now().Truncate(time.Microsecond)}
+	clock := testutil.NewClock(time.Now().Truncate(time.Microsecond))
 	const grace = 5 * time.Minute
 	s, p := openTest(t, redis.Options{Now: clock.Now, ExpiryGrace: grace})
 	c := rawClient(t, testURL(t))
@@ -523,56 +504,6 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP connections to target until stopped.
-type proxy struct {
-	target string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  []net.Conn
-}
-
-func (p *proxy) start(t *testing.T, addr string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("proxy listen: %v", err)
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", p.target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, in, out)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(out, in); out.Close() }()
-			go func() { _, _ = io.Copy(in, out); in.Close() }()
-		}
-	}()
-	return ln.Addr().String()
-}
-
-func (p *proxy) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
 // TestReconnect: while Redis is unreachable calls fail with ErrUnavailable;
 // when it is back the store works again by itself.
 func TestReconnect(t *testing.T) {
@@ -590,10 +521,8 @@ func testReconnect(t *testing.T, opts redis.Options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	px := &proxy{target: pu.Host}
-	addr := px.start(t, "127.0.0.1:0")
-	t.Cleanup(px.stop)
-	pu.Host = addr
+	px := testutil.NewProxy(t, pu.Host)
+	pu.Host = px.Addr()
 	// The keys are cleaned up through the direct URL.
 	prefix := fmt.Sprintf("mplogin-test:%s:%d:", runID, prefixSeq.Add(1))
 	t.Cleanup(func() { deleteKeys(t, rawClient(t, u), prefix) })
@@ -636,7 +565,7 @@ func testReconnect(t *testing.T, opts redis.Options) {
 		}
 	}
 
-	px.stop()
+	px.Stop()
 	start := time.Now()
 	for _, call := range []func() error{
 		func() error { _, err := s.SessionByAccess(ctx, sess.AccessHash); return err },
@@ -657,7 +586,9 @@ func testReconnect(t *testing.T, opts redis.Options) {
 		t.Errorf("failing calls took %v", d)
 	}
 
-	px.start(t, addr)
+	if err := px.Start(); err != nil {
+		t.Fatalf("proxy listen: %v", err)
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		err := errors.Join(burst()...)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mplogin/mplogin/internal/migrate"
 	"github.com/mplogin/mplogin/store"
 )
 
@@ -368,11 +369,11 @@ func TestBatchFailureIsolated(t *testing.T) {
 func openBefore(t *testing.T, version int) (string, *sql.DB) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "m.db")
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := migrate.Load(migrationFiles, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := slices.IndexFunc(ms, func(m migration) bool { return m.version == version })
+	i := slices.IndexFunc(ms, func(m migrate.Migration) bool { return m.Version == version })
 	if i < 0 {
 		t.Fatalf("no migration %d", version)
 	}
@@ -380,7 +381,7 @@ func openBefore(t *testing.T, version int) (string, *sql.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := migrate(t.Context(), db, ms[:i], slog.New(slog.DiscardHandler)); err != nil {
+	if err := applyMigrations(t.Context(), db, ms[:i], slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	return path, db

@@ -57,6 +57,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/mplogin/mplogin/internal/migrate"
 	"github.com/mplogin/mplogin/store"
 )
 
@@ -136,7 +137,7 @@ func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := migrate.Load(migrationFiles, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
@@ -232,10 +233,10 @@ func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 // "busy" for up to the busy timeout. Processes opening a new file at once
 // race to switch it to WAL, and that switch fails at once instead of waiting
 // on the busy handler.
-func migrateRetrying(ctx context.Context, db *sql.DB, ms []migration, log *slog.Logger, busy time.Duration) error {
+func migrateRetrying(ctx context.Context, db *sql.DB, ms []migrate.Migration, log *slog.Logger, busy time.Duration) error {
 	deadline := time.Now().Add(busy)
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
-		err := migrate(ctx, db, ms, log)
+		err := applyMigrations(ctx, db, ms, log)
 		if err == nil || !unavailable(err) || time.Now().Add(wait).After(deadline) {
 			return err
 		}

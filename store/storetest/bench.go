@@ -9,6 +9,63 @@ import (
 	"github.com/mplogin/mplogin/store"
 )
 
+// Session returns a live session of user u1 (openid o1 of wxA) created at
+// now, with the hashes of the tokens mpa_<id> and mpr_<id>: the session the
+// SQL backends' own tests and benchmarks store.
+func Session(id string, now time.Time) store.Session {
+	return store.Session{
+		ID: id, UserID: "u1", App: "main", Family: "wechat", AppID: "wxA", OpenID: "o1",
+		AccessHash:       hash("mpa_" + id),
+		AccessExpiresAt:  now.Add(time.Hour),
+		RefreshHash:      hash("mpr_" + id),
+		RefreshExpiresAt: now.Add(30 * 24 * time.Hour),
+		CreatedAt:        now,
+		ExpiresAt:        now.Add(90 * 24 * time.Hour),
+		LastUsedAt:       now,
+	}
+}
+
+// BenchWriteLogin measures the store's share of a new user's login, the
+// one write package session makes of it (WriteLogin): identity,
+// user, code and session, from parallel callers (the caller sets how many).
+// Ids and token hashes are time-ordered and openids and code hashes random,
+// as in the service, so that the indexes grow as they do under load. Each
+// login is a millisecond after the previous one, from now.
+func BenchWriteLogin(b *testing.B, s store.Store, now time.Time) {
+	ctx := b.Context()
+	key := make([]byte, 60) // about the size of a sealed 16-byte key
+	var seq atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := seq.Add(1)
+			t := now.Add(time.Duration(n) * time.Millisecond)
+			open := fmt.Sprintf("%x", hash(fmt.Sprint("open", n))[:14])
+			id := fmt.Sprintf("%013x%x", t.UnixMilli(), n)
+			sess := Session("s"+id, now)
+			sess.AccessHash = append([]byte(id[:6]), sess.AccessHash...)
+			sess.RefreshHash = append([]byte(id[:6]), sess.RefreshHash...)
+			sess.OpenID = open
+			_, err := s.WriteLogin(ctx, store.LoginWrite{
+				Identity: store.IdentityUpsert{
+					Family: "wechat", AppID: "wxA", OpenID: open,
+					UnionID:          fmt.Sprintf("%x", hash(fmt.Sprint("union", n))[:14]),
+					SealedSessionKey: key, NewUserID: "u" + id,
+					Now: t, KeyGrace: 5 * time.Minute,
+				},
+				Code: store.ExchangedCode{Hash: hash(fmt.Sprint("code", n)), App: "main",
+					Family: "wechat", AppID: "wxA", OpenID: open, ExpiresAt: t.Add(5 * time.Minute)},
+				Session: sess,
+			})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
 // BenchSessionCap measures the cap on an identity's live sessions where it
 // runs apart from a login's own write (after a repeat of a login code, and
 // on store.Split): RevokeUserSessions with Keep 20, from parallel
@@ -28,6 +85,60 @@ func BenchSessionCap(b *testing.B, s store.Store, identities int, now time.Time)
 			})
 			if err != nil || revoked != 0 {
 				b.Errorf("RevokeUserSessions: %d, %v; want 0 revoked", revoked, err)
+				return
+			}
+		}
+	})
+}
+
+// BenchUpsertIdentityAndCreateSession measures the write half of a first
+// login made one call at a time: a new identity (and user) and its
+// session, from parallel callers (the caller sets how many).
+func BenchUpsertIdentityAndCreateSession(b *testing.B, s store.Store, now time.Time) {
+	ctx := b.Context()
+	var seq atomic.Int64
+	key := make([]byte, 60) // about the size of a sealed 16-byte key
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := seq.Add(1)
+			id, _, err := s.UpsertIdentity(ctx, store.IdentityUpsert{
+				Family: "wechat", AppID: "wxA", OpenID: fmt.Sprint("o", n),
+				SealedSessionKey: key, NewUserID: fmt.Sprint("u", n),
+				Now: now, KeyGrace: 5 * time.Minute,
+			})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			sess := Session(fmt.Sprint("s", n), now)
+			sess.UserID, sess.OpenID = id.UserID, id.OpenID
+			if err := s.CreateSession(ctx, sess); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchSessionByAccess measures the check of an access token, the most
+// frequent call, from parallel callers (the caller sets how many) over the
+// sessions s0 … s<n-1> (Session), which the caller has stored.
+func BenchSessionByAccess(b *testing.B, s store.Store, n int, now time.Time) {
+	ctx := b.Context()
+	hashes := make([][]byte, n)
+	for i := range n {
+		hashes[i] = Session(fmt.Sprint("s", i), now).AccessHash
+	}
+	var seq atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			h := hashes[seq.Add(1)%int64(n)]
+			if _, err := s.SessionByAccess(ctx, h); err != nil {
+				b.Error(err)
 				return
 			}
 		}

@@ -256,12 +256,12 @@ func (r *report) writeJSON(path string) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
-// commandLine is the command as it would be typed: go run ./bench … when
-// the go command built the harness.
+// commandLine is the command as it would be typed: go run
+// ./cmd/mplogin-bench … when the go command built the harness.
 func commandLine(args []string) string {
 	prog := os.Args[0]
 	if strings.Contains(prog, "go-build") {
-		prog = "go run ./bench"
+		prog = "go run ./cmd/mplogin-bench"
 	}
 	var b strings.Builder
 	b.WriteString(prog)

@@ -224,7 +224,7 @@ func buildMplogin(ctx context.Context, dir string) (string, error) {
 	}
 	gomod := strings.TrimSpace(string(out))
 	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("not inside the mplogin module: run the harness from the repository (go run ./bench)")
+		return "", errors.New("not inside the mplogin module: run the harness from the repository (go run ./cmd/mplogin-bench)")
 	}
 	bin := filepath.Join(dir, "mplogin")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/mplogin")

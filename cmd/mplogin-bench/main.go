@@ -1,15 +1,15 @@
-// Command bench is mplogin's load harness. It builds mplogin, starts the
-// emulator (with open codes) and the service (SQLite by default, or -store
-// postgres://… and -sessions redis://…) as child processes,
-// and measures, on this machine and over loopback, a bare net/http handler
-// (the ceiling), GET /v1/session, and POST /v1/login for new and for
-// returning users; optionally the service's RSS under a long steady load.
-// It prints a table and PASS/FAIL against the targets, and can write JSON.
+// Command mplogin-bench is mplogin's load harness. It builds mplogin,
+// starts the emulator (with open codes) and the service (SQLite by default,
+// or -store postgres://… and -sessions redis://…) as child processes, and
+// measures, on this machine and over loopback, a bare net/http handler (the
+// ceiling), GET /v1/session, and POST /v1/login for new and for returning
+// users; optionally the service's RSS under a long steady load. It prints a
+// table and PASS/FAIL against the targets, and can write JSON.
 //
-//	go run ./bench [-scenarios bare,session,login-new,login-returning] [-c 64] [-d 10s]
-//	               [-warmup 2s] [-rate N|Fx] [-json FILE] [-keep] [-rss-soak 10m]
-//	               [-log-level warn] [-users 1000] [-rounds 1] [-quiet-wait 0]
-//	               [-timeout D] [-mplogin BIN] [-serve-cpuprofile FILE] [-serve-trace FILE]
+//	go run ./cmd/mplogin-bench [-scenarios bare,session,login-new,login-returning] [-c 64] [-d 10s]
+//	                           [-warmup 2s] [-rate N|Fx] [-json FILE] [-keep] [-rss-soak 10m]
+//	                           [-log-level warn] [-users 1000] [-rounds 1] [-quiet-wait 0]
+//	                           [-timeout D] [-mplogin BIN] [-serve-cpuprofile FILE] [-serve-trace FILE]
 //
 // Hidden subcommands, for its own children: bare-server (the ceiling) and
 // serve-profiled (the service in-process, with a CPU profile or a trace).
@@ -113,7 +113,7 @@ func (r rateFlag) resolve(bareRPS float64) float64 {
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o := options{args: args}
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs := flag.NewFlagSet("mplogin-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run: "+strings.Join(allScenarios, ", "))
 	fs.IntVar(&o.workers, "c", 64, "concurrent workers (closed loop); in open loop, at least this many, and enough to hold -rate at 50 ms a request")
@@ -194,7 +194,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "bench:", err)
+		fmt.Fprintln(stderr, "mplogin-bench:", err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -208,17 +208,17 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		rep.print(stdout)
 		if o.jsonPath != "" {
 			if jerr := rep.writeJSON(o.jsonPath); jerr != nil {
-				fmt.Fprintln(stderr, "bench:", jerr)
+				fmt.Fprintln(stderr, "mplogin-bench:", jerr)
 				return 1
 			}
 		}
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "bench:", err)
+		fmt.Fprintln(stderr, "mplogin-bench:", err)
 		return 1
 	}
 	if rep != nil && rep.errors() > 0 {
-		fmt.Fprintln(stderr, "bench: some requests failed; see the errors above")
+		fmt.Fprintln(stderr, "mplogin-bench: some requests failed; see the errors above")
 		return 1
 	}
 	return 0
