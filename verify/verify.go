@@ -184,6 +184,7 @@ type Verifier struct {
 	flight      flight[introspectEntry]
 
 	credentialsLog logLimit // mplogin refusing this API's credentials
+	unavailableLog logLimit // the middleware answering 503
 }
 
 // New returns a Verifier for the tokens of the mplogin at o.Issuer. It reads
