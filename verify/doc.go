@@ -23,5 +23,6 @@
 // (ErrInvalidToken); when mplogin cannot be reached the answer is 503 with
 // Retry-After (ErrUnavailable), so that clients wait instead of logging
 // their users out. A JWT stays valid until its exp even after a logout,
-// except on RequireLive routes.
+// except on RequireLive routes. docs/verify.md in mplogin's repository says
+// more.
 package verify
