@@ -10,8 +10,8 @@
 //
 //	v, err := verify.New(ctx, verify.Options{
 //		Issuer:       "https://login.example.com",
-//		Audience:     "shop-api",               // required: a JWT's aud must name this API
-//		ClientID:     "shop-api",               // introspection credentials: for
+//		Audience:     "shop-api",                  // required: a JWT's aud must name this API
+//		ClientID:     "shop-api",                  // introspection credentials: for
 //		ClientSecret: os.Getenv("MPLOGIN_SECRET"), // mpa_ tokens and RequireLive
 //	})
 //	mux.Handle("/api/", v.Middleware(api))
