@@ -17,8 +17,9 @@
 //     endpoint (breaker), for an openid, a session key and maybe a unionid;
 //   - it seals the session key with the master key (keyring), mints an
 //     access and a refresh token (token), and writes the identity, the code
-//     and the session in one transaction (store: memory, SQLite,
-//     PostgreSQL, or PostgreSQL with sessions in Redis);
+//     and the session with one store.Store.WriteLogin (one transaction on
+//     memory, SQLite and PostgreSQL; with sessions in Redis, store.Split
+//     writes the identity first, then the code and the session at once);
 //   - httpapi answers with the tokens. Only their hashes are stored.
 //
 // Later requests carry the access token: GET /v1/session checks it,
@@ -28,7 +29,8 @@
 // platform access token (accesstoken). Secrets travel as secret.String,
 // which never prints. Package config reads the configuration, server wires
 // everything from it, and cmd/mplogin is the binary (serve, emulate, demo).
-// The emulator package stands in for the hosts, and clients/js is the
-// mini program's half. The documents under docs/ say what each part
+// The emulator package stands in for the hosts, clients/js is the mini
+// program's half, and verify is the business backend's: a middleware that
+// checks the tokens without importing the rest. The documents under docs/ say what each part
 // promises.
 package mplogin
