@@ -32,7 +32,7 @@ const (
 	TokenBodyLimit = 4 << 10
 	// FormBodyLimit fits a token, a hint and client credentials, form
 	// encoded, with room to spare.
-	FormBodyLimit = 4 << 10
+	FormBodyLimit  = 4 << 10
 	EmptyBodyLimit = 1 << 10
 	// DecryptBodyLimit fits the decryptors' ciphertext cap
 	// (userdata.MaxCiphertext, 16 KiB) in base64, a rawData and the JSON
