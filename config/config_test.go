@@ -1163,6 +1163,7 @@ func docEnv() func(string) (string, bool) {
 	return env(map[string]string{
 		"MPLOGIN_MASTER_KEY": key7, "SHOP_WECHAT_SECRET": "ws", "SHOP_BAIDU_SECRET": "bs",
 		"COMPONENT_ACCESS_TOKEN": "ct", "OLD_KEY": key9, "PG_PASSWORD": "pw",
+		"ORDERS_CLIENT_SECRET": "orders-client-secret-0123", "GATEWAY_CLIENT_SECRET": "gateway-client-secret-0123",
 	})
 }
 
@@ -1194,7 +1195,7 @@ func TestPackageDocExample(t *testing.T) {
 }
 
 // Every YAML example in docs/config.md parses; the ones that show only apps
-// get a store and a master key.
+// get a store and a master key, the ones that show only clients an app too.
 func TestUserDocExamples(t *testing.T) {
 	src, err := os.ReadFile(filepath.Join("..", "docs", "config.md"))
 	if err != nil {
@@ -1209,6 +1210,9 @@ func TestUserDocExamples(t *testing.T) {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			if strings.HasPrefix(b, "apps:") {
 				b = "store: sqlite:x\nmaster_key: ${MPLOGIN_MASTER_KEY}\n" + b
+			}
+			if strings.HasPrefix(b, "clients:") {
+				b = head + wechatApp + b
 			}
 			mustParse(t, b, docEnv())
 		})
