@@ -825,7 +825,8 @@ func (s *Service) mintPair(now time.Time) (access string, accessHash []byte, ref
 // version bits). New rows then land at the end of the stores' indexes by id
 // instead of at random pages, which is fewer pages written per login. A
 // user's id tells its creation time to the millisecond and nothing else;
-// session ids are internal: no response carries one.
+// a session's id is no credential, and only business clients and
+// gateways see it (introspection's sid, /v1/authz's X-Mplogin-Session).
 func (s *Service) newID(now time.Time) (string, error) {
 	var b [16]byte
 	token.PutMillis(b[:], now)
