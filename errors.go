@@ -19,6 +19,7 @@ const (
 	CodeInvalidCode          Code = "invalid_code"
 	CodeInvalidToken         Code = "invalid_token"
 	CodeInvalidGrant         Code = "invalid_grant"
+	CodeInvalidClient        Code = "invalid_client"
 	CodeUserBlocked          Code = "user_blocked"
 	CodeDecryptFailed        Code = "decrypt_failed"
 	CodeRateLimited          Code = "rate_limited"

@@ -91,8 +91,42 @@ type Config struct {
 
 	Limits Limits // yaml key rate_limits
 
+	// Issuer names this service in introspection answers ("iss"): an
+	// https URL, or http on 127.0.0.1, ::1 or localhost. Parse defaults
+	// it to DefaultIssuer(Listen), and empty means the same (see
+	// IssuerURL); a later, more specific setting may replace it before
+	// Validate.
+	Issuer string
+
+	// Clients are the business backends and gateways that may introspect
+	// and revoke tokens (yaml key clients).
+	Clients []Client
+
 	Apps []App
 }
+
+// Client is a business client: a backend or gateway that authenticates
+// with an id and a secret to introspect and revoke tokens.
+type Client struct {
+	ID     string
+	Secret secret.String
+}
+
+// MinClientSecretLen is the shortest client secret accepted: a secret
+// that a caller could guess by trying is no secret.
+const MinClientSecretLen = 16
+
+// IssuerURL is Issuer, or DefaultIssuer(Listen) when it is empty.
+func (c *Config) IssuerURL() string {
+	if c.Issuer == "" {
+		return DefaultIssuer(c.Listen)
+	}
+	return c.Issuer
+}
+
+// DefaultIssuer is the issuer of a configuration that names none: the
+// service's own address, http://<listen>.
+func DefaultIssuer(listen string) string { return "http://" + listen }
 
 // Limits are the request rate limits (yaml key rate_limits): token buckets
 // per client IP and per app on the routes that cost a platform call, a
@@ -209,6 +243,11 @@ type App struct {
 	UserdataMaxAge time.Duration
 
 	UnionID bool // Baidu only: fetch the unionid at login
+
+	// ExposeUnionID lets introspection answers and the gateway check give
+	// the unionid of the app's users to business clients and gateways.
+	// Off by default: a unionid links one person across apps.
+	ExposeUnionID bool
 
 	// TokenAPI is how a WeChat app with a secret gets its own access
 	// token: TokenAPIStable (the default when empty) or TokenAPIClassic.
@@ -352,6 +391,9 @@ func (c *Config) Validate() error {
 	if err := c.Limits.validate(); err != nil {
 		return err
 	}
+	if err := c.validateClients(); err != nil {
+		return err
+	}
 	if len(c.Apps) == 0 {
 		return errorf("apps", "at least one app is required")
 	}
@@ -377,6 +419,9 @@ func (c *Config) validateTop() error {
 		return err
 	}
 	if _, _, err := StoreKind(c.Store); err != nil {
+		return err
+	}
+	if err := c.validateIssuer(); err != nil {
 		return err
 	}
 	if c.Sessions != "" {
@@ -450,6 +495,59 @@ func (c *Config) validateTop() error {
 	// Below /32 a "client" would be a whole provider's customers.
 	if c.HTTP.IPv6Prefix < 32 || c.HTTP.IPv6Prefix > 128 {
 		return errorf("http.ipv6_prefix", "must be from 32 to 128 (the leading bits of an IPv6 address that name one client)")
+	}
+	return nil
+}
+
+// validateIssuer checks the issuer: https, or http on a loopback host,
+// or the default derived from listen. The message never repeats it.
+func (c *Config) validateIssuer() error {
+	if c.Issuer == "" || c.Issuer == DefaultIssuer(c.Listen) {
+		return nil
+	}
+	if msg := checkURL(c.Issuer, false); msg != "" {
+		return errorf("issuer", "%s", msg)
+	}
+	u, _ := url.Parse(c.Issuer)
+	if u.Scheme == "http" {
+		switch u.Hostname() {
+		case "127.0.0.1", "::1", "localhost":
+		default:
+			return errorf("issuer", "must be an https URL (http only on 127.0.0.1, ::1 or localhost)")
+		}
+	}
+	return nil
+}
+
+// clientPath names client i in error paths, as appPath names apps.
+func clientPath(i int, id string) string {
+	if validName(id) {
+		return fmt.Sprintf("clients[%d] (%s)", i, id)
+	}
+	return fmt.Sprintf("clients[%d]", i)
+}
+
+func (c *Config) validateClients() error {
+	seen := make(map[string]bool, len(c.Clients))
+	for i, cl := range c.Clients {
+		cp := clientPath(i, cl.ID)
+		switch {
+		case cl.ID == "":
+			return errorf(cp, "id: required")
+		case !validName(cl.ID):
+			return errorf(cp, "id: must be 1 to 64 of a-z, 0-9, '.', '_' and '-'")
+		case seen[cl.ID]:
+			return errorf(cp, "id: duplicate %q", cl.ID)
+		case cl.Secret.IsZero():
+			return errorf(cp+": secret", "required")
+		}
+		seen[cl.ID] = true
+		if err := validateSecret(cp+": secret", cl.Secret); err != nil {
+			return err
+		}
+		if n := len(cl.Secret.Reveal()); n < MinClientSecretLen {
+			return errorf(cp+": secret", "must be at least %d characters", MinClientSecretLen)
+		}
 	}
 	return nil
 }

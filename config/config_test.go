@@ -115,6 +115,11 @@ sessions_policy:
   max_sessions_per_identity: 5
   refresh_reuse_grace: 1m
 platform_timeout: 3s
+issuer: https://login.example.com
+clients:
+  - id: orders
+    secret: ${ORDERS_CLIENT_SECRET}
+  - {id: gateway.edge, secret: "0123456789abcdef"}
 rate_limits:
   login: {ip: 2.5, ip_burst: 5, app: 0}
   verify: {session: 0.5, ip: 3, ip_burst: 4}
@@ -137,6 +142,7 @@ apps:
     app_key: y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7
     app_secret: ${SHOP_BAIDU_SECRET}
     unionid: true
+    expose_unionid: true
   - name: shop-baidu-legacy
     platform: baidu-legacy
     app_key: legacykey
@@ -152,6 +158,7 @@ apps:
 		"SHOP_WECHAT_SECRET":     "ws#1: x",
 		"COMPONENT_ACCESS_TOKEN": "ctoken",
 		"SHOP_BAIDU_SECRET":      "bs",
+		"ORDERS_CLIENT_SECRET":   "orders-secret-of-32-characters!!",
 	}))
 	want := &Config{
 		Listen:        "0.0.0.0:8080",
@@ -174,6 +181,9 @@ apps:
 		Policy: Policy{AccessTTL: time.Hour, RefreshTTL: 168 * time.Hour, MaxAge: 0, SessionKeyGrace: time.Minute,
 			CodeReplayWindow: 0, MaxSessionsPerIdentity: 5, RefreshReuseGrace: time.Minute},
 		PlatformTimeout: 3 * time.Second,
+		Issuer:          "https://login.example.com",
+		Clients: []Client{{ID: "orders", Secret: secret.New("orders-secret-of-32-characters!!")},
+			{ID: "gateway.edge", Secret: secret.New("0123456789abcdef")}},
 		Limits: Limits{
 			Enabled: true,
 			Login:   RouteLimit{IP: Limit{2.5, 5}, App: Limit{0, DefaultLimits.Login.App.Burst}},
@@ -191,7 +201,7 @@ apps:
 				ComponentAppID: "wx2223456789abcdef", ComponentToken: &TokenSource{Value: secret.New("ctoken")},
 				UserdataMaxAge: DefaultUserdataMaxAge},
 			{Name: "shop-baidu", Flavor: platform.FlavorBaidu, AppKey: "y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7",
-				AppSecret: secret.New("bs"), UnionID: true},
+				AppSecret: secret.New("bs"), UnionID: true, ExposeUnionID: true},
 			{Name: "shop-baidu-legacy", Flavor: platform.FlavorBaiduLegacy, AppKey: "legacykey", AppSecret: secret.New("legacysecret")},
 			{Name: "shop-baidu-tp", Flavor: platform.FlavorBaiduTP, AppKey: "tpkey",
 				AuthorizerToken: &TokenSource{URL: "https://owner.example/baidu-token?app=1"}},
@@ -934,6 +944,12 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		{"secret in a malformed reference", head + "  - name: w\n    platform: wechat\n    appid: a\n    secret: ${" + s + "\n"},
 		{"secret with a tag", "listen: !!binary " + s + "\n" + head + wechatApp},
 		{"secret as a list", head + "  - name: w\n    platform: wechat\n    appid: a\n    secret: [" + s + "]\n"},
+		{"secret as client id", head + wechatApp + "clients:\n  - id: ${S}\n    secret: x\n"},
+		{"short client secret", head + wechatApp + "clients:\n  - id: a\n    secret: ${SHORT}\n"},
+		{"client secret with white space", head + wechatApp + "clients:\n  - id: a\n    secret: '" + s + " '\n"},
+		{"client secret under a wrong key", head + wechatApp + "clients:\n  - id: a\n    secrets: " + s + "\n"},
+		{"secret as issuer", "issuer: ${S}\n" + head + wechatApp},
+		{"secret in issuer credentials", "issuer: 'https://u:" + s + "@h'\n" + head + wechatApp},
 		{"secret after a syntax error", head + "  - name: w\n    secret: \"" + s + "\n"},
 	}
 	for _, tt := range tests {
@@ -1118,6 +1134,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("master_key: ${S}\nstore: ${S}\napps:\n  - {name: a, platform: baidu, app_key: ${S}, unionid: ${S}}\n"))
 	f.Add([]byte("a: &x [*x]\n"))
 	f.Add([]byte("apps: [{name: x, component_token: {url: '$${S}'}}]\n"))
+	f.Add([]byte("issuer: ${S}\nclients: [{id: ${S}, secret: ${S}}]\n" + head + wechatApp))
 	const s = "fuzzSecretVALUE"
 	getenv := env(map[string]string{"S": s})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -1146,6 +1163,7 @@ func docEnv() func(string) (string, bool) {
 	return env(map[string]string{
 		"MPLOGIN_MASTER_KEY": key7, "SHOP_WECHAT_SECRET": "ws", "SHOP_BAIDU_SECRET": "bs",
 		"COMPONENT_ACCESS_TOKEN": "ct", "OLD_KEY": key9, "PG_PASSWORD": "pw",
+		"ORDERS_CLIENT_SECRET": "orders-client-secret-0123", "GATEWAY_CLIENT_SECRET": "gateway-client-secret-0123",
 	})
 }
 
@@ -1177,7 +1195,7 @@ func TestPackageDocExample(t *testing.T) {
 }
 
 // Every YAML example in docs/config.md parses; the ones that show only apps
-// get a store and a master key.
+// get a store and a master key, the ones that show only clients an app too.
 func TestUserDocExamples(t *testing.T) {
 	src, err := os.ReadFile(filepath.Join("..", "docs", "config.md"))
 	if err != nil {
@@ -1192,6 +1210,9 @@ func TestUserDocExamples(t *testing.T) {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			if strings.HasPrefix(b, "apps:") {
 				b = "store: sqlite:x\nmaster_key: ${MPLOGIN_MASTER_KEY}\n" + b
+			}
+			if strings.HasPrefix(b, "clients:") {
+				b = head + wechatApp + b
 			}
 			mustParse(t, b, docEnv())
 		})

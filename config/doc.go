@@ -47,6 +47,12 @@
 //	                                   #   refresh's tokens this long; 0 = never; up to 60s
 //	platform_timeout: 5s               # deadline of one platform call, its one retry
 //	                                   #   included; default 5s; more than 0
+//	issuer: https://login.example.com  # "iss" of introspection answers: https, or http on
+//	                                   #   127.0.0.1, ::1 or localhost; default http://<listen>
+//	clients:                           # optional: business clients that may introspect and
+//	                                   #   revoke tokens (POST /v1/introspect, /v1/revoke)
+//	  - id: orders                     # 1 to 64 of a-z 0-9 . _ -; unique
+//	    secret: ${ORDERS_CLIENT_SECRET} # at least 16 characters
 //	apps:                              # at least one
 //	  - name: shop-wechat              # what clients send as "app": 1 to 64 of a-z 0-9 . _ -;
 //	                                   #   unique
@@ -57,6 +63,8 @@
 //	                                   #   https, no query; for Baidu it stands for both hosts
 //	    userdata_max_age: 24h          # WeChat only, optional: oldest decrypted payload
 //	                                   #   accepted, by its watermark; 0 = off; default 24h
+//	    expose_unionid: false          # any app, optional: tell business clients and gateways
+//	                                   #   the user's unionid; default false
 //	  - name: shop-wechat-tp
 //	    platform: wechat-component     # a mini program run by a third-party platform
 //	    appid: wx1123456789abcdef      # the authorizer mini program
@@ -79,7 +87,8 @@
 //	    authorizer_token: {url: https://owner.example/baidu-token}
 //	    # app_secret, unionid: optional here
 //
-// Keys per platform (any other app key is an error):
+// Keys per platform (any other app key is an error; every app may also
+// have expose_unionid):
 //
 //	wechat            name, platform, appid, secret; optional endpoint, userdata_max_age
 //	wechat-component  name, platform, appid, component_appid, component_token;

@@ -71,6 +71,9 @@ func Parse(data []byte, getenv func(string) (string, bool)) (*Config, error) {
 	if err := d.config(&doc, &c); err != nil {
 		return nil, err
 	}
+	if c.Issuer == "" {
+		c.Issuer = DefaultIssuer(c.Listen)
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -521,6 +524,14 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 			})
 		}},
 		{"platform_timeout", d.duration(&c.PlatformTimeout, nil)},
+		{"issuer", d.str(&c.Issuer)},
+		{"clients", func(path string, n *yaml.Node) error {
+			return d.list(path, n, func(_ string, n *yaml.Node) error {
+				cl, err := d.client(len(c.Clients), n)
+				c.Clients = append(c.Clients, cl)
+				return err
+			})
+		}},
 		{"rate_limits", func(path string, n *yaml.Node) error {
 			return d.mapping(path, n, sub(path), []field{
 				{"enabled", d.boolean(&c.Limits.Enabled)},
@@ -594,6 +605,7 @@ func (d *decoder) app(i int, n *yaml.Node) (App, error) {
 		}},
 		{"userdata_max_age", d.duration(&a.UserdataMaxAge, &udGiven)},
 		{"unionid", d.boolean(&a.UnionID)},
+		{"expose_unionid", d.boolean(&a.ExposeUnionID)},
 		{"token_api", d.str(&a.TokenAPI)},
 		{"login_api", d.str(&a.LoginAPI)},
 	})
@@ -606,13 +618,32 @@ func (d *decoder) app(i int, n *yaml.Node) (App, error) {
 	return a, nil
 }
 
+// client decodes clients[i].
+func (d *decoder) client(i int, n *yaml.Node) (Client, error) {
+	n = resolve(n)
+	var cl Client
+	cp := clientPath(i, d.peek(n, "id"))
+	if n.Kind != yaml.MappingNode {
+		return cl, kindError(cp, n, "a mapping")
+	}
+	err := d.mapping(cp, n, func(k string) string { return cp + ": " + k }, []field{
+		{"id", d.str(&cl.ID)},
+		{"secret", d.secretValue(&cl.Secret)},
+	})
+	return cl, err
+}
+
 // peekName returns the app's name for error paths, "" if it has none yet.
-func (d *decoder) peekName(n *yaml.Node) string {
+func (d *decoder) peekName(n *yaml.Node) string { return d.peek(n, "name") }
+
+// peek returns the value of key in the mapping n, for error paths; "" if
+// it has none.
+func (d *decoder) peek(n *yaml.Node, key string) string {
 	if n.Kind != yaml.MappingNode {
 		return ""
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := resolve(n.Content[i]); k.Kind == yaml.ScalarNode && k.Value == "name" {
+		if k := resolve(n.Content[i]); k.Kind == yaml.ScalarNode && k.Value == key {
 			v, _, err := d.scalar("", n.Content[i+1])
 			if err != nil {
 				return ""

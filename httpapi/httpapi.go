@@ -30,6 +30,9 @@ import (
 const (
 	LoginBodyLimit = 8 << 10
 	TokenBodyLimit = 4 << 10
+	// FormBodyLimit fits a token, a hint and client credentials, form
+	// encoded, with room to spare.
+	FormBodyLimit  = 4 << 10
 	EmptyBodyLimit = 1 << 10
 	// DecryptBodyLimit fits the decryptors' ciphertext cap
 	// (userdata.MaxCiphertext, 16 KiB) in base64, a rawData and the JSON
@@ -41,6 +44,7 @@ const (
 var Routes = []string{
 	"POST /v1/login", "GET /v1/session", "POST /v1/token", "POST /v1/logout",
 	"POST /v1/userdata/decrypt", "POST /v1/phone", "GET /healthz", "GET /readyz",
+	"POST /v1/introspect", "POST /v1/revoke", AuthzRoute,
 }
 
 // Config assembles a Handler.
@@ -60,6 +64,11 @@ type Config struct {
 	// Metrics records every request; nil records nothing. When set, GET
 	// /metrics serves it.
 	Metrics *metrics.Metrics
+	// Clients are the business clients that may introspect and revoke
+	// tokens; none, and introspection answers every caller 401.
+	Clients []Client
+	// Issuer is the "iss" of introspection answers.
+	Issuer string
 }
 
 // Handler is the API's http.Handler.
@@ -77,12 +86,15 @@ type Handler struct {
 	allow map[string]string
 	// xffWarned is set once the untrusted X-Forwarded-For warning is out.
 	xffWarned atomic.Bool
+	clients   clientSet
+	issuer    string
 }
 
 // New returns the API handler.
 func New(cfg Config) *Handler {
 	h := &Handler{sessions: cfg.Sessions, log: cfg.Logger, timeout: cfg.HandlerTimeout, now: cfg.Now, mux: http.NewServeMux(),
-		limits: cfg.Limits, proxies: cfg.TrustedProxies, v6bits: cfg.IPv6Prefix, metrics: cfg.Metrics, allow: make(map[string]string)}
+		limits: cfg.Limits, proxies: cfg.TrustedProxies, v6bits: cfg.IPv6Prefix, metrics: cfg.Metrics, allow: make(map[string]string),
+		clients: newClientSet(cfg.Clients), issuer: cfg.Issuer}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -104,6 +116,13 @@ func New(cfg Config) *Handler {
 	h.route("POST /v1/phone", DecryptBodyLimit, h.phone)
 	h.route("GET /healthz", EmptyBodyLimit, h.healthz)
 	h.route("GET /readyz", EmptyBodyLimit, h.readyz)
+	h.route("POST /v1/introspect", FormBodyLimit, h.introspect)
+	h.route("POST /v1/revoke", FormBodyLimit, h.revoke)
+	// Every method, and every path below: a gateway may forward the
+	// original method, and Envoy appends the original path.
+	for _, p := range []string{"/v1/authz", "/v1/authz/{path...}"} {
+		h.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, AuthzRoute, EmptyBodyLimit, h.authz) })
+	}
 	if h.metrics != nil {
 		mh := h.metrics.Handler()
 		h.mux.Handle("GET /metrics", mh)
@@ -150,6 +169,8 @@ type request struct {
 	client netip.Addr // through the trusted proxies; invalid when unknown
 	app    string
 	status int
+	// clientID is the business client the request authenticated as.
+	clientID string
 }
 
 type handlerFunc func(*request) error
@@ -196,6 +217,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, route string, li
 	}
 	if req.app != "" {
 		attrs = append(attrs, slog.String("app", req.app))
+	}
+	if req.clientID != "" {
+		attrs = append(attrs, slog.String("client_id", req.clientID))
 	}
 	level := slog.LevelInfo
 	if err != nil {
@@ -255,7 +279,7 @@ func statusOf(code mplogin.Code) int {
 		return http.StatusMethodNotAllowed
 	case mplogin.CodeUnsupportedMediaType:
 		return http.StatusUnsupportedMediaType
-	case mplogin.CodeInvalidCode, mplogin.CodeInvalidToken:
+	case mplogin.CodeInvalidCode, mplogin.CodeInvalidToken, mplogin.CodeInvalidClient:
 		return http.StatusUnauthorized
 	case mplogin.CodeUserBlocked:
 		return http.StatusForbidden
@@ -286,8 +310,14 @@ func (h *Handler) writeError(req *request, err error) {
 	} else if status == http.StatusServiceUnavailable {
 		req.w.Header().Set("Retry-After", "1")
 	}
-	if e.Code == mplogin.CodeInvalidToken {
-		req.w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	// A route may have set a more precise challenge (a missing token).
+	if req.w.Header().Get("WWW-Authenticate") == "" {
+		switch e.Code {
+		case mplogin.CodeInvalidToken:
+			req.w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		case mplogin.CodeInvalidClient:
+			req.w.Header().Set("WWW-Authenticate", `Basic realm="mplogin"`)
+		}
 	}
 	writeJSON(req, status, struct {
 		Error   mplogin.Code `json:"error"`

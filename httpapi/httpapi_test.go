@@ -75,6 +75,12 @@ func (s *switchStore) SessionForLogout(ctx context.Context, h []byte) (store.Ses
 	}
 	return s.Store.SessionForLogout(ctx, h)
 }
+func (s *switchStore) SessionByRefresh(ctx context.Context, h []byte) (store.Session, error) {
+	if err := s.err(); err != nil {
+		return store.Session{}, err
+	}
+	return s.Store.SessionByRefresh(ctx, h)
+}
 func (s *switchStore) GetCode(ctx context.Context, h []byte, now time.Time) (store.ExchangedCode, error) {
 	if err := s.err(); err != nil {
 		return store.ExchangedCode{}, err
@@ -126,6 +132,9 @@ func newFixtureWith(t *testing.T, edit func(*httpapi.Config)) *fixture {
 		{Name: "shop-wechat", Family: "wechat", AppID: wxAppID, Client: wx, CodeTTL: 5 * time.Minute, UserdataMaxAge: 24 * time.Hour},
 		{Name: "shop-wechat-misconfigured", Family: "wechat", AppID: wxAppID, Client: wxBad, CodeTTL: 5 * time.Minute},
 		{Name: "shop-baidu", Family: "baidu", AppID: bdAppKey, Client: bd, CodeTTL: 10 * time.Minute},
+		// The same mini program under another name, whose unionids
+		// business clients may see.
+		{Name: "shop-wechat-open", Family: "wechat", AppID: wxAppID, Client: wx, CodeTTL: 5 * time.Minute, ExposeUnionID: true},
 	}})
 	if err != nil {
 		t.Fatal(err)

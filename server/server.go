@@ -103,8 +103,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	h := httpapi.New(httpapi.Config{Sessions: svc, Logger: log, Now: now,
 		HandlerTimeout: cfg.PlatformTimeout + 5*time.Second,
 		Limits:         limits(cfg.Limits, limiterFor(now, shared)), TrustedProxies: cfg.HTTP.TrustedProxies,
-		IPv6Prefix: cfg.HTTP.IPv6Prefix, Metrics: m})
+		IPv6Prefix: cfg.HTTP.IPv6Prefix, Metrics: m, Clients: clients(cfg.Clients), Issuer: cfg.IssuerURL()})
 	return &Server{cfg: cfg, log: log, store: st, sessions: svc, tokens: tokens, handler: h, metrics: m, now: now}, nil
+}
+
+// clients are the configured business clients, for the API.
+func clients(cs []config.Client) []httpapi.Client {
+	out := make([]httpapi.Client, len(cs))
+	for i, c := range cs {
+		out[i] = httpapi.Client{ID: c.ID, Secret: c.Secret}
+	}
+	return out
 }
 
 // Tokens is the platform access-token manager, for embedding.
@@ -371,7 +380,7 @@ func apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager, g *g
 			c = g.client(c, a.Flavor)
 		}
 		app := session.App{Name: a.Name, Family: a.Family(), AppID: a.ID(), Client: c, CodeTTL: ttl,
-			UserdataMaxAge: a.UserdataMaxAge, FetchUnionID: a.UnionID}
+			UserdataMaxAge: a.UserdataMaxAge, FetchUnionID: a.UnionID, ExposeUnionID: a.ExposeUnionID}
 		if wapi != nil {
 			app.Phones, app.SessionKeys = *wapi, *wapi
 		}

@@ -74,6 +74,10 @@ type App struct {
 	// platform did not give one with it (Baidu) and the identity has none
 	// yet.
 	FetchUnionID bool
+	// ExposeUnionID lets Introspect tell the unionid of the app's sessions
+	// to business clients and gateways; off, they get none, since a
+	// unionid links a person across apps.
+	ExposeUnionID bool
 }
 
 // Policy holds lifetimes, as the client is told them; each is honoured for
@@ -604,6 +608,9 @@ func (s *Service) authed(a *Authed) (store.Session, error) {
 
 var errInvalidToken = mplogin.Errorf(mplogin.CodeInvalidToken, "the access token is missing, malformed, expired or revoked")
 
+// active is the one check of an access token: Check, Authenticate and
+// Introspect all come here, so another token format is one more branch
+// here.
 func (s *Service) active(ctx context.Context, accessToken string) (store.Session, error) {
 	return s.sessionOf(ctx, accessToken, "session by access token", s.store.SessionByAccess)
 }
@@ -818,7 +825,8 @@ func (s *Service) mintPair(now time.Time) (access string, accessHash []byte, ref
 // version bits). New rows then land at the end of the stores' indexes by id
 // instead of at random pages, which is fewer pages written per login. A
 // user's id tells its creation time to the millisecond and nothing else;
-// session ids are internal: no response carries one.
+// a session's id is no credential, and only business clients and
+// gateways see it (introspection's sid, /v1/authz's X-Mplogin-Session).
 func (s *Service) newID(now time.Time) (string, error) {
 	var b [16]byte
 	token.PutMillis(b[:], now)

@@ -106,6 +106,12 @@ type Sessions interface {
 	SessionForLogout(ctx context.Context, accessHash []byte) (Session, error)
 	// SessionByID returns ErrNotFound when there is none.
 	SessionByID(ctx context.Context, id string) (Session, error)
+	// SessionByRefresh returns the session whose current refresh token
+	// hashes to refreshHash, whatever its state (the caller checks expiry
+	// and revocation against its clock), and changes nothing: it is a
+	// look, not a use (token introspection). ErrNotFound when no session
+	// has it as its current one: unknown, and spent, tokens alike.
+	SessionByRefresh(ctx context.Context, refreshHash []byte) (Session, error)
 	// RotateRefresh spends the refresh token r.OldRefreshHash and gives its
 	// session new access and refresh tokens, in one transaction:
 	//   - unknown token: ErrNotFound;
@@ -331,6 +337,9 @@ func (p split) SessionForLogout(ctx context.Context, h []byte) (Session, error) 
 }
 func (p split) SessionByID(ctx context.Context, id string) (Session, error) {
 	return p.s.SessionByID(ctx, id)
+}
+func (p split) SessionByRefresh(ctx context.Context, h []byte) (Session, error) {
+	return p.s.SessionByRefresh(ctx, h)
 }
 func (p split) RotateRefresh(ctx context.Context, r Rotation) (Session, error) {
 	return p.s.RotateRefresh(ctx, r)

@@ -59,6 +59,20 @@ func New(rnd io.Reader, prefix string, now time.Time) (string, []byte, error) {
 	return raw, hash(raw, len(prefix)), nil
 }
 
+// Minted returns the minting time, to the millisecond, that a hash from
+// New or Parse carries; false for a token minted before tokens carried
+// their time.
+func Minted(hash []byte) (time.Time, bool) {
+	if len(hash) != timeBytes+sha256.Size {
+		return time.Time{}, false
+	}
+	var ms int64
+	for _, b := range hash[:timeBytes] {
+		ms = ms<<8 | int64(b)
+	}
+	return time.UnixMilli(ms).UTC(), true
+}
+
 // hash is what is stored and looked up: the token's time, then its SHA-256
 // (see the package comment). raw has the shape Parse checks.
 func hash(raw string, prefixLen int) []byte {

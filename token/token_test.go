@@ -103,3 +103,22 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestMinted(t *testing.T) {
+	now := time.Date(2025, 3, 14, 9, 26, 53, 589_793_000, time.UTC)
+	raw, h, err := token.New(rand.Reader, token.Access, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := token.Minted(h)
+	if want := now.Truncate(time.Millisecond); !ok || !got.Equal(want) {
+		t.Fatalf("Minted = %v, %v; want %v", got, ok, want)
+	}
+	if parsed, _ := token.Parse(raw, token.Access); !bytes.Equal(parsed, h) {
+		t.Fatal("Parse gives another hash")
+	}
+	legacy := sha256.Sum256([]byte("x"))
+	if _, ok := token.Minted(legacy[:]); ok {
+		t.Fatal("a legacy hash has a minting time")
+	}
+}

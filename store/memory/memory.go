@@ -396,6 +396,20 @@ func (s *Store) SessionByID(ctx context.Context, id string) (store.Session, erro
 	return copySession(sess), nil
 }
 
+// SessionByRefresh implements store.Sessions.
+func (s *Store) SessionByRefresh(ctx context.Context, refreshHash []byte) (store.Session, error) {
+	const op = "session by refresh"
+	if err := s.lock(ctx, op); err != nil {
+		return store.Session{}, err
+	}
+	defer s.mu.Unlock()
+	tok, ok := s.refresh[string(refreshHash)]
+	if !ok || tok.spent {
+		return store.Session{}, notFound(op)
+	}
+	return copySession(s.sessions[tok.sessionID]), nil
+}
+
 // RotateRefresh implements store.Sessions.
 func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Session, error) {
 	const op = "rotate refresh"

@@ -92,6 +92,7 @@ func TestQueryPlans(t *testing.T) {
 		{"create session", createSessionSQL, []any{"x", "u", "a", "p", "a", "o", h, at, h, at, at, at, at, at, int32(0), "", nil}},
 		{"session by access", sessionByAccessSQL, []any{h}},
 		{"session by id", sessionByIDSQL, []any{"x"}},
+		{"session by refresh", sessionByRefreshSQL, []any{h}},
 		{"lock refresh", lockRefreshSQL, []any{h}},
 		{"rotate", rotateSQL, []any{h, "x", h, h, at, at, at, h, at}},
 		{"revoke", revokeSessionSQL, []any{"x", at}},

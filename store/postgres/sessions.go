@@ -75,6 +75,20 @@ func (s *Store) SessionByID(ctx context.Context, id string) (store.Session, erro
 	return sess, nil
 }
 
+// SessionByRefresh implements store.Sessions.
+func (s *Store) SessionByRefresh(ctx context.Context, refreshHash []byte) (store.Session, error) {
+	var sess store.Session
+	err := s.run(ctx, "session by refresh", true, func() error {
+		var err error
+		sess, err = scanSession(s.pool.QueryRow(ctx, sessionByRefreshSQL, refreshHash))
+		return err
+	})
+	if err != nil {
+		return store.Session{}, err
+	}
+	return sess, nil
+}
+
 // RotateRefresh implements store.Sessions in one transaction: lock the
 // session and the token's row (SELECT … FOR UPDATE), decide, write, commit.
 // Concurrent rotations of a token queue on the lock; the first spends the

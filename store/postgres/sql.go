@@ -66,6 +66,10 @@ const (
 	SELECT $8::bytea, s.id, $9::timestamptz FROM s`
 	sessionByAccessSQL = `SELECT ` + sessionCols + ` FROM sessions WHERE access_hash = $1`
 	sessionByIDSQL     = `SELECT ` + sessionCols + ` FROM sessions WHERE id = $1`
+	// The current refresh token only: found by the token table's key,
+	// then its session by id, which must still carry it.
+	sessionByRefreshSQL = `SELECT ` + sessionCols + ` FROM sessions
+		WHERE id = (SELECT session_id FROM refresh_tokens WHERE hash = $1 AND NOT spent) AND refresh_hash = $1`
 	// By the current access hash, else the previous one; both by index.
 	sessionForLogoutSQL = `(SELECT ` + sessionCols + ` FROM sessions WHERE access_hash = $1)
 		UNION ALL

@@ -397,6 +397,16 @@ if redis.call('HGET', sk, 'pa') ~= ARGV[5] then return false end
 return encode(sk)
 `)
 
+// sessionByRefreshScript: ARGV[5] refresh hash (hex). Returns the encoded
+// session whose current refresh token it is, or nil (a spent one too).
+var sessionByRefreshScript = goredis.NewScript(prelude + `
+local v = redis.call('GET', P .. 'r:' .. ARGV[5])
+if not v or string.sub(v, 1, 1) ~= '0' then return false end
+local sk = P .. 's:' .. string.sub(v, 2)
+if redis.call('HGET', sk, 'rh') ~= ARGV[5] then return false end
+return encode(sk)
+`)
+
 // putCodeScript: ARGV[5] code hash (hex), ARGV[6] encoded code, ARGV[7]
 // its expiry.
 var putCodeScript = goredis.NewScript(prelude + putCode + `

@@ -147,6 +147,25 @@ func (s *Store) SessionByID(ctx context.Context, id string) (store.Session, erro
 	return decodeSession(op, v)
 }
 
+// SessionByRefresh implements store.Sessions in one script.
+func (s *Store) SessionByRefresh(ctx context.Context, refreshHash []byte) (store.Session, error) {
+	const op = "session by refresh"
+	if err := s.begin(ctx, op); err != nil {
+		return store.Session{}, err
+	}
+	if len(refreshHash) == 0 {
+		return store.Session{}, notFound(op)
+	}
+	v, err := s.run(ctx, sessionByRefreshScript, hex.EncodeToString(refreshHash)).Text()
+	if err != nil {
+		if errors.Is(err, goredis.Nil) {
+			return store.Session{}, notFound(op)
+		}
+		return store.Session{}, s.fail(ctx, op, err)
+	}
+	return decodeSession(op, v)
+}
+
 // RotateRefresh implements store.Sessions in one script.
 func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Session, error) {
 	const op = "rotate refresh"

@@ -77,6 +77,7 @@ func TestQueryPlans(t *testing.T) {
 		{"session by access", sessionByAccessSQL, []any{[]byte{1}}},
 		{"session by id", sessionByIDSQL, []any{"x"}},
 		{"session for logout", sessionForLogoutSQL, []any{[]byte{1}}},
+		{"session by refresh", sessionByRefreshSQL, []any{[]byte{1}}},
 		{"refresh token", refreshSessionSQL, []any{[]byte{1}}},
 		{"spend", spendRefreshSQL, []any{[]byte{1}, "x"}},
 		{"rotate", rotateSessionSQL, []any{[]byte{1}, 1, []byte{2}, 1, 1, []byte{1}, []byte{3}, 1, "x"}},

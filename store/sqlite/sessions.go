@@ -153,6 +153,16 @@ func (s *Store) SessionByID(ctx context.Context, id string) (store.Session, erro
 	return sess, nil
 }
 
+// SessionByRefresh implements store.Sessions, with a read of the
+// database: the cache is keyed by access hashes.
+func (s *Store) SessionByRefresh(ctx context.Context, refreshHash []byte) (store.Session, error) {
+	sess, err := scanSession(s.r.sessionRefresh.QueryRowContext(ctx, refreshHash))
+	if err != nil {
+		return store.Session{}, s.fail(ctx, "session by refresh", err)
+	}
+	return sess, nil
+}
+
 // RotateRefresh implements store.Sessions. It runs as one IMMEDIATE
 // transaction on the single writer connection: of concurrent rotations of a
 // token the first spends it and every later one finds it spent.

@@ -45,6 +45,8 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sessionByAccessSQL = `SELECT ` + sessionCols + ` FROM sessions WHERE access_hash = ?`
 	sessionByIDSQL     = `SELECT ` + sessionCols + ` FROM sessions WHERE id = ?`
+	// The current refresh token only, by its unique index.
+	sessionByRefreshSQL = `SELECT ` + sessionCols + ` FROM sessions WHERE refresh_hash = ?`
 	// By the current access hash, else the previous one; both by index.
 	sessionForLogoutSQL = `SELECT ` + sessionCols + ` FROM sessions WHERE access_hash = ?1
 		UNION ALL
@@ -147,6 +149,7 @@ type readStmts struct {
 	sessionByAccess *sql.Stmt
 	sessionByID     *sql.Stmt
 	sessionLogout   *sql.Stmt
+	sessionRefresh  *sql.Stmt
 	getCode         *sql.Stmt
 	getAccessToken  *sql.Stmt
 	someRotatable   *sql.Stmt
@@ -209,6 +212,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		sessionByAccess: prep(s.read, sessionByAccessSQL),
 		sessionByID:     prep(s.read, sessionByIDSQL),
 		sessionLogout:   prep(s.read, sessionForLogoutSQL),
+		sessionRefresh:  prep(s.read, sessionByRefreshSQL),
 		getCode:         prep(s.read, getCodeSQL),
 		getAccessToken:  prep(s.read, getAccessTokenSQL),
 		someRotatable:   prep(s.read, someRotatableSQL),

@@ -203,6 +203,10 @@ func calls(s store.Store) []struct {
 			_, err := s.SessionByID(ctx, sess.ID)
 			return err
 		}},
+		{"SessionByRefresh", func(ctx context.Context) error {
+			_, err := s.SessionByRefresh(ctx, sess.RefreshHash)
+			return err
+		}},
 		{"RotateRefresh", func(ctx context.Context) error {
 			_, err := s.RotateRefresh(ctx, rotation(sess.RefreshHash, "1", at(hour)))
 			return err

@@ -13,6 +13,9 @@ import (
 var sessionTests = []test{
 	{"RoundTrip", testSessionRoundTrip},
 	{"NotFound", testSessionNotFound},
+	{"ByRefresh", testSessionByRefresh},
+	{"ByRefreshRotated", testSessionByRefreshRotated},
+	{"ByRefreshAnyState", testSessionByRefreshAnyState},
 }
 
 var rotateTests = []test{
@@ -523,4 +526,73 @@ func testDecryptFailureCreate(t *testing.T, s store.Store) {
 	if got := mustAddDecryptFailure(t, s, "s2"); got != 5 {
 		t.Fatalf("AddDecryptFailure after 4 = %d, want 5", got)
 	}
+}
+
+// testSessionByRefresh: the current refresh token finds its session, and
+// the look changes nothing (it is no use of the token).
+func testSessionByRefresh(t *testing.T, s store.Store) {
+	want := newSession("s1")
+	mustCreateSession(t, s, want)
+	mustCreateSession(t, s, newSession("s2"))
+	for range 2 {
+		got, err := s.SessionByRefresh(t.Context(), want.RefreshHash)
+		if err != nil {
+			t.Fatalf("SessionByRefresh: %v", err)
+		}
+		wantEqual(t, "SessionByRefresh", want, got)
+	}
+	wantEqual(t, "SessionByID after SessionByRefresh", want, mustSessionByID(t, s, "s1"))
+	// Unknown, and an access hash, find nothing.
+	_, err := s.SessionByRefresh(t.Context(), hash("unknown"))
+	wantErr(t, "SessionByRefresh(unknown)", err, store.ErrNotFound)
+	_, err = s.SessionByRefresh(t.Context(), want.AccessHash)
+	wantErr(t, "SessionByRefresh(access hash)", err, store.ErrNotFound)
+	_, err = s.SessionByRefresh(t.Context(), nil)
+	wantErr(t, "SessionByRefresh(nil)", err, store.ErrNotFound)
+	// The token is still unspent: a rotation takes it.
+	mustRotate(t, s, rotation(want.RefreshHash, "1", at(hour)))
+}
+
+// testSessionByRefreshRotated: a spent token finds nothing, and the look
+// at a spent token does not count as its reuse.
+func testSessionByRefreshRotated(t *testing.T, s store.Store) {
+	old := newSession("s1")
+	mustCreateSession(t, s, old)
+	rot := rotation(old.RefreshHash, "1", at(hour))
+	rotated := mustRotate(t, s, rot)
+	_, err := s.SessionByRefresh(t.Context(), old.RefreshHash)
+	wantErr(t, "SessionByRefresh(spent)", err, store.ErrNotFound)
+	got, err := s.SessionByRefresh(t.Context(), rot.NewRefreshHash)
+	if err != nil {
+		t.Fatalf("SessionByRefresh(new): %v", err)
+	}
+	wantEqual(t, "SessionByRefresh(new)", rotated, got)
+	if !mustSessionByID(t, s, "s1").RevokedAt.IsZero() {
+		t.Fatal("a look at a spent refresh token revoked the session")
+	}
+}
+
+// testSessionByRefreshAnyState: like SessionByAccess, the session comes
+// back whatever its state; the caller judges it.
+func testSessionByRefreshAnyState(t *testing.T, s store.Store) {
+	revoked := newSession("s1")
+	mustCreateSession(t, s, revoked)
+	if err := s.RevokeSession(t.Context(), "s1", at(hour)); err != nil {
+		t.Fatalf("RevokeSession: %v", err)
+	}
+	got, err := s.SessionByRefresh(t.Context(), revoked.RefreshHash)
+	if err != nil {
+		t.Fatalf("SessionByRefresh(revoked): %v", err)
+	}
+	if got.ID != "s1" || got.RevokedAt.IsZero() {
+		t.Fatalf("SessionByRefresh(revoked) = %s revoked at %v, want s1 revoked", got.ID, got.RevokedAt)
+	}
+	expired := newSession("s2")
+	expired.RefreshExpiresAt = at(-hour)
+	mustCreateSession(t, s, expired)
+	got, err = s.SessionByRefresh(t.Context(), expired.RefreshHash)
+	if err != nil {
+		t.Fatalf("SessionByRefresh(expired): %v", err)
+	}
+	wantEqual(t, "SessionByRefresh(expired)", expired, got)
 }
