@@ -36,7 +36,7 @@ func TestIntrospectOnEveryStore(t *testing.T) {
 					t.Skip("set MPLOGIN_TEST_POSTGRES and MPLOGIN_TEST_REDIS (e.g. postgres://root@127.0.0.1:5432/test?sslmode=disable, redis://127.0.0.1:6379/0) to run this test")
 				}
 			}
-			r := newRigWith(t, func(cfg *config.Config) {
+			r := newRig(t, withConfig(func(cfg *config.Config) {
 				if c.store != "" {
 					cfg.Store = c.store
 				}
@@ -44,7 +44,7 @@ func TestIntrospectOnEveryStore(t *testing.T) {
 				cfg.Issuer = "https://login.example.com"
 				cfg.Clients = []config.Client{{ID: "orders", Secret: secret.New(clientSecret)}}
 				cfg.Apps[0].ExposeUnionID = true
-			})
+			}))
 			form := func(path, auth string, v url.Values) (int, map[string]any) {
 				t.Helper()
 				req, _ := http.NewRequest("POST", r.api.URL+path, strings.NewReader(v.Encode()))

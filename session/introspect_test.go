@@ -18,23 +18,11 @@ import (
 // whose app "shop" does not; the platform gives every user a unionid.
 func introspectFixture(t *testing.T, path writePath) *fixture {
 	t.Helper()
-	keys, err := keyring.New(nil, bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{store: memory.New(), plat: &fakePlatform{unionID: "union-1"},
-		clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, keys: keys}
-	var st store.Store = f.store
-	if path == splitStore {
-		st = store.Split(f.store, f.store)
-	}
-	f.svc, err = session.New(session.Config{Store: st, Keys: keys, Policy: session.DefaultPolicy, Now: f.clock.Now,
-		Apps: []session.App{{Name: "shop", Family: "wechat", AppID: "wx1", Client: f.plat, CodeTTL: 5 * time.Minute},
-			{Name: "open", Family: "wechat", AppID: "wx2", Client: f.plat, CodeTTL: 5 * time.Minute, ExposeUnionID: true}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := newFixture(t, writes(path), withApps(func(f *fixture) []session.App {
+		return []session.App{{Name: "shop", Family: "wechat", AppID: "wx1", Client: f.plat, CodeTTL: 5 * time.Minute},
+			{Name: "open", Family: "wechat", AppID: "wx2", Client: f.plat, CodeTTL: 5 * time.Minute, ExposeUnionID: true}}
+	}))
+	f.plat.unionID = "union-1" // before any login reads it
 	return f
 }
 

@@ -61,6 +61,18 @@ func (u *upstream) requests() []http.Header {
 
 const gatewayClientSecret = "gateway-test-client-secret-0c41"
 
+// freeAddr is a loopback address with a port free a moment ago: nginx,
+// unlike mplogin, cannot listen on port 0 and say which port it got.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
 // startNginx runs nginx in the foreground, as the current user, with every
 // file it writes under dir, in front of upstream with auth_request to
 // mplogin at authz; it returns nginx's address.
@@ -159,8 +171,7 @@ func TestNginxAuthRequest(t *testing.T) {
 	defer apiSrv.Close()
 
 	dir := t.TempDir()
-	addr := freeAddr(t)
-	cfgPath := writeConfig(t, dir, addr, em.URL)
+	cfgPath := writeConfig(t, dir, "127.0.0.1:0", em.URL)
 	f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +181,7 @@ func TestNginxAuthRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := serve(t, bin, cfgPath, addr)
+	svc, addr := serve(t, bin, cfgPath)
 	ngDir := filepath.Join(dir, "nginx")
 	if err := os.Mkdir(ngDir, 0o700); err != nil {
 		t.Fatal(err)
@@ -299,7 +310,7 @@ func TestNginxAuthRequest(t *testing.T) {
 	}
 	// No token, and no client secret, in the service's log.
 	for _, s := range []string{alice.Access, bob.Refresh, dan.Access, gatewayClientSecret} {
-		if strings.Contains(svc.stderr.String(), s) {
+		if strings.Contains(svc.Stderr()+svc.Stdout(), s) {
 			t.Fatal("the service's log carries a token or a client secret")
 		}
 	}
