@@ -63,7 +63,8 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 		}()
 		rep.IdleRSS = svc.idleRSS
 		logf("service ready at %s (log level %s); idle RSS %s", svc.base, o.logLevel, mib(svc.idleRSS))
-		if slices.Contains(o.scenarios, scSession) || slices.Contains(o.scenarios, scLoginReturning) || o.soak > 0 {
+		if slices.Contains(o.scenarios, scSession) || slices.Contains(o.scenarios, scAuthz) ||
+			slices.Contains(o.scenarios, scLoginReturning) || o.soak > 0 {
 			logf("logging in 2 × %d pool users", o.users)
 			if tokens, err = loginPool(ctx, svc.base, checkPool, o.users); err != nil {
 				return rep, err
@@ -89,6 +90,8 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 				pids, server = map[string]int{"bare server": bare.pid(), "harness": os.Getpid()}, bare.pid()
 			case scSession:
 				spec.make = sessionRequests(svc.base, tokens, o.workers, wantActive)
+			case scAuthz:
+				spec.make = authzRequests(svc.base, tokens, o.workers)
 			case scLoginNew:
 				spec.make = loginNewRequests(svc.base, fmt.Sprint("new", round))
 			case scLoginReturning:

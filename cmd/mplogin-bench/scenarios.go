@@ -26,11 +26,12 @@ const (
 const (
 	scBare           = "bare"
 	scSession        = "session"
+	scAuthz          = "authz"
 	scLoginNew       = "login-new"
 	scLoginReturning = "login-returning"
 )
 
-var allScenarios = []string{scBare, scSession, scLoginNew, scLoginReturning}
+var allScenarios = []string{scBare, scSession, scAuthz, scLoginNew, scLoginReturning}
 
 // What a good answer contains, beyond a 2xx status.
 var (
@@ -303,6 +304,20 @@ func sessionRequests(base string, tokens []string, workers int, want []byte) mak
 	return func(ctx context.Context, w int, n uint64) (*http.Request, []byte, error) {
 		req, err := newSessionCheck(ctx, base, tokens[spread(w, n, workers, len(tokens))])
 		return req, want, err
+	}
+}
+
+// authzRequests: GET /v1/authz, a gateway's check, with the tokens of the
+// check pool; a good answer is a 200 with the user's id in X-User-Id,
+// which the harness sees as a 2xx with an empty body.
+func authzRequests(base string, tokens []string, workers int) makeRequest {
+	return func(ctx context.Context, w int, n uint64) (*http.Request, []byte, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/authz", nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tokens[spread(w, n, workers, len(tokens))])
+		return req, nil, nil
 	}
 }
 

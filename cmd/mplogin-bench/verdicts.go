@@ -123,6 +123,7 @@ func (r *report) finish() {
 		where += ", sessions in " + r.Sessions
 	}
 	ratio(scSession, fmt.Sprintf("GET /v1/session (%s) >= %gx bare req/s", where, sessionTarget), sessionTarget)
+	ratio(scAuthz, fmt.Sprintf("GET /v1/authz (%s) >= %gx bare req/s", where, sessionTarget), sessionTarget)
 	ratio(scLoginNew, fmt.Sprintf("POST /v1/login (%s), new users >= %gx bare req/s", where, loginTarget), loginTarget)
 	ratio(scLoginReturning, fmt.Sprintf("POST /v1/login (%s), returning users >= %gx bare req/s", where, loginTarget), loginTarget)
 	for _, name := range []string{scLoginNew, scLoginReturning} {
