@@ -119,6 +119,13 @@ rate_limits:
   login: {ip: 2.5, ip_burst: 5, app: 0}
   verify: {session: 0.5, ip: 3, ip_burst: 4}
   phone: {app: 50, session_burst: 2}
+access_tokens:
+  format: opaque
+  ttl: 5m
+  issuer: https://login.example.com
+  audience: [https://api.example.com, orders]
+  algorithm: RS256
+signing_key_rotation: 48h
 apps:
   - name: shop-wechat
     platform: wechat
@@ -126,6 +133,7 @@ apps:
     secret: ${SHOP_WECHAT_SECRET}
     endpoint: http://127.0.0.1:9300/
     userdata_max_age: 0
+    access_tokens: {ttl: 2m, audience: billing}
   - name: shop-wechat-tp
     platform: wechat-component
     appid: wx1123456789abcdef
@@ -184,9 +192,14 @@ apps:
 			Phone: RouteLimit{IP: DefaultLimits.Phone.IP, Session: Limit{DefaultLimits.Phone.Session.Rate, 2},
 				App: Limit{50, DefaultLimits.Phone.App.Burst}},
 		},
+		AccessTokens: AccessTokens{Format: FormatOpaque, TTL: 5 * time.Minute, Issuer: "https://login.example.com",
+			Audience: []string{"https://api.example.com", "orders"}, Algorithm: AlgRS256},
+		Issuer:             "https://login.example.com",
+		SigningKeyRotation: 48 * time.Hour,
 		Apps: []App{
 			{Name: "shop-wechat", Flavor: platform.FlavorWeChat, AppID: "wx0123456789abcdef", Secret: secret.New("ws#1: x"),
-				Endpoint: "http://127.0.0.1:9300", UserdataMaxAge: 0},
+				Endpoint: "http://127.0.0.1:9300", UserdataMaxAge: 0,
+				AccessTokens: AppAccessTokens{TTL: 2 * time.Minute, Audience: []string{"billing"}}},
 			{Name: "shop-wechat-tp", Flavor: platform.FlavorWeChatComponent, AppID: "wx1123456789abcdef",
 				ComponentAppID: "wx2223456789abcdef", ComponentToken: &TokenSource{Value: secret.New("ctoken")},
 				UserdataMaxAge: DefaultUserdataMaxAge},
