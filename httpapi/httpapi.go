@@ -41,6 +41,7 @@ const (
 var Routes = []string{
 	"POST /v1/login", "GET /v1/session", "POST /v1/token", "POST /v1/logout",
 	"POST /v1/userdata/decrypt", "POST /v1/phone", "GET /healthz", "GET /readyz",
+	"GET " + JWKSPath, "GET " + OAuthMetadataPath, "GET " + OIDCMetadataPath,
 }
 
 // Config assembles a Handler.
@@ -60,19 +61,31 @@ type Config struct {
 	// Metrics records every request; nil records nothing. When set, GET
 	// /metrics serves it.
 	Metrics *metrics.Metrics
+	// Keys publishes the JWT signing keys at /.well-known/jwks.json; nil
+	// publishes an empty set (no app issues JWTs).
+	Keys KeySet
+	// Issuer is the issuer of the metadata documents: the service's
+	// public base URL, without a trailing slash.
+	Issuer string
+	// Algorithm is the signing algorithm the metadata names when Keys is
+	// nil; "" = ES256.
+	Algorithm string
 }
 
 // Handler is the API's http.Handler.
 type Handler struct {
-	sessions *session.Service
-	log      *slog.Logger
-	timeout  time.Duration
-	now      func() time.Time
-	mux      *http.ServeMux
-	limits   Limits
-	proxies  []netip.Prefix
-	v6bits   int
-	metrics  *metrics.Metrics
+	sessions  *session.Service
+	log       *slog.Logger
+	timeout   time.Duration
+	now       func() time.Time
+	mux       *http.ServeMux
+	limits    Limits
+	proxies   []netip.Prefix
+	v6bits    int
+	metrics   *metrics.Metrics
+	keys      KeySet
+	issuer    string
+	algorithm string
 	// allow is each known path's methods, for the Allow header of a 405.
 	allow map[string]string
 	// xffWarned is set once the untrusted X-Forwarded-For warning is out.
@@ -82,7 +95,11 @@ type Handler struct {
 // New returns the API handler.
 func New(cfg Config) *Handler {
 	h := &Handler{sessions: cfg.Sessions, log: cfg.Logger, timeout: cfg.HandlerTimeout, now: cfg.Now, mux: http.NewServeMux(),
-		limits: cfg.Limits, proxies: cfg.TrustedProxies, v6bits: cfg.IPv6Prefix, metrics: cfg.Metrics, allow: make(map[string]string)}
+		limits: cfg.Limits, proxies: cfg.TrustedProxies, v6bits: cfg.IPv6Prefix, metrics: cfg.Metrics, allow: make(map[string]string),
+		keys: cfg.Keys, issuer: cfg.Issuer, algorithm: cfg.Algorithm}
+	if h.algorithm == "" {
+		h.algorithm = "ES256"
+	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -104,6 +121,11 @@ func New(cfg Config) *Handler {
 	h.route("POST /v1/phone", DecryptBodyLimit, h.phone)
 	h.route("GET /healthz", EmptyBodyLimit, h.healthz)
 	h.route("GET /readyz", EmptyBodyLimit, h.readyz)
+	// Verifiers fetch these from a few addresses on behalf of every user,
+	// so they have no per-address rate limit; they cost no store access.
+	h.route("GET "+JWKSPath, EmptyBodyLimit, h.jwks)
+	h.route("GET "+OAuthMetadataPath, EmptyBodyLimit, h.metadata)
+	h.route("GET "+OIDCMetadataPath, EmptyBodyLimit, h.metadata)
 	if h.metrics != nil {
 		mh := h.metrics.Handler()
 		h.mux.Handle("GET /metrics", mh)
