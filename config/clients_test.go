@@ -16,23 +16,25 @@ func TestIssuer(t *testing.T) {
 		t.Errorf("issuer from listen 0.0.0.0:9000 = %q", c.Issuer)
 	}
 	for _, ok := range []string{"https://login.example.com", "https://login.example.com/mplogin",
-		"http://127.0.0.1:8300", "http://localhost:8300", "http://[::1]:8300"} {
-		if c := mustParse(t, "issuer: "+ok+"\n"+head+wechatApp, nil); c.Issuer != ok {
-			t.Errorf("issuer %q parsed as %q", ok, c.Issuer)
+		"http://127.0.0.1:8300", "http://localhost:8300", "'http://[::1]:8300'"} {
+		c := mustParse(t, "access_tokens: {issuer: "+ok+"}\n"+head+wechatApp, nil)
+		if want := strings.Trim(ok, "'"); c.Issuer != want {
+			t.Errorf("issuer %q parsed as %q", want, c.Issuer)
 		}
 	}
 	for _, tt := range []struct{ v, want string }{
-		{"http://login.example.com", "config: issuer: must be an https URL (http only on 127.0.0.1, ::1 or localhost)"},
-		{"login.example.com", "config: issuer: must be an absolute http or https URL"},
-		{"ftp://login.example.com", "config: issuer: must be an absolute http or https URL"},
-		{"https://login.example.com/?x=1", "config: issuer: must not have a query"},
-		{"https://login.example.com/#x", "config: issuer: must not have a fragment"},
-		{"'https://u:p@login.example.com'", "config: issuer: must not contain credentials"},
-		{"[https://a]", "config: issuer: must be a single value, not a list"},
+		{"http://login.example.com", "config: access_tokens.issuer: must be https (http only for 127.0.0.1 or localhost)"},
+		{"login.example.com", "config: access_tokens.issuer: must be an absolute http or https URL"},
+		{"ftp://login.example.com", "config: access_tokens.issuer: must be an absolute http or https URL"},
+		{"'https://u:p@login.example.com'", "config: access_tokens.issuer: must not contain credentials"},
 	} {
-		if got := parseErr(t, "issuer: "+tt.v+"\n"+head+wechatApp, nil); got != tt.want {
+		if got := parseErr(t, "access_tokens: {issuer: "+tt.v+"}\n"+head+wechatApp, nil); got != tt.want {
 			t.Errorf("issuer %s: %s\nwant %s", tt.v, got, tt.want)
 		}
+	}
+	// The issuer is a key of access_tokens only.
+	if got := parseErr(t, "issuer: https://login.example.com\n"+head+wechatApp, nil); !strings.Contains(got, `unknown key "issuer"`) {
+		t.Errorf("top-level issuer: %s", got)
 	}
 	// Built in code: empty means the default.
 	c := testConfig()

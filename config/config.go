@@ -47,6 +47,14 @@ const (
 	// MaxCodeReplayWindow is WeChat's code lifetime, the shortest of the
 	// platforms': no repeat can come later.
 	MaxCodeReplayWindow = 5 * time.Minute
+	// DefaultJWTTTL is the lifetime of a JWT access token: a JWT cannot be
+	// revoked at a verifier that checks it alone, so it lives minutes, and
+	// the client refreshes it.
+	DefaultJWTTTL = 10 * time.Minute
+	// DefaultSigningKeyRotation is how long a JWT signing key signs.
+	DefaultSigningKeyRotation = 720 * time.Hour
+	// MinSigningKeyRotation: a key is published 24 h before it signs.
+	MinSigningKeyRotation = 24 * time.Hour
 	// DefaultUserdataMaxAge is what Parse gives a WeChat app without a
 	// userdata_max_age key. An App built in code gets no default: there,
 	// zero means the check is off.
@@ -91,12 +99,16 @@ type Config struct {
 
 	Limits Limits // yaml key rate_limits
 
-	// Issuer names this service in introspection answers ("iss"): an
-	// https URL, or http on 127.0.0.1, ::1 or localhost. Parse defaults
-	// it to DefaultIssuer(Listen), and empty means the same (see
-	// IssuerURL); a later, more specific setting may replace it before
-	// Validate.
+	// AccessTokens is the access token format and the JWT settings (yaml
+	// key access_tokens); each app may override some of them.
+	AccessTokens AccessTokens
+	// Issuer is the service's public base URL, the iss of its JWTs and the
+	// issuer of its metadata: access_tokens.issuer, or "http://" + Listen
+	// when that is not given.
 	Issuer string
+	// SigningKeyRotation is how long a JWT signing key signs before the
+	// next one does (yaml key signing_key_rotation).
+	SigningKeyRotation time.Duration
 
 	// Clients are the business backends and gateways that may introspect
 	// and revoke tokens (yaml key clients).
@@ -127,6 +139,100 @@ func (c *Config) IssuerURL() string {
 // DefaultIssuer is the issuer of a configuration that names none: the
 // service's own address, http://<listen>.
 func DefaultIssuer(listen string) string { return "http://" + listen }
+
+// Access token formats.
+const (
+	FormatOpaque = "opaque" // mpa_…, checked against the store
+	FormatJWT    = "jwt"    // RFC 9068 JWT, signed with the service's keys
+)
+
+// JWT signing algorithms.
+const (
+	AlgES256 = "ES256"
+	AlgRS256 = "RS256"
+)
+
+// AccessTokens is the top-level access_tokens block.
+type AccessTokens struct {
+	Format string // FormatOpaque (default) or FormatJWT
+	// TTL is the lifetime of a JWT access token; 0 = DefaultJWTTTL. An
+	// opaque token lives sessions_policy.access_ttl.
+	TTL time.Duration
+	// Issuer as given; Config.Issuer is the one in effect.
+	Issuer    string
+	Audience  []string // the aud of JWTs: the APIs they are for
+	Algorithm string   // AlgES256 (default) or AlgRS256
+}
+
+// AppAccessTokens is an app's access_tokens block: what it sets replaces
+// the top-level value for that app.
+type AppAccessTokens struct {
+	Format   string
+	TTL      time.Duration
+	Audience []string
+}
+
+// TokenFormat returns the access token format of app a.
+func (c *Config) TokenFormat(a App) string {
+	switch {
+	case a.AccessTokens.Format != "":
+		return a.AccessTokens.Format
+	case c.AccessTokens.Format != "":
+		return c.AccessTokens.Format
+	}
+	return FormatOpaque
+}
+
+// JWTTTL returns the lifetime of app a's JWT access tokens.
+func (c *Config) JWTTTL(a App) time.Duration {
+	switch {
+	case a.AccessTokens.TTL > 0:
+		return a.AccessTokens.TTL
+	case c.AccessTokens.TTL > 0:
+		return c.AccessTokens.TTL
+	}
+	return DefaultJWTTTL
+}
+
+// Audience returns the aud of app a's JWT access tokens.
+func (c *Config) Audience(a App) []string {
+	if len(a.AccessTokens.Audience) > 0 {
+		return a.AccessTokens.Audience
+	}
+	return c.AccessTokens.Audience
+}
+
+// UsesJWT reports whether some app issues JWT access tokens: only then are
+// signing keys made and rotated.
+func (c *Config) UsesJWT() bool {
+	for _, a := range c.Apps {
+		if c.TokenFormat(a) == FormatJWT {
+			return true
+		}
+	}
+	return false
+}
+
+// MaxJWTTTL is the longest JWT lifetime of any app (of the top-level
+// setting when no app issues JWTs): how long a retired signing key must
+// stay published.
+func (c *Config) MaxJWTTTL() time.Duration {
+	m := c.JWTTTL(App{})
+	for _, a := range c.Apps {
+		if c.TokenFormat(a) == FormatJWT {
+			m = max(m, c.JWTTTL(a))
+		}
+	}
+	return m
+}
+
+// SigningAlgorithm returns the algorithm of new signing keys.
+func (c *Config) SigningAlgorithm() string {
+	if c.AccessTokens.Algorithm == "" {
+		return AlgES256
+	}
+	return c.AccessTokens.Algorithm
+}
 
 // Limits are the request rate limits (yaml key rate_limits): token buckets
 // per client IP and per app on the routes that cost a platform call, a
@@ -256,6 +362,9 @@ type App struct {
 	// LoginAPI is how a baidu app exchanges login codes: LoginAPISpapi
 	// (the default when empty) or LoginAPIAccessToken.
 	LoginAPI string
+
+	// AccessTokens overrides the top-level access_tokens for this app.
+	AccessTokens AppAccessTokens
 }
 
 // Values of an app's token_api.
@@ -326,8 +435,9 @@ func Default() Config {
 			MaxSessionsPerIdentity: DefaultMaxSessionsPerIdentity,
 			RefreshReuseGrace:      DefaultRefreshReuseGrace,
 		},
-		PlatformTimeout: DefaultPlatformTimeout,
-		Limits:          DefaultLimits,
+		PlatformTimeout:    DefaultPlatformTimeout,
+		Limits:             DefaultLimits,
+		SigningKeyRotation: DefaultSigningKeyRotation,
 	}
 }
 
@@ -394,6 +504,9 @@ func (c *Config) Validate() error {
 	if err := c.validateClients(); err != nil {
 		return err
 	}
+	if err := c.validateAccessTokens(); err != nil {
+		return err
+	}
 	if len(c.Apps) == 0 {
 		return errorf("apps", "at least one app is required")
 	}
@@ -410,8 +523,80 @@ func (c *Config) Validate() error {
 		if err := a.validate(appPath(i, a.Name)); err != nil {
 			return err
 		}
+		if err := validateTokenSettings(appKey(appPath(i, a.Name), "access_tokens"), a.AccessTokens.Format,
+			a.AccessTokens.TTL, a.AccessTokens.Audience); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// validateAccessTokens checks access_tokens and signing_key_rotation, and
+// sets Issuer.
+func (c *Config) validateAccessTokens() error {
+	t := c.AccessTokens
+	if err := validateTokenSettings("access_tokens", t.Format, t.TTL, t.Audience); err != nil {
+		return err
+	}
+	switch t.Algorithm {
+	case "", AlgES256, AlgRS256:
+	default:
+		return errorf("access_tokens.algorithm", "must be %s or %s", AlgES256, AlgRS256)
+	}
+	switch {
+	case t.Issuer != "":
+		if msg := checkIssuer(t.Issuer); msg != "" {
+			return errorf("access_tokens.issuer", "%s", msg)
+		}
+		c.Issuer = t.Issuer
+	case c.Issuer == "":
+		c.Issuer = DefaultIssuer(c.Listen)
+	}
+	if c.SigningKeyRotation < MinSigningKeyRotation {
+		return errorf("signing_key_rotation", "must be at least %s (a key is published that long before it signs)", MinSigningKeyRotation)
+	}
+	if c.UsesJWT() {
+		// Minting comes with a later release; until then a JWT app would
+		// get opaque tokens its backends do not expect.
+		return errorf("access_tokens.format", "jwt is not yet supported: JWT access tokens are not minted by this version (the keys, JWKS and metadata are served); use opaque")
+	}
+	return nil
+}
+
+// validateTokenSettings checks the keys an app's access_tokens shares with
+// the top-level one.
+func validateTokenSettings(path, format string, ttl time.Duration, audience []string) error {
+	switch format {
+	case "", FormatOpaque, FormatJWT:
+	default:
+		return errorf(path+".format", "must be %s or %s", FormatOpaque, FormatJWT)
+	}
+	if ttl < 0 {
+		return errorf(path+".ttl", "must be more than 0")
+	}
+	for i, a := range audience {
+		if !validID(a) || len(a) > 256 {
+			return errorf(fmt.Sprintf("%s.audience[%d]", path, i), "must be 1 to 256 printable characters without spaces")
+		}
+	}
+	return nil
+}
+
+// checkIssuer returns what is wrong with u as an issuer, or "": https (http
+// only on a loopback host), no query or fragment, no trailing slash, as
+// RFC 8414 asks of an issuer identifier. The answer never repeats u.
+func checkIssuer(u string) string {
+	if msg := checkURL(u, false); msg != "" {
+		return msg
+	}
+	p, _ := url.Parse(u)
+	switch host := p.Hostname(); {
+	case p.Scheme == "http" && host != "localhost" && host != "127.0.0.1" && host != "::1":
+		return "must be https (http only for 127.0.0.1 or localhost)"
+	case strings.HasSuffix(u, "/"):
+		return "must not end with a slash"
+	}
+	return ""
 }
 
 func (c *Config) validateTop() error {
@@ -419,9 +604,6 @@ func (c *Config) validateTop() error {
 		return err
 	}
 	if _, _, err := StoreKind(c.Store); err != nil {
-		return err
-	}
-	if err := c.validateIssuer(); err != nil {
 		return err
 	}
 	if c.Sessions != "" {
@@ -495,26 +677,6 @@ func (c *Config) validateTop() error {
 	// Below /32 a "client" would be a whole provider's customers.
 	if c.HTTP.IPv6Prefix < 32 || c.HTTP.IPv6Prefix > 128 {
 		return errorf("http.ipv6_prefix", "must be from 32 to 128 (the leading bits of an IPv6 address that name one client)")
-	}
-	return nil
-}
-
-// validateIssuer checks the issuer: https, or http on a loopback host,
-// or the default derived from listen. The message never repeats it.
-func (c *Config) validateIssuer() error {
-	if c.Issuer == "" || c.Issuer == DefaultIssuer(c.Listen) {
-		return nil
-	}
-	if msg := checkURL(c.Issuer, false); msg != "" {
-		return errorf("issuer", "%s", msg)
-	}
-	u, _ := url.Parse(c.Issuer)
-	if u.Scheme == "http" {
-		switch u.Hostname() {
-		case "127.0.0.1", "::1", "localhost":
-		default:
-			return errorf("issuer", "must be an https URL (http only on 127.0.0.1, ::1 or localhost)")
-		}
 	}
 	return nil
 }

@@ -115,7 +115,6 @@ sessions_policy:
   max_sessions_per_identity: 5
   refresh_reuse_grace: 1m
 platform_timeout: 3s
-issuer: https://login.example.com
 clients:
   - id: orders
     secret: ${ORDERS_CLIENT_SECRET}
@@ -124,6 +123,13 @@ rate_limits:
   login: {ip: 2.5, ip_burst: 5, app: 0}
   verify: {session: 0.5, ip: 3, ip_burst: 4}
   phone: {app: 50, session_burst: 2}
+access_tokens:
+  format: opaque
+  ttl: 5m
+  issuer: https://login.example.com
+  audience: [https://api.example.com, orders]
+  algorithm: RS256
+signing_key_rotation: 48h
 apps:
   - name: shop-wechat
     platform: wechat
@@ -131,6 +137,7 @@ apps:
     secret: ${SHOP_WECHAT_SECRET}
     endpoint: http://127.0.0.1:9300/
     userdata_max_age: 0
+    access_tokens: {ttl: 2m, audience: billing}
   - name: shop-wechat-tp
     platform: wechat-component
     appid: wx1123456789abcdef
@@ -181,7 +188,7 @@ apps:
 		Policy: Policy{AccessTTL: time.Hour, RefreshTTL: 168 * time.Hour, MaxAge: 0, SessionKeyGrace: time.Minute,
 			CodeReplayWindow: 0, MaxSessionsPerIdentity: 5, RefreshReuseGrace: time.Minute},
 		PlatformTimeout: 3 * time.Second,
-		Issuer:          "https://login.example.com",
+
 		Clients: []Client{{ID: "orders", Secret: secret.New("orders-secret-of-32-characters!!")},
 			{ID: "gateway.edge", Secret: secret.New("0123456789abcdef")}},
 		Limits: Limits{
@@ -194,9 +201,14 @@ apps:
 			Phone: RouteLimit{IP: DefaultLimits.Phone.IP, Session: Limit{DefaultLimits.Phone.Session.Rate, 2},
 				App: Limit{50, DefaultLimits.Phone.App.Burst}},
 		},
+		AccessTokens: AccessTokens{Format: FormatOpaque, TTL: 5 * time.Minute, Issuer: "https://login.example.com",
+			Audience: []string{"https://api.example.com", "orders"}, Algorithm: AlgRS256},
+		Issuer:             "https://login.example.com",
+		SigningKeyRotation: 48 * time.Hour,
 		Apps: []App{
 			{Name: "shop-wechat", Flavor: platform.FlavorWeChat, AppID: "wx0123456789abcdef", Secret: secret.New("ws#1: x"),
-				Endpoint: "http://127.0.0.1:9300", UserdataMaxAge: 0},
+				Endpoint: "http://127.0.0.1:9300", UserdataMaxAge: 0,
+				AccessTokens: AppAccessTokens{TTL: 2 * time.Minute, Audience: []string{"billing"}}},
 			{Name: "shop-wechat-tp", Flavor: platform.FlavorWeChatComponent, AppID: "wx1123456789abcdef",
 				ComponentAppID: "wx2223456789abcdef", ComponentToken: &TokenSource{Value: secret.New("ctoken")},
 				UserdataMaxAge: DefaultUserdataMaxAge},
@@ -948,8 +960,8 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		{"short client secret", head + wechatApp + "clients:\n  - id: a\n    secret: ${SHORT}\n"},
 		{"client secret with white space", head + wechatApp + "clients:\n  - id: a\n    secret: '" + s + " '\n"},
 		{"client secret under a wrong key", head + wechatApp + "clients:\n  - id: a\n    secrets: " + s + "\n"},
-		{"secret as issuer", "issuer: ${S}\n" + head + wechatApp},
-		{"secret in issuer credentials", "issuer: 'https://u:" + s + "@h'\n" + head + wechatApp},
+		{"secret as issuer", "access_tokens: {issuer: ${S}}\n" + head + wechatApp},
+		{"secret in issuer credentials", "access_tokens: {issuer: 'https://u:" + s + "@h'}\n" + head + wechatApp},
 		{"secret after a syntax error", head + "  - name: w\n    secret: \"" + s + "\n"},
 	}
 	for _, tt := range tests {
@@ -1134,7 +1146,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("master_key: ${S}\nstore: ${S}\napps:\n  - {name: a, platform: baidu, app_key: ${S}, unionid: ${S}}\n"))
 	f.Add([]byte("a: &x [*x]\n"))
 	f.Add([]byte("apps: [{name: x, component_token: {url: '$${S}'}}]\n"))
-	f.Add([]byte("issuer: ${S}\nclients: [{id: ${S}, secret: ${S}}]\n" + head + wechatApp))
+	f.Add([]byte("access_tokens: {issuer: ${S}}\nclients: [{id: ${S}, secret: ${S}}]\n" + head + wechatApp))
 	const s = "fuzzSecretVALUE"
 	getenv := env(map[string]string{"S": s})
 	f.Fuzz(func(t *testing.T, data []byte) {

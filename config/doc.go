@@ -47,8 +47,19 @@
 //	                                   #   refresh's tokens this long; 0 = never; up to 60s
 //	platform_timeout: 5s               # deadline of one platform call, its one retry
 //	                                   #   included; default 5s; more than 0
-//	issuer: https://login.example.com  # "iss" of introspection answers: https, or http on
-//	                                   #   127.0.0.1, ::1 or localhost; default http://<listen>
+//	access_tokens:                     # optional; apps may override format, ttl, audience
+//	  format: opaque                   # opaque | jwt; default opaque (jwt: not yet minted,
+//	                                   #   refused for now)
+//	  ttl: 10m                         # JWT lifetime; default 10m (opaque tokens live
+//	                                   #   sessions_policy.access_ttl)
+//	  issuer: https://login.example.com # iss and metadata issuer: https (http only for
+//	                                   #   127.0.0.1/localhost), no query, fragment or trailing
+//	                                   #   slash; default http://<listen>; also the iss of
+//	                                   #   introspection answers
+//	  audience: [https://api.example.com] # aud of JWTs: one string or a list
+//	  algorithm: ES256                 # ES256 | RS256 for new signing keys; default ES256
+//	signing_key_rotation: 720h         # how long a JWT signing key signs; at least 24h;
+//	                                   #   default 720h
 //	clients:                           # optional: business clients that may introspect and
 //	                                   #   revoke tokens (POST /v1/introspect, /v1/revoke)
 //	  - id: orders                     # 1 to 64 of a-z 0-9 . _ -; unique
@@ -81,6 +92,7 @@
 //	    login_api: spapi               # baidu only, optional: spapi (the default) or
 //	                                   #   access_token: exchange codes on getsessionkey with
 //	                                   #   the app's own access token instead of the secret
+//	    access_tokens: {ttl: 5m}       # optional: this app's format, ttl and audience
 //	  - name: shop-baidu-tp
 //	    platform: baidu-tp
 //	    app_key: z2dTfnWfkx2OXttMEMWlGHoB1KzMogm7

@@ -71,9 +71,6 @@ func Parse(data []byte, getenv func(string) (string, bool)) (*Config, error) {
 	if err := d.config(&doc, &c); err != nil {
 		return nil, err
 	}
-	if c.Issuer == "" {
-		c.Issuer = DefaultIssuer(c.Listen)
-	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -334,6 +331,45 @@ func (d *decoder) duration(dst *time.Duration, given *bool) func(string, *yaml.N
 	}
 }
 
+// positiveDuration is duration for a key where 0 would mean nothing.
+func (d *decoder) positiveDuration(dst *time.Duration) func(string, *yaml.Node) error {
+	return func(path string, n *yaml.Node) error {
+		var v time.Duration
+		if err := d.duration(&v, nil)(path, n); err != nil {
+			return err
+		}
+		if v < 0 || (v == 0 && !isNull(resolve(n))) {
+			return errorf(path, "must be more than 0")
+		}
+		*dst = v
+		return nil
+	}
+}
+
+// strList decodes a list of strings, or a single string as a list of one.
+func (d *decoder) strList(dst *[]string) func(string, *yaml.Node) error {
+	return func(path string, n *yaml.Node) error {
+		if r := resolve(n); r.Kind == yaml.ScalarNode {
+			v, ok, err := d.scalar(path, n)
+			if ok {
+				*dst = []string{v}
+			}
+			return err
+		}
+		return d.list(path, n, func(path string, n *yaml.Node) error {
+			v, ok, err := d.scalar(path, n)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errorf(path, "must not be empty")
+			}
+			*dst = append(*dst, v)
+			return nil
+		})
+	}
+}
+
 func (d *decoder) boolean(dst *bool) func(string, *yaml.Node) error {
 	return func(path string, n *yaml.Node) error {
 		v, ok, err := d.scalar(path, n)
@@ -524,7 +560,6 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 			})
 		}},
 		{"platform_timeout", d.duration(&c.PlatformTimeout, nil)},
-		{"issuer", d.str(&c.Issuer)},
 		{"clients", func(path string, n *yaml.Node) error {
 			return d.list(path, n, func(_ string, n *yaml.Node) error {
 				cl, err := d.client(len(c.Clients), n)
@@ -542,6 +577,17 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 				{"phone", d.routeLimit(&c.Limits.Phone, true)},
 			})
 		}},
+		{"access_tokens", func(path string, n *yaml.Node) error {
+			t := &c.AccessTokens
+			return d.mapping(path, n, sub(path), []field{
+				{"format", d.str(&t.Format)},
+				{"ttl", d.positiveDuration(&t.TTL)},
+				{"issuer", d.str(&t.Issuer)},
+				{"audience", d.strList(&t.Audience)},
+				{"algorithm", d.str(&t.Algorithm)},
+			})
+		}},
+		{"signing_key_rotation", d.duration(&c.SigningKeyRotation, nil)},
 		{"apps", func(path string, n *yaml.Node) error {
 			n = resolve(n)
 			if isNull(n) {
@@ -608,6 +654,14 @@ func (d *decoder) app(i int, n *yaml.Node) (App, error) {
 		{"expose_unionid", d.boolean(&a.ExposeUnionID)},
 		{"token_api", d.str(&a.TokenAPI)},
 		{"login_api", d.str(&a.LoginAPI)},
+		{"access_tokens", func(path string, n *yaml.Node) error {
+			t := &a.AccessTokens
+			return d.mapping(path, n, func(k string) string { return path + "." + k }, []field{
+				{"format", d.str(&t.Format)},
+				{"ttl", d.positiveDuration(&t.TTL)},
+				{"audience", d.strList(&t.Audience)},
+			})
+		}},
 	})
 	if err != nil {
 		return a, err

@@ -45,6 +45,7 @@ var Routes = []string{
 	"POST /v1/login", "GET /v1/session", "POST /v1/token", "POST /v1/logout",
 	"POST /v1/userdata/decrypt", "POST /v1/phone", "GET /healthz", "GET /readyz",
 	"POST /v1/introspect", "POST /v1/revoke", AuthzRoute,
+	"GET " + JWKSPath, "GET " + OAuthMetadataPath, "GET " + OIDCMetadataPath,
 }
 
 // Config assembles a Handler.
@@ -67,34 +68,47 @@ type Config struct {
 	// Clients are the business clients that may introspect and revoke
 	// tokens; none, and introspection answers every caller 401.
 	Clients []Client
-	// Issuer is the "iss" of introspection answers.
+	// Keys publishes the JWT signing keys at /.well-known/jwks.json; nil
+	// publishes an empty set (no app issues JWTs).
+	Keys KeySet
+	// Issuer is the issuer of the metadata documents and the "iss" of
+	// introspection answers: the service's public base URL, without a
+	// trailing slash.
 	Issuer string
+	// Algorithm is the signing algorithm the metadata names when Keys is
+	// nil; "" = ES256.
+	Algorithm string
 }
 
 // Handler is the API's http.Handler.
 type Handler struct {
-	sessions *session.Service
-	log      *slog.Logger
-	timeout  time.Duration
-	now      func() time.Time
-	mux      *http.ServeMux
-	limits   Limits
-	proxies  []netip.Prefix
-	v6bits   int
-	metrics  *metrics.Metrics
+	sessions  *session.Service
+	log       *slog.Logger
+	timeout   time.Duration
+	now       func() time.Time
+	mux       *http.ServeMux
+	limits    Limits
+	proxies   []netip.Prefix
+	v6bits    int
+	metrics   *metrics.Metrics
+	keys      KeySet
+	issuer    string
+	algorithm string
 	// allow is each known path's methods, for the Allow header of a 405.
 	allow map[string]string
 	// xffWarned is set once the untrusted X-Forwarded-For warning is out.
 	xffWarned atomic.Bool
 	clients   clientSet
-	issuer    string
 }
 
 // New returns the API handler.
 func New(cfg Config) *Handler {
 	h := &Handler{sessions: cfg.Sessions, log: cfg.Logger, timeout: cfg.HandlerTimeout, now: cfg.Now, mux: http.NewServeMux(),
 		limits: cfg.Limits, proxies: cfg.TrustedProxies, v6bits: cfg.IPv6Prefix, metrics: cfg.Metrics, allow: make(map[string]string),
-		clients: newClientSet(cfg.Clients), issuer: cfg.Issuer}
+		clients: newClientSet(cfg.Clients), keys: cfg.Keys, issuer: cfg.Issuer, algorithm: cfg.Algorithm}
+	if h.algorithm == "" {
+		h.algorithm = "ES256"
+	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -123,6 +137,11 @@ func New(cfg Config) *Handler {
 	for _, p := range []string{"/v1/authz", "/v1/authz/{path...}"} {
 		h.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, AuthzRoute, EmptyBodyLimit, h.authz) })
 	}
+	// Verifiers fetch these from a few addresses on behalf of every user,
+	// so they have no per-address rate limit; they cost no store access.
+	h.route("GET "+JWKSPath, EmptyBodyLimit, h.jwks)
+	h.route("GET "+OAuthMetadataPath, EmptyBodyLimit, h.metadata)
+	h.route("GET "+OIDCMetadataPath, EmptyBodyLimit, h.metadata)
 	if h.metrics != nil {
 		mh := h.metrics.Handler()
 		h.mux.Handle("GET /metrics", mh)

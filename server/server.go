@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/mplogin/mplogin/accesstoken"
@@ -26,6 +27,7 @@ import (
 	"github.com/mplogin/mplogin/platform/baidu"
 	"github.com/mplogin/mplogin/platform/wechat"
 	"github.com/mplogin/mplogin/session"
+	"github.com/mplogin/mplogin/signing"
 	"github.com/mplogin/mplogin/store"
 	"github.com/mplogin/mplogin/store/postgres"
 	redisstore "github.com/mplogin/mplogin/store/redis"
@@ -48,6 +50,7 @@ type Server struct {
 	store    store.Store
 	sessions *session.Service
 	tokens   *accesstoken.Manager
+	signing  *signing.Manager // nil when no app issues JWTs
 	handler  http.Handler
 	metrics  *metrics.Metrics
 	now      func() time.Time
@@ -100,12 +103,42 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		st.Close()
 		return nil, err
 	}
-	h := httpapi.New(httpapi.Config{Sessions: svc, Logger: log, Now: now,
+	hc := httpapi.Config{Sessions: svc, Logger: log, Now: now,
 		HandlerTimeout: cfg.PlatformTimeout + 5*time.Second,
 		Limits:         limits(cfg.Limits, limiterFor(now, shared)), TrustedProxies: cfg.HTTP.TrustedProxies,
-		IPv6Prefix: cfg.HTTP.IPv6Prefix, Metrics: m, Clients: clients(cfg.Clients), Issuer: cfg.IssuerURL()})
-	return &Server{cfg: cfg, log: log, store: st, sessions: svc, tokens: tokens, handler: h, metrics: m, now: now}, nil
+		IPv6Prefix: cfg.HTTP.IPv6Prefix, Metrics: m, Clients: clients(cfg.Clients), Issuer: cfg.IssuerURL(),
+		Algorithm: cfg.SigningAlgorithm()}
+	// Signing keys are made and rotated only when some app issues JWTs;
+	// otherwise the JWK set is served empty.
+	var sm *signing.Manager
+	if cfg.UsesJWT() {
+		if sm, err = NewSigning(ctx, cfg, st, keys, now, log); err != nil {
+			st.Close()
+			return nil, err
+		}
+		hc.Keys = sm
+	}
+	h := httpapi.New(hc)
+	return &Server{cfg: cfg, log: log, store: st, sessions: svc, tokens: tokens, signing: sm, handler: h, metrics: m, now: now}, nil
 }
+
+// NewSigning returns the signing-key manager of cfg on st, with the set
+// loaded (and the first keys made, on a new deployment).
+func NewSigning(ctx context.Context, cfg *config.Config, st store.Store, keys *keyring.Keyring, now func() time.Time,
+	log *slog.Logger) (*signing.Manager, error) {
+	sm, err := signing.New(signing.Config{Store: st, Keys: keys, Algorithm: jose.SignatureAlgorithm(cfg.SigningAlgorithm()),
+		Rotation: cfg.SigningKeyRotation, MaxTokenTTL: cfg.MaxJWTTTL(), Now: now, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := sm.Refresh(ctx); err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	return sm, nil
+}
+
+// Signing is the signing-key manager; nil when no app issues JWTs.
+func (s *Server) Signing() *signing.Manager { return s.signing }
 
 // clients are the configured business clients, for the API.
 func clients(cs []config.Client) []httpapi.Client {
@@ -161,6 +194,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	jctx, stopJanitor := context.WithCancel(ctx)
 	wg.Add(1)
 	go func() { defer wg.Done(); s.janitor(jctx) }()
+	if s.signing != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.signing.Run(jctx) }()
+	}
 	defer func() { stopJanitor(); wg.Wait() }()
 	return ServeHTTP(ctx, srv, ln, s.cfg.HTTP.ShutdownTimeout)
 }

@@ -275,11 +275,40 @@ type AccessToken struct {
 	RefreshAt time.Time
 }
 
+// SigningKeys keeps the set of keys mplogin signs JWT access tokens with,
+// shared by every instance (package signing). The set is one value, sealed
+// by the caller: the store never sees a private key in clear. It belongs
+// with the durable store, like AccessTokens.
+type SigningKeys interface {
+	// GetSigningKeys returns the set; ErrNotFound when none was ever put.
+	GetSigningKeys(ctx context.Context) (SigningKeySet, error)
+	// PutSigningKeys replaces the set if its stored Version is still
+	// prevVersion (0: only if there is none), in one atomic step, and
+	// stores set as given (its Version is the caller's, normally
+	// prevVersion+1). It reports whether it wrote: of concurrent callers
+	// with the same prevVersion at most one wins, so that two instances
+	// that rotate at once cannot both replace the set. A lost race is
+	// false and no error.
+	PutSigningKeys(ctx context.Context, set SigningKeySet, prevVersion int64) (bool, error)
+}
+
+// SigningKeySet is the stored set of signing keys.
+type SigningKeySet struct {
+	// Sealed is the whole set, private keys included, sealed by the
+	// caller; never empty.
+	Sealed []byte
+	// Version counts the writes: the compare-and-swap of PutSigningKeys
+	// compares it. Always more than 0 once stored.
+	Version   int64
+	UpdatedAt time.Time
+}
+
 // Store is a complete backend.
 type Store interface {
 	Users
 	Sessions
 	AccessTokens
+	SigningKeys
 	// WriteLogin records a login in one transaction, so that a login
 	// waits for one commit instead of three: UpsertIdentity(in.Identity),
 	// then PutCode(in.Code) and CreateSession(in.Session) with the
@@ -307,8 +336,8 @@ type SessionStore interface {
 	Close() error
 }
 
-// Split returns a Store that keeps users, identities and access tokens in
-// durable and sessions, refresh tokens and codes in sessions. Ping and
+// Split returns a Store that keeps users, identities, access tokens and
+// signing keys in durable and sessions, refresh tokens and codes in sessions. Ping and
 // Close reach both; DeleteExpired sweeps both and adds their counts.
 //
 // Its WriteLogin cannot be one transaction across two backends. It writes
@@ -322,7 +351,7 @@ func Split(durable Store, sessions SessionStore) Store {
 }
 
 type split struct {
-	Store // users, identities, access tokens
+	Store // users, identities, access tokens, signing keys
 	s     SessionStore
 }
 

@@ -17,10 +17,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/mplogin/mplogin/config"
 	"github.com/mplogin/mplogin/emulator"
+	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/server"
+	"github.com/mplogin/mplogin/signing"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -37,6 +41,7 @@ const usage = `usage:
   mplogin emulate [--listen ADDR] [--config FILE] [--open-codes]
   mplogin demo [--listen ADDR] [--emulator-listen ADDR] [--data DIR]
   mplogin reset-session-key --config FILE --app NAME --openid OPENID
+  mplogin keys rotate --config FILE [--revoke-current]
   mplogin version
 `
 
@@ -56,6 +61,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = runDemo(ctx, args[1:], stdout, stderr)
 	case "reset-session-key":
 		err = runResetSessionKey(ctx, args[1:], stdout, stderr, getenv)
+	case "keys":
+		if len(args) < 2 || args[1] != "rotate" {
+			fmt.Fprintf(stderr, "mplogin: keys takes the subcommand rotate\n%s", usage)
+			return 2
+		}
+		err = runKeysRotate(ctx, args[2:], stdout, stderr, getenv)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "mplogin", buildVersion())
 		return 0
@@ -168,6 +179,56 @@ func runResetSessionKey(ctx context.Context, args []string, stdout, stderr io.Wr
 		return fmt.Errorf("reset-session-key: %w", err)
 	}
 	fmt.Fprintf(stdout, "the session key of %s in %s was reset and its %d session(s) in that app ended\n", *openID, *app, n)
+	return nil
+}
+
+// runKeysRotate is the operator's rotation of the JWT signing keys, on the
+// store itself: the next key signs at once, and with --revoke-current the
+// key that signed until now leaves the JWK set (after a suspected leak).
+// Running services pick the change up when they reload the set.
+func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) error {
+	fs := newFlags("keys rotate", stderr)
+	path := fs.String("config", "", "configuration file (YAML) of the service")
+	revoke := fs.Bool("revoke-current", false, "remove the current key from the JWK set at once: the JWTs it signed stop verifying")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return errors.New("keys rotate: --config is required")
+	}
+	cfg, err := config.Load(*path, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.Log)
+	keys, err := keyring.New(nil, cfg.MasterKey, cfg.OldMasterKeys...)
+	if err != nil {
+		return fmt.Errorf("master_key: %w", err)
+	}
+	// The keys live in the durable store, beside any Redis for sessions.
+	st, err := server.OpenStore(ctx, cfg.Store, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sm, err := signing.New(signing.Config{Store: st, Keys: keys, Algorithm: jose.SignatureAlgorithm(cfg.SigningAlgorithm()),
+		Rotation: cfg.SigningKeyRotation, MaxTokenTTL: cfg.MaxJWTTTL(), Logger: log})
+	if err != nil {
+		return fmt.Errorf("keys rotate: %w", err)
+	}
+	res, err := sm.Rotate(ctx, *revoke)
+	if err != nil {
+		return fmt.Errorf("keys rotate: %w", err)
+	}
+	fmt.Fprintf(stdout, "current key: %s (signs now)\n", res.Current.KID)
+	fmt.Fprintf(stdout, "next key: %s (signs from %s)\n", res.Next.KID, res.Next.SignFrom.UTC().Format(time.RFC3339))
+	if len(res.Removed) == 0 {
+		fmt.Fprintln(stdout, "removed from the JWK set: none")
+	}
+	for _, kid := range res.Removed {
+		fmt.Fprintf(stdout, "removed from the JWK set: %s (JWTs it signed no longer verify)\n", kid)
+	}
+	fmt.Fprintf(stdout, "running services sign with the new key within %s, when they reload the keys\n", signing.ReloadEvery)
 	return nil
 }
 

@@ -38,6 +38,7 @@ type Store struct {
 	codes      map[string]store.ExchangedCode // code hash → code
 	tokens     map[string]store.AccessToken
 	leases     map[string]lease
+	signing    *store.SigningKeySet // nil until the first PutSigningKeys
 }
 
 type lease struct {

@@ -140,6 +140,7 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 		"access_tokens":     {"cache_key", "sealed", "expires_at", "refresh_at"},
 		"schema_migrations": {"version", "name", "applied_at"},
 		"leases":            {"lease_key", "holder", "until"},
+		"signing_keys":      {"id", "sealed", "version", "updated_at"},
 	}
 	// The only columns that carry secret material, and what they hold.
 	blobs := map[string]bool{
@@ -153,6 +154,7 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 		"refresh_tokens.hash":         true, // SHA-256
 		"codes.hash":                  true, // SHA-256
 		"access_tokens.sealed":        true, // sealed by the caller
+		"signing_keys.sealed":         true, // sealed by the caller: private keys
 		"users.phone":                 true, // sealed by the caller
 	}
 

@@ -17,6 +17,9 @@
 // empty byte slice means "none", like nil; and the store keeps its own
 // copies of the byte slices it is given and returns.
 //
+// PutSigningKeys is checked to be a compare-and-swap on the version: of
+// concurrent puts over one version exactly one wins.
+//
 // DeleteAccessToken is checked to be a compare-and-delete: a newer value
 // stored under the key survives a delete of an older one.
 //
@@ -94,6 +97,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 		{"WriteLogin", loginTests(o)},
 		{"AccessToken", accessTokenTests},
 		{"Lease", leaseTests},
+		{"SigningKeys", signingKeyTests},
 		{"Phone", phoneTests},
 		{"DeleteExpired", deleteTests},
 		{"RoundTrip", roundTripTests},
