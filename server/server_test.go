@@ -53,6 +53,9 @@ type rigOptions struct {
 	more   []config.App
 	em     *rig
 	now    func() time.Time
+	// ownIssuer makes the service's issuer its own address, as
+	// verifiers that read its metadata need.
+	ownIssuer bool
 }
 
 type rigOption func(*rigOptions)
@@ -72,6 +75,9 @@ func withApps(apps ...config.App) rigOption {
 // withEmulatorOf has the service use other's emulator instead of one of
 // its own: two instances of the service, one platform.
 func withEmulatorOf(other *rig) rigOption { return func(o *rigOptions) { o.em = other } }
+
+// withOwnIssuer makes access_tokens.issuer the rig's own URL.
+func withOwnIssuer() rigOption { return func(o *rigOptions) { o.ownIssuer = true } }
 
 // withNow gives the service the clock now.
 func withNow(now func() time.Time) rigOption { return func(o *rigOptions) { o.now = now } }
@@ -116,6 +122,10 @@ func newRig(t *testing.T, opts ...rigOption) *rig {
 		a.Endpoint = r.emURL
 		cfg.Apps = append(cfg.Apps, a)
 	}
+	api := httptest.NewUnstartedServer(nil)
+	if o.ownIssuer {
+		cfg.AccessTokens.Issuer = "http://" + api.Listener.Addr().String()
+	}
 	if o.change != nil {
 		o.change(&cfg)
 	}
@@ -128,7 +138,9 @@ func newRig(t *testing.T, opts ...rigOption) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.api = httptest.NewServer(r.srv.Handler())
+	api.Config.Handler = r.srv.Handler()
+	api.Start()
+	r.api = api
 	t.Cleanup(func() { r.api.Close(); r.srv.Close() })
 	return r
 }
