@@ -44,8 +44,8 @@ func TestAccessTokenOverrides(t *testing.T) {
 func TestAccessTokenErrors(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
 		{"access_tokens: {format: paseto}\n" + head + wechatApp, "access_tokens.format: must be opaque or jwt"},
-		{"access_tokens: {format: jwt}\n" + head + wechatApp, "access_tokens.format: jwt is not yet supported"},
-		{head + wechatApp + "    access_tokens: {format: jwt}\n", "access_tokens.format: jwt is not yet supported"},
+		{"access_tokens: {format: jwt}\n" + head + wechatApp, "apps[0] (w): access_tokens.audience: required with format jwt"},
+		{head + wechatApp + "    access_tokens: {format: jwt}\n", "apps[0] (w): access_tokens.audience: required with format jwt"},
 		{head + wechatApp + "    access_tokens: {issuer: https://x.example}\n", `unknown key "issuer"`},
 		{"access_tokens: {algorithm: HS256}\n" + head + wechatApp, "access_tokens.algorithm: must be ES256 or RS256"},
 		{"access_tokens: {ttl: 0s}\n" + head + wechatApp, "access_tokens.ttl: must be more than 0"},
@@ -63,5 +63,19 @@ func TestAccessTokenErrors(t *testing.T) {
 		if got := parseErr(t, tc.src, nil); !strings.Contains(got, tc.want) {
 			t.Errorf("error %q, want it to contain %q\n%s", got, tc.want, tc.src)
 		}
+	}
+}
+
+func TestAccessTokenJWT(t *testing.T) {
+	c := mustParse(t, "access_tokens: {format: jwt, audience: [orders]}\n"+head+wechatApp+baiduApp+
+		"    access_tokens: {format: opaque}\n", nil)
+	w, b := c.Apps[0], c.Apps[1]
+	if !c.UsesJWT() || c.TokenFormat(w) != FormatJWT || c.TokenFormat(b) != FormatOpaque || c.JWTTTL(w) != DefaultJWTTTL {
+		t.Fatalf("uses jwt %v, formats %s %s, ttl %v", c.UsesJWT(), c.TokenFormat(w), c.TokenFormat(b), c.JWTTTL(w))
+	}
+	// The audience may come from the app alone.
+	c = mustParse(t, head+wechatApp+"    access_tokens: {format: jwt, audience: [orders]}\n", nil)
+	if got := c.Audience(c.Apps[0]); len(got) != 1 || got[0] != "orders" || !c.UsesJWT() {
+		t.Fatalf("audience %v", got)
 	}
 }

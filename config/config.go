@@ -555,10 +555,12 @@ func (c *Config) validateAccessTokens() error {
 	if c.SigningKeyRotation < MinSigningKeyRotation {
 		return errorf("signing_key_rotation", "must be at least %s (a key is published that long before it signs)", MinSigningKeyRotation)
 	}
-	if c.UsesJWT() {
-		// Minting comes with a later release; until then a JWT app would
-		// get opaque tokens its backends do not expect.
-		return errorf("access_tokens.format", "jwt is not yet supported: JWT access tokens are not minted by this version (the keys, JWKS and metadata are served); use opaque")
+	for i, a := range c.Apps {
+		if c.TokenFormat(a) == FormatJWT && len(c.Audience(a)) == 0 {
+			// A JWT is for some API (RFC 9068 requires aud): without one,
+			// any API of the issuer would accept any other's tokens.
+			return errorf(appKey(appPath(i, a.Name), "access_tokens.audience"), "required with format jwt (here or at the top level)")
+		}
 	}
 	return nil
 }

@@ -48,8 +48,7 @@
 //	platform_timeout: 5s               # deadline of one platform call, its one retry
 //	                                   #   included; default 5s; more than 0
 //	access_tokens:                     # optional; apps may override format, ttl, audience
-//	  format: opaque                   # opaque | jwt; default opaque (jwt: not yet minted,
-//	                                   #   refused for now)
+//	  format: opaque                   # opaque | jwt; default opaque; jwt needs an audience
 //	  ttl: 10m                         # JWT lifetime; default 10m (opaque tokens live
 //	                                   #   sessions_policy.access_ttl)
 //	  issuer: https://login.example.com # iss and metadata issuer: https (http only for

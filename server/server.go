@@ -88,10 +88,23 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		st.Close()
 		return nil, err
 	}
+	// Signing keys are made and rotated only when some app issues JWTs;
+	// otherwise the JWK set is served empty.
+	var (
+		sm  *signing.Manager
+		jwt *session.JWTConfig
+	)
+	if cfg.UsesJWT() {
+		if sm, err = NewSigning(ctx, cfg, st, keys, now, log); err != nil {
+			st.Close()
+			return nil, err
+		}
+		jwt = &session.JWTConfig{Keys: sm, Issuer: cfg.Issuer}
+	}
 	// The session service's events name the request and client they came
 	// from.
 	svc, err := session.New(session.Config{
-		Store: st, Keys: keys, Apps: apps, Now: now, Logger: slog.New(httpapi.LogHandler(log.Handler())),
+		Store: st, Keys: keys, Apps: apps, Now: now, Logger: slog.New(httpapi.LogHandler(log.Handler())), JWT: jwt,
 		Policy: session.Policy{
 			AccessTTL: cfg.Policy.AccessTTL, RefreshTTL: cfg.Policy.RefreshTTL, MaxAge: cfg.Policy.MaxAge,
 			KeyGrace: cfg.Policy.SessionKeyGrace, PlatformTimeout: cfg.PlatformTimeout,
@@ -108,14 +121,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		Limits:         limits(cfg.Limits, limiterFor(now, shared)), TrustedProxies: cfg.HTTP.TrustedProxies,
 		IPv6Prefix: cfg.HTTP.IPv6Prefix, Metrics: m, Clients: clients(cfg.Clients), Issuer: cfg.IssuerURL(),
 		Algorithm: cfg.SigningAlgorithm()}
-	// Signing keys are made and rotated only when some app issues JWTs;
-	// otherwise the JWK set is served empty.
-	var sm *signing.Manager
-	if cfg.UsesJWT() {
-		if sm, err = NewSigning(ctx, cfg, st, keys, now, log); err != nil {
-			st.Close()
-			return nil, err
-		}
+	if sm != nil {
 		hc.Keys = sm
 	}
 	h := httpapi.New(hc)
@@ -418,6 +424,9 @@ func apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager, g *g
 		}
 		app := session.App{Name: a.Name, Family: a.Family(), AppID: a.ID(), Client: c, CodeTTL: ttl,
 			UserdataMaxAge: a.UserdataMaxAge, FetchUnionID: a.UnionID, ExposeUnionID: a.ExposeUnionID}
+		if cfg.TokenFormat(a) == config.FormatJWT {
+			app.JWT = &session.AppJWT{TTL: cfg.JWTTTL(a), Audience: cfg.Audience(a)}
+		}
 		if wapi != nil {
 			app.Phones, app.SessionKeys = *wapi, *wapi
 		}

@@ -37,6 +37,7 @@ type fixtureOptions struct {
 	policy session.Policy
 	apps   func(*fixture) []session.App
 	wrap   func(store.Store) store.Store
+	jwt    func(*fixture) *session.JWTConfig
 }
 
 type fixtureOption func(*fixtureOptions)
@@ -50,6 +51,12 @@ func withPolicy(p session.Policy) fixtureOption { return func(o *fixtureOptions)
 // withApps gives the service the apps apps makes of the fixture's fakes.
 func withApps(apps func(*fixture) []session.App) fixtureOption {
 	return func(o *fixtureOptions) { o.apps = apps }
+}
+
+// withJWT gives the service the JWT configuration jwt makes of the
+// fixture.
+func withJWT(jwt func(*fixture) *session.JWTConfig) fixtureOption {
+	return func(o *fixtureOptions) { o.jwt = jwt }
 }
 
 // wrapStore has wrap stand between the service and the memory store.
@@ -89,8 +96,12 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 // instance of the service, over the same store.
 func (f *fixture) service(t testing.TB, now func() time.Time) *session.Service {
 	t.Helper()
+	var jwt *session.JWTConfig
+	if f.opts.jwt != nil {
+		jwt = f.opts.jwt(f)
+	}
 	svc, err := session.New(session.Config{
-		Store: f.svcStore, Keys: f.keys, Policy: f.opts.policy, Now: now, Apps: f.opts.apps(f),
+		Store: f.svcStore, Keys: f.keys, Policy: f.opts.policy, Now: now, Apps: f.opts.apps(f), JWT: jwt,
 		Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

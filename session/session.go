@@ -76,8 +76,12 @@ type App struct {
 	FetchUnionID bool
 	// ExposeUnionID lets Introspect tell the unionid of the app's sessions
 	// to business clients and gateways; off, they get none, since a
-	// unionid links a person across apps.
+	// unionid links a person across apps. It also puts the unionid in
+	// the app's JWT access tokens.
 	ExposeUnionID bool
+	// JWT, when set, makes the app's access tokens JWTs (see JWTConfig);
+	// nil keeps them opaque.
+	JWT *AppJWT
 }
 
 // Policy holds lifetimes, as the client is told them; each is honoured for
@@ -126,6 +130,9 @@ type Config struct {
 	Now    func() time.Time // nil = time.Now
 	Rand   io.Reader        // nil = crypto/rand
 	Logger *slog.Logger     // nil = discard
+	// JWT signs the access tokens of the apps with App.JWT; required
+	// when one has it.
+	JWT *JWTConfig
 }
 
 // Service implements login, check, refresh and logout.
@@ -137,6 +144,7 @@ type Service struct {
 	now    func() time.Time
 	rand   io.Reader
 	log    *slog.Logger
+	jwt    *JWTConfig
 	flight codeFlight
 	// sleep waits d or until ctx ends (then it returns ctx's error); tests
 	// replace it.
@@ -149,7 +157,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("session: a store and a keyring are required")
 	}
 	s := &Service{store: cfg.Store, keys: cfg.Keys, apps: make(map[string]*App), policy: cfg.Policy,
-		now: cfg.Now, rand: cfg.Rand, log: cfg.Logger, sleep: sleepCtx}
+		now: cfg.Now, rand: cfg.Rand, log: cfg.Logger, jwt: cfg.JWT, sleep: sleepCtx}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -173,6 +181,9 @@ func New(cfg Config) (*Service, error) {
 		if _, dup := s.apps[a.Name]; dup {
 			return nil, fmt.Errorf("session: app %q twice", a.Name)
 		}
+		if a.JWT != nil && (cfg.JWT == nil || cfg.JWT.Keys == nil || cfg.JWT.Issuer == "" || a.JWT.TTL <= 0 || len(a.JWT.Audience) == 0) {
+			return nil, fmt.Errorf("session: app %q has JWT access tokens without keys, an issuer, a lifetime or an audience", a.Name)
+		}
 		s.apps[a.Name] = &a
 	}
 	return s, nil
@@ -194,6 +205,7 @@ type Tokens struct {
 	RefreshExpiresIn time.Duration
 	User             User
 	App              string
+	session          store.Session // what a JWT access token is minted for
 }
 
 // Info describes an active session.
@@ -212,6 +224,14 @@ const MaxCodeLen = platform.MaxCodeLen
 
 // Login exchanges code for a new session.
 func (s *Service) Login(ctx context.Context, appName, code string) (*Tokens, error) {
+	t, err := s.login(ctx, appName, code)
+	if err != nil {
+		return nil, err
+	}
+	return s.issue(t)
+}
+
+func (s *Service) login(ctx context.Context, appName, code string) (*Tokens, error) {
 	app, ok := s.apps[appName]
 	if !ok {
 		return nil, mplogin.Errorf(mplogin.CodeUnknownApp, "app names no configured app")
@@ -512,6 +532,7 @@ func (m minted) tokens(created bool) *Tokens {
 		AccessToken: secret.New(m.access), RefreshToken: secret.New(m.refresh),
 		ExpiresIn: m.expiresIn, RefreshExpiresIn: left(m.sess.RefreshExpiresAt, m.sess.CreatedAt),
 		User: User{ID: m.sess.UserID, OpenID: m.sess.OpenID, UnionID: m.sess.UnionID, Created: created}, App: m.sess.App,
+		session: m.sess,
 	}
 }
 
@@ -618,6 +639,9 @@ func (s *Service) active(ctx context.Context, accessToken string) (store.Session
 // sessionOf finds the active session of an access token with find, which
 // is one of the store's lookups by access-token hash.
 func (s *Service) sessionOf(ctx context.Context, accessToken, op string, find func(context.Context, []byte) (store.Session, error)) (store.Session, error) {
+	if s.jwt != nil && looksLikeJWT(accessToken) {
+		return s.jwtSession(ctx, accessToken, op)
+	}
 	hash, ok := token.Parse(accessToken, token.Access)
 	if !ok {
 		return store.Session{}, errInvalidToken
@@ -648,6 +672,14 @@ var errInvalidGrant = mplogin.Errorf(mplogin.CodeInvalidGrant, "the refresh toke
 // of one client that refreshed at once, or a retry after a lost answer);
 // any other spent token revokes the session and the sessions of its login.
 func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, error) {
+	t, err := s.refresh(ctx, refreshToken)
+	if err != nil {
+		return nil, err
+	}
+	return s.issue(t)
+}
+
+func (s *Service) refresh(ctx context.Context, refreshToken string) (*Tokens, error) {
 	hash, ok := token.Parse(refreshToken, token.Refresh)
 	if !ok {
 		return nil, errInvalidGrant
@@ -693,6 +725,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 		AccessToken: secret.New(access), RefreshToken: secret.New(refresh),
 		ExpiresIn: s.policy.AccessTTL, RefreshExpiresIn: s.refreshLeft(sess, now),
 		User: User{ID: sess.UserID, OpenID: sess.OpenID, UnionID: sess.UnionID}, App: sess.App,
+		session: sess,
 	}, nil
 }
 
@@ -722,6 +755,7 @@ func (s *Service) successor(ctx context.Context, sess store.Session, hash []byte
 		AccessToken: secret.New(access), RefreshToken: secret.New(refresh),
 		ExpiresIn: left(sess.AccessExpiresAt, now).Truncate(time.Second), RefreshExpiresIn: s.refreshLeft(sess, now),
 		User: User{ID: sess.UserID, OpenID: sess.OpenID, UnionID: sess.UnionID}, App: sess.App,
+		session: sess,
 	}, nil
 }
 
