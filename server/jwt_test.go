@@ -1,6 +1,9 @@
 package server_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -8,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/mplogin/mplogin/config"
 	"github.com/mplogin/mplogin/secret"
@@ -52,15 +57,58 @@ func TestJWTEndToEnd(t *testing.T) {
 	if status, body := r.call(t, "GET", "/v1/session", tok.AccessToken, ""); status != 200 {
 		t.Fatalf("GET /v1/session with the JWT: %d %v", status, body)
 	}
-	authz := func() (int, string) {
+	authzOf := func(raw string) (int, string) {
 		req, _ := http.NewRequest("GET", r.api.URL+"/v1/authz", nil)
-		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		req.Header.Set("Authorization", "Bearer "+raw)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
 		return resp.StatusCode, resp.Header.Get("X-User-Id")
+	}
+	authz := func() (int, string) { return authzOf(tok.AccessToken) }
+	// Forgeries: the same claims under a key never published, with alg
+	// none, with another typ; each is refused by /v1/authz and by verify.
+	parts := strings.Split(tok.AccessToken, ".")
+	header, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct{ Kid string }
+	if err := json.Unmarshal(header, &h); err != nil {
+		t.Fatal(err)
+	}
+	rogue, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resign := func(typ string) string {
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: rogue},
+			(&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("kid", h.Kid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		jws, err := s.Sign(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := jws.CompactSerialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"at+jwt","kid":"`+h.Kid+`"}`)) + "." + parts[1] + "."
+	for name, raw := range map[string]string{"a key never published": resign("at+jwt"), "alg none": none,
+		"typ JWT": resign("JWT")} {
+		if status, _ := authzOf(raw); status != 401 {
+			t.Errorf("authz, %s: %d, want 401", name, status)
+		}
+		if _, err := v.Verify(t.Context(), raw); !errors.Is(err, verify.ErrInvalidToken) {
+			t.Errorf("verify, %s: %v, want ErrInvalidToken", name, err)
+		}
 	}
 	if status, user := authz(); status != 200 || user != tok.User.ID {
 		t.Fatalf("authz with the JWT: %d, user %q", status, user)

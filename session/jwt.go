@@ -161,11 +161,23 @@ func (s *Service) jwtSession(ctx context.Context, raw, op string) (store.Session
 	if err != nil {
 		return store.Session{}, storeError(op, err)
 	}
-	if !sess.Active(now) || sess.App != own.App || sess.UserID != std.Subject {
+	if !sess.Active(now) || sess.App != own.App || sess.UserID != std.Subject || !forApp(std.Audience, app.JWT.Audience) {
 		return store.Session{}, errInvalidToken
 	}
 	sess.AccessExpiresAt = std.Expiry.Time().Add(jwtLeeway)
 	return sess, nil
+}
+
+// forApp reports whether aud names one of the app's audiences: a JWT the
+// service minted for the app before its audience was changed is no
+// longer the app's.
+func forApp(aud jwt.Audience, app []string) bool {
+	for _, a := range app {
+		if aud.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // issue gives t a JWT access token when its app has them.

@@ -261,6 +261,7 @@ func TestJWTForgeries(t *testing.T) {
 		"a session that is absent": func(c map[string]any) { c["sid"] = "no-such-session" },
 		"an opaque app's session":  func(c map[string]any) { c["sid"], c["app"], c["sub"] = plainInfo.SessionID, "plain", plain.User.ID },
 		"another user":             func(c map[string]any) { c["sub"] = "someone-else" },
+		"another audience":         func(c map[string]any) { c["aud"] = "billing" },
 		"no exp":                   func(c map[string]any) { delete(c, "exp") },
 		"issued in the future":     func(c map[string]any) { c["iat"] = float64(f.clock.Now().Add(time.Hour).Unix()) },
 	} {
