@@ -23,7 +23,7 @@ const jwtIssuer = "https://login.example.com"
 // jwtFixture is a service whose app "shop" issues JWTs (10 minutes, for
 // API "orders") and "open" does too, with its unionids in them; "plain"
 // keeps opaque tokens. The keys live in the fixture's store.
-func jwtFixture(t *testing.T) (*fixture, *signing.Manager) {
+func jwtFixture(t testing.TB) (*fixture, *signing.Manager) {
 	t.Helper()
 	var keys *signing.Manager
 	f := newFixture(t,

@@ -1,0 +1,51 @@
+package session_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// BenchmarkLogin measures a first login's work in the service (a fake
+// platform, the memory store): the code's hash, the session key sealed,
+// the tokens minted, and, for an app with JWT access tokens, the JWT
+// signed (ES256). The difference between the two is what JWTs cost a
+// login.
+func BenchmarkLogin(b *testing.B) {
+	for _, app := range []string{"plain", "shop"} {
+		name := map[string]string{"plain": "opaque", "shop": "jwt"}[app]
+		b.Run(name, func(b *testing.B) {
+			f, _ := jwtFixture(b) // a store of its own: the memory store slows as it grows
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if _, err := f.svc.Login(b.Context(), app, fmt.Sprintf("u%06d.%s", i, name)); err != nil {
+					b.Fatal(err)
+				}
+				f.clock.Advance(time.Microsecond)
+			}
+		})
+	}
+}
+
+// BenchmarkCheck measures GET /v1/session's work in the service for an
+// opaque token (a hash and a store read) and a JWT (an ES256 signature
+// check and a store read).
+func BenchmarkCheck(b *testing.B) {
+	f, _ := jwtFixture(b)
+	for _, app := range []string{"plain", "shop"} {
+		name := map[string]string{"plain": "opaque", "shop": "jwt"}[app]
+		tok, err := f.svc.Login(b.Context(), app, "bench."+name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw := tok.AccessToken.Reveal()
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := f.svc.Check(b.Context(), raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
