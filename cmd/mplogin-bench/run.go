@@ -94,6 +94,8 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 				spec.make = authzRequests(svc.base, tokens, o.workers)
 			case scLoginNew:
 				spec.make = loginNewRequests(svc.base, fmt.Sprint("new", round))
+			case scLoginJWT:
+				spec.make = loginJWTRequests(svc.base, fmt.Sprint("jwt", round))
 			case scLoginReturning:
 				spec.make = loginReturningRequests(svc.base, fmt.Sprint("ret", round), o.users, o.workers)
 			}

@@ -20,6 +20,9 @@ import (
 const (
 	benchApp   = "bench-wechat"
 	benchAppID = "wxbench000000001"
+	// benchJWTApp is the same app with JWT access tokens, for the
+	// login-jwt scenario.
+	benchJWTApp = "bench-wechat-jwt"
 )
 
 // Scenario names, in the order they run.
@@ -28,10 +31,11 @@ const (
 	scSession        = "session"
 	scAuthz          = "authz"
 	scLoginNew       = "login-new"
+	scLoginJWT       = "login-jwt"
 	scLoginReturning = "login-returning"
 )
 
-var allScenarios = []string{scBare, scSession, scAuthz, scLoginNew, scLoginReturning}
+var allScenarios = []string{scBare, scSession, scAuthz, scLoginNew, scLoginJWT, scLoginReturning}
 
 // What a good answer contains, beyond a 2xx status.
 var (
@@ -182,20 +186,30 @@ log:
   format: json
 rate_limits: {enabled: false} # one load generator is one client IP
 http: {max_connections_per_ip: 0} # and holds up to two connections per worker
+access_tokens: {audience: [bench]}
 apps:
-  - name: %s
+  - name: %[6]s
     platform: wechat
-    appid: %s
+    appid: %[7]s
     secret: bench-secret
-    endpoint: %s
-`, listen, store, sessions, base64.StdEncoding.EncodeToString(key), level, benchApp, benchAppID, emulator)
+    endpoint: %[8]s
+  - name: %[9]s
+    platform: wechat
+    appid: %[7]s
+    secret: bench-secret
+    endpoint: %[8]s
+    access_tokens: {format: jwt}
+`, listen, store, sessions, base64.StdEncoding.EncodeToString(key), level, benchApp, benchAppID, emulator, benchJWTApp)
 	return os.WriteFile(path, []byte(cfg), 0o600)
 }
 
 // loginBody is the body of POST /v1/login for an open code.
-func loginBody(user, rest string) []byte {
-	b := make([]byte, 0, 64+len(user)+len(rest))
-	b = append(b, `{"app":"`+benchApp+`","code":"`...)
+func loginBody(user, rest string) []byte { return appLoginBody(benchApp, user, rest) }
+
+// appLoginBody is loginBody for app.
+func appLoginBody(app, user, rest string) []byte {
+	b := make([]byte, 0, 64+len(app)+len(user)+len(rest))
+	b = append(b, `{"app":"`+app+`","code":"`...)
 	b = append(b, user...)
 	b = append(b, '.')
 	b = append(b, rest...)
@@ -326,6 +340,14 @@ func authzRequests(base string, tokens []string, workers int) makeRequest {
 func loginNewRequests(base, tag string) makeRequest {
 	return func(ctx context.Context, w int, n uint64) (*http.Request, []byte, error) {
 		req, err := newLogin(ctx, base, loginBody(fmt.Sprintf("u%s-%d-%d", tag, w, n), "1"))
+		return req, wantCreated, err
+	}
+}
+
+// loginJWTRequests: loginNewRequests for the app with JWT access tokens.
+func loginJWTRequests(base, tag string) makeRequest {
+	return func(ctx context.Context, w int, n uint64) (*http.Request, []byte, error) {
+		req, err := newLogin(ctx, base, appLoginBody(benchJWTApp, fmt.Sprintf("j%s-%d-%d", tag, w, n), "1"))
 		return req, wantCreated, err
 	}
 }
