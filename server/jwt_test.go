@@ -9,7 +9,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 
@@ -27,32 +26,13 @@ import (
 // does a route that requires liveness, while a plain local check still
 // takes it until it expires, as documented.
 func TestJWTEndToEnd(t *testing.T) {
-	pg, rd := os.Getenv("MPLOGIN_TEST_POSTGRES"), os.Getenv("MPLOGIN_TEST_REDIS")
-	for _, c := range []struct {
-		name, store, sessions string
-		need                  []string
-	}{
-		{"sqlite", "", "", nil},
-		{"postgres+redis", pg, rd, []string{pg, rd}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			for _, n := range c.need {
-				if n == "" {
-					t.Skip("set MPLOGIN_TEST_POSTGRES and MPLOGIN_TEST_REDIS (e.g. postgres://root@127.0.0.1:5432/test?sslmode=disable, redis://127.0.0.1:6379/0) to run this test")
-				}
-			}
-			testJWTEndToEnd(t, c.store, c.sessions)
-		})
-	}
+	eachStore(t, testJWTEndToEnd, "sqlite", "postgres+redis")
 }
 
-func testJWTEndToEnd(t *testing.T, store, sessions string) {
+func testJWTEndToEnd(t *testing.T, sc storeCase) {
 	const clientSecret = "orders-client-secret-0123456789"
 	r := newRig(t, withOwnIssuer(), withConfig(func(c *config.Config) {
-		if store != "" {
-			c.Store = store
-		}
-		c.Sessions = sessions
+		sc.apply(c)
 		c.AccessTokens.Format = config.FormatJWT
 		c.AccessTokens.Audience = []string{"orders"}
 		c.Clients = []config.Client{{ID: "orders", Secret: secret.New(clientSecret)}}
