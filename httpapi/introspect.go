@@ -54,19 +54,25 @@ func (h *Handler) authClient(req *request, c credentials, required bool) error {
 	return nil
 }
 
-func (h *Handler) introspect(req *request) error {
+// formToken reads a form route's body, authenticates its client (a client
+// is required, or optional), and returns its token.
+func (h *Handler) formToken(req *request, clientRequired bool) (string, error) {
 	form, err := readForm(req)
 	if err != nil {
-		return err
+		return "", err
 	}
 	c, err := clientCredentials(req.r, form)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if err := h.authClient(req, c, true); err != nil {
-		return err
+	if err := h.authClient(req, c, clientRequired); err != nil {
+		return "", err
 	}
-	tok, err := tokenParam(form)
+	return tokenParam(form)
+}
+
+func (h *Handler) introspect(req *request) error {
+	tok, err := h.formToken(req, true)
 	if err != nil {
 		return err
 	}
@@ -91,20 +97,9 @@ func (h *Handler) introspect(req *request) error {
 }
 
 func (h *Handler) revoke(req *request) error {
-	form, err := readForm(req)
-	if err != nil {
-		return err
-	}
-	c, err := clientCredentials(req.r, form)
-	if err != nil {
-		return err
-	}
 	// Without client credentials the token is its own proof: whoever
 	// holds it may end its session, as a logout does.
-	if err := h.authClient(req, c, false); err != nil {
-		return err
-	}
-	tok, err := tokenParam(form)
+	tok, err := h.formToken(req, false)
 	if err != nil {
 		return err
 	}
