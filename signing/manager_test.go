@@ -45,31 +45,14 @@ type rig struct {
 	st    Store
 	keys  *keyring.Keyring
 	clock *testutil.Clock
-	logs  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *testutil.Buffer
 }
 
 func newRig(t *testing.T, st Store) *rig {
 	if st == nil {
 		st = memory.New()
 	}
-	return &rig{st: st, keys: testKeyring(t), clock: testutil.NewClock(t0), logs: &syncBuffer{}}
+	return &rig{st: st, keys: testKeyring(t), clock: testutil.NewClock(t0), logs: &testutil.Buffer{}}
 }
 
 func (r *rig) manager(t *testing.T, alg jose.SignatureAlgorithm) *Manager {

@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -22,6 +21,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/mplogin/mplogin/internal/testutil"
 )
 
 // t0 is the tests' start time: every clock starts here, and tokens are
@@ -34,25 +34,8 @@ const (
 	testSecret   = "s&e=c:r/t %" // and these, in the secret
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: t0} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// newClock is a settable test clock at t0.
+func newClock() *testutil.Clock { return testutil.NewClock(t0) }
 
 // signer is a signing key of the fake issuer.
 type signer struct {
@@ -327,30 +310,12 @@ func (is *issuer) revoke(token string) {
 	is.set(func(is *issuer) { delete(is.answers, token) })
 }
 
-// logBuffer collects a verifier's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // rig is a verifier of the fake issuer's tokens with its clock and log.
 type rig struct {
 	*Verifier
 	is    *issuer
-	clock *clock
-	log   *logBuffer
+	clock *testutil.Clock
+	log   *testutil.Buffer
 }
 
 // newRig makes a Verifier for is with the test clock and credentials; mod
@@ -367,7 +332,7 @@ func newRig(t testing.TB, is *issuer, mod func(*Options)) *rig {
 
 func tryRig(t testing.TB, is *issuer, mod func(*Options)) (*rig, error) {
 	t.Helper()
-	c, lb := newClock(), &logBuffer{}
+	c, lb := newClock(), &testutil.Buffer{}
 	o := Options{
 		Issuer: is.url, Audience: testAudience, ClientID: testClientID, ClientSecret: testSecret,
 		HTTPClient: is.srv.Client(), Now: c.Now,

@@ -18,6 +18,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/mplogin/mplogin/internal/testutil"
 )
 
 func TestVerifyGoodTokens(t *testing.T) {
@@ -794,7 +795,7 @@ func TestIdentityContext(t *testing.T) {
 
 func TestOptionsHideTheSecret(t *testing.T) {
 	o := Options{Issuer: "https://login.example.com", Audience: "a", ClientID: "id", ClientSecret: "hunter2-secret"}
-	var lb logBuffer
+	var lb testutil.Buffer
 	slog.New(slog.NewJSONHandler(&lb, nil)).Info("config", "options", o)
 	slog.New(slog.NewTextHandler(&lb, nil)).Info("config", "options", o)
 	for _, s := range []string{fmt.Sprint(o), fmt.Sprintf("%+v", o), fmt.Sprintf("%#v", o), fmt.Sprintf("%s", o), lb.String()} {
