@@ -102,6 +102,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 		{"DeleteExpired", deleteTests},
 		{"RoundTrip", roundTripTests},
 		{"Context", contextTests},
+		{"Admin", adminTests(o)},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
