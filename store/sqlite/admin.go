@@ -110,10 +110,12 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Ti
 
 // EraseUser implements store.UserAdmin in one transaction: the codes of
 // the user's identities, the user's sessions with their spent refresh
-// tokens, the identities, the user.
+// tokens, the identities, the user. Like a revocation, it is answered once
+// on disk (durable.go): an erasure that a power loss undid would bring
+// back both the data and the sessions.
 func (s *Store) EraseUser(ctx context.Context, userID string, _ time.Time) error {
 	var ids []string
-	err := s.inTx(ctx, "erase user", func(tx *sql.Tx) error {
+	err := s.inDurableTx(ctx, "erase user", func(tx *sql.Tx) error {
 		ids = ids[:0] // a batch that runs again runs this again
 		if err := mustUser(ctx, tx, userID); err != nil {
 			return err
@@ -135,10 +137,11 @@ func (s *Store) EraseUser(ctx context.Context, userID string, _ time.Time) error
 }
 
 // EraseUserSessions implements store.Sessions: the sessions of userID, and
-// the codes of identities.
+// the codes of identities, in one transaction, answered once on disk as
+// EraseUser is.
 func (s *Store) EraseUserSessions(ctx context.Context, userID string, identities []store.Identity) error {
 	var ids []string
-	err := s.inTx(ctx, "erase user sessions", func(tx *sql.Tx) error {
+	err := s.inDurableTx(ctx, "erase user sessions", func(tx *sql.Tx) error {
 		ids = ids[:0]
 		for _, id := range identities {
 			_, err := tx.ExecContext(ctx, `DELETE FROM codes WHERE platform = ? AND app_id = ? AND open_id = ?`,
@@ -194,6 +197,11 @@ func (s *Store) MoveUserSessions(ctx context.Context, into, from string) error {
 	})
 	s.dropAllCached(ids)
 	return err
+}
+
+// inDurableTx is inTx for a write answered only once the WAL is on disk.
+func (s *Store) inDurableTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	return s.write1(ctx, op, &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1), durable: always})
 }
 
 // mustUser returns sql.ErrNoRows when there is no user id.
