@@ -47,6 +47,8 @@ var (
 	// ErrUnavailable: the backend did not answer (connection refused, timeout,
 	// database locked for too long, closed). Wrap the driver's error with it.
 	ErrUnavailable = errors.New("store: unavailable")
+	// ErrSelfMerge: MergeUsers was asked to merge a user into itself.
+	ErrSelfMerge = errors.New("store: a user cannot be merged into itself")
 )
 
 // Users holds users and their platform identities.
@@ -88,6 +90,42 @@ type Users interface {
 	// try succeeded): the count goes down by one, never below 0. Unknown
 	// identity: ErrNotFound.
 	ReleaseDecryptAttempt(ctx context.Context, family platform.Family, appID, openID string) error
+
+	// ListIdentities returns the user's identities, oldest first (by
+	// CreatedAt, then Family, AppID and OpenID): a stable order for an
+	// operator's listing. An unknown user has none: an empty list, no error.
+	ListIdentities(ctx context.Context, userID string) ([]Identity, error)
+	// FindUserByUnionID returns the user that UpsertIdentity would join a
+	// new identity of family carrying unionID to: the user of the oldest
+	// identity carrying it. ErrNotFound when none carries it.
+	FindUserByUnionID(ctx context.Context, family platform.Family, unionID string) (User, error)
+	// SetBlocked marks the user blocked (Blocked, BlockedReason = reason,
+	// BlockedAt = now) or, with blocked false, not blocked (the reason and
+	// time cleared). ErrNotFound when there is no such user. It ends no
+	// session: the caller does, with RevokeUserSessions.
+	SetBlocked(ctx context.Context, userID string, blocked bool, reason string, now time.Time) error
+}
+
+// UserAdmin is what an operator does to users as a whole, on a complete
+// Store (it reaches sessions and codes as well as users).
+type UserAdmin interface {
+	// EraseUser removes the user and everything of theirs: every identity
+	// (with its sealed session keys), the phone number, every session
+	// whose UserID is the user with its refresh tokens (spent ones and
+	// successors included), and every exchanged login code of the user's
+	// identities. (Sessions of the user's identities carry the user's ID:
+	// logins set it, MergeUsers moves it.) A later login of one of those identities creates
+	// a new user. ErrNotFound when there is no such user (nothing changes).
+	// One transaction on the SQL stores; on Split, see there.
+	EraseUser(ctx context.Context, userID string, now time.Time) error
+	// MergeUsers moves from's identities and sessions (their UserID
+	// changes; their tokens keep working) to into, and from's phone
+	// number when into has none, then deletes from. ErrNotFound when
+	// either user is missing; into == from is refused with ErrSelfMerge.
+	// One transaction on the SQL stores, so that a concurrent login of
+	// either user lands wholly before or wholly after it; on Split, see
+	// there.
+	MergeUsers(ctx context.Context, into, from string, now time.Time) error
 }
 
 // Sessions holds sessions, their tokens and exchanged login codes.
@@ -184,6 +222,21 @@ type Sessions interface {
 	// transaction: a backend may sweep in chunks, so that a large sweep does
 	// not hold up logins; each row it removes was dead when removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
+
+	// ListUserSessions returns the user's sessions still rotatable at now
+	// (not revoked, RefreshExpiresAt after now, ExpiresAt after now when
+	// set), newest first (by CreatedAt, then ID, descending).
+	ListUserSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+	// EraseUserSessions deletes every session whose UserID is userID,
+	// whatever its state, with all its refresh tokens, and every exchanged
+	// code of one of identities (the codes carry their identity, not their
+	// user). None is not an error. Atomic
+	// on its own; the session half of EraseUser.
+	EraseUserSessions(ctx context.Context, userID string, identities []Identity) error
+	// MoveUserSessions gives every session of from the UserID into, in one
+	// step; their tokens keep working. None is not an error. The session
+	// half of MergeUsers.
+	MoveUserSessions(ctx context.Context, into, from string) error
 }
 
 // LoginResult is the outcome of WriteLogin.
@@ -309,6 +362,7 @@ type Store interface {
 	Sessions
 	AccessTokens
 	SigningKeys
+	UserAdmin
 	// WriteLogin records a login in one transaction, so that a login
 	// waits for one commit instead of three: UpsertIdentity(in.Identity),
 	// then PutCode(in.Code) and CreateSession(in.Session) with the
@@ -339,6 +393,20 @@ type SessionStore interface {
 // Split returns a Store that keeps users, identities, access tokens and
 // signing keys in durable and sessions, refresh tokens and codes in sessions. Ping and
 // Close reach both; DeleteExpired sweeps both and adds their counts.
+//
+// Its EraseUser reads the user's identities from durable, erases their
+// sessions and codes in sessions (EraseUserSessions), then the user in
+// durable (EraseUser). A failure after the first step leaves a user
+// without sessions, and EraseUser can be called again.
+//
+// Its MergeUsers moves from's sessions to into (MoveUserSessions), merges
+// the users in durable (MergeUsers), then moves from's sessions again, for
+// the logins of from that came in between. A failure after the first step
+// leaves sessions of from's identities on into while the identities are
+// still from's, harmless and mended by calling MergeUsers again; a login
+// of from whose identity was read before the merge and whose session is
+// written after the last move still carries from (it is not one
+// transaction across two backends).
 //
 // Its WriteLogin cannot be one transaction across two backends. It writes
 // the identity to durable, then the code and the session in one step
@@ -383,6 +451,49 @@ func (p split) AddDecryptFailure(ctx context.Context, id string) (int, error) {
 	return p.s.AddDecryptFailure(ctx, id)
 }
 func (p split) PutCode(ctx context.Context, c ExchangedCode) error { return p.s.PutCode(ctx, c) }
+func (p split) ListUserSessions(ctx context.Context, userID string, now time.Time) ([]Session, error) {
+	return p.s.ListUserSessions(ctx, userID, now)
+}
+func (p split) EraseUserSessions(ctx context.Context, userID string, ids []Identity) error {
+	return p.s.EraseUserSessions(ctx, userID, ids)
+}
+func (p split) MoveUserSessions(ctx context.Context, into, from string) error {
+	return p.s.MoveUserSessions(ctx, into, from)
+}
+
+// EraseUser implements Store; see Split.
+func (p split) EraseUser(ctx context.Context, userID string, now time.Time) error {
+	if _, err := p.Store.GetUser(ctx, userID); err != nil {
+		return err
+	}
+	ids, err := p.Store.ListIdentities(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if err := p.s.EraseUserSessions(ctx, userID, ids); err != nil {
+		return err
+	}
+	return p.Store.EraseUser(ctx, userID, now)
+}
+
+// MergeUsers implements Store; see Split.
+func (p split) MergeUsers(ctx context.Context, into, from string, now time.Time) error {
+	if into == from {
+		return fmt.Errorf("split: merge users: %w", ErrSelfMerge)
+	}
+	for _, id := range []string{into, from} {
+		if _, err := p.Store.GetUser(ctx, id); err != nil {
+			return err
+		}
+	}
+	if err := p.s.MoveUserSessions(ctx, into, from); err != nil {
+		return err
+	}
+	if err := p.Store.MergeUsers(ctx, into, from, now); err != nil {
+		return err
+	}
+	return p.s.MoveUserSessions(ctx, into, from)
+}
 
 // WriteLogin implements Store; see Split.
 func (p split) WriteLogin(ctx context.Context, in LoginWrite) (LoginResult, error) {
@@ -439,6 +550,11 @@ type User struct {
 	ID        string
 	CreatedAt time.Time
 	Phone     Phone // zero when no number is known
+	// Blocked is set by SetBlocked, with why and when; the reason is
+	// empty and the time zero when not blocked.
+	Blocked       bool
+	BlockedReason string
+	BlockedAt     time.Time
 }
 
 // Phone is a user's phone number and where it came from: the two sources

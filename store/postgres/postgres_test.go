@@ -126,7 +126,8 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 	_, admin, schema := openFresh(t)
 
 	want := map[string][]string{
-		"users": {"id", "created_at", "phone", "phone_source", "phone_app", "phone_updated_at"},
+		"users": {"id", "created_at", "phone", "phone_source", "phone_app", "phone_updated_at",
+			"blocked", "blocked_reason", "blocked_at"},
 		"identities": {"platform", "app_id", "open_id", "union_id", "user_id",
 			"session_key", "prev_session_key", "prev_key_expires_at", "created_at", "updated_at",
 			"decrypt_attempts"},

@@ -223,22 +223,33 @@ func (s *Store) GetIdentity(ctx context.Context, family platform.Family, appID, 
 func (s *Store) GetUser(ctx context.Context, id string) (store.User, error) {
 	var u store.User
 	err := s.run(ctx, "get user", true, func() error {
-		var (
-			created, phoneAt   pgtype.Timestamptz
-			phoneSrc, phoneApp pgtype.Text
-		)
-		u = store.User{}
-		err := s.pool.QueryRow(ctx, getUserSQL, id).Scan(&u.ID, &created,
-			&u.Phone.Sealed, &phoneSrc, &phoneApp, &phoneAt)
-		u.CreatedAt = fromTS(created)
-		u.Phone.Sealed = none(u.Phone.Sealed)
-		u.Phone.Source, u.Phone.App = phoneSrc.String, phoneApp.String
-		u.Phone.UpdatedAt = fromTS(phoneAt)
+		var err error
+		u, err = scanUser(s.pool.QueryRow(ctx, getUserSQL, id))
 		return err
 	})
 	if err != nil {
 		return store.User{}, err
 	}
+	return u, nil
+}
+
+// scanUser reads a row of userCols.
+func scanUser(row pgx.Row) (store.User, error) {
+	var (
+		u                             store.User
+		created, phoneAt, blockedAt   pgtype.Timestamptz
+		phoneSrc, phoneApp, blockedBy pgtype.Text
+	)
+	err := row.Scan(&u.ID, &created, &u.Phone.Sealed, &phoneSrc, &phoneApp, &phoneAt,
+		&u.Blocked, &blockedBy, &blockedAt)
+	if err != nil {
+		return store.User{}, err
+	}
+	u.CreatedAt = fromTS(created)
+	u.Phone.Sealed = none(u.Phone.Sealed)
+	u.Phone.Source, u.Phone.App = phoneSrc.String, phoneApp.String
+	u.Phone.UpdatedAt = fromTS(phoneAt)
+	u.BlockedReason, u.BlockedAt = blockedBy.String, fromTS(blockedAt)
 	return u, nil
 }
 

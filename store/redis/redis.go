@@ -94,7 +94,11 @@
 // while it is allowed. RevokeUserSessions with a Keep, called after every
 // login, answers a user with no more sessions than Keep in u:<uid> with
 // SCARD alone, and otherwise reads each session once and writes only when
-// more than Keep are still rotatable. Commands are never
+// more than Keep are still rotatable. MoveUserSessions (a merge of users)
+// is one script over u:<from>; EraseUserSessions deletes the user's
+// sessions in one script, then looks through every code in cx a chunk per
+// script for those of the erased identities (codes have no index by
+// identity). Commands are never
 // retried by the client (a retried rotation whose first attempt ran would
 // read as a replay and revoke the session).
 //

@@ -30,7 +30,7 @@ const (
 		ORDER BY created_at, app_id, open_id LIMIT 1`
 	insertUserSQL = `INSERT INTO users (id, created_at) VALUES (?, ?)`
 	getUserSQL    = `SELECT id, created_at, phone, phone_source, phone_app,
-		phone_updated_at FROM users WHERE id = ?`
+		phone_updated_at, blocked, blocked_reason, blocked_at FROM users WHERE id = ?`
 	setPhoneSQL = `UPDATE users SET phone = ?, phone_source = ?, phone_app = ?,
 		phone_updated_at = ? WHERE id = ?`
 	insertIdentitySQL = `INSERT INTO identities (` + identityCols + `)

@@ -112,20 +112,30 @@ func (s *Store) GetIdentity(ctx context.Context, family platform.Family, appID, 
 
 // GetUser implements store.Users.
 func (s *Store) GetUser(ctx context.Context, id string) (store.User, error) {
-	var (
-		u                  store.User
-		created, phoneAt   sql.NullInt64
-		phoneSrc, phoneApp sql.NullString
-	)
-	err := s.r.getUser.QueryRowContext(ctx, id).Scan(&u.ID, &created,
-		&u.Phone.Sealed, &phoneSrc, &phoneApp, &phoneAt)
+	u, err := scanUser(s.r.getUser.QueryRowContext(ctx, id))
 	if err != nil {
 		return store.User{}, s.fail(ctx, "get user", err)
+	}
+	return u, nil
+}
+
+// scanUser reads a row of getUserSQL's columns.
+func scanUser(row scanner) (store.User, error) {
+	var (
+		u                            store.User
+		created, phoneAt, blockedAt  sql.NullInt64
+		phoneSrc, phoneApp, blockedR sql.NullString
+	)
+	err := row.Scan(&u.ID, &created, &u.Phone.Sealed, &phoneSrc, &phoneApp, &phoneAt,
+		&u.Blocked, &blockedR, &blockedAt)
+	if err != nil {
+		return store.User{}, err
 	}
 	u.CreatedAt = fromMicros(created)
 	u.Phone.Sealed = none(u.Phone.Sealed)
 	u.Phone.Source, u.Phone.App = phoneSrc.String, phoneApp.String
 	u.Phone.UpdatedAt = fromMicros(phoneAt)
+	u.BlockedReason, u.BlockedAt = blockedR.String, fromMicros(blockedAt)
 	return u, nil
 }
 

@@ -20,6 +20,13 @@
 // PutSigningKeys is checked to be a compare-and-swap on the version: of
 // concurrent puts over one version exactly one wins.
 //
+// The operator's methods (group Admin) are checked end to end: an erased
+// user leaves nothing any lookup finds, and a merge concurrent with logins
+// of both users leaves every identity, and (but on a split store, see
+// store.Split) every session, on the user merged into. WriteEraseFixture
+// gives the backends' own tests the same erased user to look for in their
+// raw storage.
+//
 // DeleteAccessToken is checked to be a compare-and-delete: a newer value
 // stored under the key survives a delete of an older one.
 //
@@ -102,6 +109,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 		{"DeleteExpired", deleteTests},
 		{"RoundTrip", roundTripTests},
 		{"Context", contextTests},
+		{"Admin", adminTests(o)},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

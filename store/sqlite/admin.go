@@ -1,0 +1,242 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/mplogin/mplogin/platform"
+	"github.com/mplogin/mplogin/store"
+)
+
+// The operator's statements. They run rarely, so they are prepared on each
+// call instead of at Open.
+const (
+	listIdentitiesSQL = `SELECT ` + identityCols + ` FROM identities
+		WHERE user_id = ? ORDER BY created_at, platform, app_id, open_id`
+	unionUserRowSQL = `SELECT id, created_at, phone, phone_source, phone_app,
+		phone_updated_at, blocked, blocked_reason, blocked_at FROM users
+		WHERE id = (` + unionUserSQL + `)`
+	setBlockedSQL = `UPDATE users SET blocked = ?2,
+		blocked_reason = CASE WHEN ?2 THEN ?3 END, blocked_at = CASE WHEN ?2 THEN ?4 END
+		WHERE id = ?1`
+	// Rotatable at ?2, through sessions_user_live.
+	listUserSessionsSQL = `SELECT ` + sessionCols + ` FROM sessions INDEXED BY sessions_user_live
+		WHERE user_id = ?1 AND revoked_at IS NULL
+			AND refresh_expires_at > ?2 AND (expires_at IS NULL OR expires_at > ?2)
+		ORDER BY created_at DESC, id DESC`
+	userExistsSQL = `SELECT count(*) FROM users WHERE id = ?`
+	// Codes carry their identity, not their user, and have no index on it:
+	// the table holds only codes of the last minutes, so the scan is short.
+	eraseCodesSQL = `DELETE FROM codes WHERE EXISTS (SELECT 1 FROM identities i
+		WHERE i.user_id = ?1 AND i.platform = codes.platform AND i.app_id = codes.app_id
+			AND i.open_id = codes.open_id)`
+	// spent_refresh rows go with their session (ON DELETE CASCADE).
+	eraseSessionsSQL   = `DELETE FROM sessions WHERE user_id = ? RETURNING id`
+	eraseIdentitiesSQL = `DELETE FROM identities WHERE user_id = ?`
+	deleteUserSQL      = `DELETE FROM users WHERE id = ?`
+	moveIdentitiesSQL  = `UPDATE identities SET user_id = ?1 WHERE user_id = ?2`
+	moveSessionsSQL    = `UPDATE sessions SET user_id = ?1 WHERE user_id = ?2 RETURNING id`
+	// from's phone, when into has none.
+	movePhoneSQL = `UPDATE users SET (phone, phone_source, phone_app, phone_updated_at) =
+		(SELECT phone, phone_source, phone_app, phone_updated_at FROM users WHERE id = ?2)
+		WHERE id = ?1 AND phone IS NULL`
+)
+
+// ListIdentities implements store.Users, through identities_user.
+func (s *Store) ListIdentities(ctx context.Context, userID string) ([]store.Identity, error) {
+	const op = "list identities"
+	rows, err := s.read.QueryContext(ctx, listIdentitiesSQL, userID)
+	if err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	defer rows.Close()
+	var out []store.Identity
+	for rows.Next() {
+		id, err := scanIdentity(rows)
+		if err != nil {
+			return nil, s.fail(ctx, op, err)
+		}
+		out = append(out, id)
+	}
+	return out, s.fail(ctx, op, rows.Err())
+}
+
+// FindUserByUnionID implements store.Users, through identities_union.
+func (s *Store) FindUserByUnionID(ctx context.Context, family platform.Family, unionID string) (store.User, error) {
+	u, err := scanUser(s.read.QueryRowContext(ctx, unionUserRowSQL, family, unionID))
+	if err != nil {
+		return store.User{}, s.fail(ctx, "find user by unionid", err)
+	}
+	return u, nil
+}
+
+// SetBlocked implements store.Users.
+func (s *Store) SetBlocked(ctx context.Context, userID string, blocked bool, reason string, now time.Time) error {
+	const op = "set blocked"
+	return s.inPlainTx(ctx, op, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, setBlockedSQL, userID, blocked, reason, micros(now))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return sql.ErrNoRows
+		}
+		return nil
+	})
+}
+
+// ListUserSessions implements store.Sessions, through sessions_user_live.
+func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Time) ([]store.Session, error) {
+	const op = "list user sessions"
+	rows, err := s.read.QueryContext(ctx, listUserSessionsSQL, userID, trunc(now).UnixMicro())
+	if err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	defer rows.Close()
+	var out []store.Session
+	for rows.Next() {
+		sess, err := scanSession(rows)
+		if err != nil {
+			return nil, s.fail(ctx, op, err)
+		}
+		out = append(out, sess)
+	}
+	return out, s.fail(ctx, op, rows.Err())
+}
+
+// EraseUser implements store.UserAdmin in one transaction: the codes of
+// the user's identities, the user's sessions with their spent refresh
+// tokens, the identities, the user. Like a revocation, it is answered once
+// on disk (durable.go): an erasure that a power loss undid would bring
+// back both the data and the sessions.
+func (s *Store) EraseUser(ctx context.Context, userID string, _ time.Time) error {
+	var ids []string
+	err := s.inDurableTx(ctx, "erase user", func(tx *sql.Tx) error {
+		ids = ids[:0] // a batch that runs again runs this again
+		if err := mustUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, eraseCodesSQL, userID); err != nil {
+			return fmt.Errorf("codes: %w", err)
+		}
+		if err := idsOf(ctx, tx, &ids, eraseSessionsSQL, userID); err != nil {
+			return fmt.Errorf("sessions: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, eraseIdentitiesSQL, userID); err != nil {
+			return fmt.Errorf("identities: %w", err)
+		}
+		_, err := tx.ExecContext(ctx, deleteUserSQL, userID)
+		return err
+	})
+	s.dropAllCached(ids)
+	return err
+}
+
+// EraseUserSessions implements store.Sessions: the sessions of userID, and
+// the codes of identities, in one transaction, answered once on disk as
+// EraseUser is.
+func (s *Store) EraseUserSessions(ctx context.Context, userID string, identities []store.Identity) error {
+	var ids []string
+	err := s.inDurableTx(ctx, "erase user sessions", func(tx *sql.Tx) error {
+		ids = ids[:0]
+		for _, id := range identities {
+			_, err := tx.ExecContext(ctx, `DELETE FROM codes WHERE platform = ? AND app_id = ? AND open_id = ?`,
+				id.Family, id.AppID, id.OpenID)
+			if err != nil {
+				return fmt.Errorf("codes: %w", err)
+			}
+		}
+		return idsOf(ctx, tx, &ids, eraseSessionsSQL, userID)
+	})
+	s.dropAllCached(ids)
+	return err
+}
+
+// MergeUsers implements store.UserAdmin in one transaction. On the single
+// writer it is serialised with every login, so a login of either user
+// lands wholly before or wholly after it.
+func (s *Store) MergeUsers(ctx context.Context, into, from string, _ time.Time) error {
+	const op = "merge users"
+	if into == from {
+		return fmt.Errorf("sqlite: %s: %w", op, store.ErrSelfMerge)
+	}
+	var ids []string
+	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+		ids = ids[:0]
+		for _, u := range []string{into, from} {
+			if err := mustUser(ctx, tx, u); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, moveIdentitiesSQL, into, from); err != nil {
+			return fmt.Errorf("identities: %w", err)
+		}
+		if err := idsOf(ctx, tx, &ids, moveSessionsSQL, into, from); err != nil {
+			return fmt.Errorf("sessions: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, movePhoneSQL, into, from); err != nil {
+			return fmt.Errorf("phone: %w", err)
+		}
+		_, err := tx.ExecContext(ctx, deleteUserSQL, from)
+		return err
+	})
+	s.dropAllCached(ids)
+	return err
+}
+
+// MoveUserSessions implements store.Sessions.
+func (s *Store) MoveUserSessions(ctx context.Context, into, from string) error {
+	var ids []string
+	err := s.inTx(ctx, "move user sessions", func(tx *sql.Tx) error {
+		ids = ids[:0]
+		return idsOf(ctx, tx, &ids, moveSessionsSQL, into, from)
+	})
+	s.dropAllCached(ids)
+	return err
+}
+
+// inDurableTx is inTx for a write answered only once the WAL is on disk.
+func (s *Store) inDurableTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	return s.write1(ctx, op, &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1), durable: always})
+}
+
+// mustUser returns sql.ErrNoRows when there is no user id.
+func mustUser(ctx context.Context, tx *sql.Tx, id string) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, userExistsSQL, id).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return sql.ErrNoRows
+	}
+	return nil
+}
+
+// idsOf runs query, which returns the ids of the sessions it changed, and
+// appends them to ids.
+func idsOf(ctx context.Context, tx *sql.Tx, ids *[]string, query string, args ...any) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		*ids = append(*ids, id)
+	}
+	return rows.Err()
+}
+
+// dropAllCached forgets the sessions ids, changed or deleted by a write.
+func (s *Store) dropAllCached(ids []string) {
+	for _, id := range ids {
+		s.dropCached(id)
+	}
+}
