@@ -102,8 +102,8 @@ var errJWT = errors.New("not a valid access token")
 
 // checkJWT verifies a JWT access token of this service at now: size, an
 // algorithm of a published key (never none, never HMAC), the typ header,
-// the signature, iss, and exp with the leeway. It returns the session id,
-// the app and the expiry. Errors never carry the token.
+// the signature, iss, and exp and iat with the leeway. It returns the
+// token's claims. Errors never carry the token.
 func (s *Service) checkJWT(raw string, now time.Time) (accessClaims, jwt.Claims, error) {
 	if s.jwt == nil || len(raw) > MaxJWTSize {
 		return accessClaims{}, jwt.Claims{}, errJWT
@@ -143,7 +143,8 @@ func (s *Service) checkJWT(raw string, now time.Time) (accessClaims, jwt.Claims,
 }
 
 // jwtSession is the live session of a JWT access token, with
-// AccessExpiresAt the JWT's expiry.
+// AccessExpiresAt the JWT's expiry plus the leeway, as an opaque token's
+// stored end carries the clock skew.
 func (s *Service) jwtSession(ctx context.Context, raw, op string) (store.Session, error) {
 	now := s.now()
 	own, std, err := s.checkJWT(raw, now)
