@@ -302,6 +302,8 @@ func statusOf(code mplogin.Code) int {
 		return http.StatusUnauthorized
 	case mplogin.CodeUserBlocked:
 		return http.StatusForbidden
+	case mplogin.CodeNotFound:
+		return http.StatusNotFound
 	case mplogin.CodeDecryptFailed:
 		return http.StatusUnprocessableEntity
 	case mplogin.CodeRateLimited:
