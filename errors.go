@@ -21,12 +21,14 @@ const (
 	CodeInvalidGrant         Code = "invalid_grant"
 	CodeInvalidClient        Code = "invalid_client"
 	CodeUserBlocked          Code = "user_blocked"
-	CodeDecryptFailed        Code = "decrypt_failed"
-	CodeRateLimited          Code = "rate_limited"
-	CodePlatformError        Code = "platform_error"
-	CodePlatformUnavailable  Code = "platform_unavailable"
-	CodeStoreUnavailable     Code = "store_unavailable"
-	CodeInternal             Code = "internal_error"
+	// CodeNotFound is the admin API's: no such user.
+	CodeNotFound            Code = "not_found"
+	CodeDecryptFailed       Code = "decrypt_failed"
+	CodeRateLimited         Code = "rate_limited"
+	CodePlatformError       Code = "platform_error"
+	CodePlatformUnavailable Code = "platform_unavailable"
+	CodeStoreUnavailable    Code = "store_unavailable"
+	CodeInternal            Code = "internal_error"
 )
 
 // Error is an error with a public face: Code and Message go to the client,

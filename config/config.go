@@ -114,8 +114,29 @@ type Config struct {
 	// and revoke tokens (yaml key clients).
 	Clients []Client
 
+	// Admin is the operators' API on a listener of its own (yaml key
+	// admin); nil when not configured, and then it is off.
+	Admin *Admin
+
 	Apps []App
 }
+
+// Admin configures the operators' API.
+type Admin struct {
+	Listen string // host:port of the admin listener, apart from Listen
+	Tokens []AdminToken
+}
+
+// AdminToken is one operator's bearer token; Name is what the audit log
+// says acted.
+type AdminToken struct {
+	Name  string
+	Token secret.String
+}
+
+// MinAdminTokenLen is the shortest admin token accepted: an admin token
+// opens every user's account, so it must be out of reach of guessing.
+const MinAdminTokenLen = 32
 
 // Client is a business client: a backend or gateway that authenticates
 // with an id and a secret to introspect and revoke tokens.
@@ -504,6 +525,9 @@ func (c *Config) Validate() error {
 	if err := c.validateClients(); err != nil {
 		return err
 	}
+	if err := c.validateAdmin(); err != nil {
+		return err
+	}
 	if err := c.validateAccessTokens(); err != nil {
 		return err
 	}
@@ -716,16 +740,66 @@ func (c *Config) validateClients() error {
 	return nil
 }
 
-func validateListen(s string) error {
+// adminTokenPath names admin token i in error paths, as appPath names
+// apps.
+func adminTokenPath(i int, name string) string {
+	if validName(name) {
+		return fmt.Sprintf("admin.tokens[%d] (%s)", i, name)
+	}
+	return fmt.Sprintf("admin.tokens[%d]", i)
+}
+
+func (c *Config) validateAdmin() error {
+	a := c.Admin
+	if a == nil {
+		return nil
+	}
+	if err := validateListenAt("admin.listen", a.Listen); err != nil {
+		return err
+	}
+	if a.Listen == c.Listen {
+		return errorf("admin.listen", "must differ from listen: the admin API has a listener of its own")
+	}
+	if len(a.Tokens) == 0 {
+		return errorf("admin.tokens", "at least one token is required")
+	}
+	seen := make(map[string]bool, len(a.Tokens))
+	for i, t := range a.Tokens {
+		tp := adminTokenPath(i, t.Name)
+		switch {
+		case t.Name == "":
+			return errorf(tp, "name: required")
+		case !validName(t.Name):
+			return errorf(tp, "name: must be 1 to 64 of a-z, 0-9, '.', '_' and '-'")
+		case seen[t.Name]:
+			return errorf(tp, "name: duplicate %q", t.Name)
+		case t.Token.IsZero():
+			return errorf(tp+": token", "required")
+		}
+		seen[t.Name] = true
+		if err := validateSecret(tp+": token", t.Token); err != nil {
+			return err
+		}
+		if n := len(t.Token.Reveal()); n < MinAdminTokenLen {
+			return errorf(tp+": token", "must be at least %d characters", MinAdminTokenLen)
+		}
+	}
+	return nil
+}
+
+func validateListen(s string) error { return validateListenAt("listen", s) }
+
+// validateListenAt checks the host:port s of the key path.
+func validateListenAt(path, s string) error {
 	if s == "" {
-		return errorf("listen", "required")
+		return errorf(path, "required")
 	}
 	_, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return errorf("listen", "must be host:port, such as 127.0.0.1:8300")
+		return errorf(path, "must be host:port, such as 127.0.0.1:8300")
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return errorf("listen", "port must be a number from 0 to 65535")
+		return errorf(path, "port must be a number from 0 to 65535")
 	}
 	return nil
 }

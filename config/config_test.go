@@ -1176,6 +1176,7 @@ func docEnv() func(string) (string, bool) {
 		"MPLOGIN_MASTER_KEY": key7, "SHOP_WECHAT_SECRET": "ws", "SHOP_BAIDU_SECRET": "bs",
 		"COMPONENT_ACCESS_TOKEN": "ct", "OLD_KEY": key9, "PG_PASSWORD": "pw",
 		"ORDERS_CLIENT_SECRET": "orders-client-secret-0123", "GATEWAY_CLIENT_SECRET": "gateway-client-secret-0123",
+		"MPLOGIN_ADMIN_TOKEN": "admin-token-0123456789-0123456789-0123",
 	})
 }
 
@@ -1223,7 +1224,7 @@ func TestUserDocExamples(t *testing.T) {
 			if strings.HasPrefix(b, "apps:") {
 				b = "store: sqlite:x\nmaster_key: ${MPLOGIN_MASTER_KEY}\n" + b
 			}
-			if strings.HasPrefix(b, "clients:") {
+			if strings.HasPrefix(b, "clients:") || strings.HasPrefix(b, "admin:") {
 				b = head + wechatApp + b
 			}
 			mustParse(t, b, docEnv())

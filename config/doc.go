@@ -63,6 +63,11 @@
 //	                                   #   revoke tokens (POST /v1/introspect, /v1/revoke)
 //	  - id: orders                     # 1 to 64 of a-z 0-9 . _ -; unique
 //	    secret: ${ORDERS_CLIENT_SECRET} # at least 16 characters
+//	admin:                             # optional: the operators' API, off without it
+//	  listen: 127.0.0.1:8301           # its own listener, apart from listen; keep it private
+//	  tokens:                          # at least one
+//	    - name: ops                    # named in the audit log: 1 to 64 of a-z 0-9 . _ -; unique
+//	      token: ${MPLOGIN_ADMIN_TOKEN} # at least 32 characters
 //	apps:                              # at least one
 //	  - name: shop-wechat              # what clients send as "app": 1 to 64 of a-z 0-9 . _ -;
 //	                                   #   unique

@@ -567,6 +567,23 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 				return err
 			})
 		}},
+		{"admin", func(path string, n *yaml.Node) error {
+			if isNull(resolve(n)) {
+				return nil
+			}
+			a := &Admin{}
+			c.Admin = a
+			return d.mapping(path, n, sub(path), []field{
+				{"listen", d.str(&a.Listen)},
+				{"tokens", func(path string, n *yaml.Node) error {
+					return d.list(path, n, func(_ string, n *yaml.Node) error {
+						t, err := d.adminToken(len(a.Tokens), n)
+						a.Tokens = append(a.Tokens, t)
+						return err
+					})
+				}},
+			})
+		}},
 		{"rate_limits", func(path string, n *yaml.Node) error {
 			return d.mapping(path, n, sub(path), []field{
 				{"enabled", d.boolean(&c.Limits.Enabled)},
@@ -685,6 +702,21 @@ func (d *decoder) client(i int, n *yaml.Node) (Client, error) {
 		{"secret", d.secretValue(&cl.Secret)},
 	})
 	return cl, err
+}
+
+// adminToken decodes admin.tokens[i].
+func (d *decoder) adminToken(i int, n *yaml.Node) (AdminToken, error) {
+	n = resolve(n)
+	var t AdminToken
+	tp := adminTokenPath(i, d.peek(n, "name"))
+	if n.Kind != yaml.MappingNode {
+		return t, kindError(tp, n, "a mapping")
+	}
+	err := d.mapping(tp, n, func(k string) string { return tp + ": " + k }, []field{
+		{"name", d.str(&t.Name)},
+		{"token", d.secretValue(&t.Token)},
+	})
+	return t, err
 }
 
 // peekName returns the app's name for error paths, "" if it has none yet.

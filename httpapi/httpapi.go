@@ -147,6 +147,13 @@ func New(cfg Config) *Handler {
 		h.mux.Handle("GET /metrics", mh)
 		h.allowMethod("GET /metrics")
 	}
+	// The admin API is served on a listener of its own (NewAdmin): here
+	// its paths are plainly not found, whatever the token.
+	h.mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
+		h.serve(w, r, "unknown", EmptyBodyLimit, func(*request) error {
+			return mplogin.Errorf(mplogin.CodeNotFound, "no such route: see the API reference")
+		})
+	})
 	// A pattern with a method does not match other methods, so a known path
 	// asked with another method lands here too.
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -302,6 +309,8 @@ func statusOf(code mplogin.Code) int {
 		return http.StatusUnauthorized
 	case mplogin.CodeUserBlocked:
 		return http.StatusForbidden
+	case mplogin.CodeNotFound:
+		return http.StatusNotFound
 	case mplogin.CodeDecryptFailed:
 		return http.StatusUnprocessableEntity
 	case mplogin.CodeRateLimited:

@@ -52,8 +52,10 @@ type Server struct {
 	tokens   *accesstoken.Manager
 	signing  *signing.Manager // nil when no app issues JWTs
 	handler  http.Handler
-	metrics  *metrics.Metrics
-	now      func() time.Time
+	// admin is the operators' API; nil when admin is not configured.
+	admin   http.Handler
+	metrics *metrics.Metrics
+	now     func() time.Time
 	// onConnState, when set, sees every connection state change after
 	// the connection limits do (tests wait on it).
 	onConnState func(net.Conn, http.ConnState)
@@ -125,7 +127,16 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		hc.Keys = sm
 	}
 	h := httpapi.New(hc)
-	return &Server{cfg: cfg, log: log, store: st, sessions: svc, tokens: tokens, signing: sm, handler: h, metrics: m, now: now}, nil
+	srv := &Server{cfg: cfg, log: log, store: st, sessions: svc, tokens: tokens, signing: sm, handler: h, metrics: m, now: now}
+	if cfg.Admin != nil {
+		ts := make([]httpapi.AdminToken, len(cfg.Admin.Tokens))
+		for i, t := range cfg.Admin.Tokens {
+			ts[i] = httpapi.AdminToken{Name: t.Name, Token: t.Token}
+		}
+		srv.admin = httpapi.NewAdmin(httpapi.AdminConfig{Sessions: svc, Logger: log, Now: now,
+			HandlerTimeout: hc.HandlerTimeout, Tokens: ts})
+	}
+	return srv, nil
 }
 
 // NewSigning returns the signing-key manager of cfg on st, with the set
@@ -160,6 +171,10 @@ func (s *Server) Tokens() *accesstoken.Manager { return s.tokens }
 
 // Handler is the API.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// AdminHandler is the operators' API; nil when admin is not configured.
+// Serve it only on a listener of its own (ServeAdmin).
+func (s *Server) AdminHandler() http.Handler { return s.admin }
 
 // Sessions is the session service, for embedding.
 func (s *Server) Sessions() *session.Service { return s.sessions }
@@ -205,7 +220,57 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		go func() { defer wg.Done(); s.signing.Run(jctx) }()
 	}
 	defer func() { stopJanitor(); wg.Wait() }()
-	return ServeHTTP(ctx, srv, ln, s.cfg.HTTP.ShutdownTimeout)
+	if s.admin == nil {
+		return ServeHTTP(ctx, srv, ln, s.cfg.HTTP.ShutdownTimeout)
+	}
+	// The admin API has a listener of its own, so that the public one
+	// never routes to it. It stops with the service, and its failure
+	// stops the service: an operator who configured it counts on it.
+	aln, err := net.Listen("tcp", s.cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("admin listen: %w", err)
+	}
+	s.log.Info("serving the admin API", "addr", aln.Addr().String())
+	pctx, stopPublic := context.WithCancel(ctx)
+	defer stopPublic()
+	actx, stopAdmin := context.WithCancel(ctx)
+	defer stopAdmin()
+	errc := make(chan error, 1)
+	go func() {
+		err := s.ServeAdmin(actx, aln)
+		if err != nil {
+			stopPublic()
+		}
+		errc <- err
+	}()
+	err = ServeHTTP(pctx, srv, ln, s.cfg.HTTP.ShutdownTimeout)
+	stopAdmin()
+	if aerr := <-errc; aerr != nil {
+		err = errors.Join(err, fmt.Errorf("admin: %w", aerr))
+	}
+	return err
+}
+
+// ServeAdmin answers the admin API on ln, a listener of its own, until ctx
+// is done, with the public listener's timeouts; Serve calls it when
+// admin.listen is set. An error when admin is not configured.
+func (s *Server) ServeAdmin(ctx context.Context, ln net.Listener) error {
+	if s.admin == nil {
+		_ = ln.Close()
+		return errors.New("admin is not configured")
+	}
+	h := s.cfg.HTTP
+	srv := &http.Server{
+		Handler:           s.admin,
+		ReadHeaderTimeout: h.ReadHeaderTimeout,
+		ReadTimeout:       h.ReadTimeout,
+		WriteTimeout:      h.WriteTimeout,
+		IdleTimeout:       h.IdleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	return ServeHTTP(ctx, srv, ln, h.ShutdownTimeout)
 }
 
 func (s *Server) trustedProxy(a netip.Addr) bool {

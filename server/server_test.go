@@ -42,6 +42,7 @@ type rig struct {
 	em    *emulator.Emulator
 	emURL string
 	api   *httptest.Server
+	admin *httptest.Server // the admin API, with withAdmin
 	srv   *server.Server
 	dir   string
 	logs  *testutil.Buffer
@@ -56,6 +57,9 @@ type rigOptions struct {
 	// ownIssuer makes the service's issuer its own address, as
 	// verifiers that read its metadata need.
 	ownIssuer bool
+	// admin configures the admin API with the token adminToken, named
+	// "ops".
+	admin bool
 }
 
 type rigOption func(*rigOptions)
@@ -126,6 +130,9 @@ func newRig(t *testing.T, opts ...rigOption) *rig {
 	if o.ownIssuer {
 		cfg.AccessTokens.Issuer = "http://" + api.Listener.Addr().String()
 	}
+	if o.admin {
+		cfg.Admin = &config.Admin{Listen: "127.0.0.1:0", Tokens: []config.AdminToken{{Name: "ops", Token: secret.New(adminToken)}}}
+	}
 	if o.change != nil {
 		o.change(&cfg)
 	}
@@ -142,6 +149,10 @@ func newRig(t *testing.T, opts ...rigOption) *rig {
 	api.Start()
 	r.api = api
 	t.Cleanup(func() { r.api.Close(); r.srv.Close() })
+	if ah := r.srv.AdminHandler(); ah != nil {
+		r.admin = httptest.NewServer(ah) // closed before the store
+		t.Cleanup(r.admin.Close)
+	}
 	return r
 }
 

@@ -251,6 +251,13 @@ func (s *Service) login(ctx context.Context, appName, code string) (*Tokens, err
 	if err != nil {
 		return nil, err
 	}
+	// An operator's block is checked once the identity, hence the user,
+	// is known; a repeat below needs no check of its own, since a block
+	// ends the code's first session, which a repeat looks at again after
+	// its write.
+	if err := s.refuseBlocked(ctx, app, r); err != nil {
+		return nil, err
+	}
 	if r.first != nil && r.claimed.CompareAndSwap(false, true) {
 		// The session written with the identity, for the first caller to
 		// take it; callers sharing the exchange, and repeats of the code,
