@@ -44,7 +44,7 @@ const (
 var Routes = []string{
 	"POST /v1/login", "GET /v1/session", "POST /v1/token", "POST /v1/logout",
 	"POST /v1/userdata/decrypt", "POST /v1/phone", "GET /healthz", "GET /readyz",
-	"POST /v1/introspect", "POST /v1/revoke", AuthzRoute,
+	"POST /v1/introspect", "POST /v1/revoke", AuthzRoute, "GET /v1/me", "DELETE /v1/me",
 	"GET " + JWKSPath, "GET " + OAuthMetadataPath, "GET " + OIDCMetadataPath,
 }
 
@@ -126,6 +126,8 @@ func New(cfg Config) *Handler {
 	h.route("GET /v1/session", EmptyBodyLimit, h.session)
 	h.route("POST /v1/token", TokenBodyLimit, h.token)
 	h.route("POST /v1/logout", EmptyBodyLimit, h.logout)
+	h.route("GET /v1/me", EmptyBodyLimit, h.me)
+	h.route("DELETE /v1/me", EmptyBodyLimit, h.deleteMe)
 	h.route("POST /v1/userdata/decrypt", DecryptBodyLimit, h.decrypt)
 	h.route("POST /v1/phone", DecryptBodyLimit, h.phone)
 	h.route("GET /healthz", EmptyBodyLimit, h.healthz)
@@ -605,6 +607,35 @@ func (h *Handler) logout(req *request) error {
 		err = h.sessions.Logout(req.r.Context(), tok)
 	}
 	if err != nil {
+		return err
+	}
+	req.w.WriteHeader(http.StatusNoContent)
+	req.status = http.StatusNoContent
+	return nil
+}
+
+// me answers the user of the access token their own account: id,
+// identities, a masked phone.
+func (h *Handler) me(req *request) error {
+	tok, err := bearer(req.r)
+	if err != nil {
+		return err
+	}
+	u, err := h.sessions.Me(req.r.Context(), tok)
+	if err != nil {
+		return err
+	}
+	writeJSON(req, http.StatusOK, userJSON(u))
+	return nil
+}
+
+// deleteMe erases the account of the access token's user.
+func (h *Handler) deleteMe(req *request) error {
+	tok, err := bearer(req.r)
+	if err != nil {
+		return err
+	}
+	if err := h.sessions.DeleteMe(req.r.Context(), tok); err != nil {
 		return err
 	}
 	req.w.WriteHeader(http.StatusNoContent)

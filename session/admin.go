@@ -325,3 +325,27 @@ func (s *Service) refuseBlocked(ctx context.Context, app *App, r *codeResult) er
 	s.log.LogAttrs(ctx, slog.LevelInfo, "login of a blocked user refused", slog.String("app", app.Name), slog.String("user", u.ID))
 	return errBlocked
 }
+
+// Me is the user of an access token as User describes it: what the user
+// may see of their own account (their identities, a masked phone).
+func (s *Service) Me(ctx context.Context, accessToken string) (AdminUser, error) {
+	sess, err := s.active(ctx, accessToken)
+	if err != nil {
+		return AdminUser{}, err
+	}
+	return s.User(ctx, sess.UserID)
+}
+
+// DeleteMe is the user's own deletion of their account: the erasure of
+// EraseUser, for the user of a live access token.
+func (s *Service) DeleteMe(ctx context.Context, accessToken string) error {
+	sess, err := s.active(ctx, accessToken)
+	if err != nil {
+		return err
+	}
+	if err := s.EraseUser(ctx, sess.UserID); err != nil {
+		return err
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "account deleted by its user", slog.String("app", sess.App), slog.String("user", sess.UserID))
+	return nil
+}
