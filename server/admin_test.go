@@ -2,8 +2,6 @@ package server_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -24,22 +22,7 @@ func withAdmin() rigOption { return func(o *rigOptions) { o.admin = true } }
 // JSON body.
 func adminCall(t *testing.T, base, method, path, tok, body string) (int, http.Header, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var v map[string]any
-	_ = json.Unmarshal(raw, &v)
-	return resp.StatusCode, resp.Header, v
+	return send(t, base, method, path, tok, body, nil)
 }
 
 func (r *rig) adm(t *testing.T, method, path, body string) (int, map[string]any) {

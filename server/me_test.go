@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"testing"
@@ -15,15 +16,14 @@ func TestMeOnEveryStore(t *testing.T) {
 		user := fmt.Sprintf("me-%s-%d", c.name, os.Getpid())
 		tok := r.login(t, "wechat", wxAppID, "w", user)
 		status, body := r.call(t, "GET", "/v1/me", tok.AccessToken, "")
-		ids, _ := body["identities"].([]any)
-		first, _ := func() (map[string]any, bool) {
-			if len(ids) == 0 {
-				return nil, false
-			}
-			m, ok := ids[0].(map[string]any)
-			return m, ok
-		}()
-		if status != 200 || body["id"] != tok.User.ID || len(ids) != 1 || first["openid"] != tok.User.OpenID {
+		var me struct {
+			ID         string
+			Identities []struct{ OpenID string }
+		}
+		if b, err := json.Marshal(body); err != nil || json.Unmarshal(b, &me) != nil {
+			t.Fatalf("GET /v1/me: not a user: %v", body)
+		}
+		if status != 200 || me.ID != tok.User.ID || len(me.Identities) != 1 || me.Identities[0].OpenID != tok.User.OpenID {
 			t.Fatalf("GET /v1/me: %d %v", status, body)
 		}
 		if status, body := r.call(t, "GET", "/v1/me", "", ""); status != 401 {

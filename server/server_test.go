@@ -180,6 +180,13 @@ func callBase(t *testing.T, base, method, path, auth, body string) (int, map[str
 // callWith is callBase with the headers h added to the request.
 func callWith(t *testing.T, base, method, path, auth, body string, h http.Header) (int, map[string]any) {
 	t.Helper()
+	status, _, v := send(t, base, method, path, auth, body, h)
+	return status, v
+}
+
+// send is callWith that also returns the answer's headers.
+func send(t *testing.T, base, method, path, auth, body string, h http.Header) (int, http.Header, map[string]any) {
+	t.Helper()
 	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 	for k, vs := range h {
 		req.Header[k] = vs
@@ -198,7 +205,7 @@ func callWith(t *testing.T, base, method, path, auth, body string, h http.Header
 	raw, _ := io.ReadAll(resp.Body)
 	var v map[string]any
 	_ = json.Unmarshal(raw, &v)
-	return resp.StatusCode, v
+	return resp.StatusCode, resp.Header, v
 }
 
 // No session key, app secret, login code or token is kept in clear in the
