@@ -2,11 +2,17 @@
 // rest with AES-256-GCM under the master key. Each sealed value names the key
 // that sealed it, so the master key can rotate: new values use the primary
 // key, old ones still open with the keys kept beside it.
+//
+// It also makes lookups: keyed hashes that let a store find a row by a
+// low-entropy value (a phone number) without holding the value, and
+// without a plain hash that a dictionary of every number would reverse.
 package keyring
 
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -33,7 +39,12 @@ type Keyring struct {
 	primary [idLen]byte
 	aeads   map[[idLen]byte]cipher.AEAD
 	rand    io.Reader
+	// lookupKeys derive from the master keys, the primary's first.
+	lookupKeys [][]byte
 }
+
+// LookupSize is the size of a lookup.
+const LookupSize = sha256.Size
 
 // New returns a keyring sealing with primary and also opening values sealed
 // with any of old. rand nil means crypto/rand.
@@ -59,6 +70,11 @@ func New(rnd io.Reader, primary []byte, old ...[]byte) (*Keyring, error) {
 			k.primary = id
 		}
 		k.aeads[id] = aead
+		lk, err := hkdf.Key(sha256.New, key, nil, "mplogin lookup key", sha256.Size)
+		if err != nil {
+			return nil, fmt.Errorf("keyring: %w", err)
+		}
+		k.lookupKeys = append(k.lookupKeys, lk)
 	}
 	return k, nil
 }
@@ -103,4 +119,30 @@ func (k *Keyring) Open(sealed, aad []byte) ([]byte, error) {
 		return nil, ErrOpen
 	}
 	return pt, nil
+}
+
+// Lookup is the keyed hash of value for purpose (which keeps lookups of
+// different kinds of value apart) under the primary key: what a store
+// keeps to find the value's row again.
+func (k *Keyring) Lookup(purpose string, value []byte) []byte {
+	return lookup(k.lookupKeys[0], purpose, value)
+}
+
+// Lookups are value's lookups under every key, the primary's first: what
+// a search matches, so that rows written before the master key rotated
+// are still found.
+func (k *Keyring) Lookups(purpose string, value []byte) [][]byte {
+	out := make([][]byte, len(k.lookupKeys))
+	for i, key := range k.lookupKeys {
+		out[i] = lookup(key, purpose, value)
+	}
+	return out
+}
+
+func lookup(key []byte, purpose string, value []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
+	m.Write(value)
+	return m.Sum(nil)
 }
