@@ -75,6 +75,11 @@ type Users interface {
 	// SetPhone records the user's phone number, replacing the one before;
 	// ErrNotFound when there is no such user.
 	SetPhone(ctx context.Context, userID string, p Phone) error
+	// FindUsersByPhone returns the users whose phone number's Lookup is
+	// one of lookups (a number's lookups under every master key), oldest
+	// first (by CreatedAt, then ID), at most MaxPhoneHolders of them; none
+	// is an empty list, no error.
+	FindUsersByPhone(ctx context.Context, lookups [][]byte) ([]User, error)
 	// ReserveDecryptAttempt reserves one try of the identity's session key
 	// at decrypting user data: if fewer than max tries were reserved since
 	// the identity got its current session key, it adds one and returns the
@@ -563,12 +568,19 @@ type Phone struct {
 	// Sealed is the number, sealed by the caller: it is personal data, and
 	// a database dump must not list it.
 	Sealed []byte
+	// Lookup is a keyed hash of the number (keyring.Lookup), which
+	// FindUsersByPhone matches; nil for a number recorded without one.
+	Lookup []byte
 	// Source is PhoneFromPlatform or PhoneFromUserData.
 	Source string
 	// App is the configured app it came through.
 	App       string
 	UpdatedAt time.Time
 }
+
+// MaxPhoneHolders bounds what FindUsersByPhone returns. Without linking
+// by phone, several users may hold one number; a search names a few.
+const MaxPhoneHolders = 20
 
 // Where a phone number came from.
 const (

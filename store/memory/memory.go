@@ -258,7 +258,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (store.User, error) {
 	if !ok {
 		return store.User{}, notFound(op)
 	}
-	u.Phone.Sealed = clone(u.Phone.Sealed)
+	u.Phone.Sealed, u.Phone.Lookup = clone(u.Phone.Sealed), clone(u.Phone.Lookup)
 	return u, nil
 }
 
@@ -276,7 +276,7 @@ func (s *Store) SetPhone(ctx context.Context, userID string, p store.Phone) erro
 	if !ok {
 		return notFound(op)
 	}
-	p.Sealed = clone(p.Sealed)
+	p.Sealed, p.Lookup = clone(p.Sealed), clone(p.Lookup)
 	p.UpdatedAt = norm(p.UpdatedAt)
 	u.Phone = p
 	s.users[userID] = u

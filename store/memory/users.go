@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -47,7 +48,7 @@ func (s *Store) FindUserByUnionID(ctx context.Context, family platform.Family, u
 	if !ok {
 		return store.User{}, notFound(op)
 	}
-	u.Phone.Sealed = clone(u.Phone.Sealed)
+	u.Phone.Sealed, u.Phone.Lookup = clone(u.Phone.Sealed), clone(u.Phone.Lookup)
 	return u, nil
 }
 
@@ -198,5 +199,26 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Ti
 	slices.SortFunc(out, func(a, b store.Session) int {
 		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), cmp.Compare(b.ID, a.ID))
 	})
+	return out, nil
+}
+
+// FindUsersByPhone implements store.Users. It scans every user: the
+// memory store is for tests and demos, not for millions of users.
+func (s *Store) FindUsersByPhone(ctx context.Context, lookups [][]byte) ([]store.User, error) {
+	if err := s.lock(ctx, "find users by phone"); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []store.User
+	for _, u := range s.users {
+		if len(u.Phone.Lookup) > 0 && slices.ContainsFunc(lookups, func(l []byte) bool { return bytes.Equal(l, u.Phone.Lookup) }) {
+			u.Phone.Sealed, u.Phone.Lookup = clone(u.Phone.Sealed), clone(u.Phone.Lookup)
+			out = append(out, u)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.User) int { return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID)) })
+	if len(out) > store.MaxPhoneHolders {
+		out = out[:store.MaxPhoneHolders]
+	}
 	return out, nil
 }

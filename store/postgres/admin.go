@@ -19,6 +19,9 @@ const (
 	unionUserRowSQL = `SELECT ` + userCols + ` FROM users WHERE id = (SELECT user_id FROM identities
 		WHERE platform = $1 AND union_id = $2
 		ORDER BY created_at, app_id COLLATE "C", open_id COLLATE "C" LIMIT 1)`
+	// Through users_phone_lookup.
+	phoneUsersSQL = `SELECT ` + userCols + ` FROM users WHERE phone_lookup = ANY($1::bytea[])
+		ORDER BY created_at, id COLLATE "C" LIMIT $2`
 	setBlockedSQL = `UPDATE users SET blocked = $2,
 		blocked_reason = CASE WHEN $2 THEN $3::text END,
 		blocked_at = CASE WHEN $2 THEN $4::timestamptz END
@@ -42,7 +45,7 @@ const (
 	deleteUserSQL      = `DELETE FROM users WHERE id = $1`
 	moveIdentitiesSQL  = `UPDATE identities SET user_id = $1 WHERE user_id = $2`
 	moveSessionsSQL    = `UPDATE sessions SET user_id = $1 WHERE user_id = $2`
-	movePhoneSQL       = `UPDATE users u SET phone = f.phone, phone_source = f.phone_source,
+	movePhoneSQL       = `UPDATE users u SET phone = f.phone, phone_lookup = f.phone_lookup, phone_source = f.phone_source,
 		phone_app = f.phone_app, phone_updated_at = f.phone_updated_at
 		FROM users f WHERE u.id = $1 AND f.id = $2 AND u.phone IS NULL`
 )
@@ -76,6 +79,26 @@ func (s *Store) FindUserByUnionID(ctx context.Context, family platform.Family, u
 		return store.User{}, err
 	}
 	return u, nil
+}
+
+// FindUsersByPhone implements store.Users, through users_phone_lookup.
+func (s *Store) FindUsersByPhone(ctx context.Context, lookups [][]byte) ([]store.User, error) {
+	if len(lookups) == 0 {
+		return nil, nil
+	}
+	var out []store.User
+	err := s.run(ctx, "find users by phone", true, func() error {
+		rows, err := s.pool.Query(ctx, phoneUsersSQL, lookups, store.MaxPhoneHolders)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.User, error) { return scanUser(r) })
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // SetBlocked implements store.Users.

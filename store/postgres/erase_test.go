@@ -29,7 +29,7 @@ func TestEraseLeavesNoTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	needles := append([]string{f.UnionID, f.UserID, hex.EncodeToString(f.SealedPhone)}, f.OpenIDs...)
+	needles := append([]string{f.UnionID, f.UserID, hex.EncodeToString(f.SealedPhone), hex.EncodeToString(f.PhoneLookup)}, f.OpenIDs...)
 	var kept bool
 	for _, name := range tables {
 		rows, err := admin.Query(ctx, `SELECT t::text FROM `+table(schema, name)+` t`)

@@ -127,7 +127,7 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 
 	want := map[string][]string{
 		"users": {"id", "created_at", "phone", "phone_source", "phone_app", "phone_updated_at",
-			"blocked", "blocked_reason", "blocked_at"},
+			"blocked", "blocked_reason", "blocked_at", "phone_lookup"},
 		"identities": {"platform", "app_id", "open_id", "union_id", "user_id",
 			"session_key", "prev_session_key", "prev_key_expires_at", "created_at", "updated_at",
 			"decrypt_attempts"},
@@ -157,6 +157,7 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 		"access_tokens.sealed":        true, // sealed by the caller
 		"signing_keys.sealed":         true, // sealed by the caller: private keys
 		"users.phone":                 true, // sealed by the caller
+		"users.phone_lookup":          true, // HMAC-SHA256 under a key of the master key
 	}
 
 	// The catalogue's view of the schema: its tables, and their columns in

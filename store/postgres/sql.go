@@ -35,11 +35,11 @@ const (
 
 	getIdentitySQL = `SELECT ` + identityCols + ` FROM identities
 		WHERE platform = $1 AND app_id = $2 AND open_id = $3`
-	userCols = `id, created_at, phone, phone_source, phone_app, phone_updated_at,
+	userCols = `id, created_at, phone, phone_lookup, phone_source, phone_app, phone_updated_at,
 		blocked, blocked_reason, blocked_at`
 	getUserSQL  = `SELECT ` + userCols + ` FROM users WHERE id = $1`
 	setPhoneSQL = `UPDATE users SET phone = $2, phone_source = $3, phone_app = $4,
-		phone_updated_at = $5 WHERE id = $1`
+		phone_updated_at = $5, phone_lookup = $6 WHERE id = $1`
 
 	// The session and its first refresh token, in one statement. The
 	// token's foreign key is checked at the end of the statement.

@@ -240,13 +240,13 @@ func scanUser(row pgx.Row) (store.User, error) {
 		created, phoneAt, blockedAt   pgtype.Timestamptz
 		phoneSrc, phoneApp, blockedBy pgtype.Text
 	)
-	err := row.Scan(&u.ID, &created, &u.Phone.Sealed, &phoneSrc, &phoneApp, &phoneAt,
+	err := row.Scan(&u.ID, &created, &u.Phone.Sealed, &u.Phone.Lookup, &phoneSrc, &phoneApp, &phoneAt,
 		&u.Blocked, &blockedBy, &blockedAt)
 	if err != nil {
 		return store.User{}, err
 	}
 	u.CreatedAt = fromTS(created)
-	u.Phone.Sealed = none(u.Phone.Sealed)
+	u.Phone.Sealed, u.Phone.Lookup = none(u.Phone.Sealed), none(u.Phone.Lookup)
 	u.Phone.Source, u.Phone.App = phoneSrc.String, phoneApp.String
 	u.Phone.UpdatedAt = fromTS(phoneAt)
 	u.BlockedReason, u.BlockedAt = blockedBy.String, fromTS(blockedAt)
@@ -260,7 +260,7 @@ func (s *Store) SetPhone(ctx context.Context, userID string, p store.Phone) erro
 		return fmt.Errorf("postgres: %s: empty sealed number", op)
 	}
 	return s.run(ctx, op, false, func() error {
-		tag, err := s.pool.Exec(ctx, setPhoneSQL, userID, p.Sealed, p.Source, p.App, ts(p.UpdatedAt))
+		tag, err := s.pool.Exec(ctx, setPhoneSQL, userID, p.Sealed, p.Source, p.App, ts(p.UpdatedAt), none(p.Lookup))
 		if err == nil && tag.RowsAffected() == 0 {
 			return pgx.ErrNoRows
 		}

@@ -1,9 +1,11 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mplogin/mplogin/platform"
@@ -15,9 +17,10 @@ import (
 const (
 	listIdentitiesSQL = `SELECT ` + identityCols + ` FROM identities
 		WHERE user_id = ? ORDER BY created_at, platform, app_id, open_id`
-	unionUserRowSQL = `SELECT id, created_at, phone, phone_source, phone_app,
-		phone_updated_at, blocked, blocked_reason, blocked_at FROM users
-		WHERE id = (` + unionUserSQL + `)`
+	unionUserRowSQL = `SELECT ` + userCols + ` FROM users WHERE id = (` + unionUserSQL + `)`
+	// Through users_phone_lookup, in its order: one lookup at a time.
+	phoneUsersSQL = `SELECT ` + userCols + ` FROM users WHERE phone_lookup = ?
+		ORDER BY created_at, id LIMIT ?`
 	setBlockedSQL = `UPDATE users SET blocked = ?2,
 		blocked_reason = CASE WHEN ?2 THEN ?3 END, blocked_at = CASE WHEN ?2 THEN ?4 END
 		WHERE id = ?1`
@@ -39,8 +42,8 @@ const (
 	moveIdentitiesSQL  = `UPDATE identities SET user_id = ?1 WHERE user_id = ?2`
 	moveSessionsSQL    = `UPDATE sessions SET user_id = ?1 WHERE user_id = ?2 RETURNING id`
 	// from's phone, when into has none.
-	movePhoneSQL = `UPDATE users SET (phone, phone_source, phone_app, phone_updated_at) =
-		(SELECT phone, phone_source, phone_app, phone_updated_at FROM users WHERE id = ?2)
+	movePhoneSQL = `UPDATE users SET (phone, phone_lookup, phone_source, phone_app, phone_updated_at) =
+		(SELECT phone, phone_lookup, phone_source, phone_app, phone_updated_at FROM users WHERE id = ?2)
 		WHERE id = ?1 AND phone IS NULL`
 )
 
@@ -70,6 +73,45 @@ func (s *Store) FindUserByUnionID(ctx context.Context, family platform.Family, u
 		return store.User{}, s.fail(ctx, "find user by unionid", err)
 	}
 	return u, nil
+}
+
+// FindUsersByPhone implements store.Users, through users_phone_lookup:
+// a query for each lookup (one for each master key), merged.
+func (s *Store) FindUsersByPhone(ctx context.Context, lookups [][]byte) ([]store.User, error) {
+	const op = "find users by phone"
+	var out []store.User
+	for _, l := range lookups {
+		us, err := s.usersByPhone(ctx, l)
+		if err != nil {
+			return nil, s.fail(ctx, op, err)
+		}
+		out = append(out, us...)
+	}
+	if len(lookups) > 1 {
+		slices.SortFunc(out, func(a, b store.User) int { return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID)) })
+		out = slices.CompactFunc(out, func(a, b store.User) bool { return a.ID == b.ID })
+	}
+	if len(out) > store.MaxPhoneHolders {
+		out = out[:store.MaxPhoneHolders]
+	}
+	return out, nil
+}
+
+func (s *Store) usersByPhone(ctx context.Context, lookup []byte) ([]store.User, error) {
+	rows, err := s.read.QueryContext(ctx, phoneUsersSQL, lookup, store.MaxPhoneHolders)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
 }
 
 // SetBlocked implements store.Users.

@@ -74,6 +74,7 @@ func TestQueryPlans(t *testing.T) {
 		{"decrypt attempts", attemptsSQL, []any{"p", "a", "o"}},
 		{"release decrypt attempt", releaseAttemptSQL, []any{"p", "a", "o"}},
 		{"user", getUserSQL, []any{"u"}},
+		{"users by phone", phoneUsersSQL, []any{[]byte{1}, 20}},
 		{"session by access", sessionByAccessSQL, []any{[]byte{1}}},
 		{"session by id", sessionByIDSQL, []any{"x"}},
 		{"session for logout", sessionForLogoutSQL, []any{[]byte{1}}},

@@ -29,9 +29,10 @@ const (
 		WHERE platform = ? AND union_id = ?
 		ORDER BY created_at, app_id, open_id LIMIT 1`
 	insertUserSQL = `INSERT INTO users (id, created_at) VALUES (?, ?)`
-	getUserSQL    = `SELECT id, created_at, phone, phone_source, phone_app,
-		phone_updated_at, blocked, blocked_reason, blocked_at FROM users WHERE id = ?`
-	setPhoneSQL = `UPDATE users SET phone = ?, phone_source = ?, phone_app = ?,
+	userCols      = `id, created_at, phone, phone_lookup, phone_source, phone_app,
+		phone_updated_at, blocked, blocked_reason, blocked_at`
+	getUserSQL  = `SELECT ` + userCols + ` FROM users WHERE id = ?`
+	setPhoneSQL = `UPDATE users SET phone = ?, phone_lookup = ?, phone_source = ?, phone_app = ?,
 		phone_updated_at = ? WHERE id = ?`
 	insertIdentitySQL = `INSERT INTO identities (` + identityCols + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`

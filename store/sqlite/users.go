@@ -126,13 +126,13 @@ func scanUser(row scanner) (store.User, error) {
 		created, phoneAt, blockedAt  sql.NullInt64
 		phoneSrc, phoneApp, blockedR sql.NullString
 	)
-	err := row.Scan(&u.ID, &created, &u.Phone.Sealed, &phoneSrc, &phoneApp, &phoneAt,
+	err := row.Scan(&u.ID, &created, &u.Phone.Sealed, &u.Phone.Lookup, &phoneSrc, &phoneApp, &phoneAt,
 		&u.Blocked, &blockedR, &blockedAt)
 	if err != nil {
 		return store.User{}, err
 	}
 	u.CreatedAt = fromMicros(created)
-	u.Phone.Sealed = none(u.Phone.Sealed)
+	u.Phone.Sealed, u.Phone.Lookup = none(u.Phone.Sealed), none(u.Phone.Lookup)
 	u.Phone.Source, u.Phone.App = phoneSrc.String, phoneApp.String
 	u.Phone.UpdatedAt = fromMicros(phoneAt)
 	u.BlockedReason, u.BlockedAt = blockedR.String, fromMicros(blockedAt)
@@ -145,7 +145,7 @@ func (s *Store) SetPhone(ctx context.Context, userID string, p store.Phone) erro
 	if len(p.Sealed) == 0 {
 		return fmt.Errorf("sqlite: %s: empty sealed number", op)
 	}
-	res, err := s.w.setPhone.ExecContext(ctx, p.Sealed, p.Source, p.App, micros(p.UpdatedAt), userID)
+	res, err := s.w.setPhone.ExecContext(ctx, p.Sealed, none(p.Lookup), p.Source, p.App, micros(p.UpdatedAt), userID)
 	if err != nil {
 		return s.fail(ctx, op, err)
 	}

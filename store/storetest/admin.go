@@ -125,6 +125,7 @@ type EraseFixture struct {
 	OpenIDs     []string
 	UnionID     string
 	SealedPhone []byte
+	PhoneLookup []byte
 	// Kept is a user of another person, whose data the erasure must keep.
 	Kept string
 }
@@ -137,7 +138,8 @@ type EraseFixture struct {
 func WriteEraseFixture(t *testing.T, s store.Store) EraseFixture {
 	t.Helper()
 	f := EraseFixture{UserID: "erase-user-1", OpenIDs: []string{"erase-open-a", "erase-open-b"},
-		UnionID: "erase-union-1", SealedPhone: []byte("sealed-phone:erase-13800000000"), Kept: "kept-user"}
+		UnionID: "erase-union-1", SealedPhone: []byte("sealed-phone:erase-13800000000"),
+		PhoneLookup: []byte("phone-lookup:erase-13800000000"), Kept: "kept-user"}
 	a, _ := mustUpsert(t, s, upsert("wxA", f.OpenIDs[0], f.UnionID, sealed("ka"), f.UserID, base))
 	mustUpsert(t, s, upsert("wxA", f.OpenIDs[0], "", sealed("ka2"), "", at(time.Minute))) // a previous key
 	// b has no unionid: it comes to the user by a merge.
@@ -147,7 +149,7 @@ func WriteEraseFixture(t *testing.T, s store.Store) EraseFixture {
 	}
 	b := mustIdentity(t, s, "wechat", "wxB", f.OpenIDs[1])
 	k, _ := mustUpsert(t, s, upsert("wxA", "kept-open", "kept-union", sealed("kk"), f.Kept, base))
-	mustSetPhone(t, s, f.UserID, store.Phone{Sealed: f.SealedPhone, Source: store.PhoneFromPlatform, App: "main", UpdatedAt: base})
+	mustSetPhone(t, s, f.UserID, store.Phone{Sealed: f.SealedPhone, Lookup: f.PhoneLookup, Source: store.PhoneFromPlatform, App: "main", UpdatedAt: base})
 	mustCreateSession(t, s, identitySession("erase-s1", a, base))
 	mustCreateSession(t, s, identitySession("erase-s2", b, base))
 	mustCreateSession(t, s, identitySession("kept-s", k, base))
@@ -182,6 +184,9 @@ func testErase(t *testing.T, s store.Store) {
 	}
 	_, err = s.FindUserByUnionID(ctx, "wechat", f.UnionID)
 	wantErr(t, "FindUserByUnionID after erase", err, store.ErrNotFound)
+	if l, err := s.FindUsersByPhone(ctx, [][]byte{f.PhoneLookup}); err != nil || len(l) != 0 {
+		t.Fatalf("FindUsersByPhone after erase = %d users, %v; want none", len(l), err)
+	}
 	for _, id := range []string{"erase-s1", "erase-s2"} {
 		_, err := s.SessionByID(ctx, id)
 		wantErr(t, "SessionByID after erase", err, store.ErrNotFound)
