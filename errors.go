@@ -22,7 +22,10 @@ const (
 	CodeInvalidClient        Code = "invalid_client"
 	CodeUserBlocked          Code = "user_blocked"
 	// CodeNotFound is the admin API's: no such user.
-	CodeNotFound            Code = "not_found"
+	CodeNotFound Code = "not_found"
+	// CodePhoneConflict: with link_by_phone, the user proved a number
+	// another user holds while bound to a different one.
+	CodePhoneConflict       Code = "phone_conflict"
 	CodeDecryptFailed       Code = "decrypt_failed"
 	CodeRateLimited         Code = "rate_limited"
 	CodePlatformError       Code = "platform_error"

@@ -118,6 +118,10 @@ type Config struct {
 	// admin); nil when not configured, and then it is off.
 	Admin *Admin
 
+	// LinkByPhone makes one user of the users who prove the same phone
+	// number (yaml key link_by_phone; docs/operations.md).
+	LinkByPhone bool
+
 	Apps []App
 }
 

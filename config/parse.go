@@ -605,6 +605,7 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 			})
 		}},
 		{"signing_key_rotation", d.duration(&c.SigningKeyRotation, nil)},
+		{"link_by_phone", d.boolean(&c.LinkByPhone)},
 		{"apps", func(path string, n *yaml.Node) error {
 			n = resolve(n)
 			if isNull(n) {

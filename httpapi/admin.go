@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/mplogin/mplogin"
@@ -261,7 +262,7 @@ func (a *Admin) user(req *request) (any, int, string, error) {
 }
 
 // findParams are the query parameters of GET /admin/v1/users.
-var findParams = map[string]bool{"app": true, "openid": true, "unionid": true, "platform": true}
+var findParams = map[string]bool{"app": true, "openid": true, "unionid": true, "platform": true, "phone": true}
 
 func (a *Admin) find(req *request) (any, int, string, error) {
 	if err := noBody(req); err != nil {
@@ -270,14 +271,19 @@ func (a *Admin) find(req *request) (any, int, string, error) {
 	q := req.r.URL.Query()
 	for k, vs := range q {
 		if !findParams[k] {
-			return nil, 0, "", mplogin.Errorf(mplogin.CodeInvalidRequest, "unknown query parameter: use app and openid, or unionid and platform")
+			return nil, 0, "", mplogin.Errorf(mplogin.CodeInvalidRequest, "unknown query parameter: use app and openid, unionid and platform, or phone")
 		}
 		if len(vs) > 1 {
 			return nil, 0, "", mplogin.Errorf(mplogin.CodeInvalidRequest, "query parameter %q is given more than once", k)
 		}
 	}
+	phone := q.Get("phone")
+	if strings.HasPrefix(phone, " ") {
+		// An unescaped + in a query string reads as a space.
+		phone = "+" + strings.TrimLeft(phone, " ")
+	}
 	u, err := a.h.sessions.FindUser(req.r.Context(), session.UserQuery{App: q.Get("app"), OpenID: q.Get("openid"),
-		UnionID: q.Get("unionid"), Family: platform.Family(q.Get("platform"))})
+		UnionID: q.Get("unionid"), Family: platform.Family(q.Get("platform")), Phone: phone})
 	if err != nil {
 		return nil, 0, "", err
 	}

@@ -313,6 +313,8 @@ func statusOf(code mplogin.Code) int {
 		return http.StatusForbidden
 	case mplogin.CodeNotFound:
 		return http.StatusNotFound
+	case mplogin.CodePhoneConflict:
+		return http.StatusConflict
 	case mplogin.CodeDecryptFailed:
 		return http.StatusUnprocessableEntity
 	case mplogin.CodeRateLimited:
@@ -756,8 +758,15 @@ func (h *Handler) phone(req *request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(req, http.StatusOK, p)
+	writeJSON(req, http.StatusOK, phoneResponse{PhoneNumber: p.Number, UserID: p.UserID, Linked: p.Linked})
 	return nil
+}
+
+// phoneResponse is the number's fields, and the user it is recorded on.
+type phoneResponse struct {
+	session.PhoneNumber
+	UserID string `json:"user_id"`
+	Linked bool   `json:"linked"`
 }
 
 func (h *Handler) healthz(req *request) error {

@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 			AccessTTL: cfg.Policy.AccessTTL, RefreshTTL: cfg.Policy.RefreshTTL, MaxAge: cfg.Policy.MaxAge,
 			KeyGrace: cfg.Policy.SessionKeyGrace, PlatformTimeout: cfg.PlatformTimeout,
 			CodeReplayWindow: cfg.Policy.CodeReplayWindow, MaxSessionsPerIdentity: cfg.Policy.MaxSessionsPerIdentity,
-			RefreshReuseGrace: cfg.Policy.RefreshReuseGrace,
+			RefreshReuseGrace: cfg.Policy.RefreshReuseGrace, LinkByPhone: cfg.LinkByPhone,
 		},
 	})
 	if err != nil {

@@ -64,11 +64,14 @@ type AdminSession struct {
 
 // UserQuery names a user by one of their identities: App and OpenID (an
 // openid of a configured app), or UnionID and Family (a unionid of a
-// platform family).
+// platform family); or by their phone number: Phone, with + and its
+// country code, or a mainland number without (+86 138 0000 0000,
+// 13800000000).
 type UserQuery struct {
 	App, OpenID string
 	UnionID     string
 	Family      platform.Family
+	Phone       string
 }
 
 // MaxBlockReason bounds the reason an operator gives for a block, in
@@ -150,13 +153,34 @@ func MaskPhone(pure, full string) string {
 	return n[:3] + "****" + n[len(n)-4:]
 }
 
-// FindUser finds the user of an identity (see UserQuery): not_found when
-// none has it, invalid_request when q names neither an app and an openid
-// nor a unionid and a family, or an app that is not configured.
+// FindUser finds the user of an identity or a phone number (see
+// UserQuery): not_found when none has it, invalid_request when q names
+// neither an app and an openid, nor a unionid and a family, nor a phone
+// number, or more than one of them, or an app that is not configured.
+// Several users may hold one number (without Policy.LinkByPhone): the
+// oldest is found.
 func (s *Service) FindUser(ctx context.Context, q UserQuery) (AdminUser, error) {
 	var id string
+	byIdentity := q.App != "" || q.OpenID != ""
+	byUnion := q.UnionID != "" || q.Family != ""
+	if byIdentity && byUnion || q.Phone != "" && (byIdentity || byUnion) {
+		return AdminUser{}, mplogin.Errorf(mplogin.CodeInvalidRequest, "give one of: app and openid, unionid and platform, or phone")
+	}
 	switch {
-	case q.App != "" && q.OpenID != "" && q.UnionID == "" && q.Family == "":
+	case q.Phone != "":
+		key, ok := phoneQueryKey(q.Phone)
+		if !ok {
+			return AdminUser{}, mplogin.Errorf(mplogin.CodeInvalidRequest, "phone must be a number: + and its country code, or a mainland number without")
+		}
+		us, err := s.store.FindUsersByPhone(ctx, s.keys.Lookups(phonePurpose, []byte(key)))
+		if err != nil {
+			return AdminUser{}, storeError("find users by phone", err)
+		}
+		if len(us) == 0 {
+			return AdminUser{}, errUserNotFound
+		}
+		id = us[0].ID
+	case q.App != "" && q.OpenID != "":
 		app, ok := s.apps[q.App]
 		if !ok {
 			return AdminUser{}, mplogin.Errorf(mplogin.CodeUnknownApp, "app names no configured app")
@@ -166,14 +190,14 @@ func (s *Service) FindUser(ctx context.Context, q UserQuery) (AdminUser, error) 
 			return AdminUser{}, adminStoreError("get identity", err)
 		}
 		id = i.UserID
-	case q.UnionID != "" && q.Family != "" && q.App == "" && q.OpenID == "":
+	case q.UnionID != "" && q.Family != "":
 		u, err := s.store.FindUserByUnionID(ctx, q.Family, q.UnionID)
 		if err != nil {
 			return AdminUser{}, adminStoreError("find user by unionid", err)
 		}
 		id = u.ID
 	default:
-		return AdminUser{}, mplogin.Errorf(mplogin.CodeInvalidRequest, "give either app and openid, or unionid and platform")
+		return AdminUser{}, mplogin.Errorf(mplogin.CodeInvalidRequest, "give one of: app and openid, unionid and platform, or phone")
 	}
 	return s.User(ctx, id)
 }

@@ -60,10 +60,10 @@ func TestAuthenticatedCalls(t *testing.T) {
 		f.clock.Now().Unix(), wxAppID)
 	in := encWX(t, wxKey1, phone)
 	p, err := f.svc.PhoneAuthed(ctx, a, session.PhoneInput{EncryptedData: in.EncryptedData, IV: in.IV})
-	if err != nil || p.PurePhoneNumber != "13800001111" {
+	if err != nil || p.Number.PurePhoneNumber != "13800001111" || p.UserID != tok.User.ID || p.Linked {
 		t.Fatalf("phone: %v", err)
 	}
-	if got, _, ok, err := f.svc.StoredPhone(ctx, tok.User.ID); err != nil || !ok || got != p {
+	if got, _, ok, err := f.svc.StoredPhone(ctx, tok.User.ID); err != nil || !ok || got != p.Number {
 		t.Fatalf("stored phone: %v %v", ok, err)
 	}
 	if _, err := f.svc.DecryptAuthed(ctx, a, session.DecryptInput{IV: in.IV}); code(t, err) != mplogin.CodeInvalidRequest {

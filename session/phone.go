@@ -1,11 +1,14 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 
 	"github.com/mplogin/mplogin"
 	"github.com/mplogin/mplogin/platform"
@@ -33,26 +36,31 @@ func (PhoneInput) String() string { return "[redacted]" }
 // use and is sent to the platform once; a payload goes through Decrypt's
 // rules (current then previous key, one decrypt_failed for every cause,
 // counted against the session key's MaxDecryptFailures).
-func (s *Service) Phone(ctx context.Context, accessToken string, in PhoneInput) (PhoneNumber, error) {
+//
+// With Policy.LinkByPhone, a number another user already holds joins the
+// caller's user to that one (linkByPhone): only numbers the platform bound
+// to the caller count, a phone code resolved with the session's openid or
+// a payload opened with its session key.
+func (s *Service) Phone(ctx context.Context, accessToken string, in PhoneInput) (PhoneResult, error) {
 	if err := in.check(); err != nil {
-		return PhoneNumber{}, err
+		return PhoneResult{}, err
 	}
 	sess, err := s.active(ctx, accessToken)
 	if err != nil {
-		return PhoneNumber{}, err
+		return PhoneResult{}, err
 	}
 	return s.phone(ctx, sess, in)
 }
 
 // PhoneAuthed is Phone for a session Authenticate returned, which it does
 // not read again.
-func (s *Service) PhoneAuthed(ctx context.Context, a *Authed, in PhoneInput) (PhoneNumber, error) {
+func (s *Service) PhoneAuthed(ctx context.Context, a *Authed, in PhoneInput) (PhoneResult, error) {
 	sess, err := s.authed(a)
 	if err != nil {
-		return PhoneNumber{}, err
+		return PhoneResult{}, err
 	}
 	if err := in.check(); err != nil {
-		return PhoneNumber{}, err
+		return PhoneResult{}, err
 	}
 	return s.phone(ctx, sess, in)
 }
@@ -68,8 +76,22 @@ func (in PhoneInput) check() error {
 	return nil
 }
 
+// PhoneResult is what Phone answers: the number, the user it is now
+// recorded on, and whether proving it joined the caller's user to another
+// (Policy.LinkByPhone).
+type PhoneResult struct {
+	Number PhoneNumber
+	// UserID is the user the number is recorded on: the caller's, or the
+	// one it was linked to.
+	UserID string
+	Linked bool
+}
+
+var errPhoneConflict = mplogin.Errorf(mplogin.CodePhoneConflict,
+	"another user holds this phone number, and this user is bound to a different one; an operator can merge them")
+
 // phone is Phone for a session already checked to be active.
-func (s *Service) phone(ctx context.Context, sess store.Session, in PhoneInput) (PhoneNumber, error) {
+func (s *Service) phone(ctx context.Context, sess store.Session, in PhoneInput) (PhoneResult, error) {
 	app := s.apps[sess.App]
 	var (
 		p      PhoneNumber
@@ -79,36 +101,156 @@ func (s *Service) phone(ctx context.Context, sess store.Session, in PhoneInput) 
 	if in.Code != "" {
 		source = store.PhoneFromPlatform
 		if p, err = s.phoneByCode(ctx, app, sess.OpenID, in.Code); err != nil {
-			return PhoneNumber{}, err
+			return PhoneResult{}, err
 		}
 	} else {
 		source = store.PhoneFromUserData
 		plain, err := s.decrypt(ctx, sess, DecryptInput{EncryptedData: in.EncryptedData, IV: in.IV})
 		if err != nil {
-			return PhoneNumber{}, err
+			return PhoneResult{}, err
 		}
 		var ok bool
 		if p, ok = parsePhone(app.Family, plain); !ok {
 			// It opened, but holds no phone number (user info, say).
-			return PhoneNumber{}, ErrDecryptFailed
+			return PhoneResult{}, ErrDecryptFailed
+		}
+	}
+	res := PhoneResult{Number: p, UserID: sess.UserID}
+	var lookup []byte
+	if key := phoneKey(p); key != "" {
+		lookup = s.keys.Lookup(phonePurpose, []byte(key))
+		if s.policy.LinkByPhone {
+			into, err := s.linkByPhone(ctx, app, sess.UserID, key)
+			if err != nil {
+				return PhoneResult{}, err
+			}
+			if into != "" {
+				res.UserID, res.Linked = into, true
+			}
 		}
 	}
 	plain, err := json.Marshal(p)
 	if err != nil {
-		return PhoneNumber{}, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
+		return PhoneResult{}, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
 	}
-	sealed, err := s.keys.Seal(plain, phoneAAD(sess.UserID))
+	sealed, err := s.keys.Seal(plain, phoneAAD(res.UserID))
 	clear(plain)
 	if err != nil {
-		return PhoneNumber{}, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
+		return PhoneResult{}, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
 	}
-	err = s.store.SetPhone(ctx, sess.UserID, store.Phone{Sealed: sealed, Source: source, App: app.Name, UpdatedAt: s.now()})
+	err = s.store.SetPhone(ctx, res.UserID, store.Phone{Sealed: sealed, Lookup: lookup, Source: source, App: app.Name, UpdatedAt: s.now()})
 	if err != nil {
-		return PhoneNumber{}, storeError("set phone", err)
+		return PhoneResult{}, storeError("set phone", err)
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "phone number recorded",
-		slog.String("app", app.Name), slog.String("user", sess.UserID), slog.String("source", source))
-	return p, nil
+		slog.String("app", app.Name), slog.String("user", res.UserID), slog.String("source", source))
+	return res, nil
+}
+
+// linkByPhone joins the user userID, who just proved the number whose
+// lookup key is key, to another user holding that number, and returns
+// that user's id; "" when no other user holds it. The holder survives
+// (the oldest, when several do): it held the number first. The caller's
+// user is merged into it whole (MergeUsers), so that its sessions move and
+// keep working. A caller bound to a different number is a conflict, and a
+// blocked holder refuses the link: neither changes anything.
+func (s *Service) linkByPhone(ctx context.Context, app *App, userID, key string) (string, error) {
+	lookups := s.keys.Lookups(phonePurpose, []byte(key))
+	holders, err := s.store.FindUsersByPhone(ctx, lookups)
+	if err != nil {
+		return "", storeError("find users by phone", err)
+	}
+	i := slices.IndexFunc(holders, func(u store.User) bool { return u.ID != userID })
+	if i < 0 {
+		return "", nil
+	}
+	into := holders[i]
+	u, err := s.store.GetUser(ctx, userID)
+	if err != nil {
+		return "", storeError("get user", err)
+	}
+	if len(u.Phone.Sealed) > 0 && !s.holdsPhone(ctx, u, lookups, key) {
+		return "", errPhoneConflict
+	}
+	if into.Blocked {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "link by phone refused: the holder is blocked",
+			slog.String("app", app.Name), slog.String("user", userID), slog.String("holder", into.ID))
+		return "", errBlocked
+	}
+	if err := s.MergeUsers(ctx, into.ID, userID); err != nil {
+		return "", err
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "users linked by phone number",
+		slog.String("app", app.Name), slog.String("user", into.ID), slog.String("from", userID))
+	return into.ID, nil
+}
+
+// holdsPhone tells whether u's recorded number is the one of key: by its
+// lookup, or, for a number recorded without one, by opening it.
+func (s *Service) holdsPhone(ctx context.Context, u store.User, lookups [][]byte, key string) bool {
+	if len(u.Phone.Lookup) > 0 {
+		return slices.ContainsFunc(lookups, func(l []byte) bool { return bytes.Equal(l, u.Phone.Lookup) })
+	}
+	p, err := s.openPhone(u.ID, u.Phone.Sealed)
+	if err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "a stored phone number does not open", slog.String("user", u.ID), slog.Any("error", err))
+		return false
+	}
+	return phoneKey(p) == key
+}
+
+// phonePurpose keeps phone lookups apart from lookups of anything else.
+const phonePurpose = "phone"
+
+// phoneKey is the number of p as a lookup holds it: the country code's
+// digits (86 when none is given) and the national number's; "" when p
+// has no digits. WeChat gives both parts; Baidu mainland numbers only.
+func phoneKey(p PhoneNumber) string {
+	national := digits(p.PurePhoneNumber)
+	if national == "" {
+		full := strings.TrimSpace(p.PhoneNumber)
+		if strings.HasPrefix(full, "+") {
+			return digits(full)
+		}
+		national = digits(full)
+	}
+	if national == "" {
+		return ""
+	}
+	cc := digits(p.CountryCode)
+	if cc == "" {
+		cc = "86"
+	}
+	return cc + national
+}
+
+// phoneQueryKey reads a number an operator types: +CC and the number in
+// any grouping (+86 138-0000-0000), or a mainland number without +86.
+func phoneQueryKey(q string) (string, bool) {
+	q = strings.TrimSpace(q)
+	for _, r := range q {
+		if !(r >= '0' && r <= '9' || r == '+' || r == ' ' || r == '-' || r == '(' || r == ')') {
+			return "", false
+		}
+	}
+	d := digits(q)
+	if len(d) < 5 || len(d) > 20 || strings.LastIndex(q, "+") > 0 {
+		return "", false
+	}
+	if strings.HasPrefix(q, "+") {
+		return d, true
+	}
+	return "86" + d, true
+}
+
+func digits(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= '0' && c <= '9' {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // phoneByCode trades a phone code of the session's user openID. The openid

@@ -93,11 +93,11 @@ func TestPhoneByCode(t *testing.T) {
 	tok := f.login(t, "wx", "ann", wxKey1)
 
 	p, err := f.svc.Phone(ctx, tok.AccessToken.Reveal(), session.PhoneInput{Code: "pc-ann"})
-	if err != nil || p.PhoneNumber != "13800138000" || p.CountryCode != "86" {
+	if err != nil || p.Number.PhoneNumber != "13800138000" || p.Number.CountryCode != "86" || p.UserID != tok.User.ID || p.Linked {
 		t.Fatalf("Phone = %+v, %v", p, err)
 	}
 	stored, source, ok, err := f.svc.StoredPhone(ctx, tok.User.ID)
-	if err != nil || !ok || stored != p || source != store.PhoneFromPlatform {
+	if err != nil || !ok || stored != p.Number || source != store.PhoneFromPlatform {
 		t.Fatalf("StoredPhone = %+v %q %v %v", stored, source, ok, err)
 	}
 	// The code went to the platform with the session's openid, for it to
@@ -157,7 +157,7 @@ func TestPhoneCodeOfAnotherUser(t *testing.T) {
 	if _, _, ok, err := f.svc.StoredPhone(ctx, bob.User.ID); ok || err != nil {
 		t.Fatalf("bob has a phone number: %v %v", ok, err)
 	}
-	if p, err := f.svc.Phone(ctx, ann.AccessToken.Reveal(), session.PhoneInput{Code: "pc-ann"}); err != nil || p.PhoneNumber != "13800138000" {
+	if p, err := f.svc.Phone(ctx, ann.AccessToken.Reveal(), session.PhoneInput{Code: "pc-ann"}); err != nil || p.Number.PhoneNumber != "13800138000" {
 		t.Fatalf("ann with her own code: %+v %v", p, err)
 	}
 	if strings.Contains(f.logs.String(), "13800138000") {
@@ -174,7 +174,7 @@ func TestPhoneByPayload(t *testing.T) {
 		itoa(f.clock.Now().Unix()) + `}}`
 	in := encWX(t, wxKey1, plain)
 	p, err := f.svc.Phone(ctx, wx.AccessToken.Reveal(), session.PhoneInput{EncryptedData: in.EncryptedData, IV: in.IV})
-	if err != nil || p != (session.PhoneNumber{PhoneNumber: "+1 555 0100", PurePhoneNumber: "5550100", CountryCode: "1"}) {
+	if err != nil || p.Number != (session.PhoneNumber{PhoneNumber: "+1 555 0100", PurePhoneNumber: "5550100", CountryCode: "1"}) {
 		t.Fatalf("wechat payload: %+v, %v", p, err)
 	}
 	if _, source, _, _ := f.svc.StoredPhone(ctx, wx.User.ID); source != store.PhoneFromUserData {
@@ -202,7 +202,7 @@ func TestPhoneByPayload(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err = f.svc.Phone(ctx, bd.AccessToken.Reveal(), session.PhoneInput{EncryptedData: data, IV: iv})
-	if err != nil || p != (session.PhoneNumber{PhoneNumber: "13900139000", PurePhoneNumber: "13900139000", CountryCode: "86"}) {
+	if err != nil || p.Number != (session.PhoneNumber{PhoneNumber: "13900139000", PurePhoneNumber: "13900139000", CountryCode: "86"}) {
 		t.Fatalf("baidu payload: %+v, %v", p, err)
 	}
 }

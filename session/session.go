@@ -103,6 +103,9 @@ type Policy struct {
 	// RefreshReuseGrace is how long the refresh token a refresh spent still
 	// gets that refresh's tokens; 0 = never.
 	RefreshReuseGrace time.Duration
+	// LinkByPhone: a user who proves a phone number another user holds
+	// joins that user (see Phone).
+	LinkByPhone bool
 }
 
 // DefaultPolicy is the service's defaults.
