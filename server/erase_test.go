@@ -236,4 +236,3 @@ func scanRedis(t *testing.T, url string, needles []string) []string {
 	}
 	return found
 }
-
