@@ -106,6 +106,10 @@ export interface PhoneNumber {
   phone_number: string
   pure_phone_number: string
   country_code: string
+  /** The user the number is recorded on: the caller's, or the one it was linked to. */
+  user_id: string
+  /** True when proving the number joined the caller to another user (link_by_phone). */
+  linked: boolean
 }
 
 export declare class Client {

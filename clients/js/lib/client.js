@@ -245,7 +245,7 @@ class Client {
   /**
    * POST /v1/phone: a phone code (a string, or {code}: getPhoneNumber's detail) or an
    * encrypted payload ({encryptedData, iv}). Resolves {phone_number,
-   * pure_phone_number, country_code}. Never logs in.
+   * pure_phone_number, country_code, user_id, linked}. Never logs in.
    */
   phone(payload) {
     let body
