@@ -36,12 +36,10 @@ const (
 	lockUsersSQL = `SELECT id FROM users WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR UPDATE`
 	// Codes carry their identity, not their user, and have no index on it:
 	// the table holds only codes of the last minutes, so the scan is short.
-	eraseCodesSQL = `DELETE FROM codes c USING identities i
-		WHERE i.user_id = $1 AND c.platform = i.platform AND c.app_id = i.app_id AND c.open_id = i.open_id`
 	eraseIdentityCodesSQL = `DELETE FROM codes WHERE platform = $1 AND app_id = $2 AND open_id = $3`
 	// refresh_tokens rows go with their session (ON DELETE CASCADE).
 	eraseSessionsSQL   = `DELETE FROM sessions WHERE user_id = $1`
-	eraseIdentitiesSQL = `DELETE FROM identities WHERE user_id = $1`
+	eraseIdentitiesSQL = `DELETE FROM identities WHERE user_id = $1 RETURNING platform, app_id, open_id`
 	deleteUserSQL      = `DELETE FROM users WHERE id = $1`
 	moveIdentitiesSQL  = `UPDATE identities SET user_id = $1 WHERE user_id = $2`
 	moveSessionsSQL    = `UPDATE sessions SET user_id = $1 WHERE user_id = $2`
@@ -153,7 +151,27 @@ func (s *Store) EraseUser(ctx context.Context, userID string, _ time.Time) error
 			if err := lockUsers(ctx, tx, userID); err != nil {
 				return err
 			}
-			for _, q := range []string{eraseCodesSQL, eraseSessionsSQL, eraseIdentitiesSQL, deleteUserSQL} {
+			// The identities go first: a login holding an identity's row
+			// finishes before the DELETE does, and the statements after it
+			// see that login's code and session; a login that comes later
+			// waits for the row and then creates a new user.
+			rows, err := tx.Query(ctx, eraseIdentitiesSQL, userID)
+			if err != nil {
+				return err
+			}
+			ids, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Identity, error) {
+				var id store.Identity
+				return id, r.Scan(&id.Family, &id.AppID, &id.OpenID)
+			})
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				if _, err := tx.Exec(ctx, eraseIdentityCodesSQL, id.Family, id.AppID, id.OpenID); err != nil {
+					return err
+				}
+			}
+			for _, q := range []string{eraseSessionsSQL, deleteUserSQL} {
 				if _, err := tx.Exec(ctx, q, userID); err != nil {
 					return err
 				}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ func adminTests(o options) []test {
 		{"MergeKeepsPhone", testMergeKeepsPhone},
 		{"MergeRefused", testMergeRefused},
 		{"MergeConcurrent", func(t *testing.T, s store.Store) { testMergeConcurrent(t, s, o) }},
+		{"EraseConcurrent", func(t *testing.T, s store.Store) { testEraseConcurrent(t, s, o) }},
 	}
 }
 
@@ -357,5 +359,67 @@ func testMergeConcurrent(t *testing.T, s store.Store, o options) {
 				t.Errorf("session %s has user %s, want u1", sess.ID, sess.UserID)
 			}
 		}
+	}
+}
+
+// testEraseConcurrent erases a user while its identity logs in: every
+// login succeeds, either before the erasure (its session is erased with
+// the user) or after it (a new user, whose session lives).
+func testEraseConcurrent(t *testing.T, s store.Store, o options) {
+	ctx := t.Context()
+	mustUpsert(t, s, upsert("wxA", "o1", "", nil, "u1", base))
+	const n = 10
+	var wg sync.WaitGroup
+	errs := make(chan error, n+1)
+	results := make(chan store.LoginResult, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			res, err := s.WriteLogin(ctx, loginWrite("wxA", "o1", "", fmt.Sprintf("n%d", i), fmt.Sprintf("s%d", i)))
+			if err != nil {
+				errs <- fmt.Errorf("WriteLogin: %w", err)
+				return
+			}
+			results <- res
+		})
+	}
+	wg.Go(func() {
+		<-start
+		if err := s.EraseUser(ctx, "u1", at(time.Hour)); err != nil {
+			errs <- fmt.Errorf("EraseUser: %w", err)
+		}
+	})
+	close(start)
+	wg.Wait()
+	close(errs)
+	close(results)
+	for err := range errs {
+		t.Error(err)
+	}
+	_, err := s.GetUser(ctx, "u1")
+	wantErr(t, "GetUser of the erased user", err, store.ErrNotFound)
+	// A login after the erasure made the identity again, for a new user.
+	id, err := s.GetIdentity(ctx, "wechat", "wxA", "o1")
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetIdentity: %v", err)
+	}
+	for res := range results {
+		sess, err := s.SessionByID(ctx, res.Session.ID)
+		if res.Identity.UserID == "u1" {
+			if err == nil && !o.splitLogin {
+				t.Errorf("session %s of the erased user outlived it", res.Session.ID)
+			}
+			continue
+		}
+		if res.Identity.UserID != id.UserID {
+			t.Errorf("login after the erasure: user %s, but the identity has %s", res.Identity.UserID, id.UserID)
+		}
+		if err != nil {
+			t.Errorf("session %s of a login after the erasure: %v", res.Session.ID, err)
+		} else if sess.UserID != id.UserID {
+			t.Errorf("session %s has user %s, want %s", sess.ID, sess.UserID, id.UserID)
+		}
+		mustUser(t, s, res.Identity.UserID)
 	}
 }
