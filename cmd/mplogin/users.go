@@ -106,7 +106,7 @@ func runUsers(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	ids := 1 // positional user ids: find names its user by flags instead
 	switch name {
 	case "block":
-		fs.StringVar(&reason, "reason", "", "why, kept for the next operator (at most 500 characters)")
+		fs.StringVar(&reason, "reason", "", fmt.Sprintf("why, kept for the next operator (at most %d characters)", session.MaxBlockReason))
 	case "merge":
 		fs.StringVar(&from, "from", "", "the user whose identities and sessions move to USER_ID, and who is then deleted")
 	case "find":
