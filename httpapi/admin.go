@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -157,18 +158,11 @@ func (a *Admin) action(name string, fn func(*request) (any, int, string, error))
 			return err
 		}
 		body, status, user, err := fn(req)
-		result := "ok"
-		if err != nil {
-			result = string(mplogin.ErrorCode(err))
+		audit := AdminAudit{Action: name, Admin: admin, User: user, Err: err}
+		if m, ok := body.(mergeAnswer); ok {
+			audit.From = m.from
 		}
-		attrs := []slog.Attr{slog.String("action", name), slog.String("admin", admin), slog.String("user", user),
-			slog.String("result", result)}
-		if name == "merge" {
-			if from, ok := body.(mergeAnswer); ok {
-				attrs = append(attrs, slog.String("from", from.from))
-			}
-		}
-		a.h.log.LogAttrs(req.r.Context(), slog.LevelInfo, "admin", attrs...)
+		audit.Log(req.r.Context(), a.h.log)
 		if err != nil {
 			return err
 		}
@@ -185,10 +179,35 @@ func (a *Admin) action(name string, fn func(*request) (any, int, string, error))
 	}
 }
 
+// AdminAudit is the audit line of one admin action, whatever its outcome:
+// the admin API writes one for each authenticated request, and mplogin
+// users one for each action it takes, so that both read alike in the log.
+type AdminAudit struct {
+	Action string // user, find, sessions, revoke, block, unblock, erase, merge
+	Admin  string // who acted: an admin token's name, or "cli" and the OS user
+	User   string // the user acted on; "" when unknown
+	From   string // the user merged into User; "" for other actions
+	Err    error  // the outcome; nil when it succeeded
+}
+
+// Log writes the line at info; its result is "ok" or the error's code.
+func (a AdminAudit) Log(ctx context.Context, log *slog.Logger) {
+	result := "ok"
+	if a.Err != nil {
+		result = string(mplogin.ErrorCode(a.Err))
+	}
+	attrs := []slog.Attr{slog.String("action", a.Action), slog.String("admin", a.Admin), slog.String("user", a.User),
+		slog.String("result", result)}
+	if a.From != "" {
+		attrs = append(attrs, slog.String("from", a.From))
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "admin", attrs...)
+}
+
 // userID is the route's {id}; an id no store could hold is no user.
 func userID(req *request) (string, error) {
 	id := req.r.PathValue("id")
-	if !validUserID(id) {
+	if !ValidUserID(id) {
 		return "", errNoUser // not logged: it is anything a caller sent
 	}
 	return id, nil
@@ -196,7 +215,9 @@ func userID(req *request) (string, error) {
 
 var errNoUser = mplogin.Errorf(mplogin.CodeNotFound, "no such user")
 
-func validUserID(id string) bool { return id != "" && len(id) <= 128 && plain(id) }
+// ValidUserID reports whether id could be a user's id: an id no store
+// could hold names no user, and need not reach the store.
+func ValidUserID(id string) bool { return id != "" && len(id) <= 128 && plain(id) }
 
 type adminIdentity struct {
 	Platform    platform.Family `json:"platform"`
@@ -245,6 +266,14 @@ func userJSON(u session.AdminUser) adminUser {
 	}
 	return out
 }
+
+// AdminUserBody is the admin API's answer describing u, for the other
+// front ends of the admin actions (mplogin users): one shape for both.
+func AdminUserBody(u session.AdminUser) any { return userJSON(u) }
+
+// AdminRevokedBody is the admin API's answer to a revoke or a block that
+// ended n sessions.
+func AdminRevokedBody(n int) any { return revokedAnswer{n} }
 
 func (a *Admin) user(req *request) (any, int, string, error) {
 	id, err := userID(req)
@@ -407,7 +436,7 @@ func (a *Admin) merge(req *request) (any, int, string, error) {
 	if in.From == nil || *in.From == "" {
 		return nil, 0, id, mplogin.Errorf(mplogin.CodeInvalidRequest, `field "from" is required`)
 	}
-	if !validUserID(*in.From) {
+	if !ValidUserID(*in.From) {
 		return nil, 0, id, errNoUser
 	}
 	ctx := req.r.Context()

@@ -42,7 +42,7 @@ const usage = `usage:
   mplogin demo [--listen ADDR] [--emulator-listen ADDR] [--data DIR]
   mplogin reset-session-key --config FILE --app NAME --openid OPENID
   mplogin keys rotate --config FILE [--revoke-current]
-  mplogin version
+` + usersUsage + `  mplogin version
 `
 
 // run is the whole program, apart from process signals and exit.
@@ -67,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return 2
 		}
 		err = runKeysRotate(ctx, args[2:], stdout, stderr, getenv)
+	case "users":
+		err = runUsers(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "mplogin", buildVersion())
 		return 0
@@ -82,6 +84,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return 0
 		}
 		fmt.Fprintln(stderr, "mplogin:", err)
+		if errors.As(err, new(usageError)) {
+			return 2
+		}
 		return 1
 	}
 	return 0
