@@ -19,7 +19,7 @@ import (
 // usersUsage lists the users subcommands: the admin API's actions on users,
 // run on the store itself, without a running service.
 const usersUsage = `  mplogin users get --config FILE USER_ID
-  mplogin users find --config FILE (--app NAME --openid OPENID | --unionid UNIONID --platform wechat|baidu)
+  mplogin users find --config FILE (--app NAME --openid OPENID | --unionid UNIONID --platform wechat|baidu | --phone NUMBER)
   mplogin users revoke --config FILE USER_ID
   mplogin users block --config FILE [--reason TEXT] USER_ID
   mplogin users unblock --config FILE USER_ID
@@ -116,6 +116,7 @@ func runUsers(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		fs.StringVar(&q.App, "app", "", "a configured app's name, with --openid")
 		fs.StringVar(&q.OpenID, "openid", "", "the user's openid in that app")
 		fs.StringVar(&q.UnionID, "unionid", "", "the user's unionid, with --platform")
+		fs.StringVar(&q.Phone, "phone", "", "the user's phone number: +, the country code and the number, or a mainland number")
 		fs.Func("platform", "the unionid's platform family: wechat or baidu", func(s string) error {
 			if f := platform.Family(s); f != platform.FamilyWeChat && f != platform.FamilyBaidu {
 				return errors.New("must be wechat or baidu")

@@ -119,6 +119,21 @@ func (r *usersRig) mustLogin(app, user string) *session.Tokens {
 	return tok
 }
 
+// bindPhone proves user's phone number on tok's Baidu session.
+func (r *usersRig) bindPhone(tok *session.Tokens, user string) {
+	r.t.Helper()
+	d, err := r.em.UserData("baidu", usersBdAppKey, user, emulator.KindPhone)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	srv := r.open()
+	defer srv.Close()
+	in := session.PhoneInput{EncryptedData: d.EncryptedData, IV: d.IV}
+	if _, err := srv.Sessions().Phone(r.t.Context(), tok.AccessToken.Reveal(), in); err != nil {
+		r.t.Fatalf("phone of %s: %v", user, err)
+	}
+}
+
 // check checks the access token of tok: its session's user, or the error.
 func (r *usersRig) check(tok *session.Tokens) (string, error) {
 	r.t.Helper()
@@ -268,6 +283,11 @@ func TestUsersGetAndFind(t *testing.T) {
 	if n := len(auditLines(t, errs)); n != 0 {
 		t.Errorf("users find wrote %d audit lines", n)
 	}
+	r.bindPhone(b, "bob")
+	found, _ = r.ok("find", "--phone", "+86 "+r.em.PhoneNumber("bob"))
+	if want := r.admin("/admin/v1/users?phone=" + r.em.PhoneNumber("bob")); found != want || readUser(t, found).ID != b.User.ID {
+		t.Fatalf("find by phone printed\n%s\nthe admin API answers\n%s", found, want)
+	}
 
 	for _, tc := range []struct {
 		args []string
@@ -278,11 +298,14 @@ func TestUsersGetAndFind(t *testing.T) {
 		{[]string{"get", "not an id!"}, 1, "no such user"},
 		{[]string{"find", "--app", "w", "--openid", "nobody"}, 1, "users find: no such user"},
 		{[]string{"find", "--unionid", "nobody", "--platform", "wechat"}, 1, "users find: no such user"},
-		{[]string{"find"}, 2, "give either app and openid, or unionid and platform"},
-		{[]string{"find", "--app", "w"}, 2, "give either"},
-		{[]string{"find", "--app", "w", "--openid", a.User.OpenID, "--unionid", "u"}, 2, "give either"},
+		{[]string{"find"}, 2, "give one of: app and openid, unionid and platform, or phone"},
+		{[]string{"find", "--app", "w"}, 2, "give one of"},
+		{[]string{"find", "--app", "w", "--openid", a.User.OpenID, "--unionid", "u"}, 2, "give one of"},
 		{[]string{"find", "--app", "nope", "--openid", a.User.OpenID}, 2, "--app names no configured app"},
 		{[]string{"find", "--unionid", "u", "--platform", "alipay"}, 2, "must be wechat or baidu"},
+		{[]string{"find", "--phone", "13800000000", "--app", "w"}, 2, "give one of"},
+		{[]string{"find", "--phone", "12"}, 2, "phone must be a number"},
+		{[]string{"find", "--phone", "13900000001"}, 1, "users find: no such user"},
 		{[]string{"find", "--app", "w", "--openid", a.User.OpenID, a.User.ID}, 2, "unexpected argument"},
 	} {
 		code, out, errs := r.users(tc.args[0], tc.args[1:]...)
