@@ -1,7 +1,11 @@
 package config
 
 import (
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -352,11 +356,19 @@ type App struct {
 	Name   string          // what clients send as "app"
 	Flavor platform.Flavor // the app's "platform" key
 
-	AppID  string        // wechat, wechat-component
-	Secret secret.String // wechat (required), wechat-component (optional)
+	// AppID is the app's id: yaml appid (wechat, wechat-component,
+	// douyin, qq) or app_id (kuaishou).
+	AppID  string
+	Secret secret.String // wechat, douyin, qq (required), wechat-component (optional)
 
 	AppKey    string        // baidu, baidu-legacy, baidu-tp
-	AppSecret secret.String // baidu, baidu-legacy (required), baidu-tp (optional)
+	AppSecret secret.String // baidu, baidu-legacy, kuaishou (required), baidu-tp (optional)
+
+	// RSAPrivateKey is a douyin app's own RSA private key (PEM, PKCS#1 or
+	// PKCS#8), whose public key is set in Douyin's console: Douyin encrypts
+	// the answers of phone codes with it. Optional: without it, phone codes
+	// are unavailable.
+	RSAPrivateKey secret.String
 
 	ComponentAppID string       // wechat-component
 	ComponentToken *TokenSource // wechat-component
@@ -838,6 +850,28 @@ func StoreKind(dsn string) (kind, target string, err error) {
 // not belong to it; keys in neither list are optional. ok is false for an
 // unknown flavor.
 func platformKeys(f platform.Flavor) (required, forbidden []string, ok bool) {
+	// Keys of the newer hosts, which the older flavors do not take.
+	newer := []string{"rsa_private_key", "app_id"}
+	required, forbidden, ok = olderPlatformKeys(f)
+	if ok {
+		return required, append(forbidden, newer...), true
+	}
+	switch f {
+	case platform.FlavorDouyin:
+		return []string{"appid", "secret"}, []string{"app_key", "app_secret", "component_appid", "component_token",
+			"authorizer_token", "unionid", "token_api", "login_api", "app_id"}, true
+	case platform.FlavorQQ:
+		return []string{"appid", "secret"}, []string{"app_key", "app_secret", "component_appid", "component_token",
+			"authorizer_token", "unionid", "token_api", "login_api", "rsa_private_key", "app_id"}, true
+	case platform.FlavorKuaishou:
+		return []string{"app_id", "app_secret"}, []string{"appid", "secret", "app_key", "component_appid", "component_token",
+			"authorizer_token", "unionid", "token_api", "login_api", "rsa_private_key", "userdata_max_age"}, true
+	}
+	return nil, nil, false
+}
+
+// olderPlatformKeys is platformKeys for WeChat's and Baidu's flavors.
+func olderPlatformKeys(f platform.Flavor) (required, forbidden []string, ok bool) {
 	switch f {
 	case platform.FlavorWeChat:
 		return []string{"appid", "secret"},
@@ -864,7 +898,11 @@ func platformKeys(f platform.Flavor) (required, forbidden []string, ok bool) {
 func (a *App) set(key string) bool {
 	switch key {
 	case "appid":
-		return a.AppID != ""
+		return a.AppID != "" && a.Flavor != platform.FlavorKuaishou
+	case "app_id":
+		return a.AppID != "" && a.Flavor == platform.FlavorKuaishou
+	case "rsa_private_key":
+		return !a.RSAPrivateKey.IsZero()
 	case "secret":
 		return !a.Secret.IsZero()
 	case "app_key":
@@ -906,7 +944,7 @@ func (a *App) validate(ap string) error {
 	}
 	required, forbidden, ok := platformKeys(a.Flavor)
 	if !ok {
-		return errorf(appKey(ap, "platform"), "must be one of wechat, wechat-component, baidu, baidu-legacy, baidu-tp")
+		return errorf(appKey(ap, "platform"), "must be one of wechat, wechat-component, baidu, baidu-legacy, baidu-tp, douyin, qq, kuaishou")
 	}
 	for _, k := range forbidden {
 		if a.set(k) {
@@ -918,8 +956,12 @@ func (a *App) validate(ap string) error {
 			return errorf(appKey(ap, k), "required")
 		}
 	}
+	idKey := "appid"
+	if a.Flavor == platform.FlavorKuaishou {
+		idKey = "app_id"
+	}
 	for _, id := range []struct{ key, v string }{
-		{"appid", a.AppID}, {"app_key", a.AppKey}, {"component_appid", a.ComponentAppID},
+		{idKey, a.AppID}, {"app_key", a.AppKey}, {"component_appid", a.ComponentAppID},
 	} {
 		if id.v != "" && !validID(id.v) {
 			return errorf(appKey(ap, id.key), "must be 1 to 128 printable characters without spaces")
@@ -931,6 +973,11 @@ func (a *App) validate(ap string) error {
 	}{{"secret", a.Secret}, {"app_secret", a.AppSecret}} {
 		if err := validateSecret(appKey(ap, s.key), s.v); err != nil {
 			return err
+		}
+	}
+	if !a.RSAPrivateKey.IsZero() {
+		if _, err := ParseRSAPrivateKey(a.RSAPrivateKey); err != nil {
+			return errorf(appKey(ap, "rsa_private_key"), "%v", err)
 		}
 	}
 	if err := a.ComponentToken.validate(appKey(ap, "component_token")); err != nil {
@@ -1119,4 +1166,38 @@ func (l Limits) validate() error {
 		}
 	}
 	return nil
+}
+
+// ParseRSAPrivateKey reads an RSA private key in PEM, PKCS#1 ("RSA PRIVATE
+// KEY") or PKCS#8 ("PRIVATE KEY"), of at least 2048 bits. Its errors name
+// the problem, never the key.
+func ParseRSAPrivateKey(pemKey secret.String) (*rsa.PrivateKey, error) {
+	block, _ := pem.Decode([]byte(pemKey.Reveal()))
+	if block == nil {
+		return nil, errors.New("must be a PEM block (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)")
+	}
+	defer clear(block.Bytes)
+	var k *rsa.PrivateKey
+	switch block.Type {
+	case "RSA PRIVATE KEY":
+		var err error
+		if k, err = x509.ParsePKCS1PrivateKey(block.Bytes); err != nil {
+			return nil, errors.New("not a PKCS#1 RSA private key")
+		}
+	case "PRIVATE KEY":
+		key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, errors.New("not a PKCS#8 private key")
+		}
+		var ok bool
+		if k, ok = key.(*rsa.PrivateKey); !ok {
+			return nil, errors.New("not an RSA key")
+		}
+	default:
+		return nil, fmt.Errorf("a PEM block of type %q; want PRIVATE KEY or RSA PRIVATE KEY", block.Type)
+	}
+	if k.N.BitLen() < 2048 {
+		return nil, fmt.Errorf("an RSA key of %d bits; want at least 2048", k.N.BitLen())
+	}
+	return k, nil
 }

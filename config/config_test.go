@@ -2,7 +2,13 @@ package config
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -567,8 +573,23 @@ func TestPlatformKeys(t *testing.T) {
 		{"baidu-tp secret", "platform: baidu-tp\napp_key: k\nauthorizer_token: {value: v}\nsecret: s", "config: apps[0] (x): secret: not used by platform baidu-tp"},
 		// platform and name
 		{"no platform", "appid: a\nsecret: s", "config: apps[0] (x): platform: required"},
-		{"unknown platform", "platform: douyin\nappid: a\nsecret: s", "config: apps[0] (x): platform: must be one of wechat, wechat-component, baidu, baidu-legacy, baidu-tp"},
-		{"platform is case sensitive", "platform: WeChat\nappid: a\nsecret: s", "config: apps[0] (x): platform: must be one of wechat, wechat-component, baidu, baidu-legacy, baidu-tp"},
+		{"unknown platform", "platform: alipay\nappid: a\nsecret: s", "config: apps[0] (x): platform: must be one of wechat, wechat-component, baidu, baidu-legacy, baidu-tp, douyin, qq, kuaishou"},
+		{"platform is case sensitive", "platform: WeChat\nappid: a\nsecret: s", "config: apps[0] (x): platform: must be one of wechat, wechat-component, baidu, baidu-legacy, baidu-tp, douyin, qq, kuaishou"},
+		// douyin, qq, kuaishou
+		{"douyin ok", "platform: douyin\nappid: tt1\nsecret: s", ""},
+		{"douyin no secret", "platform: douyin\nappid: tt1", "config: apps[0] (x): secret: required"},
+		{"douyin app_id", "platform: douyin\napp_id: tt1\nsecret: s", "config: apps[0] (x): app_id: not used by platform douyin"},
+		{"douyin unionid", "platform: douyin\nappid: tt1\nsecret: s\nunionid: true", "config: apps[0] (x): unionid: not used by platform douyin"},
+		{"douyin bad rsa key", "platform: douyin\nappid: tt1\nsecret: s\nrsa_private_key: nope", "config: apps[0] (x): rsa_private_key: must be a PEM block (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)"},
+		{"qq ok", "platform: qq\nappid: '1109000000'\nsecret: s", ""},
+		{"qq rsa key", "platform: qq\nappid: '1109000000'\nsecret: s\nrsa_private_key: x", "config: apps[0] (x): rsa_private_key: not used by platform qq"},
+		{"kuaishou ok", "platform: kuaishou\napp_id: ks1\napp_secret: s", ""},
+		{"kuaishou appid", "platform: kuaishou\nappid: ks1\napp_secret: s", "config: apps[0] (x): appid: not used by platform kuaishou: its key is app_id"},
+		{"kuaishou no app_id", "platform: kuaishou\napp_secret: s", "config: apps[0] (x): app_id: required"},
+		{"kuaishou secret", "platform: kuaishou\napp_id: ks1\napp_secret: s\nsecret: s", "config: apps[0] (x): secret: not used by platform kuaishou"},
+		{"kuaishou userdata_max_age", "platform: kuaishou\napp_id: ks1\napp_secret: s\nuserdata_max_age: 1h", "config: apps[0] (x): userdata_max_age: not used by platform kuaishou"},
+		{"wechat app_id", "platform: wechat\nappid: a\nsecret: s\napp_id: b", "config: apps[0] (x): app_id: not used by platform wechat"},
+		{"wechat rsa key", "platform: wechat\nappid: a\nsecret: s\nrsa_private_key: x", "config: apps[0] (x): rsa_private_key: not used by platform wechat"},
 		{"appid with a space", "platform: wechat\nappid: 'a b'\nsecret: s", "config: apps[0] (x): appid: must be 1 to 128 printable characters without spaces"},
 		{"secret with trailing space", "platform: wechat\nappid: a\nsecret: 's '", "config: apps[0] (x): secret: has leading or trailing white space"},
 		{"secret with a newline", "platform: baidu\napp_key: a\napp_secret: \"s\\ns\"", "config: apps[0] (x): app_secret: contains a control character"},
@@ -1059,7 +1080,10 @@ func TestAppMethods(t *testing.T) {
 		{App{Flavor: platform.FlavorBaidu, AppID: "a", AppKey: "bk"}, "bk", "baidu", true},
 		{App{Flavor: platform.FlavorBaiduLegacy, AppKey: "bl"}, "bl", "baidu", true},
 		{App{Flavor: platform.FlavorBaiduTP, AppKey: "bt"}, "bt", "baidu", true},
-		{App{Flavor: "douyin", AppID: "d"}, "d", "", false},
+		{App{Flavor: platform.FlavorDouyin, AppID: "d"}, "d", "douyin", true},
+		{App{Flavor: platform.FlavorQQ, AppID: "1109"}, "1109", "qq", true},
+		{App{Flavor: platform.FlavorKuaishou, AppID: "ks"}, "ks", "kuaishou", true},
+		{App{Flavor: "alipay", AppID: "d"}, "d", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.app.Flavor), func(t *testing.T) {
@@ -1228,6 +1252,55 @@ func TestUserDocExamples(t *testing.T) {
 				b = head + wechatApp + b
 			}
 			mustParse(t, b, docEnv())
+		})
+	}
+}
+
+// TestRSAPrivateKey: a douyin app's key in PKCS#1 or PKCS#8 PEM is taken;
+// a short key, another kind of key or a broken block is refused, and no
+// error repeats the key.
+func TestRSAPrivateKey(t *testing.T) {
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs8, _ := x509.MarshalPKCS8PrivateKey(rk)
+	short, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ec8, _ := x509.MarshalPKCS8PrivateKey(ek)
+	for _, tt := range []struct {
+		name, pem, want string
+	}{
+		{"pkcs1", string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rk)})), ""},
+		{"pkcs8", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})), ""},
+		{"short", string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(short)})), "an RSA key of 1024 bits; want at least 2048"},
+		{"ecdsa", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: ec8})), "not an RSA key"},
+		{"public", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: []byte{1}})), `a PEM block of type "PUBLIC KEY"; want PRIVATE KEY or RSA PRIVATE KEY`},
+		{"broken", "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n", "not a PKCS#1 RSA private key"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := head + "  - name: x\n    platform: douyin\n    appid: tt1\n    secret: s\n    rsa_private_key: |\n" + indent(strings.TrimRight(tt.pem, "\n"), "      ")
+			if tt.want == "" {
+				c := mustParse(t, src, nil)
+				k, err := ParseRSAPrivateKey(c.Apps[0].RSAPrivateKey)
+				if err != nil || !k.Equal(rk) {
+					t.Fatalf("ParseRSAPrivateKey = %v; want the key", err)
+				}
+				if s := fmt.Sprint(c); strings.Contains(s, "PRIVATE KEY") {
+					t.Errorf("the config prints the key: %s", s)
+				}
+				return
+			}
+			got := parseErr(t, src, nil)
+			if want := "config: apps[0] (x): rsa_private_key: " + tt.want; got != want {
+				t.Errorf("got  %s\nwant %s", got, want)
+			}
+			if strings.Contains(got, "BEGIN") || strings.Contains(got, "AAAA") {
+				t.Errorf("the error repeats the key: %s", got)
+			}
 		})
 	}
 }

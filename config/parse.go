@@ -649,11 +649,16 @@ func (d *decoder) app(i int, n *yaml.Node) (App, error) {
 	if n.Kind != yaml.MappingNode {
 		return a, kindError(ap, n, "a mapping")
 	}
-	var udGiven bool
+	var (
+		udGiven bool
+		appID   string // app_id: kuaishou's name for its appid
+	)
 	err := d.mapping(ap, n, func(k string) string { return appKey(ap, k) }, []field{
 		{"name", d.str(&a.Name)},
 		{"platform", d.flavor(&a.Flavor)},
 		{"appid", d.str(&a.AppID)},
+		{"app_id", d.str(&appID)},
+		{"rsa_private_key", d.secretValue(&a.RSAPrivateKey)},
 		{"secret", d.secretValue(&a.Secret)},
 		{"app_key", d.str(&a.AppKey)},
 		{"app_secret", d.secretValue(&a.AppSecret)},
@@ -684,7 +689,16 @@ func (d *decoder) app(i int, n *yaml.Node) (App, error) {
 	if err != nil {
 		return a, err
 	}
-	if !udGiven && a.Family() == platform.FamilyWeChat {
+	switch {
+	case a.Flavor == platform.FlavorKuaishou && a.AppID != "":
+		return a, errorf(appKey(ap, "appid"), "not used by platform kuaishou: its key is app_id")
+	case a.Flavor == platform.FlavorKuaishou:
+		a.AppID = appID
+	case appID != "":
+		return a, errorf(appKey(ap, "app_id"), "not used by platform %s", a.Flavor)
+	}
+	// The hosts whose payloads carry a timestamped watermark.
+	if f := a.Family(); !udGiven && (f == platform.FamilyWeChat || f == platform.FamilyQQ || f == platform.FamilyDouyin) {
 		a.UserdataMaxAge = DefaultUserdataMaxAge
 	}
 	return a, nil

@@ -7,8 +7,11 @@ type Family string
 
 // The families mplogin knows.
 const (
-	FamilyWeChat Family = "wechat"
-	FamilyBaidu  Family = "baidu"
+	FamilyWeChat   Family = "wechat"
+	FamilyBaidu    Family = "baidu"
+	FamilyDouyin   Family = "douyin"   // Douyin (ByteDance) mini apps
+	FamilyQQ       Family = "qq"       // QQ mini programs
+	FamilyKuaishou Family = "kuaishou" // Kuaishou mini programs
 )
 
 // Flavor is how mplogin talks to a host for one app: which API and which
@@ -25,6 +28,9 @@ const (
 	FlavorBaidu           Flavor = "baidu"            // spapi, or the app's access token
 	FlavorBaiduLegacy     Flavor = "baidu-legacy"     // the older openapi endpoint
 	FlavorBaiduTP         Flavor = "baidu-tp"         // through a third-party platform
+	FlavorDouyin          Flavor = "douyin"           // appid and secret, v2 API
+	FlavorQQ              Flavor = "qq"               // appid and secret
+	FlavorKuaishou        Flavor = "kuaishou"         // app_id and app_secret
 )
 
 // Family returns the family of f, or "" for a flavor mplogin does not know.
@@ -34,6 +40,12 @@ func (f Flavor) Family() Family {
 		return FamilyWeChat
 	case FlavorBaidu, FlavorBaiduLegacy, FlavorBaiduTP:
 		return FamilyBaidu
+	case FlavorDouyin:
+		return FamilyDouyin
+	case FlavorQQ:
+		return FamilyQQ
+	case FlavorKuaishou:
+		return FamilyKuaishou
 	}
 	return ""
 }
