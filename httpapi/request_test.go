@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -151,6 +152,34 @@ func TestMethodNotAllowed(t *testing.T) {
 		if r.header.Get("Allow") != "" {
 			t.Errorf("%s on an unknown route: Allow %q", m, r.header.Get("Allow"))
 		}
+	}
+}
+
+// With /metrics moved to a listener of its own, the API answers it 404
+// not_found, whatever the method, and still counts its own requests.
+func TestMetricsElsewhere(t *testing.T) {
+	m := metrics.New(httpapi.Routes...)
+	f := newFixtureWith(t, func(c *httpapi.Config) { c.Metrics, c.MetricsElsewhere = m, true })
+	for _, method := range []string{"GET", "HEAD", "POST"} {
+		r := f.do(method, "/metrics", "", "")
+		if method == "HEAD" {
+			if r.status != 404 {
+				t.Errorf("HEAD /metrics: %d", r.status)
+			}
+			continue
+		}
+		expectError(t, r, 404, "not_found")
+		if r.header.Get("Allow") != "" || strings.Contains(r.raw, "mplogin_") {
+			t.Errorf("%s /metrics: Allow %q, %s", method, r.header.Get("Allow"), r.raw)
+		}
+	}
+	if r := f.do("GET", "/healthz", "", ""); r.status != 200 {
+		t.Fatalf("healthz: %d", r.status)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if body := rec.Body.String(); !strings.Contains(body, `mplogin_http_requests_total{route="GET /healthz",status="200"} 1`) {
+		t.Errorf("the moved metrics lack the API's requests:\n%s", body)
 	}
 }
 
