@@ -163,9 +163,15 @@ func New(cfg Config) *Handler {
 		h.allowMethod("GET /metrics")
 	}
 	h.mux.HandleFunc("/admin/", notFound)
-	// A pattern with a method does not match other methods, so a known path
-	// asked with another method lands here too.
-	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	h.mux.HandleFunc("/", h.fallback(mplogin.CodeInvalidRequest))
+	return h
+}
+
+// fallback answers what no route matched: a known path asked with another
+// method (a pattern with a method does not match other methods) is 405
+// with its methods in Allow, any other path is code.
+func (h *Handler) fallback(code mplogin.Code) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		if allow, ok := h.allow[r.URL.Path]; ok {
 			h.serve(w, r, r.URL.Path, EmptyBodyLimit, func(req *request) error {
 				req.w.Header().Set("Allow", allow)
@@ -174,10 +180,9 @@ func New(cfg Config) *Handler {
 			return
 		}
 		h.serve(w, r, "unknown", EmptyBodyLimit, func(*request) error {
-			return mplogin.Errorf(mplogin.CodeInvalidRequest, "no such route: see the API reference")
+			return mplogin.Errorf(code, "no such route: see the API reference")
 		})
-	})
-	return h
+	}
 }
 
 // allowMethod adds pattern's method to its path's Allow value. A GET

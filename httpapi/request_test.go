@@ -183,6 +183,46 @@ func TestMetricsElsewhere(t *testing.T) {
 	}
 }
 
+// The handler of a listener of /metrics alone serves GET /metrics and
+// nothing else, its errors in the API's shape.
+func TestNewMetrics(t *testing.T) {
+	m := metrics.New(httpapi.Routes...)
+	m.Request("GET /healthz", 200, time.Millisecond)
+	h := httpapi.NewMetrics(m, nil)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{"GET", "/metrics", 200, "", ""},
+		{"HEAD", "/metrics", 200, "", ""},
+		{"POST", "/metrics", 405, "method_not_allowed", "GET, HEAD"},
+		{"GET", "/healthz", 404, "not_found", ""},
+		{"GET", "/v1/session", 404, "not_found", ""},
+		{"GET", "/metrics/x", 404, "not_found", ""},
+		{"GET", "/", 404, "not_found", ""},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		body := rec.Body.String()
+		if rec.Code != tc.status || rec.Header().Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d, Allow %q: %.200s", tc.method, tc.path, rec.Code, rec.Header().Get("Allow"), body)
+			continue
+		}
+		switch {
+		case tc.status == 200 && tc.method == "GET":
+			if !strings.Contains(body, `mplogin_http_requests_total{route="GET /healthz",status="200"} 1`) {
+				t.Errorf("GET /metrics lacks mplogin's metrics:\n%s", body)
+			}
+		case tc.code != "":
+			var v map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil || v["error"] != tc.code || v["message"] == "" {
+				t.Errorf("%s %s: %s, %v", tc.method, tc.path, body, err)
+			}
+		}
+	}
+}
+
 // A body is one reading only: a key is taken exactly as spelled, once.
 func TestStrictJSON(t *testing.T) {
 	f := newFixture(t)
