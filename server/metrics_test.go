@@ -1,12 +1,10 @@
 package server_test
 
 import (
-	"context"
 	"errors"
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mplogin/mplogin/config"
 	"github.com/mplogin/mplogin/server"
@@ -15,61 +13,6 @@ import (
 // withMetricsListener sets metrics.listen to a free port.
 func withMetricsListener() rigOption {
 	return withConfig(func(cfg *config.Config) { cfg.Metrics = &config.Metrics{Listen: "127.0.0.1:0"} })
-}
-
-// served is the rig's service run by Serve on real listeners.
-type served struct {
-	public string            // base URL of the public listener
-	own    map[string]string // base URLs of the listeners of its own, by name (admin, metrics)
-	stop   func() error      // ends Serve and returns what it returned
-}
-
-// serve runs r.srv.Serve on a listener of 127.0.0.1:0 and returns once the
-// listeners of its own named by own are bound.
-func (r *rig) serve(t *testing.T, own ...string) served {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bound := make(chan [2]string, len(own))
-	server.SetOnListen(r.srv, func(name string, addr net.Addr) { bound <- [2]string{name, addr.String()} })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.srv.Serve(ctx, ln) }()
-	stopped := false
-	stop := func() error {
-		t.Helper()
-		cancel()
-		if stopped {
-			return nil
-		}
-		stopped = true
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(15 * time.Second):
-			t.Fatal("Serve did not return")
-			return nil
-		}
-	}
-	t.Cleanup(func() { _ = stop() })
-	s := served{public: "http://" + ln.Addr().String(), own: map[string]string{}, stop: stop}
-	for range own {
-		select {
-		case b := <-bound:
-			s.own[b[0]] = "http://" + b[1]
-		case err := <-done:
-			stopped = true
-			t.Fatalf("Serve returned before its listeners were bound: %v", err)
-		}
-	}
-	for _, name := range own {
-		if s.own[name] == "" {
-			t.Fatalf("no %s listener: %v", name, s.own)
-		}
-	}
-	return s
 }
 
 // With metrics.listen, Serve serves /metrics there and only there, beside
@@ -157,14 +100,4 @@ func TestMetricsListenFails(t *testing.T) {
 		c.Close()
 		t.Error("the admin listener is still open")
 	}
-}
-
-func mustListen(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln
 }
