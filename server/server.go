@@ -199,7 +199,8 @@ func (s *Server) Close() error { return s.store.Close() }
 // Serve answers on ln until ctx is done, then stops accepting, lets requests
 // in flight finish within the shutdown timeout, and returns nil. It keeps
 // the connections within http.max_connections and
-// http.max_connections_per_ip.
+// http.max_connections_per_ip. With admin.listen or metrics.listen set, it
+// also opens those listeners and serves the admin API or /metrics there.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	h := s.cfg.HTTP
 	var lim *connLimiter
