@@ -126,7 +126,16 @@ type Config struct {
 	// number (yaml key link_by_phone; docs/operations.md).
 	LinkByPhone bool
 
+	// Metrics moves /metrics to a listener of its own (yaml key metrics);
+	// nil serves it on Listen.
+	Metrics *Metrics
+
 	Apps []App
+}
+
+// Metrics configures where /metrics is served.
+type Metrics struct {
+	Listen string // host:port of the metrics listener, apart from Listen and Admin.Listen
 }
 
 // Admin configures the operators' API.
@@ -544,6 +553,9 @@ func (c *Config) Validate() error {
 	if err := c.validateAdmin(); err != nil {
 		return err
 	}
+	if err := c.validateMetrics(); err != nil {
+		return err
+	}
 	if err := c.validateAccessTokens(); err != nil {
 		return err
 	}
@@ -799,6 +811,27 @@ func (c *Config) validateAdmin() error {
 		if n := len(t.Token.Reveal()); n < MinAdminTokenLen {
 			return errorf(tp+": token", "must be at least %d characters", MinAdminTokenLen)
 		}
+	}
+	return nil
+}
+
+func (c *Config) validateMetrics() error {
+	m := c.Metrics
+	if m == nil {
+		return nil
+	}
+	if err := validateListenAt("metrics.listen", m.Listen); err != nil {
+		return err
+	}
+	// Port 0 picks a free port each time: two of them never clash.
+	if _, port, _ := net.SplitHostPort(m.Listen); port == "0" {
+		return nil
+	}
+	if m.Listen == c.Listen {
+		return errorf("metrics.listen", "must differ from listen: /metrics moves to a listener of its own")
+	}
+	if c.Admin != nil && m.Listen == c.Admin.Listen {
+		return errorf("metrics.listen", "must differ from admin.listen")
 	}
 	return nil
 }

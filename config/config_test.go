@@ -1248,7 +1248,7 @@ func TestUserDocExamples(t *testing.T) {
 			if strings.HasPrefix(b, "apps:") {
 				b = "store: sqlite:x\nmaster_key: ${MPLOGIN_MASTER_KEY}\n" + b
 			}
-			if strings.HasPrefix(b, "clients:") || strings.HasPrefix(b, "admin:") {
+			if strings.HasPrefix(b, "clients:") || strings.HasPrefix(b, "admin:") || strings.HasPrefix(b, "metrics:") {
 				b = head + wechatApp + b
 			}
 			mustParse(t, b, docEnv())

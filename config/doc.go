@@ -68,6 +68,8 @@
 //	  tokens:                          # at least one
 //	    - name: ops                    # named in the audit log: 1 to 64 of a-z 0-9 . _ -; unique
 //	      token: ${MPLOGIN_ADMIN_TOKEN} # at least 32 characters
+//	metrics:                           # optional: /metrics on a listener of its own, and
+//	  listen: 127.0.0.1:9090           #   404 on listen; without it, /metrics is on listen
 //	apps:                              # at least one
 //	  - name: shop-wechat              # what clients send as "app": 1 to 64 of a-z 0-9 . _ -;
 //	                                   #   unique

@@ -584,6 +584,14 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 				}},
 			})
 		}},
+		{"metrics", func(path string, n *yaml.Node) error {
+			if isNull(resolve(n)) {
+				return nil
+			}
+			m := &Metrics{}
+			c.Metrics = m
+			return d.mapping(path, n, sub(path), []field{{"listen", d.str(&m.Listen)}})
+		}},
 		{"rate_limits", func(path string, n *yaml.Node) error {
 			return d.mapping(path, n, sub(path), []field{
 				{"enabled", d.boolean(&c.Limits.Enabled)},

@@ -63,8 +63,11 @@ type Config struct {
 	// one client for the per-IP limits; 0 = DefaultIPv6Prefix.
 	IPv6Prefix int
 	// Metrics records every request; nil records nothing. When set, GET
-	// /metrics serves it.
+	// /metrics serves it, unless MetricsElsewhere.
 	Metrics *metrics.Metrics
+	// MetricsElsewhere says /metrics is served on a listener of its own:
+	// here it is 404 not_found, as /admin/ is.
+	MetricsElsewhere bool
 	// Clients are the business clients that may introspect and revoke
 	// tokens; none, and introspection answers every caller 401.
 	Clients []Client
@@ -144,21 +147,31 @@ func New(cfg Config) *Handler {
 	h.route("GET "+JWKSPath, EmptyBodyLimit, h.jwks)
 	h.route("GET "+OAuthMetadataPath, EmptyBodyLimit, h.metadata)
 	h.route("GET "+OIDCMetadataPath, EmptyBodyLimit, h.metadata)
-	if h.metrics != nil {
-		mh := h.metrics.Handler()
-		h.mux.Handle("GET /metrics", mh)
-		h.allowMethod("GET /metrics")
-	}
-	// The admin API is served on a listener of its own (NewAdmin): here
-	// its paths are plainly not found, whatever the token.
-	h.mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
+	// The admin API, and /metrics when moved, are served on listeners of
+	// their own: here their paths are plainly not found, whatever the
+	// method or token.
+	notFound := func(w http.ResponseWriter, r *http.Request) {
 		h.serve(w, r, "unknown", EmptyBodyLimit, func(*request) error {
 			return mplogin.Errorf(mplogin.CodeNotFound, "no such route: see the API reference")
 		})
-	})
-	// A pattern with a method does not match other methods, so a known path
-	// asked with another method lands here too.
-	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	}
+	switch {
+	case cfg.MetricsElsewhere:
+		h.mux.HandleFunc("/metrics", notFound)
+	case h.metrics != nil:
+		h.mux.Handle("GET /metrics", h.metrics.Handler())
+		h.allowMethod("GET /metrics")
+	}
+	h.mux.HandleFunc("/admin/", notFound)
+	h.mux.HandleFunc("/", h.fallback(mplogin.CodeInvalidRequest))
+	return h
+}
+
+// fallback answers what no route matched: a known path asked with another
+// method (a pattern with a method does not match other methods) is 405
+// with its methods in Allow, any other path is code.
+func (h *Handler) fallback(code mplogin.Code) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		if allow, ok := h.allow[r.URL.Path]; ok {
 			h.serve(w, r, r.URL.Path, EmptyBodyLimit, func(req *request) error {
 				req.w.Header().Set("Allow", allow)
@@ -167,10 +180,9 @@ func New(cfg Config) *Handler {
 			return
 		}
 		h.serve(w, r, "unknown", EmptyBodyLimit, func(*request) error {
-			return mplogin.Errorf(mplogin.CodeInvalidRequest, "no such route: see the API reference")
+			return mplogin.Errorf(code, "no such route: see the API reference")
 		})
-	})
-	return h
+	}
 }
 
 // allowMethod adds pattern's method to its path's Allow value. A GET

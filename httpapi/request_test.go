@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -150,6 +151,74 @@ func TestMethodNotAllowed(t *testing.T) {
 		expectError(t, r, 400, "invalid_request")
 		if r.header.Get("Allow") != "" {
 			t.Errorf("%s on an unknown route: Allow %q", m, r.header.Get("Allow"))
+		}
+	}
+}
+
+// With /metrics moved to a listener of its own, the API answers it 404
+// not_found, whatever the method, and still counts its own requests.
+func TestMetricsElsewhere(t *testing.T) {
+	m := metrics.New(httpapi.Routes...)
+	f := newFixtureWith(t, func(c *httpapi.Config) { c.Metrics, c.MetricsElsewhere = m, true })
+	for _, method := range []string{"GET", "HEAD", "POST"} {
+		r := f.do(method, "/metrics", "", "")
+		if method == "HEAD" {
+			if r.status != 404 {
+				t.Errorf("HEAD /metrics: %d", r.status)
+			}
+			continue
+		}
+		expectError(t, r, 404, "not_found")
+		if r.header.Get("Allow") != "" || strings.Contains(r.raw, "mplogin_") {
+			t.Errorf("%s /metrics: Allow %q, %s", method, r.header.Get("Allow"), r.raw)
+		}
+	}
+	if r := f.do("GET", "/healthz", "", ""); r.status != 200 {
+		t.Fatalf("healthz: %d", r.status)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if body := rec.Body.String(); !strings.Contains(body, `mplogin_http_requests_total{route="GET /healthz",status="200"} 1`) {
+		t.Errorf("the moved metrics lack the API's requests:\n%s", body)
+	}
+}
+
+// The handler of a listener of /metrics alone serves GET /metrics and
+// nothing else, its errors in the API's shape.
+func TestNewMetrics(t *testing.T) {
+	m := metrics.New(httpapi.Routes...)
+	m.Request("GET /healthz", 200, time.Millisecond)
+	h := httpapi.NewMetrics(m, nil)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{"GET", "/metrics", 200, "", ""},
+		{"HEAD", "/metrics", 200, "", ""},
+		{"POST", "/metrics", 405, "method_not_allowed", "GET, HEAD"},
+		{"GET", "/healthz", 404, "not_found", ""},
+		{"GET", "/v1/session", 404, "not_found", ""},
+		{"GET", "/metrics/x", 404, "not_found", ""},
+		{"GET", "/", 404, "not_found", ""},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		body := rec.Body.String()
+		if rec.Code != tc.status || rec.Header().Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d, Allow %q: %.200s", tc.method, tc.path, rec.Code, rec.Header().Get("Allow"), body)
+			continue
+		}
+		switch {
+		case tc.status == 200 && tc.method == "GET":
+			if !strings.Contains(body, `mplogin_http_requests_total{route="GET /healthz",status="200"} 1`) {
+				t.Errorf("GET /metrics lacks mplogin's metrics:\n%s", body)
+			}
+		case tc.code != "":
+			var v map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil || v["error"] != tc.code || v["message"] == "" {
+				t.Errorf("%s %s: %s, %v", tc.method, tc.path, body, err)
+			}
 		}
 	}
 }

@@ -1,14 +1,11 @@
 package server_test
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/mplogin/mplogin/config"
 )
 
 // adminToken is the rig's admin token (withAdmin), named "ops".
@@ -241,33 +238,9 @@ func testAdminAPI(t *testing.T, r *rig) {
 // Serve starts the admin API on admin.listen, beside the public listener,
 // and stops both with its context.
 func TestServeAdminListener(t *testing.T) {
-	probe, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := probe.Addr().String()
-	probe.Close()
-	r := newRig(t, withAdmin(), withConfig(func(cfg *config.Config) { cfg.Admin.Listen = addr }))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.srv.Serve(ctx, ln) }()
-	adminURL, publicURL := "http://"+addr, "http://"+ln.Addr().String()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the admin listener did not start: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	r := newRig(t, withAdmin())
+	s := r.serve(t, "admin")
+	adminURL := s.own["admin"]
 	if status, h, _ := adminCall(t, adminURL, "GET", "/admin/v1/users/nobody", "", ""); status != 401 || h.Get("WWW-Authenticate") == "" {
 		t.Errorf("admin listener without a token: %d", status)
 	}
@@ -277,19 +250,13 @@ func TestServeAdminListener(t *testing.T) {
 	if status, _, v := adminCall(t, adminURL, "GET", "/healthz", adminToken, ""); status != 404 {
 		t.Errorf("the admin listener serves the public API: %d %v", status, v)
 	}
-	if status, _, v := adminCall(t, publicURL, "GET", "/admin/v1/users/nobody", adminToken, ""); status != 404 || v["error"] != "not_found" {
+	if status, _, v := adminCall(t, s.public, "GET", "/admin/v1/users/nobody", adminToken, ""); status != 404 || v["error"] != "not_found" {
 		t.Errorf("public listener: %d %v", status, v)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Serve did not return")
+	if err := s.stop(); err != nil {
+		t.Fatalf("Serve: %v", err)
 	}
-	if c, err := net.Dial("tcp", addr); err == nil {
+	if c, err := net.Dial("tcp", strings.TrimPrefix(adminURL, "http://")); err == nil {
 		c.Close()
 		t.Error("the admin listener is still open after Serve returned")
 	}

@@ -53,12 +53,18 @@ type Server struct {
 	signing  *signing.Manager // nil when no app issues JWTs
 	handler  http.Handler
 	// admin is the operators' API; nil when admin is not configured.
-	admin   http.Handler
-	metrics *metrics.Metrics
-	now     func() time.Time
+	admin http.Handler
+	// metricsOut serves /metrics on metrics.listen; nil when that is not
+	// set, and the API serves /metrics.
+	metricsOut http.Handler
+	metrics    *metrics.Metrics
+	now        func() time.Time
 	// onConnState, when set, sees every connection state change after
 	// the connection limits do (tests wait on it).
 	onConnState func(net.Conn, http.ConnState)
+	// onListen, when set, sees each listener of its own (admin, metrics)
+	// that Serve opens, once it is bound (tests wait on it).
+	onListen func(name string, addr net.Addr)
 }
 
 // New opens the store and builds everything; Close releases it.
@@ -122,7 +128,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		HandlerTimeout: cfg.PlatformTimeout + 5*time.Second,
 		Limits:         limits(cfg.Limits, limiterFor(now, shared)), TrustedProxies: cfg.HTTP.TrustedProxies,
 		IPv6Prefix: cfg.HTTP.IPv6Prefix, Metrics: m, Clients: clients(cfg.Clients), Issuer: cfg.IssuerURL(),
-		Algorithm: cfg.SigningAlgorithm()}
+		Algorithm: cfg.SigningAlgorithm(), MetricsElsewhere: cfg.Metrics != nil}
 	if sm != nil {
 		hc.Keys = sm
 	}
@@ -135,6 +141,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		}
 		srv.admin = httpapi.NewAdmin(httpapi.AdminConfig{Sessions: svc, Logger: log, Now: now,
 			HandlerTimeout: hc.HandlerTimeout, Tokens: ts})
+	}
+	if cfg.Metrics != nil {
+		srv.metricsOut = httpapi.NewMetrics(m, log)
 	}
 	return srv, nil
 }
@@ -176,6 +185,11 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Serve it only on a listener of its own (ServeAdmin).
 func (s *Server) AdminHandler() http.Handler { return s.admin }
 
+// MetricsHandler serves /metrics when metrics.listen is set; nil when it
+// is not, and Handler serves /metrics. Serve it only on a listener of its
+// own (ServeMetrics).
+func (s *Server) MetricsHandler() http.Handler { return s.metricsOut }
+
 // Sessions is the session service, for embedding.
 func (s *Server) Sessions() *session.Service { return s.sessions }
 
@@ -185,7 +199,8 @@ func (s *Server) Close() error { return s.store.Close() }
 // Serve answers on ln until ctx is done, then stops accepting, lets requests
 // in flight finish within the shutdown timeout, and returns nil. It keeps
 // the connections within http.max_connections and
-// http.max_connections_per_ip.
+// http.max_connections_per_ip. With admin.listen or metrics.listen set, it
+// also opens those listeners and serves the admin API or /metrics there.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	h := s.cfg.HTTP
 	var lim *connLimiter
@@ -220,33 +235,69 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		go func() { defer wg.Done(); s.signing.Run(jctx) }()
 	}
 	defer func() { stopJanitor(); wg.Wait() }()
-	if s.admin == nil {
+	return s.serveWithOwnListeners(ctx, func(ctx context.Context) error {
 		return ServeHTTP(ctx, srv, ln, s.cfg.HTTP.ShutdownTimeout)
+	})
+}
+
+// ownListener is a listener Serve opens beside the public one.
+type ownListener struct {
+	name  string // in errors and tests
+	what  string // in the log
+	addr  string
+	serve func(context.Context, net.Listener) error
+}
+
+// serveWithOwnListeners runs serve, the public listener's server, with the
+// admin API and /metrics on listeners of their own when configured. They
+// have their own listeners so that the public one never routes to them.
+// They stop with the service, and the failure of one stops the service:
+// an operator who configured it counts on it.
+func (s *Server) serveWithOwnListeners(ctx context.Context, serve func(context.Context) error) error {
+	var own []ownListener
+	if s.admin != nil {
+		own = append(own, ownListener{"admin", "the admin API", s.cfg.Admin.Listen, s.ServeAdmin})
 	}
-	// The admin API has a listener of its own, so that the public one
-	// never routes to it. It stops with the service, and its failure
-	// stops the service: an operator who configured it counts on it.
-	aln, err := net.Listen("tcp", s.cfg.Admin.Listen)
-	if err != nil {
-		return fmt.Errorf("admin listen: %w", err)
+	if s.metricsOut != nil {
+		own = append(own, ownListener{"metrics", "/metrics", s.cfg.Metrics.Listen, s.ServeMetrics})
 	}
-	s.log.Info("serving the admin API", "addr", aln.Addr().String())
+	if len(own) == 0 {
+		return serve(ctx)
+	}
+	lns := make([]net.Listener, 0, len(own))
+	for _, o := range own {
+		ln, err := net.Listen("tcp", o.addr)
+		if err != nil {
+			for _, l := range lns {
+				_ = l.Close()
+			}
+			return fmt.Errorf("%s listen: %w", o.name, err)
+		}
+		lns = append(lns, ln)
+		s.log.Info("serving "+o.what, "addr", ln.Addr().String())
+		if s.onListen != nil {
+			s.onListen(o.name, ln.Addr())
+		}
+	}
 	pctx, stopPublic := context.WithCancel(ctx)
 	defer stopPublic()
-	actx, stopAdmin := context.WithCancel(ctx)
-	defer stopAdmin()
-	errc := make(chan error, 1)
-	go func() {
-		err := s.ServeAdmin(actx, aln)
-		if err != nil {
-			stopPublic()
-		}
-		errc <- err
-	}()
-	err = ServeHTTP(pctx, srv, ln, s.cfg.HTTP.ShutdownTimeout)
-	stopAdmin()
-	if aerr := <-errc; aerr != nil {
-		err = errors.Join(err, fmt.Errorf("admin: %w", aerr))
+	octx, stopOwn := context.WithCancel(ctx)
+	defer stopOwn()
+	errc := make(chan error, len(own))
+	for i, o := range own {
+		go func() {
+			err := o.serve(octx, lns[i])
+			if err != nil {
+				err = fmt.Errorf("%s: %w", o.name, err)
+				stopPublic()
+			}
+			errc <- err
+		}()
+	}
+	err := serve(pctx)
+	stopOwn()
+	for range own {
+		err = errors.Join(err, <-errc)
 	}
 	return err
 }
@@ -259,18 +310,35 @@ func (s *Server) ServeAdmin(ctx context.Context, ln net.Listener) error {
 		_ = ln.Close()
 		return errors.New("admin is not configured")
 	}
-	h := s.cfg.HTTP
+	return s.serveOwn(ctx, s.admin, ln)
+}
+
+// ServeMetrics answers /metrics on ln, a listener of its own, until ctx is
+// done, with the public listener's timeouts; Serve calls it when
+// metrics.listen is set. An error when it is not.
+func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	if s.metricsOut == nil {
+		_ = ln.Close()
+		return errors.New("metrics.listen is not configured")
+	}
+	return s.serveOwn(ctx, s.metricsOut, ln)
+}
+
+// serveOwn runs h on ln, a listener of its own, with the public
+// listener's timeouts and without its connection caps.
+func (s *Server) serveOwn(ctx context.Context, h http.Handler, ln net.Listener) error {
+	c := s.cfg.HTTP
 	srv := &http.Server{
-		Handler:           s.admin,
-		ReadHeaderTimeout: h.ReadHeaderTimeout,
-		ReadTimeout:       h.ReadTimeout,
-		WriteTimeout:      h.WriteTimeout,
-		IdleTimeout:       h.IdleTimeout,
+		Handler:           h,
+		ReadHeaderTimeout: c.ReadHeaderTimeout,
+		ReadTimeout:       c.ReadTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		IdleTimeout:       c.IdleTimeout,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	return ServeHTTP(ctx, srv, ln, h.ShutdownTimeout)
+	return ServeHTTP(ctx, srv, ln, c.ShutdownTimeout)
 }
 
 func (s *Server) trustedProxy(a netip.Addr) bool {

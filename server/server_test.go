@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -154,6 +155,71 @@ func newRig(t *testing.T, opts ...rigOption) *rig {
 		t.Cleanup(r.admin.Close)
 	}
 	return r
+}
+
+// served is the rig's service run by Serve on real listeners.
+type served struct {
+	public string            // base URL of the public listener
+	own    map[string]string // base URLs of the listeners of its own, by name (admin, metrics)
+	stop   func() error      // ends Serve and returns what it returned
+}
+
+// serve runs r.srv.Serve on a listener of 127.0.0.1:0 and returns once the
+// listeners of its own named by own are bound.
+func (r *rig) serve(t *testing.T, own ...string) served {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := make(chan [2]string, len(own))
+	server.SetOnListen(r.srv, func(name string, addr net.Addr) { bound <- [2]string{name, addr.String()} })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.srv.Serve(ctx, ln) }()
+	stopped := false
+	stop := func() error {
+		t.Helper()
+		cancel()
+		if stopped {
+			return nil
+		}
+		stopped = true
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(15 * time.Second):
+			t.Fatal("Serve did not return")
+			return nil
+		}
+	}
+	t.Cleanup(func() { _ = stop() })
+	s := served{public: "http://" + ln.Addr().String(), own: map[string]string{}, stop: stop}
+	for range own {
+		select {
+		case b := <-bound:
+			s.own[b[0]] = "http://" + b[1]
+		case err := <-done:
+			stopped = true
+			t.Fatalf("Serve returned before its listeners were bound: %v", err)
+		}
+	}
+	for _, name := range own {
+		if s.own[name] == "" {
+			t.Fatalf("no %s listener: %v", name, s.own)
+		}
+	}
+	return s
+}
+
+func mustListen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
 }
 
 func mustPrefix(t *testing.T, s string) netip.Prefix {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ var revokeTests = []test{
 	{"User", testRevokeUser},
 	{"PreviousAccessToken", testRevokeByPreviousAccess},
 	{"UserIdentity", testRevokeUserIdentity},
+	{"UserConcurrentRefresh", testRevokeUserConcurrentRefresh},
 }
 
 var decryptFailureTests = []test{
@@ -428,6 +430,118 @@ func testRevokeUserIdentity(t *testing.T, s store.Store) {
 		t.Fatalf("the identity's session: RevokedAt = %v, want %v", got, at(hour))
 	}
 	wantEqual(t, "the user's session of another identity", s2, mustSessionByID(t, s, "s2"))
+}
+
+// testRevokeUserConcurrentRefresh: revoking a user's sessions while each
+// of them is refreshed in a chain ends every one of them. A rotation that
+// commits before the revocation is revoked with its session; one that
+// comes after fails with ErrNotFound; none leaves a live session. A race
+// shows only when the callers overlap, so it runs several rounds.
+func testRevokeUserConcurrentRefresh(t *testing.T, s store.Store) {
+	for round := range rounds {
+		revokeUserRace(t, s, fmt.Sprint("u", round))
+	}
+}
+
+func revokeUserRace(t *testing.T, s store.Store, uid string) {
+	t.Helper()
+	ctx := t.Context()
+	// steps bounds a chain that the revocation does not end.
+	const sessions, steps = 4, 1000
+	// After every rotation's time: a revocation is one whatever its time.
+	revokedAt := at(day)
+	other := userSession(uid+"-other", uid+"-x", "wxA", "oX")
+	mustCreateSession(t, s, other)
+
+	// chain is one session's refreshes, each spending the token the one
+	// before it got.
+	type chain struct {
+		want store.Session // the session as its last successful rotation left it
+		err  error         // what ended the chain early; nil when all steps rotated
+		late int           // rotations that succeeded though begun after the revocation returned
+		bad  error         // a success that is not one
+	}
+	chains := make([]chain, sessions)
+	for i := range chains {
+		chains[i].want = userSession(fmt.Sprintf("%s-s%d", uid, i), uid, "wxA", fmt.Sprint("o", i))
+		mustCreateSession(t, s, chains[i].want)
+	}
+	var (
+		revoked atomic.Bool // set once RevokeUserSessions has returned
+		n       int
+		rerr    error
+		wg      sync.WaitGroup
+	)
+	// The revocation waits for every chain to be under way (one rotation
+	// done, or the chain ended), so that it lands amid the rotations.
+	start, underway := make(chan struct{}), make(chan struct{}, sessions)
+	for i := range chains {
+		c := &chains[i]
+		wg.Go(func() {
+			<-start
+			signal := sync.OnceFunc(func() { underway <- struct{}{} })
+			defer signal()
+			for step := range steps {
+				after := revoked.Load()
+				r := rotation(c.want.RefreshHash, fmt.Sprintf("%s-%d", c.want.ID, step), at(time.Duration(step+1)*time.Minute))
+				got, err := s.RotateRefresh(ctx, r)
+				if err != nil {
+					c.err = err
+					return
+				}
+				if after {
+					c.late++
+				}
+				c.want = apply(c.want, r)
+				if got.ID != c.want.ID || !got.RevokedAt.IsZero() {
+					c.bad = fmt.Errorf("rotation %d returned session %s, RevokedAt %v, with no error", step, got.ID, got.RevokedAt)
+				}
+				signal()
+			}
+		})
+	}
+	wg.Go(func() {
+		<-start
+		for range sessions {
+			<-underway
+		}
+		n, rerr = s.RevokeUserSessions(ctx, store.UserRevocation{UserID: uid, Now: revokedAt})
+		revoked.Store(true)
+	})
+	close(start)
+	wg.Wait()
+
+	if rerr != nil {
+		t.Fatalf("RevokeUserSessions: %v", rerr)
+	}
+	// Rotations revoke nothing here (no token is spent twice): every
+	// session was live when the revocation reached it.
+	if n != sessions {
+		t.Errorf("RevokeUserSessions revoked %d sessions, want %d", n, sessions)
+	}
+	for i, c := range chains {
+		id := c.want.ID
+		switch {
+		case c.bad != nil:
+			t.Errorf("session %s: %v", id, c.bad)
+		case c.late > 0:
+			t.Errorf("session %s: %d rotations begun after the revocation returned succeeded", id, c.late)
+		case c.err != nil && !errors.Is(c.err, store.ErrNotFound):
+			t.Errorf("session %s: a rotation failed with %v, want ErrNotFound", id, c.err)
+		}
+		// The last successful rotation's tokens name the session, revoked
+		// at the revocation's time, and rotate no more.
+		want := c.want
+		want.RevokedAt = revokedAt
+		got, err := s.SessionByAccess(ctx, c.want.AccessHash)
+		if err != nil {
+			t.Fatalf("session %s: SessionByAccess(latest access token): %v", id, err)
+		}
+		wantEqual(t, fmt.Sprintf("session %s (chain %d ended by %v)", id, i, c.err), want, got)
+		_, err = s.RotateRefresh(ctx, rotation(c.want.RefreshHash, id+"-after", at(day+hour)))
+		wantErr(t, fmt.Sprintf("session %s: RotateRefresh(latest refresh token) after the revocation", id), err, store.ErrNotFound)
+	}
+	wantEqual(t, "other user's session", other, mustSessionByID(t, s, other.ID))
 }
 
 func mustAddDecryptFailure(t *testing.T, s store.Store, id string) int {

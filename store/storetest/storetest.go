@@ -17,6 +17,10 @@
 // empty byte slice means "none", like nil; and the store keeps its own
 // copies of the byte slices it is given and returns.
 //
+// RevokeUserSessions is checked against refreshes of the user's sessions
+// running at the same time: every session ends revoked, and no rotation
+// begun after the revocation returned succeeds.
+//
 // PutSigningKeys is checked to be a compare-and-swap on the version: of
 // concurrent puts over one version exactly one wins.
 //
