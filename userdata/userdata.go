@@ -63,9 +63,20 @@ type WeChatOptions struct {
 	MaxAge time.Duration
 	// Now is the clock for MaxAge; nil = time.Now.
 	Now func() time.Time
+
+	watermark watermarkMode
 }
 
-// DecryptWeChat decrypts a WeChat (or QQ, Douyin) encryptedData: AES-128-CBC
+// watermarkMode is what a host's plaintext promises about its watermark.
+type watermarkMode int
+
+const (
+	watermarkRequired  watermarkMode = iota // WeChat, QQ: always there
+	watermarkIfPresent                      // Douyin: on phone numbers, not known on profiles
+	watermarkNone                           // Kuaishou: never
+)
+
+// DecryptWeChat decrypts a WeChat (or QQ) encryptedData: AES-128-CBC
 // with key base64(sessionKey) and the client's iv, strict PKCS#7 with a
 // 16-byte block. The plaintext must be a JSON object whose
 // watermark.appid equals opt.AppID and, if opt.MaxAge > 0, whose
@@ -92,6 +103,25 @@ func DecryptWeChat(sessionKey secret.String, encryptedData, iv string, opt WeCha
 		return nil, ErrDecrypt
 	}
 	return pt, nil
+}
+
+// DecryptDouyin decrypts a Douyin encryptedData: as DecryptWeChat, but a
+// plaintext without a watermark member is accepted (Douyin documents one
+// on phone numbers only); one that has a watermark must pass its checks.
+func DecryptDouyin(sessionKey secret.String, encryptedData, iv string, opt WeChatOptions) ([]byte, error) {
+	opt.watermark = watermarkIfPresent
+	return DecryptWeChat(sessionKey, encryptedData, iv, opt)
+}
+
+// DecryptKuaishou decrypts a Kuaishou encryptedData: AES-128-CBC with key
+// base64(sessionKey) and the client's iv, strict PKCS#7, a JSON object
+// without a watermark (Kuaishou adds none, so nothing binds the payload to
+// the app beyond the session key). It returns the plaintext JSON, or nil
+// and ErrDecrypt.
+func DecryptKuaishou(sessionKey secret.String, encryptedData, iv string) ([]byte, error) {
+	// Any non-empty AppID: DecryptWeChat refuses an empty one, and there
+	// is no watermark to compare it with.
+	return DecryptWeChat(sessionKey, encryptedData, iv, WeChatOptions{AppID: "-", watermark: watermarkNone})
 }
 
 // DecryptBaidu decrypts a Baidu smart-program data/encryptedData:

@@ -3,6 +3,7 @@ package userdata
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -21,6 +22,9 @@ import (
 func checkWatermark(pt []byte, opt WeChatOptions) int {
 	if len(pt) == 0 || pt[0] != '{' || !json.Valid(pt) {
 		return 0
+	}
+	if opt.watermark == watermarkNone || opt.watermark == watermarkIfPresent && !hasMember(pt, "watermark") {
+		return 1
 	}
 	wm, ok := member(pt, "watermark")
 	if !ok || len(wm) == 0 || wm[0] != '{' {
@@ -164,4 +168,20 @@ func parseUint(b []byte) (int64, bool) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, true
+}
+
+// hasMember tells whether the JSON object obj (valid) has a member whose
+// name is key in any letter case or spelling with escapes: such a member
+// must then pass member's stricter reading.
+func hasMember(obj []byte, key string) bool {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(obj, &top) != nil {
+		return true // fail closed: the caller checks it strictly
+	}
+	for k := range top {
+		if strings.EqualFold(k, key) {
+			return true
+		}
+	}
+	return false
 }
