@@ -427,13 +427,14 @@ func bearer(r *http.Request) (string, error) {
 }
 
 type loginRequest struct {
-	App  *string `json:"app"`
-	Code *string `json:"code"`
+	App           *string `json:"app"`
+	Code          *string `json:"code"`
+	AnonymousCode *string `json:"anonymous_code"`
 }
 
 func (*loginRequest) known(key []byte) bool {
 	switch string(key) {
-	case "app", "code":
+	case "app", "code", "anonymous_code":
 		return true
 	}
 	return false
@@ -466,7 +467,17 @@ func (h *Handler) login(req *request) error {
 	if in.App == nil || *in.App == "" {
 		return mplogin.Errorf(mplogin.CodeInvalidRequest, `field "app" is required`)
 	}
-	if in.Code == nil || *in.Code == "" {
+	var lr session.LoginRequest
+	if in.Code != nil {
+		lr.Code = *in.Code
+	}
+	if in.AnonymousCode != nil {
+		if *in.AnonymousCode == "" {
+			return mplogin.Errorf(mplogin.CodeInvalidRequest, `field "anonymous_code" must not be empty`)
+		}
+		lr.AnonymousCode = *in.AnonymousCode
+	}
+	if lr.Code == "" && (in.AnonymousCode == nil || in.Code != nil) {
 		return mplogin.Errorf(mplogin.CodeInvalidRequest, `field "code" is required`)
 	}
 	if len(*in.App) <= 64 && plain(*in.App) {
@@ -477,7 +488,7 @@ func (h *Handler) login(req *request) error {
 			return err
 		}
 	}
-	t, err := h.sessions.Login(req.r.Context(), *in.App, *in.Code)
+	t, err := h.sessions.LoginWith(req.r.Context(), *in.App, lr)
 	if err != nil {
 		return err
 	}

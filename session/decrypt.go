@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mplogin/mplogin"
+	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 	"github.com/mplogin/mplogin/store"
 	"github.com/mplogin/mplogin/userdata"
@@ -181,25 +182,35 @@ var keyTried func()
 
 // decryptWith decrypts and verifies in under one session key.
 func decryptWith(app *App, key secret.String, in DecryptInput, now func() time.Time) ([]byte, bool) {
+	var (
+		plain []byte
+		err   error
+	)
+	opt := userdata.WeChatOptions{AppID: app.AppID, MaxAge: app.UserdataMaxAge, Now: now}
 	switch app.Family {
-	case "wechat":
-		plain, err := userdata.DecryptWeChat(key, in.EncryptedData, in.IV,
-			userdata.WeChatOptions{AppID: app.AppID, MaxAge: app.UserdataMaxAge, Now: now})
-		// The signature is checked whatever the decryption gave, so that the
-		// time taken does not tell which of the two failed.
-		signed := in.RawData == "" || userdata.VerifyRawData(key, in.RawData, in.Signature)
-		if err != nil || !signed {
-			return nil, false
-		}
-		return plain, true
-	case "baidu":
-		plain, err := userdata.DecryptBaidu(key, in.EncryptedData, in.IV, app.AppID)
+	case platform.FamilyWeChat, platform.FamilyQQ:
+		plain, err = userdata.DecryptWeChat(key, in.EncryptedData, in.IV, opt)
+	case platform.FamilyDouyin:
+		plain, err = userdata.DecryptDouyin(key, in.EncryptedData, in.IV, opt)
+	case platform.FamilyKuaishou:
+		plain, err = userdata.DecryptKuaishou(key, in.EncryptedData, in.IV)
+	case platform.FamilyBaidu:
+		plain, err = userdata.DecryptBaidu(key, in.EncryptedData, in.IV, app.AppID)
 		// Baidu signs no rawData: a signature we cannot check is refused
 		// rather than ignored.
 		if err != nil || in.RawData != "" {
 			return nil, false
 		}
 		return plain, true
+	default:
+		return nil, false
 	}
-	return nil, false
+	// The signature (sha1 of rawData and the session key, on every host
+	// but Baidu) is checked whatever the decryption gave, so that the time
+	// taken does not tell which of the two failed.
+	signed := in.RawData == "" || userdata.VerifyRawData(key, in.RawData, in.Signature)
+	if err != nil || !signed {
+		return nil, false
+	}
+	return plain, true
 }

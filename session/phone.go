@@ -281,7 +281,8 @@ func (s *Service) phoneByCode(ctx context.Context, app *App, openID, code string
 }
 
 // parsePhone reads a decrypted phone payload: WeChat's
-// {"phoneNumber","purePhoneNumber","countryCode",…}, Baidu's {"mobile"}.
+// {"phoneNumber","purePhoneNumber","countryCode",…} (Douyin's, QQ's and
+// Kuaishou's too), Baidu's {"mobile"}.
 func parsePhone(family platform.Family, plain []byte) (PhoneNumber, bool) {
 	var v struct {
 		PhoneNumber     string `json:"phoneNumber"`
@@ -293,12 +294,13 @@ func parsePhone(family platform.Family, plain []byte) (PhoneNumber, bool) {
 		return PhoneNumber{}, false
 	}
 	switch family {
-	case "wechat":
+	case platform.FamilyWeChat, platform.FamilyQQ, platform.FamilyDouyin, platform.FamilyKuaishou:
+		// WeChat's fields, which the hosts that copied its model share.
 		if v.PhoneNumber == "" {
 			return PhoneNumber{}, false
 		}
 		return PhoneNumber{PhoneNumber: v.PhoneNumber, PurePhoneNumber: v.PurePhoneNumber, CountryCode: v.CountryCode}, true
-	case "baidu":
+	case platform.FamilyBaidu:
 		// Baidu gives mainland numbers only, without a country code.
 		if v.Mobile == "" {
 			return PhoneNumber{}, false

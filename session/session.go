@@ -198,7 +198,35 @@ type User struct {
 	OpenID  string `json:"openid"`
 	UnionID string `json:"unionid,omitempty"`
 	Created bool   `json:"created"`
+	// Anonymous: a Douyin user who is not logged in to Douyin, known by
+	// an anonymous_code alone; OpenID is then AnonymousPrefix and Douyin's
+	// anonymous_openid.
+	Anonymous bool `json:"anonymous,omitempty"`
+	// PreviousUserID is set by the login that upgrades an anonymous user
+	// (a code with the anonymous_code of the same device): the anonymous
+	// user's id. It equals ID when the anonymous user became the logged-in
+	// one, and differs when the anonymous user joined an existing user.
+	PreviousUserID string `json:"previous_user_id,omitempty"`
 }
+
+// AnonymousPrefix starts the openid of an anonymous identity, which keeps
+// Douyin's anonymous_openids apart from its openids.
+const AnonymousPrefix = "anonymous:"
+
+// userOf is the User of a session's identity.
+func userOf(userID, openID, unionID string) User {
+	return User{ID: userID, OpenID: openID, UnionID: unionID, Anonymous: strings.HasPrefix(openID, AnonymousPrefix)}
+}
+
+// LoginRequest is what a mini program sends to log in: a login code, or
+// (Douyin) an anonymous_code alone, or both.
+type LoginRequest struct {
+	Code          string
+	AnonymousCode string
+}
+
+// LogValue keeps the codes out of logs.
+func (LoginRequest) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 
 // Tokens is a login or refresh result.
 type Tokens struct {
@@ -227,26 +255,44 @@ const MaxCodeLen = platform.MaxCodeLen
 
 // Login exchanges code for a new session.
 func (s *Service) Login(ctx context.Context, appName, code string) (*Tokens, error) {
-	t, err := s.login(ctx, appName, code)
+	return s.LoginWith(ctx, appName, LoginRequest{Code: code})
+}
+
+// LoginWith is Login with everything a mini program may send: on Douyin,
+// an anonymous_code alone logs in an anonymous user, and a code with the
+// anonymous_code of the same device upgrades that anonymous user (see
+// User.PreviousUserID).
+func (s *Service) LoginWith(ctx context.Context, appName string, req LoginRequest) (*Tokens, error) {
+	t, err := s.login(ctx, appName, req)
 	if err != nil {
 		return nil, err
 	}
 	return s.issue(t)
 }
 
-func (s *Service) login(ctx context.Context, appName, code string) (*Tokens, error) {
+func (s *Service) login(ctx context.Context, appName string, req LoginRequest) (*Tokens, error) {
 	app, ok := s.apps[appName]
 	if !ok {
 		return nil, mplogin.Errorf(mplogin.CodeUnknownApp, "app names no configured app")
 	}
-	if code == "" || len(code) > MaxCodeLen {
+	if req.AnonymousCode != "" && app.Family != platform.FamilyDouyin {
+		return nil, mplogin.Errorf(mplogin.CodeInvalidRequest, "anonymous_code is Douyin's: this app's platform has none")
+	}
+	if len(req.Code) > MaxCodeLen || len(req.AnonymousCode) > MaxCodeLen || req.Code == "" && req.AnonymousCode == "" {
+		if app.Family == platform.FamilyDouyin {
+			return nil, mplogin.Errorf(mplogin.CodeInvalidRequest, "give code, anonymous_code or both, each of 1 to %d bytes", MaxCodeLen)
+		}
 		return nil, mplogin.Errorf(mplogin.CodeInvalidRequest, "code must be 1 to %d bytes", MaxCodeLen)
 	}
-	sum := sha256.Sum256([]byte(app.Name + "\x00" + code))
+	key := app.Name + "\x00" + req.Code
+	if req.AnonymousCode != "" {
+		key += "\x00anonymous\x00" + req.AnonymousCode
+	}
+	sum := sha256.Sum256([]byte(key))
 	// The exchange is shared by the logins with this code, and detached
 	// from this request's cancellation (see codeFlight).
 	r, left, err := s.flight.do(ctx, string(sum[:]), func() (*codeResult, error) {
-		return s.identityForCode(context.WithoutCancel(ctx), ctx, app, code, sum[:])
+		return s.identityForCode(context.WithoutCancel(ctx), ctx, app, req, sum[:])
 	})
 	if left {
 		return nil, mplogin.Wrap(mplogin.CodePlatformUnavailable, "the login did not finish in time", ctx.Err())
@@ -369,7 +415,7 @@ type codeResult struct {
 // already exchanged is a replay; otherwise the platform exchanges it. ctx
 // runs to the end whatever the request; reqCtx is the request's, which
 // bounds only the wait for another instance (see awaitCode).
-func (s *Service) identityForCode(ctx, reqCtx context.Context, app *App, code string, hash []byte) (*codeResult, error) {
+func (s *Service) identityForCode(ctx, reqCtx context.Context, app *App, req LoginRequest, hash []byte) (*codeResult, error) {
 	now := s.now()
 	prev, err := s.store.GetCode(ctx, hash, now)
 	switch {
@@ -383,7 +429,7 @@ func (s *Service) identityForCode(ctx, reqCtx context.Context, app *App, code st
 	}
 
 	pctx, cancel := context.WithTimeout(ctx, s.policy.PlatformTimeout)
-	login, err := app.Client.Exchange(pctx, platform.ExchangeRequest{Code: code})
+	login, err := app.Client.Exchange(pctx, platform.ExchangeRequest{Code: req.Code, AnonymousCode: req.AnonymousCode})
 	cancel()
 	if err != nil && platform.KindOf(err) == platform.KindCodeUsed {
 		// Perhaps another instance exchanged this code a moment ago and
@@ -401,6 +447,18 @@ func (s *Service) identityForCode(ctx, reqCtx context.Context, app *App, code st
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelInfo, "platform login failed", slog.String("app", app.Name), slog.Any("error", err))
 		return nil, platformError(err)
+	}
+
+	// An anonymous_code alone: the user is known by the anonymous openid.
+	var anonymous string
+	switch {
+	case login.AnonymousOpenID != "" && login.OpenID == "":
+		login.OpenID = AnonymousPrefix + login.AnonymousOpenID
+	case login.AnonymousOpenID != "":
+		anonymous = AnonymousPrefix + login.AnonymousOpenID
+	case login.OpenID == "":
+		return nil, platformError(&platform.Error{Host: string(app.Family), Kind: platform.KindUnknown,
+			Err: errors.New("the platform answered without an openid")})
 	}
 
 	if app.FetchUnionID && login.UnionID == "" && app.UnionIDs != nil {
@@ -441,7 +499,48 @@ func (s *Service) identityForCode(ctx, reqCtx context.Context, app *App, code st
 		return nil, storeError("write login", err)
 	}
 	m.sess = res.Session
-	return &codeResult{identity: res.Identity, created: res.Created, first: m.tokens(res.Created), ended: res.Ended}, nil
+	r := &codeResult{identity: res.Identity, created: res.Created, ended: res.Ended}
+	var previous string
+	if anonymous != "" {
+		if previous, err = s.upgradeAnonymous(ctx, app, anonymous, r); err != nil {
+			return nil, err
+		}
+		m.sess.UserID = r.identity.UserID
+	}
+	r.first = m.tokens(r.created)
+	r.first.User.PreviousUserID = previous
+	return r, nil
+}
+
+// upgradeAnonymous joins the anonymous identity (a Douyin anonymous_openid)
+// of a login that came with both a code and the anonymous_code to the
+// login's user r.identity, and returns the anonymous user's id; "" when
+// there is nothing to join (no such anonymous identity, or one of this
+// user already). If the login created its user, the anonymous user takes
+// its place: that user is merged into the anonymous one, which keeps its
+// id (r changes to say so); otherwise the anonymous user is merged into
+// the login's existing user. Sessions move and keep working either way.
+func (s *Service) upgradeAnonymous(ctx context.Context, app *App, anonymous string, r *codeResult) (string, error) {
+	anon, err := s.store.GetIdentity(ctx, app.Family, app.AppID, anonymous)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", storeError("get identity", err)
+	case anon.UserID == r.identity.UserID:
+		return "", nil
+	}
+	into, from := r.identity.UserID, anon.UserID
+	if r.created {
+		into, from = anon.UserID, r.identity.UserID
+	}
+	if err := s.MergeUsers(ctx, into, from); err != nil {
+		return "", err
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "anonymous user upgraded", slog.String("app", app.Name),
+		slog.String("user", into), slog.String("from", from))
+	r.identity.UserID, r.created = into, false
+	return anon.UserID, nil
 }
 
 // sleepCtx waits d, or until ctx ends.
@@ -541,7 +640,8 @@ func (m minted) tokens(created bool) *Tokens {
 	return &Tokens{
 		AccessToken: secret.New(m.access), RefreshToken: secret.New(m.refresh),
 		ExpiresIn: m.expiresIn, RefreshExpiresIn: left(m.sess.RefreshExpiresAt, m.sess.CreatedAt),
-		User: User{ID: m.sess.UserID, OpenID: m.sess.OpenID, UnionID: m.sess.UnionID, Created: created}, App: m.sess.App,
+		User: User{ID: m.sess.UserID, OpenID: m.sess.OpenID, UnionID: m.sess.UnionID, Created: created,
+			Anonymous: strings.HasPrefix(m.sess.OpenID, AnonymousPrefix)}, App: m.sess.App,
 		session: m.sess,
 	}
 }
@@ -597,7 +697,7 @@ func (s *Service) Check(ctx context.Context, accessToken string) (*Info, error) 
 func (s *Service) info(sess store.Session) Info {
 	return Info{
 		SessionID: sess.ID, App: sess.App,
-		User:      User{ID: sess.UserID, OpenID: sess.OpenID, UnionID: sess.UnionID},
+		User:      userOf(sess.UserID, sess.OpenID, sess.UnionID),
 		ExpiresIn: left(sess.AccessExpiresAt, s.now()).Truncate(time.Second),
 	}
 }

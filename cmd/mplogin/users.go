@@ -19,7 +19,7 @@ import (
 // usersUsage lists the users subcommands: the admin API's actions on users,
 // run on the store itself, without a running service.
 const usersUsage = `  mplogin users get --config FILE USER_ID
-  mplogin users find --config FILE (--app NAME --openid OPENID | --unionid UNIONID --platform wechat|baidu | --phone NUMBER)
+  mplogin users find --config FILE (--app NAME --openid OPENID | --unionid UNIONID --platform FAMILY | --phone NUMBER)
   mplogin users revoke --config FILE USER_ID
   mplogin users block --config FILE [--reason TEXT] USER_ID
   mplogin users unblock --config FILE USER_ID
@@ -117,9 +117,10 @@ func runUsers(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		fs.StringVar(&q.OpenID, "openid", "", "the user's openid in that app")
 		fs.StringVar(&q.UnionID, "unionid", "", "the user's unionid, with --platform")
 		fs.StringVar(&q.Phone, "phone", "", "the user's phone number: +, the country code and the number, or a mainland number")
-		fs.Func("platform", "the unionid's platform family: wechat or baidu", func(s string) error {
-			if f := platform.Family(s); f != platform.FamilyWeChat && f != platform.FamilyBaidu {
-				return errors.New("must be wechat or baidu")
+		fs.Func("platform", "the unionid's platform family: wechat, baidu, douyin, qq or kuaishou", func(s string) error {
+			// Each family has a flavor of its own name.
+			if f := platform.Family(s); platform.Flavor(s).Family() != f {
+				return errors.New("must be wechat, baidu, douyin, qq or kuaishou")
 			}
 			q.Family = platform.Family(s)
 			return nil
