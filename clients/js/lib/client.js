@@ -414,7 +414,7 @@ class Client {
       return self._hostLogin().then(function (cred) {
         const body = { app: self.app }
         if (cred.code) body.code = cred.code
-        else body.anonymous_code = cred.anonymousCode
+        if (cred.anonymousCode) body.anonymous_code = cred.anonymousCode
         return self._call('POST', '/v1/login', body, null)
       }).then(function (res) {
         self._accept(self._json(res), 'logged-in')

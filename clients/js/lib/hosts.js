@@ -74,9 +74,13 @@ function callHost(host, name, opts) {
   })
 }
 
-/** The code of a host login answer, as {code} or {anonymousCode}. */
+/**
+ * The code of a host login answer, as {code}, {anonymousCode}, or both (Douyin's
+ * logged-in user: both go to mplogin, which upgrades the device's anonymous user).
+ */
 function codeOf(res) {
   res = res || {}
+  if (res.code && res.anonymousCode) return { code: res.code, anonymousCode: res.anonymousCode }
   if (res.code) return { code: res.code }
   if (res.authCode) return { code: res.authCode }
   if (res.anonymousCode) return { anonymousCode: res.anonymousCode }

@@ -191,6 +191,9 @@ function callbackHost(server, opts) {
         if (opts.kind === 'tt' && opts.ttLoggedIn === false) {
           return o.success({ code: '', anonymousCode: server.mint('anon-'), isLogin: false, errMsg: 'login:ok' })
         }
+        if (opts.kind === 'tt' && opts.ttBothCodes) {
+          return o.success({ code: server.mint(), anonymousCode: server.mint('anon-'), isLogin: true, errMsg: 'login:ok' })
+        }
         o.success({ code: server.mint(), errMsg: 'login:ok' })
       })
     },

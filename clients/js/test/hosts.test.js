@@ -73,6 +73,16 @@ test('tt: only an anonymousCode goes as anonymous_code', async () => {
   assert.match(body.anonymous_code, /^anon-/)
 })
 
+test('tt: a logged-in user\'s code goes with the anonymousCode, to upgrade the anonymous user', async () => {
+  const server = new FakeServer(fakeClock())
+  const tt = callbackHost(server, { kind: 'tt', ttBothCodes: true })
+  await client(adapters.tt(tt)).login()
+  const body = server.calls[0].body
+  assert.deepEqual(Object.keys(body).sort(), ['anonymous_code', 'app', 'code'])
+  assert.match(body.anonymous_code, /^anon-/)
+  assert.ok(body.code && !body.code.startsWith('anon-'))
+})
+
 test('my (Alipay): getAuthCode auth_base, headers/status, fail with error 19, storage {key, data}', async () => {
   const server = new FakeServer(fakeClock())
   const store = new Map()
