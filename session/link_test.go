@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mplogin/mplogin"
 	"github.com/mplogin/mplogin/secret"
@@ -194,5 +195,32 @@ func TestLinkByPhoneWholeUser(t *testing.T) {
 		if me, err := f.svc.Me(ctx, tok.AccessToken.Reveal()); err != nil || me.ID != wx.User.ID {
 			t.Fatalf("session after the link = %s, %v; want %s", me.ID, err, wx.User.ID)
 		}
+	}
+}
+
+// TestLinkByPhoneDouyinCode: a Douyin phone code, traded without the
+// user's openid, records the number but links nobody.
+func TestLinkByPhoneDouyinCode(t *testing.T) {
+	f := newFixture(t, linking(), withApps(func(f *fixture) []session.App {
+		return append(apiApps(f), session.App{Name: "tt", Family: "douyin", AppID: ttAppID,
+			Client: douyinPlatform{key: wxKey1}, CodeTTL: 5 * time.Minute, Phones: f.api})
+	}))
+	ctx := context.Background()
+	wx := f.login(t, "wx", "alice", wxKey1)
+	if _, err := f.wechatPhone(t, wx, "13800138000"); err != nil {
+		t.Fatal(err)
+	}
+	tt := f.loginWith(t, session.LoginRequest{Code: "alice.1"})
+	f.api.phones["pc-tt"] = "13800138000"
+	r, err := f.svc.Phone(ctx, tt.AccessToken.Reveal(), session.PhoneInput{Code: "pc-tt"})
+	if err != nil || r.Linked || r.UserID != tt.User.ID {
+		t.Fatalf("Douyin phone code = %+v, %v; want recorded on the Douyin user, not linked", r, err)
+	}
+	// A payload under the Douyin session key is bound to the caller: it links.
+	plain := `{"phoneNumber":"13800138000","purePhoneNumber":"13800138000","countryCode":"86"}`
+	in := encWX(t, wxKey1, plain)
+	r, err = f.svc.Phone(ctx, tt.AccessToken.Reveal(), session.PhoneInput{EncryptedData: in.EncryptedData, IV: in.IV})
+	if err != nil || !r.Linked || r.UserID != wx.User.ID {
+		t.Fatalf("Douyin phone payload = %+v, %v; want linked to %s", r, err, wx.User.ID)
 	}
 }

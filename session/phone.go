@@ -119,7 +119,7 @@ func (s *Service) phone(ctx context.Context, sess store.Session, in PhoneInput) 
 	var lookup []byte
 	if key := phoneKey(p); key != "" {
 		lookup = s.keys.Lookup(phonePurpose, []byte(key))
-		if s.policy.LinkByPhone {
+		if s.policy.LinkByPhone && boundToCaller(app, in) {
 			into, err := s.linkByPhone(ctx, app, sess.UserID, key)
 			if err != nil {
 				return PhoneResult{}, err
@@ -145,6 +145,15 @@ func (s *Service) phone(ctx context.Context, sess store.Session, in PhoneInput) 
 	s.log.LogAttrs(ctx, slog.LevelInfo, "phone number recorded",
 		slog.String("app", app.Name), slog.String("user", res.UserID), slog.String("source", source))
 	return res, nil
+}
+
+// boundToCaller tells whether the host bound the number of in to the
+// session's user: a payload opens only under the user's session key, and
+// a WeChat phone code is traded with the user's openid. A Douyin phone code
+// is traded without one, so another user's code would give another user's
+// number: it records the number but links nobody.
+func boundToCaller(app *App, in PhoneInput) bool {
+	return in.Code == "" || app.Family == platform.FamilyWeChat
 }
 
 // linkByPhone joins the user userID, who just proved the number whose
