@@ -169,11 +169,14 @@ func New(cfg Config) *Emulator {
 	return e
 }
 
-// normalizePlatform maps the configuration's platform names onto the two
-// wire formats the emulator speaks.
+// normalizePlatform maps the configuration's platform names onto the wire
+// formats the emulator speaks. A family it does not serve is no platform.
 func normalizePlatform(p string) (string, bool) {
-	f := platform.Flavor(p).Family()
-	return string(f), f != ""
+	switch f := platform.Flavor(p).Family(); f {
+	case platform.FamilyWeChat, platform.FamilyBaidu:
+		return string(f), true
+	}
+	return "", false
 }
 
 // ServeHTTP serves the platform paths and the control API under /_emulator/.
