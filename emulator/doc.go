@@ -45,6 +45,16 @@
 //     sig_method=hmac_sha256) and POST
 //     /wxa/business/getuserphonenumber?access_token=… with {"code":…} and
 //     an optional "openid"; see "Business APIs" below.
+//   - QQ GET /sns/jscode2session, WeChat's path, and GET /api/getToken, both
+//     in WeChat's format (docs/platforms/qq.md). One address serves both
+//     hosts' jscode2session, told apart by appid: an appid configured as a
+//     QQ app's (App.Family "qq") is QQ's, one configured as a WeChat app's is
+//     WeChat's, and any other is QQ's when it is all digits, as QQ's appids
+//     are. QQ's exchange answers as WeChat's, with QQ's users and codes
+//     (40029 for a WeChat code) and a unionid every time; no user is
+//     blocked. getToken: 40002 for another grant_type, 40013 for a missing
+//     or unknown appid, 40001 for a missing or wrong secret, 43001 for a
+//     method other than GET.
 //   - Baidu unionid APIs: POST /rest/2.0/smartapp/getunionid?access_token=…
 //     with the form field openid (GET with the query accepted too; the app's
 //     own token from /oauth/2.0/token),
@@ -77,6 +87,9 @@
 //     refresh. A forced call beyond those limits is answered exactly as normal
 //     mode would answer it (the current token and its remaining expires_in, no
 //     error) and is not counted. Classic and stable tokens are isolated.
+//   - QQ GET /api/getToken: as /cgi-bin/token, a new token for 7200 s per
+//     fetch, the previous one valid 5 more minutes. QQ's tokens are not
+//     WeChat's: WeChat's business APIs refuse them.
 //   - GET|POST /oauth/2.0/token (grant_type=client_credentials, client_id,
 //     client_secret, scope=smartapp_snsapi_base): a new token for 2592000 s
 //     ("24.<hex>.2592000.<time>.<random>") per fetch, with the documented
@@ -160,7 +173,7 @@
 // # Users and codes
 //
 // A code is minted for a simulated user of one app by POST /_emulator/login
-// or Login. It is single use and lives 5 minutes (WeChat) or 10 (Baidu), by
+// or Login. It is single use and lives 5 minutes (WeChat, QQ) or 10 (Baidu), by
 // Config.Now. Exchanging it on another app or another platform's path gives
 // "invalid code". Each exchange gives the user a fresh session key (base64 of
 // 16 bytes for WeChat, 24 for Baidu), or the one given at login, which
@@ -202,12 +215,12 @@
 // JSON in and out; bodies are limited to 64 KiB (413 beyond) and decoded
 // strictly (an unknown field is a 400). Errors are {"error":…,"message":…}.
 //
-//	POST   /_emulator/login     {"platform":"wechat"|"baidu","appid":…,"user":…,"session_key":"<optional base64>"} → {"code":…}
+//	POST   /_emulator/login     {"platform":"wechat"|"baidu"|"qq","appid":…,"user":…,"session_key":"<optional base64>"} → {"code":…}
 //	PUT    /_emulator/faults    one Fault or an array of them → 204
 //	DELETE /_emulator/faults    → 204, every rule removed
 //	GET    /_emulator/faults    → {"faults":[…]}, the rules in force
 //	GET    /_emulator/stats     → {"calls":{"/sns/jscode2session":N,…}}, every request to a platform path
-//	POST   /_emulator/tokens/expire {"platform":"wechat"|"baidu","appid":…} → 204, ExpireTokens
+//	POST   /_emulator/tokens/expire {"platform":"wechat"|"baidu"|"qq","appid":…} → 204, ExpireTokens
 //	POST   /_emulator/userdata  {"platform":…,"appid":…,"user":…,"kind":"userinfo"|"phone"} → {"encrypted_data","iv","raw_data","signature"}, UserData
 //	POST   /_emulator/phonecode {"appid":…,"user":…} ("platform":"wechat" optional) → {"code":…}, PhoneCode
 //
@@ -227,6 +240,8 @@
 //     file, "rawData signature"). phone is {"phoneNumber","purePhoneNumber",
 //     "countryCode":"86","watermark"} (countryCode a string, as in
 //     getuserphonenumber), with no raw_data or signature.
+//   - QQ: exactly WeChat's, with QQ's openId and unionId and a QQ avatar URL.
+//     QQ has no phone number: kind "phone" is a 400 invalid_request.
 //   - Baidu (docs/platforms/baidu.md, "Decrypting user data"): AES-192-CBC
 //     with 16 random bytes, a 4-byte big-endian length, the JSON and the app
 //     key, PKCS#7 to 32 bytes.

@@ -151,7 +151,8 @@ func New(cfg Config) *Emulator {
 	// Every platform path the emulator serves. The business APIs check
 	// access tokens with checkToken.
 	e.routes = map[string]*route{
-		"/sns/jscode2session":                 {platform: wechat, serve: e.wechatCode2Session},
+		"/sns/jscode2session":                 {platform: wechat, serve: e.snsCode2Session}, // and QQ's
+		"/api/getToken":                       {platform: wechat, serve: e.qqToken},         // QQ's, in WeChat's format
 		"/sns/component/jscode2session":       {platform: wechat, serve: e.wechatComponentCode2Session},
 		"/cgi-bin/token":                      {platform: wechat, serve: e.wechatToken},
 		"/cgi-bin/stable_token":               {platform: wechat, serve: e.wechatStableToken},
@@ -173,7 +174,7 @@ func New(cfg Config) *Emulator {
 // formats the emulator speaks. A family it does not serve is no platform.
 func normalizePlatform(p string) (string, bool) {
 	switch f := platform.Flavor(p).Family(); f {
-	case platform.FamilyWeChat, platform.FamilyBaidu:
+	case platform.FamilyWeChat, platform.FamilyBaidu, platform.FamilyQQ:
 		return string(f), true
 	}
 	return "", false

@@ -60,6 +60,9 @@ func (e *Emulator) userData(platform, appid, user, kind string) (UserData, *cont
 	case kind != KindUserInfo && kind != KindPhone:
 		return UserData{}, invalidRequest(`kind must be "userinfo" or "phone"`)
 	}
+	if cerr := noPhoneAPI(p, kind); cerr != nil {
+		return UserData{}, cerr
+	}
 	if cerr := e.knownApp(p, appid); cerr != nil {
 		return UserData{}, cerr
 	}
@@ -71,9 +74,12 @@ func (e *Emulator) userData(platform, appid, user, kind string) (UserData, *cont
 	}
 	var d UserData
 	var err error
-	if p == wechat {
+	switch p {
+	case wechat:
 		d, err = e.wechatUserData(u, key, kind)
-	} else {
+	case qq:
+		d, err = e.qqUserData(u, key)
+	default:
 		d, err = e.baiduUserData(u, key, kind)
 	}
 	if err != nil {
