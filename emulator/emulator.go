@@ -166,6 +166,8 @@ func New(cfg Config) *Emulator {
 		"/oauth/2.0/token":                    {platform: baidu, serve: e.baiduToken, oauth400: true},
 		"/rest/2.0/smartapp/getunionid":       {platform: baidu, serve: e.baiduUnionID, envelope: unionIDEnvelope},
 		"/rest/2.0/smartapp/unionId/get":      {platform: baidu, serve: e.baiduThirdPartyUnionID, envelope: msgEnvelope},
+		"/oauth2/mp/code2session":             {platform: kuaishou, serve: e.kuaishouCode2Session},
+		"/oauth2/access_token":                {platform: kuaishou, serve: e.kuaishouToken},
 	}
 	return e
 }
@@ -174,7 +176,7 @@ func New(cfg Config) *Emulator {
 // formats the emulator speaks. A family it does not serve is no platform.
 func normalizePlatform(p string) (string, bool) {
 	switch f := platform.Flavor(p).Family(); f {
-	case platform.FamilyWeChat, platform.FamilyBaidu, platform.FamilyQQ:
+	case platform.FamilyWeChat, platform.FamilyBaidu, platform.FamilyQQ, platform.FamilyKuaishou:
 		return string(f), true
 	}
 	return "", false

@@ -30,6 +30,7 @@ const (
 	stableToken                    // WeChat POST /cgi-bin/stable_token
 	baiduAppToken                  // Baidu /oauth/2.0/token (client_credentials)
 	qqAppToken                     // QQ GET /api/getToken
+	ksAppToken                     // Kuaishou /oauth2/access_token (client_credentials)
 )
 
 func (k tokenKind) platform() string {
@@ -38,6 +39,8 @@ func (k tokenKind) platform() string {
 		return baidu
 	case qqAppToken:
 		return qq
+	case ksAppToken:
+		return kuaishou
 	}
 	return wechat
 }
@@ -49,6 +52,8 @@ func kindsOf(platform string) []tokenKind {
 		return []tokenKind{baiduAppToken}
 	case qq:
 		return []tokenKind{qqAppToken}
+	case kuaishou:
+		return []tokenKind{ksAppToken}
 	}
 	return []tokenKind{classicToken, stableToken}
 }

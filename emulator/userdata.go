@@ -26,12 +26,13 @@ var ErrNoSession = errors.New("emulator: the user has no session key for this ap
 
 // UserData is encrypted user data as the mini program's client API hands it
 // to the mini program, which posts it to its server: encryptedData and iv,
-// and for WeChat user info also rawData and its signature.
+// and for user info of WeChat, QQ and Kuaishou also rawData and its
+// signature.
 type UserData struct {
 	EncryptedData string `json:"encrypted_data"`
 	IV            string `json:"iv"`
-	RawData       string `json:"raw_data,omitempty"`  // WeChat user info only
-	Signature     string `json:"signature,omitempty"` // sha1(raw_data + session_key), hex; WeChat user info only
+	RawData       string `json:"raw_data,omitempty"`  // user info only, not Baidu's
+	Signature     string `json:"signature,omitempty"` // sha1(raw_data + session_key), hex; with RawData
 }
 
 // UserData encrypts a user's data with the session key the user holds now
@@ -79,6 +80,8 @@ func (e *Emulator) userData(platform, appid, user, kind string) (UserData, *cont
 		d, err = e.wechatUserData(u, key, kind)
 	case qq:
 		d, err = e.qqUserData(u, key)
+	case kuaishou:
+		d, err = e.kuaishouUserData(u, key, kind)
 	default:
 		d, err = e.baiduUserData(u, key, kind)
 	}
