@@ -1,5 +1,5 @@
 // Package emulator is a stand-in for the mini-program platforms' servers
-// (WeChat, Baidu), for local development, demos and tests. One http.Handler
+// (WeChat, Baidu, QQ, Kuaishou), for local development, demos and tests. One http.Handler
 // serves every platform's own paths with the platform's own wire format, so
 // a client pointed at it cannot tell it from the real thing, plus a control
 // API under /_emulator/ that plays the mini program's side (wx.login,
@@ -45,6 +45,26 @@
 //     sig_method=hmac_sha256) and POST
 //     /wxa/business/getuserphonenumber?access_token=… with {"code":…} and
 //     an optional "openid"; see "Business APIs" below.
+//   - QQ GET /sns/jscode2session, WeChat's path, and GET /api/getToken, both
+//     in WeChat's format (docs/platforms/qq.md). One address serves both
+//     hosts' jscode2session, told apart by appid: an appid configured as a
+//     QQ app's (App.Family "qq") is QQ's, one configured as a WeChat app's is
+//     WeChat's, and any other is QQ's when it is all digits, as QQ's appids
+//     are. QQ's exchange answers as WeChat's, with QQ's users and codes
+//     (40029 for a WeChat code) and a unionid every time; no user is
+//     blocked. getToken: 40002 for another grant_type, 40013 for a missing
+//     or unknown appid, 40001 for a missing or wrong secret, 43001 for a
+//     method other than GET.
+//   - Kuaishou POST /oauth2/mp/code2session (app_id, app_secret, js_code)
+//     and GET|POST /oauth2/access_token (app_id, app_secret,
+//     grant_type=client_credentials), the parameters from a form body or
+//     the query string alike (docs/platforms/kuaishou.md). Success carries
+//     "result":1; errors are {"result":N,"error_msg":…} with HTTP 200:
+//     100200100 for a missing parameter, another grant_type or a method
+//     other than POST (GET too for the token), 100200101 for an unknown
+//     app_id or a wrong app_secret, 100200102 for a code that is unknown,
+//     expired, another app's or another platform's, or used. The exchange
+//     answers {"result":1,"session_key":…,"open_id":…}, never a unionid.
 //   - Baidu unionid APIs: POST /rest/2.0/smartapp/getunionid?access_token=…
 //     with the form field openid (GET with the query accepted too; the app's
 //     own token from /oauth/2.0/token),
@@ -77,6 +97,13 @@
 //     refresh. A forced call beyond those limits is answered exactly as normal
 //     mode would answer it (the current token and its remaining expires_in, no
 //     error) and is not counted. Classic and stable tokens are isolated.
+//   - QQ GET /api/getToken: as /cgi-bin/token, a new token for 7200 s per
+//     fetch, the previous one valid 5 more minutes. QQ's tokens are not
+//     WeChat's: WeChat's business APIs refuse them.
+//   - Kuaishou GET|POST /oauth2/access_token: a new token for 172800 s (48
+//     hours) per fetch, {"result":1,"access_token","expires_in",
+//     "token_type":"bearer"}; the previous token stays valid until its own
+//     expiry, older ones do not.
 //   - GET|POST /oauth/2.0/token (grant_type=client_credentials, client_id,
 //     client_secret, scope=smartapp_snsapi_base): a new token for 2592000 s
 //     ("24.<hex>.2592000.<time>.<random>") per fetch, with the documented
@@ -160,7 +187,7 @@
 // # Users and codes
 //
 // A code is minted for a simulated user of one app by POST /_emulator/login
-// or Login. It is single use and lives 5 minutes (WeChat) or 10 (Baidu), by
+// or Login. It is single use and lives 5 minutes (WeChat, QQ, Kuaishou) or 10 (Baidu), by
 // Config.Now. Exchanging it on another app or another platform's path gives
 // "invalid code". Each exchange gives the user a fresh session key (base64 of
 // 16 bytes for WeChat, 24 for Baidu), or the one given at login, which
@@ -202,12 +229,12 @@
 // JSON in and out; bodies are limited to 64 KiB (413 beyond) and decoded
 // strictly (an unknown field is a 400). Errors are {"error":…,"message":…}.
 //
-//	POST   /_emulator/login     {"platform":"wechat"|"baidu","appid":…,"user":…,"session_key":"<optional base64>"} → {"code":…}
+//	POST   /_emulator/login     {"platform":"wechat"|"baidu"|"qq"|"kuaishou","appid":…,"user":…,"session_key":"<optional base64>"} → {"code":…}
 //	PUT    /_emulator/faults    one Fault or an array of them → 204
 //	DELETE /_emulator/faults    → 204, every rule removed
 //	GET    /_emulator/faults    → {"faults":[…]}, the rules in force
 //	GET    /_emulator/stats     → {"calls":{"/sns/jscode2session":N,…}}, every request to a platform path
-//	POST   /_emulator/tokens/expire {"platform":"wechat"|"baidu","appid":…} → 204, ExpireTokens
+//	POST   /_emulator/tokens/expire {"platform":"wechat"|"baidu"|"qq"|"kuaishou","appid":…} → 204, ExpireTokens
 //	POST   /_emulator/userdata  {"platform":…,"appid":…,"user":…,"kind":"userinfo"|"phone"} → {"encrypted_data","iv","raw_data","signature"}, UserData
 //	POST   /_emulator/phonecode {"appid":…,"user":…} ("platform":"wechat" optional) → {"code":…}, PhoneCode
 //
@@ -227,6 +254,13 @@
 //     file, "rawData signature"). phone is {"phoneNumber","purePhoneNumber",
 //     "countryCode":"86","watermark"} (countryCode a string, as in
 //     getuserphonenumber), with no raw_data or signature.
+//   - QQ: exactly WeChat's, with QQ's openId and unionId and a QQ avatar URL.
+//     QQ has no phone number: kind "phone" is a 400 invalid_request.
+//   - Kuaishou (docs/platforms/kuaishou.md, "Decrypting user data"):
+//     AES-128-CBC, PKCS#7, no watermark. userinfo is {"gender","avatarUrl",
+//     "nickName","openId"} (gender a number), raw_data {"nickName",
+//     "avatarUrl"} and signature hex sha1(raw_data + session_key); phone is
+//     {"phoneNumber","purePhoneNumber","countryCode":"86"}.
 //   - Baidu (docs/platforms/baidu.md, "Decrypting user data"): AES-192-CBC
 //     with 16 random bytes, a 4-byte big-endian length, the JSON and the app
 //     key, PKCS#7 to 32 bytes.
@@ -244,7 +278,7 @@
 // LatencyMS, measured in real time and cut short if the client goes away,
 // and then shapes the answer: Errcode/Error give a platform error in the
 // path's format (on a WeChat path -1 "system error" unless Errcode says
-// otherwise), Status the HTTP status (alone: a short text body), Empty an
+// otherwise; on a Kuaishou path Errcode is the result, 0 if not given), Status the HTTP status (alone: a short text body), Empty an
 // empty body, Garbage an HTML page, Drop a connection reset. Once one rule
 // has shaped the answer, the other is tried only if it merely adds latency.
 // On a Baidu path, Errcode 110 or 111 gives the gateway's token error; on

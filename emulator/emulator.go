@@ -151,7 +151,8 @@ func New(cfg Config) *Emulator {
 	// Every platform path the emulator serves. The business APIs check
 	// access tokens with checkToken.
 	e.routes = map[string]*route{
-		"/sns/jscode2session":                 {platform: wechat, serve: e.wechatCode2Session},
+		"/sns/jscode2session":                 {platform: wechat, serve: e.snsCode2Session}, // and QQ's
+		"/api/getToken":                       {platform: wechat, serve: e.qqToken},         // QQ's, in WeChat's format
 		"/sns/component/jscode2session":       {platform: wechat, serve: e.wechatComponentCode2Session},
 		"/cgi-bin/token":                      {platform: wechat, serve: e.wechatToken},
 		"/cgi-bin/stable_token":               {platform: wechat, serve: e.wechatStableToken},
@@ -165,15 +166,20 @@ func New(cfg Config) *Emulator {
 		"/oauth/2.0/token":                    {platform: baidu, serve: e.baiduToken, oauth400: true},
 		"/rest/2.0/smartapp/getunionid":       {platform: baidu, serve: e.baiduUnionID, envelope: unionIDEnvelope},
 		"/rest/2.0/smartapp/unionId/get":      {platform: baidu, serve: e.baiduThirdPartyUnionID, envelope: msgEnvelope},
+		"/oauth2/mp/code2session":             {platform: kuaishou, serve: e.kuaishouCode2Session},
+		"/oauth2/access_token":                {platform: kuaishou, serve: e.kuaishouToken},
 	}
 	return e
 }
 
-// normalizePlatform maps the configuration's platform names onto the two
-// wire formats the emulator speaks.
+// normalizePlatform maps the configuration's platform names onto the wire
+// formats the emulator speaks. A family it does not serve is no platform.
 func normalizePlatform(p string) (string, bool) {
-	f := platform.Flavor(p).Family()
-	return string(f), f != ""
+	switch f := platform.Flavor(p).Family(); f {
+	case platform.FamilyWeChat, platform.FamilyBaidu, platform.FamilyQQ, platform.FamilyKuaishou:
+		return string(f), true
+	}
+	return "", false
 }
 
 // ServeHTTP serves the platform paths and the control API under /_emulator/.

@@ -147,10 +147,11 @@ func (e *Emulator) OpenID(platform, appid, user string) string {
 }
 
 // UnionID returns the unionid a user of an app gets (the same for every app
-// of the app's owner), or "" for an unknown platform.
+// of the app's owner), or "" for an unknown platform or one that gives
+// none (Kuaishou).
 func (e *Emulator) UnionID(platform, appid, user string) string {
 	p, ok := normalizePlatform(platform)
-	if !ok {
+	if !ok || p == kuaishou {
 		return ""
 	}
 	return unionID(p, e.owner(p, appid), user)

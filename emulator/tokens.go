@@ -29,19 +29,31 @@ const (
 	classicToken  tokenKind = iota // WeChat GET /cgi-bin/token
 	stableToken                    // WeChat POST /cgi-bin/stable_token
 	baiduAppToken                  // Baidu /oauth/2.0/token (client_credentials)
+	qqAppToken                     // QQ GET /api/getToken
+	ksAppToken                     // Kuaishou /oauth2/access_token (client_credentials)
 )
 
 func (k tokenKind) platform() string {
-	if k == baiduAppToken {
+	switch k {
+	case baiduAppToken:
 		return baidu
+	case qqAppToken:
+		return qq
+	case ksAppToken:
+		return kuaishou
 	}
 	return wechat
 }
 
 // kindsOf lists the token series of a platform.
 func kindsOf(platform string) []tokenKind {
-	if platform == baidu {
+	switch platform {
+	case baidu:
 		return []tokenKind{baiduAppToken}
+	case qq:
+		return []tokenKind{qqAppToken}
+	case kuaishou:
+		return []tokenKind{ksAppToken}
 	}
 	return []tokenKind{classicToken, stableToken}
 }

@@ -26,12 +26,13 @@ var ErrNoSession = errors.New("emulator: the user has no session key for this ap
 
 // UserData is encrypted user data as the mini program's client API hands it
 // to the mini program, which posts it to its server: encryptedData and iv,
-// and for WeChat user info also rawData and its signature.
+// and for user info of WeChat, QQ and Kuaishou also rawData and its
+// signature.
 type UserData struct {
 	EncryptedData string `json:"encrypted_data"`
 	IV            string `json:"iv"`
-	RawData       string `json:"raw_data,omitempty"`  // WeChat user info only
-	Signature     string `json:"signature,omitempty"` // sha1(raw_data + session_key), hex; WeChat user info only
+	RawData       string `json:"raw_data,omitempty"`  // user info only, not Baidu's
+	Signature     string `json:"signature,omitempty"` // sha1(raw_data + session_key), hex; with RawData
 }
 
 // UserData encrypts a user's data with the session key the user holds now
@@ -60,6 +61,9 @@ func (e *Emulator) userData(platform, appid, user, kind string) (UserData, *cont
 	case kind != KindUserInfo && kind != KindPhone:
 		return UserData{}, invalidRequest(`kind must be "userinfo" or "phone"`)
 	}
+	if cerr := noPhoneAPI(p, kind); cerr != nil {
+		return UserData{}, cerr
+	}
 	if cerr := e.knownApp(p, appid); cerr != nil {
 		return UserData{}, cerr
 	}
@@ -71,9 +75,14 @@ func (e *Emulator) userData(platform, appid, user, kind string) (UserData, *cont
 	}
 	var d UserData
 	var err error
-	if p == wechat {
+	switch p {
+	case wechat:
 		d, err = e.wechatUserData(u, key, kind)
-	} else {
+	case qq:
+		d, err = e.qqUserData(u, key)
+	case kuaishou:
+		d, err = e.kuaishouUserData(u, key, kind)
+	default:
 		d, err = e.baiduUserData(u, key, kind)
 	}
 	if err != nil {
