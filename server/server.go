@@ -25,6 +25,8 @@ import (
 	"github.com/mplogin/mplogin/metrics"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/platform/baidu"
+	"github.com/mplogin/mplogin/platform/kuaishou"
+	"github.com/mplogin/mplogin/platform/qq"
 	"github.com/mplogin/mplogin/platform/wechat"
 	"github.com/mplogin/mplogin/session"
 	"github.com/mplogin/mplogin/signing"
@@ -449,6 +451,11 @@ func OpenStore(ctx context.Context, dsn string, log *slog.Logger) (store.Store, 
 const (
 	WeChatCodeTTL = 5 * time.Minute
 	BaiduCodeTTL  = 10 * time.Minute
+	DouyinCodeTTL = 5 * time.Minute
+	QQCodeTTL     = 5 * time.Minute
+	// KuaishouCodeTTL: Kuaishou does not say; its mini-game codes live 5
+	// minutes.
+	KuaishouCodeTTL = 5 * time.Minute
 )
 
 // Apps builds a platform client for every configured app, and the calls
@@ -545,6 +552,22 @@ func apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager, g *g
 			if tc, err = baidu.NewTP(baidu.TPConfig{AppKey: a.AppKey, AuthorizerToken: src, Endpoint: a.Endpoint, HTTP: h}); err == nil {
 				c = tc
 				bapi = &baiduWithToken{c: tc, tokens: accesstoken.FromSource(src), g: g, flavor: a.Flavor}
+			}
+		case platform.FlavorQQ:
+			ttl = QQCodeTTL
+			var qc *qq.Client
+			if qc, err = qq.New(qq.Config{AppID: a.AppID, Secret: a.Secret, Endpoint: a.Endpoint, HTTP: h}); err == nil {
+				c = qc
+				// Nothing of mplogin's needs QQ's access token; the manager
+				// keeps it for embedders (Server.Tokens), one fetch at a time.
+				own(tokens, platform.FamilyQQ, a.AppID, g.fetcherFor(qc, a.Flavor))
+			}
+		case platform.FlavorKuaishou:
+			ttl = KuaishouCodeTTL
+			var kc *kuaishou.Client
+			if kc, err = kuaishou.New(kuaishou.Config{AppID: a.AppID, AppSecret: a.AppSecret, Endpoint: a.Endpoint, HTTP: h}); err == nil {
+				c = kc
+				own(tokens, platform.FamilyKuaishou, a.AppID, g.fetcherFor(kc, a.Flavor))
 			}
 		default:
 			err = fmt.Errorf("unknown platform %q", a.Flavor)

@@ -294,6 +294,10 @@ func emulatorApps(apps []config.App) []emulator.App {
 			}
 		case platform.FlavorBaidu, platform.FlavorBaiduLegacy:
 			e.Secret = a.AppSecret.Reveal()
+		case platform.FlavorQQ:
+			e.Secret = a.Secret.Reveal()
+		case platform.FlavorKuaishou:
+			e.Secret = a.AppSecret.Reveal()
 		case platform.FlavorBaiduTP:
 			e.Secret = a.AppSecret.Reveal()
 			if a.AuthorizerToken != nil {
