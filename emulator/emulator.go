@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
@@ -41,6 +42,11 @@ type App struct {
 	// or authorizer access_token (Baidu third-party) accepted for this app's codes.
 	ComponentAppID  string // WeChat component appid this authorizer app is bound to ("" = any)
 	ThirdPartyToken string
+
+	// RSAPublicKey is a Douyin app's public key, set in Douyin's console:
+	// get_phonenumber_info encrypts numbers with it, and refuses phone
+	// codes when it is nil.
+	RSAPublicKey *rsa.PublicKey
 }
 
 // Config configures an Emulator. The zero value is usable: any credentials,
@@ -165,6 +171,9 @@ func New(cfg Config) *Emulator {
 		"/oauth/2.0/token":                    {platform: baidu, serve: e.baiduToken, oauth400: true},
 		"/rest/2.0/smartapp/getunionid":       {platform: baidu, serve: e.baiduUnionID, envelope: unionIDEnvelope},
 		"/rest/2.0/smartapp/unionId/get":      {platform: baidu, serve: e.baiduThirdPartyUnionID, envelope: msgEnvelope},
+		douyinPathCode2Session:                {platform: douyin, serve: e.douyinCode2Session},
+		douyinPathToken:                       {platform: douyin, serve: e.douyinToken},
+		douyinPathPhone:                       {platform: douyin, serve: e.douyinPhoneNumber},
 	}
 	return e
 }

@@ -206,6 +206,9 @@ func (e *Emulator) writeFault(w http.ResponseWriter, rt *route, f *Fault) {
 // error string; elsewhere on Baidu it is an OAuth-style error with the
 // path's own status.
 func (e *Emulator) faultError(rt *route, f *Fault) reply {
+	if rt.platform == douyin {
+		return e.douyinFaultError(rt, f)
+	}
 	if rt.platform == wechat {
 		code := f.Errcode
 		if code == 0 {

@@ -315,6 +315,7 @@ func TestStats(t *testing.T) {
 	want := map[string]int64{wxPath: 2, bdPath: 2, wxCompPath: 0, bdLegacy: 0, bdTPPath: 0,
 		wxTokenPath: 1, wxStablePath: 1, bdTokenPath: 2,
 		wxCheckPath: 1, wxResetPath: 2, wxPhonePath: 1, bdUnionPath: 1, bdTPUnionPath: 2, bdSKPath: 1}
+	want[dyPath], want[dyTokenPath], want[dyPhonePath] = 0, 0, 0
 	got := v.emu.Stats()
 	r := v.get("/_emulator/stats", nil)
 	var wire struct {

@@ -32,6 +32,9 @@ const (
 )
 
 func (k tokenKind) platform() string {
+	if k == douyinAppToken {
+		return douyin
+	}
 	if k == baiduAppToken {
 		return baidu
 	}
@@ -40,6 +43,9 @@ func (k tokenKind) platform() string {
 
 // kindsOf lists the token series of a platform.
 func kindsOf(platform string) []tokenKind {
+	if platform == douyin {
+		return []tokenKind{douyinAppToken}
+	}
 	if platform == baidu {
 		return []tokenKind{baiduAppToken}
 	}

@@ -71,9 +71,12 @@ func (e *Emulator) userData(platform, appid, user, kind string) (UserData, *cont
 	}
 	var d UserData
 	var err error
-	if p == wechat {
+	switch p {
+	case wechat:
 		d, err = e.wechatUserData(u, key, kind)
-	} else {
+	case douyin:
+		d, err = e.douyinUserData(u, key, kind)
+	default:
 		d, err = e.baiduUserData(u, key, kind)
 	}
 	if err != nil {
