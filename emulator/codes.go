@@ -318,13 +318,13 @@ const (
 	phoneOtherUser            // a good code, but openid is not its user's: 40003
 )
 
-// claimPhoneLocked checks a phone code presented by appid, with the openid
-// of the user it must belong to ("" for any), and, if both are good, marks
-// it used. A refused code is not spent.
-func (e *Emulator) claimPhoneLocked(now time.Time, appid, openid, code string) (userKey, phoneClaim) {
+// claimPhoneLocked checks a phone code presented by appid of platform,
+// with the openid of the user it must belong to ("" for any), and, if both
+// are good, marks it used. A refused code is not spent.
+func (e *Emulator) claimPhoneLocked(now time.Time, platform, appid, openid, code string) (userKey, phoneClaim) {
 	e.codes.advance(now)
 	m, ok := e.codes.minted.get(code)
-	if !ok || !m.phone || m.used || !now.Before(m.expires) || m.user.appid != appid {
+	if !ok || !m.phone || m.used || !now.Before(m.expires) || m.user.platform != platform || m.user.appid != appid {
 		return userKey{}, phoneBadCode
 	}
 	if openid != "" && openid != m.openid {

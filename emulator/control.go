@@ -82,9 +82,18 @@ func (e *Emulator) controlLogin(w http.ResponseWriter, r *http.Request) {
 		AppID      string `json:"appid"`
 		User       string `json:"user"`
 		SessionKey string `json:"session_key"`
+		Anonymous  bool   `json:"anonymous"` // Douyin: a user who is not logged in
 	}
 	if cerr := readJSON(w, r, &req); cerr != nil {
 		writeControlError(w, cerr)
+		return
+	}
+	if p, _ := normalizePlatform(req.Platform); p == douyin {
+		e.controlLoginDouyin(w, req.AppID, req.User, req.SessionKey, req.Anonymous)
+		return
+	}
+	if req.Anonymous {
+		writeControlError(w, invalidRequest(`anonymous logins are Douyin's: platform must be "douyin"`))
 		return
 	}
 	code, cerr := e.login(req.Platform, req.AppID, req.User, req.SessionKey)
@@ -113,7 +122,7 @@ func (e *Emulator) controlExpireTokens(w http.ResponseWriter, r *http.Request) {
 	p, ok := normalizePlatform(req.Platform)
 	switch {
 	case !ok:
-		cerr = invalidRequest(`platform must be "wechat" or "baidu"`)
+		cerr = invalidRequest(`platform must be "wechat", "baidu", "douyin", "qq" or "kuaishou"`)
 	case req.AppID == "":
 		cerr = invalidRequest("appid is required")
 	default:

@@ -268,6 +268,53 @@
 //     in the official vector), phone is {"mobile":…}; never raw_data or
 //     signature, as Baidu has none.
 //
+// # Douyin
+//
+// Douyin's paths (docs/platforms/douyin.md) answer JSON with HTTP 200, an
+// integer err_no, a message and a log_id ("20060102150405" in China time
+// and 20 hex digits):
+//
+//   - POST /api/apps/v2/jscode2session, JSON {appid, secret, code,
+//     anonymous_code}, at least one code: {"err_no":0,"err_tips":"success",
+//     "log_id":…,"data":{"session_key","openid","anonymous_openid","unionid",
+//     "dopenid"}}, every key present, "" where it does not apply (dopenid
+//     always). A code gives openid and unionid, an anonymous code
+//     anonymous_openid; both give both. Errors carry no data: 40014 for a
+//     missing appid, secret or code, a body that is not JSON or a method
+//     other than POST; 40015 unknown appid; 40017 wrong secret; 40018 "bad
+//     code" for a code that is unknown, used, expired (5 minutes), another
+//     app's or an anonymous one; 40019 for such an anonymous code. A request
+//     one of whose codes is refused spends neither.
+//   - POST /api/apps/v2/token, JSON {appid, secret, grant_type}: a new token
+//     ("0801121" and hex) for 7200 s per fetch; the previous one is cut to 5
+//     minutes of remaining life (never past its own expiry), the one before
+//     it stops at once. data is there on errors too, {"access_token":"",
+//     "expires_in":0}: 40014, 40015, 40017 as above, 40020 for a grant_type
+//     other than client_credential.
+//   - POST /api/apps/v1/get_phonenumber_info/ with the header access-token
+//     (a token of /api/apps/v2/token) and {"code"}: {"err_no":0,"err_msg":"",
+//     "log_id":…,"data":"<base64>"}, data the JSON {"phoneNumber",
+//     "purePhoneNumber","countryCode":"86","watermark":{"appid","timestamp"}}
+//     encrypted with the app's App.RSAPublicKey, PKCS #1 v1.5, in as many
+//     blocks as the key's size needs. Errors have data "": 28001003 for a
+//     missing or unknown token, 28001008 for an expired one, 28005187 for a
+//     phone code that is unknown, used, expired, another app's or not a
+//     phone code of Douyin's, 28001007 for a request without a code or an
+//     app without a public key. A refused request does not spend the code.
+//
+// POST /_emulator/login with "platform":"douyin" (or LoginDouyin) plays
+// tt.login: a logged-in user gets {"code","anonymous_code"}; with
+// "anonymous":true, only {"anonymous_code","anonymous":true}. Anonymous
+// openids are stable per app and user, and differ from openids
+// (AnonymousOpenID). POST /_emulator/phonecode with "platform":"douyin" (or
+// DouyinPhoneCode) mints a phone code for get_phonenumber_info. User data
+// is encrypted as WeChat's, AES-128-CBC under the user's session key, with
+// raw_data and signature for user info; userinfo is {"openId","nickName",
+// "avatarUrl","gender","city","province","country","language","unionId"}
+// with no watermark (Douyin documents none), phone has the watermark
+// {"appid","timestamp"}. A fault's Errcode (-1 by default) and Error become
+// err_no and the message in the path's own shape.
+//
 // # Faults
 //
 // A Fault rule applies to one platform path, or to every one when Path is

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
@@ -41,6 +42,11 @@ type App struct {
 	// or authorizer access_token (Baidu third-party) accepted for this app's codes.
 	ComponentAppID  string // WeChat component appid this authorizer app is bound to ("" = any)
 	ThirdPartyToken string
+
+	// RSAPublicKey is a Douyin app's public key, set in Douyin's console:
+	// get_phonenumber_info encrypts numbers with it, and refuses phone
+	// codes when it is nil.
+	RSAPublicKey *rsa.PublicKey
 }
 
 // Config configures an Emulator. The zero value is usable: any credentials,
@@ -168,6 +174,9 @@ func New(cfg Config) *Emulator {
 		"/rest/2.0/smartapp/unionId/get":      {platform: baidu, serve: e.baiduThirdPartyUnionID, envelope: msgEnvelope},
 		"/oauth2/mp/code2session":             {platform: kuaishou, serve: e.kuaishouCode2Session},
 		"/oauth2/access_token":                {platform: kuaishou, serve: e.kuaishouToken},
+		douyinPathCode2Session:                {platform: douyin, serve: e.douyinCode2Session},
+		douyinPathToken:                       {platform: douyin, serve: e.douyinToken},
+		douyinPathPhone:                       {platform: douyin, serve: e.douyinPhoneNumber},
 	}
 	return e
 }
@@ -176,7 +185,7 @@ func New(cfg Config) *Emulator {
 // formats the emulator speaks. A family it does not serve is no platform.
 func normalizePlatform(p string) (string, bool) {
 	switch f := platform.Flavor(p).Family(); f {
-	case platform.FamilyWeChat, platform.FamilyBaidu, platform.FamilyQQ, platform.FamilyKuaishou:
+	case platform.FamilyWeChat, platform.FamilyBaidu, platform.FamilyDouyin, platform.FamilyQQ, platform.FamilyKuaishou:
 		return string(f), true
 	}
 	return "", false

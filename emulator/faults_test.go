@@ -317,6 +317,7 @@ func TestStats(t *testing.T) {
 		wxCheckPath: 1, wxResetPath: 2, wxPhonePath: 1, bdUnionPath: 1, bdTPUnionPath: 2, bdSKPath: 1}
 	want[qqTokenPath] = 0
 	want[ksPath], want[ksTokenPath] = 0, 0
+	want[dyPath], want[dyTokenPath], want[dyPhonePath] = 0, 0, 0
 	got := v.emu.Stats()
 	r := v.get("/_emulator/stats", nil)
 	var wire struct {

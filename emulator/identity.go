@@ -91,6 +91,9 @@ func checkSessionKey(platform, key string) error {
 // for WeChat (28 in all, like real openids), 26 alphanumerics for Baidu.
 func openID(platform, appid, user string) string {
 	sum := digest("openid", platform, appid, user)
+	if platform == douyin || platform == douyinAnon {
+		return douyinOpenID(sum)
+	}
 	if platform == baidu {
 		return alnumOf(sum[:], 26)
 	}
@@ -101,6 +104,9 @@ func openID(platform, appid, user string) string {
 // apps of one owner: "o" + 27 characters for WeChat, "S" + 22 for Baidu.
 func unionID(platform, owner, user string) string {
 	sum := digest("unionid", platform, owner, user)
+	if platform == douyin {
+		return douyinUnionID(sum)
+	}
 	if platform == baidu {
 		return "S" + alnumOf(sum[:], 22)
 	}
@@ -184,7 +190,7 @@ func (e *Emulator) login(platform, appid, user, sessionKey string) (string, *con
 	p, ok := normalizePlatform(platform)
 	switch {
 	case !ok:
-		return "", invalidRequest(`platform must be "wechat" or "baidu"`)
+		return "", invalidRequest(`platform must be "wechat", "baidu", "douyin", "qq" or "kuaishou"`)
 	case appid == "":
 		return "", invalidRequest("appid is required")
 	case user == "":

@@ -56,7 +56,7 @@ func (e *Emulator) phoneCode(appid, user string) (string, *controlError) {
 }
 
 // controlPhoneCode: POST /_emulator/phonecode, the getPhoneNumber button.
-// Only WeChat has phone codes; "platform" may be given, as "wechat".
+// WeChat and Douyin have phone codes; "platform" left out means WeChat.
 func (e *Emulator) controlPhoneCode(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Platform string `json:"platform"`
@@ -67,11 +67,16 @@ func (e *Emulator) controlPhoneCode(w http.ResponseWriter, r *http.Request) {
 		writeControlError(w, cerr)
 		return
 	}
-	if p, ok := normalizePlatform(req.Platform); req.Platform != "" && (!ok || p != wechat) {
-		writeControlError(w, invalidRequest(`phone codes are WeChat's: platform must be "wechat" or left out`))
+	p, ok := normalizePlatform(req.Platform)
+	if req.Platform != "" && (!ok || (p != wechat && p != douyin)) {
+		writeControlError(w, invalidRequest(`phone codes are WeChat's and Douyin's: platform must be "wechat", "douyin" or left out`))
 		return
 	}
-	code, cerr := e.phoneCode(req.AppID, req.User)
+	phoneCode := e.phoneCode
+	if p == douyin {
+		phoneCode = e.douyinPhoneCode
+	}
+	code, cerr := phoneCode(req.AppID, req.User)
 	if cerr != nil {
 		writeControlError(w, cerr)
 		return

@@ -35,6 +35,8 @@ const (
 
 func (k tokenKind) platform() string {
 	switch k {
+	case douyinAppToken:
+		return douyin
 	case baiduAppToken:
 		return baidu
 	case qqAppToken:
@@ -48,6 +50,8 @@ func (k tokenKind) platform() string {
 // kindsOf lists the token series of a platform.
 func kindsOf(platform string) []tokenKind {
 	switch platform {
+	case douyin:
+		return []tokenKind{douyinAppToken}
 	case baidu:
 		return []tokenKind{baiduAppToken}
 	case qq:

@@ -53,7 +53,7 @@ func (e *Emulator) userData(platform, appid, user, kind string) (UserData, *cont
 	p, ok := normalizePlatform(platform)
 	switch {
 	case !ok:
-		return UserData{}, invalidRequest(`platform must be "wechat" or "baidu"`)
+		return UserData{}, invalidRequest(`platform must be "wechat", "baidu", "douyin", "qq" or "kuaishou"`)
 	case appid == "":
 		return UserData{}, invalidRequest("appid is required")
 	case user == "":
@@ -82,6 +82,8 @@ func (e *Emulator) userData(platform, appid, user, kind string) (UserData, *cont
 		d, err = e.qqUserData(u, key)
 	case kuaishou:
 		d, err = e.kuaishouUserData(u, key, kind)
+	case douyin:
+		d, err = e.douyinUserData(u, key, kind)
 	default:
 		d, err = e.baiduUserData(u, key, kind)
 	}

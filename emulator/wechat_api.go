@@ -147,7 +147,7 @@ func (e *Emulator) wechatPhoneNumber(r *http.Request) reply {
 	}
 	now := e.now()
 	e.mu.Lock()
-	u, st := e.claimPhoneLocked(now, appid, req.OpenID, req.Code)
+	u, st := e.claimPhoneLocked(now, wechat, appid, req.OpenID, req.Code)
 	e.mu.Unlock()
 	switch st {
 	case phoneBadCode:
