@@ -69,6 +69,10 @@ func (e *Emulator) userData(platform, appid, user, kind string) (UserData, *cont
 	}
 	u := userKey{p, appid, user}
 	key, ok := e.sessionOf(u)
+	if !ok && p == douyin {
+		// A user known only by an anonymous code holds that exchange's key.
+		key, ok = e.sessionOf(userKey{douyinAnon, appid, user})
+	}
 	if !ok {
 		return UserData{}, &controlError{status: http.StatusConflict, code: "no_session", cause: ErrNoSession,
 			message: "user " + strconv.Quote(user) + " has no session key for " + p + " app " + strconv.Quote(appid) + "; exchange a login code first"}

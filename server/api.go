@@ -7,6 +7,7 @@ import (
 
 	"github.com/mplogin/mplogin/accesstoken"
 	"github.com/mplogin/mplogin/platform"
+	"github.com/mplogin/mplogin/platform/douyin"
 	"github.com/mplogin/mplogin/platform/wechat"
 	"github.com/mplogin/mplogin/secret"
 	"github.com/mplogin/mplogin/session"
@@ -88,7 +89,30 @@ func (a baiduWithToken) UnionID(ctx context.Context, openID string) (string, err
 	return u, err
 }
 
+// douyinWithToken resolves a Douyin app's phone codes
+// (session.PhoneResolver) with the app's access token. Douyin trades a
+// code without the user's openid: see session's linking rules.
+type douyinWithToken struct {
+	c      *douyin.Client
+	tokens accesstoken.Doer
+	g      *guard
+	flavor platform.Flavor
+}
+
+func (a douyinWithToken) PhoneNumber(ctx context.Context, _, code string) (session.PhoneNumber, error) {
+	var p *douyin.Phone
+	err := a.g.withToken(ctx, a.tokens, a.flavor, "phone", func(ctx context.Context, tok secret.String) (err error) {
+		p, err = a.c.PhoneNumber(ctx, tok, code)
+		return err
+	})
+	if err != nil {
+		return session.PhoneNumber{}, err
+	}
+	return session.PhoneNumber{PhoneNumber: p.PhoneNumber, PurePhoneNumber: p.PurePhoneNumber, CountryCode: p.CountryCode}, nil
+}
+
 var (
+	_ session.PhoneResolver     = douyinWithToken{}
 	_ session.PhoneResolver     = wechatWithToken{}
 	_ session.SessionKeyChecker = wechatWithToken{}
 	_ session.UnionIDFetcher    = baiduWithToken{}

@@ -25,6 +25,7 @@ import (
 	"github.com/mplogin/mplogin/metrics"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/platform/baidu"
+	"github.com/mplogin/mplogin/platform/douyin"
 	"github.com/mplogin/mplogin/platform/kuaishou"
 	"github.com/mplogin/mplogin/platform/qq"
 	"github.com/mplogin/mplogin/platform/wechat"
@@ -493,6 +494,7 @@ func apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager, g *g
 		var (
 			wapi *wechatWithToken // phone codes and session keys
 			bapi *baiduWithToken  // unionids
+			dapi *douyinWithToken // phone codes
 		)
 		switch a.Flavor {
 		case platform.FlavorWeChat:
@@ -553,6 +555,22 @@ func apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager, g *g
 				c = tc
 				bapi = &baiduWithToken{c: tc, tokens: accesstoken.FromSource(src), g: g, flavor: a.Flavor}
 			}
+		case platform.FlavorDouyin:
+			ttl = DouyinCodeTTL
+			dcfg := douyin.Config{AppID: a.AppID, Secret: a.Secret, Endpoint: a.Endpoint, HTTP: h}
+			if !a.RSAPrivateKey.IsZero() {
+				if dcfg.PrivateKey, err = config.ParseRSAPrivateKey(a.RSAPrivateKey); err != nil {
+					break
+				}
+			}
+			var dc *douyin.Client
+			if dc, err = douyin.New(dcfg); err == nil {
+				c = dc
+				d := own(tokens, platform.FamilyDouyin, a.AppID, g.fetcherFor(dc, a.Flavor))
+				if d != nil && dcfg.PrivateKey != nil {
+					dapi = &douyinWithToken{c: dc, tokens: d, g: g, flavor: a.Flavor}
+				}
+			}
 		case platform.FlavorQQ:
 			ttl = QQCodeTTL
 			var qc *qq.Client
@@ -588,6 +606,9 @@ func apps(cfg *config.Config, hc *http.Client, tokens *accesstoken.Manager, g *g
 		}
 		if bapi != nil {
 			app.UnionIDs = *bapi
+		}
+		if dapi != nil {
+			app.Phones = *dapi
 		}
 		out = append(out, app)
 	}

@@ -106,10 +106,18 @@ func newRig(t *testing.T, opts ...rigOption) *rig {
 		}
 		for _, a := range o.more {
 			sec := a.Secret
-			if a.Family() == platform.FamilyBaidu {
+			if f := a.Family(); f == platform.FamilyBaidu || f == platform.FamilyKuaishou {
 				sec = a.AppSecret
 			}
-			emApps = append(emApps, emulator.App{Family: a.Family(), AppID: a.ID(), Secret: sec.Reveal()})
+			e := emulator.App{Family: a.Family(), AppID: a.ID(), Secret: sec.Reveal()}
+			if !a.RSAPrivateKey.IsZero() {
+				k, err := config.ParseRSAPrivateKey(a.RSAPrivateKey)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.RSAPublicKey = &k.PublicKey
+			}
+			emApps = append(emApps, e)
 		}
 		r.em = emulator.New(emulator.Config{Apps: emApps})
 		emSrv := httptest.NewServer(r.em)

@@ -294,6 +294,12 @@ func emulatorApps(apps []config.App) []emulator.App {
 			}
 		case platform.FlavorBaidu, platform.FlavorBaiduLegacy:
 			e.Secret = a.AppSecret.Reveal()
+		case platform.FlavorDouyin:
+			e.Secret = a.Secret.Reveal()
+			// The emulator encrypts phone codes' answers for the app's key.
+			if k, err := config.ParseRSAPrivateKey(a.RSAPrivateKey); err == nil {
+				e.RSAPublicKey = &k.PublicKey
+			}
 		case platform.FlavorQQ:
 			e.Secret = a.Secret.Reveal()
 		case platform.FlavorKuaishou:
