@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +35,15 @@ const (
 	demoBaiduApp     = "demo-baidu"
 	demoBaiduAppKey  = "demobaiduappkey00000000000000001"
 	demoBaiduSecret  = "demo-baidu-secret"
+	demoDouyinApp    = "demo-douyin"
+	demoDouyinAppID  = "ttdemo0000000001"
+	demoDouyinSecret = "demo-douyin-secret"
+	demoQQApp        = "demo-qq"
+	demoQQAppID      = "1100000001"
+	demoQQSecret     = "demo-qq-secret"
+	demoKuaishouApp  = "demo-kuaishou"
+	demoKuaishouID   = "ksdemo0000000001"
+	demoKuaishouKey  = "demo-kuaishou-secret"
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,6 +60,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	keyPath := filepath.Join(*data, "master.key")
 	key, generated, err := demoMasterKey(keyPath)
+	if err != nil {
+		return err
+	}
+	rsaKey, err := demoRSAKey(filepath.Join(*data, "douyin.pem"))
 	if err != nil {
 		return err
 	}
@@ -77,6 +93,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			Endpoint: emuURL, UserdataMaxAge: config.DefaultUserdataMaxAge},
 		{Name: demoBaiduApp, Flavor: platform.FlavorBaidu, AppKey: demoBaiduAppKey, AppSecret: secret.New(demoBaiduSecret),
 			Endpoint: emuURL, UnionID: true},
+		{Name: demoDouyinApp, Flavor: platform.FlavorDouyin, AppID: demoDouyinAppID, Secret: secret.New(demoDouyinSecret),
+			RSAPrivateKey: rsaKey, Endpoint: emuURL, UserdataMaxAge: config.DefaultUserdataMaxAge},
+		{Name: demoQQApp, Flavor: platform.FlavorQQ, AppID: demoQQAppID, Secret: secret.New(demoQQSecret),
+			Endpoint: emuURL, UserdataMaxAge: config.DefaultUserdataMaxAge},
+		{Name: demoKuaishouApp, Flavor: platform.FlavorKuaishou, AppID: demoKuaishouID, AppSecret: secret.New(demoKuaishouKey),
+			Endpoint: emuURL},
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -122,6 +144,35 @@ func demoMasterKey(path string) ([]byte, bool, error) {
 	return key, true, nil
 }
 
+// demoRSAKey reads the demo Douyin app's RSA key, or makes one the first
+// time: Douyin encrypts phone numbers for it, and the emulator does too.
+func demoRSAKey(path string) (secret.String, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		k := secret.New(string(b))
+		if _, err := config.ParseRSAPrivateKey(k); err != nil {
+			return secret.String{}, fmt.Errorf("%s: %w", path, err)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return secret.String{}, fmt.Errorf("douyin key: %w", err)
+	}
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return secret.String{}, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return secret.String{}, err
+	}
+	p := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	if err := os.WriteFile(path, p, 0o600); err != nil {
+		return secret.String{}, fmt.Errorf("douyin key: %w", err)
+	}
+	return secret.New(string(p)), nil
+}
+
 // warnIfShared warns when group or others may read or write path: the
 // master key opens every session key the database holds.
 func warnIfShared(log *slog.Logger, path, what string) {
@@ -145,13 +196,17 @@ const (
 func walkthrough(svc, emu, data string) string {
 	r := strings.NewReplacer("{SVC}", svc, "{EMU}", emu, "{DATA}", data,
 		"{WXAPP}", demoWeChatApp, "{WXID}", demoWeChatAppID, "{BDAPP}", demoBaiduApp, "{BDKEY}", demoBaiduAppKey,
+		"{TTAPP}", demoDouyinApp, "{TTID}", demoDouyinAppID, "{QQAPP}", demoQQApp, "{QQID}", demoQQAppID,
+		"{KSAPP}", demoKuaishouApp, "{KSID}", demoKuaishouID,
 		"{BEGIN}", walkBegin, "{END}", walkEnd)
 	return r.Replace(`
 mplogin demo is running
   service    {SVC}
-  emulator   {EMU}   (stands in for WeChat and Baidu)
+  emulator   {EMU}   (stands in for every host)
   data       {DATA}   (SQLite; kept across restarts)
-  apps       {WXAPP} (WeChat, appid {WXID}), {BDAPP} (Baidu, app_key {BDKEY})
+  apps       {WXAPP} (WeChat, appid {WXID}), {BDAPP} (Baidu, app_key {BDKEY}),
+             {TTAPP} (Douyin, appid {TTID}), {QQAPP} (QQ, appid {QQID}),
+             {KSAPP} (Kuaishou, app_id {KSID})
 
 Try a login in another terminal; paste the lines one by one or all at once:
 
@@ -206,11 +261,39 @@ echo
 # 9. Log out: every token of the session stops working at once.
 curl -s -o /dev/null -w 'logout: HTTP %{http_code}\n' -X POST {SVC}/v1/logout -H "Authorization: Bearer $ACCESS"
 curl -s {SVC}/v1/session -H "Authorization: Bearer $ACCESS"
+echo
+
+# 10. Douyin: bob is not logged in to Douyin, so tt.login gives only an
+#     anonymous_code; it logs in an anonymous user.
+ANON=$(curl -s -X POST {EMU}/_emulator/login -H 'Content-Type: application/json' \
+  -d '{"platform":"douyin","appid":"{TTID}","user":"bob","anonymous":true}' | grep -o '"anonymous_code":"[^"]*"' | cut -d'"' -f4)
+curl -s -X POST {SVC}/v1/login -H 'Content-Type: application/json' -d "{\"app\":\"{TTAPP}\",\"anonymous_code\":\"$ANON\"}"
+echo
+
+# 11. Bob logs in to Douyin: tt.login gives a code and an anonymous_code; sent
+#     together, the anonymous user becomes bob (previous_user_id says which).
+BOTH=$(curl -s -X POST {EMU}/_emulator/login -H 'Content-Type: application/json' \
+  -d '{"platform":"douyin","appid":"{TTID}","user":"bob"}')
+CODE=$(echo "$BOTH" | grep -o '"code":"[^"]*"' | cut -d'"' -f4)
+ANON=$(echo "$BOTH" | grep -o '"anonymous_code":"[^"]*"' | cut -d'"' -f4)
+curl -s -X POST {SVC}/v1/login -H 'Content-Type: application/json' \
+  -d "{\"app\":\"{TTAPP}\",\"code\":\"$CODE\",\"anonymous_code\":\"$ANON\"}"
+echo
+
+# 12. QQ and Kuaishou log in the way WeChat does.
+for HOST in "qq {QQID} {QQAPP}" "kuaishou {KSID} {KSAPP}"; do
+  set -- $HOST
+  CODE=$(curl -s -X POST {EMU}/_emulator/login -H 'Content-Type: application/json' \
+    -d "{\"platform\":\"$1\",\"appid\":\"$2\",\"user\":\"alice\"}" | grep -o '"code":"[^"]*"' | cut -d'"' -f4)
+  curl -s -X POST {SVC}/v1/login -H 'Content-Type: application/json' -d "{\"app\":\"$3\",\"code\":\"$CODE\"}"
+  echo
+done
 {END}
 
 Baidu works the same way: mint with {"platform":"baidu","appid":"{BDKEY}","user":"alice"}
 and log in with {"app":"{BDAPP}","code":"…"}; {BDAPP} also fetches alice's unionid at
 login (Baidu's getunionid), and a phone payload of kind "phone" decrypts the same way.
+Douyin's phone codes come from /_emulator/phonecode with "platform":"douyin".
 Stop with Ctrl-C.
 `)
 }

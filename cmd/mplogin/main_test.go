@@ -92,16 +92,26 @@ func TestDemoWalkthrough(t *testing.T) {
 		}
 		for _, want := range []string{`"token_type":"Bearer"`, wantCreated, `"active":true`, `"app":"demo-wechat"`,
 			`"refresh_expires_in":`, `"session_key_valid":true`, `"data":{`, `"nickName":"alice"`,
-			"logout: HTTP 204", `"error":"invalid_token"`} {
+			"logout: HTTP 204", `"error":"invalid_token"`, `"openid":"anonymous:`, `"anonymous":true`} {
 			if !strings.Contains(got, want) {
 				t.Fatalf("round %d: %q missing from walkthrough output:\n%s", round, want, got)
 			}
+		}
+		// WeChat's login and refresh, Douyin's anonymous login and its
+		// upgrade, QQ's and Kuaishou's logins.
+		if n := strings.Count(got, `"token_type":"Bearer"`); n != 6 {
+			t.Fatalf("round %d: %d token responses, want 6:\n%s", round, n, got)
+		}
+		// The first run upgrades bob's anonymous user; the second finds
+		// it upgraded already.
+		if strings.Contains(got, `"previous_user_id":"`) != (round == 0) {
+			t.Fatalf("round %d: previous_user_id wrong:\n%s", round, got)
 		}
 		if code := stop(); code != 0 {
 			t.Fatalf("demo exited %d; stderr:\n%s", code, stderr.String())
 		}
 		for _, l := range strings.Split(stderr.String(), "\n") {
-			for _, s := range []string{"mpa_", "mpr_", demoWeChatSecret, alicePhone} {
+			for _, s := range []string{"mpa_", "mpr_", demoWeChatSecret, demoDouyinSecret, alicePhone, "PRIVATE KEY"} {
 				if strings.Contains(l, s) {
 					t.Fatalf("log line carries a secret: %s", l)
 				}
@@ -110,6 +120,9 @@ func TestDemoWalkthrough(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(data, "master.key")); len(b) == 0 {
 		t.Fatal("no master key file")
+	}
+	if fi, err := os.Stat(filepath.Join(data, "douyin.pem")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the demo Douyin key: %v, %v; want a file only its owner reads", fi, err)
 	}
 }
 
