@@ -15,6 +15,10 @@ const { createClient, MploginError } = require('..')
 const BIN = process.env.MPLOGIN_BIN
 const WX_APPID = 'wx0123456789abcdef'
 const BD_APPKEY = 'y2dTfnWfkx2OXttMEMWlGHoB1KzMogm7'
+const TT_APPID = 'tt0123456789abcdef'
+// All digits: what tells a QQ appid from a WeChat one to an emulator that accepts any credentials.
+const QQ_APPID = '1109000001'
+const KS_APPID = 'ks650123456789abcd'
 const ACCESS_TTL = 2 // seconds: sessions_policy.access_ttl below
 
 let dir
@@ -57,24 +61,43 @@ async function control(method, p, body) {
   return text ? JSON.parse(text) : undefined
 }
 
+// Each host kind's mplogin app and the platform its emulator login mints codes for.
+const HOSTS = {
+  wx: { app: 'shop-wechat', platform: 'wechat', appid: WX_APPID },
+  swan: { app: 'shop-baidu', platform: 'baidu', appid: BD_APPKEY },
+  qq: { app: 'shop-qq', platform: 'qq', appid: QQ_APPID },
+  ks: { app: 'shop-kuaishou', platform: 'kuaishou', appid: KS_APPID },
+  tt: { app: 'shop-douyin', platform: 'douyin', appid: TT_APPID },
+}
+
 /**
- * A callback-style host (wx or swan) whose login mints a real code through the
- * emulator's control API and whose request uses fetch. Every request is recorded.
+ * A callback-style host (wx, swan, qq, ks or tt) whose login mints a real code
+ * through the emulator's control API and whose request uses fetch. Every request is
+ * recorded with its JSON body and answer. A tt host answers as tt.login does:
+ * {code, anonymousCode, isLogin: true} while h.douyinLoggedIn, else
+ * {code: '', anonymousCode, isLogin: false}.
  * opts.bogusCodes: that many logins give a code the emulator never minted;
- * opts.lose: {path: n} loses the answers of the first n requests to path.
+ * opts.lose: {path: n} loses the answers of the first n requests to path;
+ * opts.douyinLoggedIn: the tt host's user starts logged in to Douyin.
  */
 function fakeHost(kind, user, opts) {
   opts = opts || {}
   const store = new Map()
   const h = {
+    kind,
     store,
     logins: 0,
-    requests: [], // {method, path, status}
+    loginOptions: [], // what the client passed to each login
+    douyinLoggedIn: !!opts.douyinLoggedIn,
+    requests: [], // {method, path, body, status, data}
     getStorageSync: (k) => (store.has(k) ? store.get(k) : ''),
     setStorageSync: (k, v) => { store.set(k, v) },
     removeStorageSync: (k) => { store.delete(k) },
     request(o) {
       const rec = { method: o.method, path: new URL(o.url).pathname }
+      if (typeof o.data === 'string') {
+        try { rec.body = JSON.parse(o.data) } catch (e) { /* not JSON */ }
+      }
       h.requests.push(rec)
       fetch(o.url, { method: o.method, headers: o.header, body: o.data === undefined ? undefined : String(o.data) })
         .then(async (res) => {
@@ -82,6 +105,7 @@ function fakeHost(kind, user, opts) {
           let data = text
           try { data = JSON.parse(text) } catch (e) { /* not JSON */ }
           rec.status = res.status
+          rec.data = data
           if (opts.lose && opts.lose[rec.path] > 0) {
             // The service answered; the answer is lost on the way back.
             opts.lose[rec.path]--
@@ -95,16 +119,20 @@ function fakeHost(kind, user, opts) {
   }
   const login = (o) => {
     h.logins++
+    h.loginOptions.push(Object.fromEntries(Object.entries(o).filter(([, v]) => typeof v !== 'function')))
     if (opts.bogusCodes > 0) {
       opts.bogusCodes--
       setImmediate(() => o.success({ code: 'never-minted-' + h.logins, errMsg: 'login:ok' }))
       return
     }
-    const body = kind === 'swan'
-      ? { platform: 'baidu', appid: BD_APPKEY, user }
-      : { platform: 'wechat', appid: WX_APPID, user }
-    control('POST', '/_emulator/login', body).then((r) => o.success({ code: r.code, errMsg: 'login:ok' }),
-      (e) => o.fail({ errMsg: 'login:fail ' + e.message }))
+    const { platform, appid } = HOSTS[kind]
+    const body = { platform, appid, user }
+    const isLogin = h.douyinLoggedIn
+    if (kind === 'tt' && !isLogin) body.anonymous = true
+    control('POST', '/_emulator/login', body).then((r) => {
+      if (kind !== 'tt') o.success({ code: r.code, errMsg: 'login:ok' })
+      else o.success({ code: isLogin ? r.code : '', anonymousCode: r.anonymous_code, isLogin, errMsg: 'login:ok' })
+    }, (e) => o.fail({ errMsg: 'login:fail ' + e.message }))
   }
   if (kind === 'swan') h.getLoginCode = login
   else h.login = login
@@ -113,7 +141,7 @@ function fakeHost(kind, user, opts) {
 
 function client(host, extra) {
   const auth = createClient(Object.assign({
-    baseURL: svc, app: host.getLoginCode ? 'shop-baidu' : 'shop-wechat', host,
+    baseURL: svc, app: HOSTS[host.kind].app, host, hostName: host.kind,
   }, extra))
   auth.events = []
   auth.onChange((e) => auth.events.push(e.state))
@@ -148,6 +176,21 @@ apps:
   - name: shop-baidu
     platform: baidu
     app_key: ${BD_APPKEY}
+    app_secret: s3cret-for-tests
+    endpoint: ${emu}
+  - name: shop-douyin
+    platform: douyin
+    appid: ${TT_APPID}
+    secret: s3cret-for-tests
+    endpoint: ${emu}
+  - name: shop-qq
+    platform: qq
+    appid: ${QQ_APPID}
+    secret: s3cret-for-tests
+    endpoint: ${emu}
+  - name: shop-kuaishou
+    platform: kuaishou
+    app_id: ${KS_APPID}
     app_secret: s3cret-for-tests
     endpoint: ${emu}
 `, { mode: 0o600 })
@@ -189,6 +232,112 @@ apps:
     assert.match(user.id, /^[0-9a-f]{32}$/)
     assert.equal((await auth.checkSession()).app, 'shop-baidu')
     assert.equal(swan.logins, 1)
+  })
+
+  it('logs in through qq on the QQ app and checks the session', async () => {
+    const qq = fakeHost('qq', 'hana')
+    const auth = client(qq)
+    assert.equal(auth.hostName, 'qq')
+    const user = await auth.login()
+    assert.match(user.id, /^[0-9a-f]{32}$/)
+    assert.ok(user.openid)
+    assert.equal(qq.logins, 1)
+    const logins = count(qq, 'POST', '/v1/login')
+    assert.equal(logins.length, 1)
+    assert.deepEqual(Object.keys(logins[0].body).sort(), ['app', 'code'])
+    assert.equal(logins[0].data.user.created, true)
+    const s = await auth.checkSession()
+    assert.equal(s.active, true)
+    assert.equal(s.app, 'shop-qq')
+    assert.equal(s.user.id, user.id)
+    assert.equal(s.user.openid, user.openid)
+    assert.deepEqual(auth.events, ['logged-in'])
+  })
+
+  it('logs in through ks on the Kuaishou app and checks the session', async () => {
+    const ks = fakeHost('ks', 'ivan')
+    const auth = client(ks)
+    assert.equal(auth.hostName, 'ks')
+    const user = await auth.login()
+    assert.match(user.id, /^[0-9a-f]{32}$/)
+    assert.ok(user.openid)
+    assert.equal(user.unionid, '', 'Kuaishou has no unionid')
+    assert.equal(ks.logins, 1)
+    const logins = count(ks, 'POST', '/v1/login')
+    assert.equal(logins.length, 1)
+    assert.deepEqual(Object.keys(logins[0].body).sort(), ['app', 'code'])
+    assert.equal(logins[0].data.user.created, true)
+    const s = await auth.checkSession()
+    assert.equal(s.active, true)
+    assert.equal(s.app, 'shop-kuaishou')
+    assert.equal(s.user.id, user.id)
+    assert.equal(s.user.openid, user.openid)
+    assert.deepEqual(auth.events, ['logged-in'])
+  })
+
+  it('tt: a user not logged in to Douyin is anonymous, and upgraded in place on logging in', async () => {
+    const tt = fakeHost('tt', 'jack')
+    const auth = client(tt)
+    assert.equal(auth.hostName, 'tt')
+    const anon = await auth.login()
+    assert.deepEqual(tt.loginOptions, [{ force: false }], 'tt.login never shows the login dialog')
+    let logins = count(tt, 'POST', '/v1/login')
+    assert.equal(logins.length, 1)
+    assert.equal(logins[0].status, 200)
+    assert.deepEqual(Object.keys(logins[0].body).sort(), ['anonymous_code', 'app'], 'the anonymous code alone')
+    const first = logins[0].data.user
+    assert.equal(first.anonymous, true)
+    assert.equal(first.created, true)
+    assert.equal(first.previous_user_id, undefined)
+    assert.equal(first.id, anon.id)
+    assert.match(anon.openid, /^anonymous:/)
+    let s = await auth.checkSession()
+    assert.equal(s.app, 'shop-douyin')
+    assert.equal(s.user.id, anon.id)
+
+    // The user logs in to Douyin; the app logs in again, and tt.login now gives both codes.
+    tt.douyinLoggedIn = true
+    const user = await auth.login({ force: true })
+    logins = count(tt, 'POST', '/v1/login')
+    assert.equal(logins.length, 2)
+    assert.equal(logins[1].status, 200)
+    assert.deepEqual(Object.keys(logins[1].body).sort(), ['anonymous_code', 'app', 'code'], 'both codes together')
+    assert.ok(logins[1].body.code)
+    assert.ok(logins[1].body.anonymous_code)
+    const upgraded = logins[1].data.user
+    assert.equal(upgraded.id, anon.id, 'the anonymous user became the logged-in one')
+    assert.equal(upgraded.previous_user_id, anon.id)
+    assert.equal('anonymous' in upgraded, false)
+    assert.equal(user.id, anon.id)
+    assert.doesNotMatch(user.openid, /^anonymous:/)
+    assert.notEqual(user.openid, anon.openid)
+    s = await auth.checkSession()
+    assert.equal(s.active, true)
+    assert.equal(s.user.id, anon.id)
+    assert.equal(s.user.openid, user.openid)
+    assert.equal(tt.logins, 2)
+    assert.deepEqual(auth.events, ['logged-in', 'logged-in'])
+  })
+
+  it('tt: a user logged in to Douyin from the start is created by one login with both codes', async () => {
+    const tt = fakeHost('tt', 'kate', { douyinLoggedIn: true })
+    const auth = client(tt)
+    const user = await auth.login()
+    const logins = count(tt, 'POST', '/v1/login')
+    assert.equal(logins.length, 1)
+    assert.equal(logins[0].status, 200)
+    assert.deepEqual(Object.keys(logins[0].body).sort(), ['anonymous_code', 'app', 'code'])
+    const u = logins[0].data.user
+    assert.equal(u.created, true)
+    assert.equal(u.id, user.id)
+    assert.equal('previous_user_id' in u, false, 'an anonymous identity no one used is nothing to upgrade')
+    assert.equal('anonymous' in u, false)
+    assert.doesNotMatch(user.openid, /^anonymous:/)
+    const s = await auth.checkSession()
+    assert.equal(s.app, 'shop-douyin')
+    assert.equal(s.user.id, user.id)
+    assert.equal(tt.logins, 1)
+    assert.deepEqual(auth.events, ['logged-in'])
   })
 
   it('20 concurrent requests across an access-token expiry make one refresh', async () => {
