@@ -1195,12 +1195,19 @@ func FuzzParse(f *testing.F) {
 }
 
 // docEnv is the environment the documented examples are parsed with.
-func docEnv() func(string) (string, bool) {
+func docEnv(t *testing.T) func(string) (string, bool) {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return env(map[string]string{
 		"MPLOGIN_MASTER_KEY": key7, "SHOP_WECHAT_SECRET": "ws", "SHOP_BAIDU_SECRET": "bs",
 		"COMPONENT_ACCESS_TOKEN": "ct", "OLD_KEY": key9, "PG_PASSWORD": "pw",
 		"ORDERS_CLIENT_SECRET": "orders-client-secret-0123", "GATEWAY_CLIENT_SECRET": "gateway-client-secret-0123",
 		"MPLOGIN_ADMIN_TOKEN": "admin-token-0123456789-0123456789-0123",
+		"SHOP_DOUYIN_SECRET": "ds", "SHOP_QQ_SECRET": "qs", "SHOP_KUAISHOU_SECRET": "ks",
+		"SHOP_DOUYIN_RSA_KEY": string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})),
 	})
 }
 
@@ -1222,7 +1229,7 @@ func TestPackageDocExample(t *testing.T) {
 		}
 		yml.WriteString(code + "\n")
 	}
-	c := mustParse(t, yml.String(), docEnv())
+	c := mustParse(t, yml.String(), docEnv(t))
 	if len(c.Apps) != 4 || c.Apps[3].AuthorizerToken == nil || c.Apps[3].AuthorizerToken.URL != "https://owner.example/baidu-token" {
 		t.Errorf("apps = %+v", c.Apps)
 	}
@@ -1242,6 +1249,7 @@ func TestUserDocExamples(t *testing.T) {
 	if len(blocks) < 8 {
 		t.Fatalf("found %d YAML examples in docs/config.md", len(blocks))
 	}
+	denv := docEnv(t)
 	for i, b := range blocks {
 		b, _, _ = strings.Cut(b, "```")
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
@@ -1251,7 +1259,7 @@ func TestUserDocExamples(t *testing.T) {
 			if strings.HasPrefix(b, "clients:") || strings.HasPrefix(b, "admin:") || strings.HasPrefix(b, "metrics:") {
 				b = head + wechatApp + b
 			}
-			mustParse(t, b, docEnv())
+			mustParse(t, b, denv)
 		})
 	}
 }
