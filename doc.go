@@ -13,7 +13,8 @@
 //     exchanged (store); a repeat within the replay window gets a session
 //     of the same user without a platform call;
 //   - otherwise it exchanges the code through the app's platform.Client
-//     (platform/wechat, platform/baidu), behind a circuit breaker per
+//     (platform/wechat, platform/baidu, platform/douyin, platform/qq,
+//     platform/kuaishou), behind a circuit breaker per
 //     endpoint (breaker), for an openid, a session key and maybe a unionid;
 //   - it seals the session key with the master key (keyring), mints an
 //     access and a refresh token (token), and writes the identity, the code

@@ -1206,7 +1206,7 @@ func docEnv(t *testing.T) func(string) (string, bool) {
 		"COMPONENT_ACCESS_TOKEN": "ct", "OLD_KEY": key9, "PG_PASSWORD": "pw",
 		"ORDERS_CLIENT_SECRET": "orders-client-secret-0123", "GATEWAY_CLIENT_SECRET": "gateway-client-secret-0123",
 		"MPLOGIN_ADMIN_TOKEN": "admin-token-0123456789-0123456789-0123",
-		"SHOP_DOUYIN_SECRET": "ds", "SHOP_QQ_SECRET": "qs", "SHOP_KUAISHOU_SECRET": "ks",
+		"SHOP_DOUYIN_SECRET":  "ds", "SHOP_QQ_SECRET": "qs", "SHOP_KUAISHOU_SECRET": "ks",
 		"SHOP_DOUYIN_RSA_KEY": string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})),
 	})
 }

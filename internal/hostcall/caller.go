@@ -1,5 +1,5 @@
 // Package hostcall is what the host packages (platform/wechat,
-// platform/baidu, and hosts to come) share to call their platform: a Caller
+// platform/baidu, platform/douyin, platform/qq, platform/kuaishou) share to call their platform: a Caller
 // that sends one request, reads the answer through a cap, and sends a
 // request again only when the first provably never arrived or the platform
 // said it was busy; and the checks and error builders every host's parser
