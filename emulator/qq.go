@@ -54,28 +54,9 @@ func (e *Emulator) isQQApp(appid string) bool {
 // and answer, against QQ's apps, codes and users
 // (docs/platforms/qq.md, "Login code exchange").
 func (e *Emulator) qqCode2Session(r *http.Request) reply {
-	if r.Method != http.MethodGet {
-		return e.wechatError(41002)
-	}
-	q := r.URL.Query()
-	appid, secret, code := q.Get("appid"), q.Get("secret"), q.Get("js_code")
-	switch {
-	case appid == "":
-		return e.wechatError(41002)
-	case secret == "":
-		return e.wechatError(41004)
-	case code == "":
-		return e.wechatError(41008)
-	case q.Get("grant_type") != "authorization_code":
-		return e.wechatError(40002)
-	}
-	if a, known, checked := e.app(qq, appid); checked {
-		if !known {
-			return e.wechatError(40013)
-		}
-		if !secretOK(a.Secret, secret) {
-			return e.wechatError(40125)
-		}
+	appid, code, bad := e.checkCode2Session(r, qq)
+	if bad != nil {
+		return *bad
 	}
 	g, oc := e.exchange(exchangeReq{platform: qq, appid: appid, code: code})
 	switch oc {

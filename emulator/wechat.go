@@ -88,30 +88,45 @@ func (e *Emulator) wechatErrorMsg(errcode int, msg string) reply {
 // wechatCode2Session serves GET /sns/jscode2session
 // (docs/platforms/wechat.md, "Login code exchange").
 func (e *Emulator) wechatCode2Session(r *http.Request) reply {
+	appid, code, bad := e.checkCode2Session(r, wechat)
+	if bad != nil {
+		return *bad
+	}
+	return e.wechatExchange(appid, code)
+}
+
+// checkCode2Session checks a GET /sns/jscode2session request for an app of
+// platform (WeChat, or QQ, which copies it) as WeChat does, and returns its
+// appid and code, or the answer to a bad one.
+func (e *Emulator) checkCode2Session(r *http.Request, platform string) (appid, code string, bad *reply) {
+	fail := func(errcode int) (string, string, *reply) {
+		rep := e.wechatError(errcode)
+		return "", "", &rep
+	}
 	if r.Method != http.MethodGet {
-		return e.wechatError(41002) // what WeChat answers a POST
+		return fail(41002) // what WeChat answers a POST
 	}
 	q := r.URL.Query()
 	appid, secret, code := q.Get("appid"), q.Get("secret"), q.Get("js_code")
 	switch {
 	case appid == "":
-		return e.wechatError(41002)
+		return fail(41002)
 	case secret == "":
-		return e.wechatError(41004)
+		return fail(41004)
 	case code == "":
-		return e.wechatError(41008)
+		return fail(41008)
 	case q.Get("grant_type") != "authorization_code":
-		return e.wechatError(40002)
+		return fail(40002)
 	}
-	if a, known, checked := e.app(wechat, appid); checked {
+	if a, known, checked := e.app(platform, appid); checked {
 		if !known {
-			return e.wechatError(40013)
+			return fail(40013)
 		}
 		if !secretOK(a.Secret, secret) {
-			return e.wechatError(40125)
+			return fail(40125)
 		}
 	}
-	return e.wechatExchange(appid, code)
+	return appid, code, nil
 }
 
 // wechatComponentCode2Session serves GET /sns/component/jscode2session, the
