@@ -573,7 +573,7 @@ func TestPlatformKeys(t *testing.T) {
 		{"baidu-tp secret", "platform: baidu-tp\napp_key: k\nauthorizer_token: {value: v}\nsecret: s", "config: apps[0] (x): secret: not used by platform baidu-tp"},
 		// platform and name
 		{"no platform", "appid: a\nsecret: s", "config: apps[0] (x): platform: required"},
-		{"unknown platform", "platform: alipay\nappid: a\nsecret: s", "config: apps[0] (x): platform: must be one of wechat, wechat-component, baidu, baidu-legacy, baidu-tp, douyin, qq, kuaishou"},
+		{"unknown platform", "platform: feishu\nappid: a\nsecret: s", "config: apps[0] (x): platform: must be one of wechat, wechat-component, baidu, baidu-legacy, baidu-tp, douyin, qq, kuaishou"},
 		{"platform is case sensitive", "platform: WeChat\nappid: a\nsecret: s", "config: apps[0] (x): platform: must be one of wechat, wechat-component, baidu, baidu-legacy, baidu-tp, douyin, qq, kuaishou"},
 		// douyin, qq, kuaishou
 		{"douyin ok", "platform: douyin\nappid: tt1\nsecret: s", ""},
@@ -1083,7 +1083,7 @@ func TestAppMethods(t *testing.T) {
 		{App{Flavor: platform.FlavorDouyin, AppID: "d"}, "d", "douyin", true},
 		{App{Flavor: platform.FlavorQQ, AppID: "1109"}, "1109", "qq", true},
 		{App{Flavor: platform.FlavorKuaishou, AppID: "ks"}, "ks", "kuaishou", true},
-		{App{Flavor: "alipay", AppID: "d"}, "d", "", false},
+		{App{Flavor: "feishu", AppID: "d"}, "d", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.app.Flavor), func(t *testing.T) {

@@ -12,6 +12,7 @@ const (
 	FamilyDouyin   Family = "douyin"   // Douyin (ByteDance) mini apps
 	FamilyQQ       Family = "qq"       // QQ mini programs
 	FamilyKuaishou Family = "kuaishou" // Kuaishou mini programs
+	FamilyAlipay   Family = "alipay"   // Alipay mini programs
 )
 
 // Flavor is how mplogin talks to a host for one app: which API and which
@@ -31,6 +32,7 @@ const (
 	FlavorDouyin          Flavor = "douyin"           // appid and secret, v2 API
 	FlavorQQ              Flavor = "qq"               // appid and secret
 	FlavorKuaishou        Flavor = "kuaishou"         // app_id and app_secret
+	FlavorAlipay          Flavor = "alipay"           // the signed gateway
 )
 
 // Family returns the family of f, or "" for a flavor mplogin does not know.
@@ -46,6 +48,8 @@ func (f Flavor) Family() Family {
 		return FamilyQQ
 	case FlavorKuaishou:
 		return FamilyKuaishou
+	case FlavorAlipay:
+		return FamilyAlipay
 	}
 	return ""
 }
