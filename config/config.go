@@ -366,12 +366,24 @@ type App struct {
 	Flavor platform.Flavor // the app's "platform" key
 
 	// AppID is the app's id: yaml appid (wechat, wechat-component,
-	// douyin, qq) or app_id (kuaishou).
+	// douyin, qq) or app_id (kuaishou, alipay).
 	AppID  string
 	Secret secret.String // wechat, douyin, qq (required), wechat-component (optional)
 
 	AppKey    string        // baidu, baidu-legacy, baidu-tp
 	AppSecret secret.String // baidu, baidu-legacy, kuaishou (required), baidu-tp (optional)
+
+	// PrivateKey is an alipay app's RSA private key (PEM, PKCS#1 or
+	// PKCS#8, or the bare base64 Alipay's tools print): it signs the
+	// app's requests to Alipay's gateway.
+	PrivateKey secret.String
+	// AlipayPublicKey is Alipay's public key for the app (PEM, or the bare
+	// base64 Alipay's console shows): it verifies every answer.
+	AlipayPublicKey string
+	// AESKey is an alipay app's content-encryption key (base64 of 16
+	// bytes, from Alipay's console): phone numbers come encrypted with it.
+	// Optional: without it, phone numbers are unavailable.
+	AESKey secret.String
 
 	// RSAPrivateKey is a douyin app's own RSA private key (PEM, PKCS#1 or
 	// PKCS#8), whose public key is set in Douyin's console: Douyin encrypts
@@ -884,21 +896,26 @@ func StoreKind(dsn string) (kind, target string, err error) {
 // unknown flavor.
 func platformKeys(f platform.Flavor) (required, forbidden []string, ok bool) {
 	// Keys of the newer hosts, which the older flavors do not take.
-	newer := []string{"rsa_private_key", "app_id"}
+	newer := []string{"rsa_private_key", "app_id", "private_key", "alipay_public_key", "aes_key"}
 	required, forbidden, ok = olderPlatformKeys(f)
 	if ok {
 		return required, append(forbidden, newer...), true
 	}
+	alipay := []string{"private_key", "alipay_public_key", "aes_key"}
 	switch f {
 	case platform.FlavorDouyin:
-		return []string{"appid", "secret"}, []string{"app_key", "app_secret", "component_appid", "component_token",
-			"authorizer_token", "unionid", "token_api", "login_api", "app_id"}, true
+		return []string{"appid", "secret"}, append([]string{"app_key", "app_secret", "component_appid", "component_token",
+			"authorizer_token", "unionid", "token_api", "login_api", "app_id"}, alipay...), true
 	case platform.FlavorQQ:
-		return []string{"appid", "secret"}, []string{"app_key", "app_secret", "component_appid", "component_token",
-			"authorizer_token", "unionid", "token_api", "login_api", "rsa_private_key", "app_id"}, true
+		return []string{"appid", "secret"}, append([]string{"app_key", "app_secret", "component_appid", "component_token",
+			"authorizer_token", "unionid", "token_api", "login_api", "rsa_private_key", "app_id"}, alipay...), true
 	case platform.FlavorKuaishou:
-		return []string{"app_id", "app_secret"}, []string{"appid", "secret", "app_key", "component_appid", "component_token",
-			"authorizer_token", "unionid", "token_api", "login_api", "rsa_private_key", "userdata_max_age"}, true
+		return []string{"app_id", "app_secret"}, append([]string{"appid", "secret", "app_key", "component_appid", "component_token",
+			"authorizer_token", "unionid", "token_api", "login_api", "rsa_private_key", "userdata_max_age"}, alipay...), true
+	case platform.FlavorAlipay:
+		return []string{"app_id", "private_key", "alipay_public_key"}, []string{"appid", "secret", "app_key", "app_secret",
+			"component_appid", "component_token", "authorizer_token", "unionid", "token_api", "login_api", "rsa_private_key",
+			"userdata_max_age"}, true
 	}
 	return nil, nil, false
 }
@@ -931,9 +948,15 @@ func olderPlatformKeys(f platform.Flavor) (required, forbidden []string, ok bool
 func (a *App) set(key string) bool {
 	switch key {
 	case "appid":
-		return a.AppID != "" && a.Flavor != platform.FlavorKuaishou
+		return a.AppID != "" && !usesAppIDKey(a.Flavor)
 	case "app_id":
-		return a.AppID != "" && a.Flavor == platform.FlavorKuaishou
+		return a.AppID != "" && usesAppIDKey(a.Flavor)
+	case "private_key":
+		return !a.PrivateKey.IsZero()
+	case "alipay_public_key":
+		return a.AlipayPublicKey != ""
+	case "aes_key":
+		return !a.AESKey.IsZero()
 	case "rsa_private_key":
 		return !a.RSAPrivateKey.IsZero()
 	case "secret":
@@ -977,7 +1000,7 @@ func (a *App) validate(ap string) error {
 	}
 	required, forbidden, ok := platformKeys(a.Flavor)
 	if !ok {
-		return errorf(appKey(ap, "platform"), "must be one of wechat, wechat-component, baidu, baidu-legacy, baidu-tp, douyin, qq, kuaishou")
+		return errorf(appKey(ap, "platform"), "must be one of wechat, wechat-component, baidu, baidu-legacy, baidu-tp, douyin, qq, kuaishou, alipay")
 	}
 	for _, k := range forbidden {
 		if a.set(k) {
@@ -990,7 +1013,7 @@ func (a *App) validate(ap string) error {
 		}
 	}
 	idKey := "appid"
-	if a.Flavor == platform.FlavorKuaishou {
+	if usesAppIDKey(a.Flavor) {
 		idKey = "app_id"
 	}
 	for _, id := range []struct{ key, v string }{
@@ -1011,6 +1034,21 @@ func (a *App) validate(ap string) error {
 	if !a.RSAPrivateKey.IsZero() {
 		if _, err := ParseRSAPrivateKey(a.RSAPrivateKey); err != nil {
 			return errorf(appKey(ap, "rsa_private_key"), "%v", err)
+		}
+	}
+	if !a.PrivateKey.IsZero() {
+		if _, err := ParseRSAPrivateKey(a.PrivateKey); err != nil {
+			return errorf(appKey(ap, "private_key"), "%v", err)
+		}
+	}
+	if a.AlipayPublicKey != "" {
+		if _, err := ParseRSAPublicKey(a.AlipayPublicKey); err != nil {
+			return errorf(appKey(ap, "alipay_public_key"), "%v", err)
+		}
+	}
+	if !a.AESKey.IsZero() {
+		if b, err := base64.StdEncoding.DecodeString(a.AESKey.Reveal()); err != nil || len(b) != 16 {
+			return errorf(appKey(ap, "aes_key"), "must be base64 of 16 bytes (the AES key of Alipay's console)")
 		}
 	}
 	if err := a.ComponentToken.validate(appKey(ap, "component_token")); err != nil {
@@ -1201,33 +1239,92 @@ func (l Limits) validate() error {
 	return nil
 }
 
-// ParseRSAPrivateKey reads an RSA private key in PEM, PKCS#1 ("RSA PRIVATE
-// KEY") or PKCS#8 ("PRIVATE KEY"), of at least 2048 bits. Its errors name
-// the problem, never the key.
-func ParseRSAPrivateKey(pemKey secret.String) (*rsa.PrivateKey, error) {
-	block, _ := pem.Decode([]byte(pemKey.Reveal()))
-	if block == nil {
-		return nil, errors.New("must be a PEM block (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)")
+// usesAppIDKey tells the flavors whose app id is the yaml key app_id.
+func usesAppIDKey(f platform.Flavor) bool {
+	return f == platform.FlavorKuaishou || f == platform.FlavorAlipay
+}
+
+// pemOrBase64 is the DER of a key given as a PEM block of one of types, or
+// as the bare base64 of its DER (as Alipay's tools print keys).
+func pemOrBase64(s string, types ...string) (der []byte, typ string, err error) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "-----BEGIN") {
+		block, _ := pem.Decode([]byte(s))
+		if block == nil {
+			return nil, "", errors.New("not a well-formed PEM block")
+		}
+		for _, t := range types {
+			if block.Type == t {
+				return block.Bytes, t, nil
+			}
+		}
+		return nil, "", fmt.Errorf("a PEM block of type %q; want %s", block.Type, strings.Join(types, " or "))
 	}
-	defer clear(block.Bytes)
+	der, err = base64.StdEncoding.DecodeString(strings.Join(strings.Fields(s), ""))
+	if err != nil || len(der) == 0 {
+		return nil, "", fmt.Errorf("must be a PEM block (-----BEGIN %s-----) or the bare base64 of the key", types[0])
+	}
+	return der, "", nil
+}
+
+// ParseRSAPrivateKey reads an RSA private key of at least 2048 bits: a PEM
+// block, PKCS#1 ("RSA PRIVATE KEY") or PKCS#8 ("PRIVATE KEY"), or the bare
+// base64 of either. Its errors name the problem, never the key.
+func ParseRSAPrivateKey(key secret.String) (*rsa.PrivateKey, error) {
+	der, typ, err := pemOrBase64(key.Reveal(), "PRIVATE KEY", "RSA PRIVATE KEY")
+	if err != nil {
+		return nil, err
+	}
+	defer clear(der)
 	var k *rsa.PrivateKey
-	switch block.Type {
+	switch typ {
 	case "RSA PRIVATE KEY":
-		var err error
-		if k, err = x509.ParsePKCS1PrivateKey(block.Bytes); err != nil {
+		if k, err = x509.ParsePKCS1PrivateKey(der); err != nil {
 			return nil, errors.New("not a PKCS#1 RSA private key")
 		}
-	case "PRIVATE KEY":
-		key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-		if err != nil {
+	default:
+		p8, err8 := x509.ParsePKCS8PrivateKey(der)
+		switch {
+		case err8 == nil:
+			var ok bool
+			if k, ok = p8.(*rsa.PrivateKey); !ok {
+				return nil, errors.New("not an RSA key")
+			}
+		case typ == "":
+			if k, err = x509.ParsePKCS1PrivateKey(der); err != nil {
+				return nil, errors.New("not a PKCS#8 or PKCS#1 RSA private key")
+			}
+		default:
 			return nil, errors.New("not a PKCS#8 private key")
 		}
-		var ok bool
-		if k, ok = key.(*rsa.PrivateKey); !ok {
-			return nil, errors.New("not an RSA key")
+	}
+	if k.N.BitLen() < 2048 {
+		return nil, fmt.Errorf("an RSA key of %d bits; want at least 2048", k.N.BitLen())
+	}
+	return k, nil
+}
+
+// ParseRSAPublicKey reads an RSA public key: a PEM block ("PUBLIC KEY",
+// PKIX; or "RSA PUBLIC KEY", PKCS#1), or the bare base64 of a PKIX key.
+func ParseRSAPublicKey(key string) (*rsa.PublicKey, error) {
+	der, typ, err := pemOrBase64(key, "PUBLIC KEY", "RSA PUBLIC KEY")
+	if err != nil {
+		return nil, err
+	}
+	if typ == "RSA PUBLIC KEY" {
+		k, err := x509.ParsePKCS1PublicKey(der)
+		if err != nil {
+			return nil, errors.New("not a PKCS#1 RSA public key")
 		}
-	default:
-		return nil, fmt.Errorf("a PEM block of type %q; want PRIVATE KEY or RSA PRIVATE KEY", block.Type)
+		return k, nil
+	}
+	pub, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, errors.New("not a PKIX public key")
+	}
+	k, ok := pub.(*rsa.PublicKey)
+	if !ok {
+		return nil, errors.New("not an RSA key")
 	}
 	if k.N.BitLen() < 2048 {
 		return nil, fmt.Errorf("an RSA key of %d bits; want at least 2048", k.N.BitLen())

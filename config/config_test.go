@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -573,14 +574,14 @@ func TestPlatformKeys(t *testing.T) {
 		{"baidu-tp secret", "platform: baidu-tp\napp_key: k\nauthorizer_token: {value: v}\nsecret: s", "config: apps[0] (x): secret: not used by platform baidu-tp"},
 		// platform and name
 		{"no platform", "appid: a\nsecret: s", "config: apps[0] (x): platform: required"},
-		{"unknown platform", "platform: feishu\nappid: a\nsecret: s", "config: apps[0] (x): platform: must be one of wechat, wechat-component, baidu, baidu-legacy, baidu-tp, douyin, qq, kuaishou"},
-		{"platform is case sensitive", "platform: WeChat\nappid: a\nsecret: s", "config: apps[0] (x): platform: must be one of wechat, wechat-component, baidu, baidu-legacy, baidu-tp, douyin, qq, kuaishou"},
+		{"unknown platform", "platform: feishu\nappid: a\nsecret: s", "config: apps[0] (x): platform: must be one of wechat, wechat-component, baidu, baidu-legacy, baidu-tp, douyin, qq, kuaishou, alipay"},
+		{"platform is case sensitive", "platform: WeChat\nappid: a\nsecret: s", "config: apps[0] (x): platform: must be one of wechat, wechat-component, baidu, baidu-legacy, baidu-tp, douyin, qq, kuaishou, alipay"},
 		// douyin, qq, kuaishou
 		{"douyin ok", "platform: douyin\nappid: tt1\nsecret: s", ""},
 		{"douyin no secret", "platform: douyin\nappid: tt1", "config: apps[0] (x): secret: required"},
 		{"douyin app_id", "platform: douyin\napp_id: tt1\nsecret: s", "config: apps[0] (x): app_id: not used by platform douyin"},
 		{"douyin unionid", "platform: douyin\nappid: tt1\nsecret: s\nunionid: true", "config: apps[0] (x): unionid: not used by platform douyin"},
-		{"douyin bad rsa key", "platform: douyin\nappid: tt1\nsecret: s\nrsa_private_key: nope", "config: apps[0] (x): rsa_private_key: must be a PEM block (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)"},
+		{"douyin bad rsa key", "platform: douyin\nappid: tt1\nsecret: s\nrsa_private_key: nope", "config: apps[0] (x): rsa_private_key: not a PKCS#8 or PKCS#1 RSA private key"},
 		{"qq ok", "platform: qq\nappid: '1109000000'\nsecret: s", ""},
 		{"qq rsa key", "platform: qq\nappid: '1109000000'\nsecret: s\nrsa_private_key: x", "config: apps[0] (x): rsa_private_key: not used by platform qq"},
 		{"kuaishou ok", "platform: kuaishou\napp_id: ks1\napp_secret: s", ""},
@@ -1308,6 +1309,66 @@ func TestRSAPrivateKey(t *testing.T) {
 			}
 			if strings.Contains(got, "BEGIN") || strings.Contains(got, "AAAA") {
 				t.Errorf("the error repeats the key: %s", got)
+			}
+		})
+	}
+}
+
+// TestAlipayApp: an alipay app takes app_id, its private key and Alipay's
+// public key as PEM or as the bare base64 Alipay's tools print, and an
+// optional AES key; certificate mode is refused with a reason; no error
+// repeats a key.
+func TestAlipayApp(t *testing.T) {
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p8, _ := x509.MarshalPKCS8PrivateKey(rk)
+	pub, _ := x509.MarshalPKIXPublicKey(&rk.PublicKey)
+	privPEM := strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8})))
+	pubPEM := strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})))
+	privB64, pubB64 := base64.StdEncoding.EncodeToString(p8), base64.StdEncoding.EncodeToString(pub)
+	aes := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 16))
+	app := func(priv, pubKey, extra string) string {
+		return head + "  - name: x\n    platform: alipay\n    app_id: '2021000000000001'\n" +
+			"    private_key: |\n" + indent(priv, "      ") + "    alipay_public_key: |\n" + indent(pubKey, "      ") + extra
+	}
+	for _, tt := range []struct {
+		name, src, want string
+	}{
+		{"pem", app(privPEM, pubPEM, "    aes_key: "+aes+"\n"), ""},
+		{"bare base64", app(privB64, pubB64, ""), ""},
+		{"no private key", head + "  - name: x\n    platform: alipay\n    app_id: a\n    alipay_public_key: " + pubB64 + "\n", "config: apps[0] (x): private_key: required"},
+		{"no public key", head + "  - name: x\n    platform: alipay\n    app_id: a\n    private_key: " + privB64 + "\n", "config: apps[0] (x): alipay_public_key: required"},
+		{"appid", app(privPEM, pubPEM, "    appid: b\n"), "config: apps[0] (x): appid: not used by platform alipay: its key is app_id"},
+		{"bad aes key", app(privPEM, pubPEM, "    aes_key: c2hvcnQ=\n"), "config: apps[0] (x): aes_key: must be base64 of 16 bytes (the AES key of Alipay's console)"},
+		{"private key as public", app(privPEM, privPEM, ""), `config: apps[0] (x): alipay_public_key: a PEM block of type "PRIVATE KEY"; want PUBLIC KEY or RSA PUBLIC KEY`},
+		{"cert mode", app(privPEM, pubPEM, "    alipay_cert: x\n"), "config: apps[0] (x): alipay_cert: Alipay's certificate mode is not supported yet: use public-key mode (private_key and alipay_public_key)"},
+		{"wechat private_key", head + "  - name: x\n    platform: wechat\n    appid: a\n    secret: s\n    private_key: " + privB64 + "\n", "config: apps[0] (x): private_key: not used by platform wechat"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.want == "" {
+				c := mustParse(t, tt.src, nil)
+				a := c.Apps[0]
+				k, err := ParseRSAPrivateKey(a.PrivateKey)
+				if err != nil || !k.Equal(rk) || a.AppID != "2021000000000001" || a.ID() != a.AppID || a.Family() != platform.FamilyAlipay {
+					t.Fatalf("app %s: key %v, id %q", a.Name, err, a.AppID)
+				}
+				pk, err := ParseRSAPublicKey(a.AlipayPublicKey)
+				if err != nil || !pk.Equal(&rk.PublicKey) {
+					t.Fatalf("alipay_public_key: %v", err)
+				}
+				if s := fmt.Sprint(c); strings.Contains(s, privB64[:40]) || strings.Contains(s, aes) {
+					t.Errorf("the config prints a key: %s", s)
+				}
+				return
+			}
+			got := parseErr(t, tt.src, nil)
+			if got != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+			if strings.Contains(got, privB64[:40]) || strings.Contains(got, "MII") {
+				t.Errorf("the error repeats a key: %s", got)
 			}
 		})
 	}

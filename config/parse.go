@@ -667,6 +667,12 @@ func (d *decoder) app(i int, n *yaml.Node) (App, error) {
 		{"appid", d.str(&a.AppID)},
 		{"app_id", d.str(&appID)},
 		{"rsa_private_key", d.secretValue(&a.RSAPrivateKey)},
+		{"private_key", d.secretValue(&a.PrivateKey)},
+		{"alipay_public_key", d.str(&a.AlipayPublicKey)},
+		{"aes_key", d.secretValue(&a.AESKey)},
+		{"app_cert", certModeWaits},
+		{"alipay_cert", certModeWaits},
+		{"alipay_root_cert", certModeWaits},
 		{"secret", d.secretValue(&a.Secret)},
 		{"app_key", d.str(&a.AppKey)},
 		{"app_secret", d.secretValue(&a.AppSecret)},
@@ -698,9 +704,9 @@ func (d *decoder) app(i int, n *yaml.Node) (App, error) {
 		return a, err
 	}
 	switch {
-	case a.Flavor == platform.FlavorKuaishou && a.AppID != "":
-		return a, errorf(appKey(ap, "appid"), "not used by platform kuaishou: its key is app_id")
-	case a.Flavor == platform.FlavorKuaishou:
+	case usesAppIDKey(a.Flavor) && a.AppID != "":
+		return a, errorf(appKey(ap, "appid"), "not used by platform %s: its key is app_id", a.Flavor)
+	case usesAppIDKey(a.Flavor):
 		a.AppID = appID
 	case appID != "":
 		return a, errorf(appKey(ap, "app_id"), "not used by platform %s", a.Flavor)
@@ -826,4 +832,11 @@ func validEnvName(s string) bool {
 		}
 	}
 	return true
+}
+
+// certModeWaits refuses Alipay's certificate mode, which mplogin does not
+// speak yet (docs/platforms/alipay.md): its keys are an error that says so,
+// not an unknown key.
+func certModeWaits(path string, _ *yaml.Node) error {
+	return errorf(path, "Alipay's certificate mode is not supported yet: use public-key mode (private_key and alipay_public_key)")
 }
