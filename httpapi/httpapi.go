@@ -740,17 +740,24 @@ func (h *Handler) authenticate(req *request, tok string) (*session.Authed, error
 	return auth, nil
 }
 
-// phoneRequest is a phone code, or an encrypted phone payload. Nothing of
-// it is ever logged.
+// phoneRequest is a phone code, an encrypted phone payload, or (Alipay)
+// my.getPhoneNumber's answer as the mini program got it. Nothing of it is
+// ever logged.
 type phoneRequest struct {
 	Code          string `json:"code"`
 	EncryptedData string `json:"encrypted_data"`
 	IV            string `json:"iv"`
+
+	Response    string `json:"response"`
+	Sign        string `json:"sign"`
+	SignType    string `json:"sign_type"`
+	EncryptType string `json:"encrypt_type"`
+	Charset     string `json:"charset"`
 }
 
 func (*phoneRequest) known(key []byte) bool {
 	switch string(key) {
-	case "code", "encrypted_data", "iv":
+	case "code", "encrypted_data", "iv", "response", "sign", "sign_type", "encrypt_type", "charset":
 		return true
 	}
 	return false
@@ -775,9 +782,12 @@ func (h *Handler) phone(req *request) error {
 	if err := h.limitApp(req, l.App, "phone", req.app); err != nil {
 		return err
 	}
-	p, err := h.sessions.PhoneAuthed(req.r.Context(), auth, session.PhoneInput{
-		Code: in.Code, EncryptedData: in.EncryptedData, IV: in.IV,
-	})
+	pin := session.PhoneInput{Code: in.Code, EncryptedData: in.EncryptedData, IV: in.IV}
+	if in.Response != "" || in.Sign != "" || in.SignType != "" || in.EncryptType != "" || in.Charset != "" {
+		pin.Alipay = &session.AlipayPhone{Response: in.Response, Sign: in.Sign, SignType: in.SignType,
+			EncryptType: in.EncryptType, Charset: in.Charset}
+	}
+	p, err := h.sessions.PhoneAuthed(req.r.Context(), auth, pin)
 	if err != nil {
 		return err
 	}

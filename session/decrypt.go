@@ -103,6 +103,10 @@ func (in DecryptInput) check() error {
 // key starts a new count. A success gives its reservation back; a failure
 // keeps it, and nothing else lowers the count.
 func (s *Service) decrypt(ctx context.Context, sess store.Session, in DecryptInput) ([]byte, error) {
+	if app := s.apps[sess.App]; app.Family == platform.FamilyAlipay {
+		return nil, mplogin.Wrap(mplogin.CodeInvalidRequest,
+			"Alipay gives no session key, so there is nothing to decrypt with (phone numbers: POST /v1/phone)", ErrNotSupported)
+	}
 	id, err := s.store.GetIdentity(ctx, sess.Family, sess.AppID, sess.OpenID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):

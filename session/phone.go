@@ -23,7 +23,26 @@ type PhoneInput struct {
 	Code          string
 	EncryptedData string
 	IV            string
+	// Alipay is what an Alipay app's my.getPhoneNumber gave, for an Alipay
+	// app only: a payload Alipay signed and encrypted with the app's key.
+	Alipay *AlipayPhone
 }
+
+// AlipayPhone is the answer of Alipay's my.getPhoneNumber, its fields as
+// the mini program got them.
+type AlipayPhone struct {
+	Response, Sign, SignType, EncryptType, Charset string
+}
+
+// AlipayPhoneOpener opens an AlipayPhone: it checks Alipay's signature,
+// decrypts with the app's AES key, and returns the mobile number. Every
+// failure is one error, whatever its cause.
+type AlipayPhoneOpener interface {
+	OpenPhone(p AlipayPhone) (mobile string, err error)
+}
+
+// LogValue keeps the answer out of logs.
+func (AlipayPhone) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 
 // LogValue keeps the input out of logs.
 func (PhoneInput) LogValue() slog.Value { return slog.StringValue("[redacted]") }
@@ -65,8 +84,18 @@ func (s *Service) PhoneAuthed(ctx context.Context, a *Authed, in PhoneInput) (Ph
 	return s.phone(ctx, sess, in)
 }
 
-// check refuses an input of the wrong shape: a code, or a payload, not both.
+// check refuses an input of the wrong shape: a code, a payload, or an
+// Alipay answer, one of them.
 func (in PhoneInput) check() error {
+	if in.Alipay != nil {
+		if in.Code != "" || in.EncryptedData != "" || in.IV != "" {
+			return mplogin.Errorf(mplogin.CodeInvalidRequest, `an Alipay answer ("response", "sign", …) goes alone`)
+		}
+		if in.Alipay.Response == "" || in.Alipay.Sign == "" {
+			return mplogin.Errorf(mplogin.CodeInvalidRequest, `fields "response" and "sign" are required`)
+		}
+		return nil
+	}
 	if (in.Code != "") == (in.EncryptedData != "" || in.IV != "") {
 		return mplogin.Errorf(mplogin.CodeInvalidRequest, `give either "code" or "encrypted_data" and "iv"`)
 	}
@@ -98,12 +127,23 @@ func (s *Service) phone(ctx context.Context, sess store.Session, in PhoneInput) 
 		source string
 		err    error
 	)
-	if in.Code != "" {
+	switch {
+	case (in.Alipay != nil) != (app.Family == platform.FamilyAlipay):
+		if in.Alipay != nil {
+			return PhoneResult{}, mplogin.Errorf(mplogin.CodeInvalidRequest, "an Alipay phone answer is for Alipay apps only")
+		}
+		return PhoneResult{}, mplogin.Errorf(mplogin.CodeInvalidRequest, `an Alipay app takes my.getPhoneNumber's answer ("response", "sign", …)`)
+	case in.Alipay != nil:
+		source = store.PhoneFromUserData
+		if p, err = s.alipayPhone(ctx, sess, app, *in.Alipay); err != nil {
+			return PhoneResult{}, err
+		}
+	case in.Code != "":
 		source = store.PhoneFromPlatform
 		if p, err = s.phoneByCode(ctx, app, sess.OpenID, in.Code); err != nil {
 			return PhoneResult{}, err
 		}
-	} else {
+	default:
 		source = store.PhoneFromUserData
 		plain, err := s.decrypt(ctx, sess, DecryptInput{EncryptedData: in.EncryptedData, IV: in.IV})
 		if err != nil {
@@ -150,10 +190,42 @@ func (s *Service) phone(ctx context.Context, sess store.Session, in PhoneInput) 
 // boundToCaller tells whether the host bound the number of in to the
 // session's user: a payload opens only under the user's session key, and
 // a WeChat phone code is traded with the user's openid. A Douyin phone code
-// is traded without one, so another user's code would give another user's
-// number: it records the number but links nobody.
+// is traded without one, and an Alipay answer names no user, so another
+// user's would give another user's number: they record the number but link
+// nobody.
 func boundToCaller(app *App, in PhoneInput) bool {
-	return in.Code == "" || app.Family == platform.FamilyWeChat
+	switch {
+	case in.Alipay != nil:
+		return false
+	case in.Code != "":
+		return app.Family == platform.FamilyWeChat
+	}
+	return true
+}
+
+// alipayPhone opens an Alipay app's my.getPhoneNumber answer. Its failures
+// are the one decrypt_failed and count against the session: after
+// MaxDecryptFailures of them the session opens none. (The identity's count
+// of decrypt's rule follows a session key, which Alipay does not have.)
+func (s *Service) alipayPhone(ctx context.Context, sess store.Session, app *App, in AlipayPhone) (PhoneNumber, error) {
+	if app.AlipayPhones == nil {
+		return PhoneNumber{}, notSupported("phone numbers (no aes_key)")
+	}
+	if sess.DecryptFailures >= MaxDecryptFailures {
+		return PhoneNumber{}, ErrDecryptFailed
+	}
+	mobile, err := app.AlipayPhones.OpenPhone(in)
+	if err != nil || mobile == "" {
+		n, aerr := s.store.AddDecryptFailure(ctx, sess.ID)
+		if aerr != nil && !errors.Is(aerr, store.ErrNotFound) {
+			return PhoneNumber{}, storeError("add decrypt failure", aerr)
+		}
+		s.log.LogAttrs(ctx, slog.LevelInfo, "decrypt failed",
+			slog.String("app", sess.App), slog.String("user", sess.UserID), slog.String("session", sess.ID), slog.Int("failures", n))
+		return PhoneNumber{}, ErrDecryptFailed
+	}
+	// Alipay gives mainland numbers, without a country code.
+	return PhoneNumber{PhoneNumber: mobile, PurePhoneNumber: mobile, CountryCode: "86"}, nil
 }
 
 // linkByPhone joins the user userID, who just proved the number whose

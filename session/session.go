@@ -70,6 +70,8 @@ type App struct {
 	Phones      PhoneResolver     // phone codes
 	SessionKeys SessionKeyChecker // session key checks and resets
 	UnionIDs    UnionIDFetcher    // unionids the login did not give
+	// AlipayPhones opens an Alipay app's my.getPhoneNumber answers.
+	AlipayPhones AlipayPhoneOpener
 	// FetchUnionID asks UnionIDs for the unionid at login when the
 	// platform did not give one with it (Baidu) and the identity has none
 	// yet.
