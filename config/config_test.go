@@ -1202,13 +1202,20 @@ func docEnv(t *testing.T) func(string) (string, bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pub, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return env(map[string]string{
 		"MPLOGIN_MASTER_KEY": key7, "SHOP_WECHAT_SECRET": "ws", "SHOP_BAIDU_SECRET": "bs",
 		"COMPONENT_ACCESS_TOKEN": "ct", "OLD_KEY": key9, "PG_PASSWORD": "pw",
 		"ORDERS_CLIENT_SECRET": "orders-client-secret-0123", "GATEWAY_CLIENT_SECRET": "gateway-client-secret-0123",
 		"MPLOGIN_ADMIN_TOKEN": "admin-token-0123456789-0123456789-0123",
 		"SHOP_DOUYIN_SECRET":  "ds", "SHOP_QQ_SECRET": "qs", "SHOP_KUAISHOU_SECRET": "ks",
-		"SHOP_DOUYIN_RSA_KEY": string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})),
+		"SHOP_DOUYIN_RSA_KEY":     string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})),
+		"SHOP_ALIPAY_PRIVATE_KEY": string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})),
+		"SHOP_ALIPAY_PUBLIC_KEY":  base64.StdEncoding.EncodeToString(pub),
+		"SHOP_ALIPAY_AES_KEY":     base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 16)),
 	})
 }
 
