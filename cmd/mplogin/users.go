@@ -117,10 +117,10 @@ func runUsers(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		fs.StringVar(&q.OpenID, "openid", "", "the user's openid in that app")
 		fs.StringVar(&q.UnionID, "unionid", "", "the user's unionid, with --platform")
 		fs.StringVar(&q.Phone, "phone", "", "the user's phone number: +, the country code and the number, or a mainland number")
-		fs.Func("platform", "the unionid's platform family: wechat, baidu, douyin, qq or kuaishou", func(s string) error {
+		fs.Func("platform", "the unionid's platform family: wechat, baidu, douyin, qq, kuaishou or alipay", func(s string) error {
 			// Each family has a flavor of its own name.
 			if f := platform.Family(s); platform.Flavor(s).Family() != f {
-				return errors.New("must be wechat, baidu, douyin, qq or kuaishou")
+				return errors.New("must be wechat, baidu, douyin, qq, kuaishou or alipay")
 			}
 			q.Family = platform.Family(s)
 			return nil

@@ -302,7 +302,7 @@ func TestUsersGetAndFind(t *testing.T) {
 		{[]string{"find", "--app", "w"}, 2, "give one of"},
 		{[]string{"find", "--app", "w", "--openid", a.User.OpenID, "--unionid", "u"}, 2, "give one of"},
 		{[]string{"find", "--app", "nope", "--openid", a.User.OpenID}, 2, "--app names no configured app"},
-		{[]string{"find", "--unionid", "u", "--platform", "alipay"}, 2, "must be wechat, baidu, douyin, qq or kuaishou"},
+		{[]string{"find", "--unionid", "u", "--platform", "feishu"}, 2, "must be wechat, baidu, douyin, qq, kuaishou or alipay"},
 		{[]string{"find", "--phone", "13800000000", "--app", "w"}, 2, "give one of"},
 		{[]string{"find", "--phone", "12"}, 2, "phone must be a number"},
 		{[]string{"find", "--phone", "13900000001"}, 1, "users find: no such user"},
@@ -476,7 +476,7 @@ func TestUsersUsage(t *testing.T) {
 		{[]string{"users", "block", "--config", cfg, "a", "--reason", "r"}, "flags go before the user id: mplogin users block --config FILE [--reason TEXT] USER_ID"},
 		{[]string{"users", "revoke", "--config", cfg, "--reason", "r", "a"}, "flag provided but not defined: -reason"},
 		{[]string{"users", "merge", "--config", cfg, "a"}, "--from is required"},
-		{[]string{"users", "find", "--config", cfg, "--platform", "alipay"}, "must be wechat, baidu, douyin, qq or kuaishou"},
+		{[]string{"users", "find", "--config", cfg, "--platform", "feishu"}, "must be wechat, baidu, douyin, qq, kuaishou or alipay"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(t.Context(), tc.args, &stdout, &stderr, nil)
