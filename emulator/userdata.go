@@ -53,7 +53,7 @@ func (e *Emulator) userData(platform, appid, user, kind string) (UserData, *cont
 	p, ok := normalizePlatform(platform)
 	switch {
 	case !ok:
-		return UserData{}, invalidRequest(`platform must be "wechat", "baidu", "douyin", "qq" or "kuaishou"`)
+		return UserData{}, invalidRequest(unknownPlatform)
 	case appid == "":
 		return UserData{}, invalidRequest("appid is required")
 	case user == "":
