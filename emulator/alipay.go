@@ -184,6 +184,10 @@ func (e *Emulator) checkAlipayApp(a App) App {
 		e.log.Warn("emulator: unknown Alipay mode, using open_id", "appid", a.AppID, "mode", a.AlipayMode)
 		a.AlipayMode = AlipayModeOpenID
 	}
+	if a.AESKey != nil && len(a.AESKey) != 16 {
+		e.log.Warn("emulator: an Alipay AES key has 16 bytes; this app will get no phone numbers", "appid", a.AppID, "bytes", len(a.AESKey))
+	}
+	a.AESKey = slices.Clone(a.AESKey) // the caller may reuse its slice
 	return a
 }
 

@@ -1,8 +1,22 @@
 package emulator
 
 import (
+	"encoding/base64"
 	"testing"
 )
+
+// Alipay's own SDK test vector for its content encryption: AES-128-CBC,
+// zero iv, PKCS #7.
+func TestAlipayEncryptVector(t *testing.T) {
+	key, _ := base64.StdEncoding.DecodeString("aa4BtZ4tspm2wnXLb1ThQA==")
+	ct, err := alipayEncrypt(key, []byte("test1234567"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := base64.StdEncoding.EncodeToString(ct); got != "ILpoMowjIQjfYMR847rnFQ==" {
+		t.Errorf("ciphertext %s", got)
+	}
+}
 
 func TestJavaObject(t *testing.T) {
 	var o javaObject

@@ -3,6 +3,8 @@ package emulator_test
 import (
 	"bytes"
 	"crypto"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -32,6 +34,9 @@ const (
 	apNoKey   = "2021000000000005"
 )
 
+// apAESKey is the content-encryption key of apUserID and apDefault.
+var apAESKey = []byte("0123456789abcdef")
+
 // alipayKeys are the test's key pairs: the apps' and the gateway's.
 type alipayKeys struct {
 	app, app2, gateway *rsa.PrivateKey
@@ -52,10 +57,10 @@ func newAlipayEnv(t *testing.T, mutate func(*emulator.Config)) (*env, alipayKeys
 	k := alipayKeys{dyKey(t, "alipay_app_key.pem"), dyKey(t, "alipay_app2_key.pem"), dyKey(t, "alipay_gateway_key.pem")}
 	cfg := emulator.Config{
 		Apps: append(testApps(),
-			emulator.App{Family: "alipay", AppID: apUserID, AlipayPublicKey: &k.app.PublicKey, AlipayMode: emulator.AlipayModeUserID},
+			emulator.App{Family: "alipay", AppID: apUserID, AlipayPublicKey: &k.app.PublicKey, AlipayMode: emulator.AlipayModeUserID, AESKey: apAESKey},
 			emulator.App{Family: "alipay", AppID: apOpenID, AlipayPublicKey: &k.app2.PublicKey, AlipayMode: emulator.AlipayModeOpenID},
 			emulator.App{Family: "alipay", AppID: apBoth, AlipayPublicKey: &k.app.PublicKey, AlipayMode: emulator.AlipayModeBoth},
-			emulator.App{Family: "alipay", AppID: apDefault, AlipayPublicKey: &k.app.PublicKey},
+			emulator.App{Family: "alipay", AppID: apDefault, AlipayPublicKey: &k.app.PublicKey, AESKey: apAESKey},
 			emulator.App{Family: "alipay", AppID: apNoKey},
 		),
 		AlipayKey: k.gateway,
@@ -487,6 +492,103 @@ func TestAlipayConcurrentExchange(t *testing.T) {
 	wg.Wait()
 	if won != 1 {
 		t.Fatalf("%d exchanges won", won)
+	}
+}
+
+// apDecrypt reads a my.getPhoneNumber payload as Alipay's sample code
+// does: verify the sign over the quoted ciphertext, then AES-CBC with a
+// zero iv and PKCS #7.
+func apDecrypt(t *testing.T, payload []byte, key []byte, pub *rsa.PublicKey) []byte {
+	t.Helper()
+	var p map[string]string
+	if err := json.Unmarshal(payload, &p); err != nil {
+		t.Fatalf("payload %s: %v", payload, err)
+	}
+	if p["sign_type"] != "RSA2" || p["encrypt_type"] != "AES" || p["charset"] != "UTF-8" || len(p) != 5 {
+		t.Errorf("payload %s", payload)
+	}
+	if strings.HasPrefix(p["response"], "{") {
+		t.Fatalf("the response is not encrypted: %s", payload)
+	}
+	sig, _ := base64.StdEncoding.DecodeString(p["sign"])
+	h := sha256.Sum256([]byte(`"` + p["response"] + `"`))
+	if rsa.VerifyPKCS1v15(pub, crypto.SHA256, h[:], sig) != nil {
+		t.Fatal("the sign does not verify over the quoted response")
+	}
+	ct, err := base64.StdEncoding.DecodeString(p["response"])
+	block, _ := aes.NewCipher(key)
+	if err != nil || len(ct) == 0 || len(ct)%16 != 0 {
+		t.Fatalf("response %q", p["response"])
+	}
+	cipher.NewCBCDecrypter(block, make([]byte, 16)).CryptBlocks(ct, ct)
+	n := int(ct[len(ct)-1])
+	if n < 1 || n > 16 || !bytes.Equal(ct[len(ct)-n:], bytes.Repeat([]byte{byte(n)}, n)) {
+		t.Fatalf("padding of %q", ct)
+	}
+	return ct[:len(ct)-n]
+}
+
+func TestAlipayPhone(t *testing.T) {
+	v, k := newAlipayEnv(t, nil)
+	want := `{"code":"10000","msg":"Success","mobile":"` + v.emu.PhoneNumber("alice") + `"}`
+
+	r := v.sendJSON(http.MethodPost, "/_emulator/userdata", `{"platform":"alipay","appid":"`+apUserID+`","user":"alice","kind":"phone"}`)
+	if r.status != http.StatusOK || r.ctype != "application/json" {
+		t.Fatalf("userdata: %d %s", r.status, r.body)
+	}
+	if got := apDecrypt(t, r.body, apAESKey, &k.gateway.PublicKey); string(got) != want {
+		t.Errorf("plaintext %s, want %s", got, want)
+	}
+	if !regexp.MustCompile(`^\{"response":"[^"]+","sign":"[^"]+","sign_type":"RSA2","encrypt_type":"AES","charset":"UTF-8"\}\n$`).Match(r.body) {
+		t.Errorf("payload %s: want its fields in Alipay's order", r.body)
+	}
+
+	s, err := v.emu.AlipayPhone(apDefault, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := apDecrypt(t, []byte(s), apAESKey, &k.gateway.PublicKey); string(got) != want {
+		t.Errorf("AlipayPhone: plaintext %s", got)
+	}
+
+	for _, tt := range []struct {
+		name, body string
+		error      string
+	}{
+		{"app without an AES key", `{"platform":"alipay","appid":"` + apOpenID + `","user":"alice","kind":"phone"}`, "invalid_request"},
+		{"userinfo", `{"platform":"alipay","appid":"` + apUserID + `","user":"alice","kind":"userinfo"}`, "invalid_request"},
+		{"kind missing", `{"platform":"alipay","appid":"` + apUserID + `","user":"alice"}`, "invalid_request"},
+		{"unknown app", `{"platform":"alipay","appid":"2021999999999999","user":"alice","kind":"phone"}`, "unknown_app"},
+		{"user missing", `{"platform":"alipay","appid":"` + apUserID + `","kind":"phone"}`, "invalid_request"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := v.sendJSON(http.MethodPost, "/_emulator/userdata", tt.body)
+			if r.status != http.StatusBadRequest || r.str(t, "error") != tt.error {
+				t.Fatalf("got %d %s; want 400 %s", r.status, r.body, tt.error)
+			}
+		})
+	}
+	if _, err := v.emu.UserData("alipay", apUserID, "alice", "phone"); err == nil {
+		t.Error("UserData gave Alipay phone data")
+	}
+	open := newEnv(t, emulator.Config{})
+	if _, err := open.emu.AlipayPhone("2021000000000009", "alice"); err == nil {
+		t.Error("AlipayPhone without Config.Apps: want an error, there being no AES key")
+	}
+
+	// New keeps its own copy of a key, and refuses one of the wrong size
+	// when asked for a number.
+	key, short := bytes.Clone(apAESKey), []byte("0123456789")
+	v, k = newAlipayEnv(t, func(c *emulator.Config) {
+		c.Apps = append(c.Apps, emulator.App{Family: "alipay", AppID: "2021000000000007", AESKey: key},
+			emulator.App{Family: "alipay", AppID: "2021000000000008", AESKey: short})
+	})
+	key[0] ^= 1
+	if s, err := v.emu.AlipayPhone("2021000000000007", "alice"); err != nil || string(apDecrypt(t, []byte(s), apAESKey, &k.gateway.PublicKey)) != want {
+		t.Errorf("after the caller changed its slice: %v", err)
+	}
+	if _, err := v.emu.AlipayPhone("2021000000000008", "alice"); err == nil || !strings.Contains(err.Error(), "16") {
+		t.Errorf("a 10-byte key: %v", err)
 	}
 }
 

@@ -58,6 +58,10 @@ type App struct {
 	// Alipay app: AlipayModeUserID, AlipayModeOpenID or AlipayModeBoth;
 	// "" is AlipayModeOpenID, what new Alipay apps get.
 	AlipayMode string
+	// AESKey is an Alipay app's content-encryption key (16 bytes, the
+	// console's AES key decoded from base64): my.getPhoneNumber's answer
+	// is encrypted with it. Without one the app gets no phone numbers.
+	AESKey []byte
 }
 
 // Config configures an Emulator. The zero value is usable: any credentials,
