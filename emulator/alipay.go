@@ -185,7 +185,7 @@ func (e *Emulator) checkAlipayApp(a App) App {
 		a.AlipayMode = AlipayModeOpenID
 	}
 	if a.AESKey != nil && len(a.AESKey) != 16 {
-		e.log.Warn("emulator: an Alipay AES key has 16 bytes; this app will get no phone numbers", "appid", a.AppID, "bytes", len(a.AESKey))
+		e.log.Warn("emulator: an Alipay AES key must have 16 bytes; this app will get no phone numbers", "appid", a.AppID, "bytes", len(a.AESKey))
 	}
 	a.AESKey = slices.Clone(a.AESKey) // the caller may reuse its slice
 	return a
@@ -280,11 +280,12 @@ func (e *Emulator) alipayFault(f *Fault) reply {
 
 // alipayGateway serves GET|POST /gateway.do for alipay.system.oauth.token.
 // The parameters may come in the form body, the query string or both, as
-// SDKs send them. Checks go as the gateway's: the method (errors in
-// error_response, there being no node for an unknown method), then the
-// common parameters, the app and the request's signature (errors in the
-// method's node), then the grant (errors in error_response, as Alipay
-// sends this method's own). Only a granted code is spent.
+// SDKs send them. Checks run in this order: the method (errors in
+// error_response, there being no node for an unknown method), the common
+// parameters, the app and the request's signature (errors in the method's
+// node, where Alipay puts a bad signature), then the grant (errors in
+// error_response, as Alipay sends this method's own). Only a granted code
+// is spent.
 func (e *Emulator) alipayGateway(r *http.Request) reply {
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		return e.alipayFail(alipayErrorNode, subInvalidParameter)
@@ -338,14 +339,11 @@ func (e *Emulator) alipayCheckRequest(p url.Values, appID string) (reply, bool) 
 	if !strings.EqualFold(p.Get("charset"), "utf-8") {
 		return fail(subInvalidCharset)
 	}
-	switch ts := p.Get("timestamp"); {
-	case ts == "":
+	// The timestamp's format only: the emulator's clock may be a test's.
+	if ts := p.Get("timestamp"); ts == "" {
 		return fail(subMissingTimestamp)
-	default:
-		// The format only: the emulator's clock may be a test's.
-		if _, err := time.Parse(alipayTimestamp, ts); err != nil {
-			return fail(subInvalidTimestamp)
-		}
+	} else if _, err := time.Parse(alipayTimestamp, ts); err != nil {
+		return fail(subInvalidTimestamp)
 	}
 	switch v := p.Get("version"); {
 	case v == "":

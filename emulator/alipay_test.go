@@ -409,8 +409,7 @@ func TestAlipayEscapedSlashes(t *testing.T) {
 // or the common ones in the query and the rest in the body.
 func TestAlipayParamsPlacement(t *testing.T) {
 	v, k := newAlipayEnv(t, nil)
-	p := apSign(t, k.app, apParams(apOpenID, v.apLogin(apOpenID, "alice")))
-	p = apSign(t, k.app2, p)
+	p := apSign(t, k.app2, apParams(apOpenID, v.apLogin(apOpenID, "alice")))
 	req := v.request(http.MethodPost, alipayGWPath, p, nil)
 	if a := apOpen(t, v.do(req), &k.gateway.PublicKey); a.str("open_id") == "" {
 		t.Errorf("POST with the query only: %s", a.raw)
