@@ -13,9 +13,12 @@ import (
 
 // Code lifetimes: docs/platforms/wechat.md, "Login code exchange", and
 // docs/platforms/baidu.md, "Code and session-key lifetimes".
+// Alipay's auth codes live "3 minutes to 24 hours"; the emulator takes 5
+// minutes, as most hosts' codes live.
 const (
 	wechatCodeLife = 5 * time.Minute
 	baiduCodeLife  = 10 * time.Minute
+	alipayCodeLife = 5 * time.Minute
 	maxCodeLife    = baiduCodeLife
 )
 
@@ -25,8 +28,11 @@ const (
 const usersPerGeneration = 1 << 18
 
 func codeLife(platform string) time.Duration {
-	if platform == baidu {
+	switch platform {
+	case baidu:
 		return baiduCodeLife
+	case alipay:
+		return alipayCodeLife
 	}
 	return wechatCodeLife
 }
@@ -123,9 +129,12 @@ func (s *codeStore) openKey(platform, code string) openKey {
 const alnum = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 // newCode returns a fresh, URL-safe code in the platform's look: 32
-// alphanumerics like wx.login's, 32 hex digits for Baidu, 64 hex digits
-// like getPhoneNumber's for a phone code.
+// alphanumerics like wx.login's, 32 hex digits for Baidu, Alipay's auth
+// code (alipayCode), 64 hex digits like getPhoneNumber's for a phone code.
 func (e *Emulator) newCode(platform string, phone bool) (string, error) {
+	if platform == alipay && !phone {
+		return e.alipayCode()
+	}
 	if platform == baidu || phone {
 		var b [32]byte
 		n := 16

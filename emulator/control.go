@@ -122,7 +122,9 @@ func (e *Emulator) controlExpireTokens(w http.ResponseWriter, r *http.Request) {
 	p, ok := normalizePlatform(req.Platform)
 	switch {
 	case !ok:
-		cerr = invalidRequest(`platform must be "wechat", "baidu", "douyin", "qq" or "kuaishou"`)
+		cerr = invalidRequest(unknownPlatform)
+	case p == alipay:
+		cerr = invalidRequest("the emulator issues Alipay no access tokens to expire")
 	case req.AppID == "":
 		cerr = invalidRequest("appid is required")
 	default:

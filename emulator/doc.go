@@ -1,5 +1,6 @@
 // Package emulator is a stand-in for the mini-program platforms' servers
-// (WeChat, Baidu, QQ, Kuaishou), for local development, demos and tests. One http.Handler
+// (WeChat, Baidu, QQ, Kuaishou, Douyin, Alipay), for local development,
+// demos and tests. One http.Handler
 // serves every platform's own paths with the platform's own wire format, so
 // a client pointed at it cannot tell it from the real thing, plus a control
 // API under /_emulator/ that plays the mini program's side (wx.login,
@@ -229,7 +230,7 @@
 // JSON in and out; bodies are limited to 64 KiB (413 beyond) and decoded
 // strictly (an unknown field is a 400). Errors are {"error":…,"message":…}.
 //
-//	POST   /_emulator/login     {"platform":"wechat"|"baidu"|"qq"|"kuaishou","appid":…,"user":…,"session_key":"<optional base64>"} → {"code":…}
+//	POST   /_emulator/login     {"platform":"wechat"|"baidu"|"qq"|"kuaishou"|"alipay","appid":…,"user":…,"session_key":"<optional base64>"} → {"code":…}
 //	PUT    /_emulator/faults    one Fault or an array of them → 204
 //	DELETE /_emulator/faults    → 204, every rule removed
 //	GET    /_emulator/faults    → {"faults":[…]}, the rules in force
@@ -315,6 +316,70 @@
 // {"appid","timestamp"}. A fault's Errcode (-1 by default) and Error become
 // err_no and the message in the path's own shape.
 //
+// # Alipay
+//
+// GET|POST /gateway.do stands in for Alipay's classic gateway for
+// alipay.system.oauth.token, the parameters from the form body, the query
+// string or both (the body's value first when one is in both). The request
+// must be signed: the string to sign is every parameter but sign, those
+// with an empty value left out, sorted by name (byte order), "name=value"
+// joined with "&", values not URL-encoded, sign_type included; sign is its
+// base64 SHA256withRSA (PKCS #1 v1.5) signature, verified with the app's
+// App.AlipayPublicKey; sign_type must be RSA2. Without Config.Apps any
+// app_id is accepted and no signature verified (sign must be present).
+//
+// Every answer is HTTP 200, Content-Type text/html;charset=utf-8, and
+// {"<node>":{…},"sign":"…"}: the node printed as Alipay's Java gateway
+// prints it (fields in a fixed order, non-ASCII as UTF-8, "/" as "\/"),
+// sign the gateway's SHA256withRSA signature over the node's exact bytes,
+// by Config.AlipayKey or a 2048-bit key generated on first use
+// (AlipayPublicKey). Errors, fault answers included, are signed alike:
+// {"code","msg","sub_code","sub_msg"}, msg Alipay's for the code.
+//
+//   - In error_response (the method's own checks come before there is a
+//     node): 40002 isv.invalid-parameter for a method other than GET or
+//     POST or an unreadable body; 40001 isv.missing-method; 40002
+//     isv.invalid-method for any method but alipay.system.oauth.token.
+//   - In alipay_system_oauth_token_response (the gateway's checks): 40001
+//     isv.missing-app-id, 40002 isv.invalid-app-id (not a configured Alipay
+//     app), 40001 isv.missing-signature-type, 40002
+//     isv.invalid-signature-type (not RSA2), 40001 isv.missing-signature,
+//     40002 isv.invalid-charset (missing or not UTF-8), 40001
+//     isv.missing-timestamp, 40002 isv.invalid-timestamp (not "yyyy-MM-dd
+//     HH:mm:ss"; the time itself is not checked), 40001
+//     isv.missing-version, 40002 isv.invalid-parameter (version not 1.0),
+//     40002 isv.invalid-format (format not JSON), 40003
+//     isv.missing-signature-config (the app has no AlipayPublicKey), 40002
+//     isv.invalid-signature, whose sub_msg shows the string the gateway
+//     verified, HTML-escaped.
+//   - In error_response (the grant): 40002 isv.refresh-token-invalid for
+//     grant_type=refresh_token (tokens are not kept), 40002
+//     isv.grant-type-invalid for another or no grant_type, 40002
+//     isv.code-invalid "授权码code无效" for a code that is missing, unknown,
+//     used, expired, another app's or another platform's.
+//
+// A refused request does not spend its code. Auth codes (POST
+// /_emulator/login with "platform":"alipay", or Login) are 28 hex digits,
+// two capitals and two digits, single use, 5 minutes. Success follows
+// App.AlipayMode: AlipayModeUserID {"access_token","alipay_user_id",
+// "expires_in":1296000,"re_expires_in":2592000,"refresh_token","user_id"};
+// AlipayModeOpenID, the default, {"access_token","auth_start","expires_in",
+// "re_expires_in","refresh_token","open_id"}, auth_start in China time;
+// AlipayModeBoth all of these, open_id last. user_id is "2088" and 12
+// digits, the same for a user in every app (AlipayUserID, and UnionID for
+// Alipay); alipay_user_id "2088" and 28 digits; open_id "083" and 44
+// base64url characters per app and user (OpenID). The "authusrB…" tokens
+// are not kept: no API the emulator serves takes them.
+//
+// POST /_emulator/userdata with "platform":"alipay" and "kind":"phone" (or
+// AlipayPhone) answers what my.getPhoneNumber gives the mini program:
+// {"response","sign","sign_type":"RSA2","encrypt_type":"AES",
+// "charset":"UTF-8"}, response the base64 of {"code":"10000","msg":
+// "Success","mobile":…} encrypted with App.AESKey (AES-128-CBC, an all-zero
+// iv, PKCS #7), sign the gateway's signature over response in its double
+// quotes. An app without a 16-byte AES key gets none; kind "userinfo" is a
+// 400, Alipay having no encrypted user info.
+//
 // # Faults
 //
 // A Fault rule applies to one platform path, or to every one when Path is
@@ -325,7 +390,10 @@
 // LatencyMS, measured in real time and cut short if the client goes away,
 // and then shapes the answer: Errcode/Error give a platform error in the
 // path's format (on a WeChat path -1 "system error" unless Errcode says
-// otherwise; on a Kuaishou path Errcode is the result, 0 if not given), Status the HTTP status (alone: a short text body), Empty an
+// otherwise; on a Kuaishou path Errcode is the result, 0 if not given;
+// on Alipay's gateway Errcode is the code, 20000 for 0 or -1, and Error
+// the sub_code, in the method's node and signed), Status the HTTP status
+// (alone: a short text body), Empty an
 // empty body, Garbage an HTML page, Drop a connection reset. Once one rule
 // has shaped the answer, the other is tried only if it merely adds latency.
 // On a Baidu path, Errcode 110 or 111 gives the gateway's token error; on

@@ -47,6 +47,21 @@ type App struct {
 	// get_phonenumber_info encrypts numbers with it, and refuses phone
 	// codes when it is nil.
 	RSAPublicKey *rsa.PublicKey
+
+	// AlipayPublicKey is an Alipay app's public key, uploaded to Alipay's
+	// console: the gateway verifies the app's request signatures with it.
+	// With Config.Apps set, an Alipay app without one is refused as Alipay
+	// refuses an app with no key configured; without Config.Apps no
+	// signature is checked.
+	AlipayPublicKey *rsa.PublicKey
+	// AlipayMode is which user id alipay.system.oauth.token gives an
+	// Alipay app: AlipayModeUserID, AlipayModeOpenID or AlipayModeBoth;
+	// "" is AlipayModeOpenID, what new Alipay apps get.
+	AlipayMode string
+	// AESKey is an Alipay app's content-encryption key (16 bytes, the
+	// console's AES key decoded from base64): my.getPhoneNumber's answer
+	// is encrypted with it. Without one the app gets no phone numbers.
+	AESKey []byte
 }
 
 // Config configures an Emulator. The zero value is usable: any credentials,
@@ -57,6 +72,11 @@ type Config struct {
 	Now       func() time.Time // nil = time.Now
 	Rand      io.Reader        // nil = crypto/rand.Reader
 	Logger    *slog.Logger     // nil = discard
+
+	// AlipayKey is the key Alipay's gateway signs its answers with; its
+	// public half is what clients verify them with (AlipayPublicKey). nil
+	// = a 2048-bit key generated when first needed.
+	AlipayKey *rsa.PrivateKey
 }
 
 // Emulator is an http.Handler that stands in for the platforms' servers.
@@ -79,6 +99,9 @@ type Emulator struct {
 	usersPerGen int                            // usersPerGeneration; smaller in tests
 
 	tokens tokenStore // platform access tokens issued
+
+	alipayOnce sync.Once       // makes alipayKey when Config gave none
+	alipayKey  *rsa.PrivateKey // use alipaySigner, never this field directly
 
 	nFaults atomic.Int32 // len(faults), read without the lock on the hot path
 	faultMu sync.Mutex
@@ -123,6 +146,7 @@ func New(cfg Config) *Emulator {
 
 		usersPerGen: usersPerGeneration,
 	}
+	e.alipayKey = e.checkAlipayKey(cfg.AlipayKey)
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -143,6 +167,9 @@ func New(cfg Config) *Emulator {
 				continue
 			}
 			a.Family = platform.Family(p)
+			if p == alipay {
+				a = e.checkAlipayApp(a)
+			}
 			k := appKey{p, a.AppID}
 			if _, dup := e.apps[k]; dup {
 				e.log.Warn("emulator: duplicate app, keeping the first", "platform", p, "appid", a.AppID)
@@ -177,6 +204,7 @@ func New(cfg Config) *Emulator {
 		douyinPathCode2Session:                {platform: douyin, serve: e.douyinCode2Session},
 		douyinPathToken:                       {platform: douyin, serve: e.douyinToken},
 		douyinPathPhone:                       {platform: douyin, serve: e.douyinPhoneNumber},
+		alipayPath:                            {platform: alipay, serve: e.alipayGateway},
 	}
 	return e
 }
@@ -185,7 +213,8 @@ func New(cfg Config) *Emulator {
 // formats the emulator speaks. A family it does not serve is no platform.
 func normalizePlatform(p string) (string, bool) {
 	switch f := platform.Flavor(p).Family(); f {
-	case platform.FamilyWeChat, platform.FamilyBaidu, platform.FamilyDouyin, platform.FamilyQQ, platform.FamilyKuaishou:
+	case platform.FamilyWeChat, platform.FamilyBaidu, platform.FamilyDouyin, platform.FamilyQQ, platform.FamilyKuaishou,
+		platform.FamilyAlipay:
 		return string(f), true
 	}
 	return "", false

@@ -209,6 +209,9 @@ func (e *Emulator) faultError(rt *route, f *Fault) reply {
 	if rt.platform == kuaishou {
 		return kuaishouFault(f)
 	}
+	if rt.platform == alipay {
+		return e.alipayFault(f)
+	}
 	if rt.platform == douyin {
 		return e.douyinFaultError(rt, f)
 	}

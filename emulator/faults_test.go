@@ -318,6 +318,7 @@ func TestStats(t *testing.T) {
 	want[qqTokenPath] = 0
 	want[ksPath], want[ksTokenPath] = 0, 0
 	want[dyPath], want[dyTokenPath], want[dyPhonePath] = 0, 0, 0
+	want[alipayGWPath] = 0
 	got := v.emu.Stats()
 	r := v.get("/_emulator/stats", nil)
 	var wire struct {

@@ -94,6 +94,9 @@ func openID(platform, appid, user string) string {
 	if platform == douyin || platform == douyinAnon {
 		return douyinOpenID(sum)
 	}
+	if platform == alipay {
+		return alipayOpenID(sum, digest("openid-tail", platform, appid, user))
+	}
 	if platform == baidu {
 		return alnumOf(sum[:], 26)
 	}
@@ -102,7 +105,11 @@ func openID(platform, appid, user string) string {
 
 // unionID is stable per (platform, owner, user), so it is shared by the
 // apps of one owner: "o" + 27 characters for WeChat, "S" + 22 for Baidu.
+// Alipay's is the user_id, which the owner does not change.
 func unionID(platform, owner, user string) string {
+	if platform == alipay {
+		return alipayUserID(user)
+	}
 	sum := digest("unionid", platform, owner, user)
 	if platform == douyin {
 		return douyinUnionID(sum)
@@ -143,7 +150,8 @@ func alnumOf(b []byte, n int) string {
 }
 
 // OpenID returns the openid a user of an app gets, or "" for an unknown
-// platform. It does not need the user to have logged in.
+// platform. It does not need the user to have logged in. For Alipay it is
+// the open_id, whatever the app's mode.
 func (e *Emulator) OpenID(platform, appid, user string) string {
 	p, ok := normalizePlatform(platform)
 	if !ok {
@@ -154,7 +162,8 @@ func (e *Emulator) OpenID(platform, appid, user string) string {
 
 // UnionID returns the unionid a user of an app gets (the same for every app
 // of the app's owner), or "" for an unknown platform or one that gives
-// none (Kuaishou).
+// none (Kuaishou). For Alipay it is the user_id (AlipayUserID), whatever
+// the app's mode: the id Alipay gives a user in every app.
 func (e *Emulator) UnionID(platform, appid, user string) string {
 	p, ok := normalizePlatform(platform)
 	if !ok || p == kuaishou {
@@ -190,7 +199,7 @@ func (e *Emulator) login(platform, appid, user, sessionKey string) (string, *con
 	p, ok := normalizePlatform(platform)
 	switch {
 	case !ok:
-		return "", invalidRequest(`platform must be "wechat", "baidu", "douyin", "qq" or "kuaishou"`)
+		return "", invalidRequest(unknownPlatform)
 	case appid == "":
 		return "", invalidRequest("appid is required")
 	case user == "":
@@ -200,6 +209,9 @@ func (e *Emulator) login(platform, appid, user, sessionKey string) (string, *con
 		return "", cerr
 	}
 	if sessionKey != "" {
+		if p == alipay {
+			return "", invalidRequest("Alipay has no session keys: leave session_key out")
+		}
 		if err := checkSessionKey(p, sessionKey); err != nil {
 			return "", invalidRequest(err.Error())
 		}
@@ -211,6 +223,10 @@ func (e *Emulator) login(platform, appid, user, sessionKey string) (string, *con
 	}
 	return code, nil
 }
+
+// unknownPlatform is the control API's answer to a platform it does not
+// serve.
+const unknownPlatform = `platform must be "wechat", "baidu", "douyin", "qq", "kuaishou" or "alipay"`
 
 // knownApp refuses, with Config.Apps set, an app that is not one of them.
 func (e *Emulator) knownApp(platform, appid string) *controlError {

@@ -125,10 +125,14 @@ func (e *Emulator) issueQQ(appid string) (tokenAnswer, error) {
 	return answer(tok, qqTokenLife), nil
 }
 
-// noPhoneAPI refuses phone data for QQ, which has no phone-number API.
+// noPhoneAPI refuses phone data for QQ, which has no phone-number API,
+// and user info for Alipay, which has no encrypted user info.
 func noPhoneAPI(platform, kind string) *controlError {
 	if platform == qq && kind == KindPhone {
 		return invalidRequest("QQ has no phone-number API: kind must be \"userinfo\"")
+	}
+	if platform == alipay && kind == KindUserInfo {
+		return invalidRequest("Alipay has no encrypted user info: kind must be \"phone\"")
 	}
 	return nil
 }

@@ -110,7 +110,7 @@ func TestOpenIDs(t *testing.T) {
 	if v.emu.OpenID("wechat", "app1", "alice") == v.emu.OpenID("baidu", "app1", "alice") {
 		t.Error("WeChat and Baidu share an openid")
 	}
-	if v.emu.OpenID("alipay", "app1", "alice") != "" {
+	if v.emu.OpenID("feishu", "app1", "alice") != "" {
 		t.Error("an unknown platform has openids")
 	}
 
@@ -385,14 +385,14 @@ func TestAppPlatformAliases(t *testing.T) {
 		{Family: "wechat-component", AppID: "wxauth"},
 		{Family: "baidu-tp", AppID: "bdtp"},
 		{Family: "baidu-legacy", AppID: "bdlegacy"},
-		{Family: "alipay", AppID: "dy"}, // skipped
+		{Family: "feishu", AppID: "dy"}, // skipped
 	}})
 	for _, a := range [][2]string{{"wechat", "wxauth"}, {"baidu", "bdtp"}, {"baidu", "bdlegacy"}} {
 		if _, err := emu.Login(a[0], a[1], "alice", ""); err != nil {
 			t.Errorf("Login(%s, %s): %v", a[0], a[1], err)
 		}
 	}
-	if _, err := emu.Login("alipay", "dy", "alice", ""); err == nil {
+	if _, err := emu.Login("feishu", "dy", "alice", ""); err == nil {
 		t.Error("an app of an unknown platform was accepted")
 	}
 }

@@ -58,6 +58,8 @@ func kindsOf(platform string) []tokenKind {
 		return []tokenKind{qqAppToken}
 	case kuaishou:
 		return []tokenKind{ksAppToken}
+	case alipay:
+		return nil // the user tokens of oauth.token are not kept
 	}
 	return []tokenKind{classicToken, stableToken}
 }

@@ -407,7 +407,7 @@ func TestExpireTokens(t *testing.T) {
 		status             int
 		error              string
 	}{
-		{"unknown platform", "POST", `{"platform":"alipay","appid":"x"}`, 400, "invalid_request"},
+		{"unknown platform", "POST", `{"platform":"feishu","appid":"x"}`, 400, "invalid_request"},
 		{"appid missing", "POST", `{"platform":"wechat"}`, 400, "invalid_request"},
 		{"unknown app", "POST", `{"platform":"wechat","appid":"wxnope"}`, 400, "unknown_app"},
 		{"unknown field", "POST", `{"platform":"wechat","appid":"wxapp1","user":"a"}`, 400, "invalid_request"},

@@ -53,7 +53,7 @@ func (e *Emulator) userData(platform, appid, user, kind string) (UserData, *cont
 	p, ok := normalizePlatform(platform)
 	switch {
 	case !ok:
-		return UserData{}, invalidRequest(`platform must be "wechat", "baidu", "douyin", "qq" or "kuaishou"`)
+		return UserData{}, invalidRequest(unknownPlatform)
 	case appid == "":
 		return UserData{}, invalidRequest("appid is required")
 	case user == "":
@@ -63,6 +63,9 @@ func (e *Emulator) userData(platform, appid, user, kind string) (UserData, *cont
 	}
 	if cerr := noPhoneAPI(p, kind); cerr != nil {
 		return UserData{}, cerr
+	}
+	if p == alipay {
+		return UserData{}, invalidRequest("Alipay's phone data is not encrypted with a session key: use AlipayPhone")
 	}
 	if cerr := e.knownApp(p, appid); cerr != nil {
 		return UserData{}, cerr
@@ -222,6 +225,10 @@ func (e *Emulator) controlUserData(w http.ResponseWriter, r *http.Request) {
 	}
 	if cerr := readJSON(w, r, &req); cerr != nil {
 		writeControlError(w, cerr)
+		return
+	}
+	if p, _ := normalizePlatform(req.Platform); p == alipay {
+		e.controlAlipayPhone(w, req.AppID, req.User, req.Kind)
 		return
 	}
 	d, cerr := e.userData(req.Platform, req.AppID, req.User, req.Kind)
