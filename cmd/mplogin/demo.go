@@ -63,7 +63,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	rsaKey, err := demoRSAKey(filepath.Join(*data, "douyin.pem"))
+	rsaKey, err := keyFile(filepath.Join(*data, "douyin.pem"))
 	if err != nil {
 		return err
 	}
@@ -144,9 +144,10 @@ func demoMasterKey(path string) ([]byte, bool, error) {
 	return key, true, nil
 }
 
-// demoRSAKey reads the demo Douyin app's RSA key, or makes one the first
-// time: Douyin encrypts phone numbers for it, and the emulator does too.
-func demoRSAKey(path string) (secret.String, error) {
+// keyFile reads the RSA private key (PEM) at path, or makes one there the
+// first time, readable by its owner alone: the demo's app keys, and the
+// emulator's Alipay gateway key, stay the same across restarts.
+func keyFile(path string) (secret.String, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		k := secret.New(string(b))
@@ -156,7 +157,7 @@ func demoRSAKey(path string) (secret.String, error) {
 		return k, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return secret.String{}, fmt.Errorf("douyin key: %w", err)
+		return secret.String{}, fmt.Errorf("key file: %w", err)
 	}
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -168,7 +169,7 @@ func demoRSAKey(path string) (secret.String, error) {
 	}
 	p := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	if err := os.WriteFile(path, p, 0o600); err != nil {
-		return secret.String{}, fmt.Errorf("douyin key: %w", err)
+		return secret.String{}, fmt.Errorf("key file: %w", err)
 	}
 	return secret.New(string(p)), nil
 }

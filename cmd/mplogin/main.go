@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -242,6 +244,7 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	listen := fs.String("listen", "127.0.0.1:9300", "address to listen on")
 	path := fs.String("config", "", "accept only the credentials of this mplogin configuration's apps")
 	open := fs.Bool("open-codes", false, "accept never-minted codes of the form <user>.<anything> once (load tests)")
+	alipayKey := fs.String("alipay-key", "", "PEM file of the Alipay gateway's signing key (made if missing); without it, a new key each start")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -254,12 +257,26 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		apps = emulatorApps(cfg.Apps)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	em := emulator.New(emulator.Config{Apps: apps, OpenCodes: *open, Logger: log})
+	ecfg := emulator.Config{Apps: apps, OpenCodes: *open, Logger: log}
+	if *alipayKey != "" {
+		k, err := keyFile(*alipayKey)
+		if err != nil {
+			return err
+		}
+		if ecfg.AlipayKey, err = config.ParseRSAPrivateKey(k); err != nil {
+			return fmt.Errorf("%s: %w", *alipayKey, err)
+		}
+	}
+	em := emulator.New(ecfg)
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	fmt.Fprintf(stdout, "mplogin emulator on http://%s (credentials checked: %v, open codes: %v)\n", ln.Addr(), len(apps) > 0, *open)
+	if der, err := x509.MarshalPKIXPublicKey(em.AlipayPublicKey()); err == nil {
+		// Alipay apps verify the gateway's answers with it: their alipay_public_key.
+		fmt.Fprintf(stdout, "alipay gateway public key: %s\n", base64.StdEncoding.EncodeToString(der))
+	}
 	return server.ServeHTTP(ctx, emulatorServer(em, log), ln, 5*time.Second)
 }
 
@@ -299,6 +316,15 @@ func emulatorApps(apps []config.App) []emulator.App {
 			// The emulator encrypts phone codes' answers for the app's key.
 			if k, err := config.ParseRSAPrivateKey(a.RSAPrivateKey); err == nil {
 				e.RSAPublicKey = &k.PublicKey
+			}
+		case platform.FlavorAlipay:
+			// The gateway checks the app's signatures with its public key,
+			// and encrypts phone numbers with its AES key.
+			if k, err := config.ParseRSAPrivateKey(a.PrivateKey); err == nil {
+				e.AlipayPublicKey = &k.PublicKey
+			}
+			if b, err := base64.StdEncoding.DecodeString(a.AESKey.Reveal()); err == nil && len(b) == 16 {
+				e.AESKey = b
 			}
 		case platform.FlavorQQ:
 			e.Secret = a.Secret.Reveal()
