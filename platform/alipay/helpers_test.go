@@ -31,6 +31,7 @@ const (
 	testCode = "9b1e3c0d5a7f4e2c8d6b0a9f1e2d3c4b"
 	// testAESKey is a test-only content-encryption key.
 	testAESKey = "aa4BtZ4tspm2wnXLb1ThQA=="
+	testMobile = "13800138000"
 )
 
 // loadPrivate reads a PKCS #8 PEM private key from testdata.

@@ -1,11 +1,14 @@
 package alipay
 
 import (
+	"crypto/aes"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"strings"
 	"testing"
+
+	"github.com/mplogin/mplogin/secret"
 )
 
 // Published answers signed by Alipay (testdata/README.md says where each
@@ -57,6 +60,56 @@ func TestPublishedSignedAnswers(t *testing.T) {
 				t.Fatalf("other node: %v", err)
 			}
 		})
+	}
+}
+
+// Published AES vectors: Alipay's content encryption is AES-128-CBC with
+// an all-zero iv and PKCS #7.
+func TestPublishedAESVectors(t *testing.T) {
+	open := func(t *testing.T, key, ct string) string {
+		t.Helper()
+		k, err := base64.StdEncoding.DecodeString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		block, err := aes.NewCipher(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf, n, padOK, ok := openContent(block, ct)
+		if !ok || padOK != 1 {
+			t.Fatalf("ok %v pad %d", ok, padOK)
+		}
+		return string(buf[:n])
+	}
+	// Alipay's EasySDK test key and ciphertext.
+	if got := open(t, "aa4BtZ4tspm2wnXLb1ThQA==", "ILpoMowjIQjfYMR847rnFQ=="); got != "test1234567" {
+		t.Fatalf("got %q", got)
+	}
+	// A phone-number plaintext from a Go SDK's test.
+	const key5, ct5 = "TDftre9FpItr46e9BVNJcw==", "MkvuiIZsGOC8S038cu/JIpoRKnF+ZFjoIRGf5d/K4+ctYjCtb/eEkwgrdB5TeH/93bxff1Ylb+SE+UGStlpvcg=="
+	if got := open(t, key5, ct5); got != `{"code":"10000","msg":"Success","mobile":"13247120685"}` {
+		t.Fatalf("got %q", got)
+	}
+
+	// The same ciphertext through DecryptPhone: the published vector has
+	// no signature, so the test's Alipay key signs the quoted ciphertext.
+	k := loadKeys(t)
+	c := newClient(t, "", func(cfg *Config) { cfg.AESKey = secret.New(key5) })
+	p := PhoneResponse{Response: ct5, Sign: signB64(t, k.alipay, `"`+ct5+`"`), SignType: "RSA2", EncryptType: "AES", Charset: "UTF-8"}
+	if mobile, err := c.DecryptPhone(p); err != nil || mobile != "13247120685" {
+		t.Fatalf("%q %v", mobile, err)
+	}
+	// Signed without the quotes, it is refused.
+	p.Sign = signB64(t, k.alipay, ct5)
+	if _, err := c.DecryptPhone(p); err != ErrPhone {
+		t.Fatalf("unquoted: %v", err)
+	}
+	// The EasySDK plaintext is no phone answer.
+	c = newClient(t, "", func(cfg *Config) { cfg.AESKey = secret.New("aa4BtZ4tspm2wnXLb1ThQA==") })
+	p = PhoneResponse{Response: "ILpoMowjIQjfYMR847rnFQ==", Sign: signB64(t, k.alipay, `"ILpoMowjIQjfYMR847rnFQ=="`)}
+	if mobile, err := c.DecryptPhone(p); err != ErrPhone || mobile != "" {
+		t.Fatalf("%q %v", mobile, err)
 	}
 }
 
