@@ -360,15 +360,12 @@ func readNode(content []byte) (*node, error) {
 // apiError builds the error for a verified node that reports a failure,
 // code removed from Alipay's messages.
 func apiError(status int, n *node, code string) *platform.Error {
-	msg := n.subCode
-	if n.subMsg != "" {
-		msg += ": " + n.subMsg
-	}
+	msg := strings.Join(slices.DeleteFunc([]string{n.subCode, n.subMsg}, func(s string) bool { return s == "" }), ": ")
 	if n.msg != "" {
-		msg += " (" + n.msg + ")"
+		msg = strings.TrimSpace(msg + " (" + n.msg + ")")
 	}
 	return &platform.Error{Host: host, Endpoint: PathGateway, Kind: classify(n.code, n.subCode),
-		Code: n.code, Message: hostcall.Scrub(strings.TrimPrefix(msg, ": "), code), Status: status}
+		Code: n.code, Message: hostcall.Scrub(msg, code), Status: status}
 }
 
 // classify maps Alipay's code and sub_code to a kind

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -126,6 +127,19 @@ func TestErrorMessages(t *testing.T) {
 	if s := err.Error(); !strings.Contains(s, "isv.invalid-signature") || !strings.Contains(s, "[redacted]") ||
 		!strings.Contains(s, "Invalid Arguments") {
 		t.Fatalf("message %q", s)
+	}
+
+	for _, tc := range []struct{ file, want string }{
+		{"error_40002_code_invalid.json", "isv.code-invalid: 授权码code无效 (Invalid Arguments)"},
+		{"error_40005.json", "调用频次超限 (Call Limited)"},
+		{"error_no_code.json", "(Business Failed)"},
+	} {
+		srv, _ := serveFile(t, 200, tc.file)
+		_, err := newClient(t, srv.URL).Exchange(ctx(t), platform.ExchangeRequest{Code: testCode})
+		var pe *platform.Error
+		if !errors.As(err, &pe) || pe.Message != tc.want {
+			t.Fatalf("%s: message %q, want %q", tc.file, pe.Message, tc.want)
+		}
 	}
 
 	// An unsigned answer is not believed, but what it claims is named for
