@@ -5,7 +5,7 @@
 // to tell the user or whether the host is failing.
 //
 // The clients live in the host packages (platform/wechat, platform/baidu,
-// platform/douyin, platform/qq, platform/kuaishou).
+// platform/douyin, platform/qq, platform/kuaishou, platform/alipay).
 // Each takes an *http.Client, by default one of NewHTTPClient, which sets
 // every timeout and refuses redirects; and, where a host's calls need a
 // token that someone else manages, a TokenSource: StaticToken,

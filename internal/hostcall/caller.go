@@ -1,9 +1,10 @@
 // Package hostcall is what the host packages (platform/wechat,
-// platform/baidu, platform/douyin, platform/qq, platform/kuaishou) share to call their platform: a Caller
-// that sends one request, reads the answer through a cap, and sends a
-// request again only when the first provably never arrived or the platform
-// said it was busy; and the checks and error builders every host's parser
-// uses, all failing with a *platform.Error.
+// platform/baidu, platform/douyin, platform/qq, platform/kuaishou,
+// platform/alipay) share to call their platform: a Caller that sends one
+// request, reads the answer through a cap, and sends a request again only
+// when the first provably never arrived or the platform said it was busy;
+// and the checks and error builders every host's parser uses, all failing
+// with a *platform.Error.
 //
 // It is internal so that this plumbing is no part of the library's API:
 // users see package platform and the hosts' clients.
