@@ -272,12 +272,24 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	fmt.Fprintf(stdout, "mplogin emulator on http://%s (credentials checked: %v, open codes: %v)\n", ln.Addr(), len(apps) > 0, *open)
-	if der, err := x509.MarshalPKIXPublicKey(em.AlipayPublicKey()); err == nil {
+	hello := fmt.Sprintf("mplogin emulator on http://%s (credentials checked: %v, open codes: %v)\n", ln.Addr(), len(apps) > 0, *open)
+	if hasAlipay(apps) || *alipayKey != "" {
 		// Alipay apps verify the gateway's answers with it: their alipay_public_key.
-		fmt.Fprintf(stdout, "alipay gateway public key: %s\n", base64.StdEncoding.EncodeToString(der))
+		if der, err := x509.MarshalPKIXPublicKey(em.AlipayPublicKey()); err == nil {
+			hello += "alipay gateway public key: " + base64.StdEncoding.EncodeToString(der) + "\n"
+		}
 	}
+	fmt.Fprint(stdout, hello) // one write: a reader of the first line gets it all
 	return server.ServeHTTP(ctx, emulatorServer(em, log), ln, 5*time.Second)
+}
+
+func hasAlipay(apps []emulator.App) bool {
+	for _, a := range apps {
+		if a.Family == platform.FamilyAlipay {
+			return true
+		}
+	}
+	return false
 }
 
 // emulatorServer wraps the emulator in a server with every timeout set.
