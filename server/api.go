@@ -7,6 +7,7 @@ import (
 
 	"github.com/mplogin/mplogin/accesstoken"
 	"github.com/mplogin/mplogin/platform"
+	"github.com/mplogin/mplogin/platform/alipay"
 	"github.com/mplogin/mplogin/platform/douyin"
 	"github.com/mplogin/mplogin/platform/wechat"
 	"github.com/mplogin/mplogin/secret"
@@ -111,7 +112,17 @@ func (a douyinWithToken) PhoneNumber(ctx context.Context, _, code string) (sessi
 	return session.PhoneNumber{PhoneNumber: p.PhoneNumber, PurePhoneNumber: p.PurePhoneNumber, CountryCode: p.CountryCode}, nil
 }
 
+// alipayPhones opens an Alipay app's my.getPhoneNumber answers
+// (session.AlipayPhoneOpener).
+type alipayPhones struct{ c *alipay.Client }
+
+func (a alipayPhones) OpenPhone(p session.AlipayPhone) (string, error) {
+	return a.c.DecryptPhone(alipay.PhoneResponse{Response: p.Response, Sign: p.Sign, SignType: p.SignType,
+		EncryptType: p.EncryptType, Charset: p.Charset})
+}
+
 var (
+	_ session.AlipayPhoneOpener = alipayPhones{}
 	_ session.PhoneResolver     = douyinWithToken{}
 	_ session.PhoneResolver     = wechatWithToken{}
 	_ session.SessionKeyChecker = wechatWithToken{}

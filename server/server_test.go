@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
@@ -61,6 +62,24 @@ type rigOptions struct {
 	// admin configures the admin API with the token adminToken, named
 	// "ops".
 	admin bool
+	// alipayGateway is the emulator's Alipay signing key, alipayModes
+	// its apps' identity modes by app id (withAlipay).
+	alipayGateway *rsa.PrivateKey
+	alipayModes   map[string]string
+	// emApps are apps the emulator knows and the service does not (or
+	// knows at another endpoint).
+	emApps []emulator.App
+}
+
+// withEmulatorApps adds apps to the emulator only.
+func withEmulatorApps(apps ...emulator.App) rigOption {
+	return func(o *rigOptions) { o.emApps = append(o.emApps, apps...) }
+}
+
+// withAlipay gives the emulator the Alipay gateway key gateway, and its
+// Alipay apps the identity modes of modes (by app id; default open_id).
+func withAlipay(gateway *rsa.PrivateKey, modes map[string]string) rigOption {
+	return func(o *rigOptions) { o.alipayGateway, o.alipayModes = gateway, modes }
 }
 
 type rigOption func(*rigOptions)
@@ -117,9 +136,18 @@ func newRig(t *testing.T, opts ...rigOption) *rig {
 				}
 				e.RSAPublicKey = &k.PublicKey
 			}
+			if a.Family() == platform.FamilyAlipay {
+				k, err := config.ParseRSAPrivateKey(a.PrivateKey)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.AlipayPublicKey = &k.PublicKey
+				e.AESKey, _ = base64.StdEncoding.DecodeString(a.AESKey.Reveal())
+				e.AlipayMode = o.alipayModes[a.AppID]
+			}
 			emApps = append(emApps, e)
 		}
-		r.em = emulator.New(emulator.Config{Apps: emApps})
+		r.em = emulator.New(emulator.Config{Apps: append(emApps, o.emApps...), AlipayKey: o.alipayGateway})
 		emSrv := httptest.NewServer(r.em)
 		t.Cleanup(emSrv.Close)
 		r.emURL = emSrv.URL
