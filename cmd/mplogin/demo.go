@@ -44,6 +44,8 @@ const (
 	demoKuaishouApp  = "demo-kuaishou"
 	demoKuaishouID   = "ksdemo0000000001"
 	demoKuaishouKey  = "demo-kuaishou-secret"
+	demoAlipayApp    = "demo-alipay"
+	demoAlipayAppID  = "2021000000000001"
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -64,6 +66,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	rsaKey, err := keyFile(filepath.Join(*data, "douyin.pem"))
+	if err != nil {
+		return err
+	}
+	ali, err := demoAlipayKeys(*data)
 	if err != nil {
 		return err
 	}
@@ -99,6 +105,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			Endpoint: emuURL, UserdataMaxAge: config.DefaultUserdataMaxAge},
 		{Name: demoKuaishouApp, Flavor: platform.FlavorKuaishou, AppID: demoKuaishouID, AppSecret: secret.New(demoKuaishouKey),
 			Endpoint: emuURL},
+		{Name: demoAlipayApp, Flavor: platform.FlavorAlipay, AppID: demoAlipayAppID, PrivateKey: ali.app,
+			AlipayPublicKey: ali.gatewayPublic, AESKey: ali.aes, Endpoint: emuURL},
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -108,7 +116,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer srv.Close()
-	em := emulator.New(emulator.Config{Apps: emulatorApps(cfg.Apps), Logger: log})
+	em := emulator.New(emulator.Config{Apps: emulatorApps(cfg.Apps), AlipayKey: ali.gateway, Logger: log})
 
 	if generated {
 		fmt.Fprintf(stdout, "Generated a master key into %s (it encrypts session keys at rest; keep it with the data).\n", filepath.Join(*data, "master.key"))
@@ -142,6 +150,54 @@ func demoMasterKey(path string) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("master key: %w", err)
 	}
 	return key, true, nil
+}
+
+// demoKeys are the demo Alipay app's keys: its own, the emulated
+// gateway's, and its AES key, all kept in the data directory.
+type demoKeys struct {
+	app           secret.String
+	gateway       *rsa.PrivateKey
+	gatewayPublic string // base64 PKIX, as Alipay's console shows it
+	aes           secret.String
+}
+
+func demoAlipayKeys(data string) (demoKeys, error) {
+	var k demoKeys
+	var err error
+	if k.app, err = keyFile(filepath.Join(data, "alipay-app.pem")); err != nil {
+		return k, err
+	}
+	gw, err := keyFile(filepath.Join(data, "alipay-gateway.pem"))
+	if err != nil {
+		return k, err
+	}
+	if k.gateway, err = config.ParseRSAPrivateKey(gw); err != nil {
+		return k, err
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.gateway.PublicKey)
+	if err != nil {
+		return k, err
+	}
+	k.gatewayPublic = base64.StdEncoding.EncodeToString(der)
+	path := filepath.Join(data, "alipay-aes.key")
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		k.aes = secret.New(strings.TrimSpace(string(b)))
+	case errors.Is(err, fs.ErrNotExist):
+		raw := make([]byte, 16)
+		if _, err := rand.Read(raw); err != nil {
+			return k, err
+		}
+		s := base64.StdEncoding.EncodeToString(raw)
+		if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+			return k, fmt.Errorf("alipay aes key: %w", err)
+		}
+		k.aes = secret.New(s)
+	default:
+		return k, fmt.Errorf("alipay aes key: %w", err)
+	}
+	return k, nil
 }
 
 // keyFile reads the RSA private key (PEM) at path, or makes one there the
@@ -198,7 +254,7 @@ func walkthrough(svc, emu, data string) string {
 	r := strings.NewReplacer("{SVC}", svc, "{EMU}", emu, "{DATA}", data,
 		"{WXAPP}", demoWeChatApp, "{WXID}", demoWeChatAppID, "{BDAPP}", demoBaiduApp, "{BDKEY}", demoBaiduAppKey,
 		"{TTAPP}", demoDouyinApp, "{TTID}", demoDouyinAppID, "{QQAPP}", demoQQApp, "{QQID}", demoQQAppID,
-		"{KSAPP}", demoKuaishouApp, "{KSID}", demoKuaishouID,
+		"{KSAPP}", demoKuaishouApp, "{KSID}", demoKuaishouID, "{ALIAPP}", demoAlipayApp, "{ALIID}", demoAlipayAppID,
 		"{BEGIN}", walkBegin, "{END}", walkEnd)
 	return r.Replace(`
 mplogin demo is running
@@ -207,7 +263,7 @@ mplogin demo is running
   data       {DATA}   (SQLite; kept across restarts)
   apps       {WXAPP} (WeChat, appid {WXID}), {BDAPP} (Baidu, app_key {BDKEY}),
              {TTAPP} (Douyin, appid {TTID}), {QQAPP} (QQ, appid {QQID}),
-             {KSAPP} (Kuaishou, app_id {KSID})
+             {KSAPP} (Kuaishou, app_id {KSID}), {ALIAPP} (Alipay, app_id {ALIID})
 
 Try a login in another terminal; paste the lines one by one or all at once:
 
@@ -289,6 +345,22 @@ for HOST in "qq {QQID} {QQAPP}" "kuaishou {KSID} {KSAPP}"; do
   curl -s -X POST {SVC}/v1/login -H 'Content-Type: application/json' -d "{\"app\":\"$3\",\"code\":\"$CODE\"}"
   echo
 done
+
+# 13. Alipay: my.getAuthCode gives carol an auth code; mplogin trades it over
+#     Alipay's signed gateway and checks the answer's signature.
+CODE=$(curl -s -X POST {EMU}/_emulator/login -H 'Content-Type: application/json' \
+  -d '{"platform":"alipay","appid":"{ALIID}","user":"carol"}' | grep -o '"code":"[^"]*"' | cut -d'"' -f4)
+ALI=$(curl -s -X POST {SVC}/v1/login -H 'Content-Type: application/json' -d "{\"app\":\"{ALIAPP}\",\"code\":\"$CODE\"}")
+echo "$ALI"
+ACCESS=$(echo "$ALI" | grep -o '"access_token":"[^"]*"' | cut -d'"' -f4)
+
+# 14. Her phone number: what my.getPhoneNumber gives, signed by Alipay and
+#     encrypted with the app's AES key, posted as it is.
+curl -s -X POST {EMU}/_emulator/userdata -H 'Content-Type: application/json' \
+  -d '{"platform":"alipay","appid":"{ALIID}","user":"carol","kind":"phone"}' |
+curl -s -X POST {SVC}/v1/phone -H "Authorization: Bearer $ACCESS" \
+  -H 'Content-Type: application/json' --data-binary @-
+echo
 {END}
 
 Baidu works the same way: mint with {"platform":"baidu","appid":"{BDKEY}","user":"alice"}

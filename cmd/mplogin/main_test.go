@@ -98,9 +98,12 @@ func TestDemoWalkthrough(t *testing.T) {
 			}
 		}
 		// WeChat's login and refresh, Douyin's anonymous login and its
-		// upgrade, QQ's and Kuaishou's logins.
-		if n := strings.Count(got, `"token_type":"Bearer"`); n != 6 {
-			t.Fatalf("round %d: %d token responses, want 6:\n%s", round, n, got)
+		// upgrade, QQ's, Kuaishou's and Alipay's logins.
+		if n := strings.Count(got, `"token_type":"Bearer"`); n != 7 {
+			t.Fatalf("round %d: %d token responses, want 7:\n%s", round, n, got)
+		}
+		if carol := `"phone_number":"` + emulator.New(emulator.Config{}).PhoneNumber("carol") + `"`; !strings.Contains(got, carol) {
+			t.Fatalf("round %d: no %s (Alipay's phone number):\n%s", round, carol, got)
 		}
 		// The first run upgrades bob's anonymous user; the second finds
 		// it upgraded already.
