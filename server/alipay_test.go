@@ -152,7 +152,7 @@ func TestAlipayForgedAnswer(t *testing.T) {
 		body, _ := io.ReadAll(req.Body)
 		resp, err := http.Post(target+req.URL.Path, req.Header.Get("Content-Type"), bytes.NewReader(body))
 		if err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		defer resp.Body.Close()
