@@ -102,6 +102,15 @@ export interface DecryptPayload {
   raw_data?: string
 }
 
+/** Alipay's my.getPhoneNumber answer, parsed; on a device it comes as a JSON string in `response`. */
+export interface AlipayPhoneAnswer {
+  response: string
+  sign: string
+  sign_type?: string
+  encrypt_type?: string
+  charset?: string
+}
+
 export interface PhoneNumber {
   phone_number: string
   pure_phone_number: string
@@ -133,7 +142,7 @@ export declare class Client {
   /** POST /v1/userdata/decrypt; resolves the decrypted object. Never logs in. */
   decrypt<T = any>(payload: DecryptPayload): Promise<T>
   /** POST /v1/phone with a phone code or an encrypted payload. Never logs in. */
-  phone(payload: string | { code: string } | DecryptPayload): Promise<PhoneNumber>
+  phone(payload: string | { code: string } | DecryptPayload | AlipayPhoneAnswer | { response: string }): Promise<PhoneNumber>
   /** Calls fn on every session change; returns a function that removes it. */
   onChange(fn: (event: ChangeEvent) => void): () => void
 }

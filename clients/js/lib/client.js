@@ -75,6 +75,27 @@ function userOf(u) {
  * logout) runs one at a time through it, and concurrent calls wait for the one in
  * progress.
  */
+/**
+ * Alipay's my.getPhoneNumber answer as mplogin takes it ({response, sign, sign_type,
+ * encrypt_type, charset}), from the success result, whose response is that object as a
+ * JSON string, or from the object itself; undefined for anything else.
+ */
+function alipayPhone(payload) {
+  if (!payload || typeof payload !== 'object' || typeof payload.response !== 'string') return undefined
+  let p = payload
+  if (payload.response.charAt(0) === '{') {
+    try {
+      p = JSON.parse(payload.response)
+    } catch (e) {
+      return undefined
+    }
+  }
+  if (!p || typeof p.response !== 'string' || typeof p.sign !== 'string') return undefined
+  const out = { response: p.response, sign: p.sign }
+  for (const k of ['sign_type', 'encrypt_type', 'charset']) if (typeof p[k] === 'string') out[k] = p[k]
+  return out
+}
+
 class Client {
   /**
    * @param {import('../index').ClientOptions} options
@@ -243,13 +264,16 @@ class Client {
   }
 
   /**
-   * POST /v1/phone: a phone code (a string, or {code}: getPhoneNumber's detail) or an
-   * encrypted payload ({encryptedData, iv}). Resolves {phone_number,
-   * pure_phone_number, country_code, user_id, linked}. Never logs in.
+   * POST /v1/phone: a phone code (a string, or {code}: getPhoneNumber's detail), an
+   * encrypted payload ({encryptedData, iv}), or Alipay's my.getPhoneNumber answer (its
+   * success result {response: "<JSON string>"}, or that JSON parsed: {response, sign, …}).
+   * Resolves {phone_number, pure_phone_number, country_code, user_id, linked}. Never logs in.
    */
   phone(payload) {
     let body
-    if (typeof payload === 'string') body = { code: payload }
+    const alipay = alipayPhone(payload)
+    if (alipay) body = alipay
+    else if (typeof payload === 'string') body = { code: payload }
     else if (payload && payload.code) body = { code: payload.code }
     else body = { encrypted_data: payload && (payload.encrypted_data || payload.encryptedData), iv: payload && payload.iv }
     return this._authedJSON('POST', '/v1/phone', body)

@@ -540,18 +540,18 @@ describe('e2e against the mplogin binary', { skip: !BIN && 'MPLOGIN_BIN is not s
     assert.equal(bad.data.error, 'decrypt_failed')
   })
 
-  it("my: phone() posts my.getPhoneNumber's answer", {
-    todo: 'phone() sends only code, or encrypted_data and iv: ' +
-      "it drops Alipay's response, sign, sign_type, encrypt_type and charset",
-  }, async () => {
+  it("my: phone() posts my.getPhoneNumber's answer, as the device gives it or parsed", async () => {
     const my = alipayHost('pia')
     const auth = client(my)
     const user = await auth.login()
     const { got, mobile } = await alipayPhone('pia')
-    const p = await auth.phone(got)
+    // On a device, the success result carries the answer as a JSON string.
+    const p = await auth.phone({ response: JSON.stringify(got) })
     assert.deepEqual(count(my, 'POST', '/v1/phone')[0].body, got)
     assert.equal(p.phone_number, mobile)
     assert.equal(p.user_id, user.id)
+    const again = await auth.phone(got)
+    assert.equal(again.phone_number, mobile)
     assert.equal(my.logins, 1, 'phone() never logs in')
   })
 
