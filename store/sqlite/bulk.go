@@ -1,0 +1,52 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/mplogin/mplogin/store"
+)
+
+// BulkInsert is for filling a database to measure at scale (the load
+// harness's -populate), not for the service: it inserts each identity with
+// a new user (ID UserID, created at CreatedAt), and each session, all in
+// one transaction. Nothing is looked up first: an identity, user or
+// session that exists already fails the whole call, and nothing is
+// written. Through UpsertIdentity and CreateSession, each row would be a
+// transaction of its own, or a savepoint in a shared one: several times
+// slower.
+func (s *Store) BulkInsert(ctx context.Context, ids []store.Identity, sessions []store.Session) error {
+	const op = "bulk insert"
+	for _, id := range ids {
+		if id.Family == "" || id.AppID == "" || id.OpenID == "" || id.UserID == "" {
+			return fmt.Errorf("sqlite: %s: empty family, app ID, open ID or user ID", op)
+		}
+	}
+	for _, sess := range sessions {
+		if err := checkSession(sess); err != nil {
+			return fmt.Errorf("sqlite: %s: %w", op, err)
+		}
+	}
+	return s.inPlainTx(ctx, op, func(tx *sql.Tx) error {
+		user := tx.StmtContext(ctx, s.w.insertUser)
+		identity := tx.StmtContext(ctx, s.w.insertIdentity)
+		for _, id := range ids {
+			if _, err := user.ExecContext(ctx, id.UserID, micros(trunc(id.CreatedAt))); err != nil {
+				return fmt.Errorf("insert user: %w", err)
+			}
+			_, err := identity.ExecContext(ctx,
+				id.Family, id.AppID, id.OpenID, nullString(id.UnionID), id.UserID,
+				blob(id.SessionKey), nil, nil, micros(trunc(id.CreatedAt)), micros(trunc(id.UpdatedAt)))
+			if err != nil {
+				return fmt.Errorf("insert identity: %w", err)
+			}
+		}
+		for _, sess := range sessions {
+			if err := insertSession(ctx, tx, &s.w, sess); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
