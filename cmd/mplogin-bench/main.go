@@ -10,6 +10,7 @@
 //	                           [-warmup 2s] [-rate N|Fx] [-json FILE] [-keep] [-rss-soak 10m]
 //	                           [-log-level warn] [-users 1000] [-rounds 1] [-quiet-wait 0]
 //	                           [-timeout D] [-mplogin BIN] [-serve-cpuprofile FILE] [-serve-trace FILE]
+//	                           [-populate N] [-data DIR]
 //
 // Hidden subcommands, for its own children: bare-server (the ceiling) and
 // serve-profiled (the service in-process, with a CPU profile or a trace).
@@ -62,6 +63,8 @@ type options struct {
 	rounds    int
 	store     string   // the service's store: "" = SQLite in the scratch directory
 	sessions  string   // the service's sessions: "" = in the store
+	populate  int      // users written straight into the store first; 0 = none
+	data      string   // kept directory for the SQLite file and the master key; "" = scratch
 	args      []string // as given, for the report
 }
 
@@ -133,6 +136,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.quiet, "quiet-wait", 0, "before each scenario, wait up to this long for the rest of the machine to use less than 0.1 CPU (a shared machine)")
 	fs.StringVar(&o.store, "store", "", "the service's store (postgres://…); default SQLite in the scratch directory")
 	fs.StringVar(&o.sessions, "sessions", "", "the service's session store (redis://…); default none (sessions in the store)")
+	fs.IntVar(&o.populate, "populate", 0, "before the scenarios, make sure the store holds N users, each with a live session, written straight into it; the session checks and returning logins then pick among them at random, instead of logging in -users pools")
+	fs.StringVar(&o.data, "data", "", "keep the SQLite file (without -store) and the master key in this directory, and reuse them in later runs")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -166,6 +171,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-rss-soak: want zero or more")
 	case o.users < 1:
 		return o, errors.New("-users: want at least 1")
+	case o.populate < 0 || o.populate > 100_000_000:
+		return o, errors.New("-populate: want 0 to 100000000 users")
 	case o.rounds < 1 || o.rounds > 100:
 		return o, errors.New("-rounds: want 1 to 100")
 	case o.quiet < 0:
@@ -183,7 +190,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.timeout == 0 {
 		per := o.warmup + o.duration + requestTimeout + 15*time.Second // start, stop, pool
 		runs := time.Duration(o.rounds*len(o.scenarios) + 1)
-		o.timeout = 3*time.Minute + runs*(per+o.quiet) + o.soak + o.soak/10
+		o.timeout = 3*time.Minute + runs*(per+o.quiet) + o.soak + o.soak/10 +
+			time.Duration(o.populate)*time.Millisecond // well below the slowest store's rate
 	}
 	return o, nil
 }

@@ -30,6 +30,11 @@ type report struct {
 	Store        string      `json:"store"`              // "sqlite" or "postgres"
 	Sessions     string      `json:"sessions,omitempty"` // "redis" when sessions live there
 	Users        int         `json:"pool_users"`
+	// Populated, with -populate, is how many users the checks and the
+	// returning logins pick from, and PopulateSeconds how long making
+	// sure the store held them took (short when it did already).
+	Populated       int     `json:"populated_users,omitempty"`
+	PopulateSeconds float64 `json:"populate_seconds,omitempty"`
 	Results      []*result   `json:"results"`
 	IdleRSS      int64       `json:"idle_rss_bytes,omitempty"`
 	RSSAfterPool int64       `json:"rss_after_pool_login_bytes,omitempty"`
@@ -81,7 +86,7 @@ func newReport(o options) *report {
 		Command: commandLine(o.args), Machine: thisMachine(), Tree: tree(),
 		Workers: o.workers, Warmup: o.warmup.String(), Duration: o.duration.String(),
 		Rate: o.rate.String(), Rounds: o.rounds, LogLevel: o.logLevel, Users: o.users,
-		Store: "sqlite",
+		Populated: o.populate, Store: "sqlite",
 	}
 	if o.store != "" {
 		r.Store = "postgres"
@@ -143,8 +148,12 @@ func (r *report) print(w io.Writer) {
 	if r.Sessions != "" {
 		where += ", sessions in Redis (PostgreSQL and Redis run on this machine and count as other CPU)"
 	}
-	fmt.Fprintf(w, "service:  mplogin serve on %s, log level %s; emulator mplogin emulate --open-codes (no added latency); 2 × %d pool users\n",
-		where, r.LogLevel, r.Users)
+	users := fmt.Sprintf("2 × %d pool users", r.Users)
+	if r.Populated > 0 {
+		users = fmt.Sprintf("%d populated users, picked at random", r.Populated)
+	}
+	fmt.Fprintf(w, "service:  mplogin serve on %s, log level %s; emulator mplogin emulate --open-codes (no added latency); %s\n",
+		where, r.LogLevel, users)
 	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -210,6 +219,9 @@ func (r *report) print(w io.Writer) {
 		for _, k := range slices.Sorted(maps.Keys(res.ErrorKinds)) {
 			fmt.Fprintf(w, "  %s errors: %d x %s\n", res.Name, res.ErrorKinds[k], k)
 		}
+	}
+	if r.Populated > 0 {
+		fmt.Fprintf(w, "\npopulated users: %d (made sure of in %.1f s)\n", r.Populated, r.PopulateSeconds)
 	}
 	if r.IdleRSS > 0 {
 		fmt.Fprintf(w, "\nRSS of mplogin serve: idle %s", mib(r.IdleRSS))

@@ -42,7 +42,10 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 		}()
 	}
 	var svc *service
-	var tokens []string
+	var (
+		tokens tokenSource
+		users  userSource
+	)
 	if slices.ContainsFunc(o.scenarios, func(s string) bool { return s != scBare }) || o.soak > 0 {
 		bin := o.mplogin
 		if bin == "" {
@@ -51,8 +54,18 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 				return rep, err
 			}
 		}
-		svc, err = startService(ctx, serviceSpec{dir: dir, bin: bin, logLevel: o.logLevel, profile: o.profile, trace: o.trace,
-			store: o.store, sessions: o.sessions})
+		spec := serviceSpec{dir: dir, bin: bin, logLevel: o.logLevel, profile: o.profile, trace: o.trace,
+			store: o.store, sessions: o.sessions, data: o.data}
+		if o.populate > 0 {
+			t0 := time.Now()
+			p, err := populateStore(ctx, spec.storeDSN(), o.sessions, o.populate, logf)
+			if err != nil {
+				return rep, fmt.Errorf("populate: %w", err)
+			}
+			rep.PopulateSeconds = time.Since(t0).Seconds()
+			tokens, users = populatedTokens(p, o.populate), populatedUsers(o.populate)
+		}
+		svc, err = startService(ctx, spec)
 		if err != nil {
 			return rep, err
 		}
@@ -63,15 +76,17 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 		}()
 		rep.IdleRSS = svc.idleRSS
 		logf("service ready at %s (log level %s); idle RSS %s", svc.base, o.logLevel, mib(svc.idleRSS))
-		if slices.Contains(o.scenarios, scSession) || slices.Contains(o.scenarios, scAuthz) ||
-			slices.Contains(o.scenarios, scLoginReturning) || o.soak > 0 {
+		if o.populate == 0 && (slices.Contains(o.scenarios, scSession) || slices.Contains(o.scenarios, scAuthz) ||
+			slices.Contains(o.scenarios, scLoginReturning) || o.soak > 0) {
 			logf("logging in 2 × %d pool users", o.users)
-			if tokens, err = loginPool(ctx, svc.base, checkPool, o.users); err != nil {
+			pool, err := loginPool(ctx, svc.base, checkPool, o.users)
+			if err != nil {
 				return rep, err
 			}
 			if _, err = loginPool(ctx, svc.base, returningPool, o.users); err != nil {
 				return rep, err
 			}
+			tokens, users = poolTokens(pool, o.workers), poolUsers(o.users, o.workers)
 			rep.RSSAfterPool = svc.rss()
 		}
 	}
@@ -86,18 +101,18 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 			)
 			switch name {
 			case scBare:
-				spec.make = sessionRequests(bareBase, []string{"mpla_bare-handler-ignores-this"}, o.workers, nil)
+				spec.make = sessionRequests(bareBase, func(int, uint64) string { return "mpla_bare-handler-ignores-this" }, nil)
 				pids, server = map[string]int{"bare server": bare.pid(), "harness": os.Getpid()}, bare.pid()
 			case scSession:
-				spec.make = sessionRequests(svc.base, tokens, o.workers, wantActive)
+				spec.make = sessionRequests(svc.base, tokens, wantActive)
 			case scAuthz:
-				spec.make = authzRequests(svc.base, tokens, o.workers)
+				spec.make = authzRequests(svc.base, tokens)
 			case scLoginNew:
 				spec.make = loginNewRequests(svc.base, fmt.Sprint("new", round))
 			case scLoginJWT:
 				spec.make = loginJWTRequests(svc.base, fmt.Sprint("jwt", round))
 			case scLoginReturning:
-				spec.make = loginReturningRequests(svc.base, fmt.Sprint("ret", round), o.users, o.workers)
+				spec.make = loginReturningRequests(svc.base, fmt.Sprint("ret", round), users)
 			}
 			if name != scBare {
 				pids, server = svc.pids(), svc.serve.pid()
@@ -120,7 +135,7 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 	if o.soak > 0 {
 		rate := o.rate.resolve(0)
 		logf("RSS soak: %v of steady login+session load, %s", o.soak, loadMode(o.workers, rate))
-		if err := runSoak(ctx, o, rate, svc, tokens, rep, logf); err != nil {
+		if err := runSoak(ctx, o, rate, svc, tokens, users, rep, logf); err != nil {
 			return rep, fmt.Errorf("soak: %w", err)
 		}
 	}
@@ -193,7 +208,7 @@ func measure(ctx context.Context, spec loadSpec, pids map[string]int, server int
 
 // runSoak runs the steady mix for o.soak, sampling the service's RSS before
 // it and every 10 seconds.
-func runSoak(ctx context.Context, o options, rate float64, svc *service, tokens []string, rep *report, logf func(string, ...any)) error {
+func runSoak(ctx context.Context, o options, rate float64, svc *service, tokens tokenSource, users userSource, rep *report, logf func(string, ...any)) error {
 	const every = 10 * time.Second
 	if err := waitQuiet(ctx, svc.pids(), o.quiet, logf); err != nil {
 		return err
@@ -202,7 +217,7 @@ func runSoak(ctx context.Context, o options, rate float64, svc *service, tokens 
 	soak.Samples = append(soak.Samples, rssSample{At: 0, RSS: svc.rss(), WALBytes: svc.walSize()})
 	var peak atomic.Int64
 	spec := loadSpec{name: "soak", workers: o.workers, duration: o.soak, rate: rate,
-		make: soakRequests(svc.base, tokens, o.workers), tickEvery: every, peak: &peak,
+		make: soakRequests(svc.base, tokens, users), tickEvery: every, peak: &peak,
 		tick: func(at time.Duration) {
 			s := rssSample{At: at.Round(time.Second).Seconds(), RSS: svc.rss(),
 				PeakMs: ms(time.Duration(peak.Swap(0))), WALBytes: svc.walSize()}

@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mplogin/mplogin/token"
 )
 
 // The one app of the service under test, served by the emulator.
@@ -61,8 +65,65 @@ type serviceSpec struct {
 	// binary (serve-profiled) and write a CPU profile or an execution
 	// trace of it there.
 	profile, trace string
-	// store and sessions are the config's keys; store "" is SQLite in dir.
+	// store and sessions are the config's keys; store "" is SQLite in
+	// data, or in dir without data.
 	store, sessions string
+	// data, when set, keeps the SQLite file and the master key across
+	// runs, so that a populated store is reused.
+	data string
+}
+
+// storeDSN is the service's store.
+func (sp serviceSpec) storeDSN() string {
+	if sp.store != "" {
+		return sp.store
+	}
+	return "sqlite:" + sp.sqliteFile()
+}
+
+// sqliteFile is the SQLite database of the default store.
+func (sp serviceSpec) sqliteFile() string {
+	if sp.data != "" {
+		return filepath.Join(sp.data, "mplogin.db")
+	}
+	return filepath.Join(sp.dir, "mplogin.db")
+}
+
+// masterKey is a fresh key, or with sp.data the one kept there (made on
+// the first run): what a kept store holds sealed (signing keys, cached
+// platform tokens) must open in later runs.
+func (sp serviceSpec) masterKey() ([]byte, error) {
+	if sp.data == "" {
+		return newMasterKey()
+	}
+	path := filepath.Join(sp.data, "master.key")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(key) != 32 {
+			return nil, fmt.Errorf("%s: want the base64 of 32 bytes", path)
+		}
+		return key, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	key, err := newMasterKey()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(sp.data, 0o700); err != nil {
+		return nil, err
+	}
+	return key, os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600)
+}
+
+func newMasterKey() ([]byte, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	return key, nil
 }
 
 // startService starts the emulator and the service, waits until the
@@ -96,12 +157,14 @@ func startService(ctx context.Context, sp serviceSpec) (_ *service, err error) {
 		return nil, err
 	}
 	cfgPath := filepath.Join(sp.dir, "mplogin.yaml")
-	st := sp.store
-	if st == "" {
-		s.db = filepath.Join(sp.dir, "mplogin.db")
-		st = "sqlite:" + s.db
+	if sp.store == "" {
+		s.db = sp.sqliteFile()
 	}
-	if err := writeConfig(cfgPath, addr, st, sp.sessions, emuURL, sp.logLevel); err != nil {
+	key, err := sp.masterKey()
+	if err != nil {
+		return nil, err
+	}
+	if err := writeConfig(cfgPath, addr, sp.storeDSN(), sp.sessions, emuURL, sp.logLevel, key); err != nil {
 		return nil, err
 	}
 	bin, args := sp.bin, []string{"serve", "--config", cfgPath}
@@ -168,12 +231,8 @@ func (s *service) pids() map[string]int {
 	return map[string]int{"service": s.serve.pid(), "emulator": s.emu.pid(), "harness": os.Getpid()}
 }
 
-// writeConfig writes the service's configuration, with a fresh master key.
-func writeConfig(path, listen, store, sessions, emulator, level string) error {
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return err
-	}
+// writeConfig writes the service's configuration.
+func writeConfig(path, listen, store, sessions, emulator, level string, key []byte) error {
 	if sessions != "" {
 		sessions = "sessions: " + sessions
 	}
@@ -312,25 +371,39 @@ func spread(w int, n uint64, workers, size int) uint64 {
 	return (uint64(w) + n*uint64(workers)) % uint64(size)
 }
 
-// sessionRequests: GET /v1/session over the pool's tokens. Against the
+// tokenSource is the access token that request n of worker w presents.
+type tokenSource func(w int, n uint64) string
+
+// poolTokens walks the logged-in pool's tokens (spread).
+func poolTokens(tokens []string, workers int) tokenSource {
+	return func(w int, n uint64) string { return tokens[spread(w, n, workers, len(tokens))] }
+}
+
+// populatedTokens picks one of the first users populated users uniformly
+// at random (pick), and derives its token.
+func populatedTokens(p *populated, users int) tokenSource {
+	return func(w int, n uint64) string { return p.token(token.Access, pick(w, n, users)) }
+}
+
+// sessionRequests: GET /v1/session with the tokens of src. Against the
 // bare handler, the same requests, and any 2xx answer is good.
-func sessionRequests(base string, tokens []string, workers int, want []byte) makeRequest {
+func sessionRequests(base string, src tokenSource, want []byte) makeRequest {
 	return func(ctx context.Context, w int, n uint64) (*http.Request, []byte, error) {
-		req, err := newSessionCheck(ctx, base, tokens[spread(w, n, workers, len(tokens))])
+		req, err := newSessionCheck(ctx, base, src(w, n))
 		return req, want, err
 	}
 }
 
-// authzRequests: GET /v1/authz, a gateway's check, with the tokens of the
-// check pool; a good answer is a 200 with the user's id in X-User-Id,
-// which the harness sees as a 2xx with an empty body.
-func authzRequests(base string, tokens []string, workers int) makeRequest {
+// authzRequests: GET /v1/authz, a gateway's check, with the tokens of
+// src; a good answer is a 200 with the user's id in X-User-Id, which the
+// harness sees as a 2xx with an empty body.
+func authzRequests(base string, src tokenSource) makeRequest {
 	return func(ctx context.Context, w int, n uint64) (*http.Request, []byte, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/authz", nil)
 		if err != nil {
 			return nil, nil, err
 		}
-		req.Header.Set("Authorization", "Bearer "+tokens[spread(w, n, workers, len(tokens))])
+		req.Header.Set("Authorization", "Bearer "+src(w, n))
 		return req, nil, nil
 	}
 }
@@ -352,12 +425,27 @@ func loginJWTRequests(base, tag string) makeRequest {
 	}
 }
 
-// loginReturningRequests: POST /v1/login with a fresh code of a user of
-// the returning pool.
-func loginReturningRequests(base, tag string, users, workers int) makeRequest {
+// userSource is the returning user that request n of worker w logs in.
+type userSource func(w int, n uint64) string
+
+// poolUsers walks the returning pool's users users (spread).
+func poolUsers(users, workers int) userSource {
+	return func(w int, n uint64) string { return poolUser(returningPool, spread(w, n, workers, users)) }
+}
+
+// populatedUsers picks one of the first users populated users uniformly
+// at random. Each login adds a session to the user's one, and the cap on
+// live sessions (20) ends the populated one only after 20 logins of the
+// same user: with many users, practically never.
+func populatedUsers(users int) userSource {
+	return func(w int, n uint64) string { return populatedUser(pick(w, n^1<<63, users)) }
+}
+
+// loginReturningRequests: POST /v1/login with a fresh code of a returning
+// user of src.
+func loginReturningRequests(base, tag string, src userSource) makeRequest {
 	return func(ctx context.Context, w int, n uint64) (*http.Request, []byte, error) {
-		user := poolUser(returningPool, spread(w, n, workers, users))
-		req, err := newLogin(ctx, base, loginBody(user, fmt.Sprintf("%s-%d-%d", tag, w, n)))
+		req, err := newLogin(ctx, base, loginBody(src(w, n), fmt.Sprintf("%s-%d-%d", tag, w, n)))
 		return req, wantReturned, err
 	}
 }
@@ -365,10 +453,10 @@ func loginReturningRequests(base, tag string, users, workers int) makeRequest {
 // soakRequests mixes what a service sees in steady use: of every ten
 // requests, one login of a new user, one of a returning user and eight
 // session checks.
-func soakRequests(base string, tokens []string, workers int) makeRequest {
+func soakRequests(base string, tokens tokenSource, users userSource) makeRequest {
 	fresh := loginNewRequests(base, "soak")
-	returning := loginReturningRequests(base, "soak", len(tokens), workers)
-	check := sessionRequests(base, tokens, workers, wantActive)
+	returning := loginReturningRequests(base, "soak", users)
+	check := sessionRequests(base, tokens, wantActive)
 	return func(ctx context.Context, w int, n uint64) (*http.Request, []byte, error) {
 		switch n % 10 {
 		case 0:

@@ -1,0 +1,330 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mplogin/mplogin/emulator"
+	"github.com/mplogin/mplogin/platform"
+	"github.com/mplogin/mplogin/server"
+	"github.com/mplogin/mplogin/store"
+	redisstore "github.com/mplogin/mplogin/store/redis"
+	"github.com/mplogin/mplogin/token"
+)
+
+// Populated users are written straight into the store, so that the
+// scenarios can run against millions of them without logging each in
+// through the service first. Everything about user i (ids, openid, tokens)
+// derives from i and a seed kept in the store, so the harness regenerates
+// any user's tokens instead of keeping them.
+
+// populatedPool names the populated users for the emulator's open codes
+// (m0, m1, …): a returning login of one finds its populated identity.
+const populatedPool = "m"
+
+// markerKey is the store row that records the populated users: an entry
+// of the platform access token cache, the one table that every store keeps
+// as plain key and bytes. No app's key looks like it.
+const markerKey = "mplogin-bench:populated"
+
+// populateBatch is how many users one write holds: on SQLite, one
+// transaction each.
+const populateBatch = 10_000
+
+// Lifetimes of the populated sessions: long enough that a store populated
+// once serves every later run.
+const populatedTTL = 10 * 365 * 24 * time.Hour
+
+// mintStep separates the minting times of consecutive users: the stores'
+// indexes by token hash are in time order (package token), so the users
+// are written in the order of those indexes.
+const mintStep = 100 * time.Microsecond
+
+// populated describes the users that a store holds: users 0 to Users-1.
+type populated struct {
+	Users int       `json:"users"`
+	Seed  []byte    `json:"seed"`
+	Base  time.Time `json:"base"` // user i was minted at Base + i × mintStep
+}
+
+func (p *populated) minted(i uint64) time.Time {
+	return p.Base.Add(time.Duration(i) * mintStep)
+}
+
+// derive is 32 bytes that only the seed's holder can compute for user i.
+func (p *populated) derive(what string, i uint64) [sha256.Size]byte {
+	m := hmac.New(sha256.New, p.Seed)
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], i)
+	m.Write([]byte(what))
+	m.Write(b[:])
+	var sum [sha256.Size]byte
+	m.Sum(sum[:0])
+	return sum
+}
+
+// token is user i's access (token.Access) or refresh (token.Refresh)
+// token, in the format of token.New: its minting time, then 32 bytes, here
+// derived instead of random.
+func (p *populated) token(prefix string, i uint64) string {
+	var b [6 + sha256.Size]byte
+	token.PutMillis(b[:], p.minted(i))
+	sum := p.derive(prefix, i)
+	copy(b[6:], sum[:])
+	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// id is user i's user or session id, time-ordered like the service's.
+func (p *populated) id(what string, i uint64) string {
+	var b [16]byte
+	token.PutMillis(b[:], p.minted(i))
+	sum := p.derive(what, i)
+	copy(b[6:], sum[:])
+	return hex.EncodeToString(b[:])
+}
+
+func populatedUser(i uint64) string { return poolUser(populatedPool, i) }
+
+// row is user i as stored: the identity (its user created with it) and
+// its one live session.
+func (p *populated) row(emu *emulator.Emulator, i uint64) (store.Identity, store.Session, error) {
+	at := p.minted(i)
+	access, ok := token.Parse(p.token(token.Access, i), token.Access)
+	refresh, ok2 := token.Parse(p.token(token.Refresh, i), token.Refresh)
+	if !ok || !ok2 {
+		return store.Identity{}, store.Session{}, errors.New("a derived token does not parse")
+	}
+	id := store.Identity{Family: platform.Family("wechat"), AppID: benchAppID,
+		OpenID: emu.OpenID("wechat", benchAppID, populatedUser(i)), UserID: p.id("user", i),
+		CreatedAt: at, UpdatedAt: at}
+	sess := store.Session{ID: p.id("session", i), UserID: id.UserID, App: benchApp,
+		Family: id.Family, AppID: id.AppID, OpenID: id.OpenID,
+		AccessHash: access, AccessExpiresAt: p.Base.Add(populatedTTL),
+		RefreshHash: refresh, RefreshExpiresAt: p.Base.Add(populatedTTL),
+		CreatedAt: at, LastUsedAt: at}
+	return id, sess, nil
+}
+
+// bulkInserter is the SQLite store's loader (sqlite.Store.BulkInsert).
+type bulkInserter interface {
+	BulkInsert(ctx context.Context, ids []store.Identity, sessions []store.Session) error
+}
+
+// populateStore makes sure that the store (dsn, and sessions when not
+// empty) holds at least users populated users, adding those it lacks, and
+// returns what it holds. It opens the store itself, and closes it before
+// it returns: a SQLite file is then free for the service.
+func populateStore(ctx context.Context, dsn, sessions string, users int, logf func(string, ...any)) (_ *populated, err error) {
+	durable, err := server.OpenStore(ctx, dsn, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	st := durable
+	bulk, _ := durable.(bulkInserter)
+	if sessions != "" {
+		rs, err := redisstore.Open(ctx, sessions, redisstore.Options{})
+		if err != nil {
+			durable.Close()
+			return nil, fmt.Errorf("sessions: %w", err)
+		}
+		st, bulk = store.Split(durable, rs), nil
+	}
+	defer func() { err = errors.Join(err, st.Close()) }()
+
+	p, err := readMarker(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		p = &populated{Seed: make([]byte, 32), Base: time.Now().UTC().Add(-time.Duration(users) * mintStep).Truncate(time.Millisecond)}
+		if _, err := rand.Read(p.Seed); err != nil {
+			return nil, err
+		}
+	}
+	emu := emulator.New(emulator.Config{})
+	if p.Users >= users {
+		logf("the store holds %d populated users already", p.Users)
+		return p, checkPopulated(ctx, st, p, emu)
+	}
+	logf("populating users %d to %d", p.Users, users-1)
+	start, from := time.Now(), p.Users
+	// One goroutine derives the next batch while the store writes this one.
+	type batch struct {
+		from     int
+		ids      []store.Identity
+		sessions []store.Session
+	}
+	gctx, cancel := context.WithCancel(ctx)
+	batches := make(chan batch, 1)
+	var genErr error
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	wg.Go(func() {
+		defer close(batches)
+		for k := p.Users; k < users; k += populateBatch {
+			b := batch{from: k}
+			for i := k; i < min(k+populateBatch, users); i++ {
+				id, sess, err := p.row(emu, uint64(i))
+				if err != nil {
+					genErr = err
+					return
+				}
+				b.ids, b.sessions = append(b.ids, id), append(b.sessions, sess)
+			}
+			select {
+			case batches <- b:
+			case <-gctx.Done():
+				return
+			}
+		}
+	})
+	resumed := false
+	for b := range batches {
+		if bulk != nil {
+			err = bulk.BulkInsert(ctx, b.ids, b.sessions)
+		} else {
+			// Resuming after an interruption: the last batch may be partly
+			// written, which the one-by-one writes find and skip.
+			err = insertEach(ctx, st, b.ids, b.sessions, !resumed && b.from > 0)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("populating users %d to %d: %w", b.from, b.from+len(b.ids)-1, err)
+		}
+		resumed = true
+		p.Users = b.from + len(b.ids)
+		if err := writeMarker(ctx, st, p); err != nil {
+			return nil, err
+		}
+		if n := p.Users - from; n%(10*populateBatch) == 0 || p.Users == users {
+			el := time.Since(start)
+			logf("populated %d users (%d in %v, %.0f/s)", p.Users, n, el.Round(time.Millisecond), float64(n)/el.Seconds())
+		}
+	}
+	if genErr != nil {
+		return nil, genErr
+	}
+	return p, checkPopulated(ctx, st, p, emu)
+}
+
+// insertEach writes the batch through the Store's own methods, from
+// several goroutines: for the stores without a bulk loader. With resuming,
+// rows already written are skipped.
+func insertEach(ctx context.Context, st store.Store, ids []store.Identity, sessions []store.Session, resuming bool) error {
+	const workers = 64
+	var (
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		first   error
+	)
+	for range workers {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= len(ids) || ctx.Err() != nil {
+					return
+				}
+				err := insertOne(ctx, st, ids[k], sessions[k], resuming)
+				if err != nil {
+					errOnce.Do(func() { first = err })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+func insertOne(ctx context.Context, st store.Store, id store.Identity, sess store.Session, resuming bool) error {
+	if resuming {
+		if _, err := st.SessionByAccess(ctx, sess.AccessHash); err == nil {
+			return nil
+		}
+	}
+	got, _, err := st.UpsertIdentity(ctx, store.IdentityUpsert{Family: id.Family, AppID: id.AppID, OpenID: id.OpenID,
+		NewUserID: id.UserID, Now: id.CreatedAt})
+	if err != nil {
+		return err
+	}
+	if got.UserID != id.UserID {
+		return fmt.Errorf("identity %s belongs to user %s, not %s: the store holds other users", id.OpenID, got.UserID, id.UserID)
+	}
+	return st.CreateSession(ctx, sess)
+}
+
+// checkPopulated checks that the first and the last populated users'
+// sessions are live: the marker could outlive the rows (a Redis flushed
+// under a kept PostgreSQL, say).
+func checkPopulated(ctx context.Context, st store.Store, p *populated, emu *emulator.Emulator) error {
+	now := time.Now()
+	for _, i := range []uint64{0, uint64(p.Users - 1)} {
+		_, want, err := p.row(emu, i)
+		if err != nil {
+			return err
+		}
+		sess, err := st.SessionByAccess(ctx, want.AccessHash)
+		if err != nil {
+			return fmt.Errorf("populated user %d of %d: %w (remove the store's data to populate it again)", i, p.Users, err)
+		}
+		if sess.ID != want.ID || !sess.Active(now) || !now.Before(sess.AccessExpiresAt) {
+			return fmt.Errorf("populated user %d of %d: the session is not the one populated, or not live", i, p.Users)
+		}
+	}
+	return nil
+}
+
+func readMarker(ctx context.Context, st store.Store) (*populated, error) {
+	t, err := st.GetAccessToken(ctx, markerKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the populated users' marker: %w", err)
+	}
+	var p populated
+	if err := json.Unmarshal(t.Sealed, &p); err != nil || len(p.Seed) == 0 || p.Users < 0 {
+		return nil, fmt.Errorf("the populated users' marker does not decode: %v", err)
+	}
+	return &p, nil
+}
+
+func writeMarker(ctx context.Context, st store.Store, p *populated) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	end := p.Base.Add(populatedTTL)
+	if err := st.PutAccessToken(ctx, store.AccessToken{Key: markerKey, Sealed: b, ExpiresAt: end, RefreshAt: end}); err != nil {
+		return fmt.Errorf("writing the populated users' marker: %w", err)
+	}
+	return nil
+}
+
+// pick is the populated user that request n of worker w goes to: uniform
+// over the first users, and the same for the same (w, n) in every run.
+func pick(w int, n uint64, users int) uint64 {
+	// splitmix64's finaliser: consecutive inputs land far apart.
+	z := uint64(w)<<40 ^ n + 0x9e3779b97f4a7c15
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return (z ^ z>>31) % uint64(users)
+}
