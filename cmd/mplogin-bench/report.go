@@ -17,29 +17,29 @@ import (
 
 // report is everything one run measured.
 type report struct {
-	Command      string      `json:"command"`
-	Tree         string      `json:"tree"` // the commit, and how many files differ from it
-	Machine      machine     `json:"machine"`
-	Workers      int         `json:"workers"`
-	Warmup       string      `json:"warmup"`
-	Duration     string      `json:"duration"`
-	Rate         string      `json:"rate_flag,omitempty"` // -rate as given
-	Rounds       int         `json:"rounds"`
-	Medians      []median    `json:"medians,omitempty"` // with several rounds
-	LogLevel     string      `json:"log_level"`
-	Store        string      `json:"store"`              // "sqlite" or "postgres"
-	Sessions     string      `json:"sessions,omitempty"` // "redis" when sessions live there
-	Users        int         `json:"pool_users"`
+	Command  string   `json:"command"`
+	Tree     string   `json:"tree"` // the commit, and how many files differ from it
+	Machine  machine  `json:"machine"`
+	Workers  int      `json:"workers"`
+	Warmup   string   `json:"warmup"`
+	Duration string   `json:"duration"`
+	Rate     string   `json:"rate_flag,omitempty"` // -rate as given
+	Rounds   int      `json:"rounds"`
+	Medians  []median `json:"medians,omitempty"` // with several rounds
+	LogLevel string   `json:"log_level"`
+	Store    string   `json:"store"`              // "sqlite" or "postgres"
+	Sessions string   `json:"sessions,omitempty"` // "redis" when sessions live there
+	Users    int      `json:"pool_users"`
 	// Populated, with -populate, is how many users the checks and the
 	// returning logins pick from, and PopulateSeconds how long making
 	// sure the store held them took (short when it did already).
-	Populated       int     `json:"populated_users,omitempty"`
-	PopulateSeconds float64 `json:"populate_seconds,omitempty"`
-	Results      []*result   `json:"results"`
-	IdleRSS      int64       `json:"idle_rss_bytes,omitempty"`
-	RSSAfterPool int64       `json:"rss_after_pool_login_bytes,omitempty"`
-	Soak         *soakResult `json:"soak,omitempty"`
-	Verdicts     []verdict   `json:"verdicts"`
+	Populated       int         `json:"populated_users,omitempty"`
+	PopulateSeconds float64     `json:"populate_seconds,omitempty"`
+	Results         []*result   `json:"results"`
+	IdleRSS         int64       `json:"idle_rss_bytes,omitempty"`
+	RSSAfterPool    int64       `json:"rss_after_pool_login_bytes,omitempty"`
+	Soak            *soakResult `json:"soak,omitempty"`
+	Verdicts        []verdict   `json:"verdicts"`
 }
 
 type machine struct {

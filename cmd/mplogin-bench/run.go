@@ -46,7 +46,7 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 		tokens tokenSource
 		users  userSource
 	)
-	if slices.ContainsFunc(o.scenarios, func(s string) bool { return s != scBare }) || o.soak > 0 {
+	if slices.ContainsFunc(o.scenarios, func(s string) bool { return s != scBare }) || o.soak > 0 || o.populate > 0 {
 		bin := o.mplogin
 		if bin == "" {
 			logf("building ./cmd/mplogin")
