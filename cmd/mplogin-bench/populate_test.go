@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mplogin/mplogin/keyring"
+	"github.com/mplogin/mplogin/platform"
+	"github.com/mplogin/mplogin/session"
+	"github.com/mplogin/mplogin/store/sqlite"
+	"github.com/mplogin/mplogin/token"
+)
+
+func TestPopulatedTokens(t *testing.T) {
+	base := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	p := &populated{Users: 10, Seed: bytes.Repeat([]byte{1}, 32), Base: base}
+	q := &populated{Users: 10, Seed: bytes.Repeat([]byte{2}, 32), Base: base}
+	seen := map[string]bool{}
+	for i := range uint64(5) {
+		for _, prefix := range []string{token.Access, token.Refresh} {
+			tok := p.token(prefix, i)
+			if tok != p.token(prefix, i) {
+				t.Fatal("the same user's token differs between calls")
+			}
+			if tok == q.token(prefix, i) {
+				t.Fatal("two seeds give the same token")
+			}
+			if seen[tok] {
+				t.Fatalf("token %d %s repeats", i, prefix)
+			}
+			seen[tok] = true
+			h, ok := token.Parse(tok, prefix)
+			if !ok {
+				t.Fatalf("%q does not parse as %s", tok, prefix)
+			}
+			if at, ok := token.Minted(h); !ok || !at.Equal(p.minted(i).Truncate(time.Millisecond)) {
+				t.Errorf("token %d minted at %v, want %v", i, at, p.minted(i))
+			}
+		}
+	}
+	if _, ok := token.Parse(p.token(token.Access, 0), token.Refresh); ok {
+		t.Error("an access token parses as a refresh token")
+	}
+	if p.id("user", 3) == p.id("session", 3) || len(p.id("user", 3)) != 32 {
+		t.Errorf("ids %q, %q", p.id("user", 3), p.id("session", 3))
+	}
+}
+
+func TestPick(t *testing.T) {
+	const users = 1000
+	hits := make([]int, users)
+	for w := range 64 {
+		for n := range uint64(1000) {
+			hits[pick(w, n, users)]++
+		}
+	}
+	for i, h := range hits { // 64 expected each
+		if h < 20 || h > 130 {
+			t.Fatalf("user %d picked %d times of 64,000", i, h)
+		}
+	}
+}
+
+func TestPopulateSQLite(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "mplogin.db")
+	var log strings.Builder
+	logf := func(format string, args ...any) { fmt.Fprintf(&log, format+"\n", args...) }
+	const users = 2000
+	p, err := populateStore(ctx, "sqlite:"+path, "", users, logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Users != users {
+		t.Fatalf("populated %d users, want %d", p.Users, users)
+	}
+
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"SELECT count(*) FROM users",
+		"SELECT count(*) FROM identities WHERE platform = 'wechat' AND app_id = '" + benchAppID + "'",
+		"SELECT count(*) FROM sessions WHERE app = '" + benchApp + "' AND revoked_at IS NULL",
+	} {
+		var n int
+		if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil || n != users {
+			t.Errorf("%s: %d, %v; want %d", q, n, err, users)
+		}
+	}
+	db.Close()
+
+	// A second run finds them and writes nothing.
+	log.Reset()
+	again, err := populateStore(ctx, "sqlite:"+path, "", users, logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "holds 2000 populated users already") || !bytes.Equal(again.Seed, p.Seed) || !again.Base.Equal(p.Base) {
+		t.Fatalf("second run: %+v, log %q", again, log.String())
+	}
+
+	// A regenerated token checks live through the session service.
+	st, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	keys, err := keyring.New(nil, bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := session.New(session.Config{Store: st, Keys: keys, Policy: session.DefaultPolicy,
+		Apps: []session.App{{Name: benchApp, Family: "wechat", AppID: benchAppID, Client: noLogins{}, CodeTTL: 5 * time.Minute}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []uint64{0, 1234, users - 1} {
+		info, err := svc.Check(ctx, again.token(token.Access, i))
+		if err != nil {
+			t.Fatalf("user %d: %v", i, err)
+		}
+		if info.User.ID != p.id("user", i) || info.App != benchApp {
+			t.Errorf("user %d: %+v", i, info)
+		}
+	}
+	if _, err := svc.Check(ctx, again.token(token.Access, users)); err == nil {
+		t.Error("a user past the populated ones checks live")
+	}
+}
+
+// noLogins is a WeChat app's client for a service that only checks
+// sessions.
+type noLogins struct{}
+
+func (noLogins) Flavor() platform.Flavor { return platform.FlavorWeChat }
+
+func (noLogins) Exchange(context.Context, platform.ExchangeRequest) (*platform.Login, error) {
+	return nil, errors.New("no logins here")
+}
