@@ -1,0 +1,74 @@
+package postgres_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/mplogin/mplogin/store"
+)
+
+func TestBulkInsert(t *testing.T) {
+	ctx := t.Context()
+	s, _, _ := openFresh(t)
+	now := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
+	batch := func(from, to int) ([]store.Identity, []store.Session) {
+		var ids []store.Identity
+		var sessions []store.Session
+		for i := from; i < to; i++ {
+			id := store.Identity{Family: "wechat", AppID: "wxbulk", OpenID: fmt.Sprint("o", i),
+				UserID: fmt.Sprint("u", i), CreatedAt: now, UpdatedAt: now}
+			ids = append(ids, id)
+			sessions = append(sessions, store.Session{ID: fmt.Sprint("s", i), UserID: id.UserID, App: "app",
+				Family: id.Family, AppID: id.AppID, OpenID: id.OpenID,
+				AccessHash: fmt.Appendf(nil, "a%d", i), AccessExpiresAt: now.Add(time.Hour),
+				RefreshHash: fmt.Appendf(nil, "r%d", i), RefreshExpiresAt: now.Add(time.Hour),
+				CreatedAt: now, LastUsedAt: now})
+		}
+		return ids, sessions
+	}
+	ids, sessions := batch(0, 100)
+	if err := s.BulkInsert(ctx, ids, sessions); err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.GetIdentity(ctx, "wechat", "wxbulk", "o42")
+	if err != nil || id.UserID != "u42" || !id.CreatedAt.Equal(now) {
+		t.Fatalf("GetIdentity = %+v, %v", id, err)
+	}
+	if u, err := s.GetUser(ctx, "u42"); err != nil || !u.CreatedAt.Equal(now) {
+		t.Fatalf("GetUser = %+v, %v", u, err)
+	}
+	sess, err := s.SessionByAccess(ctx, []byte("a99"))
+	if err != nil || sess.ID != "s99" || sess.UserID != "u99" || !sess.Active(now) {
+		t.Fatalf("SessionByAccess = %+v, %v", sess, err)
+	}
+	// The session's refresh token is there to be spent.
+	rot, err := s.RotateRefresh(ctx, store.Rotation{OldRefreshHash: []byte("r5"), NewAccessHash: []byte("a5'"),
+		AccessExpiresAt: now.Add(2 * time.Hour), NewRefreshHash: []byte("r5'"), RefreshExpiresAt: now.Add(2 * time.Hour), Now: now})
+	if err != nil || rot.ID != "s5" {
+		t.Fatalf("RotateRefresh = %+v, %v", rot, err)
+	}
+	got, created, err := s.UpsertIdentity(ctx, store.IdentityUpsert{Family: "wechat", AppID: "wxbulk", OpenID: "o7",
+		NewUserID: "other", Now: now})
+	if err != nil || created || got.UserID != "u7" {
+		t.Fatalf("UpsertIdentity = %+v, %v, %v", got, created, err)
+	}
+
+	// A batch with one row that exists writes nothing.
+	ids, sessions = batch(99, 200)
+	if err := s.BulkInsert(ctx, ids, sessions); err == nil {
+		t.Fatal("a batch overlapping the first was inserted")
+	}
+	if _, err := s.GetIdentity(ctx, "wechat", "wxbulk", "o150"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a row of the failed batch: %v", err)
+	}
+	// Identities alone, as with sessions kept elsewhere.
+	ids, _ = batch(200, 210)
+	if err := s.BulkInsert(ctx, ids, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetIdentity(ctx, "wechat", "wxbulk", "o205"); err != nil {
+		t.Fatal(err)
+	}
+}
