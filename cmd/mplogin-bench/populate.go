@@ -117,10 +117,14 @@ func (p *populated) row(emu *emulator.Emulator, i uint64) (store.Identity, store
 	return id, sess, nil
 }
 
-// bulkInserter is the SQLite store's loader (sqlite.Store.BulkInsert).
+// bulkInserter is the bulk loader of the SQLite and PostgreSQL stores
+// (their BulkInsert).
 type bulkInserter interface {
 	BulkInsert(ctx context.Context, ids []store.Identity, sessions []store.Session) error
 }
+
+// bulkFunc writes a batch of new users with their sessions.
+type bulkFunc func(ctx context.Context, ids []store.Identity, sessions []store.Session) error
 
 // populateStore makes sure that the store (dsn, and sessions when not
 // empty) holds at least users populated users, adding those it lacks, and
@@ -132,7 +136,11 @@ func populateStore(ctx context.Context, dsn, sessions string, users int, logf fu
 		return nil, err
 	}
 	st := durable
-	bulk, _ := durable.(bulkInserter)
+	var bulk bulkFunc
+	db, _ := durable.(bulkInserter)
+	if db != nil {
+		bulk = db.BulkInsert
+	}
 	if sessions != "" {
 		rs, err := redisstore.Open(ctx, sessions, redisstore.Options{})
 		if err != nil {
@@ -140,6 +148,16 @@ func populateStore(ctx context.Context, dsn, sessions string, users int, logf fu
 			return nil, fmt.Errorf("sessions: %w", err)
 		}
 		st, bulk = store.Split(durable, rs), nil
+		if db != nil {
+			// Users and identities in one, sessions in the other, like
+			// Split's WriteLogin.
+			bulk = func(ctx context.Context, ids []store.Identity, sessions []store.Session) error {
+				if err := db.BulkInsert(ctx, ids, nil); err != nil {
+					return err
+				}
+				return rs.BulkCreateSessions(ctx, sessions)
+			}
+		}
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
 
@@ -193,19 +211,20 @@ func populateStore(ctx context.Context, dsn, sessions string, users int, logf fu
 			}
 		}
 	})
-	resumed := false
+	resuming := p.Users > 0
 	for b := range batches {
-		if bulk != nil {
-			err = bulk.BulkInsert(ctx, b.ids, b.sessions)
+		if bulk != nil && !resuming {
+			err = bulk(ctx, b.ids, b.sessions)
 		} else {
-			// Resuming after an interruption: the last batch may be partly
-			// written, which the one-by-one writes find and skip.
-			err = insertEach(ctx, st, b.ids, b.sessions, !resumed && b.from > 0)
+			// Resuming after an interruption, the first batch may be
+			// written, wholly or in part, without the marker saying so:
+			// the one-by-one writes find what is there and skip it.
+			err = insertEach(ctx, st, b.ids, b.sessions, resuming)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("populating users %d to %d: %w", b.from, b.from+len(b.ids)-1, err)
 		}
-		resumed = true
+		resuming = false
 		p.Users = b.from + len(b.ids)
 		if err := writeMarker(ctx, st, p); err != nil {
 			return nil, err

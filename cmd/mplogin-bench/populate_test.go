@@ -108,6 +108,17 @@ func TestPopulateSQLite(t *testing.T) {
 		t.Fatalf("second run: %+v, log %q", again, log.String())
 	}
 
+	// A larger N adds the users it lacks, with the same seed.
+	log.Reset()
+	const more = users + 500
+	grown, err := populateStore(ctx, "sqlite:"+path, "", more, logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "populating users 2000 to 2499") || grown.Users != more || !bytes.Equal(grown.Seed, p.Seed) {
+		t.Fatalf("growing: %+v, log %q", grown, log.String())
+	}
+
 	// A regenerated token checks live through the session service.
 	st, err := sqlite.Open(ctx, path, sqlite.Options{})
 	if err != nil {
@@ -123,7 +134,7 @@ func TestPopulateSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, i := range []uint64{0, 1234, users - 1} {
+	for _, i := range []uint64{0, 1234, users - 1, users, more - 1} {
 		info, err := svc.Check(ctx, again.token(token.Access, i))
 		if err != nil {
 			t.Fatalf("user %d: %v", i, err)
@@ -132,7 +143,7 @@ func TestPopulateSQLite(t *testing.T) {
 			t.Errorf("user %d: %+v", i, info)
 		}
 	}
-	if _, err := svc.Check(ctx, again.token(token.Access, users)); err == nil {
+	if _, err := svc.Check(ctx, again.token(token.Access, more)); err == nil {
 		t.Error("a user past the populated ones checks live")
 	}
 }
