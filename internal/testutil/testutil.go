@@ -3,7 +3,10 @@ package testutil
 
 import (
 	"bytes"
+	"fmt"
+	"strings"
 	"sync"
+	"testing"
 )
 
 // Buffer is a bytes.Buffer that a logger or a child process may write to
@@ -28,4 +31,19 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// NoLeak fails t when err's text, in any format, holds one of values (a
+// secret, a token, a code).
+func NoLeak(t testing.TB, err error, values ...string) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	text := err.Error() + fmt.Sprintf(" %+v %#v %v", err, err, err)
+	for _, v := range values {
+		if v != "" && strings.Contains(text, v) {
+			t.Fatalf("%q leaks into the error: %s", v, text)
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 )
@@ -98,7 +99,7 @@ func TestGoldenOAuthToken(t *testing.T) {
 				ctype != "application/x-www-form-urlencoded;charset=utf-8" || form.Get("code") != testCode {
 				t.Fatalf("sent %s %s?%s %s %v", method, path, query, ctype, form)
 			}
-			noLeak(t, err, testCode, goldenAccessToken, goldenRefreshToken, testAESKey)
+			testutil.NoLeak(t, err, testCode, goldenAccessToken, goldenRefreshToken, testAESKey)
 			if tc.wantKind == success {
 				if err != nil {
 					t.Fatalf("Exchange: %v", err)
@@ -123,7 +124,7 @@ func TestGoldenOAuthToken(t *testing.T) {
 func TestErrorMessages(t *testing.T) {
 	srv, _ := serveFile(t, 200, "node_40002_invalid_signature.json")
 	_, err := newClient(t, srv.URL).Exchange(ctx(t), platform.ExchangeRequest{Code: testCode})
-	noLeak(t, err, testCode)
+	testutil.NoLeak(t, err, testCode)
 	if s := err.Error(); !strings.Contains(s, "isv.invalid-signature") || !strings.Contains(s, "[redacted]") ||
 		!strings.Contains(s, "Invalid Arguments") {
 		t.Fatalf("message %q", s)
@@ -221,7 +222,7 @@ func TestDialFailureRetriedOnceAndScrubbed(t *testing.T) {
 	if platform.KindOf(err) != platform.KindUnavailable || dials.Load() != 2 {
 		t.Fatalf("got %v after %d dials", err, dials.Load())
 	}
-	noLeak(t, err, testCode)
+	testutil.NoLeak(t, err, testCode)
 }
 
 // The code sent once reached Alipay: a reset after sending, a timeout, and
@@ -257,7 +258,7 @@ func TestNoRetryOnceSent(t *testing.T) {
 		if platform.KindOf(err) != platform.KindUnavailable || calls.Load() != 1 {
 			t.Fatalf("got %v after %d calls", err, calls.Load())
 		}
-		noLeak(t, err, testCode)
+		testutil.NoLeak(t, err, testCode)
 	})
 	t.Run("20000", func(t *testing.T) {
 		srv, s := serveFile(t, 200, "error_20000.json")
@@ -294,7 +295,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 			if err == nil || c != nil {
 				t.Fatalf("accepted")
 			}
-			noLeak(t, err, "not base64!", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+			testutil.NoLeak(t, err, "not base64!", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
 		})
 	}
 	c, err := New(good)

@@ -9,13 +9,11 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -154,21 +152,6 @@ func readFile(t testing.TB, file string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// noLeak fails when the error's text, in any format, holds one of the
-// values.
-func noLeak(t *testing.T, err error, values ...string) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	text := err.Error() + fmt.Sprintf(" %+v %#v %v", err, err, err)
-	for _, v := range values {
-		if v != "" && strings.Contains(text, v) {
-			t.Fatalf("%q leaks into the error: %s", v, text)
-		}
-	}
 }
 
 // kindCode returns the kind and Alipay code of a *platform.Error.

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/platform"
 )
 
@@ -166,5 +167,5 @@ func TestRequestSignedWithAnotherKey(t *testing.T) {
 	if kind, code := kindCode(t, err); kind != platform.KindBadCredentials || code != "40002" {
 		t.Fatalf("got %v", err)
 	}
-	noLeak(t, err, testCode)
+	testutil.NoLeak(t, err, testCode)
 }

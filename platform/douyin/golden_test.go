@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 )
@@ -57,7 +58,7 @@ func TestGoldenCode2Session(t *testing.T) {
 			if _, ok := body["anonymous_code"]; ok || len(body) != 3 {
 				t.Fatalf("body %v: only the codes given are sent", body)
 			}
-			noLeak(t, err, testSecret, "AbCdEf0123456789")
+			testutil.NoLeak(t, err, testSecret, "AbCdEf0123456789")
 			if tc.wantKind == success {
 				if err != nil {
 					t.Fatalf("Exchange: %v", err)
@@ -131,7 +132,7 @@ func TestGoldenAnonymous(t *testing.T) {
 		if k, code := kindCode(t, err); k != platform.KindInvalidCode || code != "40019" {
 			t.Fatalf("got %v", err)
 		}
-		noLeak(t, err, "c1-secretive", "a1-secretive")
+		testutil.NoLeak(t, err, "c1-secretive", "a1-secretive")
 		if !strings.Contains(err.Error(), "log_id x") {
 			t.Fatalf("the log id is kept for support: %v", err)
 		}
@@ -184,7 +185,7 @@ func TestGoldenToken(t *testing.T) {
 			if n := s.calls.Load(); n != tc.calls {
 				t.Fatalf("%d calls, want %d", n, tc.calls)
 			}
-			noLeak(t, err, testSecret)
+			testutil.NoLeak(t, err, testSecret)
 			if tc.wantKind == success {
 				if err != nil || tok.Reveal() != testToken || life != 7200*time.Second {
 					t.Fatalf("got %v for %v: %v", tok, life, err)
@@ -251,7 +252,7 @@ func TestDialFailureRetriedOnceAndScrubbed(t *testing.T) {
 	if platform.KindOf(err) != platform.KindUnavailable || dials != 2 {
 		t.Fatalf("got %v after %d dials", err, dials)
 	}
-	noLeak(t, err, testSecret, "code-value-123")
+	testutil.NoLeak(t, err, testSecret, "code-value-123")
 }
 
 // The code sent once reached Douyin: a reset after sending is not retried.

@@ -9,13 +9,11 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,21 +139,6 @@ func newClient(t testing.TB, endpoint string, key *rsa.PrivateKey) *Client {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// noLeak fails when the error's text, in any format, holds one of the
-// values.
-func noLeak(t *testing.T, err error, values ...string) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	text := err.Error() + fmt.Sprintf(" %+v %#v %v", err, err, err)
-	for _, v := range values {
-		if v != "" && strings.Contains(text, v) {
-			t.Fatalf("%q leaks into the error: %s", v, text)
-		}
-	}
 }
 
 // kindCode returns the kind and Douyin code of a *platform.Error.

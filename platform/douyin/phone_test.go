@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mplogin/mplogin/internal/testutil"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/secret"
 )
@@ -73,7 +74,7 @@ func TestGoldenPhoneErrors(t *testing.T) {
 			if n := s.calls.Load(); n != tc.calls {
 				t.Fatalf("%d calls, want %d", n, tc.calls)
 			}
-			noLeak(t, err, testToken, "phone-code-1", testPhone, testSecret)
+			testutil.NoLeak(t, err, testToken, "phone-code-1", testPhone, testSecret)
 		})
 	}
 }
@@ -101,7 +102,7 @@ func TestPhoneRefusals(t *testing.T) {
 			if k, _ := kindCode(t, err); k != tc.kind || phone != nil {
 				t.Fatalf("got %v %v, want %v", phone, err, tc.kind)
 			}
-			noLeak(t, err, testPhone, testToken, "phone-code-1")
+			testutil.NoLeak(t, err, testPhone, testToken, "phone-code-1")
 		})
 	}
 }
