@@ -8,6 +8,7 @@ import (
 
 	"github.com/mplogin/mplogin/store"
 	"github.com/mplogin/mplogin/store/redis"
+	"github.com/mplogin/mplogin/store/storetest"
 )
 
 func TestBulkCreateSessions(t *testing.T) {
@@ -15,14 +16,7 @@ func TestBulkCreateSessions(t *testing.T) {
 	s, _ := openTest(t, redis.Options{})
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	batch := func(from, to int) []store.Session {
-		var sessions []store.Session
-		for i := from; i < to; i++ {
-			sessions = append(sessions, store.Session{ID: fmt.Sprint("s", i), UserID: fmt.Sprint("u", i), App: "app",
-				Family: "wechat", AppID: "wxbulk", OpenID: fmt.Sprint("o", i),
-				AccessHash: fmt.Appendf(nil, "a%d", i), AccessExpiresAt: now.Add(time.Hour),
-				RefreshHash: fmt.Appendf(nil, "r%d", i), RefreshExpiresAt: now.Add(time.Hour),
-				CreatedAt: now, LastUsedAt: now})
-		}
+		_, sessions := storetest.BulkBatch(from, to, now)
 		return sessions
 	}
 	// More than one pipeline's worth.

@@ -2,34 +2,20 @@ package sqlite_test
 
 import (
 	"errors"
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/mplogin/mplogin/store"
 	"github.com/mplogin/mplogin/store/sqlite"
+	"github.com/mplogin/mplogin/store/storetest"
 )
 
 func TestBulkInsert(t *testing.T) {
 	ctx := t.Context()
 	s := mustOpen(t, filepath.Join(t.TempDir(), "bulk.db"), sqlite.Options{CacheSessions: 10})
 	now := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
-	batch := func(from, to int) ([]store.Identity, []store.Session) {
-		var ids []store.Identity
-		var sessions []store.Session
-		for i := from; i < to; i++ {
-			id := store.Identity{Family: "wechat", AppID: "wxbulk", OpenID: fmt.Sprint("o", i),
-				UserID: fmt.Sprint("u", i), CreatedAt: now, UpdatedAt: now}
-			ids = append(ids, id)
-			sessions = append(sessions, store.Session{ID: fmt.Sprint("s", i), UserID: id.UserID, App: "app",
-				Family: id.Family, AppID: id.AppID, OpenID: id.OpenID,
-				AccessHash: fmt.Appendf(nil, "a%d", i), AccessExpiresAt: now.Add(time.Hour),
-				RefreshHash: fmt.Appendf(nil, "r%d", i), RefreshExpiresAt: now.Add(time.Hour),
-				CreatedAt: now, LastUsedAt: now})
-		}
-		return ids, sessions
-	}
+	batch := func(from, to int) ([]store.Identity, []store.Session) { return storetest.BulkBatch(from, to, now) }
 	ids, sessions := batch(0, 100)
 	if err := s.BulkInsert(ctx, ids, sessions); err != nil {
 		t.Fatal(err)

@@ -144,3 +144,23 @@ func BenchSessionByAccess(b *testing.B, s store.Store, n int, now time.Time) {
 		}
 	})
 }
+
+// BulkBatch is what a test of a bulk loader writes: users from to to-1,
+// each with the WeChat identity o<i> of app wxbulk (user u<i>) and one
+// session s<i> live for an hour past now, whose access and refresh hashes
+// are a<i> and r<i>.
+func BulkBatch(from, to int, now time.Time) ([]store.Identity, []store.Session) {
+	var ids []store.Identity
+	var sessions []store.Session
+	for i := from; i < to; i++ {
+		id := store.Identity{Family: "wechat", AppID: "wxbulk", OpenID: fmt.Sprint("o", i),
+			UserID: fmt.Sprint("u", i), CreatedAt: now, UpdatedAt: now}
+		ids = append(ids, id)
+		sessions = append(sessions, store.Session{ID: fmt.Sprint("s", i), UserID: id.UserID, App: "app",
+			Family: id.Family, AppID: id.AppID, OpenID: id.OpenID,
+			AccessHash: fmt.Appendf(nil, "a%d", i), AccessExpiresAt: now.Add(time.Hour),
+			RefreshHash: fmt.Appendf(nil, "r%d", i), RefreshExpiresAt: now.Add(time.Hour),
+			CreatedAt: now, LastUsedAt: now})
+	}
+	return ids, sessions
+}
