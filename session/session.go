@@ -639,12 +639,12 @@ func (s *Service) mintSession(app *App, id store.Identity) (minted, error) {
 
 // tokens is what the caller of Login gets for m.
 func (m minted) tokens(created bool) *Tokens {
+	u := userOf(m.sess.UserID, m.sess.OpenID, m.sess.UnionID)
+	u.Created = created
 	return &Tokens{
 		AccessToken: secret.New(m.access), RefreshToken: secret.New(m.refresh),
 		ExpiresIn: m.expiresIn, RefreshExpiresIn: left(m.sess.RefreshExpiresAt, m.sess.CreatedAt),
-		User: User{ID: m.sess.UserID, OpenID: m.sess.OpenID, UnionID: m.sess.UnionID, Created: created,
-			Anonymous: strings.HasPrefix(m.sess.OpenID, AnonymousPrefix)}, App: m.sess.App,
-		session: m.sess,
+		User: u, App: m.sess.App, session: m.sess,
 	}
 }
 
@@ -836,7 +836,7 @@ func (s *Service) refresh(ctx context.Context, refreshToken string) (*Tokens, er
 	return &Tokens{
 		AccessToken: secret.New(access), RefreshToken: secret.New(refresh),
 		ExpiresIn: s.policy.AccessTTL, RefreshExpiresIn: s.refreshLeft(sess, now),
-		User: User{ID: sess.UserID, OpenID: sess.OpenID, UnionID: sess.UnionID}, App: sess.App,
+		User: userOf(sess.UserID, sess.OpenID, sess.UnionID), App: sess.App,
 		session: sess,
 	}, nil
 }
@@ -866,7 +866,7 @@ func (s *Service) successor(ctx context.Context, sess store.Session, hash []byte
 	return &Tokens{
 		AccessToken: secret.New(access), RefreshToken: secret.New(refresh),
 		ExpiresIn: left(sess.AccessExpiresAt, now).Truncate(time.Second), RefreshExpiresIn: s.refreshLeft(sess, now),
-		User: User{ID: sess.UserID, OpenID: sess.OpenID, UnionID: sess.UnionID}, App: sess.App,
+		User: userOf(sess.UserID, sess.OpenID, sess.UnionID), App: sess.App,
 		session: sess,
 	}, nil
 }
