@@ -74,7 +74,7 @@ func TestAlipay(t *testing.T) {
 		modes := map[string]string{ids["user_id"]: "user_id", ids["both"]: "both", ids["open_id"]: "open_id"}
 		apps := []config.App{k.alipayApp(t, "ali-user", ids["user_id"], &k.gateway.PublicKey),
 			k.alipayApp(t, "ali-both", ids["both"], &k.gateway.PublicKey), k.alipayApp(t, "ali-open", ids["open_id"], &k.gateway.PublicKey)}
-		r := newRig(t, withConfig(c.apply), withApps(apps...), withAlipay(k.gateway, modes))
+		r := newRig(t, withConfig(c.applyForPhones), withApps(apps...), withAlipay(k.gateway, modes))
 		user := fmt.Sprintf("ali-%s-%d", c.name, n)
 		for _, m := range []struct{ mode, app string }{{"user_id", "ali-user"}, {"both", "ali-both"}, {"open_id", "ali-open"}} {
 			t.Run(m.mode, func(t *testing.T) {

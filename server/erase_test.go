@@ -25,7 +25,7 @@ import (
 func TestDeleteMeLeavesNoTrace(t *testing.T) {
 	eachStore(t, func(t *testing.T, c storeCase) {
 		r := newRig(t, withConfig(func(cfg *config.Config) {
-			c.apply(cfg)
+			c.applyForPhones(cfg)
 			cfg.LinkByPhone = true
 		}))
 		alice := "alice-erase-" + time.Now().Format("150405.000000000")

@@ -83,7 +83,7 @@ var hostCases = []hostCase{
 // one) work through the service against the emulator.
 func TestNewerHosts(t *testing.T) {
 	eachStore(t, func(t *testing.T, c storeCase) {
-		r := newRig(t, withConfig(c.apply), withApps(newerHosts(t)...))
+		r := newRig(t, withConfig(c.applyForPhones), withApps(newerHosts(t)...))
 		for _, h := range hostCases {
 			t.Run(h.family, func(t *testing.T) {
 				user := fmt.Sprintf("%s-%s-%d", h.family, c.name, time.Now().UnixNano())

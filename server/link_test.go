@@ -18,7 +18,7 @@ import (
 func TestLinkByPhoneAcrossHosts(t *testing.T) {
 	eachStore(t, func(t *testing.T, c storeCase) {
 		r := newRig(t, withAdmin(), withConfig(func(cfg *config.Config) {
-			c.apply(cfg)
+			c.applyForPhones(cfg)
 			cfg.LinkByPhone = true
 		}))
 		alice := "alice-link-" + time.Now().Format("150405.000000000")
