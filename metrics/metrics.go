@@ -82,6 +82,8 @@ type Metrics struct {
 	rateLimited      *prometheus.CounterVec
 	connsOpen        prometheus.Gauge
 	connsClosed      *prometheus.CounterVec
+	swept            prometheus.Counter
+	sweepDuration    prometheus.Histogram
 
 	// routes is fixed by New and only read afterwards, so it needs no lock.
 	routes map[string]*route
@@ -167,6 +169,17 @@ func New(routes ...string) *Metrics {
 				"http.max_connections_per_ip), full (a new one at http.max_connections, none idle to close), " +
 				"evicted (an idle one closed to make room for a new one).",
 		}, []string{"reason"}),
+		swept: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mplogin_swept_total",
+			Help: "Expired login codes and dead sessions the janitor deleted.",
+		}),
+		sweepDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "mplogin_sweep_duration_seconds",
+			Help: "Time of one sweep of the janitor, its rests between chunks included.",
+			// A sweep deletes in chunks and rests between them: minutes, when
+			// a great many sessions end at once.
+			Buckets: []float64{0.001, 0.01, 0.1, 1, 10, 60, 600},
+		}),
 		routes:    make(map[string]*route, len(routes)),
 		platforms: newLabelSet(maxPlatforms),
 		endpoints: newLabelSet(maxEndpoints),
@@ -179,6 +192,7 @@ func New(routes ...string) *Metrics {
 		m.platformCalls, m.platformDuration,
 		m.tokenRefreshes, m.decryptFailures, m.storeErrors, m.storeInternal,
 		m.breakerState, m.rateLimited, m.connsOpen, m.connsClosed,
+		m.swept, m.sweepDuration,
 	)
 	m.other = m.newRoute(Other)
 	for _, r := range routes {
@@ -350,6 +364,15 @@ func (m *Metrics) ConnectionClosed(reason string) {
 		reason = Other
 	}
 	m.connsClosed.WithLabelValues(reason).Inc()
+}
+
+// Swept records one sweep of the janitor: n rows deleted in d.
+func (m *Metrics) Swept(n int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.swept.Add(float64(n))
+	m.sweepDuration.Observe(d.Seconds())
 }
 
 // Result returns r if it is a result label value, else "other". The set is

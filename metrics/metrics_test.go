@@ -203,6 +203,8 @@ func TestPlatformAndOthers(t *testing.T) {
 	m.ConnectionClosed("evicted")
 	m.ConnectionClosed("evicted")
 	m.ConnectionClosed("203.0.113.7")
+	m.Swept(0, time.Millisecond)
+	m.Swept(1200, 2*time.Second)
 
 	for _, c := range []struct {
 		name   string
@@ -224,6 +226,7 @@ func TestPlatformAndOthers(t *testing.T) {
 		{"mplogin_http_connections_closed_total", []string{"reason=per_ip"}, 1},
 		{"mplogin_http_connections_closed_total", []string{"reason=evicted"}, 2},
 		{"mplogin_http_connections_closed_total", []string{"reason=other"}, 1},
+		{"mplogin_swept_total", nil, 1200},
 	} {
 		if got := counterValue(t, m, c.name, c.labels...); got != c.want {
 			t.Errorf("%s{%v} = %v, want %v", c.name, c.labels, got, c.want)
@@ -232,6 +235,9 @@ func TestPlatformAndOthers(t *testing.T) {
 	h := series(t, m, "mplogin_platform_call_duration_seconds", "endpoint=/sns/jscode2session", "platform=wechat").GetHistogram()
 	if h.GetSampleCount() != 3 {
 		t.Errorf("platform duration count = %d, want 3", h.GetSampleCount())
+	}
+	if h := series(t, m, "mplogin_sweep_duration_seconds").GetHistogram(); h.GetSampleCount() != 2 || h.GetSampleSum() < 2 {
+		t.Errorf("sweep duration: %d sweeps, %v s; want 2, 2.001", h.GetSampleCount(), h.GetSampleSum())
 	}
 	if g := series(t, m, "mplogin_breaker_state", "name=wechat:jscode2session").GetGauge().GetValue(); g != 1 {
 		t.Errorf("breaker gauge = %v, want 1", g)
@@ -320,6 +326,7 @@ func TestNil(t *testing.T) {
 	m.RateLimited("/v1/login", "ip")
 	m.Connections(3)
 	m.ConnectionClosed("per_ip")
+	m.Swept(1, time.Second)
 	if m.Registry() != nil {
 		t.Error("nil Registry() != nil")
 	}

@@ -388,7 +388,9 @@ func (s *Server) janitor(ctx context.Context) {
 	t := time.NewTicker(janitorEvery)
 	defer t.Stop()
 	for {
+		began := time.Now()
 		n, err := s.store.DeleteExpired(ctx, s.now())
+		s.metrics.Swept(n, time.Since(began))
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("deleting expired sessions failed", "error", err)
 		} else if n > 0 {
