@@ -69,6 +69,9 @@ type result struct {
 	MaxMs       float64           `json:"max_ms"`
 	RatioToBare float64           `json:"ratio_to_bare,omitempty"`
 	RSSAfter    int64             `json:"rss_after_bytes,omitempty"`
+	// Swept is what the janitor has deleted since the service started, at
+	// the scenario's end (with -expired).
+	Swept int64 `json:"swept,omitempty"`
 	// CPU is the CPU each process used, in cores, over the whole
 	// scenario (warm-up included); "other" is the rest of the machine.
 	CPU map[string]float64 `json:"cpu_cores,omitempty"`

@@ -10,7 +10,7 @@
 //	                           [-warmup 2s] [-rate N|Fx] [-json FILE] [-keep] [-rss-soak 10m]
 //	                           [-log-level warn] [-users 1000] [-rounds 1] [-quiet-wait 0]
 //	                           [-timeout D] [-mplogin BIN] [-serve-cpuprofile FILE] [-serve-trace FILE]
-//	                           [-populate N] [-data DIR]
+//	                           [-populate N] [-data DIR] [-expired N]
 //
 // Hidden subcommands, for its own children: bare-server (the ceiling) and
 // serve-profiled (the service in-process, with a CPU profile or a trace).
@@ -64,6 +64,7 @@ type options struct {
 	store     string   // the service's store: "" = SQLite in the scratch directory
 	sessions  string   // the service's sessions: "" = in the store
 	populate  int      // users written straight into the store first; 0 = none
+	expired   int      // dead sessions written beside them, for the janitor to sweep
 	data      string   // kept directory for the SQLite file and the master key; "" = scratch
 	args      []string // as given, for the report
 }
@@ -137,6 +138,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.store, "store", "", "the service's store (postgres://…); default SQLite in the scratch directory")
 	fs.StringVar(&o.sessions, "sessions", "", "the service's session store (redis://…); default none (sessions in the store)")
 	fs.IntVar(&o.populate, "populate", 0, "before the scenarios, make sure the store holds N users, each with a live session, written straight into it; the session checks and returning logins then pick among them at random, instead of logging in -users pools")
+	fs.IntVar(&o.expired, "expired", 0, "with -populate, also write N sessions of populated users that have already ended, which the service's janitor deletes from its start while the scenarios run; each scenario reports how many it has deleted (SQLite or PostgreSQL store, not -sessions)")
 	fs.StringVar(&o.data, "data", "", "keep the SQLite file (without -store) and the master key in this directory, and reuse them in later runs")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -173,6 +175,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-users: want at least 1")
 	case o.populate < 0 || o.populate > 100_000_000:
 		return o, errors.New("-populate: want 0 to 100000000 users")
+	case o.expired < 0 || o.expired > 100_000_000:
+		return o, errors.New("-expired: want 0 to 100000000 sessions")
+	case o.expired > 0 && o.populate == 0:
+		return o, errors.New("-expired: needs -populate (the dead sessions belong to populated users)")
+	case o.expired > 0 && o.sessions != "":
+		return o, errors.New("-expired: sessions in Redis expire by themselves; without -sessions, the store's janitor deletes them")
 	case o.rounds < 1 || o.rounds > 100:
 		return o, errors.New("-rounds: want 1 to 100")
 	case o.quiet < 0:
@@ -191,7 +199,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		per := o.warmup + o.duration + requestTimeout + 15*time.Second // start, stop, pool
 		runs := time.Duration(o.rounds*len(o.scenarios) + 1)
 		o.timeout = 3*time.Minute + runs*(per+o.quiet) + o.soak + o.soak/10 +
-			time.Duration(o.populate)*time.Millisecond // well below the slowest store's rate
+			time.Duration(o.populate+o.expired)*time.Millisecond // well below the slowest store's rate
 	}
 	return o, nil
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -288,6 +289,57 @@ func insertOne(ctx context.Context, st store.Store, id store.Identity, sess stor
 		return fmt.Errorf("identity %s belongs to user %s, not %s: the store holds other users", id.OpenID, got.UserID, id.UserID)
 	}
 	return st.CreateSession(ctx, sess)
+}
+
+// addExpired writes n sessions of populated users, picked at random, that
+// ended an hour ago: what a month of logins leaves for the janitor. Their
+// tokens are random (nobody presents them), their ids and hashes as old as
+// they pretend to be, so they sit where such sessions sit in the indexes.
+func addExpired(ctx context.Context, dsn string, p *populated, n int, logf func(string, ...any)) (err error) {
+	st, err := server.OpenStore(ctx, dsn, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, st.Close()) }()
+	db, ok := st.(bulkInserter)
+	if !ok {
+		return fmt.Errorf("the store %T has no bulk loader", st)
+	}
+	emu := emulator.New(emulator.Config{})
+	now := time.Now().UTC()
+	base := now.Add(-30 * 24 * time.Hour)
+	step := 30 * 24 * time.Hour / time.Duration(n)
+	start := time.Now()
+	for k := 0; k < n; k += populateBatch {
+		batch := make([]store.Session, 0, populateBatch)
+		for i := k; i < min(k+populateBatch, n); i++ {
+			at := base.Add(time.Duration(i) * step)
+			_, access, err := token.New(rand.Reader, token.Access, at)
+			if err != nil {
+				return err
+			}
+			_, refresh, err := token.New(rand.Reader, token.Refresh, at)
+			if err != nil {
+				return err
+			}
+			var id [16]byte
+			token.PutMillis(id[:], at)
+			if _, err := rand.Read(id[6:]); err != nil {
+				return err
+			}
+			u := uint64(mrand.IntN(p.Users))
+			batch = append(batch, store.Session{ID: hex.EncodeToString(id[:]), UserID: p.id("user", u), App: benchApp,
+				Family: platform.Family("wechat"), AppID: benchAppID, OpenID: emu.OpenID("wechat", benchAppID, populatedUser(u)),
+				AccessHash: access, AccessExpiresAt: at.Add(2 * time.Hour),
+				RefreshHash: refresh, RefreshExpiresAt: now.Add(-time.Hour),
+				CreatedAt: at, LastUsedAt: at})
+		}
+		if err := db.BulkInsert(ctx, nil, batch); err != nil {
+			return fmt.Errorf("writing dead sessions %d to %d: %w", k, k+len(batch)-1, err)
+		}
+	}
+	logf("wrote %d dead sessions in %v", n, time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // checkPopulated checks that the first and the last populated users'

@@ -6,11 +6,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mplogin/mplogin/emulator"
 	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/session"
@@ -156,4 +159,61 @@ func (noLogins) Flavor() platform.Flavor { return platform.FlavorWeChat }
 
 func (noLogins) Exchange(context.Context, platform.ExchangeRequest) (*platform.Login, error) {
 	return nil, errors.New("no logins here")
+}
+
+// TestAddExpired: the dead sessions belong to populated users, and the
+// janitor's sweep deletes them and only them.
+func TestAddExpired(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "mplogin.db")
+	logf := func(string, ...any) {}
+	const users, dead = 300, 700
+	p, err := populateStore(ctx, "sqlite:"+path, "", users, logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := addExpired(ctx, "sqlite:"+path, p, dead, logf); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n, owners int
+	err = db.QueryRowContext(ctx, `SELECT count(*), count(DISTINCT s.user_id) FROM sessions s
+		JOIN identities i ON i.user_id = s.user_id AND i.open_id = s.open_id`).Scan(&n, &owners)
+	db.Close()
+	if err != nil || n != users+dead || owners != users {
+		t.Fatalf("sessions of populated users: %d of %d owners, %v; want %d of %d", n, owners, err, users+dead, users)
+	}
+	st, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if swept, err := st.DeleteExpired(ctx, time.Now()); err != nil || swept != dead {
+		t.Fatalf("DeleteExpired = %d, %v; want %d", swept, err, dead)
+	}
+	if err := checkPopulated(ctx, st, p, emulator.New(emulator.Config{})); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSwept reads the janitor's count from the service's metrics.
+func TestSwept(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, "# HELP mplogin_swept_total x\n# TYPE mplogin_swept_total counter\nmplogin_swept_total 1.2345e+06\nmplogin_sweep_duration_seconds_count 3\n")
+	}))
+	defer srv.Close()
+	n, err := (&service{base: srv.URL}).swept(t.Context())
+	if err != nil || n != 1234500 {
+		t.Fatalf("swept = %d, %v; want 1234500", n, err)
+	}
+	if _, err := (&service{base: srv.URL + "/nothing"}).swept(t.Context()); err == nil {
+		t.Fatal("no metrics: no error")
+	}
 }

@@ -35,6 +35,7 @@ type report struct {
 	// sure the store held them took (short when it did already).
 	Populated       int         `json:"populated_users,omitempty"`
 	PopulateSeconds float64     `json:"populate_seconds,omitempty"`
+	Expired         int         `json:"expired_sessions,omitempty"`
 	Results         []*result   `json:"results"`
 	IdleRSS         int64       `json:"idle_rss_bytes,omitempty"`
 	RSSAfterPool    int64       `json:"rss_after_pool_login_bytes,omitempty"`
@@ -222,6 +223,14 @@ func (r *report) print(w io.Writer) {
 	}
 	if r.Populated > 0 {
 		fmt.Fprintf(w, "\npopulated users: %d (made sure of in %.1f s)\n", r.Populated, r.PopulateSeconds)
+	}
+	if r.Expired > 0 {
+		fmt.Fprintf(w, "\ndead sessions written for the janitor: %d; deleted by the end of each scenario:\n", r.Expired)
+		for _, res := range rows {
+			if res.Name != scBare {
+				fmt.Fprintf(w, "  %-16s round %d  %d\n", res.Name, res.Round, res.Swept)
+			}
+		}
 	}
 	if r.IdleRSS > 0 {
 		fmt.Fprintf(w, "\nRSS of mplogin serve: idle %s", mib(r.IdleRSS))

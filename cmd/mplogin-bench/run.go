@@ -62,6 +62,12 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 			if err != nil {
 				return rep, fmt.Errorf("populate: %w", err)
 			}
+			if o.expired > 0 {
+				if err := addExpired(ctx, spec.storeDSN(), p, o.expired, logf); err != nil {
+					return rep, fmt.Errorf("expired sessions: %w", err)
+				}
+				rep.Expired = o.expired
+			}
 			rep.PopulateSeconds = time.Since(t0).Seconds()
 			tokens, users = populatedTokens(p, o.populate), populatedUsers(o.populate)
 		}
@@ -128,6 +134,12 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 				bareRPS = res.RPS
 			} else {
 				res.RSSAfter = svc.rss()
+				if o.expired > 0 {
+					res.Swept, err = svc.swept(ctx)
+					if err != nil {
+						return rep, err
+					}
+				}
 			}
 			rep.add(res)
 		}
