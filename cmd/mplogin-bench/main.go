@@ -137,7 +137,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.quiet, "quiet-wait", 0, "before each scenario, wait up to this long for the rest of the machine to use less than 0.1 CPU (a shared machine)")
 	fs.StringVar(&o.store, "store", "", "the service's store (postgres://…); default SQLite in the scratch directory")
 	fs.StringVar(&o.sessions, "sessions", "", "the service's session store (redis://…); default none (sessions in the store)")
-	fs.IntVar(&o.populate, "populate", 0, "before the scenarios, make sure the store holds N users, each with a live session, written straight into it; the session checks and returning logins then pick among them at random, instead of logging in -users pools")
+	fs.IntVar(&o.populate, "populate", 0, "before the scenarios, make sure the store holds N users, each with a live session, written straight into it; the session checks then pick among the even ones at random and the returning logins among the odd ones, instead of logging in -users pools")
 	fs.IntVar(&o.expired, "expired", 0, "with -populate, also write N sessions of populated users that have already ended, which the service's janitor deletes from its start while the scenarios run; each scenario reports how many it has deleted (SQLite or PostgreSQL store, not -sessions)")
 	fs.StringVar(&o.data, "data", "", "keep the SQLite file (without -store) and the master key in this directory, and reuse them in later runs")
 	if err := fs.Parse(args); err != nil {
@@ -173,8 +173,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-rss-soak: want zero or more")
 	case o.users < 1:
 		return o, errors.New("-users: want at least 1")
-	case o.populate < 0 || o.populate > 100_000_000:
-		return o, errors.New("-populate: want 0 to 100000000 users")
+	case o.populate < 0 || o.populate == 1 || o.populate > 100_000_000:
+		return o, errors.New("-populate: want 0, or 2 to 100000000 users (half for the session checks, half for the returning logins)")
 	case o.expired < 0 || o.expired > 100_000_000:
 		return o, errors.New("-expired: want 0 to 100000000 sessions")
 	case o.expired > 0 && o.populate == 0:

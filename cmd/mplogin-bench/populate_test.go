@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -215,5 +216,36 @@ func TestSwept(t *testing.T) {
 	}
 	if _, err := (&service{base: srv.URL + "/nothing"}).swept(t.Context()); err == nil {
 		t.Fatal("no metrics: no error")
+	}
+}
+
+// TestPopulatedHalves: the checks present the even users' tokens and the
+// returning logins log in the odd users, all of them, so that no login
+// can push a checked session past the cap.
+func TestPopulatedHalves(t *testing.T) {
+	p := &populated{Users: 7, Seed: bytes.Repeat([]byte{2}, 32), Base: time.Unix(1_700_000_000, 0).UTC()}
+	even := map[string]bool{}
+	for i := uint64(0); i < 7; i += 2 {
+		even[p.token(token.Access, i)] = false
+	}
+	tokens, users := populatedTokens(p, 7), populatedUsers(7)
+	logins := map[string]bool{}
+	for w := range 8 {
+		for n := range uint64(200) {
+			tok := tokens(w, n)
+			if _, ok := even[tok]; !ok {
+				t.Fatalf("token %q is not an even user's", tok)
+			}
+			even[tok] = true
+			logins[users(w, n)] = true
+		}
+	}
+	for tok, seen := range even {
+		if !seen {
+			t.Errorf("token %q never checked", tok)
+		}
+	}
+	if want := map[string]bool{populatedUser(1): true, populatedUser(3): true, populatedUser(5): true}; !maps.Equal(logins, want) {
+		t.Errorf("returning logins of %v, want %v", logins, want)
 	}
 }

@@ -411,8 +411,13 @@ func poolTokens(tokens []string, workers int) tokenSource {
 
 // populatedTokens picks one of the first users populated users uniformly
 // at random (pick), and derives its token.
+// The session checks pick among the even populated users and the returning
+// logins among the odd ones: each returning login adds a session, and past
+// the cap of live sessions per identity it would end the populated session
+// that the checks present.
 func populatedTokens(p *populated, users int) tokenSource {
-	return func(w int, n uint64) string { return p.token(token.Access, pick(w, n, users)) }
+	half := uint64(users+1) / 2
+	return func(w int, n uint64) string { return p.token(token.Access, 2*pick(w, n, int(half))) }
 }
 
 // sessionRequests: GET /v1/session with the tokens of src. Against the
@@ -468,7 +473,8 @@ func poolUsers(users, workers int) userSource {
 // live sessions (20) ends the populated one only after 20 logins of the
 // same user: with many users, practically never.
 func populatedUsers(users int) userSource {
-	return func(w int, n uint64) string { return populatedUser(pick(w, n^1<<63, users)) }
+	half := users / 2
+	return func(w int, n uint64) string { return populatedUser(2*pick(w, n^1<<63, half) + 1) }
 }
 
 // loginReturningRequests: POST /v1/login with a fresh code of a returning
