@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -20,6 +21,9 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 	if err != nil {
 		return rep, err
 	}
+	// Login codes and new users' names carry the run's own tag: a store
+	// kept across runs (-data, -store) remembers the codes of earlier runs.
+	run := strings.TrimPrefix(filepath.Base(dir), "mplogin-bench-")
 	if o.keep {
 		fmt.Fprintln(progress, "scratch directory (kept):", dir)
 	} else {
@@ -114,11 +118,11 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 			case scAuthz:
 				spec.make = authzRequests(svc.base, tokens)
 			case scLoginNew:
-				spec.make = loginNewRequests(svc.base, fmt.Sprint("new", round))
+				spec.make = loginNewRequests(svc.base, fmt.Sprint("new", round, "-", run))
 			case scLoginJWT:
-				spec.make = loginJWTRequests(svc.base, fmt.Sprint("jwt", round))
+				spec.make = loginJWTRequests(svc.base, fmt.Sprint("jwt", round, "-", run))
 			case scLoginReturning:
-				spec.make = loginReturningRequests(svc.base, fmt.Sprint("ret", round), users)
+				spec.make = loginReturningRequests(svc.base, fmt.Sprint("ret", round, "-", run), users)
 			}
 			if name != scBare {
 				pids, server = svc.pids(), svc.serve.pid()
@@ -147,7 +151,7 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 	if o.soak > 0 {
 		rate := o.rate.resolve(0)
 		logf("RSS soak: %v of steady login+session load, %s", o.soak, loadMode(o.workers, rate))
-		if err := runSoak(ctx, o, rate, svc, tokens, users, rep, logf); err != nil {
+		if err := runSoak(ctx, o, rate, svc, tokens, users, "soak-"+run, rep, logf); err != nil {
 			return rep, fmt.Errorf("soak: %w", err)
 		}
 	}
@@ -220,7 +224,7 @@ func measure(ctx context.Context, spec loadSpec, pids map[string]int, server int
 
 // runSoak runs the steady mix for o.soak, sampling the service's RSS before
 // it and every 10 seconds.
-func runSoak(ctx context.Context, o options, rate float64, svc *service, tokens tokenSource, users userSource, rep *report, logf func(string, ...any)) error {
+func runSoak(ctx context.Context, o options, rate float64, svc *service, tokens tokenSource, users userSource, tag string, rep *report, logf func(string, ...any)) error {
 	const every = 10 * time.Second
 	if err := waitQuiet(ctx, svc.pids(), o.quiet, logf); err != nil {
 		return err
@@ -229,7 +233,7 @@ func runSoak(ctx context.Context, o options, rate float64, svc *service, tokens 
 	soak.Samples = append(soak.Samples, rssSample{At: 0, RSS: svc.rss(), WALBytes: svc.walSize()})
 	var peak atomic.Int64
 	spec := loadSpec{name: "soak", workers: o.workers, duration: o.soak, rate: rate,
-		make: soakRequests(svc.base, tokens, users), tickEvery: every, peak: &peak,
+		make: soakRequests(svc.base, tag, tokens, users), tickEvery: every, peak: &peak,
 		tick: func(at time.Duration) {
 			s := rssSample{At: at.Round(time.Second).Seconds(), RSS: svc.rss(),
 				PeakMs: ms(time.Duration(peak.Swap(0))), WALBytes: svc.walSize()}

@@ -489,9 +489,9 @@ func loginReturningRequests(base, tag string, src userSource) makeRequest {
 // soakRequests mixes what a service sees in steady use: of every ten
 // requests, one login of a new user, one of a returning user and eight
 // session checks.
-func soakRequests(base string, tokens tokenSource, users userSource) makeRequest {
-	fresh := loginNewRequests(base, "soak")
-	returning := loginReturningRequests(base, "soak", users)
+func soakRequests(base, tag string, tokens tokenSource, users userSource) makeRequest {
+	fresh := loginNewRequests(base, tag)
+	returning := loginReturningRequests(base, tag, users)
 	check := sessionRequests(base, tokens, wantActive)
 	return func(ctx context.Context, w int, n uint64) (*http.Request, []byte, error) {
 		switch n % 10 {
