@@ -409,12 +409,11 @@ func poolTokens(tokens []string, workers int) tokenSource {
 	return func(w int, n uint64) string { return tokens[spread(w, n, workers, len(tokens))] }
 }
 
-// populatedTokens picks one of the first users populated users uniformly
-// at random (pick), and derives its token.
-// The session checks pick among the even populated users and the returning
-// logins among the odd ones: each returning login adds a session, and past
-// the cap of live sessions per identity it would end the populated session
-// that the checks present.
+// populatedTokens picks one of the even users of the first users populated
+// ones uniformly at random (pick), and derives its token. The returning
+// logins take the odd ones (populatedUsers): each adds a session, and past
+// the cap of live sessions per identity it ends the user's oldest, the
+// populated session that a check would present.
 func populatedTokens(p *populated, users int) tokenSource {
 	half := uint64(users+1) / 2
 	return func(w int, n uint64) string { return p.token(token.Access, 2*pick(w, n, int(half))) }
@@ -468,10 +467,8 @@ func poolUsers(users, workers int) userSource {
 	return func(w int, n uint64) string { return poolUser(returningPool, spread(w, n, workers, users)) }
 }
 
-// populatedUsers picks one of the first users populated users uniformly
-// at random. Each login adds a session to the user's one, and the cap on
-// live sessions (20) ends the populated one only after 20 logins of the
-// same user: with many users, practically never.
+// populatedUsers picks one of the odd users of the first users populated
+// ones uniformly at random, for the returning logins (see populatedTokens).
 func populatedUsers(users int) userSource {
 	half := users / 2
 	return func(w int, n uint64) string { return populatedUser(2*pick(w, n^1<<63, half) + 1) }
