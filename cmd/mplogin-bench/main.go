@@ -10,7 +10,7 @@
 //	                           [-warmup 2s] [-rate N|Fx] [-json FILE] [-keep] [-rss-soak 10m]
 //	                           [-log-level warn] [-users 1000] [-rounds 1] [-quiet-wait 0]
 //	                           [-timeout D] [-mplogin BIN] [-serve-cpuprofile FILE] [-serve-trace FILE]
-//	                           [-populate N] [-data DIR] [-expired N]
+//	                           [-populate N] [-data DIR] [-expired N] [-skew S]
 //
 // Hidden subcommands, for its own children: bare-server (the ceiling) and
 // serve-profiled (the service in-process, with a CPU profile or a trace).
@@ -65,6 +65,7 @@ type options struct {
 	sessions  string   // the service's sessions: "" = in the store
 	populate  int      // users written straight into the store first; 0 = none
 	expired   int      // dead sessions written beside them, for the janitor to sweep
+	skew      float64  // the checks' Zipf exponent over the populated users; 0 = uniform
 	data      string   // kept directory for the SQLite file and the master key; "" = scratch
 	args      []string // as given, for the report
 }
@@ -139,6 +140,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.sessions, "sessions", "", "the service's session store (redis://…); default none (sessions in the store)")
 	fs.IntVar(&o.populate, "populate", 0, "before the scenarios, make sure the store holds N users, each with a live session, written straight into it; the session checks then pick among the even ones at random and the returning logins among the odd ones, instead of logging in -users pools")
 	fs.IntVar(&o.expired, "expired", 0, "with -populate, also write N sessions of populated users that have already ended, which the service's janitor deletes from its start while the scenarios run; each scenario reports how many it has deleted (SQLite or PostgreSQL store, not -sessions)")
+	fs.Float64Var(&o.skew, "skew", 0, "with -populate, the session checks pick their users by a Zipf law of this exponent (more than 1: the k-th most active user is checked in proportion to k^-S), as a few users of a real app make most of its requests; 0 picks uniformly")
 	fs.StringVar(&o.data, "data", "", "keep the SQLite file (without -store) and the master key in this directory, and reuse them in later runs")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -177,6 +179,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-populate: want 0, or 2 to 100000000 users (half for the session checks, half for the returning logins)")
 	case o.expired < 0 || o.expired > 100_000_000:
 		return o, errors.New("-expired: want 0 to 100000000 sessions")
+	case o.skew != 0 && (o.skew <= 1 || o.skew > 10 || o.populate == 0):
+		return o, errors.New("-skew: want an exponent above 1 and at most 10, with -populate")
 	case o.expired > 0 && o.populate == 0:
 		return o, errors.New("-expired: needs -populate (the dead sessions belong to populated users)")
 	case o.expired > 0 && o.sessions != "":

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -390,6 +391,18 @@ func writeMarker(ctx context.Context, st store.Store, p *populated) error {
 		return fmt.Errorf("writing the populated users' marker: %w", err)
 	}
 	return nil
+}
+
+// skewedPick is like pick, but not uniform: the user of rank k (from 0)
+// comes with a probability in proportion to (k+1)^-s, s > 1, as a few users
+// of a real app make most of its requests (a continuous Zipf law, drawn by
+// inverting its distribution). Ranks land on users spread over the store.
+func skewedPick(w int, n uint64, users int, s float64) uint64 {
+	const one = 1 << 53
+	u := float64(pick(w, n, one)) / one
+	tail := math.Pow(float64(users)+1, 1-s)
+	k := min(uint64(math.Pow(1-u*(1-tail), 1/(1-s))), uint64(users)) - 1
+	return pick(-1, k, users) // a fixed scattering of the ranks
 }
 
 // pick is the populated user that request n of worker w goes to: uniform

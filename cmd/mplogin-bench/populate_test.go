@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -228,7 +229,7 @@ func TestPopulatedHalves(t *testing.T) {
 	for i := uint64(0); i < 7; i += 2 {
 		even[p.token(token.Access, i)] = false
 	}
-	tokens, users := populatedTokens(p, 7), populatedUsers(7)
+	tokens, users := populatedTokens(p, 7, 0), populatedUsers(7)
 	logins := map[string]bool{}
 	for w := range 8 {
 		for n := range uint64(200) {
@@ -247,5 +248,30 @@ func TestPopulatedHalves(t *testing.T) {
 	}
 	if want := map[string]bool{populatedUser(1): true, populatedUser(3): true, populatedUser(5): true}; !maps.Equal(logins, want) {
 		t.Errorf("returning logins of %v, want %v", logins, want)
+	}
+}
+
+// TestSkewedPick: every pick is a user, the same (w, n) gives the same user,
+// and the most checked user gets far more than a uniform share while the
+// many rarely checked ones get less.
+func TestSkewedPick(t *testing.T) {
+	const users, draws = 1000, 200_000
+	hits := make([]int, users)
+	for w := range 8 {
+		for n := range uint64(draws / 8) {
+			u := skewedPick(w, n, users, 1.2)
+			if u >= users {
+				t.Fatalf("pick %d of %d users", u, users)
+			}
+			if again := skewedPick(w, n, users, 1.2); again != u {
+				t.Fatalf("(%d, %d) picked %d, then %d", w, n, u, again)
+			}
+			hits[u]++
+		}
+	}
+	slices.Sort(hits)
+	top, median := hits[users-1], hits[users/2]
+	if uniform := draws / users; top < 20*uniform || median >= uniform {
+		t.Fatalf("most checked user %d times, median %d; a uniform pick gives %d each", top, median, uniform)
 	}
 }

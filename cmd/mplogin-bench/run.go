@@ -73,7 +73,7 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 				rep.Expired = o.expired
 			}
 			rep.PopulateSeconds = time.Since(t0).Seconds()
-			tokens, users = populatedTokens(p, o.populate), populatedUsers(o.populate)
+			tokens, users = populatedTokens(p, o.populate, o.skew), populatedUsers(o.populate)
 		}
 		svc, err = startService(ctx, spec)
 		if err != nil {

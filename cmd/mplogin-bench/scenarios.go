@@ -414,9 +414,13 @@ func poolTokens(tokens []string, workers int) tokenSource {
 // logins take the odd ones (populatedUsers): each adds a session, and past
 // the cap of live sessions per identity it ends the user's oldest, the
 // populated session that a check would present.
-func populatedTokens(p *populated, users int) tokenSource {
-	half := uint64(users+1) / 2
-	return func(w int, n uint64) string { return p.token(token.Access, 2*pick(w, n, int(half))) }
+// With skew > 0, the pick follows skewedPick instead.
+func populatedTokens(p *populated, users int, skew float64) tokenSource {
+	half := (users + 1) / 2
+	if skew > 0 {
+		return func(w int, n uint64) string { return p.token(token.Access, 2*skewedPick(w, n, half, skew)) }
+	}
+	return func(w int, n uint64) string { return p.token(token.Access, 2*pick(w, n, half)) }
 }
 
 // sessionRequests: GET /v1/session with the tokens of src. Against the
