@@ -15,7 +15,6 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mplogin/mplogin/emulator"
@@ -246,33 +245,9 @@ func populateStore(ctx context.Context, dsn, sessions string, users int, logf fu
 // several goroutines: for the stores without a bulk loader. With resuming,
 // rows already written are skipped.
 func insertEach(ctx context.Context, st store.Store, ids []store.Identity, sessions []store.Session, resuming bool) error {
-	const workers = 64
-	var (
-		next    atomic.Int64
-		wg      sync.WaitGroup
-		errOnce sync.Once
-		first   error
-	)
-	for range workers {
-		wg.Go(func() {
-			for {
-				k := int(next.Add(1) - 1)
-				if k >= len(ids) || ctx.Err() != nil {
-					return
-				}
-				err := insertOne(ctx, st, ids[k], sessions[k], resuming)
-				if err != nil {
-					errOnce.Do(func() { first = err })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if first != nil {
-		return first
-	}
-	return ctx.Err()
+	return forEach(ctx, 64, len(ids), func(k int) error {
+		return insertOne(ctx, st, ids[k], sessions[k], resuming)
+	})
 }
 
 func insertOne(ctx context.Context, st store.Store, id store.Identity, sess store.Session, resuming bool) error {

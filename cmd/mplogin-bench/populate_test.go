@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,5 +274,31 @@ func TestSkewedPick(t *testing.T) {
 	top, median := hits[users-1], hits[users/2]
 	if uniform := draws / users; top < 20*uniform || median >= uniform {
 		t.Fatalf("most checked user %d times, median %d; a uniform pick gives %d each", top, median, uniform)
+	}
+}
+
+// TestForEach: every k is called once, and an error is returned and stops
+// new calls.
+func TestForEach(t *testing.T) {
+	var seen [500]atomic.Int32
+	if err := forEach(t.Context(), 8, len(seen), func(k int) error { seen[k].Add(1); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for k := range seen {
+		if n := seen[k].Load(); n != 1 {
+			t.Fatalf("k = %d called %d times", k, n)
+		}
+	}
+	var calls atomic.Int32
+	boom := errors.New("boom")
+	err := forEach(t.Context(), 4, 10_000, func(k int) error {
+		calls.Add(1)
+		if k == 10 {
+			return boom
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) || calls.Load() > 5_000 {
+		t.Fatalf("forEach = %v after %d calls; want boom, soon", err, calls.Load())
 	}
 }

@@ -343,8 +343,27 @@ func loginPool(ctx context.Context, base, pool string, users int) ([]string, err
 	client := newClient(workers)
 	defer client.CloseIdleConnections()
 	tokens := make([]string, users)
+	err := forEach(ctx, workers, users, func(k int) error {
+		tok, err := loginOnce(ctx, client, base, loginBody(poolUser(pool, uint64(k)), "pool"))
+		if err != nil {
+			return fmt.Errorf("logging in pool user %d: %w", k, err)
+		}
+		tokens[k] = tok
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return tokens, nil
+}
+
+// forEach calls fn for k = 0 to n-1 from workers goroutines, and returns
+// the first error, or the context's, once every call has returned; after an
+// error, no new call starts.
+func forEach(ctx context.Context, workers, n int, fn func(k int) error) error {
 	var (
 		next    atomic.Int64
+		failed  atomic.Bool
 		wg      sync.WaitGroup
 		errOnce sync.Once
 		first   error
@@ -352,24 +371,23 @@ func loginPool(ctx context.Context, base, pool string, users int) ([]string, err
 	for range workers {
 		wg.Go(func() {
 			for {
-				k := next.Add(1) - 1
-				if k >= int64(users) || ctx.Err() != nil {
+				k := int(next.Add(1) - 1)
+				if k >= n || failed.Load() || ctx.Err() != nil {
 					return
 				}
-				tok, err := loginOnce(ctx, client, base, loginBody(poolUser(pool, uint64(k)), "pool"))
-				if err != nil {
-					errOnce.Do(func() { first = fmt.Errorf("logging in pool user %d: %w", k, err) })
+				if err := fn(k); err != nil {
+					errOnce.Do(func() { first = err })
+					failed.Store(true)
 					return
 				}
-				tokens[k] = tok
 			}
 		})
 	}
 	wg.Wait()
 	if first != nil {
-		return nil, first
+		return first
 	}
-	return tokens, ctx.Err()
+	return ctx.Err()
 }
 
 func loginOnce(ctx context.Context, client *http.Client, base string, body []byte) (string, error) {
