@@ -713,3 +713,20 @@ type ExchangedCode struct {
 	// given (0 for a new code).
 	Replays int
 }
+
+// CheckBulk checks what the bulk loaders are given: each identity names its
+// family, app ID, open ID and user ID, and each session its ID and both
+// token hashes.
+func CheckBulk(ids []Identity, sessions []Session) error {
+	for _, id := range ids {
+		if id.Family == "" || id.AppID == "" || id.OpenID == "" || id.UserID == "" {
+			return errors.New("empty family, app ID, open ID or user ID")
+		}
+	}
+	for _, sess := range sessions {
+		if sess.ID == "" || len(sess.AccessHash) == 0 || len(sess.RefreshHash) == 0 {
+			return errors.New("empty ID, access hash or refresh hash")
+		}
+	}
+	return nil
+}

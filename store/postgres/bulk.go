@@ -19,15 +19,8 @@ import (
 // round trip and a commit each: about twenty times slower.
 func (s *Store) BulkInsert(ctx context.Context, ids []store.Identity, sessions []store.Session) error {
 	const op = "bulk insert"
-	for _, id := range ids {
-		if id.Family == "" || id.AppID == "" || id.OpenID == "" || id.UserID == "" {
-			return fmt.Errorf("postgres: %s: empty family, app ID, open ID or user ID", op)
-		}
-	}
-	for _, sess := range sessions {
-		if sess.ID == "" || len(sess.AccessHash) == 0 || len(sess.RefreshHash) == 0 {
-			return fmt.Errorf("postgres: %s: empty ID, access hash or refresh hash", op)
-		}
+	if err := store.CheckBulk(ids, sessions); err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	return s.run(ctx, op, false, func() (err error) {
 		tx, err := s.pool.Begin(ctx)

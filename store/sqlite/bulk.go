@@ -22,15 +22,8 @@ const bulkCacheKiB = 512 << 10
 // slower. After it, the writer's page cache is 512 MiB.
 func (s *Store) BulkInsert(ctx context.Context, ids []store.Identity, sessions []store.Session) error {
 	const op = "bulk insert"
-	for _, id := range ids {
-		if id.Family == "" || id.AppID == "" || id.OpenID == "" || id.UserID == "" {
-			return fmt.Errorf("sqlite: %s: empty family, app ID, open ID or user ID", op)
-		}
-	}
-	for _, sess := range sessions {
-		if err := checkSession(sess); err != nil {
-			return fmt.Errorf("sqlite: %s: %w", op, err)
-		}
+	if err := store.CheckBulk(ids, sessions); err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	return s.inPlainTx(ctx, op, func(tx *sql.Tx) error {
 		// Identities are keyed by openid, which is random: past a million
