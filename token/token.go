@@ -3,6 +3,11 @@
 // prefix. Only a hash is ever stored, and lookups go by that hash, so no code
 // compares a token's bytes and a database dump holds nothing usable.
 //
+// A sealed token has the same front (prefix, then the minting millisecond)
+// followed by a payload sealed with the master key instead of the random
+// bytes: the service can read it back without a lookup, the client cannot
+// read or change it. Its hash is made and stored like any other's.
+//
 // The stored hash is the token's 6 bytes of milliseconds followed by the
 // SHA-256 of the whole token. The time in front costs nothing in secrecy (a
 // session's creation time is stored beside it anyway) and puts new tokens at
@@ -13,10 +18,13 @@ package token
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/mplogin/mplogin/keyring"
 )
 
 // Type prefixes, so a leaked token says what it is and a refresh token can
@@ -36,6 +44,10 @@ const (
 	// time: 32 random bytes alone. Such a token is still recognised, and its
 	// hash is the plain SHA-256, as it was stored then.
 	legacyLen = 43
+
+	// maxSealedLen bounds the body of a sealed token, so that a request
+	// cannot make the service hash or open more than that.
+	maxSealedLen = 512
 )
 
 // PutMillis writes now's Unix milliseconds into the first 6 bytes of b,
@@ -90,14 +102,68 @@ func hash(raw string, prefixLen int) []byte {
 // hash. The shape check keeps garbage away from the store.
 func Parse(raw, prefix string) ([]byte, bool) {
 	n := len(raw) - len(prefix)
-	if n != encodedLen && n != legacyLen || !strings.HasPrefix(raw, prefix) {
+	sealed := prefix == Access && n > encodedLen && n <= maxSealedLen
+	if n != encodedLen && n != legacyLen && !sealed || !strings.HasPrefix(raw, prefix) {
 		return nil, false
 	}
-	for i := len(prefix); i < len(raw); i++ {
-		c := raw[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return nil, false
-		}
+	if !base64url(raw[len(prefix):]) {
+		return nil, false
 	}
 	return hash(raw, len(prefix)), true
+}
+
+// base64url reports whether s holds only base64url characters (the decoder
+// alone would skip line breaks).
+func base64url(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// NewSealed mints an access token at now that carries payload, sealed by
+// keys, and returns it with its hash. The seal binds the payload to the
+// token's type and minting time, so neither can be swapped. Only access
+// tokens are sealed.
+func NewSealed(keys *keyring.Keyring, now time.Time, payload []byte) (string, []byte, error) {
+	const prefix = Access
+	b := make([]byte, timeBytes, timeBytes+len(payload)+64)
+	PutMillis(b, now)
+	sealed, err := keys.Seal(payload, sealedAAD(prefix, b))
+	if err != nil {
+		return "", nil, fmt.Errorf("token: seal: %w", err)
+	}
+	raw := prefix + base64.RawURLEncoding.EncodeToString(append(b, sealed...))
+	if len(raw)-len(prefix) > maxSealedLen {
+		return "", nil, errors.New("token: sealed payload too long")
+	}
+	return raw, hash(raw, len(prefix)), nil
+}
+
+// Unseal returns the payload of an access token that NewSealed minted with
+// keys (or with a key kept beside their primary), and when it was minted;
+// false for any other token, and for one changed in any way.
+func Unseal(keys *keyring.Keyring, raw string) ([]byte, time.Time, bool) {
+	const prefix = Access
+	n := len(raw) - len(prefix)
+	if n <= encodedLen || n > maxSealedLen || !strings.HasPrefix(raw, prefix) || !base64url(raw[len(prefix):]) {
+		return nil, time.Time{}, false
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(raw[len(prefix):])
+	if err != nil || len(b) <= timeBytes {
+		return nil, time.Time{}, false
+	}
+	payload, err := keys.Open(b[timeBytes:], sealedAAD(prefix, b[:timeBytes]))
+	if err != nil {
+		return nil, time.Time{}, false
+	}
+	minted, _ := Minted(append(b[:timeBytes:timeBytes], make([]byte, sha256.Size)...))
+	return payload, minted, true
+}
+
+func sealedAAD(prefix string, millis []byte) []byte {
+	return append([]byte("mplogin sealed token\x00"+prefix+"\x00"), millis...)
 }

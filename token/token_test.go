@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/token"
 )
 
@@ -121,4 +122,115 @@ func TestMinted(t *testing.T) {
 	if _, ok := token.Minted(legacy[:]); ok {
 		t.Fatal("a legacy hash has a minting time")
 	}
+}
+
+func sealKeys(t testing.TB, primary byte, old ...byte) *keyring.Keyring {
+	t.Helper()
+	key := func(b byte) []byte { return bytes.Repeat([]byte{b}, keyring.KeySize) }
+	var olds [][]byte
+	for _, o := range old {
+		olds = append(olds, key(o))
+	}
+	k, err := keyring.New(nil, key(primary), olds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestSealed(t *testing.T) {
+	keys := sealKeys(t, 1)
+	payload := []byte("session 1, user 2, openid o-3")
+	raw, hash, err := token.NewSealed(keys, t0, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains([]byte(raw), payload) {
+		t.Fatal("the payload shows in the token")
+	}
+	got, minted, ok := token.Unseal(keys, raw)
+	if !ok || !bytes.Equal(got, payload) || !minted.Equal(t0) {
+		t.Fatalf("Unseal = %q, %v, %v; want the payload and %v", got, minted, ok, t0)
+	}
+	if h, ok := token.Parse(raw, token.Access); !ok || !bytes.Equal(h, hash) {
+		t.Fatal("Parse does not give a sealed token the hash NewSealed did")
+	}
+	if m, ok := token.Minted(hash); !ok || !m.Equal(t0) {
+		t.Fatalf("the hash carries %v, want %v", m, t0)
+	}
+	raw2, _, err := token.NewSealed(keys, t0, payload)
+	if err != nil || raw2 == raw {
+		t.Fatal("two sealed tokens of the same payload and time are the same token")
+	}
+
+	// Rotation: a token sealed under the old primary still opens.
+	rotated := sealKeys(t, 9, 1)
+	if got, _, ok := token.Unseal(rotated, raw); !ok || !bytes.Equal(got, payload) {
+		t.Fatal("a sealed token does not open once its key is an old one")
+	}
+	if _, ok := token.Parse(token.Refresh+strings.TrimPrefix(raw, token.Access), token.Refresh); ok {
+		t.Fatal("a sealed body passes as a refresh token")
+	}
+	for name, bad := range map[string]struct {
+		keys *keyring.Keyring
+		raw  string
+	}{
+		"another key":          {sealKeys(t, 2), raw},
+		"another type":         {keys, token.Refresh + strings.TrimPrefix(raw, token.Access)},
+		"opaque":               {keys, mustNew(t)},
+		"truncated":            {keys, raw[:len(raw)-1]},
+		"too long":             {keys, raw + strings.Repeat("A", 600)},
+		"not base64":           {keys, raw[:20] + "*" + raw[21:]},
+		"time moved":           {keys, raw[:4] + flip(raw[4]) + raw[5:]},
+		"last character moved": {keys, raw[:len(raw)-1] + flip(raw[len(raw)-1])},
+	} {
+		if _, _, ok := token.Unseal(bad.keys, bad.raw); ok {
+			t.Errorf("%s: Unseal accepted it", name)
+		}
+	}
+	// Every single-character change is refused.
+	for i := len(token.Access); i < len(raw); i++ {
+		if _, _, ok := token.Unseal(keys, raw[:i]+flip(raw[i])+raw[i+1:]); ok {
+			t.Fatalf("changing character %d: Unseal accepted it", i)
+		}
+	}
+	if _, _, err := token.NewSealed(keys, t0, make([]byte, 400)); err == nil {
+		t.Fatal("NewSealed made a token longer than Parse accepts")
+	}
+}
+
+func flip(c byte) string {
+	if c == 'A' {
+		return "B"
+	}
+	return "A"
+}
+
+func mustNew(t *testing.T) string {
+	raw, _, err := token.New(rand.Reader, token.Access, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func FuzzUnseal(f *testing.F) {
+	keys := sealKeys(f, 1)
+	raw, _, err := token.NewSealed(keys, t0, []byte("payload"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(raw)
+	f.Add(token.Access)
+	f.Fuzz(func(t *testing.T, s string) {
+		p, _, ok := token.Unseal(keys, s)
+		if ok && !bytes.Equal(p, []byte("payload")) {
+			t.Fatalf("Unseal(%q) opened a payload nobody sealed: %q", s, p)
+		}
+		if ok {
+			if _, ok := token.Parse(s, token.Access); !ok {
+				t.Fatalf("Unseal accepted %q, Parse does not", s)
+			}
+		}
+	})
 }
