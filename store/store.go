@@ -133,6 +133,25 @@ type UserAdmin interface {
 	MergeUsers(ctx context.Context, into, from string, now time.Time) error
 }
 
+// ChangeLog is what a store offers when it knows, without a read, whether
+// a session changed since an access token was minted for it: the session
+// service then seals what a session check answers into the access token
+// and answers checks from the token. Only a store that sees every write
+// to its sessions can offer it (the SQLite store, which is its file's only
+// writer).
+type ChangeLog interface {
+	// Unchanged reports whether session id still answers to the access
+	// token hashed accessHash, which was minted for it at minted and is in
+	// date until expires, exactly as when it was minted: nothing has ended
+	// the session or changed its user, identity, app or ends since, nor
+	// given it another access token. False whenever the store cannot tell;
+	// the caller then reads the session.
+	Unchanged(id string, accessHash []byte, minted, expires time.Time) bool
+	// Changed records a change to session id, so that Unchanged vouches
+	// for none of its current tokens.
+	Changed(ctx context.Context, id string) error
+}
+
 // Sessions holds sessions, their tokens and exchanged login codes.
 type Sessions interface {
 	// CreateSession stores a new session and its first refresh token.

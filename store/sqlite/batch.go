@@ -152,9 +152,23 @@ func (s *Store) runBatch(batch []*writeOp, careful bool) bool {
 		return finish(err)
 	}
 	commit := func() bool {
+		var changed []pendingChange
+		if s.changes != nil {
+			// Read before the commit, applied after it and before anyone is
+			// answered (changes.go).
+			if changed, err = s.changes.tail(tx); err != nil {
+				_ = tx.Rollback()
+				return finish(err)
+			}
+		}
 		err := tx.Commit()
-		if err == nil && s.ckpt != nil {
-			s.ckpt.committed()
+		if err == nil {
+			if s.changes != nil {
+				s.changes.apply(changed)
+			}
+			if s.ckpt != nil {
+				s.ckpt.committed()
+			}
 		}
 		return finish(err)
 	}

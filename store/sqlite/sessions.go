@@ -513,6 +513,11 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 			}
 		}
 	}
+	n, err := s.pruneChanges(ctx)
+	if err != nil {
+		return total, err
+	}
+	s.log.Debug("sqlite: pruned session changes", "changes", n)
 	return total, nil
 }
 

@@ -81,6 +81,13 @@ type Options struct {
 	// first use of every code) needs no query. Like CacheSessions, it
 	// relies on this Store being the file's only one.
 	FilterCodes bool
+	// ChangeWindow, when set, keeps a log of the changes to sessions for
+	// that long, so that Unchanged can vouch for a sealed access token
+	// without a read (changes.go). It must be at least the longest life
+	// of an access token. Like CacheSessions, it relies on this Store
+	// being the file's only one. Zero vouches for nothing and leaves the
+	// log as it is (triggers still fill it).
+	ChangeWindow time.Duration
 }
 
 // Store is a store.Store in one SQLite database file. It is safe for
@@ -95,11 +102,13 @@ type Store struct {
 	dbFile *os.File      // for the checkpointer's syncs
 	cache  *sessionCache // nil without Options.CacheSessions
 	codes  *codeFilter   // nil without Options.FilterCodes
-	ckpt   *checkpointer // checkpoint.go
-	rewind atomic.Bool   // set by ckpt: the writer is to checkpoint before its next batch
-	log    *slog.Logger
-	wal    *walSyncer // syncs revocations (durable.go)
-	lock   *os.File   // PATH-lock, flocked until Close; nil where there is no flock
+	// changes is nil without Options.ChangeWindow.
+	changes *changeLog
+	ckpt    *checkpointer // checkpoint.go
+	rewind  atomic.Bool   // set by ckpt: the writer is to checkpoint before its next batch
+	log     *slog.Logger
+	wal     *walSyncer // syncs revocations (durable.go)
+	lock    *os.File   // PATH-lock, flocked until Close; nil where there is no flock
 
 	// The group-commit batcher (batch.go).
 	ops         chan *writeOp
@@ -175,6 +184,13 @@ func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 	if err := migrateRetrying(ctx, s.write, ms, log, busy); err != nil {
 		s.write.Close()
 		return nil, s.fail(ctx, "open: migrate", err)
+	}
+
+	if opts.ChangeWindow > 0 {
+		if s.changes, err = openChangeLog(ctx, s.write, opts.ChangeWindow); err != nil {
+			s.write.Close()
+			return nil, s.fail(ctx, "open: session changes", err)
+		}
 	}
 
 	s.read, err = sql.Open("sqlite", dsn(path, busy, true))

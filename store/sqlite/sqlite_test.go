@@ -372,10 +372,13 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 		"spent_refresh": {"hash", "session_id"},
 		"codes": {"hash", "app", "platform", "app_id", "open_id", "expires_at",
 			"session_id", "replay_until", "replays"},
-		"access_tokens":     {"cache_key", "sealed", "expires_at", "refresh_at"},
-		"schema_migrations": {"version", "name", "applied_at"},
-		"leases":            {"lease_key", "holder", "until"},
-		"signing_keys":      {"id", "sealed", "version", "updated_at"},
+		"access_tokens":        {"cache_key", "sealed", "expires_at", "refresh_at"},
+		"schema_migrations":    {"version", "name", "applied_at"},
+		"leases":               {"lease_key", "holder", "until"},
+		"signing_keys":         {"id", "sealed", "version", "updated_at"},
+		"session_changes":      {"seq", "id", "at", "access_hash"},
+		"session_changes_kept": {"one", "since", "window"},
+		"sqlite_sequence":      {"name", "seq"}, // SQLite's, for AUTOINCREMENT
 	}
 	// The only columns that carry secret material, and what they hold.
 	blobs := map[string]bool{
@@ -386,6 +389,7 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 		"sessions.prev_access_hash":   true, // SHA-256
 		"sessions.last_spent_hash":    true, // SHA-256
 		"sessions.successor":          true, // sealed by the caller
+		"session_changes.access_hash": true, // SHA-256
 		"spent_refresh.hash":          true, // SHA-256
 		"codes.hash":                  true, // SHA-256
 		"access_tokens.sealed":        true, // sealed by the caller

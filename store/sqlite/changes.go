@@ -1,0 +1,208 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/mplogin/mplogin/store"
+)
+
+// changeLog is the memory side of the table session_changes, which
+// triggers fill on every write that changes what a session check answers
+// (migrations/0013_session_changes.sql). With it, Unchanged answers for a
+// sealed access token without a read: the session of a token minted after
+// the log began has not changed since, unless the log holds a change for
+// it, and a change that only installed this very token (a refresh) is no
+// change to it.
+//
+// The memory side follows the table exactly: the writer reads the changes
+// its transaction made (by seq, which only grows) before committing, and
+// applies them after the commit, before any of the batch's callers is
+// answered. The log keeps a change for window, the longest an access token
+// lives: a change older than that concerns only tokens minted before it,
+// which have expired.
+type changeLog struct {
+	window time.Duration
+	since  time.Time // changes are complete from here on
+
+	mu        sync.RWMutex
+	bySession map[string]change
+
+	last int64 // the highest seq applied; only the writer's goroutine uses it
+}
+
+type change struct {
+	seq  int64
+	hash []byte // the access hash the session answers to since; nil: none
+}
+
+const (
+	changesKeptSQL   = `SELECT since, window FROM session_changes_kept`
+	resetChangesSQL  = `UPDATE session_changes_kept SET since = CAST(unixepoch('subsec') * 1000000 AS INTEGER), window = ?`
+	loadChangesSQL   = `SELECT seq, id, access_hash FROM session_changes`
+	tailChangesSQL   = `SELECT seq, id, access_hash FROM session_changes WHERE seq > ? ORDER BY seq`
+	markChangedSQL   = `INSERT INTO session_changes (id, at, access_hash) VALUES (?, CAST(unixepoch('subsec') * 1000000 AS INTEGER), NULL)`
+	unmarkChangedSQL = `DELETE FROM session_changes WHERE id = ?`
+	// Oldest first, a chunk at a time (DeleteExpired).
+	pruneChangesSQL = `DELETE FROM session_changes WHERE seq IN (
+		SELECT seq FROM session_changes WHERE at < CAST(unixepoch('subsec') * 1000000 AS INTEGER) - ? ORDER BY at LIMIT ?)
+		RETURNING seq, id`
+)
+
+// openChangeLog loads the log on the writer. A window other than the one
+// the file was last opened with starts the log over (since = now): the
+// changes kept so far were kept for the old window only.
+func openChangeLog(ctx context.Context, db *sql.DB, window time.Duration) (*changeLog, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback() // a no-op after Commit
+	var since, kept int64
+	if err := tx.QueryRowContext(ctx, changesKeptSQL).Scan(&since, &kept); err != nil {
+		return nil, fmt.Errorf("read session_changes_kept: %w", err)
+	}
+	if kept != window.Microseconds() {
+		if _, err := tx.ExecContext(ctx, resetChangesSQL, window.Microseconds()); err != nil {
+			return nil, fmt.Errorf("reset session_changes_kept: %w", err)
+		}
+		if err := tx.QueryRowContext(ctx, changesKeptSQL).Scan(&since, &kept); err != nil {
+			return nil, fmt.Errorf("read session_changes_kept: %w", err)
+		}
+	}
+	c := &changeLog{window: window, since: time.UnixMicro(since).UTC(), bySession: make(map[string]change)}
+	pending, err := readChanges(ctx, tx, loadChangesSQL)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	c.apply(pending)
+	return c, nil
+}
+
+type pendingChange struct {
+	id string
+	change
+}
+
+func readChanges(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]pendingChange, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read session changes: %w", err)
+	}
+	defer rows.Close()
+	var out []pendingChange
+	for rows.Next() {
+		var p pendingChange
+		if err := rows.Scan(&p.seq, &p.id, &p.hash); err != nil {
+			return nil, fmt.Errorf("read session changes: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read session changes: %w", err)
+	}
+	return out, nil
+}
+
+// tail reads the changes tx made, for apply once it commits.
+func (c *changeLog) tail(tx *sql.Tx) ([]pendingChange, error) {
+	return readChanges(context.Background(), tx, tailChangesSQL, c.last)
+}
+
+func (c *changeLog) apply(pending []pendingChange) {
+	if len(pending) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range pending {
+		c.bySession[p.id] = p.change
+		c.last = max(c.last, p.seq)
+	}
+}
+
+// forget drops the changes a prune deleted, unless a later one replaced
+// them.
+func (c *changeLog) forget(pruned []pendingChange) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range pruned {
+		if e, ok := c.bySession[p.id]; ok && e.seq == p.seq {
+			delete(c.bySession, p.id)
+		}
+	}
+}
+
+func (c *changeLog) size() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.bySession)
+}
+
+// Unchanged implements store.ChangeLog.
+func (s *Store) Unchanged(id string, accessHash []byte, minted, expires time.Time) bool {
+	c := s.changes
+	if c == nil || minted.Before(c.since) || expires.Sub(minted) > c.window {
+		return false
+	}
+	c.mu.RLock()
+	e, ok := c.bySession[id]
+	c.mu.RUnlock()
+	return !ok || e.hash != nil && bytes.Equal(e.hash, accessHash)
+}
+
+// Changed implements store.ChangeLog.
+func (s *Store) Changed(ctx context.Context, id string) error {
+	return s.inTx(ctx, "mark session changed", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, unmarkChangedSQL, id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, markChangedSQL, id)
+		return err
+	})
+}
+
+// pruneChanges deletes the changes older than the window, a chunk per
+// transaction; 0 without a change log.
+func (s *Store) pruneChanges(ctx context.Context) (int, error) {
+	c := s.changes
+	if c == nil {
+		return 0, nil
+	}
+	total := 0
+	for {
+		var pruned []pendingChange
+		err := s.inTx(ctx, "prune session changes", func(tx *sql.Tx) error {
+			rows, err := tx.QueryContext(ctx, pruneChangesSQL, c.window.Microseconds(), deleteChunk)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var p pendingChange
+				if err := rows.Scan(&p.seq, &p.id); err != nil {
+					return err
+				}
+				pruned = append(pruned, p)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return total, err
+		}
+		c.forget(pruned)
+		total += len(pruned)
+		if len(pruned) < deleteChunk {
+			return total, nil
+		}
+	}
+}
+
+var _ store.ChangeLog = (*Store)(nil)

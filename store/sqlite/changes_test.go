@@ -1,0 +1,190 @@
+package sqlite
+
+import (
+	"crypto/sha256"
+	"database/sql"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mplogin/mplogin/store"
+)
+
+// TestChangeLog: Unchanged vouches for a token exactly while nothing has
+// changed its session since it was minted, across every kind of write that
+// ends or alters a session, and across a reopening of the file.
+func TestChangeLog(t *testing.T) {
+	const window = time.Hour
+	path := filepath.Join(t.TempDir(), "c.db")
+	open := func(window time.Duration) *Store {
+		t.Helper()
+		s, err := Open(t.Context(), path, Options{ChangeWindow: window})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return s
+	}
+	s := open(window)
+	ctx := t.Context()
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	minted, expires := at, at.Add(window/2)
+	hash := func(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
+	sess := func(id, user string) store.Session {
+		x := store.Session{ID: id, UserID: user, App: "a", Family: "p", AppID: "x", OpenID: "o-" + id,
+			AccessHash: hash("mpa_" + id), AccessExpiresAt: expires,
+			RefreshHash: hash("mpr_" + id), RefreshExpiresAt: at.Add(24 * time.Hour),
+			CreatedAt: at, LastUsedAt: at}
+		if err := s.CreateSession(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	unchanged := func(s *Store, x store.Session, access []byte) bool {
+		return s.Unchanged(x.ID, access, minted, expires)
+	}
+	kept, rotated, revoked, moved, erased, marked, failed := sess("kept", "u1"), sess("rotated", "u1"),
+		sess("revoked", "u1"), sess("moved", "u2"), sess("erased", "u3"), sess("marked", "u1"), sess("failed", "u1")
+	for _, x := range []store.Session{kept, rotated, revoked, moved, erased, marked, failed} {
+		if !unchanged(s, x, x.AccessHash) {
+			t.Fatalf("%s: a new session is not vouched for", x.ID)
+		}
+	}
+
+	newAccess := hash("mpa_rotated-2")
+	if _, err := s.RotateRefresh(ctx, store.Rotation{OldRefreshHash: rotated.RefreshHash, NewAccessHash: newAccess,
+		AccessExpiresAt: expires, NewRefreshHash: hash("mpr_rotated-2"), RefreshExpiresAt: at.Add(24 * time.Hour), Now: at}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeSession(ctx, revoked.ID, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MoveUserSessions(ctx, "u9", "u2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EraseUserSessions(ctx, "u3", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Changed(ctx, marked.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddDecryptFailure(ctx, failed.ID); err != nil {
+		t.Fatal(err)
+	}
+	check := func(s *Store, when string) {
+		t.Helper()
+		for _, c := range []struct {
+			name   string
+			x      store.Session
+			access []byte
+			want   bool
+		}{
+			{"untouched", kept, kept.AccessHash, true},
+			{"a decryption failure (no change to a check's answer)", failed, failed.AccessHash, true},
+			{"the token a refresh replaced", rotated, rotated.AccessHash, false},
+			{"the token a refresh installed", rotated, newAccess, true},
+			{"revoked", revoked, revoked.AccessHash, false},
+			{"moved to another user", moved, moved.AccessHash, false},
+			{"erased", erased, erased.AccessHash, false},
+			{"marked changed", marked, marked.AccessHash, false},
+		} {
+			if got := unchanged(s, c.x, c.access); got != c.want {
+				t.Errorf("%s: %s: Unchanged = %v, want %v", when, c.name, got, c.want)
+			}
+		}
+	}
+	check(s, "after the writes")
+	if s.Unchanged(kept.ID, kept.AccessHash, minted, minted.Add(window+time.Second)) {
+		t.Error("vouched for a token that lives longer than the window")
+	}
+	if s.Unchanged(kept.ID, kept.AccessHash, s.changes.since.Add(-time.Second), expires) {
+		t.Error("vouched for a token minted before the log began")
+	}
+
+	// The log is on disk: a reopened store knows the same.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(window)
+	check(s, "reopened")
+
+	// A file opened without a window keeps the log; one opened with another
+	// window starts it over, vouching for no token minted before.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(0)
+	if unchanged(s, kept, kept.AccessHash) {
+		t.Error("a store without a window vouched")
+	}
+	s.Close()
+	s = open(window)
+	check(s, "reopened after a store without a window")
+	s.Close()
+	s = open(2 * window)
+	t.Cleanup(func() { s.Close() })
+	if !s.changes.since.After(at) {
+		t.Fatalf("another window: the log begins at %v, not after the tokens were minted (%v)", s.changes.since, at)
+	}
+	if unchanged(s, kept, kept.AccessHash) {
+		t.Error("another window: vouched for a token minted before the log began")
+	}
+}
+
+// TestChangeLogPrune: the sweep deletes changes older than the window,
+// from the table and from memory, and no others.
+func TestChangeLogPrune(t *testing.T) {
+	const window = time.Hour
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "p.db"), Options{ChangeWindow: window})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	for _, id := range []string{"old", "new"} {
+		h := sha256.Sum256([]byte(id))
+		if err := s.CreateSession(ctx, store.Session{ID: id, UserID: "u", App: "a", Family: "p", AppID: "x", OpenID: id,
+			AccessHash: h[:], AccessExpiresAt: at.Add(time.Hour), RefreshHash: h[:], RefreshExpiresAt: at.Add(48 * time.Hour),
+			CreatedAt: at, LastUsedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Changed(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Age one change past the window.
+	if err := s.inTx(ctx, "age", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE session_changes SET at = at - ? WHERE id = 'old'`, 2*window.Microseconds())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.changes.size(); n != 2 {
+		t.Fatalf("%d changes in memory, want 2", n)
+	}
+	if _, err := s.DeleteExpired(ctx, at); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	rows, err := s.read.QueryContext(ctx, `SELECT id FROM session_changes`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if len(ids) != 1 || ids[0] != "new" {
+		t.Fatalf("after the sweep the table holds %v, want [new]", ids)
+	}
+	if n := s.changes.size(); n != 1 {
+		t.Fatalf("after the sweep %d changes in memory, want 1", n)
+	}
+	if _, ok := s.changes.bySession["new"]; !ok {
+		t.Fatal("the sweep forgot the recent change")
+	}
+}
