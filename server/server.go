@@ -18,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/mplogin/mplogin"
 	"github.com/mplogin/mplogin/accesstoken"
 	"github.com/mplogin/mplogin/config"
 	"github.com/mplogin/mplogin/httpapi"
@@ -115,8 +116,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	}
 	// The session service's events name the request and client they came
 	// from.
+	// Sealed access tokens on the SQLite store, which keeps a change log
+	// for them.
+	changes, _ := st.(store.ChangeLog)
 	svc, err := session.New(session.Config{
-		Store: st, Keys: keys, Apps: apps, Now: now, Logger: slog.New(httpapi.LogHandler(log.Handler())), JWT: jwt,
+		Store: st, Changes: changes, Keys: keys, Apps: apps, Now: now, Logger: slog.New(httpapi.LogHandler(log.Handler())), JWT: jwt,
 		Policy: session.Policy{
 			AccessTTL: cfg.Policy.AccessTTL, RefreshTTL: cfg.Policy.RefreshTTL, MaxAge: cfg.Policy.MaxAge,
 			KeyGrace: cfg.Policy.SessionKeyGrace, PlatformTimeout: cfg.PlatformTimeout,
@@ -408,7 +412,11 @@ func (s *Server) janitor(ctx context.Context) {
 // Redis session store in front of it; shared is that Redis, for the rate
 // limits every instance must share (nil without one).
 func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger) (st store.Store, shared goredis.Scripter, err error) {
-	durable, err := OpenStore(ctx, cfg.Store, log)
+	var window time.Duration
+	if cfg.Sessions == "" {
+		window = ChangeWindow(cfg.Policy.AccessTTL)
+	}
+	durable, err := openStore(ctx, cfg.Store, log, window)
 	if err != nil || cfg.Sessions == "" {
 		return durable, nil, err
 	}
@@ -425,8 +433,24 @@ func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger) (st s
 // under a long load with many sessions.
 const SQLiteSessionCache = 10_000
 
-// OpenStore opens the store a DSN names.
+// ChangeWindow is how long the SQLite store of a service whose access
+// tokens live accessTTL keeps its log of session changes: the longest an
+// access token lives (with the clock tolerance its stored end carries),
+// and a second for the token's minting time, which it tells to the
+// millisecond.
+func ChangeWindow(accessTTL time.Duration) time.Duration {
+	return accessTTL + mplogin.MaxClockSkew + time.Second
+}
+
+// OpenStore opens the store a DSN names, for a command other than the
+// service: a SQLite store then keeps its log of session changes as it is.
 func OpenStore(ctx context.Context, dsn string, log *slog.Logger) (store.Store, error) {
+	return openStore(ctx, dsn, log, 0)
+}
+
+// openStore opens the store a DSN names; a SQLite store keeps its session
+// changes for window (none: 0).
+func openStore(ctx context.Context, dsn string, log *slog.Logger, window time.Duration) (store.Store, error) {
 	kind, target, err := config.StoreKind(dsn)
 	if err != nil {
 		return nil, err
@@ -436,7 +460,8 @@ func OpenStore(ctx context.Context, dsn string, log *slog.Logger) (store.Store, 
 		// One serve process per SQLite file (several instances use
 		// PostgreSQL), so this process sees every session write and can
 		// answer session checks from memory.
-		st, err := sqlite.Open(ctx, target, sqlite.Options{Logger: log, CacheSessions: SQLiteSessionCache, FilterCodes: true})
+		st, err := sqlite.Open(ctx, target, sqlite.Options{Logger: log, CacheSessions: SQLiteSessionCache, FilterCodes: true,
+			ChangeWindow: window})
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}

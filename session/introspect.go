@@ -52,7 +52,7 @@ func (s *Service) Introspect(ctx context.Context, tok string) (Introspection, er
 // IntrospectAccess is Introspect for an access token only: any other is
 // inactive. It checks the token as Check does.
 func (s *Service) IntrospectAccess(ctx context.Context, accessToken string) (Introspection, error) {
-	sess, err := s.active(ctx, accessToken)
+	sess, err := s.checked(ctx, accessToken)
 	if err != nil {
 		return inactive(err)
 	}

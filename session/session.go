@@ -128,13 +128,17 @@ const MaxCodeReplays = 3
 
 // Config assembles a Service.
 type Config struct {
-	Store  store.Store
-	Keys   *keyring.Keyring
-	Apps   []App
-	Policy Policy
-	Now    func() time.Time // nil = time.Now
-	Rand   io.Reader        // nil = crypto/rand
-	Logger *slog.Logger     // nil = discard
+	Store store.Store
+	// Changes, when set (to Store's change log), has access tokens sealed
+	// and checked without a read while the store vouches for them
+	// (sealed.go).
+	Changes store.ChangeLog
+	Keys    *keyring.Keyring
+	Apps    []App
+	Policy  Policy
+	Now     func() time.Time // nil = time.Now
+	Rand    io.Reader        // nil = crypto/rand
+	Logger  *slog.Logger     // nil = discard
 	// JWT signs the access tokens of the apps with App.JWT; required
 	// when one has it.
 	JWT *JWTConfig
@@ -142,15 +146,16 @@ type Config struct {
 
 // Service implements login, check, refresh and logout.
 type Service struct {
-	store  store.Store
-	keys   *keyring.Keyring
-	apps   map[string]*App
-	policy Policy
-	now    func() time.Time
-	rand   io.Reader
-	log    *slog.Logger
-	jwt    *JWTConfig
-	flight codeFlight
+	store   store.Store
+	changes store.ChangeLog // nil: opaque access tokens
+	keys    *keyring.Keyring
+	apps    map[string]*App
+	policy  Policy
+	now     func() time.Time
+	rand    io.Reader
+	log     *slog.Logger
+	jwt     *JWTConfig
+	flight  codeFlight
 	// sleep waits d or until ctx ends (then it returns ctx's error); tests
 	// replace it.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -161,7 +166,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Keys == nil {
 		return nil, errors.New("session: a store and a keyring are required")
 	}
-	s := &Service{store: cfg.Store, keys: cfg.Keys, apps: make(map[string]*App), policy: cfg.Policy,
+	s := &Service{store: cfg.Store, changes: cfg.Changes, keys: cfg.Keys, apps: make(map[string]*App), policy: cfg.Policy,
 		now: cfg.Now, rand: cfg.Rand, log: cfg.Logger, jwt: cfg.JWT, sleep: sleepCtx}
 	if s.now == nil {
 		s.now = time.Now
@@ -495,8 +500,17 @@ func (s *Service) identityForCode(ctx, reqCtx context.Context, app *App, req Log
 		return nil, err
 	}
 	c.SessionID = m.sess.ID
-	res, err := s.store.WriteLogin(ctx, store.LoginWrite{Identity: upsert, Code: c, Session: m.sess,
-		Keep: max(s.policy.MaxSessionsPerIdentity, 0)})
+	lw := store.LoginWrite{Identity: upsert, Code: c, Session: m.sess, Keep: max(s.policy.MaxSessionsPerIdentity, 0)}
+	if s.changes != nil {
+		// The user and unionid a sealed token carries are known once the
+		// store has upserted the identity.
+		lw.Seal = func(sess *store.Session) error {
+			sealed, err := s.sealAccess(sess, sess.CreatedAt)
+			m.access = sealed
+			return err
+		}
+	}
+	res, err := s.store.WriteLogin(ctx, lw)
 	if err != nil {
 		return nil, storeError("write login", err)
 	}
@@ -634,6 +648,14 @@ func (s *Service) mintSession(app *App, id store.Identity) (minted, error) {
 		sess.ExpiresAt = deadline(now, s.policy.MaxAge)
 		sess.RefreshExpiresAt = s.refreshExpiry(now, sess.ExpiresAt)
 	}
+	if id.UserID != "" {
+		// Otherwise WriteLogin seals it, once it knows the user.
+		if sealed, err := s.sealAccess(&sess, now); err != nil {
+			return minted{}, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
+		} else if sealed != "" {
+			access = sealed
+		}
+	}
 	return minted{sess: sess, access: access, refresh: refresh, expiresIn: s.policy.AccessTTL}, nil
 }
 
@@ -687,8 +709,9 @@ func (s *Service) keyGrace() time.Duration {
 
 // Check returns the session an access token belongs to.
 func (s *Service) Check(ctx context.Context, accessToken string) (*Info, error) {
-	// One read: the session row carries what the answer needs.
-	sess, err := s.active(ctx, accessToken)
+	// At most one read: the session row carries what the answer needs,
+	// and a sealed token does too (sealed.go).
+	sess, err := s.checked(ctx, accessToken)
 	if err != nil {
 		return nil, err
 	}
@@ -807,6 +830,27 @@ func (s *Service) refresh(ctx context.Context, refreshToken string) (*Tokens, er
 		OldRefreshHash: hash, NewAccessHash: accessHash, AccessExpiresAt: deadline(now, s.policy.AccessTTL),
 		NewRefreshHash: refreshHash, RefreshExpiresAt: s.refreshExpiry(now, time.Time{}), Now: now,
 	}
+	// A sealed access token needs the session's claims before the
+	// rotation: read them first. A merge between the read and the
+	// rotation is caught after it.
+	var sealedFor *claims
+	if s.changes != nil {
+		cur, err := s.store.SessionByRefresh(ctx, hash)
+		switch {
+		case err == nil:
+			cur.AccessExpiresAt = rot.AccessExpiresAt
+			sealed, err := s.sealAccess(&cur, now)
+			if err != nil {
+				return nil, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
+			}
+			c := claimsOf(cur)
+			access, rot.NewAccessHash, sealedFor = sealed, cur.AccessHash, &c
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, storeError("session by refresh token", err)
+		}
+		// Not found: a spent or unknown token, which the rotation
+		// answers; the opaque access token minted above is never given.
+	}
 	if s.policy.RefreshReuseGrace > 0 {
 		// The new pair, sealed, for a repeat of the token spent here.
 		rot.Successor, err = s.keys.Seal([]byte(access+"\x00"+refresh), successorAAD(hash))
@@ -831,6 +875,13 @@ func (s *Service) refresh(ctx context.Context, refreshToken string) (*Tokens, er
 	}
 	if _, ok := s.apps[sess.App]; !ok {
 		return nil, errInvalidGrant
+	}
+	if sealedFor != nil && !sealedFor.same(sess) {
+		// The session changed between the read and the rotation: the new
+		// token's claims are stale, so the store must not vouch for it.
+		if err := s.changes.Changed(ctx, sess.ID); err != nil {
+			return nil, storeError("mark session changed", err)
+		}
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "refresh", slog.String("app", sess.App), slog.String("user", sess.UserID))
 	return &Tokens{

@@ -281,6 +281,12 @@ type LoginWrite struct {
 	// Keep, when more than 0, caps the identity's live sessions: the
 	// oldest past the Keep newest end with the login.
 	Keep int
+	// Seal, when set, is called with the session once WriteLogin has set
+	// its UserID and UnionID, before it is stored, and may give it another
+	// AccessHash: a sealed access token carries them. It may be called
+	// more than once; the last call's session is stored. Only a store that
+	// offers ChangeLog is given one.
+	Seal func(*Session) error
 }
 
 // CapRevocation is the revocation that in.Keep asks of WriteLogin, once

@@ -68,6 +68,11 @@ func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Logi
 		}
 		sess := in.Session
 		sess.UserID, sess.UnionID = id.UserID, id.UnionID
+		if in.Seal != nil {
+			if err := in.Seal(&sess); err != nil {
+				return err
+			}
+		}
 		res = store.LoginResult{Identity: id, Created: created, Session: sess}
 		if err := putCode(ctx, tx, &s.w, in.Code); err != nil {
 			return err
