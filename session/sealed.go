@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"time"
 
+	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/store"
 	"github.com/mplogin/mplogin/token"
@@ -154,7 +155,7 @@ func (s *Service) sealAccess(sess *store.Session, now time.Time) (string, error)
 	if s.changes == nil {
 		return "", nil
 	}
-	raw, hash, err := token.NewSealed(s.keys, now, claimsOf(*sess).marshal())
+	raw, hash, err := SealedAccess(s.keys, *sess, now)
 	if err != nil {
 		return "", err
 	}
@@ -199,4 +200,11 @@ func (s *Service) checked(ctx context.Context, accessToken string) (store.Sessio
 		return sess, err
 	}
 	return s.active(ctx, accessToken)
+}
+
+// SealedAccess mints, at now, the sealed access token that a Service with
+// keys and a change log gives sess, with its hash: for a tool that writes
+// sessions straight into a store and presents their tokens later.
+func SealedAccess(keys *keyring.Keyring, sess store.Session, now time.Time) (string, []byte, error) {
+	return token.NewSealed(keys, now, claimsOf(sess).marshal())
 }

@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/mplogin/mplogin/emulator"
+	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/server"
+	"github.com/mplogin/mplogin/session"
 	"github.com/mplogin/mplogin/store"
 	redisstore "github.com/mplogin/mplogin/store/redis"
 	"github.com/mplogin/mplogin/token"
@@ -58,6 +60,9 @@ type populated struct {
 	Users int       `json:"users"`
 	Seed  []byte    `json:"seed"`
 	Base  time.Time `json:"base"` // user i was minted at Base + i × mintStep
+	// Sealed: the access tokens are sealed, as the service mints them on
+	// a store with a change log (SQLite alone).
+	Sealed bool `json:"sealed,omitempty"`
 }
 
 func (p *populated) minted(i uint64) time.Time {
@@ -87,6 +92,48 @@ func (p *populated) token(prefix string, i uint64) string {
 	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// sealer seals populated users' access tokens as the service would, with
+// a nonce derived from the user instead of a random one, so that the
+// harness mints the same token again when it presents it. One per
+// goroutine.
+type sealer struct {
+	keys  *keyring.Keyring
+	nonce fixedReader
+	emu   *emulator.Emulator
+}
+
+// fixedReader reads its bytes, again and again.
+type fixedReader struct{ b []byte }
+
+func (r *fixedReader) Read(p []byte) (int, error) { return copy(p, r.b), nil }
+
+func newSealer(key []byte) (*sealer, error) {
+	s := &sealer{emu: emulator.New(emulator.Config{})}
+	k, err := keyring.New(&s.nonce, key)
+	if err != nil {
+		return nil, err
+	}
+	s.keys = k
+	return s, nil
+}
+
+// access is user i's access token and its hash: sealed with sl when the
+// populated tokens are, in the format of token.New otherwise.
+func (p *populated) access(sl *sealer, i uint64) (string, []byte, error) {
+	if !p.Sealed {
+		raw := p.token(token.Access, i)
+		h, ok := token.Parse(raw, token.Access)
+		if !ok {
+			return "", nil, errors.New("a derived token does not parse")
+		}
+		return raw, h, nil
+	}
+	nonce := p.derive("nonce", i)
+	sl.nonce.b = nonce[:12]
+	_, sess := p.rowOf(sl.emu, i)
+	return session.SealedAccess(sl.keys, sess, p.minted(i))
+}
+
 // id is user i's user or session id, time-ordered like the service's.
 func (p *populated) id(what string, i uint64) string {
 	var b [16]byte
@@ -100,22 +147,31 @@ func populatedUser(i uint64) string { return poolUser(populatedPool, i) }
 
 // row is user i as stored: the identity (its user created with it) and
 // its one live session.
-func (p *populated) row(emu *emulator.Emulator, i uint64) (store.Identity, store.Session, error) {
-	at := p.minted(i)
-	access, ok := token.Parse(p.token(token.Access, i), token.Access)
-	refresh, ok2 := token.Parse(p.token(token.Refresh, i), token.Refresh)
-	if !ok || !ok2 {
+func (p *populated) row(sl *sealer, i uint64) (store.Identity, store.Session, error) {
+	id, sess := p.rowOf(sl.emu, i)
+	_, access, err := p.access(sl, i)
+	if err != nil {
+		return store.Identity{}, store.Session{}, err
+	}
+	refresh, ok := token.Parse(p.token(token.Refresh, i), token.Refresh)
+	if !ok {
 		return store.Identity{}, store.Session{}, errors.New("a derived token does not parse")
 	}
+	sess.AccessHash, sess.RefreshHash = access, refresh
+	return id, sess, nil
+}
+
+// rowOf is row without the token hashes.
+func (p *populated) rowOf(emu *emulator.Emulator, i uint64) (store.Identity, store.Session) {
+	at := p.minted(i)
 	id := store.Identity{Family: platform.Family("wechat"), AppID: benchAppID,
 		OpenID: emu.OpenID("wechat", benchAppID, populatedUser(i)), UserID: p.id("user", i),
 		CreatedAt: at, UpdatedAt: at}
 	sess := store.Session{ID: p.id("session", i), UserID: id.UserID, App: benchApp,
 		Family: id.Family, AppID: id.AppID, OpenID: id.OpenID,
-		AccessHash: access, AccessExpiresAt: p.Base.Add(populatedTTL),
-		RefreshHash: refresh, RefreshExpiresAt: p.Base.Add(populatedTTL),
+		AccessExpiresAt: p.Base.Add(populatedTTL), RefreshExpiresAt: p.Base.Add(populatedTTL),
 		CreatedAt: at, LastUsedAt: at}
-	return id, sess, nil
+	return id, sess
 }
 
 // bulkInserter is the bulk loader of the SQLite and PostgreSQL stores
@@ -129,9 +185,11 @@ type bulkFunc func(ctx context.Context, ids []store.Identity, sessions []store.S
 
 // populateStore makes sure that the store (dsn, and sessions when not
 // empty) holds at least users populated users, adding those it lacks, and
-// returns what it holds. It opens the store itself, and closes it before
-// it returns: a SQLite file is then free for the service.
-func populateStore(ctx context.Context, dsn, sessions string, users int, logf func(string, ...any)) (_ *populated, err error) {
+// returns what it holds, with a sealer for its tokens. It opens the store
+// itself, and closes it before it returns: a SQLite file is then free for
+// the service. key is the service's master key, which seals the access
+// tokens of a new SQLite store's users.
+func populateStore(ctx context.Context, dsn, sessions string, users int, key []byte, logf func(string, ...any)) (_ *populated, err error) {
 	durable, err := server.OpenStore(ctx, dsn, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
@@ -168,14 +226,23 @@ func populateStore(ctx context.Context, dsn, sessions string, users int, logf fu
 	}
 	if p == nil {
 		p = &populated{Seed: make([]byte, 32), Base: time.Now().UTC().Add(-time.Duration(users) * mintStep).Truncate(time.Millisecond)}
+		if _, ok := durable.(store.ChangeLog); ok && sessions == "" {
+			// The service seals access tokens on this store, and vouches
+			// only for those minted since its change log began (when the
+			// file was made, just now): the users are minted from now on.
+			p.Sealed, p.Base = true, time.Now().UTC().Truncate(time.Millisecond).Add(time.Millisecond)
+		}
 		if _, err := rand.Read(p.Seed); err != nil {
 			return nil, err
 		}
 	}
-	emu := emulator.New(emulator.Config{})
+	sl, err := newSealer(key)
+	if err != nil {
+		return nil, err
+	}
 	if p.Users >= users {
 		logf("the store holds %d populated users already", p.Users)
-		return p, checkPopulated(ctx, st, p, emu)
+		return p, checkPopulated(ctx, st, p, sl)
 	}
 	logf("populating users %d to %d", p.Users, users-1)
 	start, from := time.Now(), p.Users
@@ -198,7 +265,7 @@ func populateStore(ctx context.Context, dsn, sessions string, users int, logf fu
 		for k := p.Users; k < users; k += populateBatch {
 			b := batch{from: k}
 			for i := k; i < min(k+populateBatch, users); i++ {
-				id, sess, err := p.row(emu, uint64(i))
+				id, sess, err := p.row(sl, uint64(i))
 				if err != nil {
 					genErr = err
 					return
@@ -238,7 +305,7 @@ func populateStore(ctx context.Context, dsn, sessions string, users int, logf fu
 	if genErr != nil {
 		return nil, genErr
 	}
-	return p, checkPopulated(ctx, st, p, emu)
+	return p, checkPopulated(ctx, st, p, sl)
 }
 
 // insertEach writes the batch through the Store's own methods, from
@@ -321,12 +388,12 @@ func addExpired(ctx context.Context, dsn string, p *populated, n int, logf func(
 // checkPopulated checks that the first and the last even populated users'
 // sessions are live: the marker could outlive the rows (a Redis flushed
 // under a kept PostgreSQL, say).
-func checkPopulated(ctx context.Context, st store.Store, p *populated, emu *emulator.Emulator) error {
+func checkPopulated(ctx context.Context, st store.Store, p *populated, sl *sealer) error {
 	now := time.Now()
 	// The checked half only: the returning logins may end the odd users'
 	// populated sessions at the cap.
 	for _, i := range []uint64{0, uint64(p.Users-1) &^ 1} {
-		_, want, err := p.row(emu, i)
+		_, want, err := p.row(sl, i)
 		if err != nil {
 			return err
 		}

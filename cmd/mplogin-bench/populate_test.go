@@ -16,10 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mplogin/mplogin/emulator"
 	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/session"
+	"github.com/mplogin/mplogin/server"
+	"github.com/mplogin/mplogin/store"
 	"github.com/mplogin/mplogin/store/sqlite"
 	"github.com/mplogin/mplogin/token"
 )
@@ -80,12 +81,13 @@ func TestPopulateSQLite(t *testing.T) {
 	var log strings.Builder
 	logf := func(format string, args ...any) { fmt.Fprintf(&log, format+"\n", args...) }
 	const users = 2000
-	p, err := populateStore(ctx, "sqlite:"+path, "", users, logf)
+	key := bytes.Repeat([]byte{7}, 32)
+	p, err := populateStore(ctx, "sqlite:"+path, "", users, key, logf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Users != users {
-		t.Fatalf("populated %d users, want %d", p.Users, users)
+	if p.Users != users || !p.Sealed {
+		t.Fatalf("populated %d users (sealed %v), want %d with sealed tokens", p.Users, p.Sealed, users)
 	}
 
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
@@ -106,7 +108,7 @@ func TestPopulateSQLite(t *testing.T) {
 
 	// A second run finds them and writes nothing.
 	log.Reset()
-	again, err := populateStore(ctx, "sqlite:"+path, "", users, logf)
+	again, err := populateStore(ctx, "sqlite:"+path, "", users, key, logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,7 @@ func TestPopulateSQLite(t *testing.T) {
 	// A larger N adds the users it lacks, with the same seed.
 	log.Reset()
 	const more = users + 500
-	grown, err := populateStore(ctx, "sqlite:"+path, "", more, logf)
+	grown, err := populateStore(ctx, "sqlite:"+path, "", more, key, logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,23 +127,39 @@ func TestPopulateSQLite(t *testing.T) {
 		t.Fatalf("growing: %+v, log %q", grown, log.String())
 	}
 
-	// A regenerated token checks live through the session service.
-	st, err := sqlite.Open(ctx, path, sqlite.Options{})
+	// A regenerated token checks live through the session service, as
+	// the harness's service is configured, without a read: the store
+	// vouches for the populated tokens.
+	st, err := sqlite.Open(ctx, path, sqlite.Options{ChangeWindow: server.ChangeWindow(populatedTTL)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	keys, err := keyring.New(nil, bytes.Repeat([]byte{7}, 32))
+	keys, err := keyring.New(nil, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := session.New(session.Config{Store: st, Keys: keys, Policy: session.DefaultPolicy,
+	reads := &readCounter{Store: st}
+	policy := session.DefaultPolicy
+	policy.AccessTTL = populatedTTL
+	svc, err := session.New(session.Config{Store: reads, Changes: st, Keys: keys, Policy: policy,
 		Apps: []session.App{{Name: benchApp, Family: "wechat", AppID: benchAppID, Client: noLogins{}, CodeTTL: 5 * time.Minute}}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	sl, err := newSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := func(i uint64) string {
+		raw, _, err := again.access(sl, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
 	for _, i := range []uint64{0, 1234, users - 1, users, more - 1} {
-		info, err := svc.Check(ctx, again.token(token.Access, i))
+		info, err := svc.Check(ctx, tok(i))
 		if err != nil {
 			t.Fatalf("user %d: %v", i, err)
 		}
@@ -149,9 +167,27 @@ func TestPopulateSQLite(t *testing.T) {
 			t.Errorf("user %d: %+v", i, info)
 		}
 	}
-	if _, err := svc.Check(ctx, again.token(token.Access, more)); err == nil {
-		t.Error("a user past the populated ones checks live")
+	if n := reads.n.Load(); n != 0 {
+		t.Errorf("the checks of populated tokens read %d sessions, want none", n)
 	}
+	// The store still knows what ends a populated session.
+	if err := st.RevokeSession(ctx, p.id("session", 0), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Check(ctx, tok(0)); err == nil {
+		t.Error("a revoked populated session checks live")
+	}
+}
+
+// readCounter counts the reads of sessions by access token.
+type readCounter struct {
+	*sqlite.Store
+	n atomic.Int64
+}
+
+func (r *readCounter) SessionByAccess(ctx context.Context, h []byte) (store.Session, error) {
+	r.n.Add(1)
+	return r.Store.SessionByAccess(ctx, h)
 }
 
 // noLogins is a WeChat app's client for a service that only checks
@@ -171,7 +207,8 @@ func TestAddExpired(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mplogin.db")
 	logf := func(string, ...any) {}
 	const users, dead = 300, 700
-	p, err := populateStore(ctx, "sqlite:"+path, "", users, logf)
+	key := bytes.Repeat([]byte{7}, 32)
+	p, err := populateStore(ctx, "sqlite:"+path, "", users, key, logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +234,11 @@ func TestAddExpired(t *testing.T) {
 	if swept, err := st.DeleteExpired(ctx, time.Now()); err != nil || swept != dead {
 		t.Fatalf("DeleteExpired = %d, %v; want %d", swept, err, dead)
 	}
-	if err := checkPopulated(ctx, st, p, emulator.New(emulator.Config{})); err != nil {
+	sl, err := newSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkPopulated(ctx, st, p, sl); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -230,7 +271,7 @@ func TestPopulatedHalves(t *testing.T) {
 	for i := uint64(0); i < 7; i += 2 {
 		even[p.token(token.Access, i)] = false
 	}
-	tokens, users := populatedTokens(p, 7, 0), populatedUsers(7)
+	tokens, users := populatedTokens(p, 7, 0, make([]*sealer, 8)), populatedUsers(7)
 	logins := map[string]bool{}
 	for w := range 8 {
 		for n := range uint64(200) {

@@ -60,9 +60,12 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 		}
 		spec := serviceSpec{dir: dir, bin: bin, logLevel: o.logLevel, profile: o.profile, trace: o.trace,
 			store: o.store, sessions: o.sessions, data: o.data}
+		if spec.key, err = spec.masterKey(); err != nil {
+			return rep, err
+		}
 		if o.populate > 0 {
 			t0 := time.Now()
-			p, err := populateStore(ctx, spec.storeDSN(), o.sessions, o.populate, logf)
+			p, err := populateStore(ctx, spec.storeDSN(), o.sessions, o.populate, spec.key, logf)
 			if err != nil {
 				return rep, fmt.Errorf("populate: %w", err)
 			}
@@ -73,7 +76,13 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 				rep.Expired = o.expired
 			}
 			rep.PopulateSeconds = time.Since(t0).Seconds()
-			tokens, users = populatedTokens(p, o.populate, o.skew), populatedUsers(o.populate)
+			sealers := make([]*sealer, o.workers)
+			for w := range sealers {
+				if sealers[w], err = newSealer(spec.key); err != nil {
+					return rep, err
+				}
+			}
+			tokens, users = populatedTokens(p, o.populate, o.skew, sealers), populatedUsers(o.populate)
 		}
 		svc, err = startService(ctx, spec)
 		if err != nil {

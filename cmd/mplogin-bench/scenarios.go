@@ -19,7 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mplogin/mplogin/token"
 )
 
 // The one app of the service under test, served by the emulator.
@@ -73,6 +72,8 @@ type serviceSpec struct {
 	// data, when set, keeps the SQLite file and the master key across
 	// runs, so that a populated store is reused.
 	data string
+	// key is the master key (masterKey).
+	key []byte
 }
 
 // storeDSN is the service's store.
@@ -162,11 +163,7 @@ func startService(ctx context.Context, sp serviceSpec) (_ *service, err error) {
 	if sp.store == "" {
 		s.db = sp.sqliteFile()
 	}
-	key, err := sp.masterKey()
-	if err != nil {
-		return nil, err
-	}
-	if err := writeConfig(cfgPath, addr, sp.storeDSN(), sp.sessions, emuURL, sp.logLevel, key); err != nil {
+	if err := writeConfig(cfgPath, addr, sp.storeDSN(), sp.sessions, emuURL, sp.logLevel, sp.key); err != nil {
 		return nil, err
 	}
 	bin, args := sp.bin, []string{"serve", "--config", cfgPath}
@@ -276,6 +273,9 @@ log:
 rate_limits: {enabled: false} # one load generator is one client IP
 http: {max_connections_per_ip: 0} # and holds up to two connections per worker
 access_tokens: {audience: [bench]}
+# As long as the populated users' tokens, so that a populated store serves
+# every later run; also the SQLite store's change log window.
+sessions_policy: {access_ttl: %[10]s}
 apps:
   - name: %[6]s
     platform: wechat
@@ -288,7 +288,8 @@ apps:
     secret: bench-secret
     endpoint: %[8]s
     access_tokens: {format: jwt}
-`, listen, store, sessions, base64.StdEncoding.EncodeToString(key), level, benchApp, benchAppID, emulator, benchJWTApp)
+`, listen, store, sessions, base64.StdEncoding.EncodeToString(key), level, benchApp, benchAppID, emulator, benchJWTApp,
+		populatedTTL)
 	return os.WriteFile(path, []byte(cfg), 0o600)
 }
 
@@ -433,12 +434,21 @@ func poolTokens(tokens []string, workers int) tokenSource {
 // the cap of live sessions per identity it ends the user's oldest, the
 // populated session that a check would present.
 // With skew > 0, the pick follows skewedPick instead.
-func populatedTokens(p *populated, users int, skew float64) tokenSource {
+func populatedTokens(p *populated, users int, skew float64, sealers []*sealer) tokenSource {
 	half := (users + 1) / 2
-	if skew > 0 {
-		return func(w int, n uint64) string { return p.token(token.Access, 2*skewedPick(w, n, half, skew)) }
+	tok := func(w int, i uint64) string {
+		raw, _, err := p.access(sealers[w], i)
+		if err != nil {
+			// Cannot happen (the nonce reader never fails); were it to,
+			// the check's answer would count as a failure.
+			return "mpa_unsealable"
+		}
+		return raw
 	}
-	return func(w int, n uint64) string { return p.token(token.Access, 2*pick(w, n, half)) }
+	if skew > 0 {
+		return func(w int, n uint64) string { return tok(w, 2*skewedPick(w, n, half, skew)) }
+	}
+	return func(w int, n uint64) string { return tok(w, 2*pick(w, n, half)) }
 }
 
 // sessionRequests: GET /v1/session with the tokens of src. Against the

@@ -42,6 +42,7 @@ type change struct {
 
 const (
 	changesKeptSQL   = `SELECT since, window FROM session_changes_kept`
+	keepChangesSQL   = `UPDATE session_changes_kept SET window = ?`
 	resetChangesSQL  = `UPDATE session_changes_kept SET since = CAST(unixepoch('subsec') * 1000000 AS INTEGER), window = ?`
 	loadChangesSQL   = `SELECT seq, id, access_hash FROM session_changes`
 	tailChangesSQL   = `SELECT seq, id, access_hash FROM session_changes WHERE seq > ? ORDER BY seq`
@@ -53,9 +54,11 @@ const (
 		RETURNING seq, id`
 )
 
-// openChangeLog loads the log on the writer. A window other than the one
-// the file was last opened with starts the log over (since = now): the
-// changes kept so far were kept for the old window only.
+// openChangeLog loads the log on the writer. A window longer than the
+// one the file was last opened with starts the log over (since = now):
+// the changes kept so far were kept for the shorter window only. A file no
+// Store with a window has opened has never been pruned: its log is whole
+// since the file was made.
 func openChangeLog(ctx context.Context, db *sql.DB, window time.Duration) (*changeLog, error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -67,8 +70,12 @@ func openChangeLog(ctx context.Context, db *sql.DB, window time.Duration) (*chan
 		return nil, fmt.Errorf("read session_changes_kept: %w", err)
 	}
 	if kept != window.Microseconds() {
-		if _, err := tx.ExecContext(ctx, resetChangesSQL, window.Microseconds()); err != nil {
-			return nil, fmt.Errorf("reset session_changes_kept: %w", err)
+		query := keepChangesSQL
+		if kept > 0 && window.Microseconds() > kept {
+			query = resetChangesSQL
+		}
+		if _, err := tx.ExecContext(ctx, query, window.Microseconds()); err != nil {
+			return nil, fmt.Errorf("update session_changes_kept: %w", err)
 		}
 		if err := tx.QueryRowContext(ctx, changesKeptSQL).Scan(&since, &kept); err != nil {
 			return nil, fmt.Errorf("read session_changes_kept: %w", err)

@@ -107,8 +107,8 @@ func TestChangeLog(t *testing.T) {
 	s = open(window)
 	check(s, "reopened")
 
-	// A file opened without a window keeps the log; one opened with another
-	// window starts it over, vouching for no token minted before.
+	// A file opened without a window keeps the log; one opened with a
+	// longer window starts it over, vouching for no token minted before.
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -186,5 +186,41 @@ func TestChangeLogPrune(t *testing.T) {
 	}
 	if _, ok := s.changes.bySession["new"]; !ok {
 		t.Fatal("the sweep forgot the recent change")
+	}
+}
+
+// TestChangeLogWindows: the log starts over only when the window grows
+// past one it was pruned with.
+func TestChangeLogWindows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.db")
+	sinceWith := func(window time.Duration) time.Time {
+		t.Helper()
+		s, err := Open(t.Context(), path, Options{ChangeWindow: window})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if window == 0 {
+			return time.Time{}
+		}
+		return s.changes.since
+	}
+	sinceWith(0) // made by a command other than the service
+	made := sinceWith(time.Hour)
+	for _, c := range []struct {
+		window time.Duration
+		over   bool
+	}{
+		{time.Hour, false},
+		{time.Minute, false},   // shorter: the changes kept cover it
+		{time.Hour, true},      // longer than the last one pruned with
+		{2 * time.Hour, true},  // longer again
+		{2 * time.Hour, false}, // the same
+	} {
+		got := sinceWith(c.window)
+		if over := got.After(made); over != c.over {
+			t.Fatalf("window %v: the log begins at %v, after the last at %v: %v, want %v", c.window, got, made, over, c.over)
+		}
+		made = got
 	}
 }
