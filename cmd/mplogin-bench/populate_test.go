@@ -18,8 +18,8 @@ import (
 
 	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/platform"
-	"github.com/mplogin/mplogin/session"
 	"github.com/mplogin/mplogin/server"
+	"github.com/mplogin/mplogin/session"
 	"github.com/mplogin/mplogin/store"
 	"github.com/mplogin/mplogin/store/sqlite"
 	"github.com/mplogin/mplogin/token"

@@ -18,7 +18,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
 )
 
 // The one app of the service under test, served by the emulator.
