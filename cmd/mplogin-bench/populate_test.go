@@ -167,6 +167,16 @@ func TestPopulateSQLite(t *testing.T) {
 			t.Errorf("user %d: %+v", i, info)
 		}
 	}
+	// As the load presents them, from any number of workers.
+	src, err := populatedTokens(again, more, 0, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for w := range 300 {
+		if _, err := svc.Check(ctx, src(w, uint64(w))); err != nil {
+			t.Fatalf("worker %d: %v", w, err)
+		}
+	}
 	if n := reads.n.Load(); n != 0 {
 		t.Errorf("the checks of populated tokens read %d sessions, want none", n)
 	}
@@ -271,7 +281,11 @@ func TestPopulatedHalves(t *testing.T) {
 	for i := uint64(0); i < 7; i += 2 {
 		even[p.token(token.Access, i)] = false
 	}
-	tokens, users := populatedTokens(p, 7, 0, make([]*sealer, 8)), populatedUsers(7)
+	tokens, err := populatedTokens(p, 7, 0, bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := populatedUsers(7)
 	logins := map[string]bool{}
 	for w := range 8 {
 		for n := range uint64(200) {

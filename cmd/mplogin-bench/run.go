@@ -76,13 +76,10 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 				rep.Expired = o.expired
 			}
 			rep.PopulateSeconds = time.Since(t0).Seconds()
-			sealers := make([]*sealer, o.workers)
-			for w := range sealers {
-				if sealers[w], err = newSealer(spec.key); err != nil {
-					return rep, err
-				}
+			if tokens, err = populatedTokens(p, o.populate, o.skew, spec.key); err != nil {
+				return rep, err
 			}
-			tokens, users = populatedTokens(p, o.populate, o.skew, sealers), populatedUsers(o.populate)
+			users = populatedUsers(o.populate)
 		}
 		svc, err = startService(ctx, spec)
 		if err != nil {

@@ -433,10 +433,21 @@ func poolTokens(tokens []string, workers int) tokenSource {
 // the cap of live sessions per identity it ends the user's oldest, the
 // populated session that a check would present.
 // With skew > 0, the pick follows skewedPick instead.
-func populatedTokens(p *populated, users int, skew float64, sealers []*sealer) tokenSource {
+// key is the master key that seals the tokens.
+func populatedTokens(p *populated, users int, skew float64, key []byte) (tokenSource, error) {
 	half := (users + 1) / 2
-	tok := func(w int, i uint64) string {
-		raw, _, err := p.access(sealers[w], i)
+	if _, err := newSealer(key); err != nil {
+		return nil, err
+	}
+	// A sealer is one goroutine's; the open loop's workers are many.
+	sealers := sync.Pool{New: func() any {
+		sl, _ := newSealer(key) // the key was checked above
+		return sl
+	}}
+	tok := func(_ int, i uint64) string {
+		sl := sealers.Get().(*sealer)
+		defer sealers.Put(sl)
+		raw, _, err := p.access(sl, i)
 		if err != nil {
 			// Cannot happen (the nonce reader never fails); were it to,
 			// the check's answer would count as a failure.
@@ -445,9 +456,9 @@ func populatedTokens(p *populated, users int, skew float64, sealers []*sealer) t
 		return raw
 	}
 	if skew > 0 {
-		return func(w int, n uint64) string { return tok(w, 2*skewedPick(w, n, half, skew)) }
+		return func(w int, n uint64) string { return tok(w, 2*skewedPick(w, n, half, skew)) }, nil
 	}
-	return func(w int, n uint64) string { return tok(w, 2*pick(w, n, half)) }
+	return func(w int, n uint64) string { return tok(w, 2*pick(w, n, half)) }, nil
 }
 
 // sessionRequests: GET /v1/session with the tokens of src. Against the
