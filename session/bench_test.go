@@ -49,3 +49,35 @@ func BenchmarkCheck(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckSQLite measures a check on the SQLite store: of a sealed
+// token the store vouches for (no read), and of one whose session changed
+// since (a read of the database, as every opaque token's check is).
+func BenchmarkCheckSQLite(b *testing.B) {
+	f := newSealed(b)
+	for _, name := range []string{"sealed", "read"} {
+		tok := f.login(name[:1] + "0000-code")
+		raw := tok.AccessToken.Reveal()
+		if name == "read" {
+			info, err := f.svc.Check(b.Context(), raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := f.st.Changed(b.Context(), info.SessionID); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			before := f.st.byAccess.Load()
+			for b.Loop() {
+				if _, err := f.svc.Check(b.Context(), raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if read := f.st.byAccess.Load() != before; read != (name == "read") {
+				b.Fatalf("read the store: %v", read)
+			}
+		})
+	}
+}

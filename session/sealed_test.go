@@ -40,7 +40,7 @@ func (c *countingStore) SessionByRefresh(ctx context.Context, h []byte) (store.S
 }
 
 type sealedFixture struct {
-	t     *testing.T
+	t     testing.TB
 	path  string
 	st    *countingStore
 	svc   *session.Service
@@ -52,7 +52,7 @@ type sealedFixture struct {
 // newSealed is a Service over a SQLite store with a change log, so with
 // sealed access tokens. The log begins when the store is first opened, on
 // this machine's clock, so the service's clock starts there too.
-func newSealed(t *testing.T) *sealedFixture {
+func newSealed(t testing.TB) *sealedFixture {
 	keys, err := keyring.New(nil, bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
