@@ -1,8 +1,14 @@
 package session
 
 import (
+	"bytes"
+	"context"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/mplogin/mplogin/keyring"
+	"github.com/mplogin/mplogin/store"
 )
 
 func TestClaimsRoundTrip(t *testing.T) {
@@ -48,4 +54,30 @@ func FuzzParseClaims(f *testing.F) {
 			t.Fatalf("claims %+v parsed from %x do not round-trip: %+v", c, b, again)
 		}
 	})
+}
+
+type vouchNothing struct{}
+
+func (vouchNothing) Unchanged(string, []byte, time.Time, time.Time) bool { return false }
+func (vouchNothing) Changed(context.Context, string) error               { return nil }
+
+// Claims too long for a sealed token leave the session its opaque token.
+func TestSealTooLong(t *testing.T) {
+	keys, err := keyring.New(nil, bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{changes: vouchNothing{}, keys: keys}
+	at := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	opaque := []byte("opaque hash")
+	sess := store.Session{ID: "s", UserID: "u", App: "a", Family: "alipay", OpenID: strings.Repeat("o", 400),
+		AccessHash: opaque, AccessExpiresAt: at}
+	raw, err := s.sealAccess(&sess, at)
+	if err != nil || raw != "" || !bytes.Equal(sess.AccessHash, opaque) {
+		t.Fatalf("sealAccess = %q, %v, hash %q; want the opaque token kept", raw, err, sess.AccessHash)
+	}
+	sess.OpenID = "o"
+	if raw, err := s.sealAccess(&sess, at); err != nil || raw == "" || bytes.Equal(sess.AccessHash, opaque) {
+		t.Fatalf("sealAccess = %q, %v; want a sealed token", raw, err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"time"
 
 	"github.com/mplogin/mplogin/keyring"
@@ -149,13 +150,17 @@ func (r *reader) time() time.Time {
 }
 
 // sealAccess gives sess a sealed access token, minted at now, when the
-// store keeps a change log; otherwise it leaves sess as it is and returns
-// "".
+// store keeps a change log; otherwise, and when its claims are too long
+// for one (ids of hundreds of bytes), it leaves sess and its opaque token
+// as they are and returns "".
 func (s *Service) sealAccess(sess *store.Session, now time.Time) (string, error) {
 	if s.changes == nil {
 		return "", nil
 	}
 	raw, hash, err := SealedAccess(s.keys, *sess, now)
+	if errors.Is(err, token.ErrTooLong) {
+		return "", nil
+	}
 	if err != nil {
 		return "", err
 	}

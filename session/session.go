@@ -504,9 +504,10 @@ func (s *Service) identityForCode(ctx, reqCtx context.Context, app *App, req Log
 	if s.changes != nil {
 		// The user and unionid a sealed token carries are known once the
 		// store has upserted the identity.
+		opaque := m.access
 		lw.Seal = func(sess *store.Session) error {
 			sealed, err := s.sealAccess(sess, sess.CreatedAt)
-			m.access = sealed
+			m.access = cmp.Or(sealed, opaque)
 			return err
 		}
 	}
@@ -843,8 +844,10 @@ func (s *Service) refresh(ctx context.Context, refreshToken string) (*Tokens, er
 			if err != nil {
 				return nil, mplogin.Wrap(mplogin.CodeInternal, "internal error", err)
 			}
-			c := claimsOf(cur)
-			access, rot.NewAccessHash, sealedFor = sealed, cur.AccessHash, &c
+			if sealed != "" {
+				c := claimsOf(cur)
+				access, rot.NewAccessHash, sealedFor = sealed, cur.AccessHash, &c
+			}
 		case !errors.Is(err, store.ErrNotFound):
 			return nil, storeError("session by refresh token", err)
 		}

@@ -124,6 +124,9 @@ func base64url(s string) bool {
 	return true
 }
 
+// ErrTooLong: the payload does not fit in a sealed token.
+var ErrTooLong = errors.New("token: sealed payload too long")
+
 // NewSealed mints an access token at now that carries payload, sealed by
 // keys, and returns it with its hash. The seal binds the payload to the
 // token's type and minting time, so neither can be swapped. Only access
@@ -138,7 +141,7 @@ func NewSealed(keys *keyring.Keyring, now time.Time, payload []byte) (string, []
 	}
 	raw := prefix + base64.RawURLEncoding.EncodeToString(append(b, sealed...))
 	if len(raw)-len(prefix) > maxSealedLen {
-		return "", nil, errors.New("token: sealed payload too long")
+		return "", nil, ErrTooLong
 	}
 	return raw, hash(raw, len(prefix)), nil
 }
