@@ -3,7 +3,9 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
@@ -30,14 +32,48 @@ type changeLog struct {
 	since  time.Time // changes are complete from here on
 
 	mu        sync.RWMutex
-	bySession map[string]change
+	bySession map[sessionKey]change
 
 	last int64 // the highest seq applied; only the writer's goroutine uses it
 }
 
+// sessionKey is a session id in 16 bytes: the service's ids are 32 hex
+// digits, taken as their bytes; any other id is hashed. Two ids sharing a
+// key would only make Unchanged answer false more often.
+type sessionKey [16]byte
+
+func keyOf(id string) sessionKey {
+	var k sessionKey
+	if len(id) == 2*len(k) {
+		if _, err := hex.Decode(k[:], []byte(id)); err == nil && hex.EncodeToString(k[:]) == id {
+			return k
+		}
+	}
+	sum := sha256.Sum256([]byte(id))
+	copy(k[:], sum[:])
+	return k
+}
+
+// change is a session's latest change: its seq, and the access token the
+// session answers to since, if any, as the last 16 bytes of its hash (128
+// bits of its SHA-256: no other token of the session shares them).
 type change struct {
-	seq  int64
-	hash []byte // the access hash the session answers to since; nil: none
+	seq   int64
+	hash  [16]byte
+	valid bool // hash is set
+}
+
+func changeOf(seq int64, hash []byte) change {
+	c := change{seq: seq}
+	if len(hash) >= len(c.hash) {
+		copy(c.hash[:], hash[len(hash)-len(c.hash):])
+		c.valid = true
+	}
+	return c
+}
+
+func (c change) answersTo(hash []byte) bool {
+	return c.valid && len(hash) >= len(c.hash) && bytes.Equal(c.hash[:], hash[len(hash)-len(c.hash):])
 }
 
 const (
@@ -81,7 +117,7 @@ func openChangeLog(ctx context.Context, db *sql.DB, window time.Duration) (*chan
 			return nil, fmt.Errorf("read session_changes_kept: %w", err)
 		}
 	}
-	c := &changeLog{window: window, since: time.UnixMicro(since).UTC(), bySession: make(map[string]change)}
+	c := &changeLog{window: window, since: time.UnixMicro(since).UTC(), bySession: make(map[sessionKey]change)}
 	pending, err := readChanges(ctx, tx, loadChangesSQL)
 	if err != nil {
 		return nil, err
@@ -94,8 +130,9 @@ func openChangeLog(ctx context.Context, db *sql.DB, window time.Duration) (*chan
 }
 
 type pendingChange struct {
-	id string
-	change
+	seq  int64
+	id   string
+	hash []byte // nil: none
 }
 
 func readChanges(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]pendingChange, error) {
@@ -130,7 +167,7 @@ func (c *changeLog) apply(pending []pendingChange) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range pending {
-		c.bySession[p.id] = p.change
+		c.bySession[keyOf(p.id)] = changeOf(p.seq, p.hash)
 		c.last = max(c.last, p.seq)
 	}
 }
@@ -141,8 +178,9 @@ func (c *changeLog) forget(pruned []pendingChange) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range pruned {
-		if e, ok := c.bySession[p.id]; ok && e.seq == p.seq {
-			delete(c.bySession, p.id)
+		k := keyOf(p.id)
+		if e, ok := c.bySession[k]; ok && e.seq == p.seq {
+			delete(c.bySession, k)
 		}
 	}
 }
@@ -159,10 +197,11 @@ func (s *Store) Unchanged(id string, accessHash []byte, minted, expires time.Tim
 	if c == nil || minted.Before(c.since) || expires.Sub(minted) > c.window {
 		return false
 	}
+	k := keyOf(id)
 	c.mu.RLock()
-	e, ok := c.bySession[id]
+	e, ok := c.bySession[k]
 	c.mu.RUnlock()
-	return !ok || e.hash != nil && bytes.Equal(e.hash, accessHash)
+	return !ok || e.answersTo(accessHash)
 }
 
 // Changed implements store.ChangeLog.

@@ -3,7 +3,9 @@ package sqlite
 import (
 	"crypto/sha256"
 	"database/sql"
+	"fmt"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -184,7 +186,7 @@ func TestChangeLogPrune(t *testing.T) {
 	if n := s.changes.size(); n != 1 {
 		t.Fatalf("after the sweep %d changes in memory, want 1", n)
 	}
-	if _, ok := s.changes.bySession["new"]; !ok {
+	if _, ok := s.changes.bySession[keyOf("new")]; !ok {
 		t.Fatal("the sweep forgot the recent change")
 	}
 }
@@ -223,4 +225,28 @@ func TestChangeLogWindows(t *testing.T) {
 		}
 		made = got
 	}
+}
+
+// BenchmarkChangeLogMemory reports the heap a change kept in memory takes:
+// the log holds one per session changed within the window.
+func BenchmarkChangeLogMemory(b *testing.B) {
+	const n = 200_000
+	pending := make([]pendingChange, n)
+	for i := range pending {
+		h := sha256.Sum256([]byte{byte(i), byte(i >> 8), byte(i >> 16)})
+		pending[i] = pendingChange{seq: int64(i + 1), id: fmt.Sprintf("%032x", i), hash: append(make([]byte, 6), h[:]...)}
+	}
+	var perChange float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		c := &changeLog{bySession: make(map[sessionKey]change)}
+		c.apply(pending)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perChange = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(c)
+	}
+	b.ReportMetric(perChange, "B/change")
 }
