@@ -64,6 +64,7 @@ func runBench(ctx context.Context, o options, progress io.Writer) (_ *report, er
 			return rep, err
 		}
 		if o.populate > 0 {
+			spec.populated = true
 			t0 := time.Now()
 			p, err := populateStore(ctx, spec.storeDSN(), o.sessions, o.populate, spec.key, logf)
 			if err != nil {

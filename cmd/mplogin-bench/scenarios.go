@@ -73,6 +73,8 @@ type serviceSpec struct {
 	data string
 	// key is the master key (masterKey).
 	key []byte
+	// populated: the store holds populated users (populate.go).
+	populated bool
 }
 
 // storeDSN is the service's store.
@@ -162,7 +164,7 @@ func startService(ctx context.Context, sp serviceSpec) (_ *service, err error) {
 	if sp.store == "" {
 		s.db = sp.sqliteFile()
 	}
-	if err := writeConfig(cfgPath, addr, sp.storeDSN(), sp.sessions, emuURL, sp.logLevel, sp.key); err != nil {
+	if err := writeConfig(cfgPath, addr, sp.storeDSN(), sp.sessions, emuURL, sp.logLevel, sp.key, sp.populated); err != nil {
 		return nil, err
 	}
 	bin, args := sp.bin, []string{"serve", "--config", cfgPath}
@@ -258,7 +260,13 @@ func (s *service) pids() map[string]int {
 }
 
 // writeConfig writes the service's configuration.
-func writeConfig(path, listen, store, sessions, emulator, level string, key []byte) error {
+func writeConfig(path, listen, store, sessions, emulator, level string, key []byte, populated bool) error {
+	policy := ""
+	if populated {
+		// As long as the populated users' access tokens, so that the
+		// service takes them in every later run.
+		policy = fmt.Sprintf("sessions_policy: {access_ttl: %s}", populatedTTL)
+	}
 	if sessions != "" {
 		sessions = "sessions: " + sessions
 	}
@@ -272,9 +280,7 @@ log:
 rate_limits: {enabled: false} # one load generator is one client IP
 http: {max_connections_per_ip: 0} # and holds up to two connections per worker
 access_tokens: {audience: [bench]}
-# As long as the populated users' tokens, so that a populated store serves
-# every later run; also the SQLite store's change log window.
-sessions_policy: {access_ttl: %[10]s}
+%[10]s
 apps:
   - name: %[6]s
     platform: wechat
@@ -288,7 +294,7 @@ apps:
     endpoint: %[8]s
     access_tokens: {format: jwt}
 `, listen, store, sessions, base64.StdEncoding.EncodeToString(key), level, benchApp, benchAppID, emulator, benchJWTApp,
-		populatedTTL)
+		policy)
 	return os.WriteFile(path, []byte(cfg), 0o600)
 }
 

@@ -24,9 +24,10 @@ import (
 // The memory side follows the table exactly: the writer reads the changes
 // its transaction made (by seq, which only grows) before committing, and
 // applies them after the commit, before any of the batch's callers is
-// answered. The log keeps a change for window, the longest an access token
-// lives: a change older than that concerns only tokens minted before it,
-// which have expired.
+// answered. A change is kept until the access token its session had then
+// expires (every token minted before the change has expired by then), so
+// the log holds the changes to sessions whose access token is in date:
+// refreshes before expiry, logouts, revocations.
 type changeLog struct {
 	window time.Duration
 	since  time.Time // changes are complete from here on
@@ -82,19 +83,21 @@ const (
 	resetChangesSQL  = `UPDATE session_changes_kept SET since = CAST(unixepoch('subsec') * 1000000 AS INTEGER), window = ?`
 	loadChangesSQL   = `SELECT seq, id, access_hash FROM session_changes`
 	tailChangesSQL   = `SELECT seq, id, access_hash FROM session_changes WHERE seq > ? ORDER BY seq`
-	markChangedSQL   = `INSERT INTO session_changes (id, at, access_hash) VALUES (?, CAST(unixepoch('subsec') * 1000000 AS INTEGER), NULL)`
+	markChangedSQL   = `INSERT INTO session_changes (id, until, access_hash)
+		SELECT id, access_expires_at, NULL FROM sessions
+		WHERE id = ? AND access_expires_at > CAST(unixepoch('subsec') * 1000000 AS INTEGER) - 1000000`
 	unmarkChangedSQL = `DELETE FROM session_changes WHERE id = ?`
-	// Oldest first, a chunk at a time (DeleteExpired).
+	// A chunk at a time (DeleteExpired).
 	pruneChangesSQL = `DELETE FROM session_changes WHERE seq IN (
-		SELECT seq FROM session_changes WHERE at < CAST(unixepoch('subsec') * 1000000 AS INTEGER) - ? ORDER BY at LIMIT ?)
+		SELECT seq FROM session_changes WHERE until < CAST(unixepoch('subsec') * 1000000 AS INTEGER) LIMIT ?)
 		RETURNING seq, id`
 )
 
-// openChangeLog loads the log on the writer. A window longer than the
-// one the file was last opened with starts the log over (since = now):
-// the changes kept so far were kept for the shorter window only. A file no
-// Store with a window has opened has never been pruned: its log is whole
-// since the file was made.
+// openChangeLog loads the log on the writer. A window other than the one
+// the file was last opened with starts the log over (since = now): a
+// change is kept as long as the session's token of the time lived, and a
+// token minted under another lifetime may outlive it. A file no Store
+// with a window has opened holds every change since it was made.
 func openChangeLog(ctx context.Context, db *sql.DB, window time.Duration) (*changeLog, error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -107,7 +110,7 @@ func openChangeLog(ctx context.Context, db *sql.DB, window time.Duration) (*chan
 	}
 	if kept != window.Microseconds() {
 		query := keepChangesSQL
-		if kept > 0 && window.Microseconds() > kept {
+		if kept > 0 {
 			query = resetChangesSQL
 		}
 		if _, err := tx.ExecContext(ctx, query, window.Microseconds()); err != nil {
@@ -215,8 +218,8 @@ func (s *Store) Changed(ctx context.Context, id string) error {
 	})
 }
 
-// pruneChanges deletes the changes older than the window, a chunk per
-// transaction; 0 without a change log.
+// pruneChanges deletes the changes whose tokens have all expired, a chunk
+// per transaction; 0 without a change log.
 func (s *Store) pruneChanges(ctx context.Context) (int, error) {
 	c := s.changes
 	if c == nil {
@@ -226,7 +229,7 @@ func (s *Store) pruneChanges(ctx context.Context) (int, error) {
 	for {
 		var pruned []pendingChange
 		err := s.inTx(ctx, "prune session changes", func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, pruneChangesSQL, c.window.Microseconds(), deleteChunk)
+			rows, err := tx.QueryContext(ctx, pruneChangesSQL, deleteChunk)
 			if err != nil {
 				return err
 			}

@@ -109,8 +109,8 @@ func TestChangeLog(t *testing.T) {
 	s = open(window)
 	check(s, "reopened")
 
-	// A file opened without a window keeps the log; one opened with a
-	// longer window starts it over, vouching for no token minted before.
+	// A file opened without a window keeps the log; one opened with
+	// another window starts it over, vouching for no token minted before.
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -132,8 +132,8 @@ func TestChangeLog(t *testing.T) {
 	}
 }
 
-// TestChangeLogPrune: the sweep deletes changes older than the window,
-// from the table and from memory, and no others.
+// TestChangeLogPrune: the sweep deletes the changes whose tokens have all
+// expired, from the table and from memory, and no others.
 func TestChangeLogPrune(t *testing.T) {
 	const window = time.Hour
 	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "p.db"), Options{ChangeWindow: window})
@@ -154,9 +154,9 @@ func TestChangeLogPrune(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Age one change past the window.
+	// As if the old one's token had expired.
 	if err := s.inTx(ctx, "age", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE session_changes SET at = at - ? WHERE id = 'old'`, 2*window.Microseconds())
+		_, err := tx.ExecContext(ctx, `UPDATE session_changes SET until = until - ? WHERE id = 'old'`, 2*time.Hour.Microseconds())
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -191,8 +191,8 @@ func TestChangeLogPrune(t *testing.T) {
 	}
 }
 
-// TestChangeLogWindows: the log starts over only when the window grows
-// past one it was pruned with.
+// TestChangeLogWindows: the log starts over when the window changes,
+// except the first time a file is opened with one.
 func TestChangeLogWindows(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "w.db")
 	sinceWith := func(window time.Duration) time.Time {
@@ -214,10 +214,9 @@ func TestChangeLogWindows(t *testing.T) {
 		over   bool
 	}{
 		{time.Hour, false},
-		{time.Minute, false},   // shorter: the changes kept cover it
-		{time.Hour, true},      // longer than the last one pruned with
-		{2 * time.Hour, true},  // longer again
-		{2 * time.Hour, false}, // the same
+		{time.Minute, true},
+		{time.Minute, false}, // the same
+		{2 * time.Hour, true},
 	} {
 		got := sinceWith(c.window)
 		if over := got.After(made); over != c.over {
@@ -249,4 +248,37 @@ func BenchmarkChangeLogMemory(b *testing.B) {
 		runtime.KeepAlive(c)
 	}
 	b.ReportMetric(perChange, "B/change")
+}
+
+// TestChangeLogSkipsExpired: a change to a session whose access token has
+// expired concerns no usable token, and is not kept.
+func TestChangeLogSkipsExpired(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "e.db"), Options{ChangeWindow: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	for i, end := range []time.Time{at.Add(-time.Minute), at.Add(time.Minute)} {
+		id := fmt.Sprint("s", i)
+		h := sha256.Sum256([]byte(id))
+		if err := s.CreateSession(ctx, store.Session{ID: id, UserID: "u", App: "a", Family: "p", AppID: "x", OpenID: id,
+			AccessHash: h[:], AccessExpiresAt: end, RefreshHash: h[:], RefreshExpiresAt: at.Add(48 * time.Hour),
+			CreatedAt: at, LastUsedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RevokeSession(ctx, id, at); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Changed(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.changes.size(); n != 1 {
+		t.Fatalf("%d changes kept, want 1: the session whose token is in date", n)
+	}
+	if _, ok := s.changes.bySession[keyOf("s1")]; !ok {
+		t.Fatal("the change to the session whose token is in date was not kept")
+	}
 }

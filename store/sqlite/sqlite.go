@@ -81,12 +81,13 @@ type Options struct {
 	// first use of every code) needs no query. Like CacheSessions, it
 	// relies on this Store being the file's only one.
 	FilterCodes bool
-	// ChangeWindow, when set, keeps a log of the changes to sessions for
-	// that long, so that Unchanged can vouch for a sealed access token
-	// without a read (changes.go). It must be at least the longest life
-	// of an access token. Like CacheSessions, it relies on this Store
-	// being the file's only one. Zero vouches for nothing and leaves the
-	// log as it is (triggers still fill it).
+	// ChangeWindow, when set, keeps in memory the log of changes to
+	// sessions whose access token is in date, so that Unchanged can vouch
+	// for a sealed access token without a read (changes.go). It is the
+	// longest life of an access token: Unchanged vouches for none that
+	// lives longer. Like CacheSessions, it relies on this Store being the
+	// file's only one. Zero vouches for nothing and leaves the log as it
+	// is (triggers still fill it).
 	ChangeWindow time.Duration
 }
 

@@ -376,7 +376,7 @@ func TestSchemaHasNoSecrets(t *testing.T) {
 		"schema_migrations":    {"version", "name", "applied_at"},
 		"leases":               {"lease_key", "holder", "until"},
 		"signing_keys":         {"id", "sealed", "version", "updated_at"},
-		"session_changes":      {"seq", "id", "at", "access_hash"},
+		"session_changes":      {"seq", "id", "until", "access_hash"},
 		"session_changes_kept": {"one", "since", "window"},
 		"sqlite_sequence":      {"name", "seq"}, // SQLite's, for AUTOINCREMENT
 	}

@@ -5,19 +5,24 @@
 -- session can forget to. A session's latest change replaces its earlier
 -- one under a new seq, which only grows: the Store reads the changes its
 -- own transaction made by seq before committing.
+--
+-- A change matters only while a token minted before it could still be
+-- used: until the session's access token of the time expires (every
+-- earlier one expired before it). A change to a session whose access token
+-- has expired is not recorded at all.
 CREATE TABLE session_changes (
 	seq         INTEGER PRIMARY KEY AUTOINCREMENT,
 	id          TEXT NOT NULL UNIQUE,  -- the session
-	at          INTEGER NOT NULL,      -- Unix microseconds, this machine's clock
+	until       INTEGER NOT NULL,      -- Unix microseconds: kept until then
 	-- The access token hash the session answers to after the change, when
 	-- the change only gave it a new access token; NULL when the change
 	-- ended the session or changed what a check answers.
 	access_hash BLOB
 ) STRICT;
-CREATE INDEX session_changes_at ON session_changes (at);
+CREATE INDEX session_changes_until ON session_changes (until);
 
--- One row: changes are complete from since (Unix microseconds) on, and are
--- kept for window microseconds (0: no Store has set one yet).
+-- One row: changes are complete from since (Unix microseconds) on, for
+-- tokens that live at most window microseconds (0: no Store has set one).
 CREATE TABLE session_changes_kept (
 	one    INTEGER NOT NULL PRIMARY KEY CHECK (one = 1),
 	since  INTEGER NOT NULL,
@@ -25,28 +30,31 @@ CREATE TABLE session_changes_kept (
 ) STRICT;
 INSERT INTO session_changes_kept (one, since, window) VALUES (1, CAST(unixepoch('subsec') * 1000000 AS INTEGER), 0);
 
+-- "Still in date" allows a second for clocks read apart.
 CREATE TRIGGER sessions_changed AFTER UPDATE OF
 	user_id, app, open_id, union_id, access_hash, access_expires_at, expires_at, revoked_at ON sessions
-WHEN NEW.user_id IS NOT OLD.user_id OR NEW.app IS NOT OLD.app OR NEW.open_id IS NOT OLD.open_id
+WHEN (NEW.user_id IS NOT OLD.user_id OR NEW.app IS NOT OLD.app OR NEW.open_id IS NOT OLD.open_id
 	OR NEW.union_id IS NOT OLD.union_id OR NEW.access_hash IS NOT OLD.access_hash
 	OR NEW.access_expires_at IS NOT OLD.access_expires_at OR NEW.expires_at IS NOT OLD.expires_at
-	OR NEW.revoked_at IS NOT OLD.revoked_at
+	OR NEW.revoked_at IS NOT OLD.revoked_at)
+	AND OLD.access_expires_at > CAST(unixepoch('subsec') * 1000000 AS INTEGER) - 1000000
 BEGIN
 	DELETE FROM session_changes WHERE id = NEW.id;
-	INSERT INTO session_changes (id, at, access_hash) VALUES (NEW.id, CAST(unixepoch('subsec') * 1000000 AS INTEGER),
+	INSERT INTO session_changes (id, until, access_hash) VALUES (NEW.id, OLD.access_expires_at,
 		CASE WHEN NEW.revoked_at IS NULL AND NEW.user_id IS OLD.user_id AND NEW.app IS OLD.app
 			AND NEW.open_id IS OLD.open_id AND NEW.union_id IS OLD.union_id
 			AND NEW.expires_at IS OLD.expires_at AND OLD.revoked_at IS NULL
 		THEN NEW.access_hash END);
 END;
 
--- A deleted session whose access token may still be in date (erased, or
--- past its refresh token's end before its access token's). Revoked ones
--- were recorded when revoked.
+-- A deleted session whose access token is still in date (erased, or past
+-- its refresh token's end before its access token's). Revoked ones were
+-- recorded when revoked.
 CREATE TRIGGER sessions_deleted AFTER DELETE ON sessions
-WHEN OLD.revoked_at IS NULL AND (OLD.access_expires_at IS NULL OR OLD.access_expires_at > CAST(unixepoch('subsec') * 1000000 AS INTEGER) - 1000000)
+WHEN OLD.revoked_at IS NULL
+	AND OLD.access_expires_at > CAST(unixepoch('subsec') * 1000000 AS INTEGER) - 1000000
 	AND (OLD.expires_at IS NULL OR OLD.expires_at > CAST(unixepoch('subsec') * 1000000 AS INTEGER) - 1000000)
 BEGIN
 	DELETE FROM session_changes WHERE id = OLD.id;
-	INSERT INTO session_changes (id, at, access_hash) VALUES (OLD.id, CAST(unixepoch('subsec') * 1000000 AS INTEGER), NULL);
+	INSERT INTO session_changes (id, until, access_hash) VALUES (OLD.id, OLD.access_expires_at, NULL);
 END;
