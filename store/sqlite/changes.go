@@ -78,12 +78,12 @@ func (c change) answersTo(hash []byte) bool {
 }
 
 const (
-	changesKeptSQL   = `SELECT since, window FROM session_changes_kept`
-	keepChangesSQL   = `UPDATE session_changes_kept SET window = ?`
-	resetChangesSQL  = `UPDATE session_changes_kept SET since = CAST(unixepoch('subsec') * 1000000 AS INTEGER), window = ?`
-	loadChangesSQL   = `SELECT seq, id, access_hash FROM session_changes`
-	tailChangesSQL   = `SELECT seq, id, access_hash FROM session_changes WHERE seq > ? ORDER BY seq`
-	markChangedSQL   = `INSERT INTO session_changes (id, until, access_hash)
+	changesKeptSQL  = `SELECT since, window FROM session_changes_kept`
+	keepChangesSQL  = `UPDATE session_changes_kept SET window = ?`
+	resetChangesSQL = `UPDATE session_changes_kept SET since = CAST(unixepoch('subsec') * 1000000 AS INTEGER), window = ?`
+	loadChangesSQL  = `SELECT seq, id, access_hash FROM session_changes`
+	tailChangesSQL  = `SELECT seq, id, access_hash FROM session_changes WHERE seq > ? ORDER BY seq`
+	markChangedSQL  = `INSERT INTO session_changes (id, until, access_hash)
 		SELECT id, access_expires_at, NULL FROM sessions
 		WHERE id = ? AND access_expires_at > CAST(unixepoch('subsec') * 1000000 AS INTEGER) - 1000000`
 	unmarkChangedSQL = `DELETE FROM session_changes WHERE id = ?`
