@@ -30,7 +30,12 @@ import (
 // refreshes before expiry, logouts, revocations.
 type changeLog struct {
 	window time.Duration
-	since  time.Time // changes are complete from here on
+	max    int // changes kept in memory at most
+	now    func() time.Time
+
+	// since: the changes in memory are complete from here on. It moves
+	// when the memory side starts over (apply).
+	since time.Time
 
 	mu        sync.RWMutex
 	bySession map[sessionKey]change
@@ -98,7 +103,7 @@ const (
 // change is kept as long as the session's token of the time lived, and a
 // token minted under another lifetime may outlive it. A file no Store
 // with a window has opened holds every change since it was made.
-func openChangeLog(ctx context.Context, db *sql.DB, window time.Duration) (*changeLog, error) {
+func openChangeLog(ctx context.Context, db *sql.DB, window time.Duration, max int, now func() time.Time) (*changeLog, error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -120,7 +125,7 @@ func openChangeLog(ctx context.Context, db *sql.DB, window time.Duration) (*chan
 			return nil, fmt.Errorf("read session_changes_kept: %w", err)
 		}
 	}
-	c := &changeLog{window: window, since: time.UnixMicro(since).UTC(), bySession: make(map[sessionKey]change)}
+	c := &changeLog{window: window, max: max, now: now, since: time.UnixMicro(since).UTC(), bySession: make(map[sessionKey]change)}
 	pending, err := readChanges(ctx, tx, loadChangesSQL)
 	if err != nil {
 		return nil, err
@@ -172,6 +177,12 @@ func (c *changeLog) apply(pending []pendingChange) {
 	for _, p := range pending {
 		c.bySession[keyOf(p.id)] = changeOf(p.seq, p.hash)
 		c.last = max(c.last, p.seq)
+	}
+	if len(c.bySession) > c.max {
+		// Memory stays bounded under a flood of changes: start over, and
+		// vouch for no token minted before, which are read instead.
+		clear(c.bySession)
+		c.since = c.now()
 	}
 }
 

@@ -282,3 +282,54 @@ func TestChangeLogSkipsExpired(t *testing.T) {
 		t.Fatal("the change to the session whose token is in date was not kept")
 	}
 }
+
+// TestChangeLogKeep: past KeepChanges, the memory side starts over and
+// vouches for no token minted before; what it vouches for stays exact.
+func TestChangeLogKeep(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "k.db"), Options{ChangeWindow: time.Hour, KeepChanges: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	hash := func(id string) []byte { h := sha256.Sum256([]byte(id)); return h[:] }
+	create := func(id string) {
+		t.Helper()
+		if err := s.CreateSession(ctx, store.Session{ID: id, UserID: "u", App: "a", Family: "p", AppID: "x", OpenID: id,
+			AccessHash: hash(id), AccessExpiresAt: at.Add(time.Hour), RefreshHash: hash("r" + id), RefreshExpiresAt: at.Add(48 * time.Hour),
+			CreatedAt: at, LastUsedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		create(fmt.Sprint("s", i))
+	}
+	for i := range 4 {
+		if err := s.RevokeSession(ctx, fmt.Sprint("s", i), at); err != nil {
+			t.Fatal(err)
+		}
+		if n := s.changes.size(); n > 3 {
+			t.Fatalf("%d changes in memory, want at most 3", n)
+		}
+	}
+	if s.Unchanged("s4", hash("s4"), at, at.Add(time.Hour)) {
+		t.Error("vouched for a token minted before the memory side started over")
+	}
+	later := s.changes.since.Add(time.Millisecond)
+	create("s5")
+	if !s.Unchanged("s5", hash("s5"), later, later.Add(time.Hour)) {
+		t.Error("no vouching for a token minted since")
+	}
+	for i := range 4 {
+		if s.Unchanged(fmt.Sprint("s", i), hash(fmt.Sprint("s", i)), at, at.Add(time.Hour)) {
+			t.Errorf("s%d: vouched for a revoked session", i)
+		}
+	}
+	if err := s.RevokeSession(ctx, "s5", at); err != nil {
+		t.Fatal(err)
+	}
+	if s.Unchanged("s5", hash("s5"), later, later.Add(time.Hour)) {
+		t.Error("vouched for a session revoked since the memory side started over")
+	}
+}

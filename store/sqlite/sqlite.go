@@ -89,6 +89,10 @@ type Options struct {
 	// file's only one. Zero vouches for nothing and leaves the log as it
 	// is (triggers still fill it).
 	ChangeWindow time.Duration
+	// KeepChanges bounds the changes the log keeps in memory: past it, the
+	// memory side starts over, and the tokens minted before are checked by
+	// a read until they expire. Zero means 100,000 (about 7 MiB).
+	KeepChanges int
 }
 
 // Store is a store.Store in one SQLite database file. It is safe for
@@ -120,6 +124,10 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 const defaultBusyTimeout = 5 * time.Second
+
+// defaultKeepChanges is Options.KeepChanges's default: at 73 bytes a
+// change, about 7 MiB.
+const defaultKeepChanges = 100_000
 
 // ErrInUse: the database file is open in another Store, of another process
 // or of this one (see the package comment).
@@ -188,7 +196,11 @@ func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 	}
 
 	if opts.ChangeWindow > 0 {
-		if s.changes, err = openChangeLog(ctx, s.write, opts.ChangeWindow); err != nil {
+		keep := opts.KeepChanges
+		if keep <= 0 {
+			keep = defaultKeepChanges
+		}
+		if s.changes, err = openChangeLog(ctx, s.write, opts.ChangeWindow, keep, time.Now); err != nil {
 			s.write.Close()
 			return nil, s.fail(ctx, "open: session changes", err)
 		}
