@@ -88,10 +88,13 @@ const (
 	resetChangesSQL = `UPDATE session_changes_kept SET since = CAST(unixepoch('subsec') * 1000000 AS INTEGER), window = ?`
 	loadChangesSQL  = `SELECT seq, id, access_hash FROM session_changes`
 	tailChangesSQL  = `SELECT seq, id, access_hash FROM session_changes WHERE seq > ? ORDER BY seq`
-	markChangedSQL  = `INSERT INTO session_changes (id, until, access_hash)
+	// Changed: a session that is gone, or whose token has expired, keeps
+	// what the log says of it.
+	unmarkChangedSQL = `DELETE FROM session_changes WHERE id = ?1 AND EXISTS (
+		SELECT 1 FROM sessions WHERE id = ?1 AND access_expires_at > CAST(unixepoch('subsec') * 1000000 AS INTEGER) - 1000000)`
+	markChangedSQL = `INSERT INTO session_changes (id, until, access_hash)
 		SELECT id, access_expires_at, NULL FROM sessions
-		WHERE id = ? AND access_expires_at > CAST(unixepoch('subsec') * 1000000 AS INTEGER) - 1000000`
-	unmarkChangedSQL = `DELETE FROM session_changes WHERE id = ?`
+		WHERE id = ?1 AND access_expires_at > CAST(unixepoch('subsec') * 1000000 AS INTEGER) - 1000000`
 	// A chunk at a time (DeleteExpired).
 	pruneChangesSQL = `DELETE FROM session_changes WHERE seq IN (
 		SELECT seq FROM session_changes WHERE until < CAST(unixepoch('subsec') * 1000000 AS INTEGER) LIMIT ?)
@@ -208,13 +211,16 @@ func (c *changeLog) size() int {
 // Unchanged implements store.ChangeLog.
 func (s *Store) Unchanged(id string, accessHash []byte, minted, expires time.Time) bool {
 	c := s.changes
-	if c == nil || minted.Before(c.since) || expires.Sub(minted) > c.window {
+	if c == nil || expires.Sub(minted) > c.window {
 		return false
 	}
 	k := keyOf(id)
 	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if minted.Before(c.since) {
+		return false
+	}
 	e, ok := c.bySession[k]
-	c.mu.RUnlock()
 	return !ok || e.answersTo(accessHash)
 }
 

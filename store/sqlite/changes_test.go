@@ -66,6 +66,10 @@ func TestChangeLog(t *testing.T) {
 	if err := s.EraseUserSessions(ctx, "u3", nil); err != nil {
 		t.Fatal(err)
 	}
+	// Marking a session that is gone changes nothing.
+	if err := s.Changed(ctx, erased.ID); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Changed(ctx, marked.ID); err != nil {
 		t.Fatal(err)
 	}
