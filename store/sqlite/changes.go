@@ -86,15 +86,13 @@ const (
 	changesKeptSQL  = `SELECT since, window FROM session_changes_kept`
 	keepChangesSQL  = `UPDATE session_changes_kept SET window = ?`
 	resetChangesSQL = `UPDATE session_changes_kept SET since = CAST(unixepoch('subsec') * 1000000 AS INTEGER), window = ?`
-	loadChangesSQL  = `SELECT seq, id, access_hash FROM session_changes`
+	loadChangesSQL  = `SELECT seq, id, access_hash FROM session_changes ORDER BY seq`
 	tailChangesSQL  = `SELECT seq, id, access_hash FROM session_changes WHERE seq > ? ORDER BY seq`
 	// Changed: a session that is gone, or whose token has expired, keeps
 	// what the log says of it.
-	unmarkChangedSQL = `DELETE FROM session_changes WHERE id = ?1 AND EXISTS (
-		SELECT 1 FROM sessions WHERE id = ?1 AND access_expires_at > CAST(unixepoch('subsec') * 1000000 AS INTEGER) - 1000000)`
 	markChangedSQL = `INSERT INTO session_changes (id, until, access_hash)
 		SELECT id, access_expires_at, NULL FROM sessions
-		WHERE id = ?1 AND access_expires_at > CAST(unixepoch('subsec') * 1000000 AS INTEGER) - 1000000`
+		WHERE id = ? AND access_expires_at > CAST(unixepoch('subsec') * 1000000 AS INTEGER) - 1000000`
 	// A chunk at a time (DeleteExpired).
 	pruneChangesSQL = `DELETE FROM session_changes WHERE seq IN (
 		SELECT seq FROM session_changes WHERE until < CAST(unixepoch('subsec') * 1000000 AS INTEGER) LIMIT ?)
@@ -189,8 +187,8 @@ func (c *changeLog) apply(pending []pendingChange) {
 	}
 }
 
-// forget drops the changes a prune deleted, unless a later one replaced
-// them.
+// forget drops the changes a prune deleted, unless a later one of the
+// same session is kept (a later change is kept at least as long).
 func (c *changeLog) forget(pruned []pendingChange) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -227,9 +225,6 @@ func (s *Store) Unchanged(id string, accessHash []byte, minted, expires time.Tim
 // Changed implements store.ChangeLog.
 func (s *Store) Changed(ctx context.Context, id string) error {
 	return s.inTx(ctx, "mark session changed", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, unmarkChangedSQL, id); err != nil {
-			return err
-		}
 		_, err := tx.ExecContext(ctx, markChangedSQL, id)
 		return err
 	})

@@ -2,9 +2,9 @@
 -- access token without a read: such a token is vouched for only while its
 -- session has no change here after it was minted, or the change installed
 -- this very token (a refresh). Triggers write it, so that no write of a
--- session can forget to. A session's latest change replaces its earlier
--- one under a new seq, which only grows: the Store reads the changes its
--- own transaction made by seq before committing.
+-- session can forget to. seq only grows: a session's latest change is its
+-- row with the highest seq, and the Store reads the changes its own
+-- transaction made by seq before committing.
 --
 -- A change matters only while a token minted before it could still be
 -- used: until the session's access token of the time expires (every
@@ -12,7 +12,7 @@
 -- has expired is not recorded at all.
 CREATE TABLE session_changes (
 	seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-	id          TEXT NOT NULL UNIQUE,  -- the session
+	id          TEXT NOT NULL,         -- the session
 	until       INTEGER NOT NULL,      -- Unix microseconds: kept until then
 	-- The access token hash the session answers to after the change, when
 	-- the change only gave it a new access token; NULL when the change
@@ -39,7 +39,6 @@ WHEN (NEW.user_id IS NOT OLD.user_id OR NEW.app IS NOT OLD.app OR NEW.open_id IS
 	OR NEW.revoked_at IS NOT OLD.revoked_at)
 	AND OLD.access_expires_at > CAST(unixepoch('subsec') * 1000000 AS INTEGER) - 1000000
 BEGIN
-	DELETE FROM session_changes WHERE id = NEW.id;
 	INSERT INTO session_changes (id, until, access_hash) VALUES (NEW.id, OLD.access_expires_at,
 		CASE WHEN NEW.revoked_at IS NULL AND NEW.user_id IS OLD.user_id AND NEW.app IS OLD.app
 			AND NEW.open_id IS OLD.open_id AND NEW.union_id IS OLD.union_id
@@ -55,6 +54,5 @@ WHEN OLD.revoked_at IS NULL
 	AND OLD.access_expires_at > CAST(unixepoch('subsec') * 1000000 AS INTEGER) - 1000000
 	AND (OLD.expires_at IS NULL OR OLD.expires_at > CAST(unixepoch('subsec') * 1000000 AS INTEGER) - 1000000)
 BEGIN
-	DELETE FROM session_changes WHERE id = OLD.id;
 	INSERT INTO session_changes (id, until, access_hash) VALUES (OLD.id, OLD.access_expires_at, NULL);
 END;
