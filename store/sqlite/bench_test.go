@@ -7,7 +7,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/mplogin/mplogin/store"
 	"github.com/mplogin/mplogin/store/sqlite"
 	"github.com/mplogin/mplogin/store/storetest"
 )
@@ -157,4 +159,49 @@ func BenchmarkSessionCap(b *testing.B) {
 	}
 	wg.Wait()
 	storetest.BenchSessionCap(b, s, identities, now)
+}
+
+// BenchmarkWriteLoginAtCap: a returning login's write that ends the
+// identity's oldest session at the cap, whose access token is in date,
+// without and with the log of session changes (which records that end).
+func BenchmarkWriteLoginAtCap(b *testing.B) {
+	for _, window := range []time.Duration{0, 3 * time.Hour} {
+		b.Run(fmt.Sprintf("changelog=%v", window > 0), func(b *testing.B) {
+			s := mustOpen(b, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{ChangeWindow: window})
+			ctx := b.Context()
+			const identities, keep = 64, 2
+			var seq atomic.Int64
+			login := func() error {
+				n := seq.Add(1)
+				t := time.Now()
+				open := fmt.Sprint("o", n%identities)
+				sess := storetest.Session(fmt.Sprintf("s%013x%x", t.UnixMilli(), n), t)
+				sess.OpenID, sess.AccessExpiresAt = open, t.Add(time.Hour)
+				_, err := s.WriteLogin(ctx, store.LoginWrite{
+					Identity: store.IdentityUpsert{Family: "wechat", AppID: "wxA", OpenID: open,
+						NewUserID: fmt.Sprint("u", n%identities), Now: t},
+					Code: store.ExchangedCode{Hash: []byte(fmt.Sprint("code", n)), App: "main",
+						Family: "wechat", AppID: "wxA", OpenID: open, ExpiresAt: t.Add(5 * time.Minute)},
+					Session: sess, Keep: keep,
+				})
+				return err
+			}
+			for range identities * keep {
+				if err := login(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetParallelism(writeLoginParallelism)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := login(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
