@@ -114,11 +114,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		}
 		jwt = &session.JWTConfig{Keys: sm, Issuer: cfg.Issuer}
 	}
-	// The session service's events name the request and client they came
-	// from.
 	// Sealed access tokens on the SQLite store, which keeps a change log
 	// for them.
 	changes, _ := st.(store.ChangeLog)
+	// The session service's events name the request and client they came
+	// from.
 	svc, err := session.New(session.Config{
 		Store: st, Changes: changes, Keys: keys, Apps: apps, Now: now, Logger: slog.New(httpapi.LogHandler(log.Handler())), JWT: jwt,
 		Policy: session.Policy{
