@@ -61,15 +61,15 @@ func (c claims) marshal() []byte {
 }
 
 func putID(b []byte, id string, flag, flags byte) ([]byte, byte) {
-	if len(id) == 32 && hex.EncodeToString(mustHex(id)) == id {
-		return append(b, mustHex(id)...), flags | flag
+	if len(id) == 32 && hex.EncodeToString(hexBytes(id)) == id {
+		return append(b, hexBytes(id)...), flags | flag
 	}
 	b = binary.AppendUvarint(b, uint64(len(id)))
 	return append(b, id...), flags
 }
 
-// mustHex is id's bytes, nil when it is not hex.
-func mustHex(id string) []byte {
+// hexBytes is id's bytes, nil when it is not hex.
+func hexBytes(id string) []byte {
 	out, err := hex.DecodeString(id)
 	if err != nil {
 		return nil
