@@ -244,7 +244,7 @@ func BenchmarkChangeLogMemory(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		c := &changeLog{bySession: make(map[sessionKey]change)}
+		c := &changeLog{max: n, now: time.Now, bySession: make(map[sessionKey]change)}
 		c.apply(pending)
 		runtime.GC()
 		runtime.ReadMemStats(&after)
