@@ -61,20 +61,11 @@ func (c claims) marshal() []byte {
 }
 
 func putID(b []byte, id string, flag, flags byte) ([]byte, byte) {
-	if len(id) == 32 && hex.EncodeToString(hexBytes(id)) == id {
-		return append(b, hexBytes(id)...), flags | flag
+	if raw, ok := token.IDBytes(id); ok {
+		return append(b, raw[:]...), flags | flag
 	}
 	b = binary.AppendUvarint(b, uint64(len(id)))
 	return append(b, id...), flags
-}
-
-// hexBytes is id's bytes, nil when it is not hex.
-func hexBytes(id string) []byte {
-	out, err := hex.DecodeString(id)
-	if err != nil {
-		return nil
-	}
-	return out
 }
 
 func micros(t time.Time) uint64 {

@@ -60,6 +60,35 @@ func PutMillis(b []byte, now time.Time) {
 	}
 }
 
+// IDBytes returns the 16 bytes of an id made like the service's user and
+// session ids (PutMillis, then random bytes: 32 lowercase hex digits);
+// false for any other string.
+func IDBytes(id string) ([16]byte, bool) {
+	var b [16]byte
+	if len(id) != 2*len(b) {
+		return b, false
+	}
+	for i := range b {
+		hi, ok1 := lowerHex(id[2*i])
+		lo, ok2 := lowerHex(id[2*i+1])
+		if !ok1 || !ok2 {
+			return [16]byte{}, false
+		}
+		b[i] = hi<<4 | lo
+	}
+	return b, true
+}
+
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
 // New mints a token of the given type at now and returns it with its hash.
 func New(rnd io.Reader, prefix string, now time.Time) (string, []byte, error) {
 	var b [timeBytes + randomBytes]byte

@@ -234,3 +234,16 @@ func FuzzUnseal(f *testing.F) {
 		}
 	})
 }
+
+func TestIDBytes(t *testing.T) {
+	want := [16]byte{0x01, 0x93, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x07, 0x18, 0x29, 0x3a, 0x4b, 0x5c, 0x6d, 0x7e}
+	if got, ok := token.IDBytes("0193a1b2c3d4e5f60718293a4b5c6d7e"); !ok || got != want {
+		t.Fatalf("IDBytes = %x, %v; want %x", got, ok, want)
+	}
+	for _, bad := range []string{"", "0193a1b2", "0193A1B2C3D4E5F60718293A4B5C6D7E", "0193a1b2c3d4e5f60718293a4b5c6d7g",
+		"0193a1b2c3d4e5f60718293a4b5c6d7e0", "s1"} {
+		if _, ok := token.IDBytes(bad); ok {
+			t.Errorf("IDBytes(%q) accepted", bad)
+		}
+	}
+}

@@ -5,12 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/mplogin/mplogin/store"
+	"github.com/mplogin/mplogin/token"
 )
 
 // changeLog is the memory side of the table session_changes, which
@@ -49,12 +49,10 @@ type changeLog struct {
 type sessionKey [16]byte
 
 func keyOf(id string) sessionKey {
-	var k sessionKey
-	if len(id) == 2*len(k) {
-		if _, err := hex.Decode(k[:], []byte(id)); err == nil && hex.EncodeToString(k[:]) == id {
-			return k
-		}
+	if k, ok := token.IDBytes(id); ok {
+		return k
 	}
+	var k sessionKey
 	sum := sha256.Sum256([]byte(id))
 	copy(k[:], sum[:])
 	return k
@@ -96,7 +94,7 @@ const (
 	// A chunk at a time (DeleteExpired).
 	pruneChangesSQL = `DELETE FROM session_changes WHERE seq IN (
 		SELECT seq FROM session_changes WHERE until < CAST(unixepoch('subsec') * 1000000 AS INTEGER) LIMIT ?)
-		RETURNING seq, id`
+		RETURNING seq, id, NULL`
 )
 
 // openChangeLog loads the log on the writer. A window other than the one
@@ -241,19 +239,9 @@ func (s *Store) pruneChanges(ctx context.Context) (int, error) {
 	for {
 		var pruned []pendingChange
 		err := s.inTx(ctx, "prune session changes", func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, pruneChangesSQL, deleteChunk)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var p pendingChange
-				if err := rows.Scan(&p.seq, &p.id); err != nil {
-					return err
-				}
-				pruned = append(pruned, p)
-			}
-			return rows.Err()
+			var err error
+			pruned, err = readChanges(ctx, tx, pruneChangesSQL, deleteChunk)
+			return err
 		})
 		if err != nil {
 			return total, err
