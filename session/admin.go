@@ -329,16 +329,20 @@ func (s *Service) movePhone(ctx context.Context, into string, from store.User) e
 }
 
 // refuseBlocked answers user_blocked, and ends the session the login
-// wrote, when the user of a login is blocked. It reads the user after the
-// login's write: a block written before that read is seen here, and one
-// written after it ends the session itself (BlockUser revokes after it
-// blocks).
+// wrote, when the user of a login is blocked. The block is read after the
+// login's write (by WriteLogin itself, or here): a block written before
+// that read is seen, and one written after it ends the session itself
+// (BlockUser revokes after it blocks).
 func (s *Service) refuseBlocked(ctx context.Context, app *App, r *codeResult) error {
-	u, err := s.store.GetUser(ctx, r.identity.UserID)
-	if err != nil {
-		return storeError("get user", err)
+	blocked := r.blocked
+	if !r.blockRead {
+		u, err := s.store.GetUser(ctx, r.identity.UserID)
+		if err != nil {
+			return storeError("get user", err)
+		}
+		blocked = u.Blocked
 	}
-	if !u.Blocked {
+	if !blocked {
 		return nil
 	}
 	if r.first != nil {
@@ -346,7 +350,7 @@ func (s *Service) refuseBlocked(ctx context.Context, app *App, r *codeResult) er
 			return storeError("revoke session", err)
 		}
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "login of a blocked user refused", slog.String("app", app.Name), slog.String("user", u.ID))
+	s.log.LogAttrs(ctx, slog.LevelInfo, "login of a blocked user refused", slog.String("app", app.Name), slog.String("user", r.identity.UserID))
 	return errBlocked
 }
 

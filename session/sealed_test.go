@@ -18,12 +18,19 @@ import (
 	"github.com/mplogin/mplogin/token"
 )
 
-// countingStore counts the reads of a session by access token, and can
+// countingStore counts the reads of a session by access token and of
+// users, and can
 // make a read by refresh token answer as the session was before a change.
 type countingStore struct {
 	*sqlite.Store
 	byAccess atomic.Int64
+	users    atomic.Int64
 	stale    func(store.Session) store.Session
+}
+
+func (c *countingStore) GetUser(ctx context.Context, id string) (store.User, error) {
+	c.users.Add(1)
+	return c.Store.GetUser(ctx, id)
 }
 
 func (c *countingStore) SessionByAccess(ctx context.Context, h []byte) (store.Session, error) {
@@ -247,4 +254,22 @@ func flipChar(c byte) string {
 		return "B"
 	}
 	return "A"
+}
+
+// TestLoginReadsNoUser: a login learns its user's block from its write,
+// and still refuses a blocked user.
+func TestLoginReadsNoUser(t *testing.T) {
+	f := newSealed(t)
+	a := f.login("aaaaa-code1")
+	f.login("aaaaa-code2")
+	if n := f.st.users.Load(); n != 0 {
+		t.Fatalf("two logins read the user %d times, want 0", n)
+	}
+	if _, err := f.svc.BlockUser(t.Context(), a.User.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.svc.Login(t.Context(), "shop", "aaaaa-code3")
+	if code(t, err) != mplogin.CodeUserBlocked {
+		t.Fatalf("login of a blocked user: %v, want user_blocked", err)
+	}
 }

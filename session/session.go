@@ -415,7 +415,9 @@ type codeResult struct {
 	first   *Tokens
 	claimed atomic.Bool
 	ended   int // sessions the cap ended when first was written
-
+	// blockRead says that blocked is the user's block as WriteLogin read
+	// it; otherwise refuseBlocked reads the user.
+	blockRead, blocked bool
 }
 
 // identityForCode finds or creates the identity of a login code: a code
@@ -516,13 +518,15 @@ func (s *Service) identityForCode(ctx, reqCtx context.Context, app *App, req Log
 		return nil, storeError("write login", err)
 	}
 	m.sess = res.Session
-	r := &codeResult{identity: res.Identity, created: res.Created, ended: res.Ended}
+	r := &codeResult{identity: res.Identity, created: res.Created, ended: res.Ended,
+		blockRead: true, blocked: res.Blocked}
 	var previous string
 	if anonymous != "" {
 		if previous, err = s.upgradeAnonymous(ctx, app, anonymous, r); err != nil {
 			return nil, err
 		}
 		m.sess.UserID = r.identity.UserID
+		r.blockRead = r.identity.UserID == res.Identity.UserID
 	}
 	r.first = m.tokens(r.created)
 	r.first.User.PreviousUserID = previous

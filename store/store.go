@@ -271,6 +271,11 @@ type LoginResult struct {
 	// identity's UserID and UnionID.
 	Session Session
 	Ended   int // sessions past LoginWrite.Keep ended
+	// Blocked is the identity's user's block, read after the session was
+	// written (in its transaction, or after it) so that a block committed
+	// after the read ends the session itself: the caller refuses the
+	// login with no read of its own.
+	Blocked bool
 }
 
 // LoginWrite is the input of WriteLogin.
@@ -545,7 +550,28 @@ func (p split) WriteLogin(ctx context.Context, in LoginWrite) (LoginResult, erro
 			return LoginResult{}, err
 		}
 	}
+	if !created {
+		// After the session's write, as LoginResult.Blocked asks.
+		if res.Blocked, err = p.blocked(ctx, id); err != nil {
+			return LoginResult{}, err
+		}
+	}
 	return res, nil
+}
+
+// blocked reads the block of id's user; of the user it was merged into,
+// when a merge has just removed that user.
+func (p split) blocked(ctx context.Context, id Identity) (bool, error) {
+	u, err := p.Store.GetUser(ctx, id.UserID)
+	if errors.Is(err, ErrNotFound) {
+		if id, err = p.Store.GetIdentity(ctx, id.Family, id.AppID, id.OpenID); err == nil {
+			u, err = p.Store.GetUser(ctx, id.UserID)
+		}
+	}
+	if errors.Is(err, ErrNotFound) {
+		return false, nil // merged again, or erased: nothing left to refuse
+	}
+	return u.Blocked, err
 }
 
 func (p split) GetCode(ctx context.Context, h []byte, now time.Time) (ExchangedCode, error) {

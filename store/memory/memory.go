@@ -345,7 +345,8 @@ func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Logi
 	sess := in.Session
 	sess.UserID, sess.UnionID = id.UserID, id.UnionID
 	s.insertSession(sess)
-	res := store.LoginResult{Identity: id, Created: created, Session: sess}
+	res := store.LoginResult{Identity: id, Created: created, Session: sess,
+		Blocked: s.users[id.UserID].Blocked}
 	if in.Keep > 0 {
 		res.Ended = s.revokeUserLocked(in.CapRevocation(id))
 	}

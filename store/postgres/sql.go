@@ -50,6 +50,13 @@ const (
 	)
 	INSERT INTO refresh_tokens (hash, session_id, expires_at)
 	SELECT $9, s.id, $10 FROM s`
+	// loginBlockedSQL reads, for WriteLogin, the block of the user of the
+	// identity the transaction has just upserted, after the session's
+	// insert. FOR SHARE makes a concurrent block wait for the commit, so
+	// that the block's revocation then finds the session.
+	loginBlockedSQL = `SELECT blocked FROM users
+		WHERE id = (SELECT user_id FROM identities WHERE platform = $1 AND app_id = $2 AND open_id = $3)
+		FOR SHARE`
 	// loginSessionSQL is createSessionSQL for WriteLogin: the user and the
 	// unionid come from the identity the same transaction has just upserted.
 	loginSessionSQL = `WITH i AS (

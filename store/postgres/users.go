@@ -99,6 +99,7 @@ func (s *Store) writeLogin(ctx context.Context, in store.LoginWrite) (store.Logi
 		sess.AccessHash, ts(sess.AccessExpiresAt), sess.RefreshHash, ts(sess.RefreshExpiresAt),
 		ts(sess.CreatedAt), ts(sess.ExpiresAt), ts(sess.LastUsedAt), ts(sess.RevokedAt), int32(sess.DecryptFailures),
 		text(sess.Origin))
+	b.Queue(loginBlockedSQL, up.Family, up.AppID, up.OpenID)
 	c, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return store.LoginResult{}, err
@@ -126,11 +127,15 @@ func (s *Store) writeLogin(ctx context.Context, in store.LoginWrite) (store.Logi
 			err = fmt.Errorf("session not inserted (%d rows)", tag.RowsAffected())
 		}
 	}
+	var blocked bool
+	if err == nil {
+		err = br.QueryRow().Scan(&blocked)
+	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
 	sess.UserID, sess.UnionID = id.UserID, id.UnionID // as loginSessionSQL stores them
-	res := store.LoginResult{Identity: id, Created: created, Session: sess}
+	res := store.LoginResult{Identity: id, Created: created, Session: sess, Blocked: blocked}
 	if err != nil {
 		return res, err
 	}

@@ -62,7 +62,7 @@ func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Logi
 	// identity without NewUserID, which costs its batch a second run).
 	err := s.inPlainTx(ctx, op, func(tx *sql.Tx) error {
 		ended = ended[:0] // a batch that runs again runs this again
-		id, created, err := upsertIdentity(ctx, tx, &s.w, in.Identity)
+		id, created, blocked, err := upsertIdentityBlocked(ctx, tx, &s.w, in.Identity)
 		if err != nil {
 			return err
 		}
@@ -73,7 +73,7 @@ func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Logi
 				return err
 			}
 		}
-		res = store.LoginResult{Identity: id, Created: created, Session: sess}
+		res = store.LoginResult{Identity: id, Created: created, Session: sess, Blocked: blocked}
 		if err := putCode(ctx, tx, &s.w, in.Code); err != nil {
 			return err
 		}

@@ -36,11 +36,25 @@ const (
 		phone_updated_at = ? WHERE id = ?`
 	insertIdentitySQL = `INSERT INTO identities (` + identityCols + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// An identity's update in one statement, which returns the row as
+	// updated and its user's block. A new session key (?1, NULL for none)
+	// keeps the one it replaces for the grace period (until ?2) and resets
+	// the decryption attempts; the unionid (?3) is recorded only where
+	// none is. The right-hand sides read the row as it was.
 	updateIdentitySQL = `UPDATE identities
-		SET union_id = ?, session_key = ?, prev_session_key = ?,
-			prev_key_expires_at = ?, updated_at = ?,
-			decrypt_attempts = CASE WHEN ? THEN 0 ELSE decrypt_attempts END
-		WHERE platform = ? AND app_id = ? AND open_id = ?`
+		SET prev_session_key = CASE WHEN ?1 IS NOT NULL AND session_key IS NOT NULL AND session_key <> ?1
+				THEN session_key ELSE prev_session_key END,
+			prev_key_expires_at = CASE WHEN ?1 IS NOT NULL AND session_key IS NOT NULL AND session_key <> ?1
+				THEN ?2 ELSE prev_key_expires_at END,
+			decrypt_attempts = CASE WHEN ?1 IS NOT NULL AND session_key IS NOT ?1
+				THEN 0 ELSE decrypt_attempts END,
+			session_key = coalesce(?1, session_key),
+			union_id = coalesce(union_id, ?3),
+			updated_at = ?4
+		WHERE platform = ?5 AND app_id = ?6 AND open_id = ?7
+		RETURNING ` + identityCols + `,
+			coalesce((SELECT blocked FROM users WHERE id = identities.user_id), 0)`
+	userBlockedSQL = `SELECT blocked FROM users WHERE id = ?`
 
 	insertSessionSQL = `INSERT INTO sessions (` + sessionCols + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -159,11 +173,11 @@ type readStmts struct {
 // writeStmts run on the writer, inside transactions through tx.StmtContext,
 // which reuses the statement already prepared on the one writer connection.
 type writeStmts struct {
-	getIdentity    *sql.Stmt
 	unionUser      *sql.Stmt
 	insertUser     *sql.Stmt
 	insertIdentity *sql.Stmt
 	updateIdentity *sql.Stmt
+	userBlocked    *sql.Stmt
 
 	insertSession  *sql.Stmt
 	refreshSession *sql.Stmt
@@ -219,11 +233,11 @@ func (s *Store) prepare(ctx context.Context) error {
 		someRotatable:   prep(s.read, someRotatableSQL),
 	}
 	s.w = writeStmts{
-		getIdentity:    prep(s.write, getIdentitySQL),
 		unionUser:      prep(s.write, unionUserSQL),
 		insertUser:     prep(s.write, insertUserSQL),
 		insertIdentity: prep(s.write, insertIdentitySQL),
 		updateIdentity: prep(s.write, updateIdentitySQL),
+		userBlocked:    prep(s.write, userBlockedSQL),
 		insertSession:  prep(s.write, insertSessionSQL),
 		refreshSession: prep(s.write, refreshSessionSQL),
 		spendRefresh:   prep(s.write, spendRefreshSQL),

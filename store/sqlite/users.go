@@ -35,33 +35,22 @@ func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (st
 }
 
 func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.IdentityUpsert) (store.Identity, bool, error) {
+	id, created, _, err := upsertIdentityBlocked(ctx, tx, w, in)
+	return id, created, err
+}
+
+// upsertIdentityBlocked is upsertIdentity that also reads whether the
+// identity's user is blocked (a user it creates is not).
+func upsertIdentityBlocked(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.IdentityUpsert) (_ store.Identity, created, blocked bool, _ error) {
 	now := trunc(in.Now)
-	id, err := scanIdentity(tx.StmtContext(ctx, w.getIdentity).QueryRowContext(ctx, in.Family, in.AppID, in.OpenID))
+	id, err := scanIdentity(tx.StmtContext(ctx, w.updateIdentity).QueryRowContext(ctx,
+		blob(in.SealedSessionKey), micros(trunc(in.Now.Add(in.KeyGrace))), nullString(in.UnionID),
+		micros(now), in.Family, in.AppID, in.OpenID), &blocked)
 	switch {
 	case err == nil:
-		newKey := len(in.SealedSessionKey) > 0 && !bytes.Equal(in.SealedSessionKey, id.SessionKey)
-		if newKey {
-			// With no current key there is nothing to keep for the grace period.
-			if len(id.SessionKey) > 0 {
-				id.PrevSessionKey = id.SessionKey
-				id.PrevKeyExpiresAt = trunc(in.Now.Add(in.KeyGrace))
-			}
-			id.SessionKey = bytes.Clone(in.SealedSessionKey)
-		}
-		if id.UnionID == "" {
-			id.UnionID = in.UnionID
-		}
-		id.UpdatedAt = now
-		_, err = tx.StmtContext(ctx, w.updateIdentity).ExecContext(ctx,
-			nullString(id.UnionID), blob(id.SessionKey), blob(id.PrevSessionKey),
-			micros(id.PrevKeyExpiresAt), micros(id.UpdatedAt), newKey,
-			id.Family, id.AppID, id.OpenID)
-		if err != nil {
-			return store.Identity{}, false, fmt.Errorf("update identity: %w", err)
-		}
-		return id, false, nil
+		return id, false, blocked, nil
 	case !errors.Is(err, sql.ErrNoRows):
-		return store.Identity{}, false, fmt.Errorf("get identity: %w", err)
+		return store.Identity{}, false, false, fmt.Errorf("update identity: %w", err)
 	}
 
 	// A new identity: join the user of its unionid, or create one.
@@ -69,17 +58,22 @@ func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.Ide
 	if in.UnionID != "" {
 		err := tx.StmtContext(ctx, w.unionUser).QueryRowContext(ctx, in.Family, in.UnionID).Scan(&userID)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return store.Identity{}, false, fmt.Errorf("find unionid: %w", err)
+			return store.Identity{}, false, false, fmt.Errorf("find unionid: %w", err)
 		}
 	}
-	created := userID == ""
+	created = userID == ""
 	if created {
 		if in.NewUserID == "" {
-			return store.Identity{}, false, errors.New("empty new user ID")
+			return store.Identity{}, false, false, errors.New("empty new user ID")
 		}
 		userID = in.NewUserID
 		if _, err := tx.StmtContext(ctx, w.insertUser).ExecContext(ctx, userID, micros(now)); err != nil {
-			return store.Identity{}, false, fmt.Errorf("insert user: %w", err)
+			return store.Identity{}, false, false, fmt.Errorf("insert user: %w", err)
+		}
+	} else {
+		err := tx.StmtContext(ctx, w.userBlocked).QueryRowContext(ctx, userID).Scan(&blocked)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return store.Identity{}, false, false, fmt.Errorf("get user: %w", err)
 		}
 	}
 	id = store.Identity{
@@ -96,9 +90,9 @@ func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.Ide
 		id.Family, id.AppID, id.OpenID, nullString(id.UnionID), id.UserID,
 		blob(id.SessionKey), nil, nil, micros(id.CreatedAt), micros(id.UpdatedAt))
 	if err != nil {
-		return store.Identity{}, false, fmt.Errorf("insert identity: %w", err)
+		return store.Identity{}, false, false, fmt.Errorf("insert identity: %w", err)
 	}
-	return id, created, nil
+	return id, created, blocked, nil
 }
 
 // GetIdentity implements store.Users.
@@ -157,14 +151,14 @@ func (s *Store) SetPhone(ctx context.Context, userID string, p store.Phone) erro
 	return nil
 }
 
-func scanIdentity(row scanner) (store.Identity, error) {
+func scanIdentity(row scanner, more ...any) (store.Identity, error) {
 	var (
 		id                        store.Identity
 		union                     sql.NullString
 		prevExp, created, updated sql.NullInt64
 	)
-	err := row.Scan(&id.Family, &id.AppID, &id.OpenID, &union, &id.UserID,
-		&id.SessionKey, &id.PrevSessionKey, &prevExp, &created, &updated)
+	err := row.Scan(append([]any{&id.Family, &id.AppID, &id.OpenID, &union, &id.UserID,
+		&id.SessionKey, &id.PrevSessionKey, &prevExp, &created, &updated}, more...)...)
 	if err != nil {
 		return store.Identity{}, err
 	}

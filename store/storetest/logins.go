@@ -15,6 +15,7 @@ func loginTests(o options) []test {
 		{"JoinsUnionID", testWriteLoginUnion},
 		{"AllOrNothing", func(t *testing.T, s store.Store) { testWriteLoginAtomic(t, s, o) }},
 		{"Concurrent", testWriteLoginConcurrent},
+		{"Blocked", testWriteLoginBlocked},
 	}
 }
 
@@ -155,4 +156,31 @@ func testWriteLoginConcurrent(t *testing.T, s store.Store) {
 			t.Errorf("session %d has user %q, want %q", i, sess.UserID, userID)
 		}
 	}
+}
+
+// WriteLogin reports the block of the identity's user, whichever way the
+// identity comes to it.
+func testWriteLoginBlocked(t *testing.T, s store.Store) {
+	login := func(what string, in store.LoginWrite, want bool) {
+		t.Helper()
+		res, err := s.WriteLogin(t.Context(), in)
+		if err != nil {
+			t.Fatalf("WriteLogin (%s): %v", what, err)
+		}
+		if res.Blocked != want {
+			t.Errorf("WriteLogin (%s): Blocked = %v, want %v", what, res.Blocked, want)
+		}
+	}
+	login("new user", loginWrite("wxA", "o1", "un1", "u1", "s1"), false)
+	login("returning, not blocked", loginWrite("wxA", "o1", "", "u2", "s2"), false)
+	if err := s.SetBlocked(t.Context(), "u1", true, "spam", at(time.Minute)); err != nil {
+		t.Fatalf("SetBlocked: %v", err)
+	}
+	login("returning, blocked", loginWrite("wxA", "o1", "", "u3", "s3"), true)
+	login("new identity of the blocked user's unionid", loginWrite("wxB", "o2", "un1", "u4", "s4"), true)
+	login("another user", loginWrite("wxA", "o3", "", "u5", "s5"), false)
+	if err := s.SetBlocked(t.Context(), "u1", false, "", at(2*time.Minute)); err != nil {
+		t.Fatalf("SetBlocked(false): %v", err)
+	}
+	login("returning, unblocked", loginWrite("wxB", "o2", "", "u6", "s6"), false)
 }
