@@ -15,25 +15,26 @@ import (
 // still exist, encoded.
 var userSessionsScript = goredis.NewScript(prelude + `
 local out = {}
-for _, id in ipairs(redis.call('SMEMBERS', P .. 'u:' .. ARGV[5])) do
-  local sk = P .. 's:' .. id
-  if redis.call('EXISTS', sk) == 1 then out[#out + 1] = encode(sk) end
+for _, id in ipairs(userIds(P .. 'u:' .. ARGV[5])) do
+  local r = load(id)
+  if r and r.v then out[#out + 1] = r.v end
 end
 return out
 `)
 
 // moveSessionsScript: ARGV[5] into, ARGV[6] from. Gives every session of
-// from the user into, in its hash and under its access key, moves the IDs
-// to into's set (which then lives at least as long as from's did) and
-// deletes from's set. Returns how many sessions moved.
+// from the user into, under its access key, moves the IDs to into's index
+// (which then lives at least as long as from's did) and deletes from's
+// index. Returns how many sessions moved.
 var moveSessionsScript = goredis.NewScript(prelude + `
 local fk, n = P .. 'u:' .. ARGV[6], 0
 local t = redis.call('PTTL', fk)
-for _, id in ipairs(redis.call('SMEMBERS', fk)) do
-  local sk = P .. 's:' .. id
-  if redis.call('EXISTS', sk) == 1 then
-    redis.call('HSET', sk, 'uid', ARGV[5])
-    redis.call('SET', P .. 'a:' .. redis.call('HGET', sk, 'ah'), encode(sk), 'XX', 'KEEPTTL')
+for _, id in ipairs(userIds(fk)) do
+  local r = load(id)
+  if r and r.f then
+    upgrade(r)
+    r.f[UID] = ARGV[5]
+    redis.call('SET', r.ak, encode(r.f), 'XX', 'KEEPTTL')
     userIndex(ARGV[5], id, t)
     n = n + 1
   end
@@ -44,16 +45,11 @@ return n
 
 // eraseSessionsScript: ARGV[5] user ID. Deletes every session of the user
 // with its access key, previous access key, refresh tokens (spent ones
-// too) and index entries, and the user's set.
+// too), grace and index entries, and the user's index.
 var eraseSessionsScript = goredis.NewScript(prelude + `
 local uk = P .. 'u:' .. ARGV[5]
-for _, id in ipairs(redis.call('SMEMBERS', uk)) do
-  local sk = P .. 's:' .. id
-  local s = redis.call('HMGET', sk, 'ah', 'pa')
-  if s[1] then redis.call('DEL', P .. 'a:' .. s[1]) end
-  if s[2] then redis.call('DEL', P .. 'p:' .. s[2]) end
-  redis.call('DEL', sk)
-  dropFamily(id)
+for _, id in ipairs(userIds(uk)) do
+  drop(id, load(id))
   redis.call('ZREM', P .. 'dl', id)
 end
 redis.call('DEL', uk)
@@ -86,7 +82,7 @@ return removed
 `)
 
 // ListUserSessions implements store.Sessions: one script reads the
-// sessions in the user's set; the rotatable ones are kept here.
+// sessions in the user's index; the rotatable ones are kept here.
 func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Time) ([]store.Session, error) {
 	const op = "list user sessions"
 	if err := s.begin(ctx, op); err != nil {

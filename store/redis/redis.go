@@ -10,35 +10,35 @@
 // # Keys
 //
 // Every key starts with Options.KeyPrefix (P, default "mplogin:"). Token and
-// code hashes appear in lower-case hex; nothing in Redis is a token or a
-// code in clear, only their SHA-256 hashes (the caller hashes them).
+// code hashes appear in lower-case hex in key names and codes, as bytes in
+// sessions; nothing in Redis is a token or a code in clear, only their
+// hashes (the caller hashes them).
 //
-//	P s:<session id>     hash: the session, one field per store.Session
-//	                     field (id uid app pf aid oid un ah ax rh rx ca ex
-//	                     lu ra df or; hashes in hex, times as decimal Unix
-//	                     microseconds, "" for the zero time; sessions
-//	                     written before the origin lack or), fx, when
-//	                     its refresh-token keys expire (Unix ms), pa,
-//	                     the access hash its last rotation replaced, and
-//	                     ls, su and sx, the refresh hash its last rotation
-//	                     spent, that rotation's successor and its end (when
-//	                     it stored one)
-//	P a:<access hash>    string: the session, encoded (the fields id … or
-//	                     above as <length>:<bytes>, in that order; values
-//	                     written before the origin end at df):
+//	P a:<access hash>    string: the session, encoded: "*", then the
+//	                     fields id uid app pf aid oid un ah ax rh rx ca ex
+//	                     lu ra df or (one per store.Session field, hashes
+//	                     as bytes, times as decimal Unix microseconds, ""
+//	                     for the zero time), each as <length>:<bytes>:
 //	                     SessionByAccess is one GET
+//	P s:<session id>     hash: a, the access hash; p, the access hash its
+//	                     last rotation replaced; fx, when its refresh-token
+//	                     keys expire (Unix ms); and r<refresh hash> ("")
+//	                     for each of its refresh tokens, spent ones
+//	                     included, so that they can be extended and
+//	                     deleted together (hashes as bytes)
 //	P r:<refresh hash>   string: "0" (current) or "1" (spent), then the
 //	                     session ID
 //	P p:<access hash>    string: the session ID, for the access hash its
 //	                     last rotation replaced (SessionForLogout); as long
 //	                     as the session's keys, deleted at the next rotation
-//	P u:<user id>        set: the IDs of the user's sessions, for
-//	                     RevokeUserSessions; as long as the longest-lived
-//	                     of them (members whose session is gone are dropped
-//	                     when read or swept)
-//	P f:<session id>     set: the hex hashes of all the session's refresh
-//	                     tokens, spent ones included, so that they can be
-//	                     extended and deleted together
+//	P g:<session id>     string: the end of the last rotation's grace, the
+//	                     refresh hash it spent (bytes) and its successor,
+//	                     each as <length>:<bytes>, when it stored one;
+//	                     until that end
+//	P u:<user id>        hash: a field ("") per ID of the user's sessions,
+//	                     for RevokeUserSessions; as long as the
+//	                     longest-lived of them (fields whose session is
+//	                     gone are dropped when read or swept)
 //	P c:<code hash>      string: the code (ExpiresAt, App, Platform, AppID,
 //	                     OpenID, hash in hex, SessionID, ReplayUntil,
 //	                     Replays, each as <length>:<bytes>; codes written
@@ -46,6 +46,21 @@
 //	P dl                 sorted set: session IDs scored by the time (Unix µs)
 //	                     each session stops being usable, for DeleteExpired
 //	P cx                 sorted set: code hashes scored by ExpiresAt
+//
+// Hashes as bytes (the service's are 38) keep every field and value of the
+// two hashes within Redis's hash-max-listpack-value (64 bytes), so that
+// Redis stores them compactly, up to hash-max-listpack-entries fields (a
+// session's hash grows by one field per refresh).
+//
+// Earlier versions kept a session in another form, which is still read
+// until the session ends, and replaced by this one when the session is
+// next written: the session hash held the session itself (the fields id …
+// or above, hashes in hex, sessions written before the origin without
+// or), fx, pa (the previous access hash, hex) and the last rotation's ls,
+// su and sx (spent hash in hex, successor, end); the value under a: had
+// no "*" and the hashes in hex (16 fields before the origin); the refresh
+// hashes were a set f:<session id> of hex hashes; u:<user id> was a set
+// (made a hash when next added to).
 //
 // The scripts build key names from the prefix instead of declaring them, so
 // the store needs a single Redis (standalone, or a primary that Sentinels
@@ -71,14 +86,17 @@
 // RotateRefresh checks the refresh expiry, the absolute end and the
 // revocation), so the semantics never depend on when Redis drops a key.
 //
-// The session hash and its access key expire together; a rotation moves
-// them to the new deadline, a revocation shortens them to RevokedAt + grace.
-// Refresh-token keys (spent ones too, so that a replay is caught and
-// revokes the session for as long as the session exists) and the family
-// set live at least as long as the session: until ExpiresAt + grace when
-// the session has an absolute end, otherwise twice the session's TTL,
-// extended (all of them, once) when a rotation would make the session
-// outlive them. Index keys live as long as their longest-lived entry.
+// The access key and the previous access key expire with the session; a
+// rotation moves them to the new deadline, a revocation shortens them to
+// RevokedAt + grace. A session is gone when its access key is. Its
+// refresh-token keys (spent ones too, so that a replay is caught and
+// revokes the session for as long as the session exists) and its hash,
+// which lists them, live at least as long as the session: until ExpiresAt
+// + grace when the session has an absolute end, otherwise twice the
+// session's TTL, extended (all of them, once) when a rotation would make
+// the session outlive them. The grace of a rotation lives until its end
+// plus the grace, no longer than the session. Index keys live as long as
+// their longest-lived entry.
 //
 // # Atomicity
 //
@@ -90,15 +108,15 @@
 // rotation's successor still holds (the others get the successor);
 // RevokeSession keeps the first RevokedAt and rewrites the encoded session
 // under the access key, so every instance sees the revocation at once;
-// AddDecryptFailure is HINCRBY; ClaimReplay counts a repeat of a code only
-// while it is allowed. RevokeUserSessions with a Keep, called after every
-// login, answers a user with no more sessions than Keep in u:<uid> with
-// SCARD alone, and otherwise reads each session once and writes only when
-// more than Keep are still rotatable. MoveUserSessions (a merge of users)
-// is one script over u:<from>; EraseUserSessions deletes the user's
-// sessions in one script, then looks through every code in cx a chunk per
-// script for those of the erased identities (codes have no index by
-// identity). Commands are never
+// AddDecryptFailure rewrites it with the count one higher; ClaimReplay
+// counts a repeat of a code only while it is allowed. RevokeUserSessions
+// with a Keep, called after every login, answers a user with no more
+// sessions than Keep in u:<uid> by counting them alone, and otherwise
+// reads each session once and writes only when more than Keep are still
+// rotatable. MoveUserSessions (a merge of users) is one script over
+// u:<from>; EraseUserSessions deletes the user's sessions in one script,
+// then looks through every code in cx a chunk per script for those of the
+// erased identities (codes have no index by identity). Commands are never
 // retried by the client (a retried rotation whose first attempt ran would
 // read as a replay and revoke the session).
 //
@@ -116,10 +134,12 @@
 // codes with ExpiresAt <= now, found through the two index keys, in chunks
 // of 500 per script, each checked again (exactly) before it is deleted. It
 // returns how many sessions and codes it deleted itself; index entries of
-// keys that had already expired are dropped uncounted. Those entries are
+// sessions and codes that had already expired are dropped uncounted, with
+// what is left of such a session (its hash and refresh tokens). Those are
 // what DeleteExpired is needed for in production (the service's janitor
 // runs it every ten minutes): without it the index keys would keep an
-// entry (about 100 bytes) per session and code until they expire.
+// entry (about 100 bytes) per session and code, and each ended session its
+// hash and refresh tokens, until they expire.
 //
 // # Durability
 //

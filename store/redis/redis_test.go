@@ -197,25 +197,37 @@ func TestTTLs(t *testing.T) {
 	t0 := clock.Now()
 	hx := hex.EncodeToString
 
-	// A session with an absolute end: its keys until the refresh expiry,
-	// its refresh tokens until the end.
+	// A session with an absolute end: its access key until the refresh
+	// expiry, its refresh tokens and the hash that lists them until the
+	// end.
 	ended := session("ended", t0, false)
 	if err := s.CreateSession(ctx, ended); err != nil {
 		t.Fatal(err)
 	}
-	wantTTL(t, c, p+"s:ended", 30*day+grace)
 	wantTTL(t, c, p+"a:"+hx(ended.AccessHash), 30*day+grace)
+	wantTTL(t, c, p+"s:ended", 90*day+grace)
 	wantTTL(t, c, p+"r:"+hx(ended.RefreshHash), 90*day+grace)
-	wantTTL(t, c, p+"f:ended", 90*day+grace)
-	// The user's set of sessions: as long as the session.
+	// The user's index of sessions: as long as the session.
 	wantTTL(t, c, p+"u:u-ended", 30*day+grace)
+	// A rotation's grace until its end.
+	re := store.Rotation{
+		OldRefreshHash: ended.RefreshHash, NewAccessHash: sha("mpa_ended2"),
+		AccessExpiresAt: t0.Add(2 * time.Hour), NewRefreshHash: sha("mpr_ended2"),
+		RefreshExpiresAt: t0.Add(30 * day), Now: t0,
+		Successor: []byte("sealed"), SuccessorUntil: t0.Add(30 * time.Second),
+	}
+	if _, err := s.RotateRefresh(ctx, re); err != nil {
+		t.Fatal(err)
+	}
+	wantTTL(t, c, p+"g:ended", 30*time.Second+grace)
 
 	// A session without an end: refresh tokens for twice the session's TTL.
 	open := session("open", t0, true)
 	if err := s.CreateSession(ctx, open); err != nil {
 		t.Fatal(err)
 	}
-	wantTTL(t, c, p+"s:open", 30*day+grace)
+	wantTTL(t, c, p+"a:"+hx(open.AccessHash), 30*day+grace)
+	wantTTL(t, c, p+"s:open", 2*(30*day+grace))
 	wantTTL(t, c, p+"r:"+hx(open.RefreshHash), 2*(30*day+grace))
 
 	// A rotation 10 days later moves the session's keys; the spent token
@@ -229,7 +241,6 @@ func TestTTLs(t *testing.T) {
 	if _, err := s.RotateRefresh(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	wantTTL(t, c, p+"s:open", 30*day+grace)
 	wantTTL(t, c, p+"a:"+hx(r.NewAccessHash), 30*day+grace)
 	wantTTL(t, c, p+"u:u-open", 30*day+grace)
 	// The replaced access token names the session for a logout, as long.
@@ -239,6 +250,7 @@ func TestTTLs(t *testing.T) {
 	// store's clock.)
 	wantTTL(t, c, p+"r:"+hx(open.RefreshHash), 2*(30*day+grace))
 	wantTTL(t, c, p+"r:"+hx(r.NewRefreshHash), 2*(30*day+grace)-10*day)
+	wantTTL(t, c, p+"s:open", 2*(30*day+grace)-10*day)
 	if n, _ := c.Exists(ctx, p+"a:"+hx(open.AccessHash)).Result(); n != 0 {
 		t.Error("the old access key survived the rotation")
 	}
@@ -257,7 +269,7 @@ func TestTTLs(t *testing.T) {
 	for _, h := range [][]byte{open.RefreshHash, r.NewRefreshHash, r2.NewRefreshHash} {
 		wantTTL(t, c, p+"r:"+hx(h), 2*(30*day+grace))
 	}
-	wantTTL(t, c, p+"f:open", 2*(30*day+grace))
+	wantTTL(t, c, p+"s:open", 2*(30*day+grace))
 	// A replay of the first token is still caught.
 	replay := r2
 	replay.OldRefreshHash = open.RefreshHash
@@ -266,17 +278,21 @@ func TestTTLs(t *testing.T) {
 		t.Fatalf("replay of the first token: %v, want ErrReused", err)
 	}
 	// The replay revoked the session at r2.Now, 11 days before the store's
-	// clock: its keys now live for the grace only.
-	wantTTL(t, c, p+"s:open", grace)
+	// clock: its keys now live for the grace only, its refresh tokens and
+	// hash as long as before (for the sweep).
 	wantTTL(t, c, p+"a:"+hx(r2.NewAccessHash), grace)
+	wantTTL(t, c, p+"p:"+hx(r.NewAccessHash), grace)
+	wantTTL(t, c, p+"s:open", 2*(30*day+grace))
 
 	// Revocation shortens the session's keys to RevokedAt + grace.
 	clock.Set(t0)
 	if err := s.RevokeSession(ctx, "ended", t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	wantTTL(t, c, p+"s:ended", time.Hour+grace)
-	wantTTL(t, c, p+"a:"+hx(ended.AccessHash), time.Hour+grace)
+	wantTTL(t, c, p+"a:"+hx(re.NewAccessHash), time.Hour+grace)
+	wantTTL(t, c, p+"p:"+hx(ended.AccessHash), time.Hour+grace)
+	wantTTL(t, c, p+"g:ended", 30*time.Second+grace)
+	wantTTL(t, c, p+"s:ended", 90*day+grace)
 
 	// Codes until ExpiresAt + grace; one already expired for the grace.
 	code := store.ExchangedCode{Hash: sha("code:1"), App: "main", Family: "wechat", AppID: "wxA",
@@ -316,7 +332,7 @@ func TestTTLs(t *testing.T) {
 		kind, _, _ := strings.Cut(strings.TrimPrefix(k, p), ":")
 		kinds[kind] = true
 	}
-	for _, k := range []string{"s", "a", "r", "f", "c", "dl", "cx", "u"} {
+	for _, k := range []string{"s", "a", "r", "p", "g", "c", "dl", "cx", "u"} {
 		if !kinds[k] {
 			t.Errorf("no %q key written; kinds: %v", k, kinds)
 		}
@@ -325,7 +341,7 @@ func TestTTLs(t *testing.T) {
 
 // TestDeleteExpired sweeps more than one chunk of dead sessions and codes,
 // and index entries whose keys expired on their own: those are dropped,
-// with the refresh tokens left behind, but not counted.
+// with the session hash and refresh tokens left behind, but not counted.
 func TestDeleteExpired(t *testing.T) {
 	s, p := openTest(t, redis.Options{})
 	c := rawClient(t, testURL(t))
@@ -348,12 +364,13 @@ func TestDeleteExpired(t *testing.T) {
 	if err := s.CreateSession(ctx, live); err != nil {
 		t.Fatal(err)
 	}
-	// One more dead session whose hash has already expired.
+	// One more dead session whose access key has already expired (its
+	// hash and refresh token live longer).
 	gone := session("gone", now.Add(-31*day), false)
 	if err := s.CreateSession(ctx, gone); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Del(ctx, p+"s:gone", p+"a:"+hex.EncodeToString(gone.AccessHash)).Err(); err != nil {
+	if err := c.Del(ctx, p+"a:"+hex.EncodeToString(gone.AccessHash)).Err(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -366,12 +383,11 @@ func TestDeleteExpired(t *testing.T) {
 	want := []string{
 		p + "a:" + hex.EncodeToString(live.AccessHash),
 		p + "dl",
-		p + "f:live",
 		p + "r:" + hex.EncodeToString(live.RefreshHash),
 		p + "s:live",
-		// The user's set of session IDs: the live session's, and the gone
-		// one's, which its hash no longer names; that one expires on its
-		// own (and RevokeUserSessions drops members whose session is gone).
+		// The user's index of session IDs: the live session's, and the
+		// gone one's, which nothing left names; that one expires on its
+		// own (and RevokeUserSessions drops entries whose session is gone).
 		p + "u:u-gone",
 		p + "u:u-live",
 	}
@@ -765,9 +781,7 @@ func TestUpgrade(t *testing.T) {
 	hx := hex.EncodeToString
 
 	sess := session("s1", now, false)
-	if err := s.CreateSession(ctx, sess); err != nil {
-		t.Fatal(err)
-	}
+	legacyWriter{c: c, prefix: p}.create(t, sess)
 	ak := p + "a:" + hx(sess.AccessHash)
 	if err := c.HDel(ctx, p+"s:s1", "or").Err(); err != nil {
 		t.Fatal(err)
@@ -841,9 +855,9 @@ func TestUpgrade(t *testing.T) {
 	}
 }
 
-// TestSuccessorKeptApart: a rotation's successor stays in the session hash,
-// out of the access key's copy and of every read but a repeat's answer,
-// and a rotation without one drops it.
+// TestSuccessorKeptApart: a rotation's successor stays under g:<id>, out
+// of the session hash, of the access key's copy and of every read but a
+// repeat's answer, and a rotation without one drops it.
 func TestSuccessorKeptApart(t *testing.T) {
 	s, p := openTest(t, redis.Options{})
 	c := rawClient(t, testURL(t))
@@ -866,8 +880,14 @@ func TestSuccessorKeptApart(t *testing.T) {
 	if v := c.Get(ctx, p+"a:"+hex.EncodeToString(r.NewAccessHash)).Val(); strings.Contains(v, "sealed") {
 		t.Fatalf("the access key holds the successor: %q", v)
 	}
-	if got := c.HGet(ctx, p+"s:s1", "su").Val(); got != string(succ) {
-		t.Fatalf("session hash su = %q, want the successor", got)
+	for f, v := range c.HGetAll(ctx, p+"s:s1").Val() {
+		if strings.Contains(f+v, "sealed") {
+			t.Fatalf("the session hash holds the successor: %q = %q", f, v)
+		}
+	}
+	if got := c.Get(ctx, p+"g:s1").Val(); !strings.HasSuffix(got, string(succ)) ||
+		!strings.Contains(got, string(sess.RefreshHash)) {
+		t.Fatalf("g:s1 = %q, want the spent hash and the successor", got)
 	}
 	for _, read := range []func() (store.Session, error){
 		func() (store.Session, error) { return s.SessionByID(ctx, "s1") },
@@ -892,7 +912,7 @@ func TestSuccessorKeptApart(t *testing.T) {
 	if _, err := s.RotateRefresh(ctx, r2); err != nil {
 		t.Fatal(err)
 	}
-	if c.HExists(ctx, p+"s:s1", "su").Val() {
+	if c.Exists(ctx, p+"g:s1").Val() != 0 {
 		t.Fatal("the successor outlived a rotation without one")
 	}
 }

@@ -80,9 +80,9 @@ local function deadline(rx, ex, ra)
 end
 
 -- famttl is how long a session's refresh tokens (spent ones included) and
--- its family set live: until the absolute end when there is one, which the
--- session cannot outlive; otherwise twice the session's own TTL, so that
--- rotations extend them only now and then.
+-- the session hash, which lists them, live: until the absolute end when
+-- there is one, which the session cannot outlive; otherwise twice the
+-- session's own TTL, so that rotations extend them only now and then.
 local function famttl(d, ex)
   if ex ~= '' then return ttl(ex) end
   local t = 2 * ttl(d)
@@ -90,68 +90,32 @@ local function famttl(d, ex)
   return t
 end
 
--- The session hash's fields, in the order of the encoded session. 'or'
--- (the origin) came last, later: hashes written before it lack it, and
--- values encoded before it have 16 fields (decodeSession takes both).
-local F = {'id', 'uid', 'app', 'pf', 'aid', 'oid', 'un', 'ah', 'ax', 'rh', 'rx', 'ca', 'ex', 'lu', 'ra', 'df', 'or'}
+-- The encoded session's fields, in order, by the names of the hash fields
+-- where earlier versions kept them: id uid app pf aid oid un ah ax rh rx
+-- ca ex lu ra df or.
+local NF = 17
+local UID, PF, AID, OID, AH, AX, RH, RX, CA, EX, LU, RA, DF, OR = 2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17
 
--- encodeFrom returns the session whose fields (in the order of F) are
--- v[first], v[first+1], ... as the string stored under its access key: each
--- field as <length>:<bytes>.
-local function encodeFrom(v, first)
+-- hex returns the bytes b in lower-case hex, as key names hold hashes.
+local function hex(b)
   local out = {}
-  for i = 1, #F do
-    local x = v[first + i - 1] or ''
-    out[i] = #x .. ':' .. x
+  for i = 1, #b, 200 do
+    local j = math.min(i + 199, #b)
+    out[#out + 1] = string.format(string.rep('%02x', j - i + 1), string.byte(b, i, j))
   end
   return table.concat(out)
 end
 
--- encode returns the session in hash sk, encoded.
-local function encode(sk)
-  return encodeFrom(redis.call('HMGET', sk, unpack(F)), 1)
+-- unhex decodes the hex that earlier versions stored hashes in.
+local function unhex(x)
+  return (string.gsub(x, '%x%x', function(c) return string.char(tonumber(c, 16)) end))
 end
 
--- index records member with score in the sorted set k and makes k live at
--- least t ms.
-local function index(k, score, member, t)
-  redis.call('ZADD', k, score, member)
-  if redis.call('PTTL', k) < t then redis.call('PEXPIRE', k, ms(t)) end
-end
-
--- userIndex records session id in the set of user uid's sessions (the
--- key u:<uid>), which RevokeUserSessions reads, and makes the set live at
--- least t ms, as long as the session's own keys.
-local function userIndex(uid, id, t)
-  local k = P .. 'u:' .. uid
-  redis.call('SADD', k, id)
-  if redis.call('PTTL', k) < t then redis.call('PEXPIRE', k, ms(t)) end
-end
-
--- revoke marks the session revoked at now unless it already is, and
--- shortens its keys' lives to match.
-local function revoke(sk, id, ah, ra, now)
-  if ra ~= '' then return end
-  redis.call('HSET', sk, 'ra', now)
-  local t = ms(ttl(now))
-  redis.call('PEXPIRE', sk, t, 'LT')
-  local ak = P .. 'a:' .. ah
-  redis.call('SET', ak, encode(sk), 'XX', 'KEEPTTL')
-  redis.call('PEXPIRE', ak, t, 'LT')
-  local pa = redis.call('HGET', sk, 'pa')
-  if pa then redis.call('PEXPIRE', P .. 'p:' .. pa, t, 'LT') end
-  redis.call('ZADD', P .. 'dl', 'LT', now, id)
-end
-
--- rotatable reports whether a session with refresh expiry rx, end ex and
--- revocation ra can still be rotated at now.
-local function rotatable(rx, ex, ra, now)
-  return ra == '' and cmp(now, rx) < 0 and (ex == '' or cmp(now, ex) < 0)
-end
-
--- fields splits v, a sequence of <length>:<bytes> fields, into a table.
-local function fields(v)
-  local out, i = {}, 1
+-- fields splits v, a sequence of <length>:<bytes> fields from its byte i
+-- (default 1) on, into a table.
+local function fields(v, i)
+  local out = {}
+  i = i or 1
   while i <= #v do
     local c = string.find(v, ':', i, true)
     local n = tonumber(string.sub(v, i, c - 1))
@@ -161,47 +125,230 @@ local function fields(v)
   return out
 end
 
--- dropFamily deletes every refresh token of session id and the set of them.
-local function dropFamily(id)
-  local fk = P .. 'f:' .. id
-  for _, m in ipairs(redis.call('SMEMBERS', fk)) do
-    redis.call('DEL', P .. 'r:' .. m)
+-- encode returns the session whose fields are f as the string stored under
+-- its access key: "*", then each field as <length>:<bytes>.
+local function encode(f)
+  local out = {'*'}
+  for i = 1, NF do
+    local x = f[i] or ''
+    out[i + 1] = #x .. ':' .. x
   end
-  redis.call('DEL', fk)
+  return table.concat(out)
+end
+
+-- decode returns the fields of the encoded session v, hashes as bytes:
+-- encode's form, or the one of earlier versions (no "*", hashes in hex,
+-- and before the origin 16 fields).
+local function decode(v)
+  if string.sub(v, 1, 1) == '*' then return fields(v, 2) end
+  local f = fields(v)
+  f[AH], f[RH] = unhex(f[AH]), unhex(f[RH])
+  for i = 1, NF do f[i] = f[i] or '' end
+  return f
+end
+
+-- index records member with score in the sorted set k and makes k live at
+-- least t ms.
+local function index(k, score, member, t)
+  redis.call('ZADD', k, score, member)
+  if redis.call('PTTL', k) < t then redis.call('PEXPIRE', k, ms(t)) end
+end
+
+-- userIds returns the session IDs in the user index uk: the fields of a
+-- hash, or the members of the set that earlier versions wrote.
+local function userIds(uk)
+  if redis.call('TYPE', uk).ok == 'set' then return redis.call('SMEMBERS', uk) end
+  return redis.call('HKEYS', uk)
+end
+
+-- userCount returns how many session IDs the user index uk holds.
+local function userCount(uk)
+  if redis.call('TYPE', uk).ok == 'set' then return redis.call('SCARD', uk) end
+  return redis.call('HLEN', uk)
+end
+
+-- userRemove drops session id from user uid's index.
+local function userRemove(uid, id)
+  local uk = P .. 'u:' .. uid
+  if redis.call('TYPE', uk).ok == 'set' then
+    redis.call('SREM', uk, id)
+  else
+    redis.call('HDEL', uk, id)
+  end
+end
+
+-- userIndex records session id in the index of user uid's sessions (the
+-- hash u:<uid>, a field per session), which RevokeUserSessions reads, and
+-- makes the index live at least t ms, as long as the session's own keys.
+-- A set that an earlier version wrote there becomes a hash first.
+local function userIndex(uid, id, t)
+  local k = P .. 'u:' .. uid
+  if redis.call('TYPE', k).ok == 'set' then
+    local ids, kt = redis.call('SMEMBERS', k), redis.call('PTTL', k)
+    redis.call('DEL', k)
+    for _, m in ipairs(ids) do redis.call('HSET', k, m, '') end
+    if kt > 0 then redis.call('PEXPIRE', k, kt) end
+  end
+  redis.call('HSET', k, id, '')
+  if redis.call('PTTL', k) < t then redis.call('PEXPIRE', k, ms(t)) end
+end
+
+-- load reads session id. It returns nil when the session has no hash;
+-- otherwise a table of sk (its hash's key), id, legacy (the hash is in an
+-- earlier version's form), ah and pa (its access hash and the previous one,
+-- as bytes; pa nil for none), ak (its access key), fx and, while the access
+-- key exists, v (the encoded session, as stored) and f (its fields).
+local function load(id)
+  local sk = P .. 's:' .. id
+  local h = redis.call('HMGET', sk, 'a', 'p', 'fx', 'ah', 'pa')
+  local r = {sk = sk, id = id, fx = tonumber(h[3]) or 0}
+  if h[1] then
+    r.ah, r.pa = h[1], h[2] or nil
+  elseif h[4] then
+    r.legacy, r.ah = true, unhex(h[4])
+    if h[5] then r.pa = unhex(h[5]) end
+  else
+    return nil
+  end
+  r.ak = P .. 'a:' .. hex(r.ah)
+  r.v = redis.call('GET', r.ak) or nil
+  if r.v then r.f = decode(r.v) end
+  return r
+end
+
+-- family returns the hex hashes of all the refresh tokens of session id
+-- (hash key sk), spent ones included: the fields r<hash> of a hash in this
+-- version's form (ownHash), and the members of the set f:<id> where
+-- earlier versions kept them.
+local function family(id, sk, ownHash)
+  local out = redis.call('SMEMBERS', P .. 'f:' .. id)
+  if ownHash then
+    for _, k in ipairs(redis.call('HKEYS', sk)) do
+      if string.byte(k, 1) == 114 then out[#out + 1] = hex(string.sub(k, 2)) end -- "r"
+    end
+  end
+  return out
+end
+
+-- setGrace keeps under g:<id> the end sx of the grace of session id's last
+-- rotation, the refresh hash ls it spent and the successor su, until sx
+-- plus the grace and no longer than t ms (the session's own keys).
+local function setGrace(id, ls, su, sx, t)
+  local gt = ttl(sx)
+  if t < gt then gt = t end
+  redis.call('SET', P .. 'g:' .. id, #sx .. ':' .. sx .. #ls .. ':' .. ls .. #su .. ':' .. su, 'PX', ms(gt))
+end
+
+-- lastRotation returns the refresh hash (bytes) that r's last rotation
+-- spent, its successor and the grace's end; nil when none is kept.
+local function lastRotation(r)
+  if r.legacy then
+    local g = redis.call('HMGET', r.sk, 'ls', 'su', 'sx')
+    if not g[1] then return nil end
+    return unhex(g[1]), g[2] or '', g[3] or ''
+  end
+  local v = redis.call('GET', P .. 'g:' .. r.id)
+  if not v then return nil end
+  local g = fields(v)
+  return g[2], g[3], g[1]
+end
+
+-- upgrade turns the hash of r, when an earlier version wrote it, into this
+-- version's: the session only under its access key, the hashes as bytes,
+-- the refresh family as fields (the set f:<id> deleted, the hash then
+-- living as long as the set did), the last rotation's successor under
+-- g:<id>. The hash is written anew: Redis never turns a hash back into a
+-- listpack once it has outgrown one.
+local function upgrade(r)
+  if not r.legacy then return end
+  local sk, fk = r.sk, P .. 'f:' .. r.id
+  local g = redis.call('HMGET', sk, 'ls', 'su', 'sx')
+  local kt = math.max(redis.call('PTTL', sk), redis.call('PTTL', fk))
+  if kt <= 0 then kt = GRACE end
+  local fam = redis.call('SMEMBERS', fk)
+  redis.call('DEL', sk, fk)
+  redis.call('HSET', sk, 'a', r.ah, 'fx', ms(r.fx))
+  if r.pa then redis.call('HSET', sk, 'p', r.pa) end
+  for _, m in ipairs(fam) do
+    redis.call('HSET', sk, 'r' .. unhex(m), '')
+  end
+  redis.call('PEXPIRE', sk, kt)
+  local t = redis.call('PTTL', r.ak)
+  if g[1] and g[2] and g[2] ~= '' and g[3] and g[3] ~= '' and t > 0 then
+    setGrace(r.id, unhex(g[1]), g[2], g[3], t)
+  end
+  r.legacy = false
+end
+
+-- revoke marks the session r revoked at now unless it already is, and
+-- shortens its keys' lives to match; its hash and refresh tokens stay, to
+-- be swept (they catch a replay until then).
+local function revoke(r, now)
+  local f = r.f
+  if f[RA] ~= '' then return end
+  upgrade(r)
+  f[RA] = now
+  local t = ms(ttl(now))
+  r.v = encode(f)
+  redis.call('SET', r.ak, r.v, 'XX', 'KEEPTTL')
+  redis.call('PEXPIRE', r.ak, t, 'LT')
+  if r.pa then redis.call('PEXPIRE', P .. 'p:' .. hex(r.pa), t, 'LT') end
+  redis.call('PEXPIRE', P .. 'g:' .. r.id, t, 'LT')
+  redis.call('ZADD', P .. 'dl', 'LT', now, r.id)
+end
+
+-- rotatable reports whether a session with refresh expiry rx, end ex and
+-- revocation ra can still be rotated at now.
+local function rotatable(rx, ex, ra, now)
+  return ra == '' and cmp(now, rx) < 0 and (ex == '' or cmp(now, ex) < 0)
+end
+
+-- drop deletes what is left of session id, r being what load returned:
+-- its hash, access key, previous access key, refresh tokens (spent ones
+-- too), grace and entry in its user's index. It reports whether the
+-- session itself (its access key) was still there.
+local function drop(id, r)
+  local sk = P .. 's:' .. id
+  for _, x in ipairs(family(id, sk, r and not r.legacy)) do
+    redis.call('DEL', P .. 'r:' .. x)
+  end
+  local found = false
+  if r then
+    if r.f then
+      redis.call('DEL', r.ak)
+      userRemove(r.f[UID], id)
+      found = true
+    end
+    if r.pa then redis.call('DEL', P .. 'p:' .. hex(r.pa)) end
+  end
+  redis.call('DEL', sk, P .. 'f:' .. id, P .. 'g:' .. id)
+  return found
 end
 `
 
-// createSession stores the session whose fields, in the order of F, are
-// ARGV[5..21]. Returns 0, or 1/2/3 when the ID, access hash or refresh hash
-// is taken; then it has written nothing.
+// createSession stores the session whose fields, in the encoded session's
+// order, are ARGV[5..21], hashes as bytes. Returns 0, or 1/2/3 when the ID, access
+// hash or refresh hash is taken; then it has written nothing.
 const createSession = `
 local function createSession()
-  local id, ah, rh = ARGV[5], ARGV[12], ARGV[14]
+  local f = {}
+  for i = 1, NF do f[i] = ARGV[4 + i] end
+  local id = f[1]
   local sk, fk = P .. 's:' .. id, P .. 'f:' .. id
-  local ak, rk = P .. 'a:' .. ah, P .. 'r:' .. rh
+  local ak, rk = P .. 'a:' .. hex(f[AH]), P .. 'r:' .. hex(f[RH])
   if redis.call('EXISTS', sk, fk, ak, rk) > 0 then
     if redis.call('EXISTS', sk, fk) > 0 then return 1 end
     if redis.call('EXISTS', ak) > 0 then return 2 end
     return 3
   end
-  local ex = ARGV[17]
-  local d = deadline(ARGV[15], ex, ARGV[19])
-  local t, ft = ttl(d), famttl(d, ex)
-  local h = {}
-  for i = 1, #F do
-    h[2 * i - 1] = F[i]
-    h[2 * i] = ARGV[4 + i]
-  end
-  h[#h + 1] = 'fx'
-  h[#h + 1] = ms(NOW + ft)
-  redis.call('HSET', sk, unpack(h))
-  redis.call('PEXPIRE', sk, ms(t))
-  redis.call('SET', ak, encodeFrom(ARGV, 5), 'PX', ms(t))
+  local d = deadline(f[RX], f[EX], f[RA])
+  local t, ft = ttl(d), famttl(d, f[EX])
+  redis.call('HSET', sk, 'a', f[AH], 'fx', ms(NOW + ft), 'r' .. f[RH], '')
+  redis.call('PEXPIRE', sk, ms(ft))
+  redis.call('SET', ak, encode(f), 'PX', ms(t))
   redis.call('SET', rk, '0' .. id, 'PX', ms(ft))
-  redis.call('SADD', fk, rh)
-  redis.call('PEXPIRE', fk, ms(ft))
   index(P .. 'dl', d, id, ft)
-  userIndex(ARGV[6], id, t)
+  userIndex(f[UID], id, t)
   return 0
 end
 `
@@ -215,7 +362,8 @@ local function putCode(h, v, exp)
 end
 `
 
-// createScript: ARGV[5..21] the session's fields in the order of F.
+// createScript: ARGV[5..21] the session's fields in the encoded session's
+// order, hashes as bytes.
 // Returns what createSession does.
 var createScript = goredis.NewScript(prelude + createSession + `
 return createSession()
@@ -231,85 +379,81 @@ if r == 0 then putCode(ARGV[22], ARGV[23], ARGV[24]) end
 return r
 `)
 
-// rotateScript: ARGV[5] old refresh hash (hex), ARGV[6] new access hash,
-// ARGV[7] its expiry, ARGV[8] new refresh hash, ARGV[9] its expiry,
-// ARGV[10] the caller's now, ARGV[11] the successor ("" for none),
-// ARGV[12] its end. Returns the encoded session on success; {encoded
+// rotateScript: ARGV[5] old refresh hash, ARGV[6] new access hash, ARGV[7]
+// its expiry, ARGV[8] new refresh hash, ARGV[9] its expiry, ARGV[10] the
+// caller's now, ARGV[11] the successor ("" for none), ARGV[12] its end;
+// hashes as bytes. Returns the encoded session on success; {encoded
 // session, successor} when the old token is the one the last rotation
 // spent and its successor still holds; {encoded session} when the token
 // was spent otherwise (the session is then revoked); else 0 (not found),
 // 2/3 (new access/refresh hash taken).
 //
-// The last rotation's spent hash, successor and its end are the session
-// hash's fields ls, su and sx, outside F: no read but this one returns
-// them, and the access key's copy stays small.
+// The last rotation's spent hash, successor and its end are kept under
+// g:<id>, apart from the session: no read but this one returns them, and
+// they go when the grace ends.
 var rotateScript = goredis.NewScript(prelude + `
-local rk = P .. 'r:' .. ARGV[5]
+local old, nah, nrh, now = ARGV[5], ARGV[6], ARGV[8], ARGV[10]
+local rk = P .. 'r:' .. hex(old)
 local v = redis.call('GET', rk)
 if not v then return 0 end
 local id = string.sub(v, 2)
-local sk = P .. 's:' .. id
-local s = redis.call('HMGET', sk, 'ah', 'rx', 'ex', 'ra', 'fx', 'uid', 'pa', 'ls', 'su', 'sx')
-if not s[1] then return 0 end
-local now = ARGV[10]
+local r = load(id)
+if not r or not r.f then return 0 end
+local f = r.f
 if string.sub(v, 1, 1) == '1' then
-  if s[8] == ARGV[5] and s[9] and s[9] ~= '' and s[10] and s[10] ~= '' and
-      cmp(now, s[10]) < 0 and rotatable(s[2], s[3], s[4], now) then
-    return {encode(sk), s[9]}
+  local ls, su, sx = lastRotation(r)
+  if ls == old and su ~= '' and sx ~= '' and cmp(now, sx) < 0 and rotatable(f[RX], f[EX], f[RA], now) then
+    return {r.v, su}
   end
-  revoke(sk, id, s[1], s[4], now)
-  return {encode(sk)}
+  revoke(r, now)
+  return {r.v}
 end
-if not rotatable(s[2], s[3], s[4], now) then return 0 end
-local nak, nrk = P .. 'a:' .. ARGV[6], P .. 'r:' .. ARGV[8]
+if not rotatable(f[RX], f[EX], f[RA], now) then return 0 end
+local nak, nrk = P .. 'a:' .. hex(nah), P .. 'r:' .. hex(nrh)
 if redis.call('EXISTS', nak) > 0 then return 2 end
 if redis.call('EXISTS', nrk) > 0 then return 3 end
 
+upgrade(r)
+local sk, prev = r.sk, r.ah
 redis.call('SET', rk, '1' .. id, 'XX', 'KEEPTTL')
-redis.call('DEL', P .. 'a:' .. s[1])
+redis.call('DEL', r.ak)
 -- The access token replaced stays known for a logout (p:<hash> names the
 -- session, as long as the session lives), until the next rotation.
-if s[7] then redis.call('DEL', P .. 'p:' .. s[7]) end
-redis.call('HSET', sk, 'pa', s[1])
-redis.call('HSET', sk, 'ah', ARGV[6], 'ax', ARGV[7], 'rh', ARGV[8], 'rx', ARGV[9], 'lu', now)
-if ARGV[11] ~= '' then
-  redis.call('HSET', sk, 'ls', ARGV[5], 'su', ARGV[11], 'sx', ARGV[12])
-elseif s[8] then
-  redis.call('HDEL', sk, 'ls', 'su', 'sx')
-end
-local d = deadline(ARGV[9], s[3], '')
+if r.pa then redis.call('DEL', P .. 'p:' .. hex(r.pa)) end
+f[AH], f[AX], f[RH], f[RX], f[LU] = nah, ARGV[7], nrh, ARGV[9], now
+local d = deadline(f[RX], f[EX], '')
 local t = ttl(d)
-local fk = P .. 'f:' .. id
-local fx = tonumber(s[5])
+if ARGV[11] ~= '' and ARGV[12] ~= '' then
+  setGrace(id, old, ARGV[11], ARGV[12], t)
+else
+  redis.call('DEL', P .. 'g:' .. id)
+end
 local ft
-if NOW + t > fx then
+if NOW + t > r.fx then
   -- The session now outlives its refresh tokens: extend them all.
-  ft = famttl(d, s[3])
+  ft = famttl(d, f[EX])
   redis.call('HSET', sk, 'fx', ms(NOW + ft))
-  for _, m in ipairs(redis.call('SMEMBERS', fk)) do
-    redis.call('PEXPIRE', P .. 'r:' .. m, ms(ft))
+  for _, x in ipairs(family(id, sk, true)) do
+    redis.call('PEXPIRE', P .. 'r:' .. x, ms(ft))
   end
 else
-  ft = fx - NOW
+  ft = r.fx - NOW
 end
-redis.call('SADD', fk, ARGV[8])
-redis.call('PEXPIRE', fk, ms(ft))
+redis.call('HSET', sk, 'a', nah, 'p', prev, 'r' .. nrh, '')
+redis.call('PEXPIRE', sk, ms(ft))
 redis.call('SET', nrk, '0' .. id, 'PX', ms(ft))
-redis.call('PEXPIRE', sk, ms(t))
-redis.call('SET', P .. 'p:' .. s[1], id, 'PX', ms(t))
-if s[6] then userIndex(s[6], id, t) end
-local blob = encode(sk)
-redis.call('SET', nak, blob, 'PX', ms(t))
+redis.call('SET', P .. 'p:' .. hex(prev), id, 'PX', ms(t))
+userIndex(f[UID], id, t)
+r.v = encode(f)
+redis.call('SET', nak, r.v, 'PX', ms(t))
 index(P .. 'dl', d, id, ft)
-return blob
+return r.v
 `)
 
 // revokeScript: ARGV[5] session ID, ARGV[6] the caller's now.
 var revokeScript = goredis.NewScript(prelude + `
-local id = ARGV[5]
-local sk = P .. 's:' .. id
-local s = redis.call('HMGET', sk, 'ah', 'ra')
-if s[1] then revoke(sk, id, s[1], s[2], ARGV[6]) end
+local r = load(ARGV[5])
+if r and r.f then revoke(r, ARGV[6]) end
 return 0
 `)
 
@@ -317,28 +461,31 @@ return 0
 // platform, app ID and open ID (the open ID "" for every identity),
 // ARGV[10] origin ("" for any), ARGV[11] how many to keep (0: none
 // spared). Revokes the user's sessions not yet revoked (of that identity,
-// of that origin) found through the user's set, drops members whose
+// of that origin) found through the user's index, drops entries whose
 // session is gone, and returns how many it revoked.
 //
 // With a Keep, only rotatable sessions count, and the Keep newest (by
 // creation time, then ID) are spared. A user with no more sessions than
-// that in the set is answered by SCARD alone; otherwise each session is
-// read once, and nothing is written unless more than Keep match.
+// that in the index is answered by counting them alone; otherwise each
+// session is read once, and nothing is written unless more than Keep
+// match.
 var revokeUserScript = goredis.NewScript(prelude + `
 local uid, now, pf, aid, oid, origin = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local keep = tonumber(ARGV[11])
 local uk = P .. 'u:' .. uid
-if keep > 0 and redis.call('SCARD', uk) <= keep then return 0 end
+if keep > 0 and userCount(uk) <= keep then return 0 end
 local match = {}
-for _, id in ipairs(redis.call('SMEMBERS', uk)) do
-  local sk = P .. 's:' .. id
-  local s = redis.call('HMGET', sk, 'ah', 'ra', 'uid', 'pf', 'aid', 'oid', 'or', 'rx', 'ex', 'ca')
-  if not s[1] then
-    redis.call('SREM', uk, id)
-  elseif s[3] == uid and s[2] == '' and (oid == '' or (s[6] == oid and s[4] == pf and s[5] == aid)) and
-      (origin == '' or id == origin or s[7] == origin) and
-      (keep == 0 or rotatable(s[8], s[9], s[2], now)) then
-    match[#match + 1] = {id = id, ah = s[1], ca = s[10] or ''}
+for _, id in ipairs(userIds(uk)) do
+  local r = load(id)
+  if not r or not r.f then
+    userRemove(uid, id)
+  else
+    local f = r.f
+    if f[UID] == uid and f[RA] == '' and (oid == '' or (f[OID] == oid and f[PF] == pf and f[AID] == aid)) and
+        (origin == '' or id == origin or f[OR] == origin) and
+        (keep == 0 or rotatable(f[RX], f[EX], f[RA], now)) then
+      match[#match + 1] = {r = r, id = id, ca = f[CA]}
+    end
   end
 end
 if #match <= keep then return 0 end
@@ -360,8 +507,7 @@ if keep > 0 then
   table.sort(match, newer)
 end
 for i = keep + 1, #match do
-  local m = match[i]
-  revoke(P .. 's:' .. m.id, m.id, m.ah, '', now)
+  revoke(match[i].r, now)
 end
 return #match - keep
 `)
@@ -369,42 +515,44 @@ return #match - keep
 // decryptFailureScript: ARGV[5] session ID. Returns the new count, or -1
 // when there is no such session.
 var decryptFailureScript = goredis.NewScript(prelude + `
-local sk = P .. 's:' .. ARGV[5]
-local ah = redis.call('HGET', sk, 'ah')
-if not ah then return -1 end
-local n = redis.call('HINCRBY', sk, 'df', 1)
-redis.call('SET', P .. 'a:' .. ah, encode(sk), 'XX', 'KEEPTTL')
+local r = load(ARGV[5])
+if not r or not r.f then return -1 end
+upgrade(r)
+local n = (tonumber(r.f[DF]) or 0) + 1
+r.f[DF] = string.format('%d', n)
+redis.call('SET', r.ak, encode(r.f), 'XX', 'KEEPTTL')
 return n
 `)
 
 // sessionByIDScript: ARGV[5] session ID. Returns the encoded session, or
 // nil when there is none.
 var sessionByIDScript = goredis.NewScript(prelude + `
-local sk = P .. 's:' .. ARGV[5]
-if redis.call('EXISTS', sk) == 0 then return false end
-return encode(sk)
+local r = load(ARGV[5])
+if not r or not r.v then return false end
+return r.v
 `)
 
-// sessionForLogoutScript: ARGV[5] access hash (hex). Returns the encoded
-// session whose current or previous access hash it is, or nil.
+// sessionForLogoutScript: ARGV[5] access hash. Returns the encoded session
+// whose current or previous access hash it is, or nil.
 var sessionForLogoutScript = goredis.NewScript(prelude + `
-local v = redis.call('GET', P .. 'a:' .. ARGV[5])
+local x = hex(ARGV[5])
+local v = redis.call('GET', P .. 'a:' .. x)
 if v then return v end
-local id = redis.call('GET', P .. 'p:' .. ARGV[5])
+local id = redis.call('GET', P .. 'p:' .. x)
 if not id then return false end
-local sk = P .. 's:' .. id
-if redis.call('HGET', sk, 'pa') ~= ARGV[5] then return false end
-return encode(sk)
+local r = load(id)
+if not r or not r.v or r.pa ~= ARGV[5] then return false end
+return r.v
 `)
 
-// sessionByRefreshScript: ARGV[5] refresh hash (hex). Returns the encoded
+// sessionByRefreshScript: ARGV[5] refresh hash. Returns the encoded
 // session whose current refresh token it is, or nil (a spent one too).
 var sessionByRefreshScript = goredis.NewScript(prelude + `
-local v = redis.call('GET', P .. 'r:' .. ARGV[5])
+local v = redis.call('GET', P .. 'r:' .. hex(ARGV[5]))
 if not v or string.sub(v, 1, 1) ~= '0' then return false end
-local sk = P .. 's:' .. string.sub(v, 2)
-if redis.call('HGET', sk, 'rh') ~= ARGV[5] then return false end
-return encode(sk)
+local r = load(string.sub(v, 2))
+if not r or not r.f or r.f[RH] ~= ARGV[5] then return false end
+return r.v
 `)
 
 // putCodeScript: ARGV[5] code hash (hex), ARGV[6] encoded code, ARGV[7]
@@ -439,8 +587,8 @@ return {1, v}
 
 // sweepSessionsScript: ARGV[5] the caller's now, ARGV[6] chunk size.
 // Looks at up to a chunk of the sessions the index says are dead at now,
-// deletes those that are (with their access key and every refresh token),
-// and drops index entries of sessions that expired on their own. Returns
+// deletes those that are (with everything drop deletes), and drops what
+// is left of sessions whose access key expired on its own. Returns
 // {sessions deleted, entries looked at, entries settled}; an entry is
 // settled when it left the range asked for.
 var sweepSessionsScript = goredis.NewScript(prelude + `
@@ -448,22 +596,15 @@ local now, dl = ARGV[5], P .. 'dl'
 local ids = redis.call('ZRANGE', dl, '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[6]))
 local removed, settled = 0, 0
 for _, id in ipairs(ids) do
-  local sk = P .. 's:' .. id
-  local s = redis.call('HMGET', sk, 'ah', 'rx', 'ex', 'ra', 'uid', 'pa')
+  local r = load(id)
   local d
-  if s[1] then d = deadline(s[2], s[3], s[4]) end
-  if s[1] and cmp(d, now) > 0 then
+  if r and r.f then d = deadline(r.f[RX], r.f[EX], r.f[RA]) end
+  if d and cmp(d, now) > 0 then
     -- Not dead yet: its score was off (only past 2^53 µs); set it right.
     redis.call('ZADD', dl, d, id)
     if tonumber(d) > tonumber(now) then settled = settled + 1 end
   else
-    if s[1] then
-      redis.call('DEL', P .. 'a:' .. s[1], sk)
-      if s[5] then redis.call('SREM', P .. 'u:' .. s[5], id) end
-      if s[6] then redis.call('DEL', P .. 'p:' .. s[6]) end
-      removed = removed + 1
-    end
-    dropFamily(id)
+    if drop(id, r) then removed = removed + 1 end
     redis.call('ZREM', dl, id)
     settled = settled + 1
   end

@@ -59,12 +59,13 @@ func checkSession(sess store.Session) error {
 	return nil
 }
 
-// sessionArgs are the fields of sess in the scripts' order F.
+// sessionArgs are the fields of sess in the scripts' order, hashes as
+// bytes.
 func sessionArgs(sess store.Session) []any {
 	return []any{
 		sess.ID, sess.UserID, sess.App, string(sess.Family), sess.AppID, sess.OpenID, sess.UnionID,
-		hex.EncodeToString(sess.AccessHash), us(sess.AccessExpiresAt),
-		hex.EncodeToString(sess.RefreshHash), us(sess.RefreshExpiresAt),
+		sess.AccessHash, us(sess.AccessExpiresAt),
+		sess.RefreshHash, us(sess.RefreshExpiresAt),
 		us(sess.CreatedAt), us(sess.ExpiresAt), us(sess.LastUsedAt), us(sess.RevokedAt),
 		strconv.Itoa(sess.DecryptFailures), sess.Origin,
 	}
@@ -121,7 +122,7 @@ func (s *Store) SessionForLogout(ctx context.Context, accessHash []byte) (store.
 	if len(accessHash) == 0 {
 		return store.Session{}, notFound(op)
 	}
-	v, err := s.run(ctx, sessionForLogoutScript, hex.EncodeToString(accessHash)).Text()
+	v, err := s.run(ctx, sessionForLogoutScript, accessHash).Text()
 	if err != nil {
 		if errors.Is(err, goredis.Nil) {
 			return store.Session{}, notFound(op)
@@ -156,7 +157,7 @@ func (s *Store) SessionByRefresh(ctx context.Context, refreshHash []byte) (store
 	if len(refreshHash) == 0 {
 		return store.Session{}, notFound(op)
 	}
-	v, err := s.run(ctx, sessionByRefreshScript, hex.EncodeToString(refreshHash)).Text()
+	v, err := s.run(ctx, sessionByRefreshScript, refreshHash).Text()
 	if err != nil {
 		if errors.Is(err, goredis.Nil) {
 			return store.Session{}, notFound(op)
@@ -182,9 +183,8 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Sess
 		return store.Session{}, notFound(op)
 	}
 	res, err := s.run(ctx, rotateScript,
-		hex.EncodeToString(r.OldRefreshHash),
-		hex.EncodeToString(r.NewAccessHash), us(r.AccessExpiresAt),
-		hex.EncodeToString(r.NewRefreshHash), us(r.RefreshExpiresAt),
+		r.OldRefreshHash, r.NewAccessHash, us(r.AccessExpiresAt),
+		r.NewRefreshHash, us(r.RefreshExpiresAt),
 		us(r.Now), r.Successor, us(r.SuccessorUntil),
 	).Result()
 	if err != nil {
@@ -243,7 +243,7 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 }
 
 // RevokeUserSessions implements store.Sessions in one script, through the
-// set of each user's session IDs. A zero r.Now revokes nothing, as in
+// index of each user's session IDs. A zero r.Now revokes nothing, as in
 // RevokeSession.
 func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) (int, error) {
 	const op = "revoke user sessions"
@@ -261,7 +261,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) 
 	return int(n), nil
 }
 
-// AddDecryptFailure implements store.Sessions with HINCRBY.
+// AddDecryptFailure implements store.Sessions in one script.
 func (s *Store) AddDecryptFailure(ctx context.Context, sessionID string) (int, error) {
 	const op = "add decrypt failure"
 	if err := s.begin(ctx, op); err != nil {
@@ -525,7 +525,7 @@ func splitFields(v string, out []string) (int, error) {
 	return len(out), nil
 }
 
-// Indexes into an encoded session's fields, in the scripts' order F.
+// Indexes into an encoded session's fields, in the scripts' order.
 const (
 	fID = iota
 	fUserID
@@ -547,12 +547,21 @@ const (
 	nFields
 )
 
-// decodeSession decodes the session the scripts' encode produced, or the
-// 16 fields they encoded before the origin was added (origin "").
+// sessionMark starts an encoded session whose hashes are bytes; values
+// without it are earlier versions', with the hashes in hex.
+const sessionMark = '*'
+
+// decodeSession decodes the session the scripts' encode produced: a
+// sessionMark and 17 fields, or as earlier versions wrote it, the hashes
+// in hex, 17 fields, or 16 before the origin was added (origin "").
 func decodeSession(op string, v string) (store.Session, error) {
 	var f [nFields]string
+	hexed := v == "" || v[0] != sessionMark
+	if !hexed {
+		v = v[1:]
+	}
 	n, err := splitFields(v, f[:])
-	if err == nil && n != fOrigin && n != nFields {
+	if err == nil && n != nFields && (!hexed || n != fOrigin) {
 		err = fmt.Errorf("bad stored value: %d fields", n)
 	}
 	if err != nil {
@@ -571,13 +580,20 @@ func decodeSession(op string, v string) (store.Session, error) {
 	// Both hashes in one allocation, each capped so that appending to one
 	// cannot overwrite the other.
 	ah, rh := f[fAccessHash], f[fRefreshHash]
-	if len(ah)%2 != 0 || len(rh)%2 != 0 {
-		return store.Session{}, fmt.Errorf("redis: %s: bad stored hash", op)
-	}
-	buf := make([]byte, (len(ah)+len(rh))/2)
-	na := len(ah) / 2
-	if !unhex(buf[:na], ah) || !unhex(buf[na:], rh) {
-		return store.Session{}, fmt.Errorf("redis: %s: bad stored hash", op)
+	var buf []byte
+	na := len(ah)
+	if hexed {
+		if len(ah)%2 != 0 || len(rh)%2 != 0 {
+			return store.Session{}, fmt.Errorf("redis: %s: bad stored hash", op)
+		}
+		buf = make([]byte, (len(ah)+len(rh))/2)
+		na = len(ah) / 2
+		if !unhex(buf[:na], ah) || !unhex(buf[na:], rh) {
+			return store.Session{}, fmt.Errorf("redis: %s: bad stored hash", op)
+		}
+	} else {
+		buf = make([]byte, 0, len(ah)+len(rh))
+		buf = append(append(buf, ah...), rh...)
 	}
 	if na > 0 {
 		sess.AccessHash = buf[:na:na]
