@@ -84,6 +84,21 @@ func usec(t time.Time) string {
 	return strconv.FormatInt(t.UnixMicro(), 10)
 }
 
+// firstRotation is the rotation at now of sess's first refresh token to
+// the tokens named after name, with the successor succ (nil for none) for
+// 30 seconds.
+func firstRotation(sess store.Session, name string, now time.Time, succ []byte) store.Rotation {
+	r := store.Rotation{
+		OldRefreshHash: sess.RefreshHash, NewAccessHash: sha("mpa_" + name + "b"),
+		AccessExpiresAt: now.Add(time.Hour), NewRefreshHash: sha("mpr_" + name + "b"),
+		RefreshExpiresAt: now.Add(30 * day), Now: now,
+	}
+	if succ != nil {
+		r.Successor, r.SuccessorUntil = succ, now.Add(30*time.Second)
+	}
+	return r
+}
+
 // rotated is sess after the rotation r.
 func rotated(sess store.Session, r store.Rotation) store.Session {
 	sess.AccessHash, sess.AccessExpiresAt = r.NewAccessHash, r.AccessExpiresAt
@@ -161,12 +176,7 @@ func TestLegacySessions(t *testing.T) {
 		sess := session("L1", now, false)
 		sess.Origin = "L0"
 		l.create(t, sess)
-		r1 := store.Rotation{
-			OldRefreshHash: sess.RefreshHash, NewAccessHash: sha("mpa_L1b"),
-			AccessExpiresAt: now.Add(time.Hour), NewRefreshHash: sha("mpr_L1b"),
-			RefreshExpiresAt: now.Add(30 * day), Now: now,
-			Successor: succ, SuccessorUntil: now.Add(30 * time.Second),
-		}
+		r1 := firstRotation(sess, "L1", now, succ)
 		l.rotate(t, r1)
 		want := rotated(sess, r1)
 
@@ -250,12 +260,7 @@ func TestLegacySessions(t *testing.T) {
 		ctx := t.Context()
 		sess := session("L2", now, true)
 		l.create(t, sess)
-		r1 := store.Rotation{
-			OldRefreshHash: sess.RefreshHash, NewAccessHash: sha("mpa_L2b"),
-			AccessExpiresAt: now.Add(time.Hour), NewRefreshHash: sha("mpr_L2b"),
-			RefreshExpiresAt: now.Add(30 * day), Now: now,
-			Successor: succ, SuccessorUntil: now.Add(30 * time.Second),
-		}
+		r1 := firstRotation(sess, "L2", now, succ)
 		l.rotate(t, r1)
 		// Past the grace the spent token revokes the session, in the
 		// legacy hash's form.
@@ -308,11 +313,7 @@ func TestLegacySessions(t *testing.T) {
 		ctx := t.Context()
 		sess := session("L4", now, false)
 		l.create(t, sess)
-		r1 := store.Rotation{
-			OldRefreshHash: sess.RefreshHash, NewAccessHash: sha("mpa_L4b"),
-			AccessExpiresAt: now.Add(time.Hour), NewRefreshHash: sha("mpr_L4b"),
-			RefreshExpiresAt: now.Add(30 * day), Now: now,
-		}
+		r1 := firstRotation(sess, "L4", now, nil)
 		l.rotate(t, r1)
 		want := rotated(sess, r1)
 		want.RevokedAt = now.Add(time.Minute)

@@ -62,7 +62,7 @@ func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Logi
 	// identity without NewUserID, which costs its batch a second run).
 	err := s.inPlainTx(ctx, op, func(tx *sql.Tx) error {
 		ended = ended[:0] // a batch that runs again runs this again
-		id, created, blocked, err := upsertIdentityBlocked(ctx, tx, &s.w, in.Identity)
+		id, created, blocked, err := upsertIdentity(ctx, tx, &s.w, in.Identity)
 		if err != nil {
 			return err
 		}

@@ -25,7 +25,7 @@ func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (st
 	)
 	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
 		var err error
-		id, created, err = upsertIdentity(ctx, tx, &s.w, in)
+		id, created, _, err = upsertIdentity(ctx, tx, &s.w, in)
 		return err
 	})
 	if err != nil {
@@ -34,14 +34,9 @@ func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (st
 	return id, created, nil
 }
 
-func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.IdentityUpsert) (store.Identity, bool, error) {
-	id, created, _, err := upsertIdentityBlocked(ctx, tx, w, in)
-	return id, created, err
-}
-
-// upsertIdentityBlocked is upsertIdentity that also reads whether the
-// identity's user is blocked (a user it creates is not).
-func upsertIdentityBlocked(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.IdentityUpsert) (_ store.Identity, created, blocked bool, _ error) {
+// upsertIdentity updates or creates the identity, and reads whether its
+// user is blocked (a user it creates is not).
+func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.IdentityUpsert) (_ store.Identity, created, blocked bool, _ error) {
 	now := trunc(in.Now)
 	id, err := scanIdentity(tx.StmtContext(ctx, w.updateIdentity).QueryRowContext(ctx,
 		blob(in.SealedSessionKey), micros(trunc(in.Now.Add(in.KeyGrace))), nullString(in.UnionID),
