@@ -27,7 +27,7 @@ func openInternal(t *testing.T) *Store {
 	return s
 }
 
-// TestPragmas checks the settings every connection of both pools must have.
+// TestPragmas checks the settings every connection of each pool must have.
 func TestPragmas(t *testing.T) {
 	s := openInternal(t)
 	for _, c := range []struct {
@@ -39,9 +39,14 @@ func TestPragmas(t *testing.T) {
 			"journal_mode": "wal", "synchronous": "1", "foreign_keys": "1",
 			"busy_timeout": "5000", "query_only": "0",
 			"wal_autocheckpoint": "0", "temp_store": "2", "journal_size_limit": strconv.Itoa(walSizeLimit),
+			"cache_size": "-2000",
 		}},
 		{"reader", s.read, map[string]string{
 			"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000", "query_only": "1",
+			"cache_size": "-" + strconv.Itoa(smallCacheKiB),
+		}},
+		{"checkpointer", s.ckpt.db, map[string]string{
+			"journal_mode": "wal", "wal_autocheckpoint": "0", "cache_size": "-" + strconv.Itoa(smallCacheKiB),
 		}},
 	} {
 		for pragma, want := range c.want {
@@ -379,7 +384,7 @@ func openBefore(t *testing.T, version int) (string, *sql.DB) {
 	if i < 0 {
 		t.Fatalf("no migration %d", version)
 	}
-	db, err := sql.Open("sqlite", dsn(path, time.Second, false))
+	db, err := sql.Open("sqlite", dsn(path, time.Second, false, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
