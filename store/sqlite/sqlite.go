@@ -280,13 +280,12 @@ func migrateRetrying(ctx context.Context, db *sql.DB, ms []migrate.Migration, lo
 }
 
 // smallCacheKiB bounds the page cache of the read connections and of the
-// checkpointer's. A connection's cache fills as it reads pages and is
-// never emptied, and each cached page takes about twice its size in the
-// process's memory. The writer keeps SQLite's default (2000 KiB): it walks
-// the upper pages of the same b-trees at every login. The others read
-// little (a session check reads nothing): at the default, the four
-// readers' caches went on filling for eight minutes of steady load, and
-// the RSS with them, by 20 MiB.
+// checkpointer's. A connection's cache fills as it reads pages and is never
+// emptied, so the process's memory grows until every cache is full. The
+// writer keeps SQLite's default: it walks the upper pages of the same
+// b-trees at every login. The others read little (a session check reads
+// nothing), so at the default their caches went on filling, and the RSS
+// with them, for many minutes of steady load (BENCHMARKS.md).
 const smallCacheKiB = 256
 
 // dsn returns the data source name for path. Pragmas go in the DSN so that
