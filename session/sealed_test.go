@@ -19,8 +19,8 @@ import (
 )
 
 // countingStore counts the reads of a session by access token and of
-// users, and can
-// make a read by refresh token answer as the session was before a change.
+// users, and can make a read by refresh token answer as the session was
+// before a change.
 type countingStore struct {
 	*sqlite.Store
 	byAccess atomic.Int64
