@@ -74,7 +74,8 @@ func TestQueryPlans(t *testing.T) {
 	}{
 		{"identity", getIdentitySQL, []any{"p", "a", "o"}},
 		{"union user", unionUserSQL, []any{"p", "u"}},
-		{"update identity", updateIdentitySQL, []any{nil, nil, nil, nil, 1, false, "p", "a", "o"}},
+		{"update identity", updateIdentitySQL, []any{nil, nil, 1, "p", "a", "o"}},
+		{"set unionid", setUnionIDSQL, []any{"u", "p", "a", "o"}},
 		{"reserve decrypt attempt", reserveAttemptSQL, []any{"p", "a", "o", 5}},
 		{"decrypt attempts", attemptsSQL, []any{"p", "a", "o"}},
 		{"release decrypt attempt", releaseAttemptSQL, []any{"p", "a", "o"}},
@@ -129,6 +130,47 @@ func TestQueryPlans(t *testing.T) {
 			}
 		}
 		t.Logf("%s: %q", q.name, plan)
+	}
+}
+
+// TestIdentityUpdateLeavesUnionIndex checks that a returning login's
+// update of its identity does not touch identities_union: SQLite rewrites
+// the entries of every index whose columns a SET names, even to the same
+// value, and that entry sits on a random page of a large index.
+func TestIdentityUpdateLeavesUnionIndex(t *testing.T) {
+	s := openInternal(t)
+	for _, q := range []struct {
+		name, sql string
+		args      []any
+		touches   bool
+	}{
+		{"update identity", updateIdentitySQL, []any{nil, nil, 1, "p", "a", "o"}, false},
+		{"set unionid", setUnionIDSQL, []any{"u", "p", "a", "o"}, true},
+	} {
+		rows, err := s.write.QueryContext(t.Context(), "EXPLAIN "+q.sql, q.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", q.name, err)
+		}
+		touches := false
+		for rows.Next() {
+			var (
+				addr, p1, p2, p3, p5 int
+				opcode, p4, comment  sql.NullString
+			)
+			if err := rows.Scan(&addr, &opcode, &p1, &p2, &p3, &p4, &p5, &comment); err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(opcode.String, "Idx") && p4.String == "identities_union" {
+				touches = true
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+		if touches != q.touches {
+			t.Errorf("%s writes identities_union: %v, want %v", q.name, touches, q.touches)
+		}
 	}
 }
 

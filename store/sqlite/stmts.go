@@ -39,8 +39,11 @@ const (
 	// An identity's update in one statement, which returns the row as
 	// updated and its user's block. A new session key (?1, NULL for none)
 	// keeps the one it replaces for the grace period (until ?2) and resets
-	// the decryption attempts; the unionid (?3) is recorded only where
-	// none is. The right-hand sides read the row as it was.
+	// the decryption attempts. The right-hand sides read the row as it was.
+	// The unionid is not among the columns set, even to itself: SQLite
+	// rewrites an index entry of every column a SET names, changed or not,
+	// and identities_union would cost a login one more random page written.
+	// setUnionIDSQL records it, the one time it is new.
 	updateIdentitySQL = `UPDATE identities
 		SET prev_session_key = CASE WHEN ?1 IS NOT NULL AND session_key IS NOT NULL AND session_key <> ?1
 				THEN session_key ELSE prev_session_key END,
@@ -49,11 +52,13 @@ const (
 			decrypt_attempts = CASE WHEN ?1 IS NOT NULL AND session_key IS NOT ?1
 				THEN 0 ELSE decrypt_attempts END,
 			session_key = coalesce(?1, session_key),
-			union_id = coalesce(union_id, ?3),
-			updated_at = ?4
-		WHERE platform = ?5 AND app_id = ?6 AND open_id = ?7
+			updated_at = ?3
+		WHERE platform = ?4 AND app_id = ?5 AND open_id = ?6
 		RETURNING ` + identityCols + `,
 			coalesce((SELECT blocked FROM users WHERE id = identities.user_id), 0)`
+	// The unionid is recorded only where none is.
+	setUnionIDSQL = `UPDATE identities SET union_id = ?
+		WHERE platform = ? AND app_id = ? AND open_id = ? AND union_id IS NULL`
 	userBlockedSQL = `SELECT blocked FROM users WHERE id = ?`
 
 	insertSessionSQL = `INSERT INTO sessions (` + sessionCols + `)
@@ -177,6 +182,7 @@ type writeStmts struct {
 	insertUser     *sql.Stmt
 	insertIdentity *sql.Stmt
 	updateIdentity *sql.Stmt
+	setUnionID     *sql.Stmt
 	userBlocked    *sql.Stmt
 
 	insertSession  *sql.Stmt
@@ -237,6 +243,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		insertUser:     prep(s.write, insertUserSQL),
 		insertIdentity: prep(s.write, insertIdentitySQL),
 		updateIdentity: prep(s.write, updateIdentitySQL),
+		setUnionID:     prep(s.write, setUnionIDSQL),
 		userBlocked:    prep(s.write, userBlockedSQL),
 		insertSession:  prep(s.write, insertSessionSQL),
 		refreshSession: prep(s.write, refreshSessionSQL),

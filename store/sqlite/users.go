@@ -39,10 +39,17 @@ func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (st
 func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.IdentityUpsert) (_ store.Identity, created, blocked bool, _ error) {
 	now := trunc(in.Now)
 	id, err := scanIdentity(tx.StmtContext(ctx, w.updateIdentity).QueryRowContext(ctx,
-		blob(in.SealedSessionKey), micros(trunc(in.Now.Add(in.KeyGrace))), nullString(in.UnionID),
+		blob(in.SealedSessionKey), micros(trunc(in.Now.Add(in.KeyGrace))),
 		micros(now), in.Family, in.AppID, in.OpenID), &blocked)
 	switch {
+	case err == nil && (in.UnionID == "" || id.UnionID != ""):
+		return id, false, blocked, nil
 	case err == nil:
+		_, err := tx.StmtContext(ctx, w.setUnionID).ExecContext(ctx, in.UnionID, in.Family, in.AppID, in.OpenID)
+		if err != nil {
+			return store.Identity{}, false, false, fmt.Errorf("set unionid: %w", err)
+		}
+		id.UnionID = in.UnionID
 		return id, false, blocked, nil
 	case !errors.Is(err, sql.ErrNoRows):
 		return store.Identity{}, false, false, fmt.Errorf("update identity: %w", err)
