@@ -63,6 +63,10 @@ type populated struct {
 	// Sealed: the access tokens are sealed, as the service mints them on
 	// a store with a change log (SQLite alone).
 	Sealed bool `json:"sealed,omitempty"`
+	// UnionIDs: the identities carry the unionid that the emulator gives
+	// their users, as a returning user's identity does after its first
+	// login. Stores populated before the harness wrote them have none.
+	UnionIDs bool `json:"unionids,omitempty"`
 }
 
 func (p *populated) minted(i uint64) time.Time {
@@ -167,8 +171,11 @@ func (p *populated) rowOf(emu *emulator.Emulator, i uint64) (store.Identity, sto
 	id := store.Identity{Family: platform.Family("wechat"), AppID: benchAppID,
 		OpenID: emu.OpenID("wechat", benchAppID, populatedUser(i)), UserID: p.id("user", i),
 		CreatedAt: at, UpdatedAt: at}
+	if p.UnionIDs {
+		id.UnionID = emu.UnionID("wechat", benchAppID, populatedUser(i))
+	}
 	sess := store.Session{ID: p.id("session", i), UserID: id.UserID, App: benchApp,
-		Family: id.Family, AppID: id.AppID, OpenID: id.OpenID,
+		Family: id.Family, AppID: id.AppID, OpenID: id.OpenID, UnionID: id.UnionID,
 		AccessExpiresAt: p.Base.Add(populatedTTL), RefreshExpiresAt: p.Base.Add(populatedTTL),
 		CreatedAt: at, LastUsedAt: at}
 	return id, sess
@@ -225,7 +232,7 @@ func populateStore(ctx context.Context, dsn, sessions string, users int, key []b
 		return nil, err
 	}
 	if p == nil {
-		p = &populated{Seed: make([]byte, 32), Base: time.Now().UTC().Add(-time.Duration(users) * mintStep).Truncate(time.Millisecond)}
+		p = &populated{UnionIDs: true, Seed: make([]byte, 32), Base: time.Now().UTC().Add(-time.Duration(users) * mintStep).Truncate(time.Millisecond)}
 		if _, ok := durable.(store.ChangeLog); ok && sessions == "" {
 			// The service seals access tokens on this store, and vouches
 			// only for those minted since its change log began (when the
@@ -323,7 +330,7 @@ func insertOne(ctx context.Context, st store.Store, id store.Identity, sess stor
 			return nil
 		}
 	}
-	got, _, err := st.UpsertIdentity(ctx, store.IdentityUpsert{Family: id.Family, AppID: id.AppID, OpenID: id.OpenID,
+	got, _, err := st.UpsertIdentity(ctx, store.IdentityUpsert{Family: id.Family, AppID: id.AppID, OpenID: id.OpenID, UnionID: id.UnionID,
 		NewUserID: id.UserID, Now: id.CreatedAt})
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mplogin/mplogin/emulator"
 	"github.com/mplogin/mplogin/keyring"
 	"github.com/mplogin/mplogin/platform"
 	"github.com/mplogin/mplogin/server"
@@ -98,11 +99,18 @@ func TestPopulateSQLite(t *testing.T) {
 		"SELECT count(*) FROM users",
 		"SELECT count(*) FROM identities WHERE platform = 'wechat' AND app_id = '" + benchAppID + "'",
 		"SELECT count(*) FROM sessions WHERE app = '" + benchApp + "' AND revoked_at IS NULL",
+		// Returning users' identities know their unionid, as after a login.
+		"SELECT count(*) FROM identities WHERE union_id IS NOT NULL",
 	} {
 		var n int
 		if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil || n != users {
 			t.Errorf("%s: %d, %v; want %d", q, n, err, users)
 		}
+	}
+	var union string
+	err = db.QueryRowContext(ctx, "SELECT union_id FROM identities WHERE user_id = ?", p.id("user", 1234)).Scan(&union)
+	if want := emulator.New(emulator.Config{}).UnionID("wechat", benchAppID, populatedUser(1234)); err != nil || union != want {
+		t.Errorf("user 1234's unionid %q, %v; want the emulator's %q", union, err, want)
 	}
 	db.Close()
 
