@@ -24,8 +24,8 @@ const (
 	setBlockedSQL = `UPDATE users SET blocked = ?2,
 		blocked_reason = CASE WHEN ?2 THEN ?3 END, blocked_at = CASE WHEN ?2 THEN ?4 END
 		WHERE id = ?1`
-	// Rotatable at ?2, through sessions_user_live.
-	listUserSessionsSQL = `SELECT ` + sessionCols + ` FROM sessions INDEXED BY sessions_user_live
+	// Rotatable at ?2, through sessions_by_user.
+	listUserSessionsSQL = `SELECT ` + sessionCols + ` FROM sessions INDEXED BY sessions_by_user
 		WHERE user_id = ?1 AND revoked_at IS NULL
 			AND refresh_expires_at > ?2 AND (expires_at IS NULL OR expires_at > ?2)
 		ORDER BY created_at DESC, id DESC`
@@ -131,7 +131,7 @@ func (s *Store) SetBlocked(ctx context.Context, userID string, blocked bool, rea
 	})
 }
 
-// ListUserSessions implements store.Sessions, through sessions_user_live.
+// ListUserSessions implements store.Sessions, through sessions_by_user.
 func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Time) ([]store.Session, error) {
 	const op = "list user sessions"
 	rows, err := s.read.QueryContext(ctx, listUserSessionsSQL, userID, trunc(now).UnixMicro())

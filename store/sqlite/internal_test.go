@@ -121,11 +121,9 @@ func TestQueryPlans(t *testing.T) {
 		}
 		rows.Close()
 		for _, step := range plan {
-			// Only the cap sorts, one user's rotatable sessions.
-			sorts := q.sql == revokeAllButSQL && step == "USE TEMP B-TREE FOR ORDER BY"
 			// The cap's count reads the Keep + 1 rows its subquery found.
 			counts := q.sql == someRotatableSQL && step == "SCAN (subquery-1)"
-			if (strings.HasPrefix(step, "SCAN ") && !counts) || (strings.Contains(step, "TEMP B-TREE") && !sorts) {
+			if (strings.HasPrefix(step, "SCAN ") && !counts) || strings.Contains(step, "TEMP B-TREE") {
 				t.Errorf("%s: plan %q has %q", q.name, plan, step)
 			}
 		}
@@ -659,5 +657,96 @@ func TestKeepWithinLimitSkipsWriter(t *testing.T) {
 	}
 	if got, err := s.SessionByID(ctx, "s0"); err != nil || !got.RevokedAt.Equal(r.Now) {
 		t.Fatalf("oldest session after the cap = %+v, %v; want it revoked", got, err)
+	}
+}
+
+// TestMigrationOneUserIndex opens a file of the schema with two indexes of
+// a user's sessions: the one index that replaces them holds the sessions
+// written before, and the cap, the listing and the erasure find them.
+func TestMigrationOneUserIndex(t *testing.T) {
+	ctx := t.Context()
+	path, db := openBefore(t, 14)
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for i, revoked := range []any{nil, nil, at.Add(time.Minute).UnixMicro()} {
+		id := strconv.Itoa(i)
+		_, err := db.ExecContext(ctx, `INSERT INTO sessions (id, user_id, app, platform, app_id, open_id,
+			access_hash, access_expires_at, refresh_hash, refresh_expires_at, created_at, revoked_at)
+			VALUES (?, 'u1', 'main', 'wechat', 'wxA', 'o1', ?, ?, ?, ?, ?, ?)`,
+			"s"+id, []byte("a"+id), at.Add(time.Hour).UnixMicro(), []byte("r"+id),
+			at.Add(48*time.Hour).UnixMicro(), at.Add(time.Duration(i)*time.Second).UnixMicro(), revoked)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	var indexes []string
+	rows, err := s.read.QueryContext(ctx, `SELECT name FROM sqlite_schema
+		WHERE type = 'index' AND tbl_name = 'sessions' AND (name LIKE 'sessions_user%' OR name = 'sessions_by_user')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		indexes = append(indexes, n)
+	}
+	rows.Close()
+	if !slices.Equal(indexes, []string{"sessions_by_user"}) {
+		t.Errorf("indexes of a user's sessions: %q, want sessions_by_user alone", indexes)
+	}
+	now := at.Add(2 * time.Minute)
+	live, err := s.ListUserSessions(ctx, "u1", now)
+	if err != nil || len(live) != 2 || live[0].ID != "s1" || live[1].ID != "s0" {
+		t.Fatalf("ListUserSessions = %+v, %v; want s1, s0", live, err)
+	}
+	n, err := s.RevokeUserSessions(ctx, store.UserRevocation{UserID: "u1", Family: "wechat", AppID: "wxA", OpenID: "o1", Keep: 1, Now: now})
+	if err != nil || n != 1 {
+		t.Fatalf("the cap of 1 revoked %d, %v; want 1", n, err)
+	}
+	if got, err := s.SessionByID(ctx, "s0"); err != nil || !got.RevokedAt.Equal(now) {
+		t.Fatalf("the older session after the cap: %+v, %v; want revoked", got, err)
+	}
+	if err := s.EraseUserSessions(ctx, "u1", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"s0", "s1", "s2"} {
+		if _, err := s.SessionByID(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("session %s after the erasure: %v, want ErrNotFound", id, err)
+		}
+	}
+}
+
+// TestMigrationsSortOnDisk: migrations run with temporary files on disk
+// (an index built over millions of rows sorts them there, not in the
+// process's memory), and the writer is back to memory afterwards.
+func TestMigrationsSortOnDisk(t *testing.T) {
+	db, err := sql.Open("sqlite", dsn(filepath.Join(t.TempDir(), "m.db"), time.Second, false, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	probe := []migrate.Migration{{Version: 1, Name: "0001_probe.sql",
+		SQL: "CREATE TABLE seen AS SELECT temp_store FROM pragma_temp_store"}}
+	if err := applyMigrations(t.Context(), db, probe, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	var during, after int
+	if err := db.QueryRowContext(t.Context(), "SELECT temp_store FROM seen").Scan(&during); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRowContext(t.Context(), "PRAGMA temp_store").Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	if during != 1 || after != 2 {
+		t.Errorf("temp_store during the migrations %d, after %d; want 1 (file), 2 (memory)", during, after)
 	}
 }

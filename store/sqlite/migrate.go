@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -21,7 +22,19 @@ var migrationFiles embed.FS
 // each migration once, and a failed one leaves the schema as it was. It
 // refuses a database that has a migration this binary does not know, since
 // it was written by a newer version.
-func applyMigrations(ctx context.Context, db *sql.DB, ms []migrate.Migration, log *slog.Logger) error {
+func applyMigrations(ctx context.Context, db *sql.DB, ms []migrate.Migration, log *slog.Logger) (err error) {
+	// A migration that builds an index sorts every row, in temporary files
+	// that temp_store(MEMORY) would keep in the process's memory: a
+	// gigabyte for ten million sessions. db has one connection, so the
+	// setting applies to the transaction below.
+	if _, err := db.ExecContext(ctx, "PRAGMA temp_store = FILE"); err != nil {
+		return fmt.Errorf("temp_store: %w", err)
+	}
+	defer func() {
+		if _, rerr := db.ExecContext(context.WithoutCancel(ctx), "PRAGMA temp_store = MEMORY"); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("temp_store: %w", rerr))
+		}
+	}()
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -282,7 +282,7 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 //
 // With r.Keep (the cap after a login that WriteLogin did not write), it
 // first counts the matching rotatable sessions on the read pool, through
-// sessions_user_live and no further than Keep + 1, and takes the writer
+// sessions_by_user and no further than Keep + 1, and takes the writer
 // only when there are more than Keep; the writer then decides again, under
 // the write lock, which to revoke. A session committed after that count is
 // caught by the cap of its own login.

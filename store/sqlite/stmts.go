@@ -94,7 +94,7 @@ const (
 		WHERE id = ? AND revoked_at IS NULL`
 	// Every live session of a user, or of one identity of the user when
 	// ?3 (the open ID) is not empty, or of one login when ?6 (the origin)
-	// is not empty; through sessions_user.
+	// is not empty; through sessions_by_user.
 	revokeUserSessionsSQL = `UPDATE sessions SET revoked_at = ?1
 		WHERE user_id = ?2 AND revoked_at IS NULL
 			AND (?3 = '' OR (open_id = ?3 AND platform = ?4 AND app_id = ?5))
@@ -102,9 +102,9 @@ const (
 		RETURNING id`
 	// The sessions of revokeUserSessionsSQL still rotatable at ?7; ?1 is
 	// not used, so that the read and the write below share their numbers.
-	// sessions_user_live holds every column this reads, for live sessions
-	// only: a user's revoked sessions are never visited.
-	rotatableOfUserSQL = `SELECT id FROM sessions INDEXED BY sessions_user_live
+	// sessions_by_user holds every column this reads, a user's live
+	// sessions first: the revoked ones that follow are never visited.
+	rotatableOfUserSQL = `SELECT id FROM sessions INDEXED BY sessions_by_user
 		WHERE user_id = ?2 AND revoked_at IS NULL
 			AND refresh_expires_at > ?7 AND (expires_at IS NULL OR expires_at > ?7)
 			AND (?3 = '' OR (open_id = ?3 AND platform = ?4 AND app_id = ?5))
