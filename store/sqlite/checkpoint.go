@@ -118,38 +118,56 @@ func (c *checkpointer) run() {
 	}
 }
 
-// checkpoint copies what it can of the WAL into the database file. PASSIVE
-// neither waits for nor blocks the writer and the readers; what a reader
-// still needs stays in the WAL for the next one. When the WAL is long, it
-// runs again at once, so that the frames committed while it ran are copied
-// too and the writer's own checkpoint (the rewind) finds little to copy.
+// checkpoint copies what it can of the WAL into the database file, and
+// syncs the file. PASSIVE neither waits for nor blocks the writer and the
+// readers; what a reader still needs stays in the WAL for the next one.
+//
+// When the WAL is long enough to start over, it first catches up: each
+// pass copies and syncs what the writer committed while the previous pass
+// and its sync ran, which is less each time, until a pass has little left
+// to copy. The writer's own checkpoint (the rewind) then copies and syncs
+// only what it committed during that last short sync, instead of all it
+// committed during one long sync of everything copied so far.
 func (c *checkpointer) checkpoint() {
 	wal, copied, ok := c.passive()
-	last := copied
+	c.sync(copied)
 	for range c.catchUps {
 		if !ok || wal < c.frames {
 			break
 		}
-		before := wal - copied // left over by the last run
-		if wal, copied, ok = c.passive(); ok && wal-copied >= before {
-			break // not catching up (a reader holds the WAL): no better
+		before := copied
+		if wal, copied, ok = c.passive(); !ok {
+			break
 		}
-		if ok {
-			last = copied
-		}
-	}
-	// Before asking for a rewind: the writer's checkpoint then has only its
-	// own few pages to sync.
-	if last > 0 && last != c.synced { // copied since the last sync
-		if err := c.syncDB(); err != nil {
-			c.log.Warn("sqlite: sync after checkpoint failed", "err", err)
-		} else {
-			c.synced = last
+		c.sync(copied)
+		// Also when nothing more could be copied (a reader holds the WAL),
+		// or the WAL started over (fewer frames copied than before).
+		if copied-before < catchUpFrames {
+			break
 		}
 	}
 	if ok && wal >= c.frames {
 		c.rewind()
 	}
+}
+
+// catchUpFrames: a catch-up pass that copied fewer frames than this ends
+// the catching up; its sync was short, and so is what the writer committed
+// meanwhile.
+const catchUpFrames = 256
+
+// sync syncs the database file if frames were copied since the last sync
+// (copied, the frames now in the file, changed: the WAL grew or started
+// over).
+func (c *checkpointer) sync(copied int) {
+	if copied == 0 || copied == c.synced {
+		return
+	}
+	if err := c.syncDB(); err != nil {
+		c.log.Warn("sqlite: sync after checkpoint failed", "err", err)
+		return
+	}
+	c.synced = copied
 }
 
 func (c *checkpointer) passive() (walFrames, copied int, ok bool) {

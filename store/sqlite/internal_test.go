@@ -235,6 +235,65 @@ func TestCheckpointerSyncs(t *testing.T) {
 	}
 }
 
+// TestCheckpointerCatchesUp checks that, before it asks for a rewind, the
+// checkpointer copies and syncs what the writer committed while it synced,
+// so that the writer's own checkpoint finds nothing left to copy.
+func TestCheckpointerCatchesUp(t *testing.T) {
+	s := openInternal(t)
+	ctx := t.Context()
+	put := func(b byte) error {
+		return s.PutCode(ctx, store.ExchangedCode{Hash: []byte{b}, App: "a", Family: "p", AppID: "i", OpenID: "o",
+			ExpiresAt: time.Now().Add(time.Minute)})
+	}
+	type event struct {
+		what      string
+		wal, done int
+	}
+	events := make(chan event, 64)
+	wrote := false
+	// Set before the first commit: the checkpointer reads them only after
+	// a commit kicks it. Every WAL is long enough to start over.
+	s.ckpt.every, s.ckpt.frames, s.ckpt.catchUps = 0, 1, 3
+	s.ckpt.observe = func(wal, done int, err error) {
+		if err != nil {
+			t.Errorf("checkpoint: %v", err)
+		}
+		events <- event{"checkpoint", wal, done}
+	}
+	s.ckpt.syncDB = func() error {
+		events <- event{what: "sync"}
+		if !wrote { // the writer commits while the file syncs
+			wrote = true
+			if err := put(2); err != nil {
+				t.Error(err)
+			}
+		}
+		return s.dbFile.Sync()
+	}
+	s.ckpt.rewind = func() { events <- event{what: "rewind"} }
+	if err := put(1); err != nil {
+		t.Fatal(err)
+	}
+	var got []event
+	for len(got) < 5 {
+		select {
+		case e := <-events:
+			got = append(got, e)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("events %+v, then none within 10s", got)
+		}
+	}
+	if got[0].what != "checkpoint" || got[1].what != "sync" || got[2].what != "checkpoint" ||
+		got[3].what != "sync" || got[4].what != "rewind" {
+		t.Fatalf("events %+v; want checkpoint, sync, checkpoint, sync, rewind", got)
+	}
+	// The commit during the sync may have started the WAL over (the first
+	// pass had copied all of it): the second pass sees its frames alone.
+	if second := got[2]; second.wal == 0 || second.done != second.wal {
+		t.Errorf("the catch-up copied %d of %d frames: want all, and some", second.done, second.wal)
+	}
+}
+
 // TestWALRewinds checks that a long WAL starts over even when no
 // checkpoint beside the writer could copy all of it before the writer went
 // on. A reader pins the WAL while the checkpointer runs, so that checkpoint
