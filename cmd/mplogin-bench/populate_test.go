@@ -315,6 +315,24 @@ func TestPopulatedHalves(t *testing.T) {
 	}
 }
 
+// TestPopulatedUsersDraw: two runs (or rounds) of returning logins do not
+// log in the same users, request for request, so that no user's sessions
+// pile up over many runs.
+func TestPopulatedUsersDraw(t *testing.T) {
+	first, second := populatedUsers(10_000_000), populatedUsers(10_000_000)
+	same := 0
+	for w := range 4 {
+		for n := range uint64(250) {
+			if first(w, n) == second(w, n) {
+				same++
+			}
+		}
+	}
+	if same > 2 {
+		t.Errorf("%d of 1,000 logins picked the same user in both runs", same)
+	}
+}
+
 // TestSkewedPick: every pick is a user, the same (w, n) gives the same user,
 // and the most checked user gets far more than a uniform share while the
 // many rarely checked ones get less.

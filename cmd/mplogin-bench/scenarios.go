@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	mrand "math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -517,9 +518,13 @@ func poolUsers(users, workers int) userSource {
 
 // populatedUsers picks one of the odd users of the first users populated
 // ones uniformly at random, for the returning logins (see populatedTokens).
+// Each login draws afresh, not from (w, n) as the checks do: every round
+// and every run would otherwise log in the same users again, whose
+// sessions would pile up run after run until each login also ended one at
+// the cap, a different and costlier load than a random returning user's.
 func populatedUsers(users int) userSource {
-	half := users / 2
-	return func(w int, n uint64) string { return populatedUser(2*pick(w, n^1<<63, half) + 1) }
+	half := uint64(users / 2)
+	return func(int, uint64) string { return populatedUser(2*mrand.Uint64N(half) + 1) }
 }
 
 // loginReturningRequests: POST /v1/login with a fresh code of a returning
