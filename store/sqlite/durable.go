@@ -129,9 +129,10 @@ func (w *walSyncer) flush() {
 	}
 }
 
-// fsync syncs the WAL file. SQLite keeps one WAL file while any of its
-// connections is open; should a new one ever take the path (a new inode),
-// the descriptor follows it, so that the sync reaches the file written to.
+// fsync syncs the WAL file's data (syncData). SQLite keeps one WAL file
+// while any of its connections is open; should a new one ever take the
+// path (a new inode), the descriptor follows it, so that the sync reaches
+// the file written to.
 func (w *walSyncer) fsync() error {
 	cur, err := os.Stat(w.path)
 	if err != nil {
@@ -145,5 +146,5 @@ func (w *walSyncer) fsync() error {
 		w.f.Close() // the old inode's: no lock of SQLite's is on it
 		w.f = f
 	}
-	return w.f.Sync()
+	return syncData(w.f)
 }

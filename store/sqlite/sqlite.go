@@ -252,7 +252,7 @@ func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	s.wal.start()
-	s.ckpt = newCheckpointer(ckdb, log, func() { s.rewind.Store(true) }, s.dbFile.Sync)
+	s.ckpt = newCheckpointer(ckdb, log, func() { s.rewind.Store(true) }, func() error { return syncData(s.dbFile) })
 	s.ckpt.start()
 	s.startBatcher()
 	return s, nil
