@@ -171,19 +171,7 @@ func TestChangeLogPrune(t *testing.T) {
 	if _, err := s.DeleteExpired(ctx, at); err != nil {
 		t.Fatal(err)
 	}
-	var ids []string
-	rows, err := s.read.QueryContext(ctx, `SELECT id FROM session_changes`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
+	ids := strs(t, s.read, `SELECT id FROM session_changes`)
 	if len(ids) != 1 || ids[0] != "new" {
 		t.Fatalf("after the sweep the table holds %v, want [new]", ids)
 	}

@@ -35,7 +35,7 @@ func reused(err error) bool { return errors.Is(err, store.ErrReused) }
 type walSyncer struct {
 	path string
 	f    *os.File // the WAL file at path; only the syncer's goroutine uses it
-	// sync syncs the WAL: fsync, or a test's stand-in, set before the
+	// sync syncs the WAL: syncWAL, or a test's stand-in, set before the
 	// first write.
 	sync func() error
 
@@ -61,7 +61,7 @@ func openWAL(path string) (*walSyncer, error) {
 	}
 	w := &walSyncer{path: path, f: f, kick: make(chan struct{}, 1),
 		quit: make(chan struct{}), done: make(chan struct{})}
-	w.sync = w.fsync
+	w.sync = w.syncWAL
 	return w, nil
 }
 
@@ -129,11 +129,11 @@ func (w *walSyncer) flush() {
 	}
 }
 
-// fsync syncs the WAL file's data (syncData). SQLite keeps one WAL file
+// syncWAL syncs the WAL file's data (syncData). SQLite keeps one WAL file
 // while any of its connections is open; should a new one ever take the
 // path (a new inode), the descriptor follows it, so that the sync reaches
 // the file written to.
-func (w *walSyncer) fsync() error {
+func (w *walSyncer) syncWAL() error {
 	cur, err := os.Stat(w.path)
 	if err != nil {
 		return err

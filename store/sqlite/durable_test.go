@@ -26,7 +26,7 @@ func TestRevocationsWaitForSync(t *testing.T) {
 		if g := gate.Load(); g != nil {
 			<-*g
 		}
-		return s.wal.fsync()
+		return s.wal.syncWAL()
 	}
 	noSync := func(what string) {
 		t.Helper()

@@ -744,20 +744,8 @@ func TestMigrationOneUserIndex(t *testing.T) {
 		t.Fatalf("Open: %v", err)
 	}
 	defer s.Close()
-	var indexes []string
-	rows, err := s.read.QueryContext(ctx, `SELECT name FROM sqlite_schema
+	indexes := strs(t, s.read, `SELECT name FROM sqlite_schema
 		WHERE type = 'index' AND tbl_name = 'sessions' AND (name LIKE 'sessions_user%' OR name = 'sessions_by_user')`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		indexes = append(indexes, n)
-	}
-	rows.Close()
 	if !slices.Equal(indexes, []string{"sessions_by_user"}) {
 		t.Errorf("indexes of a user's sessions: %q, want sessions_by_user alone", indexes)
 	}
@@ -808,4 +796,26 @@ func TestMigrationsSortOnDisk(t *testing.T) {
 	if during != 1 || after != 2 {
 		t.Errorf("temp_store during the migrations %d, after %d; want 1 (file), 2 (memory)", during, after)
 	}
+}
+
+// strs runs query on db and returns its one column of strings.
+func strs(t *testing.T, db *sql.DB, query string, args ...any) []string {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), query, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
