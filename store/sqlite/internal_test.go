@@ -496,6 +496,19 @@ func openBefore(t *testing.T, version int) (string, *sql.DB) {
 	return path, db
 }
 
+// openAfter closes db, the file at path as openBefore left it with the
+// test's rows, and opens the file with this version, which migrates it.
+func openAfter(t *testing.T, path string, db *sql.DB) *Store {
+	t.Helper()
+	db.Close()
+	s, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // TestMigrationKeepsRefreshTokens writes sessions in the schema before
 // migration 0005 (every refresh token in refresh_tokens) and opens the file
 // with this version: the sessions read back whole, the current refresh
@@ -535,13 +548,7 @@ func TestMigrationKeepsRefreshTokens(t *testing.T) {
 			t.Fatalf("%s: %v", q.sql, err)
 		}
 	}
-	db.Close()
-
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer s.Close()
+	s := openAfter(t, path, db)
 	want := store.Session{
 		ID: "rotated", UserID: "u1", App: "main", Family: "wechat", AppID: "wxA", OpenID: "o1",
 		AccessHash: []byte("a1"), AccessExpiresAt: at.Add(time.Hour),
@@ -602,13 +609,7 @@ func TestMigrationAddsPrevAccessHash(t *testing.T) {
 		at.Add(time.Hour).UnixMicro(), at.Add(48*time.Hour).UnixMicro(), at.UnixMicro()); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer s.Close()
+	s := openAfter(t, path, db)
 	if got, err := s.SessionForLogout(ctx, []byte("a1")); err != nil || got.ID != "s1" {
 		t.Fatalf("SessionForLogout(current token) of a migrated session = %+v, %v", got, err)
 	}
@@ -648,13 +649,7 @@ func TestMigrationAddsRepeats(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db.Close()
-
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer s.Close()
+	s := openAfter(t, path, db)
 	now := at.Add(time.Minute)
 	if got, err := s.SessionByID(ctx, "s1"); err != nil || got.Origin != "" || got.Successor != nil {
 		t.Fatalf("migrated session = %+v, %v", got, err)
@@ -737,13 +732,7 @@ func TestMigrationOneUserIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db.Close()
-
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer s.Close()
+	s := openAfter(t, path, db)
 	indexes := strs(t, s.read, `SELECT name FROM sqlite_schema
 		WHERE type = 'index' AND tbl_name = 'sessions' AND (name LIKE 'sessions_user%' OR name = 'sessions_by_user')`)
 	if !slices.Equal(indexes, []string{"sessions_by_user"}) {
