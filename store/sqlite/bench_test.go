@@ -48,6 +48,14 @@ func BenchmarkWriteLogin(b *testing.B) {
 	storetest.BenchWriteLogin(b, s, now)
 }
 
+// BenchmarkWriteLoginReturning: storetest.BenchWriteLoginReturning over
+// 10,000 users, from as many callers as BenchmarkWriteLogin.
+func BenchmarkWriteLoginReturning(b *testing.B) {
+	s := mustOpen(b, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{})
+	b.SetParallelism(writeLoginParallelism)
+	storetest.BenchWriteLoginReturning(b, s, 10_000, now)
+}
+
 // BenchmarkRevokeSession measures a logout's write, each revoking a
 // session of its own: from one caller, which waits for each in turn, and
 // from many, whose revocations share commits (and syncs).

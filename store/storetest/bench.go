@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,6 +61,69 @@ func BenchWriteLogin(b *testing.B, s store.Store, now time.Time) {
 				Session: sess,
 			})
 			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchWriteLoginReturning measures the store's share of a returning
+// user's login: WriteLogin of an identity the store holds, with the cap
+// of 20 sessions an identity that the service sets by default. Before the
+// timer starts it logs in identities users once each; each login then
+// picks one of them at random, so that most are within their cap and the
+// sessions of a few pile up past it, as they do in the service.
+func BenchWriteLoginReturning(b *testing.B, s store.Store, users int, now time.Time) {
+	ctx := b.Context()
+	key := make([]byte, 60) // about the size of a sealed 16-byte key
+	login := func(user, n int64, at time.Time) error {
+		open := fmt.Sprintf("%x", hash(fmt.Sprint("open", user))[:14])
+		id := fmt.Sprintf("%013x%x", at.UnixMilli(), n)
+		sess := Session("s"+id, at)
+		sess.AccessHash = append([]byte(id[:6]), sess.AccessHash...)
+		sess.RefreshHash = append([]byte(id[:6]), sess.RefreshHash...)
+		sess.OpenID = open
+		_, err := s.WriteLogin(ctx, store.LoginWrite{
+			Identity: store.IdentityUpsert{
+				Family: "wechat", AppID: "wxA", OpenID: open,
+				UnionID:          fmt.Sprintf("%x", hash(fmt.Sprint("union", user))[:14]),
+				SealedSessionKey: key, NewUserID: fmt.Sprint("u", user),
+				Now: at, KeyGrace: 5 * time.Minute,
+			},
+			Code: store.ExchangedCode{Hash: hash(fmt.Sprint("code", n)), App: "main",
+				Family: "wechat", AppID: "wxA", OpenID: open, ExpiresAt: at.Add(5 * time.Minute)},
+			Session: sess,
+			Keep:    20,
+		})
+		return err
+	}
+	var (
+		seq  atomic.Int64
+		wg   sync.WaitGroup
+		errs = make(chan error, 16)
+	)
+	for w := range int64(16) { // in parallel, so that the logins share commits
+		wg.Go(func() {
+			for u := w; u < int64(users); u += 16 {
+				if err := login(u, seq.Add(1), now); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := seq.Add(1)
+			if err := login(rand.Int64N(int64(users)), n, now.Add(time.Duration(n)*time.Millisecond)); err != nil {
 				b.Error(err)
 				return
 			}
