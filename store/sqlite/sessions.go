@@ -62,6 +62,12 @@ func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Logi
 	// identity without NewUserID, which costs its batch a second run).
 	err := s.inPlainTx(ctx, op, func(tx *sql.Tx) error {
 		ended = ended[:0] // a batch that runs again runs this again
+		// Once begun, the login's statements run to their end, each a few
+		// index lookups: a caller that gives up mid-way would otherwise
+		// fail the whole batch, which then runs again, and a cancellable
+		// context costs each statement a watching goroutine. (The batcher
+		// skips a write whose caller has gone before it begins.)
+		ctx := context.WithoutCancel(ctx)
 		id, created, blocked, err := upsertIdentity(ctx, tx, &s.w, in.Identity)
 		if err != nil {
 			return err
@@ -80,11 +86,14 @@ func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Logi
 		if err := insertSession(ctx, tx, &s.w, sess); err != nil {
 			return err
 		}
-		if in.Keep > 0 {
-			args, _ := revokeUserArgs(in.CapRevocation(id))
-			return revokeRows(ctx, tx.StmtContext(ctx, s.w.revokeAllBut), args, &ended)
+		if in.Keep <= 0 {
+			return nil
 		}
-		return nil
+		args, _ := revokeUserArgs(in.CapRevocation(id))
+		if over, err := overCap(ctx, tx.StmtContext(ctx, s.w.someRotatable), args, in.Keep); err != nil || !over {
+			return err
+		}
+		return revokeRows(ctx, tx.StmtContext(ctx, s.w.revokeAllBut), args, &ended)
 	})
 	// Whatever the outcome, a session among ended may have changed.
 	for _, id := range ended {
@@ -294,12 +303,11 @@ func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) 
 	if keep {
 		// A read on the read pool first: the cap is nearly always within
 		// its limit, and then costs no write.
-		var n int
-		over := append(args[:len(args)-1:len(args)-1], r.Keep+1)
-		if err := s.r.someRotatable.QueryRowContext(ctx, over...).Scan(&n); err != nil {
+		over, err := overCap(ctx, s.r.someRotatable, args, r.Keep)
+		if err != nil {
 			return 0, s.fail(ctx, op, err)
 		}
-		if n <= r.Keep {
+		if !over {
 			return 0, nil
 		}
 		stmt = s.w.revokeAllBut
@@ -329,6 +337,19 @@ func revokeUserArgs(r store.UserRevocation) (args []any, keep bool) {
 		return args, false
 	}
 	return append(args, trunc(r.Now).UnixMicro(), r.Keep), true
+}
+
+// overCap reports, with count (someRotatableSQL), whether there are more
+// than keep of the sessions that revokeAllButSQL with args revokes all but
+// keep of. Nearly every login is within its cap, and the count is cheaper
+// than a revocation that finds nothing.
+func overCap(ctx context.Context, count *sql.Stmt, args []any, keep int) (bool, error) {
+	var n int
+	over := append(args[:len(args)-1:len(args)-1], keep+1)
+	if err := count.QueryRowContext(ctx, over...).Scan(&n); err != nil {
+		return false, fmt.Errorf("count sessions: %w", err)
+	}
+	return n > keep, nil
 }
 
 // revokeRows runs a revocation that returns the ids it revoked, and

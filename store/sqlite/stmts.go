@@ -109,9 +109,10 @@ const (
 			AND refresh_expires_at > ?7 AND (expires_at IS NULL OR expires_at > ?7)
 			AND (?3 = '' OR (open_id = ?3 AND platform = ?4 AND app_id = ?5))
 			AND (?6 = '' OR id = ?6 OR origin = ?6)`
-	// How many of them, counting no further than ?8 (Keep + 1): the read, on
-	// the read pool, that tells whether the cap is exceeded. One row, so
-	// that the count costs no step per session.
+	// How many of them, counting no further than ?8 (Keep + 1): the read
+	// that tells whether the cap is exceeded, before the revocation below,
+	// which costs a temporary b-tree for its IN list. One row, so that the
+	// count costs no step per session.
 	someRotatableSQL = `SELECT count(*) FROM (` + rotatableOfUserSQL + ` LIMIT ?8)`
 	// Revokes all but the ?8 newest of them, in the index's order.
 	revokeAllButSQL = `UPDATE sessions SET revoked_at = ?1
@@ -192,6 +193,7 @@ type writeStmts struct {
 	revokeSession  *sql.Stmt
 	revokeUser     *sql.Stmt
 	revokeAllBut   *sql.Stmt
+	someRotatable  *sql.Stmt
 	decryptFailure *sql.Stmt
 
 	putCode        *sql.Stmt
@@ -252,6 +254,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		revokeSession:  prep(s.write, revokeSessionSQL),
 		revokeUser:     prep(s.write, revokeUserSessionsSQL),
 		revokeAllBut:   prep(s.write, revokeAllButSQL),
+		someRotatable:  prep(s.write, someRotatableSQL),
 		decryptFailure: prep(s.write, addDecryptFailureSQL),
 		putCode:        prep(s.write, putCodeSQL),
 		getCode:        prep(s.write, getCodeSQL),
