@@ -76,6 +76,7 @@ func TestQueryPlans(t *testing.T) {
 		{"union user", unionUserSQL, []any{"p", "u"}},
 		{"update identity", updateIdentitySQL, []any{nil, nil, 1, "p", "a", "o"}},
 		{"set unionid", setUnionIDSQL, []any{"u", "p", "a", "o"}},
+		{"user blocked", userBlockedSQL, []any{"u"}},
 		{"reserve decrypt attempt", reserveAttemptSQL, []any{"p", "a", "o", 5}},
 		{"decrypt attempts", attemptsSQL, []any{"p", "a", "o"}},
 		{"release decrypt attempt", releaseAttemptSQL, []any{"p", "a", "o"}},
@@ -121,9 +122,11 @@ func TestQueryPlans(t *testing.T) {
 		}
 		rows.Close()
 		for _, step := range plan {
-			// The cap's count reads the Keep + 1 rows its subquery found.
+			// The cap's count reads the Keep + 1 rows its subquery found;
+			// a SELECT without FROM reads its one row.
 			counts := q.sql == someRotatableSQL && step == "SCAN (subquery-1)"
-			if (strings.HasPrefix(step, "SCAN ") && !counts) || strings.Contains(step, "TEMP B-TREE") {
+			scans := strings.HasPrefix(step, "SCAN ") && step != "SCAN CONSTANT ROW"
+			if (scans && !counts) || strings.Contains(step, "TEMP B-TREE") {
 				t.Errorf("%s: plan %q has %q", q.name, plan, step)
 			}
 		}
@@ -145,31 +148,80 @@ func TestIdentityUpdateLeavesUnionIndex(t *testing.T) {
 		{"update identity", updateIdentitySQL, []any{nil, nil, 1, "p", "a", "o"}, false},
 		{"set unionid", setUnionIDSQL, []any{"u", "p", "a", "o"}, true},
 	} {
-		rows, err := s.write.QueryContext(t.Context(), "EXPLAIN "+q.sql, q.args...)
-		if err != nil {
-			t.Fatalf("%s: %v", q.name, err)
-		}
 		touches := false
-		for rows.Next() {
-			var (
-				addr, p1, p2, p3, p5 int
-				opcode, p4, comment  sql.NullString
-			)
-			if err := rows.Scan(&addr, &opcode, &p1, &p2, &p3, &p4, &p5, &comment); err != nil {
-				t.Fatal(err)
-			}
-			if strings.HasPrefix(opcode.String, "Idx") && p4.String == "identities_union" {
+		for _, op := range explain(t, s.write, q.sql, q.args...) {
+			if strings.HasPrefix(op.opcode, "Idx") && op.p4 == "identities_union" {
 				touches = true
 			}
 		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		rows.Close()
 		if touches != q.touches {
 			t.Errorf("%s writes identities_union: %v, want %v", q.name, touches, q.touches)
 		}
 	}
+}
+
+// TestLoginReadsBlockedIndex checks that a login learns whether its user
+// is blocked from users_blocked, the index of blocked users alone, and
+// not from the users table, where each user is on a page of its own.
+func TestLoginReadsBlockedIndex(t *testing.T) {
+	s := openInternal(t)
+	root := func(name string) int {
+		var n int
+		if err := s.write.QueryRowContext(t.Context(), `SELECT rootpage FROM sqlite_schema WHERE name = ?`, name).Scan(&n); err != nil {
+			t.Fatalf("root page of %s: %v", name, err)
+		}
+		return n
+	}
+	users, blocked := root("users"), root("users_blocked")
+	for _, q := range []struct {
+		name, sql string
+		args      []any
+	}{
+		{"update identity", updateIdentitySQL, []any{nil, nil, 1, "p", "a", "o"}},
+		{"user blocked", userBlockedSQL, []any{"u"}},
+	} {
+		opened := map[int]bool{}
+		for _, op := range explain(t, s.write, q.sql, q.args...) {
+			if op.opcode == "OpenRead" {
+				opened[op.p2] = true
+			}
+		}
+		if !opened[blocked] || opened[users] {
+			t.Errorf("%s opens users_blocked %v and users %v; want only users_blocked", q.name, opened[blocked], opened[users])
+		}
+	}
+}
+
+// instruction is a line of a statement's bytecode (EXPLAIN).
+type instruction struct {
+	opcode string
+	p2     int
+	p4     string
+}
+
+// explain returns the bytecode of query.
+func explain(t *testing.T, db *sql.DB, query string, args ...any) []instruction {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), "EXPLAIN "+query, args...)
+	if err != nil {
+		t.Fatalf("EXPLAIN %s: %v", query, err)
+	}
+	defer rows.Close()
+	var out []instruction
+	for rows.Next() {
+		var (
+			addr, p1, p2, p3, p5 int
+			opcode, p4, comment  sql.NullString
+		)
+		if err := rows.Scan(&addr, &opcode, &p1, &p2, &p3, &p4, &p5, &comment); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, instruction{opcode.String, p2, p4.String})
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestCheckpointer checks that a commit leaves the WAL to the checkpointer,
@@ -756,6 +808,39 @@ func TestMigrationOneUserIndex(t *testing.T) {
 	for _, id := range []string{"s0", "s1", "s2"} {
 		if _, err := s.SessionByID(ctx, id); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("session %s after the erasure: %v, want ErrNotFound", id, err)
+		}
+	}
+}
+
+// TestMigrationBlockedUsers: users blocked before migration 15 are in
+// users_blocked, so that their logins still report the block.
+func TestMigrationBlockedUsers(t *testing.T) {
+	ctx := t.Context()
+	path, db := openBefore(t, 15)
+	for _, q := range []string{
+		`INSERT INTO users (id, created_at, blocked) VALUES ('u1', 1, 1), ('u2', 1, 0)`,
+		`INSERT INTO identities (platform, app_id, open_id, user_id, created_at, updated_at)
+			VALUES ('wechat', 'wxA', 'o1', 'u1', 1, 1), ('wechat', 'wxA', 'o2', 'u2', 1, 1)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := openAfter(t, path, db)
+	if got := strs(t, s.read, `SELECT id FROM users INDEXED BY users_blocked WHERE blocked`); !slices.Equal(got, []string{"u1"}) {
+		t.Errorf("users_blocked holds %q, want u1", got)
+	}
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for i, want := range []bool{true, false} {
+		open, n := "o"+strconv.Itoa(i+1), strconv.Itoa(i)
+		res, err := s.WriteLogin(ctx, store.LoginWrite{
+			Identity: store.IdentityUpsert{Family: "wechat", AppID: "wxA", OpenID: open, Now: at},
+			Code:     store.ExchangedCode{Hash: []byte("c" + n), App: "main", Family: "wechat", AppID: "wxA", OpenID: open, ExpiresAt: at.Add(time.Minute)},
+			Session: store.Session{ID: "s" + n, App: "main", Family: "wechat", AppID: "wxA", OpenID: open,
+				AccessHash: []byte("a" + n), RefreshHash: []byte("r" + n), RefreshExpiresAt: at.Add(time.Hour), CreatedAt: at},
+		})
+		if err != nil || res.Blocked != want {
+			t.Errorf("login of %s: Blocked %v, %v; want %v", open, res.Blocked, err, want)
 		}
 	}
 }

@@ -55,11 +55,13 @@ const (
 			updated_at = ?3
 		WHERE platform = ?4 AND app_id = ?5 AND open_id = ?6
 		RETURNING ` + identityCols + `,
-			coalesce((SELECT blocked FROM users WHERE id = identities.user_id), 0)`
+			EXISTS (` + blockedUserSQL + `identities.user_id)`
 	// The unionid is recorded only where none is.
 	setUnionIDSQL = `UPDATE identities SET union_id = ?
 		WHERE platform = ? AND app_id = ? AND open_id = ? AND union_id IS NULL`
-	userBlockedSQL = `SELECT blocked FROM users WHERE id = ?`
+	// Whether a user is blocked, through the index of blocked users.
+	blockedUserSQL = `SELECT 1 FROM users INDEXED BY users_blocked WHERE blocked AND id = `
+	userBlockedSQL = `SELECT EXISTS (` + blockedUserSQL + `?)`
 
 	insertSessionSQL = `INSERT INTO sessions (` + sessionCols + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`

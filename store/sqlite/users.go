@@ -73,8 +73,7 @@ func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.Ide
 			return store.Identity{}, false, false, fmt.Errorf("insert user: %w", err)
 		}
 	} else {
-		err := tx.StmtContext(ctx, w.userBlocked).QueryRowContext(ctx, userID).Scan(&blocked)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		if err := tx.StmtContext(ctx, w.userBlocked).QueryRowContext(ctx, userID).Scan(&blocked); err != nil {
 			return store.Identity{}, false, false, fmt.Errorf("get user: %w", err)
 		}
 	}
