@@ -70,10 +70,10 @@ func BenchWriteLogin(b *testing.B, s store.Store, now time.Time) {
 
 // BenchWriteLoginReturning measures the store's share of a returning
 // user's login: WriteLogin of an identity the store holds, with the cap
-// of 20 sessions an identity that the service sets by default. Before the
-// timer starts it logs in identities users once each; each login then
-// picks one of them at random, so that most are within their cap and the
-// sessions of a few pile up past it, as they do in the service.
+// of 20 sessions per identity that the service sets by default. Before the
+// timer starts it logs each of users users in once; each timed login then
+// picks one of them at random, so that nearly every login is within its
+// cap, as in the service.
 func BenchWriteLoginReturning(b *testing.B, s store.Store, users int, now time.Time) {
 	ctx := b.Context()
 	key := make([]byte, 60) // about the size of a sealed 16-byte key
