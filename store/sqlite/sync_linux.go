@@ -15,10 +15,11 @@ import (
 func syncData(f *os.File) error {
 	for {
 		err := syscall.Fdatasync(int(f.Fd()))
-		if !errors.Is(err, syscall.EINTR) {
-			if err != nil {
-				return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
-			}
+		switch {
+		case errors.Is(err, syscall.EINTR):
+		case err != nil:
+			return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
+		default:
 			return nil
 		}
 	}

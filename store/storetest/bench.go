@@ -43,29 +43,36 @@ func BenchWriteLogin(b *testing.B, s store.Store, now time.Time) {
 		for pb.Next() {
 			n := seq.Add(1)
 			t := now.Add(time.Duration(n) * time.Millisecond)
-			open := fmt.Sprintf("%x", hash(fmt.Sprint("open", n))[:14])
-			id := fmt.Sprintf("%013x%x", t.UnixMilli(), n)
-			sess := Session("s"+id, now)
-			sess.AccessHash = append([]byte(id[:6]), sess.AccessHash...)
-			sess.RefreshHash = append([]byte(id[:6]), sess.RefreshHash...)
-			sess.OpenID = open
-			_, err := s.WriteLogin(ctx, store.LoginWrite{
-				Identity: store.IdentityUpsert{
-					Family: "wechat", AppID: "wxA", OpenID: open,
-					UnionID:          fmt.Sprintf("%x", hash(fmt.Sprint("union", n))[:14]),
-					SealedSessionKey: key, NewUserID: "u" + id,
-					Now: t, KeyGrace: 5 * time.Minute,
-				},
-				Code: store.ExchangedCode{Hash: hash(fmt.Sprint("code", n)), App: "main",
-					Family: "wechat", AppID: "wxA", OpenID: open, ExpiresAt: t.Add(5 * time.Minute)},
-				Session: sess,
-			})
-			if err != nil {
+			if _, err := s.WriteLogin(ctx, benchLogin(key, n, n, t, now)); err != nil {
 				b.Error(err)
 				return
 			}
 		}
 	})
+}
+
+// benchLogin is the n-th login of the benchmarks, at, of identity who
+// (openid and unionid derived from it), with a new session of sessionAt.
+// Its ids and token hashes are time-ordered, its openid and code hash
+// random, as in the service; a new user's id is derived from the session's.
+func benchLogin(key []byte, who, n int64, at, sessionAt time.Time) store.LoginWrite {
+	open := fmt.Sprintf("%x", hash(fmt.Sprint("open", who))[:14])
+	id := fmt.Sprintf("%013x%x", at.UnixMilli(), n)
+	sess := Session("s"+id, sessionAt)
+	sess.AccessHash = append([]byte(id[:6]), sess.AccessHash...)
+	sess.RefreshHash = append([]byte(id[:6]), sess.RefreshHash...)
+	sess.OpenID = open
+	return store.LoginWrite{
+		Identity: store.IdentityUpsert{
+			Family: "wechat", AppID: "wxA", OpenID: open,
+			UnionID:          fmt.Sprintf("%x", hash(fmt.Sprint("union", who))[:14]),
+			SealedSessionKey: key, NewUserID: "u" + id,
+			Now: at, KeyGrace: 5 * time.Minute,
+		},
+		Code: store.ExchangedCode{Hash: hash(fmt.Sprint("code", n)), App: "main",
+			Family: "wechat", AppID: "wxA", OpenID: open, ExpiresAt: at.Add(5 * time.Minute)},
+		Session: sess,
+	}
 }
 
 // BenchWriteLoginReturning measures the store's share of a returning
@@ -78,24 +85,10 @@ func BenchWriteLoginReturning(b *testing.B, s store.Store, users int, now time.T
 	ctx := b.Context()
 	key := make([]byte, 60) // about the size of a sealed 16-byte key
 	login := func(user, n int64, at time.Time) error {
-		open := fmt.Sprintf("%x", hash(fmt.Sprint("open", user))[:14])
-		id := fmt.Sprintf("%013x%x", at.UnixMilli(), n)
-		sess := Session("s"+id, at)
-		sess.AccessHash = append([]byte(id[:6]), sess.AccessHash...)
-		sess.RefreshHash = append([]byte(id[:6]), sess.RefreshHash...)
-		sess.OpenID = open
-		_, err := s.WriteLogin(ctx, store.LoginWrite{
-			Identity: store.IdentityUpsert{
-				Family: "wechat", AppID: "wxA", OpenID: open,
-				UnionID:          fmt.Sprintf("%x", hash(fmt.Sprint("union", user))[:14]),
-				SealedSessionKey: key, NewUserID: fmt.Sprint("u", user),
-				Now: at, KeyGrace: 5 * time.Minute,
-			},
-			Code: store.ExchangedCode{Hash: hash(fmt.Sprint("code", n)), App: "main",
-				Family: "wechat", AppID: "wxA", OpenID: open, ExpiresAt: at.Add(5 * time.Minute)},
-			Session: sess,
-			Keep:    20,
-		})
+		in := benchLogin(key, user, n, at, at)
+		in.Identity.NewUserID = fmt.Sprint("u", user)
+		in.Keep = 20
+		_, err := s.WriteLogin(ctx, in)
 		return err
 	}
 	var (
