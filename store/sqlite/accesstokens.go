@@ -30,15 +30,19 @@ func (s *Store) PutAccessToken(ctx context.Context, t store.AccessToken) error {
 	if t.Key == "" || len(t.Sealed) == 0 {
 		return fmt.Errorf("sqlite: %s: empty key or sealed value", op)
 	}
-	_, err := s.w.putAccessToken.ExecContext(ctx, t.Key, t.Sealed, micros(t.ExpiresAt), micros(t.RefreshAt))
-	return s.fail(ctx, op, err)
+	return s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error {
+		_, err := tx.putAccessToken.ExecContext(ctx, t.Key, t.Sealed, micros(t.ExpiresAt), micros(t.RefreshAt))
+		return err
+	})
 }
 
 // DeleteAccessToken implements store.AccessTokens: one statement compares
 // and deletes, under SQLite's write lock.
 func (s *Store) DeleteAccessToken(ctx context.Context, key string, sealed []byte) error {
-	_, err := s.w.deleteAccessToken.ExecContext(ctx, key, blob(sealed))
-	return s.fail(ctx, "delete access token", err)
+	return s.inPlainTx(ctx, "delete access token", func(ctx context.Context, tx wtx) error {
+		_, err := tx.deleteAccessToken.ExecContext(ctx, key, blob(sealed))
+		return err
+	})
 }
 
 // AcquireLease implements store.AccessTokens: one upsert under SQLite's
@@ -48,19 +52,24 @@ func (s *Store) AcquireLease(ctx context.Context, key, holder string, now, until
 	if key == "" || holder == "" {
 		return false, fmt.Errorf("sqlite: %s: empty key or holder", op)
 	}
-	var got string
-	err := s.w.acquireLease.QueryRowContext(ctx, key, holder, until.UnixMicro(), now.UnixMicro()).Scan(&got)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, s.fail(ctx, op, err)
-	}
-	return true, nil
+	var acquired bool
+	err := s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error {
+		var got string
+		err := tx.acquireLease.QueryRowContext(ctx, key, holder, until.UnixMicro(), now.UnixMicro()).Scan(&got)
+		if errors.Is(err, sql.ErrNoRows) { // held by another
+			acquired = false
+			return nil
+		}
+		acquired = err == nil
+		return err
+	})
+	return acquired, err
 }
 
 // ReleaseLease implements store.AccessTokens.
 func (s *Store) ReleaseLease(ctx context.Context, key, holder string) error {
-	_, err := s.w.releaseLease.ExecContext(ctx, key, holder)
-	return s.fail(ctx, "release lease", err)
+	return s.inPlainTx(ctx, "release lease", func(ctx context.Context, tx wtx) error {
+		_, err := tx.releaseLease.ExecContext(ctx, key, holder)
+		return err
+	})
 }

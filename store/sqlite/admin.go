@@ -117,7 +117,7 @@ func (s *Store) usersByPhone(ctx context.Context, lookup []byte) ([]store.User, 
 // SetBlocked implements store.Users.
 func (s *Store) SetBlocked(ctx context.Context, userID string, blocked bool, reason string, now time.Time) error {
 	const op = "set blocked"
-	return s.inPlainTx(ctx, op, func(tx *sql.Tx) error {
+	return s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error {
 		res, err := tx.ExecContext(ctx, setBlockedSQL, userID, blocked, reason, micros(now))
 		if err != nil {
 			return err
@@ -157,7 +157,7 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Ti
 // back both the data and the sessions.
 func (s *Store) EraseUser(ctx context.Context, userID string, _ time.Time) error {
 	var ids []string
-	err := s.inDurableTx(ctx, "erase user", func(tx *sql.Tx) error {
+	err := s.inDurableTx(ctx, "erase user", func(ctx context.Context, tx wtx) error {
 		ids = ids[:0] // a batch that runs again runs this again
 		if err := mustUser(ctx, tx, userID); err != nil {
 			return err
@@ -183,7 +183,7 @@ func (s *Store) EraseUser(ctx context.Context, userID string, _ time.Time) error
 // EraseUser is.
 func (s *Store) EraseUserSessions(ctx context.Context, userID string, identities []store.Identity) error {
 	var ids []string
-	err := s.inDurableTx(ctx, "erase user sessions", func(tx *sql.Tx) error {
+	err := s.inDurableTx(ctx, "erase user sessions", func(ctx context.Context, tx wtx) error {
 		ids = ids[:0]
 		for _, id := range identities {
 			_, err := tx.ExecContext(ctx, `DELETE FROM codes WHERE platform = ? AND app_id = ? AND open_id = ?`,
@@ -207,7 +207,7 @@ func (s *Store) MergeUsers(ctx context.Context, into, from string, _ time.Time) 
 		return fmt.Errorf("sqlite: %s: %w", op, store.ErrSelfMerge)
 	}
 	var ids []string
-	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, op, func(ctx context.Context, tx wtx) error {
 		ids = ids[:0]
 		for _, u := range []string{into, from} {
 			if err := mustUser(ctx, tx, u); err != nil {
@@ -233,7 +233,7 @@ func (s *Store) MergeUsers(ctx context.Context, into, from string, _ time.Time) 
 // MoveUserSessions implements store.Sessions.
 func (s *Store) MoveUserSessions(ctx context.Context, into, from string) error {
 	var ids []string
-	err := s.inTx(ctx, "move user sessions", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "move user sessions", func(ctx context.Context, tx wtx) error {
 		ids = ids[:0]
 		return idsOf(ctx, tx, &ids, moveSessionsSQL, into, from)
 	})
@@ -242,12 +242,12 @@ func (s *Store) MoveUserSessions(ctx context.Context, into, from string) error {
 }
 
 // inDurableTx is inTx for a write answered only once the WAL is on disk.
-func (s *Store) inDurableTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+func (s *Store) inDurableTx(ctx context.Context, op string, fn func(context.Context, wtx) error) error {
 	return s.write1(ctx, op, &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1), durable: always})
 }
 
 // mustUser returns sql.ErrNoRows when there is no user id.
-func mustUser(ctx context.Context, tx *sql.Tx, id string) error {
+func mustUser(ctx context.Context, tx wtx, id string) error {
 	var n int
 	if err := tx.QueryRowContext(ctx, userExistsSQL, id).Scan(&n); err != nil {
 		return err
@@ -260,7 +260,7 @@ func mustUser(ctx context.Context, tx *sql.Tx, id string) error {
 
 // idsOf runs query, which returns the ids of the sessions it changed, and
 // appends them to ids.
-func idsOf(ctx context.Context, tx *sql.Tx, ids *[]string, query string, args ...any) error {
+func idsOf(ctx context.Context, tx wtx, ids *[]string, query string, args ...any) error {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err

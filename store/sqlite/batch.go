@@ -34,8 +34,13 @@ const (
 )
 
 type writeOp struct {
+	// ctx is the caller's. The write's statements run under it without its
+	// cancellation (the batcher skips a write whose caller is gone before
+	// it starts): a statement interrupted mid-batch would fail the batch,
+	// to be run again, every write in a savepoint; and the driver watches
+	// a cancellable context with a goroutine per statement.
 	ctx  context.Context
-	fn   func(*sql.Tx) error
+	fn   func(context.Context, wtx) error
 	done chan error // buffered: the batcher never waits for a caller
 	// plain: fn has no outcome of its own to undo (it fails only when the
 	// database does), so in a batch it runs without a savepoint of its own.
@@ -46,6 +51,27 @@ type writeOp struct {
 	// durable, if set, says whether fn's kept result is a revocation, to be
 	// answered only once the WAL is on disk (durable.go).
 	durable func(result error) bool
+}
+
+// wtx is what a write sees of the batch: the writer's prepared statements
+// and its connection, inside the batch's transaction, which the batcher
+// begins and ends. The connection is held by the Store, not borrowed from
+// the pool for each batch, so that statements are prepared on it once.
+type wtx struct {
+	*writeStmts
+	conn *sql.Conn
+}
+
+func (t wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.conn.ExecContext(ctx, query, args...)
+}
+
+func (t wtx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.conn.QueryContext(ctx, query, args...)
+}
+
+func (t wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.conn.QueryRowContext(ctx, query, args...)
 }
 
 func (s *Store) startBatcher() {
@@ -146,69 +172,73 @@ func (s *Store) runBatch(batch []*writeOp, careful bool) bool {
 		return true
 	}
 	// Not tied to one caller's context: the transaction serves them all.
-	// Each statement runs under its own caller's context.
-	tx, err := s.write.BeginTx(context.Background(), nil)
-	if err != nil {
+	bg := context.Background()
+	tx := s.tx
+	if _, err := tx.begin.ExecContext(bg); err != nil {
 		return finish(err)
 	}
+	rollback := func() { _, _ = tx.rollback.ExecContext(bg) }
 	commit := func() bool {
 		var changed []pendingChange
 		if s.changes != nil {
 			// Read before the commit, applied after it and before anyone is
 			// answered (changes.go).
+			var err error
 			if changed, err = s.changes.tail(tx); err != nil {
-				_ = tx.Rollback()
+				rollback()
 				return finish(err)
 			}
 		}
-		err := tx.Commit()
-		if err == nil {
-			if s.changes != nil {
-				s.changes.apply(changed)
-			}
-			if s.ckpt != nil {
-				s.ckpt.committed()
-			}
+		if _, err := tx.commit.ExecContext(bg); err != nil {
+			// A COMMIT that failed may leave the transaction open
+			// (SQLITE_BUSY): it must not carry over into the next batch.
+			rollback()
+			return finish(err)
 		}
-		return finish(err)
+		if s.changes != nil {
+			s.changes.apply(changed)
+		}
+		if s.ckpt != nil {
+			s.ckpt.committed()
+		}
+		return finish(nil)
 	}
+	run := func(op *writeOp) error { return op.fn(context.WithoutCancel(op.ctx), tx) }
 	if len(batch) == 1 {
-		op := batch[0]
-		if results[0] = op.ctx.Err(); results[0] == nil {
-			results[0] = op.fn(tx)
+		if results[0] = batch[0].ctx.Err(); results[0] == nil {
+			results[0] = run(batch[0])
 		}
 		if !keeps(results[0]) {
-			_ = tx.Rollback()
+			rollback()
 			return finish(nil)
 		}
 		return commit()
 	}
-	bg := context.Background()
 	for i, op := range batch {
 		if results[i] = op.ctx.Err(); results[i] != nil {
 			continue
 		}
 		if op.plain && !careful {
-			if results[i] = op.fn(tx); !keeps(results[i]) {
-				_ = tx.Rollback()
+			if results[i] = run(op); !keeps(results[i]) {
+				rollback()
 				return false
 			}
 			continue
 		}
-		if _, err := tx.StmtContext(bg, s.w.savepoint).ExecContext(bg); err != nil {
+		if _, err := tx.savepoint.ExecContext(bg); err != nil {
 			results[i] = err
 			continue
 		}
-		results[i] = op.fn(tx)
+		results[i] = run(op)
 		if !keeps(results[i]) {
-			if _, err := tx.StmtContext(bg, s.w.rollbackTo).ExecContext(bg); err != nil {
+			if _, err := tx.rollbackTo.ExecContext(bg); err != nil {
 				// The transaction can no longer be trusted: nothing commits.
-				_ = tx.Rollback()
+				rollback()
 				return finish(err)
 			}
 		}
-		if _, err := tx.StmtContext(bg, s.w.release).ExecContext(bg); err != nil {
-			_ = tx.Rollback()
+		if _, err := tx.release.ExecContext(bg); err != nil {
+			rollback()
 			return finish(err)
 		}
 	}
@@ -220,7 +250,7 @@ func (s *Store) runBatch(batch []*writeOp, careful bool) bool {
 // never waits for readers: if one still needs the WAL, the WAL goes on
 // growing until the checkpointer asks again.
 func (s *Store) checkpointInWriter() {
-	logFrames, done, err := walCheckpoint(s.write)
+	logFrames, done, err := walCheckpoint(s.tx.conn)
 	if err != nil {
 		s.log.Warn("sqlite: checkpoint on the writer failed", "err", err)
 		return

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strconv"
 
@@ -25,7 +24,7 @@ func (s *Store) BulkInsert(ctx context.Context, ids []store.Identity, sessions [
 	if err := store.CheckBulk(ids, sessions); err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
-	return s.inPlainTx(ctx, op, func(tx *sql.Tx) error {
+	return s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error {
 		// Identities are keyed by openid, which is random: past a million
 		// rows most inserts land on a page that the default 2 MiB page
 		// cache no longer holds. The writer keeps the larger cache from
@@ -33,8 +32,8 @@ func (s *Store) BulkInsert(ctx context.Context, ids []store.Identity, sessions [
 		if _, err := tx.ExecContext(ctx, "PRAGMA cache_size = -"+strconv.Itoa(bulkCacheKiB)); err != nil {
 			return fmt.Errorf("cache size: %w", err)
 		}
-		user := tx.StmtContext(ctx, s.w.insertUser)
-		identity := tx.StmtContext(ctx, s.w.insertIdentity)
+		user := tx.insertUser
+		identity := tx.insertIdentity
 		for _, id := range ids {
 			if _, err := user.ExecContext(ctx, id.UserID, micros(trunc(id.CreatedAt))); err != nil {
 				return fmt.Errorf("insert user: %w", err)
@@ -47,7 +46,7 @@ func (s *Store) BulkInsert(ctx context.Context, ids []store.Identity, sessions [
 			}
 		}
 		for _, sess := range sessions {
-			if err := insertSession(ctx, tx, &s.w, sess); err != nil {
+			if err := insertSession(ctx, tx, sess); err != nil {
 				return err
 			}
 		}

@@ -142,8 +142,8 @@ type pendingChange struct {
 	hash []byte // nil: none
 }
 
-func readChanges(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]pendingChange, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
+func readChanges(ctx context.Context, q querier, query string, args ...any) ([]pendingChange, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read session changes: %w", err)
 	}
@@ -163,7 +163,7 @@ func readChanges(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]
 }
 
 // tail reads the changes tx made, for apply once it commits.
-func (c *changeLog) tail(tx *sql.Tx) ([]pendingChange, error) {
+func (c *changeLog) tail(tx wtx) ([]pendingChange, error) {
 	return readChanges(context.Background(), tx, tailChangesSQL, c.last)
 }
 
@@ -222,7 +222,7 @@ func (s *Store) Unchanged(id string, accessHash []byte, minted, expires time.Tim
 
 // Changed implements store.ChangeLog.
 func (s *Store) Changed(ctx context.Context, id string) error {
-	return s.inTx(ctx, "mark session changed", func(tx *sql.Tx) error {
+	return s.inTx(ctx, "mark session changed", func(ctx context.Context, tx wtx) error {
 		_, err := tx.ExecContext(ctx, markChangedSQL, id)
 		return err
 	})
@@ -238,7 +238,7 @@ func (s *Store) pruneChanges(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		var pruned []pendingChange
-		err := s.inTx(ctx, "prune session changes", func(tx *sql.Tx) error {
+		err := s.inTx(ctx, "prune session changes", func(ctx context.Context, tx wtx) error {
 			var err error
 			pruned, err = readChanges(ctx, tx, pruneChangesSQL, deleteChunk)
 			return err

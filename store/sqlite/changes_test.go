@@ -1,8 +1,8 @@
 package sqlite
 
 import (
+	"context"
 	"crypto/sha256"
-	"database/sql"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -159,7 +159,7 @@ func TestChangeLogPrune(t *testing.T) {
 		}
 	}
 	// As if the old one's token had expired.
-	if err := s.inTx(ctx, "age", func(tx *sql.Tx) error {
+	if err := s.inTx(ctx, "age", func(ctx context.Context, tx wtx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE session_changes SET until = until - ? WHERE id = 'old'`, 2*time.Hour.Microseconds())
 		return err
 	}); err != nil {

@@ -185,7 +185,7 @@ func (c *checkpointer) passive() (walFrames, copied int, ok bool) {
 
 // walCheckpoint runs a PASSIVE checkpoint on db and returns the WAL's
 // length and how much of it is now in the database file, in frames.
-func walCheckpoint(db *sql.DB) (walFrames, copied int, err error) {
+func walCheckpoint(db rowQuerier) (walFrames, copied int, err error) {
 	var busy int
 	err = db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walFrames, &copied)
 	return walFrames, copied, err

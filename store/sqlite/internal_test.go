@@ -10,12 +10,40 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mplogin/mplogin/internal/migrate"
 	"github.com/mplogin/mplogin/store"
 )
+
+// holdWriter keeps the batcher busy with a write until release is called
+// (or the test ends): writes queue behind it.
+func holdWriter(t *testing.T, s *Store) (release func()) {
+	t.Helper()
+	held, free := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.inTx(context.Background(), "hold", func(context.Context, wtx) error {
+			close(held)
+			<-free
+			return nil
+		})
+	}()
+	<-held
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			close(free)
+			if err := <-done; err != nil {
+				t.Errorf("holding write: %v", err)
+			}
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
 
 func openInternal(t *testing.T) *Store {
 	t.Helper()
@@ -32,10 +60,11 @@ func TestPragmas(t *testing.T) {
 	s := openInternal(t)
 	for _, c := range []struct {
 		pool string
-		db   *sql.DB
+		db   rowQuerier
 		want map[string]string
 	}{
-		{"writer", s.write, map[string]string{
+		// The batcher is idle: the test may use its connection.
+		{"writer", s.tx.conn, map[string]string{
 			"journal_mode": "wal", "synchronous": "1", "foreign_keys": "1",
 			"busy_timeout": "5000", "query_only": "0",
 			"wal_autocheckpoint": "0", "temp_store": "2", "journal_size_limit": strconv.Itoa(walSizeLimit),
@@ -107,7 +136,7 @@ func TestQueryPlans(t *testing.T) {
 		// What ON DELETE CASCADE runs for each swept session.
 		{"cascade", `DELETE FROM spent_refresh WHERE session_id = ?`, []any{"x"}},
 	} {
-		rows, err := s.write.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.sql, q.args...)
+		rows, err := s.tx.conn.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.sql, q.args...)
 		if err != nil {
 			t.Fatalf("%s: %v", q.name, err)
 		}
@@ -149,7 +178,7 @@ func TestIdentityUpdateLeavesUnionIndex(t *testing.T) {
 		{"set unionid", setUnionIDSQL, []any{"u", "p", "a", "o"}, true},
 	} {
 		touches := false
-		for _, op := range explain(t, s.write, q.sql, q.args...) {
+		for _, op := range explain(t, s.tx.conn, q.sql, q.args...) {
 			if strings.HasPrefix(op.opcode, "Idx") && op.p4 == "identities_union" {
 				touches = true
 			}
@@ -167,7 +196,7 @@ func TestLoginReadsBlockedIndex(t *testing.T) {
 	s := openInternal(t)
 	root := func(name string) int {
 		var n int
-		if err := s.write.QueryRowContext(t.Context(), `SELECT rootpage FROM sqlite_schema WHERE name = ?`, name).Scan(&n); err != nil {
+		if err := s.tx.conn.QueryRowContext(t.Context(), `SELECT rootpage FROM sqlite_schema WHERE name = ?`, name).Scan(&n); err != nil {
 			t.Fatalf("root page of %s: %v", name, err)
 		}
 		return n
@@ -181,7 +210,7 @@ func TestLoginReadsBlockedIndex(t *testing.T) {
 		{"user blocked", userBlockedSQL, []any{"u"}},
 	} {
 		opened := map[int]bool{}
-		for _, op := range explain(t, s.write, q.sql, q.args...) {
+		for _, op := range explain(t, s.tx.conn, q.sql, q.args...) {
 			if op.opcode == "OpenRead" {
 				opened[op.p2] = true
 			}
@@ -200,7 +229,7 @@ type instruction struct {
 }
 
 // explain returns the bytecode of query.
-func explain(t *testing.T, db *sql.DB, query string, args ...any) []instruction {
+func explain(t *testing.T, db querier, query string, args ...any) []instruction {
 	t.Helper()
 	rows, err := db.QueryContext(t.Context(), "EXPLAIN "+query, args...)
 	if err != nil {
@@ -486,10 +515,10 @@ func TestBatchFailureIsolated(t *testing.T) {
 	for _, failing := range []bool{true, false} { // is the failing write plain?
 		runs := map[string]int{}
 		op := func(plain bool, ids ...string) *writeOp {
-			return &writeOp{ctx: ctx, plain: plain, done: make(chan error, 1), fn: func(tx *sql.Tx) error {
+			return &writeOp{ctx: ctx, plain: plain, done: make(chan error, 1), fn: func(ctx context.Context, tx wtx) error {
 				runs[ids[0]]++
 				for _, id := range ids {
-					if err := insertSession(ctx, tx, &s.w, sess(id)); err != nil {
+					if err := insertSession(ctx, tx, sess(id)); err != nil {
 						return err
 					}
 				}
@@ -520,6 +549,49 @@ func TestBatchFailureIsolated(t *testing.T) {
 		}
 		if want := map[bool]int{true: 2, false: 1}[failing]; runs[p+"first"] != want {
 			t.Errorf("failing write plain=%v: the first write ran %d times, want %d", failing, runs[p+"first"], want)
+		}
+	}
+}
+
+// TestWriteOutlivesCancel checks that a write whose caller gives up once
+// it has begun runs to its end, and that the writes sharing its batch are
+// neither failed nor run again because of it.
+func TestWriteOutlivesCancel(t *testing.T) {
+	s := openInternal(t)
+	ctx := t.Context()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	sess := func(id string) store.Session {
+		return store.Session{ID: id, UserID: "u", App: "a", Family: "p", AppID: "x", OpenID: "o",
+			AccessHash: []byte("a-" + id), RefreshHash: []byte("r-" + id),
+			RefreshExpiresAt: at.Add(time.Hour), CreatedAt: at, LastUsedAt: at}
+	}
+	runs := map[string]int{}
+	op := func(ctx context.Context, id string, before func()) *writeOp {
+		return &writeOp{ctx: ctx, plain: true, done: make(chan error, 1), fn: func(ctx context.Context, tx wtx) error {
+			runs[id]++
+			before()
+			return insertSession(ctx, tx, sess(id))
+		}}
+	}
+	gone, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batch := []*writeOp{
+		op(ctx, "first", func() {}),
+		op(gone, "abandoned", cancel), // the caller gives up mid-write
+		op(ctx, "last", func() {}),
+	}
+	s.commitBatch(batch)
+	for i, w := range batch {
+		if err := <-w.done; err != nil {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	for _, id := range []string{"first", "abandoned", "last"} {
+		if runs[id] != 1 {
+			t.Errorf("write %q ran %d times, want once", id, runs[id])
+		}
+		if _, err := s.SessionByID(ctx, id); err != nil {
+			t.Errorf("session %q: %v", id, err)
 		}
 	}
 }
@@ -737,11 +809,8 @@ func TestKeepWithinLimitSkipsWriter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Hold the writer's one connection: a write now waits.
-	conn, err := s.write.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Hold the writer: a write now waits.
+	release := holdWriter(t, s)
 	r := store.UserRevocation{UserID: "u1", Family: "wechat", AppID: "wxA", OpenID: "o1", Keep: 3, Now: at.Add(time.Hour)}
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	n, err := s.RevokeUserSessions(wctx, r)
@@ -757,7 +826,7 @@ func TestKeepWithinLimitSkipsWriter(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("RevokeUserSessions(keep 2 of 3) with the writer busy: %v, want a deadline", err)
 	}
-	conn.Close()
+	release()
 	if n, err := s.RevokeUserSessions(ctx, r); err != nil || n != 1 {
 		t.Fatalf("RevokeUserSessions(keep 2 of 3) = %d, %v; want 1, nil", n, err)
 	}

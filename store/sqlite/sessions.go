@@ -17,7 +17,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	if err := checkSession(sess); err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
-	return s.inPlainTx(ctx, op, func(tx *sql.Tx) error { return insertSession(ctx, tx, &s.w, sess) })
+	return s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error { return insertSession(ctx, tx, sess) })
 }
 
 func checkSession(sess store.Session) error {
@@ -27,8 +27,8 @@ func checkSession(sess store.Session) error {
 	return nil
 }
 
-func insertSession(ctx context.Context, tx *sql.Tx, w *writeStmts, sess store.Session) error {
-	_, err := tx.StmtContext(ctx, w.insertSession).ExecContext(ctx,
+func insertSession(ctx context.Context, tx wtx, sess store.Session) error {
+	_, err := tx.insertSession.ExecContext(ctx,
 		sess.ID, sess.UserID, sess.App, sess.Family, sess.AppID, sess.OpenID,
 		sess.AccessHash, micros(sess.AccessExpiresAt),
 		sess.RefreshHash, micros(sess.RefreshExpiresAt),
@@ -60,15 +60,9 @@ func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Logi
 	)
 	// Plain: past Check above, only the database makes it fail (or a new
 	// identity without NewUserID, which costs its batch a second run).
-	err := s.inPlainTx(ctx, op, func(tx *sql.Tx) error {
+	err := s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error {
 		ended = ended[:0] // a batch that runs again runs this again
-		// Once begun, the login's statements run to their end, each a few
-		// index lookups: a caller that gives up mid-way would otherwise
-		// fail the whole batch, which then runs again, and a cancellable
-		// context costs each statement a watching goroutine. (The batcher
-		// skips a write whose caller has gone before it begins.)
-		ctx := context.WithoutCancel(ctx)
-		id, created, blocked, err := upsertIdentity(ctx, tx, &s.w, in.Identity)
+		id, created, blocked, err := upsertIdentity(ctx, tx, in.Identity)
 		if err != nil {
 			return err
 		}
@@ -80,20 +74,20 @@ func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Logi
 			}
 		}
 		res = store.LoginResult{Identity: id, Created: created, Session: sess, Blocked: blocked}
-		if err := putCode(ctx, tx, &s.w, in.Code); err != nil {
+		if err := putCode(ctx, tx, in.Code); err != nil {
 			return err
 		}
-		if err := insertSession(ctx, tx, &s.w, sess); err != nil {
+		if err := insertSession(ctx, tx, sess); err != nil {
 			return err
 		}
 		if in.Keep <= 0 {
 			return nil
 		}
 		args, _ := revokeUserArgs(in.CapRevocation(id))
-		if over, err := overCap(ctx, tx.StmtContext(ctx, s.w.someRotatable), args, in.Keep); err != nil || !over {
+		if over, err := overCap(ctx, tx.someRotatable, args, in.Keep); err != nil || !over {
 			return err
 		}
-		return revokeRows(ctx, tx.StmtContext(ctx, s.w.revokeAllBut), args, &ended)
+		return revokeRows(ctx, tx.revokeAllBut, args, &ended)
 	})
 	// Whatever the outcome, a session among ended may have changed.
 	for _, id := range ended {
@@ -190,9 +184,9 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Sess
 	// A replay's revocation is answered once on disk (durable.go); a
 	// repeat within the grace changes nothing, so it is neither kept nor
 	// synced.
-	err := s.write1(ctx, op, &writeOp{ctx: ctx, done: make(chan error, 1), durable: reused, fn: func(tx *sql.Tx) error {
+	err := s.write1(ctx, op, &writeOp{ctx: ctx, done: make(chan error, 1), durable: reused, fn: func(ctx context.Context, tx wtx) error {
 		var err error
-		sess, id, err = rotate(ctx, tx, &s.w, r)
+		sess, id, err = rotate(ctx, tx, r)
 		return err
 	}})
 	if !errors.Is(err, store.ErrRecentlySpent) {
@@ -205,14 +199,14 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Sess
 	return sess, err
 }
 
-func rotate(ctx context.Context, tx *sql.Tx, w *writeStmts, r store.Rotation) (_ store.Session, id string, _ error) {
+func rotate(ctx context.Context, tx wtx, r store.Rotation) (_ store.Session, id string, _ error) {
 	now := trunc(r.Now)
 	var (
 		spent     bool
 		successor []byte // the last rotation's, when it spent this token
 		until     sql.NullInt64
 	)
-	sess, err := scanSession(tx.StmtContext(ctx, w.refreshSession).QueryRowContext(ctx, r.OldRefreshHash),
+	sess, err := scanSession(tx.refreshSession.QueryRowContext(ctx, r.OldRefreshHash),
 		&spent, &successor, &until)
 	if err != nil {
 		return store.Session{}, "", err // sql.ErrNoRows: unknown token
@@ -227,7 +221,7 @@ func rotate(ctx context.Context, tx *sql.Tx, w *writeStmts, r store.Rotation) (_
 			return sess, id, store.ErrRecentlySpent
 		}
 		// A replay: revoke the session (keeping an earlier revocation time).
-		if _, err := tx.StmtContext(ctx, w.revokeSession).ExecContext(ctx, micros(now), sess.ID); err != nil {
+		if _, err := tx.revokeSession.ExecContext(ctx, micros(now), sess.ID); err != nil {
 			return store.Session{}, id, fmt.Errorf("revoke session: %w", err)
 		}
 		if sess.RevokedAt.IsZero() {
@@ -239,7 +233,7 @@ func rotate(ctx context.Context, tx *sql.Tx, w *writeStmts, r store.Rotation) (_
 		return store.Session{}, id, store.ErrNotFound
 	}
 
-	if _, err := tx.StmtContext(ctx, w.spendRefresh).ExecContext(ctx, r.OldRefreshHash, sess.ID); err != nil {
+	if _, err := tx.spendRefresh.ExecContext(ctx, r.OldRefreshHash, sess.ID); err != nil {
 		return store.Session{}, id, fmt.Errorf("spend refresh token: %w", err)
 	}
 	// Copies: the caller's slices must not alias what it gets back.
@@ -252,7 +246,7 @@ func rotate(ctx context.Context, tx *sql.Tx, w *writeStmts, r store.Rotation) (_
 	if len(r.Successor) > 0 {
 		lastSpent, lastUntil = r.OldRefreshHash, micros(r.SuccessorUntil)
 	}
-	_, err = tx.StmtContext(ctx, w.rotateSession).ExecContext(ctx,
+	_, err = tx.rotateSession.ExecContext(ctx,
 		sess.AccessHash, micros(sess.AccessExpiresAt),
 		sess.RefreshHash, micros(sess.RefreshExpiresAt),
 		micros(sess.LastUsedAt), lastSpent, blob(r.Successor), lastUntil, sess.ID)
@@ -275,8 +269,8 @@ func rotatable(sess store.Session, now time.Time) bool {
 // earlier revocation may still be on its way there.
 func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) error {
 	err := s.write1(ctx, "revoke session", &writeOp{ctx: ctx, done: make(chan error, 1), plain: true, durable: always,
-		fn: func(tx *sql.Tx) error {
-			_, err := tx.StmtContext(ctx, s.w.revokeSession).ExecContext(ctx, micros(now), id)
+		fn: func(ctx context.Context, tx wtx) error {
+			_, err := tx.revokeSession.ExecContext(ctx, micros(now), id)
 			return err
 		}})
 	s.dropCached(id)
@@ -298,7 +292,6 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) (int, error) {
 	const op = "revoke user sessions"
 	args, keep := revokeUserArgs(r)
-	stmt := s.w.revokeUser
 	durable := always
 	if keep {
 		// A read on the read pool first: the cap is nearly always within
@@ -310,14 +303,17 @@ func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) 
 		if !over {
 			return 0, nil
 		}
-		stmt = s.w.revokeAllBut
 		durable = nil // see WriteLogin
 	}
 	var ids []string
 	err := s.write1(ctx, op, &writeOp{ctx: ctx, done: make(chan error, 1), plain: true, durable: durable,
-		fn: func(tx *sql.Tx) error {
+		fn: func(ctx context.Context, tx wtx) error {
 			ids = ids[:0] // a batch that runs again runs this again
-			return revokeRows(ctx, tx.StmtContext(ctx, stmt), args, &ids)
+			stmt := tx.revokeUser
+			if keep {
+				stmt = tx.revokeAllBut
+			}
+			return revokeRows(ctx, stmt, args, &ids)
 		}})
 	// Whatever the outcome, a session among ids may have changed.
 	for _, id := range ids {
@@ -370,14 +366,29 @@ func revokeRows(ctx context.Context, stmt *sql.Stmt, args []any, ids *[]string) 
 	return rows.Err()
 }
 
-// AddDecryptFailure implements store.Sessions. It runs on the writer
-// outside a transaction: the one UPDATE is atomic on its own.
+// AddDecryptFailure implements store.Sessions: the one UPDATE counts and
+// returns the count.
 func (s *Store) AddDecryptFailure(ctx context.Context, sessionID string) (int, error) {
-	var n int
-	err := s.w.decryptFailure.QueryRowContext(ctx, sessionID).Scan(&n)
+	const op = "add decrypt failure"
+	var (
+		n     int
+		found bool
+	)
+	// Plain: an unknown session is an answer, not a failure of the batch.
+	err := s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error {
+		err := tx.decryptFailure.QueryRowContext(ctx, sessionID).Scan(&n)
+		found = err == nil
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
 	s.dropCached(sessionID)
+	if err == nil && !found {
+		err = s.fail(ctx, op, sql.ErrNoRows)
+	}
 	if err != nil {
-		return 0, s.fail(ctx, "add decrypt failure", err) // sql.ErrNoRows: unknown session
+		return 0, err
 	}
 	return n, nil
 }
@@ -393,11 +404,11 @@ func (s *Store) PutCode(ctx context.Context, c store.ExchangedCode) error {
 	}
 	// Through the batcher, so that a login's code shares the commit of its
 	// session and identity with the other logins in flight.
-	return s.inPlainTx(ctx, op, func(tx *sql.Tx) error { return putCode(ctx, tx, &s.w, c) })
+	return s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error { return putCode(ctx, tx, c) })
 }
 
-func putCode(ctx context.Context, tx *sql.Tx, w *writeStmts, c store.ExchangedCode) error {
-	_, err := tx.StmtContext(ctx, w.putCode).ExecContext(ctx, c.Hash, c.App, c.Family, c.AppID, c.OpenID,
+func putCode(ctx context.Context, tx wtx, c store.ExchangedCode) error {
+	_, err := tx.putCode.ExecContext(ctx, c.Hash, c.App, c.Family, c.AppID, c.OpenID,
 		micros(c.ExpiresAt), c.SessionID, micros(c.ReplayUntil), c.Replays)
 	if err != nil {
 		return fmt.Errorf("put code: %w", err)
@@ -441,13 +452,13 @@ func (s *Store) ClaimReplay(ctx context.Context, hash []byte, now time.Time, max
 	}
 	t := trunc(now).UnixMicro()
 	var c store.ExchangedCode
-	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, op, func(ctx context.Context, tx wtx) error {
 		var err error
-		c, err = scanCode(tx.StmtContext(ctx, s.w.claimReplay).QueryRowContext(ctx, hash, t, max))
+		c, err = scanCode(tx.claimReplay.QueryRowContext(ctx, hash, t, max))
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if c, err = scanCode(tx.StmtContext(ctx, s.w.getCode).QueryRowContext(ctx, hash, t)); err != nil {
+		if c, err = scanCode(tx.getCode.QueryRowContext(ctx, hash, t)); err != nil {
 			return err // sql.ErrNoRows: unknown or expired
 		}
 		return store.ErrReplayRefused
@@ -507,17 +518,16 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	// chunk took, leaving the writer at least half its time for logins.
 	for _, step := range []struct {
 		name string
-		stmt *sql.Stmt
-		args []any
+		stmt func(wtx) *sql.Stmt
 	}{
-		{"codes", s.w.deleteCodes, []any{t, deleteChunk}},
-		{"sessions", s.w.deleteSessions, []any{t, deleteChunk}},
+		{"codes", func(tx wtx) *sql.Stmt { return tx.deleteCodes }},
+		{"sessions", func(tx wtx) *sql.Stmt { return tx.deleteSessions }},
 	} {
 		for {
 			var n int64
 			began := time.Now()
-			err := s.inTx(ctx, "delete expired "+step.name, func(tx *sql.Tx) error {
-				res, err := tx.StmtContext(ctx, step.stmt).ExecContext(ctx, step.args...)
+			err := s.inTx(ctx, "delete expired "+step.name, func(ctx context.Context, tx wtx) error {
+				res, err := step.stmt(tx).ExecContext(ctx, t, deleteChunk)
 				if err != nil {
 					return err
 				}

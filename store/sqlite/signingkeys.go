@@ -40,21 +40,22 @@ func (s *Store) PutSigningKeys(ctx context.Context, set store.SigningKeySet, pre
 	if len(set.Sealed) == 0 || set.Version <= 0 {
 		return false, fmt.Errorf("sqlite: %s: empty sealed value or version not above 0", op)
 	}
-	var (
-		res sql.Result
-		err error
-	)
-	if prevVersion == 0 {
-		res, err = s.write.ExecContext(ctx, createSigningKeysSQL, set.Sealed, set.Version, micros(set.UpdatedAt))
-	} else {
-		res, err = s.write.ExecContext(ctx, swapSigningKeysSQL, set.Sealed, set.Version, micros(set.UpdatedAt), prevVersion)
-	}
-	if err != nil {
-		return false, s.fail(ctx, op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, s.fail(ctx, op, err)
-	}
-	return n == 1, nil
+	var n int64
+	err := s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error {
+		var (
+			res sql.Result
+			err error
+		)
+		if prevVersion == 0 {
+			res, err = tx.ExecContext(ctx, createSigningKeysSQL, set.Sealed, set.Version, micros(set.UpdatedAt))
+		} else {
+			res, err = tx.ExecContext(ctx, swapSigningKeysSQL, set.Sealed, set.Version, micros(set.UpdatedAt), prevVersion)
+		}
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n == 1, err
 }

@@ -22,8 +22,9 @@
 // It warns through Options.Logger of an existing database file that group
 // or others may read or write.
 //
-// SQLite has one writer at a time. The store therefore writes through a pool
-// of exactly one connection, so that writers queue in Go instead of failing
+// SQLite has one writer at a time. The store therefore writes through
+// exactly one connection, on which one goroutine runs every write, in
+// batches (batch.go), so that writers queue in Go instead of failing
 // with SQLITE_BUSY against each other, and reads through a separate pool of
 // several read-only connections, which WAL lets run beside the writer without
 // waiting for it. The read-then-write transactions (UpsertIdentity,
@@ -98,10 +99,12 @@ type Options struct {
 // Store is a store.Store in one SQLite database file. It is safe for
 // concurrent use.
 type Store struct {
-	read   *sql.DB // read-only connections
-	write  *sql.DB // exactly one connection
-	r      readStmts
-	w      writeStmts
+	read  *sql.DB // read-only connections
+	write *sql.DB // exactly one connection, held by tx from Open to Close
+	r     readStmts
+	// tx is the writer's connection and statements: only the batcher's
+	// goroutine runs them, inside its transaction (batch.go).
+	tx     wtx
 	stmts  []*sql.Stmt // all of the above, to close them
 	closed atomic.Bool
 	dbFile *os.File      // for the checkpointer's syncs
@@ -334,18 +337,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		return s.fail(ctx, "ping", err)
 	}
-	conn, err := s.write.Conn(ctx)
-	if err != nil {
-		return s.fail(ctx, "ping", err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return s.fail(ctx, "ping", err)
-	}
-	if _, err := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
-		return s.fail(ctx, "ping", err)
-	}
-	return nil
+	// A write of nothing: its batch begins IMMEDIATE, which takes the lock.
+	return s.inPlainTx(ctx, "ping", func(context.Context, wtx) error { return nil })
 }
 
 // Close implements store.Store. Closing twice is not an error.
@@ -360,6 +353,9 @@ func (s *Store) Close() error {
 	var errs []error
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
+	}
+	if s.tx.conn != nil {
+		errs = append(errs, s.tx.conn.Close())
 	}
 	if s.read != nil {
 		errs = append(errs, s.read.Close())
@@ -432,13 +428,13 @@ func warnIfShared(log *slog.Logger, path string) {
 // Writes waiting at the same time share one transaction and one commit
 // (batch.go); each runs in a savepoint of its own, so one's failure undoes
 // only its own writes.
-func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+func (s *Store) inTx(ctx context.Context, op string, fn func(context.Context, wtx) error) error {
 	return s.write1(ctx, op, &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)})
 }
 
 // inPlainTx is inTx for a write that fails only when the database does, as
 // an insert does: in a batch it needs no savepoint (batch.go).
-func (s *Store) inPlainTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+func (s *Store) inPlainTx(ctx context.Context, op string, fn func(context.Context, wtx) error) error {
 	return s.write1(ctx, op, &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1), plain: true})
 }
 
@@ -454,8 +450,8 @@ func (s *Store) write1(ctx context.Context, op string, w *writeOp) error {
 	case err := <-w.done:
 		return s.fail(ctx, op, err)
 	case <-ctx.Done():
-		// The write may still run; it checks its context first and its
-		// statements are interrupted by it.
+		// The write may still run: the batcher skips it only if it has
+		// not begun (batch.go).
 		return s.fail(ctx, op, ctx.Err())
 	}
 }

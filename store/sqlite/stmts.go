@@ -178,8 +178,9 @@ type readStmts struct {
 	someRotatable   *sql.Stmt
 }
 
-// writeStmts run on the writer, inside transactions through tx.StmtContext,
-// which reuses the statement already prepared on the one writer connection.
+// writeStmts are prepared on the writer's connection, which the batcher
+// holds from Open to Close: they run only inside its transaction, through
+// the wtx a write is given (batch.go).
 type writeStmts struct {
 	unionUser      *sql.Stmt
 	insertUser     *sql.Stmt
@@ -210,15 +211,32 @@ type writeStmts struct {
 	releaseLease      *sql.Stmt
 	setPhone          *sql.Stmt
 
-	// Around each write of a batch that needs one (batch.go).
+	// The batch's transaction, and around each write of a batch that
+	// needs one, a savepoint (batch.go).
+	begin      *sql.Stmt
+	commit     *sql.Stmt
+	rollback   *sql.Stmt
 	savepoint  *sql.Stmt
 	rollbackTo *sql.Stmt
 	release    *sql.Stmt
 }
 
+// preparer is a *sql.DB or a *sql.Conn.
+type preparer interface {
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
 func (s *Store) prepare(ctx context.Context) error {
-	var err error
-	prep := func(db *sql.DB, query string) *sql.Stmt {
+	// The writer's one connection, held until Close: with statements
+	// prepared on it, a write runs neither a pool's bookkeeping nor, since
+	// a Conn has no transaction of database/sql's to watch, a goroutine
+	// per query (batch.go).
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("writer connection: %w", err)
+	}
+	s.tx.conn = conn
+	prep := func(db preparer, query string) *sql.Stmt {
 		if err != nil {
 			return nil
 		}
@@ -242,39 +260,54 @@ func (s *Store) prepare(ctx context.Context) error {
 		getAccessToken:  prep(s.read, getAccessTokenSQL),
 		someRotatable:   prep(s.read, someRotatableSQL),
 	}
-	s.w = writeStmts{
-		unionUser:      prep(s.write, unionUserSQL),
-		insertUser:     prep(s.write, insertUserSQL),
-		insertIdentity: prep(s.write, insertIdentitySQL),
-		updateIdentity: prep(s.write, updateIdentitySQL),
-		setUnionID:     prep(s.write, setUnionIDSQL),
-		userBlocked:    prep(s.write, userBlockedSQL),
-		insertSession:  prep(s.write, insertSessionSQL),
-		refreshSession: prep(s.write, refreshSessionSQL),
-		spendRefresh:   prep(s.write, spendRefreshSQL),
-		rotateSession:  prep(s.write, rotateSessionSQL),
-		revokeSession:  prep(s.write, revokeSessionSQL),
-		revokeUser:     prep(s.write, revokeUserSessionsSQL),
-		revokeAllBut:   prep(s.write, revokeAllButSQL),
-		someRotatable:  prep(s.write, someRotatableSQL),
-		decryptFailure: prep(s.write, addDecryptFailureSQL),
-		putCode:        prep(s.write, putCodeSQL),
-		getCode:        prep(s.write, getCodeSQL),
-		claimReplay:    prep(s.write, claimReplaySQL),
-		deleteCodes:    prep(s.write, deleteCodesSQL),
-		deleteSessions: prep(s.write, deleteSessionsSQL),
+	s.tx.writeStmts = &writeStmts{
+		unionUser:      prep(conn, unionUserSQL),
+		insertUser:     prep(conn, insertUserSQL),
+		insertIdentity: prep(conn, insertIdentitySQL),
+		updateIdentity: prep(conn, updateIdentitySQL),
+		setUnionID:     prep(conn, setUnionIDSQL),
+		userBlocked:    prep(conn, userBlockedSQL),
+		insertSession:  prep(conn, insertSessionSQL),
+		refreshSession: prep(conn, refreshSessionSQL),
+		spendRefresh:   prep(conn, spendRefreshSQL),
+		rotateSession:  prep(conn, rotateSessionSQL),
+		revokeSession:  prep(conn, revokeSessionSQL),
+		revokeUser:     prep(conn, revokeUserSessionsSQL),
+		revokeAllBut:   prep(conn, revokeAllButSQL),
+		someRotatable:  prep(conn, someRotatableSQL),
+		decryptFailure: prep(conn, addDecryptFailureSQL),
+		putCode:        prep(conn, putCodeSQL),
+		getCode:        prep(conn, getCodeSQL),
+		claimReplay:    prep(conn, claimReplaySQL),
+		deleteCodes:    prep(conn, deleteCodesSQL),
+		deleteSessions: prep(conn, deleteSessionsSQL),
 
-		putAccessToken:    prep(s.write, putAccessTokenSQL),
-		deleteAccessToken: prep(s.write, deleteAccessTokenSQL),
-		acquireLease:      prep(s.write, acquireLeaseSQL),
-		releaseLease:      prep(s.write, releaseLeaseSQL),
-		setPhone:          prep(s.write, setPhoneSQL),
+		putAccessToken:    prep(conn, putAccessTokenSQL),
+		deleteAccessToken: prep(conn, deleteAccessTokenSQL),
+		acquireLease:      prep(conn, acquireLeaseSQL),
+		releaseLease:      prep(conn, releaseLeaseSQL),
+		setPhone:          prep(conn, setPhoneSQL),
 
-		savepoint:  prep(s.write, "SAVEPOINT op"),
-		rollbackTo: prep(s.write, "ROLLBACK TO op"),
-		release:    prep(s.write, "RELEASE op"),
+		// IMMEDIATE: the write lock from the transaction's first read, so
+		// that another process cannot write between a read and its write.
+		begin:      prep(conn, "BEGIN IMMEDIATE"),
+		commit:     prep(conn, "COMMIT"),
+		rollback:   prep(conn, "ROLLBACK"),
+		savepoint:  prep(conn, "SAVEPOINT op"),
+		rollbackTo: prep(conn, "ROLLBACK TO op"),
+		release:    prep(conn, "RELEASE op"),
 	}
 	return err
+}
+
+// rowQuerier is a *sql.DB or a *sql.Conn.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// querier is a *sql.Tx or a wtx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 // scanner is *sql.Row or *sql.Rows.

@@ -23,9 +23,9 @@ func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (st
 		id      store.Identity
 		created bool
 	)
-	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, op, func(ctx context.Context, tx wtx) error {
 		var err error
-		id, created, _, err = upsertIdentity(ctx, tx, &s.w, in)
+		id, created, _, err = upsertIdentity(ctx, tx, in)
 		return err
 	})
 	if err != nil {
@@ -36,16 +36,16 @@ func (s *Store) UpsertIdentity(ctx context.Context, in store.IdentityUpsert) (st
 
 // upsertIdentity updates or creates the identity, and reads whether its
 // user is blocked (a user it creates is not).
-func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.IdentityUpsert) (_ store.Identity, created, blocked bool, _ error) {
+func upsertIdentity(ctx context.Context, tx wtx, in store.IdentityUpsert) (_ store.Identity, created, blocked bool, _ error) {
 	now := trunc(in.Now)
-	id, err := scanIdentity(tx.StmtContext(ctx, w.updateIdentity).QueryRowContext(ctx,
+	id, err := scanIdentity(tx.updateIdentity.QueryRowContext(ctx,
 		blob(in.SealedSessionKey), micros(trunc(in.Now.Add(in.KeyGrace))),
 		micros(now), in.Family, in.AppID, in.OpenID), &blocked)
 	switch {
 	case err == nil && (in.UnionID == "" || id.UnionID != ""):
 		return id, false, blocked, nil
 	case err == nil:
-		_, err := tx.StmtContext(ctx, w.setUnionID).ExecContext(ctx, in.UnionID, in.Family, in.AppID, in.OpenID)
+		_, err := tx.setUnionID.ExecContext(ctx, in.UnionID, in.Family, in.AppID, in.OpenID)
 		if err != nil {
 			return store.Identity{}, false, false, fmt.Errorf("set unionid: %w", err)
 		}
@@ -58,7 +58,7 @@ func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.Ide
 	// A new identity: join the user of its unionid, or create one.
 	var userID string
 	if in.UnionID != "" {
-		err := tx.StmtContext(ctx, w.unionUser).QueryRowContext(ctx, in.Family, in.UnionID).Scan(&userID)
+		err := tx.unionUser.QueryRowContext(ctx, in.Family, in.UnionID).Scan(&userID)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return store.Identity{}, false, false, fmt.Errorf("find unionid: %w", err)
 		}
@@ -69,11 +69,11 @@ func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.Ide
 			return store.Identity{}, false, false, errors.New("empty new user ID")
 		}
 		userID = in.NewUserID
-		if _, err := tx.StmtContext(ctx, w.insertUser).ExecContext(ctx, userID, micros(now)); err != nil {
+		if _, err := tx.insertUser.ExecContext(ctx, userID, micros(now)); err != nil {
 			return store.Identity{}, false, false, fmt.Errorf("insert user: %w", err)
 		}
 	} else {
-		if err := tx.StmtContext(ctx, w.userBlocked).QueryRowContext(ctx, userID).Scan(&blocked); err != nil {
+		if err := tx.userBlocked.QueryRowContext(ctx, userID).Scan(&blocked); err != nil {
 			return store.Identity{}, false, false, fmt.Errorf("get user: %w", err)
 		}
 	}
@@ -87,7 +87,7 @@ func upsertIdentity(ctx context.Context, tx *sql.Tx, w *writeStmts, in store.Ide
 		CreatedAt:  now,
 		UpdatedAt:  now,
 	}
-	_, err = tx.StmtContext(ctx, w.insertIdentity).ExecContext(ctx,
+	_, err = tx.insertIdentity.ExecContext(ctx,
 		id.Family, id.AppID, id.OpenID, nullString(id.UnionID), id.UserID,
 		blob(id.SessionKey), nil, nil, micros(id.CreatedAt), micros(id.UpdatedAt))
 	if err != nil {
@@ -140,16 +140,20 @@ func (s *Store) SetPhone(ctx context.Context, userID string, p store.Phone) erro
 	if len(p.Sealed) == 0 {
 		return fmt.Errorf("sqlite: %s: empty sealed number", op)
 	}
-	res, err := s.w.setPhone.ExecContext(ctx, p.Sealed, none(p.Lookup), p.Source, p.App, micros(p.UpdatedAt), userID)
-	if err != nil {
-		return s.fail(ctx, op, err)
+	var n int64
+	// Plain: an unknown user is an answer, not a failure of the batch.
+	err := s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error {
+		res, err := tx.setPhone.ExecContext(ctx, p.Sealed, none(p.Lookup), p.Source, p.App, micros(p.UpdatedAt), userID)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err == nil && n == 0 {
+		err = s.fail(ctx, op, sql.ErrNoRows)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return s.fail(ctx, op, err)
-	} else if n == 0 {
-		return s.fail(ctx, op, sql.ErrNoRows)
-	}
-	return nil
+	return err
 }
 
 func scanIdentity(row scanner, more ...any) (store.Identity, error) {
@@ -185,35 +189,56 @@ const (
 		WHERE platform = ? AND app_id = ? AND open_id = ?`
 )
 
-// ReserveDecryptAttempt implements store.Users. It runs on the writer
-// outside a transaction: the one UPDATE decides; when it changes no row, a
-// read tells a full count from an unknown identity.
+// ReserveDecryptAttempt implements store.Users: the one UPDATE decides;
+// when it changes no row, a read tells a full count from an unknown
+// identity.
 func (s *Store) ReserveDecryptAttempt(ctx context.Context, family platform.Family, appID, openID string, max int) (int, bool, error) {
 	const op = "reserve decrypt attempt"
-	var n int
-	err := s.write.QueryRowContext(ctx, reserveAttemptSQL, family, appID, openID, max).Scan(&n)
-	if err == nil {
-		return n, true, nil
+	var (
+		n               int
+		reserved, known bool
+	)
+	// Plain: an unknown identity is an answer, not a failure of the batch.
+	err := s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error {
+		reserved, known = false, true
+		err := tx.QueryRowContext(ctx, reserveAttemptSQL, family, appID, openID, max).Scan(&n)
+		if err == nil {
+			reserved = true
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		err = tx.QueryRowContext(ctx, attemptsSQL, family, appID, openID).Scan(&n)
+		if errors.Is(err, sql.ErrNoRows) {
+			known = false
+			return nil
+		}
+		return err
+	})
+	if err == nil && !known {
+		err = s.fail(ctx, op, sql.ErrNoRows)
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, false, s.fail(ctx, op, err)
+	if err != nil {
+		return 0, false, err
 	}
-	if err := s.write.QueryRowContext(ctx, attemptsSQL, family, appID, openID).Scan(&n); err != nil {
-		return 0, false, s.fail(ctx, op, err) // sql.ErrNoRows: unknown identity
-	}
-	return n, false, nil
+	return n, reserved, nil
 }
 
-// ReleaseDecryptAttempt implements store.Users, on the writer like
-// ReserveDecryptAttempt.
+// ReleaseDecryptAttempt implements store.Users.
 func (s *Store) ReleaseDecryptAttempt(ctx context.Context, family platform.Family, appID, openID string) error {
 	const op = "release decrypt attempt"
-	res, err := s.write.ExecContext(ctx, releaseAttemptSQL, family, appID, openID)
-	if err != nil {
-		return s.fail(ctx, op, err)
+	var n int64
+	err := s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error {
+		res, err := tx.ExecContext(ctx, releaseAttemptSQL, family, appID, openID)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err == nil && n == 0 {
+		err = s.fail(ctx, op, sql.ErrNoRows)
 	}
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return s.fail(ctx, op, sql.ErrNoRows)
-	}
-	return nil
+	return err
 }
