@@ -32,6 +32,14 @@ func BenchmarkWriteLogin(b *testing.B) {
 	storetest.BenchWriteLogin(b, s, now)
 }
 
+// BenchmarkWriteLoginReturning: storetest.BenchWriteLoginReturning over
+// 10,000 users, a returning user's login with the default cap of 20.
+func BenchmarkWriteLoginReturning(b *testing.B) {
+	s, _, _ := openFresh(b)
+	b.SetParallelism(benchParallelism)
+	storetest.BenchWriteLoginReturning(b, s, 10_000, now)
+}
+
 // BenchmarkSessionByAccess: storetest.BenchSessionByAccess over 10,000
 // sessions.
 func BenchmarkSessionByAccess(b *testing.B) {
