@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -142,6 +143,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		return err
 	}
 	log := newLogger(stderr, cfg.Log)
+	procs := setProcs(cfg.Store, getenv)
 	srv, err := server.New(ctx, cfg, server.Options{Logger: log})
 	if err != nil {
 		return err
@@ -151,10 +153,32 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "version", buildVersion(), "apps", len(cfg.Apps))
+	log.Info("serving", "addr", ln.Addr().String(), "version", buildVersion(), "apps", len(cfg.Apps), "procs", procs)
 	err = srv.Serve(ctx, ln)
 	log.Info("stopped")
 	return err
+}
+
+// setProcs sets the Go processors (GOMAXPROCS) of a service on the store
+// dsn names, and returns them. GOMAXPROCS, when set, decides. Otherwise a
+// service on SQLite runs twice the runtime's default, one per CPU: every
+// write goes through one goroutine, which needs a processor again after
+// each of its system calls, a dozen or more per login. With one processor
+// per CPU it waits behind request handlers for one, and the logins' tail
+// grows with the load; with more processors than CPUs, the kernel shares
+// the CPUs among their threads, and runs first a thread that sleeps as
+// often as the writer's.
+func setProcs(dsn string, getenv func(string) (string, bool)) int {
+	if _, set := getenv("GOMAXPROCS"); set {
+		return runtime.GOMAXPROCS(0)
+	}
+	runtime.SetDefaultGOMAXPROCS()
+	n := runtime.GOMAXPROCS(0)
+	if kind, _, err := config.StoreKind(dsn); err == nil && kind == "sqlite" {
+		n *= 2
+		runtime.GOMAXPROCS(n)
+	}
+	return n
 }
 
 // runResetSessionKey is the operator's call after a suspected leak of a

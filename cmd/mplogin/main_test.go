@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -306,5 +307,39 @@ func TestCommandLineErrors(t *testing.T) {
 	var stdout bytes.Buffer
 	if code := run(context.Background(), []string{"version"}, &stdout, io.Discard, nil); code != 0 || !strings.HasPrefix(stdout.String(), "mplogin ") {
 		t.Fatalf("version: %d %q", code, stdout.String())
+	}
+}
+
+// TestSetProcs checks the Go processors of a service: twice the default on
+// SQLite, however often it is called, the default on PostgreSQL, and
+// GOMAXPROCS's when that is set.
+func TestSetProcs(t *testing.T) {
+	prev := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	runtime.SetDefaultGOMAXPROCS()
+	def := runtime.GOMAXPROCS(0)
+	unset := func(string) (string, bool) { return "", false }
+	for _, c := range []struct {
+		dsn  string
+		want int
+	}{
+		{"sqlite:./mplogin.db", 2 * def},
+		{"sqlite:./mplogin.db", 2 * def},
+		{"postgres://root@127.0.0.1:5432/test", def},
+		{"sqlite:./mplogin.db", 2 * def},
+	} {
+		if got := setProcs(c.dsn, unset); got != c.want || runtime.GOMAXPROCS(0) != c.want {
+			t.Errorf("setProcs(%s) = %d, GOMAXPROCS %d; want %d", c.dsn, got, runtime.GOMAXPROCS(0), c.want)
+		}
+	}
+	runtime.GOMAXPROCS(3)
+	set := func(k string) (string, bool) {
+		if k == "GOMAXPROCS" {
+			return "3", true
+		}
+		return "", false
+	}
+	if got := setProcs("sqlite:./mplogin.db", set); got != 3 || runtime.GOMAXPROCS(0) != 3 {
+		t.Errorf("setProcs with GOMAXPROCS=3 = %d, GOMAXPROCS %d; want 3", got, runtime.GOMAXPROCS(0))
 	}
 }
