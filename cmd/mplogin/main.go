@@ -166,8 +166,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 // each of its system calls, a dozen or more per login. With one processor
 // per CPU it waits behind request handlers for one, and the logins' tail
 // grows with the load; with more processors than CPUs, the kernel shares
-// the CPUs among their threads, and runs first a thread that sleeps as
-// often as the writer's.
+// the CPUs among their threads, and tends to run first a thread that,
+// like the writer's, sleeps often.
 func setProcs(dsn string, getenv func(string) (string, bool)) int {
 	if _, set := getenv("GOMAXPROCS"); set {
 		return runtime.GOMAXPROCS(0)
