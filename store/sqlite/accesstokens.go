@@ -63,7 +63,10 @@ func (s *Store) AcquireLease(ctx context.Context, key, holder string, now, until
 		acquired = err == nil
 		return err
 	})
-	return acquired, err
+	if err != nil { // acquired is the write's until it has answered
+		return false, err
+	}
+	return acquired, nil
 }
 
 // ReleaseLease implements store.AccessTokens.

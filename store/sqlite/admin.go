@@ -116,18 +116,8 @@ func (s *Store) usersByPhone(ctx context.Context, lookup []byte) ([]store.User, 
 
 // SetBlocked implements store.Users.
 func (s *Store) SetBlocked(ctx context.Context, userID string, blocked bool, reason string, now time.Time) error {
-	const op = "set blocked"
-	return s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error {
-		res, err := tx.ExecContext(ctx, setBlockedSQL, userID, blocked, reason, micros(now))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return sql.ErrNoRows
-		}
-		return nil
+	return s.updateOne(ctx, "set blocked", func(ctx context.Context, tx wtx) (sql.Result, error) {
+		return tx.ExecContext(ctx, setBlockedSQL, userID, blocked, reason, micros(now))
 	})
 }
 

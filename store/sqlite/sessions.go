@@ -524,15 +524,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		{"sessions", func(tx wtx) *sql.Stmt { return tx.deleteSessions }},
 	} {
 		for {
-			var n int64
 			began := time.Now()
-			err := s.inTx(ctx, "delete expired "+step.name, func(ctx context.Context, tx wtx) error {
-				res, err := step.stmt(tx).ExecContext(ctx, t, deleteChunk)
-				if err != nil {
-					return err
-				}
-				n, err = res.RowsAffected()
-				return err
+			n, err := s.affected(ctx, "delete expired "+step.name, func(ctx context.Context, tx wtx) (sql.Result, error) {
+				return step.stmt(tx).ExecContext(ctx, t, deleteChunk)
 			})
 			if s.cache != nil && step.name == "sessions" {
 				s.cache.dropAll()

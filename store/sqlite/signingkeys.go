@@ -40,22 +40,11 @@ func (s *Store) PutSigningKeys(ctx context.Context, set store.SigningKeySet, pre
 	if len(set.Sealed) == 0 || set.Version <= 0 {
 		return false, fmt.Errorf("sqlite: %s: empty sealed value or version not above 0", op)
 	}
-	var n int64
-	err := s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error {
-		var (
-			res sql.Result
-			err error
-		)
+	n, err := s.affected(ctx, op, func(ctx context.Context, tx wtx) (sql.Result, error) {
 		if prevVersion == 0 {
-			res, err = tx.ExecContext(ctx, createSigningKeysSQL, set.Sealed, set.Version, micros(set.UpdatedAt))
-		} else {
-			res, err = tx.ExecContext(ctx, swapSigningKeysSQL, set.Sealed, set.Version, micros(set.UpdatedAt), prevVersion)
+			return tx.ExecContext(ctx, createSigningKeysSQL, set.Sealed, set.Version, micros(set.UpdatedAt))
 		}
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
+		return tx.ExecContext(ctx, swapSigningKeysSQL, set.Sealed, set.Version, micros(set.UpdatedAt), prevVersion)
 	})
 	return n == 1, err
 }

@@ -438,6 +438,37 @@ func (s *Store) inPlainTx(ctx context.Context, op string, fn func(context.Contex
 	return s.write1(ctx, op, &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1), plain: true})
 }
 
+// affected runs exec as a plain write (inPlainTx) and returns how many
+// rows it changed.
+func (s *Store) affected(ctx context.Context, op string, exec func(context.Context, wtx) (sql.Result, error)) (int64, error) {
+	var n int64
+	err := s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error {
+		res, err := exec(ctx, tx)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		// n is the write's until it has answered: a caller gone before
+		// then must not read it.
+		return 0, err
+	}
+	return n, nil
+}
+
+// updateOne is affected for a write of one row that must exist: when it
+// changed none, it fails with store.ErrNotFound, after its batch instead
+// of failing the batch.
+func (s *Store) updateOne(ctx context.Context, op string, exec func(context.Context, wtx) (sql.Result, error)) error {
+	n, err := s.affected(ctx, op, exec)
+	if err == nil && n == 0 {
+		err = s.fail(ctx, op, sql.ErrNoRows)
+	}
+	return err
+}
+
 func (s *Store) write1(ctx context.Context, op string, w *writeOp) error {
 	select {
 	case s.ops <- w:

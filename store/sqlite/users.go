@@ -140,20 +140,9 @@ func (s *Store) SetPhone(ctx context.Context, userID string, p store.Phone) erro
 	if len(p.Sealed) == 0 {
 		return fmt.Errorf("sqlite: %s: empty sealed number", op)
 	}
-	var n int64
-	// Plain: an unknown user is an answer, not a failure of the batch.
-	err := s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error {
-		res, err := tx.setPhone.ExecContext(ctx, p.Sealed, none(p.Lookup), p.Source, p.App, micros(p.UpdatedAt), userID)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
+	return s.updateOne(ctx, op, func(ctx context.Context, tx wtx) (sql.Result, error) {
+		return tx.setPhone.ExecContext(ctx, p.Sealed, none(p.Lookup), p.Source, p.App, micros(p.UpdatedAt), userID)
 	})
-	if err == nil && n == 0 {
-		err = s.fail(ctx, op, sql.ErrNoRows)
-	}
-	return err
 }
 
 func scanIdentity(row scanner, more ...any) (store.Identity, error) {
@@ -227,18 +216,7 @@ func (s *Store) ReserveDecryptAttempt(ctx context.Context, family platform.Famil
 
 // ReleaseDecryptAttempt implements store.Users.
 func (s *Store) ReleaseDecryptAttempt(ctx context.Context, family platform.Family, appID, openID string) error {
-	const op = "release decrypt attempt"
-	var n int64
-	err := s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error {
-		res, err := tx.ExecContext(ctx, releaseAttemptSQL, family, appID, openID)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
+	return s.updateOne(ctx, "release decrypt attempt", func(ctx context.Context, tx wtx) (sql.Result, error) {
+		return tx.ExecContext(ctx, releaseAttemptSQL, family, appID, openID)
 	})
-	if err == nil && n == 0 {
-		err = s.fail(ctx, op, sql.ErrNoRows)
-	}
-	return err
 }
