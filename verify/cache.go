@@ -78,6 +78,10 @@ func (c *cache[V]) len() int {
 // call runs under a context detached from the first caller's, so that a
 // caller who gives up does not fail the others; each waits only as long as
 // its own context allows.
+//
+// A check that missed the cache may reach do just after a call for the same
+// token has stored its answer and left; cached, asked under the lock, lets it
+// take that answer instead of starting a second call.
 type flight[V any] struct {
 	mu    sync.Mutex
 	calls map[tokenKey]*flightCall[V]
@@ -89,10 +93,14 @@ type flightCall[V any] struct {
 	err  error
 }
 
-func (f *flight[V]) do(ctx context.Context, k tokenKey, timeout time.Duration, fn func(context.Context) (V, error)) (V, error) {
+func (f *flight[V]) do(ctx context.Context, k tokenKey, timeout time.Duration, cached func() (V, bool), fn func(context.Context) (V, error)) (V, error) {
 	f.mu.Lock()
 	c, ok := f.calls[k]
 	if !ok {
+		if v, hit := cached(); hit {
+			f.mu.Unlock()
+			return v, nil
+		}
 		if f.calls == nil {
 			f.calls = make(map[tokenKey]*flightCall[V])
 		}

@@ -42,7 +42,8 @@ func (v *Verifier) introspect(ctx context.Context, raw string) (Identity, error)
 	if e, ok := v.introspects.get(k, v.now()); ok {
 		return e.id, e.err
 	}
-	e, err := v.flight.do(ctx, k, fetchTimeout, func(ctx context.Context) (introspectEntry, error) {
+	cached := func() (introspectEntry, bool) { return v.introspects.get(k, v.now()) }
+	e, err := v.flight.do(ctx, k, fetchTimeout, cached, func(ctx context.Context) (introspectEntry, error) {
 		e, until, err := v.callIntrospection(ctx, raw)
 		if err == nil && v.introspectTTL > 0 {
 			// Stored before the call ends, so that a check arriving
