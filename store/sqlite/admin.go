@@ -146,16 +146,14 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Ti
 // on disk (durable.go): an erasure that a power loss undid would bring
 // back both the data and the sessions.
 func (s *Store) EraseUser(ctx context.Context, userID string, _ time.Time) error {
-	var ids []string
-	err := s.inDurableTx(ctx, "erase user", func(ctx context.Context, tx wtx) error {
-		ids = ids[:0] // a batch that runs again runs this again
+	return s.writeSessions(ctx, "erase user", always, func(ctx context.Context, tx wtx, ids *[]string) error {
 		if err := mustUser(ctx, tx, userID); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, eraseCodesSQL, userID); err != nil {
 			return fmt.Errorf("codes: %w", err)
 		}
-		if err := idsOf(ctx, tx, &ids, eraseSessionsSQL, userID); err != nil {
+		if err := idsOf(ctx, tx, ids, eraseSessionsSQL, userID); err != nil {
 			return fmt.Errorf("sessions: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, eraseIdentitiesSQL, userID); err != nil {
@@ -164,17 +162,13 @@ func (s *Store) EraseUser(ctx context.Context, userID string, _ time.Time) error
 		_, err := tx.ExecContext(ctx, deleteUserSQL, userID)
 		return err
 	})
-	s.dropAllCached(ids)
-	return err
 }
 
 // EraseUserSessions implements store.Sessions: the sessions of userID, and
 // the codes of identities, in one transaction, answered once on disk as
 // EraseUser is.
 func (s *Store) EraseUserSessions(ctx context.Context, userID string, identities []store.Identity) error {
-	var ids []string
-	err := s.inDurableTx(ctx, "erase user sessions", func(ctx context.Context, tx wtx) error {
-		ids = ids[:0]
+	return s.writeSessions(ctx, "erase user sessions", always, func(ctx context.Context, tx wtx, ids *[]string) error {
 		for _, id := range identities {
 			_, err := tx.ExecContext(ctx, `DELETE FROM codes WHERE platform = ? AND app_id = ? AND open_id = ?`,
 				id.Family, id.AppID, id.OpenID)
@@ -182,10 +176,8 @@ func (s *Store) EraseUserSessions(ctx context.Context, userID string, identities
 				return fmt.Errorf("codes: %w", err)
 			}
 		}
-		return idsOf(ctx, tx, &ids, eraseSessionsSQL, userID)
+		return idsOf(ctx, tx, ids, eraseSessionsSQL, userID)
 	})
-	s.dropAllCached(ids)
-	return err
 }
 
 // MergeUsers implements store.UserAdmin in one transaction. On the single
@@ -196,9 +188,7 @@ func (s *Store) MergeUsers(ctx context.Context, into, from string, _ time.Time) 
 	if into == from {
 		return fmt.Errorf("sqlite: %s: %w", op, store.ErrSelfMerge)
 	}
-	var ids []string
-	err := s.inTx(ctx, op, func(ctx context.Context, tx wtx) error {
-		ids = ids[:0]
+	return s.writeSessions(ctx, op, nil, func(ctx context.Context, tx wtx, ids *[]string) error {
 		for _, u := range []string{into, from} {
 			if err := mustUser(ctx, tx, u); err != nil {
 				return err
@@ -207,7 +197,7 @@ func (s *Store) MergeUsers(ctx context.Context, into, from string, _ time.Time) 
 		if _, err := tx.ExecContext(ctx, moveIdentitiesSQL, into, from); err != nil {
 			return fmt.Errorf("identities: %w", err)
 		}
-		if err := idsOf(ctx, tx, &ids, moveSessionsSQL, into, from); err != nil {
+		if err := idsOf(ctx, tx, ids, moveSessionsSQL, into, from); err != nil {
 			return fmt.Errorf("sessions: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, movePhoneSQL, into, from); err != nil {
@@ -216,24 +206,26 @@ func (s *Store) MergeUsers(ctx context.Context, into, from string, _ time.Time) 
 		_, err := tx.ExecContext(ctx, deleteUserSQL, from)
 		return err
 	})
-	s.dropAllCached(ids)
-	return err
 }
 
 // MoveUserSessions implements store.Sessions.
 func (s *Store) MoveUserSessions(ctx context.Context, into, from string) error {
-	var ids []string
-	err := s.inTx(ctx, "move user sessions", func(ctx context.Context, tx wtx) error {
-		ids = ids[:0]
-		return idsOf(ctx, tx, &ids, moveSessionsSQL, into, from)
+	return s.writeSessions(ctx, "move user sessions", nil, func(ctx context.Context, tx wtx, ids *[]string) error {
+		return idsOf(ctx, tx, ids, moveSessionsSQL, into, from)
 	})
-	s.dropAllCached(ids)
-	return err
 }
 
-// inDurableTx is inTx for a write answered only once the WAL is on disk.
-func (s *Store) inDurableTx(ctx context.Context, op string, fn func(context.Context, wtx) error) error {
-	return s.write1(ctx, op, &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1), durable: always})
+// writeSessions is inTx for a write that changes the sessions whose ids fn
+// collects: the cache forgets them once the write commits. With durable
+// set, the write is answered as writeOp.durable says.
+func (s *Store) writeSessions(ctx context.Context, op string, durable func(error) bool, fn func(context.Context, wtx, *[]string) error) error {
+	var ids []string
+	return s.write1(ctx, op, &writeOp{ctx: ctx, done: make(chan error, 1), durable: durable,
+		fn: func(ctx context.Context, tx wtx) error {
+			ids = ids[:0] // a batch that runs again runs this again
+			return fn(ctx, tx, &ids)
+		},
+		after: func() { s.dropAllCached(ids) }})
 }
 
 // mustUser returns sql.ErrNoRows when there is no user id.

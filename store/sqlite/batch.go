@@ -51,6 +51,11 @@ type writeOp struct {
 	// durable, if set, says whether fn's kept result is a revocation, to be
 	// answered only once the WAL is on disk (durable.go).
 	durable func(result error) bool
+	// after, if set, runs on the batcher once fn's writes have committed,
+	// before anyone is answered: what memory must learn of them (the
+	// session cache). It runs whether or not the caller is still waiting:
+	// the writes stand either way.
+	after func()
 }
 
 // wtx is what a write sees of the batch: the writer's prepared statements
@@ -200,6 +205,11 @@ func (s *Store) runBatch(batch []*writeOp, careful bool) bool {
 		}
 		if s.ckpt != nil {
 			s.ckpt.committed()
+		}
+		for i, op := range batch {
+			if op.after != nil && keeps(results[i]) {
+				op.after()
+			}
 		}
 		return finish(nil)
 	}

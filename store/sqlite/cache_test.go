@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"path/filepath"
@@ -83,5 +84,54 @@ func TestRevokedTakesTheReadPath(t *testing.T) {
 			t.Errorf("%s: answered from memory (revoked at %v), while an unknown token costs a read: "+
 				"the timing tells a revoked token from one never issued", name, got.RevokedAt)
 		}
+	}
+}
+
+// TestCacheForgetsAfterCommit: a revocation whose caller gave up while it
+// ran still drops the session from the cache once it commits, and not
+// before: a check that reads the session between the write and its commit
+// (and caches it, still valid) does not outlive the commit.
+func TestCacheForgetsAfterCommit(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "c.db"), Options{CacheSessions: 100})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	x := store.Session{ID: "s", UserID: "u", App: "a", Family: "p", AppID: "x", OpenID: "o",
+		AccessHash: []byte("access"), AccessExpiresAt: at.Add(time.Hour),
+		RefreshHash: []byte("refresh"), RefreshExpiresAt: at.Add(24 * time.Hour),
+		CreatedAt: at, LastUsedAt: at}
+	if err := s.CreateSession(ctx, x); err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	defer cancel()
+	revoke := s.revokeSessionOp(gone, x.ID, at)
+	var readErr error
+	// Runs after the revocation, in its batch, before the commit.
+	between := &writeOp{ctx: ctx, plain: true, done: make(chan error, 1), fn: func(context.Context, wtx) error {
+		cancel() // the caller of the revocation gives up
+		var got store.Session
+		got, readErr = s.SessionByAccess(ctx, x.AccessHash) // the read pool sees the last commit
+		if readErr == nil && !got.RevokedAt.IsZero() {
+			readErr = errors.New("revoked before its commit")
+		}
+		return nil
+	}}
+	s.commitBatch([]*writeOp{revoke, between})
+	if err := <-between.done; err != nil {
+		t.Fatal(err)
+	}
+	if readErr != nil {
+		t.Fatalf("check before the commit: %v", readErr)
+	}
+	got, err := s.SessionByAccess(ctx, x.AccessHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RevokedAt.IsZero() {
+		t.Fatal("after the revocation committed, the check found the session still valid")
 	}
 }

@@ -60,7 +60,8 @@ func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Logi
 	)
 	// Plain: past Check above, only the database makes it fail (or a new
 	// identity without NewUserID, which costs its batch a second run).
-	err := s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error {
+	w := &writeOp{ctx: ctx, done: make(chan error, 1), plain: true, after: func() { s.dropAllCached(ended) }}
+	w.fn = func(ctx context.Context, tx wtx) error {
 		ended = ended[:0] // a batch that runs again runs this again
 		id, created, blocked, err := upsertIdentity(ctx, tx, in.Identity)
 		if err != nil {
@@ -88,12 +89,9 @@ func (s *Store) WriteLogin(ctx context.Context, in store.LoginWrite) (store.Logi
 			return err
 		}
 		return revokeRows(ctx, tx.revokeAllBut, args, &ended)
-	})
-	// Whatever the outcome, a session among ended may have changed.
-	for _, id := range ended {
-		s.dropCached(id)
 	}
-	if err != nil {
+	// res and ended are the write's until it has answered.
+	if err := s.write1(ctx, op, w); err != nil {
 		return store.LoginResult{}, err
 	}
 	res.Ended = len(ended)
@@ -180,18 +178,17 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Sess
 		return store.Session{}, fmt.Errorf("sqlite: %s: empty new access or refresh hash", op)
 	}
 	var sess store.Session
-	var id string // of the session touched, whatever the outcome
+	var id string // of the session rotated or revoked
 	// A replay's revocation is answered once on disk (durable.go); a
 	// repeat within the grace changes nothing, so it is neither kept nor
 	// synced.
-	err := s.write1(ctx, op, &writeOp{ctx: ctx, done: make(chan error, 1), durable: reused, fn: func(ctx context.Context, tx wtx) error {
-		var err error
-		sess, id, err = rotate(ctx, tx, r)
-		return err
-	}})
-	if !errors.Is(err, store.ErrRecentlySpent) {
-		s.dropCached(id)
-	}
+	err := s.write1(ctx, op, &writeOp{ctx: ctx, done: make(chan error, 1), durable: reused,
+		fn: func(ctx context.Context, tx wtx) error {
+			var err error
+			sess, id, err = rotate(ctx, tx, r)
+			return err
+		},
+		after: func() { s.dropCached(id) }})
 	// These two come with the session (and only from fn, so sess is set).
 	if err != nil && !errors.Is(err, store.ErrReused) && !errors.Is(err, store.ErrRecentlySpent) {
 		return store.Session{}, err
@@ -268,13 +265,17 @@ func rotatable(sess store.Session, now time.Time) bool {
 // is on disk (durable.go), even when the session was already revoked: an
 // earlier revocation may still be on its way there.
 func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) error {
-	err := s.write1(ctx, "revoke session", &writeOp{ctx: ctx, done: make(chan error, 1), plain: true, durable: always,
+	return s.write1(ctx, "revoke session", s.revokeSessionOp(ctx, id, now))
+}
+
+// revokeSessionOp is RevokeSession's write.
+func (s *Store) revokeSessionOp(ctx context.Context, id string, now time.Time) *writeOp {
+	return &writeOp{ctx: ctx, done: make(chan error, 1), plain: true, durable: always,
 		fn: func(ctx context.Context, tx wtx) error {
 			_, err := tx.revokeSession.ExecContext(ctx, micros(now), id)
 			return err
-		}})
-	s.dropCached(id)
-	return err
+		},
+		after: func() { s.dropCached(id) }}
 }
 
 // RevokeUserSessions implements store.Sessions. Like RevokeSession, it
@@ -314,11 +315,9 @@ func (s *Store) RevokeUserSessions(ctx context.Context, r store.UserRevocation) 
 				stmt = tx.revokeAllBut
 			}
 			return revokeRows(ctx, stmt, args, &ids)
-		}})
-	// Whatever the outcome, a session among ids may have changed.
-	for _, id := range ids {
-		s.dropCached(id)
-	}
+		},
+		after: func() { s.dropAllCached(ids) }})
+	// ids is the write's until it has answered.
 	if err != nil {
 		return 0, err
 	}
@@ -375,15 +374,16 @@ func (s *Store) AddDecryptFailure(ctx context.Context, sessionID string) (int, e
 		found bool
 	)
 	// Plain: an unknown session is an answer, not a failure of the batch.
-	err := s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error {
-		err := tx.decryptFailure.QueryRowContext(ctx, sessionID).Scan(&n)
-		found = err == nil
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		return err
-	})
-	s.dropCached(sessionID)
+	err := s.write1(ctx, op, &writeOp{ctx: ctx, done: make(chan error, 1), plain: true,
+		fn: func(ctx context.Context, tx wtx) error {
+			err := tx.decryptFailure.QueryRowContext(ctx, sessionID).Scan(&n)
+			found = err == nil
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			return err
+		},
+		after: func() { s.dropCached(sessionID) }})
 	if err == nil && !found {
 		err = s.fail(ctx, op, sql.ErrNoRows)
 	}
@@ -525,12 +525,13 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	} {
 		for {
 			began := time.Now()
-			n, err := s.affected(ctx, "delete expired "+step.name, func(ctx context.Context, tx wtx) (sql.Result, error) {
+			var after func()
+			if s.cache != nil && step.name == "sessions" {
+				after = s.cache.dropAll
+			}
+			n, err := s.affected(ctx, "delete expired "+step.name, after, func(ctx context.Context, tx wtx) (sql.Result, error) {
 				return step.stmt(tx).ExecContext(ctx, t, deleteChunk)
 			})
-			if s.cache != nil && step.name == "sessions" {
-				s.cache.dropAll()
-			}
 			if err != nil {
 				return total, err
 			}

@@ -40,7 +40,7 @@ func (s *Store) PutSigningKeys(ctx context.Context, set store.SigningKeySet, pre
 	if len(set.Sealed) == 0 || set.Version <= 0 {
 		return false, fmt.Errorf("sqlite: %s: empty sealed value or version not above 0", op)
 	}
-	n, err := s.affected(ctx, op, func(ctx context.Context, tx wtx) (sql.Result, error) {
+	n, err := s.affected(ctx, op, nil, func(ctx context.Context, tx wtx) (sql.Result, error) {
 		if prevVersion == 0 {
 			return tx.ExecContext(ctx, createSigningKeysSQL, set.Sealed, set.Version, micros(set.UpdatedAt))
 		}

@@ -439,17 +439,19 @@ func (s *Store) inPlainTx(ctx context.Context, op string, fn func(context.Contex
 }
 
 // affected runs exec as a plain write (inPlainTx) and returns how many
-// rows it changed.
-func (s *Store) affected(ctx context.Context, op string, exec func(context.Context, wtx) (sql.Result, error)) (int64, error) {
+// rows it changed. after, if not nil, runs once the write has committed
+// (writeOp).
+func (s *Store) affected(ctx context.Context, op string, after func(), exec func(context.Context, wtx) (sql.Result, error)) (int64, error) {
 	var n int64
-	err := s.inPlainTx(ctx, op, func(ctx context.Context, tx wtx) error {
-		res, err := exec(ctx, tx)
-		if err != nil {
+	err := s.write1(ctx, op, &writeOp{ctx: ctx, done: make(chan error, 1), plain: true, after: after,
+		fn: func(ctx context.Context, tx wtx) error {
+			res, err := exec(ctx, tx)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
 			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
+		}})
 	if err != nil {
 		// n is the write's until it has answered: a caller gone before
 		// then must not read it.
@@ -462,7 +464,7 @@ func (s *Store) affected(ctx context.Context, op string, exec func(context.Conte
 // changed none, it fails with store.ErrNotFound, after its batch instead
 // of failing the batch.
 func (s *Store) updateOne(ctx context.Context, op string, exec func(context.Context, wtx) (sql.Result, error)) error {
-	n, err := s.affected(ctx, op, exec)
+	n, err := s.affected(ctx, op, nil, exec)
 	if err == nil && n == 0 {
 		err = s.fail(ctx, op, sql.ErrNoRows)
 	}
