@@ -459,9 +459,11 @@ func openStore(ctx context.Context, dsn string, log *slog.Logger, window time.Du
 	case "sqlite":
 		// One serve process per SQLite file (several instances use
 		// PostgreSQL), so this process sees every session write and can
-		// answer session checks from memory.
+		// answer session checks from memory. Every login waits for the
+		// one writer: it runs ahead of the request handlers where the
+		// process may ask for that.
 		st, err := sqlite.Open(ctx, target, sqlite.Options{Logger: log, CacheSessions: SQLiteSessionCache, FilterCodes: true,
-			ChangeWindow: window})
+			ChangeWindow: window, RaiseWriter: true})
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
