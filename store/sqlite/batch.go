@@ -142,7 +142,7 @@ const writerNice = -10
 // (Options.RaiseWriter). Every write waits for this one goroutine: when the
 // machine's processors are all busy, each time the kernel makes its thread
 // wait a few milliseconds for one, every write queued behind it waits as
-// long, which is most of a login's latency past its median.
+// long: much of the logins' latency past their median.
 func (s *Store) raiseWriter() {
 	tid, err := raiseThread()
 	if errors.Is(err, errors.ErrUnsupported) {
