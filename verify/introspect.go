@@ -39,10 +39,10 @@ type introspectAnswer struct {
 // checks of one token share one call.
 func (v *Verifier) introspect(ctx context.Context, raw string) (Identity, error) {
 	k := keyOf(raw)
-	if e, ok := v.introspects.get(k, v.now()); ok {
+	cached := func() (introspectEntry, bool) { return v.introspects.get(k, v.now()) }
+	if e, ok := cached(); ok {
 		return e.id, e.err
 	}
-	cached := func() (introspectEntry, bool) { return v.introspects.get(k, v.now()) }
 	e, err := v.flight.do(ctx, k, fetchTimeout, cached, func(ctx context.Context) (introspectEntry, error) {
 		e, until, err := v.callIntrospection(ctx, raw)
 		if err == nil && v.introspectTTL > 0 {

@@ -17,11 +17,7 @@ import (
 // usable are answered from memory. The probe: with the session query made
 // to fail, whatever still answers came from memory.
 func TestRevokedTakesTheReadPath(t *testing.T) {
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "c.db"), Options{CacheSessions: 100})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openCached(t)
 	ctx := t.Context()
 	at := time.Now().UTC().Truncate(time.Microsecond)
 	hash := func(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
@@ -92,11 +88,7 @@ func TestRevokedTakesTheReadPath(t *testing.T) {
 // before: a check that reads the session between the write and its commit
 // (and caches it, still valid) does not outlive the commit.
 func TestCacheForgetsAfterCommit(t *testing.T) {
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "c.db"), Options{CacheSessions: 100})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openCached(t)
 	ctx := t.Context()
 	at := time.Now().UTC().Truncate(time.Microsecond)
 	x := store.Session{ID: "s", UserID: "u", App: "a", Family: "p", AppID: "x", OpenID: "o",
@@ -134,4 +126,15 @@ func TestCacheForgetsAfterCommit(t *testing.T) {
 	if got.RevokedAt.IsZero() {
 		t.Fatal("after the revocation committed, the check found the session still valid")
 	}
+}
+
+// openCached opens a new Store that caches up to 100 sessions.
+func openCached(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "c.db"), Options{CacheSessions: 100})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
